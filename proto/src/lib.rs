@@ -1,0 +1,37 @@
+//! The contract every part of Skiff shares: the object model and the gRPC messages.
+//!
+//! ```
+//! let text = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-a\n";
+//! let decoded = skiff_proto::manifest::decode(text, &skiff_proto::manifest::Source::named("ns.yaml"));
+//! assert!(decoded.diagnostics.0.is_empty());
+//! let stored = skiff_proto::stored::encode(&decoded.objects[0]).unwrap();
+//! assert_eq!(skiff_proto::stored::decode(&stored).unwrap(), decoded.objects[0]);
+//! ```
+//!
+//! # Layout
+//! - [`model`]: one file per resource (Pod, Deployment, Service, ...) and the pieces they
+//!   share (metadata, quantities, selectors). serde gives the YAML/JSON form users write,
+//!   shaped like Kubernetes; rkyv gives the stored form.
+//! - [`object`]: [`Object`], any resource tagged by [`Kind`], with its `apiVersion`.
+//! - [`manifest`]: text → validated objects, or diagnostics naming file, line, field path
+//!   and a fix.
+//! - [`validate`]: the rules types cannot express (names, ranges, cross-field rules).
+//! - [`artifact`]: what an `image` names: OCI reference, digest or local component file.
+//! - [`stored`]: the rkyv stored form, validated on read.
+//! - [`grpc`]: messages and services generated from `proto/*.proto`: the client API, the
+//!   node protocol and the raft transport.
+
+pub mod artifact;
+mod error;
+pub mod grpc;
+pub mod manifest;
+pub mod model;
+pub mod object;
+pub mod stored;
+pub mod validate;
+
+pub use error::Error;
+pub use object::{Kind, Object};
+
+#[cfg(test)]
+mod roundtrip_tests;

@@ -1,0 +1,54 @@
+//! The object model: one file per resource, plus the building blocks they share.
+//!
+//! Every type derives serde (the YAML/JSON form users write, shaped like Kubernetes and
+//! decoded strictly: unknown fields are errors) and rkyv (the stored form).
+
+pub mod condition;
+pub mod configmap;
+pub mod container;
+pub mod daemonset;
+pub mod deployment;
+pub mod endpoints;
+pub mod event;
+pub mod job;
+pub mod meta;
+pub mod namespace;
+pub mod node;
+pub mod pod;
+pub mod probe;
+pub mod quantity;
+pub mod replicaset;
+pub mod scheduling;
+pub mod secret;
+pub mod selector;
+pub mod service;
+pub mod values;
+pub mod volume;
+
+pub use condition::{Condition, ConditionStatus};
+pub use configmap::ConfigMap;
+pub use container::{
+    Container, ContainerPort, EnvVar, EnvVarSource, ResourceRequirements, VolumeMount,
+};
+pub use daemonset::{DaemonSet, DaemonSetSpec, DaemonSetStatus};
+pub use deployment::{
+    Deployment, DeploymentSpec, DeploymentStatus, DeploymentStrategy, RollingUpdate,
+};
+pub use endpoints::{EndpointAddress, EndpointPort, EndpointSubset, Endpoints};
+pub use event::{Event, EventType};
+pub use job::{Job, JobSpec, JobStatus};
+pub use meta::{ObjectMeta, ObjectReference, OwnerReference};
+pub use namespace::Namespace;
+pub use node::{Node, NodeSpec, NodeStatus, Runtime};
+pub use pod::{
+    ContainerState, ContainerStatus, Pod, PodPhase, PodSpec, PodStatus, PodTemplateSpec,
+    RestartPolicy,
+};
+pub use probe::Probe;
+pub use quantity::Quantity;
+pub use replicaset::{ReplicaSet, ReplicaSetSpec, ReplicaSetStatus};
+pub use secret::Secret;
+pub use selector::LabelSelector;
+pub use service::{Service, ServicePort, ServiceSpec};
+pub use values::{Base64Bytes, IntOrString, Time};
+pub use volume::Volume;

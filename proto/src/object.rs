@@ -1,0 +1,186 @@
+//! `Object`: any resource, tagged with its kind; the `apiVersion`/`kind` header that
+//! manifests carry; and which kinds are namespaced.
+
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+
+use crate::model::*;
+
+/// Every kind Skiff knows, with the `apiVersion` Kubernetes users write for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Namespace,
+    Node,
+    Pod,
+    ReplicaSet,
+    Deployment,
+    Job,
+    DaemonSet,
+    Service,
+    Endpoints,
+    ConfigMap,
+    Secret,
+    Event,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 12] = [
+        Kind::Namespace,
+        Kind::Node,
+        Kind::Pod,
+        Kind::ReplicaSet,
+        Kind::Deployment,
+        Kind::Job,
+        Kind::DaemonSet,
+        Kind::Service,
+        Kind::Endpoints,
+        Kind::ConfigMap,
+        Kind::Secret,
+        Kind::Event,
+    ];
+
+    /// The name written in `kind:`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Namespace => "Namespace",
+            Kind::Node => "Node",
+            Kind::Pod => "Pod",
+            Kind::ReplicaSet => "ReplicaSet",
+            Kind::Deployment => "Deployment",
+            Kind::Job => "Job",
+            Kind::DaemonSet => "DaemonSet",
+            Kind::Service => "Service",
+            Kind::Endpoints => "Endpoints",
+            Kind::ConfigMap => "ConfigMap",
+            Kind::Secret => "Secret",
+            Kind::Event => "Event",
+        }
+    }
+
+    /// The `apiVersion` that goes with the kind (group/version, as in Kubernetes).
+    pub fn api_version(self) -> &'static str {
+        match self {
+            Kind::ReplicaSet | Kind::Deployment | Kind::DaemonSet => "apps/v1",
+            Kind::Job => "batch/v1",
+            _ => "v1",
+        }
+    }
+
+    /// Cluster-scoped kinds have no namespace.
+    pub fn is_namespaced(self) -> bool {
+        !matches!(self, Kind::Namespace | Kind::Node)
+    }
+
+    pub fn from_name(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Any object of any kind.
+#[derive(Debug, Clone, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub enum Object {
+    Namespace(Namespace),
+    Node(Node),
+    Pod(Pod),
+    ReplicaSet(ReplicaSet),
+    Deployment(Deployment),
+    Job(Job),
+    DaemonSet(DaemonSet),
+    Service(Service),
+    Endpoints(Endpoints),
+    ConfigMap(ConfigMap),
+    Secret(Secret),
+    Event(Event),
+}
+
+/// Calls `$body` with `$o` bound to the inner object, whatever its kind.
+macro_rules! each_kind {
+    ($obj:expr, $o:ident => $body:expr) => {
+        match $obj {
+            Object::Namespace($o) => $body,
+            Object::Node($o) => $body,
+            Object::Pod($o) => $body,
+            Object::ReplicaSet($o) => $body,
+            Object::Deployment($o) => $body,
+            Object::Job($o) => $body,
+            Object::DaemonSet($o) => $body,
+            Object::Service($o) => $body,
+            Object::Endpoints($o) => $body,
+            Object::ConfigMap($o) => $body,
+            Object::Secret($o) => $body,
+            Object::Event($o) => $body,
+        }
+    };
+}
+
+impl Object {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Object::Namespace(_) => Kind::Namespace,
+            Object::Node(_) => Kind::Node,
+            Object::Pod(_) => Kind::Pod,
+            Object::ReplicaSet(_) => Kind::ReplicaSet,
+            Object::Deployment(_) => Kind::Deployment,
+            Object::Job(_) => Kind::Job,
+            Object::DaemonSet(_) => Kind::DaemonSet,
+            Object::Service(_) => Kind::Service,
+            Object::Endpoints(_) => Kind::Endpoints,
+            Object::ConfigMap(_) => Kind::ConfigMap,
+            Object::Secret(_) => Kind::Secret,
+            Object::Event(_) => Kind::Event,
+        }
+    }
+
+    pub fn metadata(&self) -> &ObjectMeta {
+        each_kind!(self, o => &o.metadata)
+    }
+
+    pub fn metadata_mut(&mut self) -> &mut ObjectMeta {
+        each_kind!(self, o => &mut o.metadata)
+    }
+
+    /// `kind/name` (or `kind/namespace/name`), for messages.
+    pub fn display_name(&self) -> String {
+        let m = self.metadata();
+        match (m.namespace.as_str(), m.name.as_str()) {
+            (_, "") => format!("{}/(unnamed)", self.kind()),
+            ("", name) => format!("{}/{name}", self.kind()),
+            (ns, name) => format!("{}/{ns}/{name}", self.kind()),
+        }
+    }
+
+    /// The manifest form (JSON), with `apiVersion` and `kind` first.
+    pub fn to_json(&self) -> serde_json::Result<String> {
+        serde_json::to_string(self)
+    }
+
+    /// The manifest form (YAML), with `apiVersion` and `kind` first.
+    pub fn to_yaml(&self) -> Result<String, serde_saphyr::SerializeError> {
+        serde_saphyr::to_string(self)
+    }
+}
+
+/// The header manifests carry, followed by the object's own fields.
+#[derive(Serialize)]
+struct Typed<'a, T: Serialize> {
+    #[serde(rename = "apiVersion")]
+    api_version: &'static str,
+    kind: &'static str,
+    #[serde(flatten)]
+    object: &'a T,
+}
+
+impl Serialize for Object {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let kind = self.kind();
+        each_kind!(self, o => Typed { api_version: kind.api_version(), kind: kind.name(), object: o }.serialize(s))
+    }
+}

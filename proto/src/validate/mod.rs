@@ -1,0 +1,106 @@
+//! Rules types cannot express: name syntax, ranges, "exactly one of", references between
+//! fields, selectors that must match templates. Each rule reports the field path and a fix;
+//! all violations are collected, not just the first.
+
+mod config;
+mod meta;
+pub mod names;
+mod network;
+mod pod;
+mod workloads;
+
+use std::path::Path;
+
+use crate::manifest::FieldPath;
+use crate::object::Object;
+
+/// What validation may consult besides the object.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Context<'a> {
+    /// The manifest's folder: relative Wasm artifact paths must exist under it.
+    pub base_dir: Option<&'a Path>,
+}
+
+/// One broken rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Violation {
+    pub path: FieldPath,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+/// Collects violations as rules run.
+#[derive(Debug, Default)]
+pub(crate) struct Violations(Vec<Violation>);
+
+impl Violations {
+    pub fn add(&mut self, path: FieldPath, message: impl Into<String>) {
+        self.0.push(Violation {
+            path,
+            message: message.into(),
+            hint: None,
+        });
+    }
+
+    pub fn add_hint(
+        &mut self,
+        path: FieldPath,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        self.0.push(Violation {
+            path,
+            message: message.into(),
+            hint: Some(hint.into()),
+        });
+    }
+
+    /// Reports `value` at `path` if it is outside `min..=max`.
+    pub fn range(&mut self, path: FieldPath, value: i64, min: i64, max: i64) {
+        if value < min || value > max {
+            let bound = if max == i64::MAX {
+                format!("at least {min}")
+            } else {
+                format!("between {min} and {max}")
+            };
+            self.add(path, format!("invalid value {value}: must be {bound}"));
+        }
+    }
+}
+
+/// Checks every rule for `obj`; an empty result means it is valid.
+pub fn object(obj: &Object, ctx: &Context<'_>) -> Vec<Violation> {
+    let mut v = Violations::default();
+    meta::object_meta(
+        obj.kind(),
+        obj.metadata(),
+        &FieldPath::root().field("metadata"),
+        &mut v,
+    );
+    let spec = FieldPath::root().field("spec");
+    match obj {
+        Object::Pod(p) => pod::pod_spec(&p.spec, &spec, ctx, &mut v),
+        Object::ReplicaSet(r) => {
+            workloads::replicas(r.spec.replicas, &spec, &mut v);
+            workloads::selected_template(&r.spec.selector, &r.spec.template, &spec, ctx, &mut v);
+        }
+        Object::Deployment(d) => workloads::deployment(&d.spec, &spec, ctx, &mut v),
+        Object::DaemonSet(d) => workloads::daemonset(&d.spec, &spec, ctx, &mut v),
+        Object::Job(j) => workloads::job(&j.spec, &spec, ctx, &mut v),
+        Object::Service(s) => network::service(&s.spec, &spec, &mut v),
+        Object::Endpoints(e) => network::endpoints(e, &mut v),
+        Object::ConfigMap(c) => config::config_map(c, &mut v),
+        Object::Secret(s) => config::secret(s, &mut v),
+        Object::Node(n) => network::node(n, &mut v),
+        Object::Event(e) => {
+            if e.involved_object.name.is_empty() || e.involved_object.kind.is_empty() {
+                v.add(
+                    FieldPath::parse_dotted("involvedObject"),
+                    "an event needs the kind and name of its object",
+                );
+            }
+        }
+        Object::Namespace(_) => {}
+    }
+    v.0
+}
