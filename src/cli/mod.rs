@@ -1,0 +1,222 @@
+//! The command line: every subcommand, its flags and help text, and dispatch.
+//!
+//! # Layout
+//! - `validate`: offline manifest checking (`skiff validate -f`).
+//! - `files`: reading manifests from files, folders and stdin (shared by every `-f` verb).
+//! - `pending`: the verbs whose server side has not landed yet, and what they wait for.
+
+mod files;
+mod pending;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Skiff: a Wasm-first workload orchestrator.
+///
+/// Start a one-process cluster with `skiff dev`, then use the client verbs
+/// (`apply`, `get`, ...) as you would kubectl.
+#[derive(Debug, Parser)]
+#[command(
+    name = "skiff",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a whole cluster in this process: one control-plane member and one node agent
+    /// on an embedded data directory.
+    Dev(DevArgs),
+    /// Run a control-plane member (replicated store, API server, scheduler, controllers).
+    Control(ControlArgs),
+    /// Run a node agent that hosts Wasm components and containers.
+    Node(NodeArgs),
+    /// Check manifests offline: print every error found (exit 1) or "N objects valid".
+    Validate(ValidateArgs),
+    /// Create or update objects from manifests.
+    Apply(FileArgs),
+    /// List objects, or show some by name.
+    Get(GetArgs),
+    /// Show an object in detail, with its recent events.
+    Describe(NamedArgs),
+    /// Delete objects by name or by manifest.
+    Delete(NamedArgs),
+    /// Print a pod's logs.
+    Logs(LogsArgs),
+    /// Manage a rollout: status, history, undo, pause, resume.
+    Rollout(RolloutArgs),
+    /// Set the number of replicas of a Deployment or ReplicaSet.
+    Scale(ScaleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Where the cluster keeps its state.
+    #[arg(long, default_value_os_t = default_data_dir())]
+    pub data_dir: PathBuf,
+    /// Address of the API (gRPC) the client verbs talk to.
+    #[arg(long, default_value = "127.0.0.1:7420")]
+    pub api_addr: SocketAddr,
+    /// Address of the HTTP ingress that routes to services.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub ingress_addr: SocketAddr,
+}
+
+#[derive(Debug, Args)]
+pub struct ControlArgs {
+    /// This member's raft id (unique in the cluster, not 0).
+    #[arg(long)]
+    pub id: u64,
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// Address for the API and the raft transport.
+    #[arg(long, default_value = "127.0.0.1:7420")]
+    pub listen: SocketAddr,
+    /// The founding members: `1=ADDR1,2=ADDR2,3=ADDR3`.
+    #[arg(long, conflicts_with = "join")]
+    pub initial_cluster: Option<String>,
+    /// Join an existing cluster through any of its members.
+    #[arg(long)]
+    pub join: Option<SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// The Node object's name.
+    #[arg(long)]
+    pub name: String,
+    /// Control-plane members to talk to: `ADDR[,ADDR...]`.
+    #[arg(long, value_delimiter = ',')]
+    pub control: Vec<SocketAddr>,
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// Labels for the Node object: `zone=a,disk=ssd`.
+    #[arg(long)]
+    pub labels: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub files: FileArgs,
+}
+
+/// Where manifests come from.
+#[derive(Debug, Args)]
+pub struct FileArgs {
+    /// A manifest file, a folder of them, or `-` for stdin (repeatable).
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub filenames: Vec<PathBuf>,
+    /// Read folders recursively.
+    #[arg(short = 'R', long)]
+    pub recursive: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// A control-plane member's API address.
+    #[arg(long, env = "SKIFF_SERVER", global = true)]
+    pub server: Option<String>,
+    /// The namespace to act in.
+    #[arg(short, long, global = true)]
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// Kind (or short name: po, deploy, svc, no, ns, cm).
+    pub kind: String,
+    pub names: Vec<String>,
+    /// Output: wide, yaml, json, name.
+    #[arg(short, long)]
+    pub output: Option<String>,
+    /// Label selector: `app=web,tier!=db`.
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+    /// Keep printing changes.
+    #[arg(short, long)]
+    pub watch: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct NamedArgs {
+    pub kind: Option<String>,
+    pub names: Vec<String>,
+    #[arg(short = 'f', long = "filename")]
+    pub filenames: Vec<PathBuf>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    pub pod: String,
+    /// The container (workload) in the pod.
+    #[arg(short, long)]
+    pub container: Option<String>,
+    /// Keep streaming new lines.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// The previous run's logs, after a restart.
+    #[arg(long)]
+    pub previous: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RolloutArgs {
+    /// status, history, undo, pause or resume.
+    pub action: String,
+    /// `deployment/NAME`.
+    pub target: String,
+    #[arg(long)]
+    pub to_revision: Option<u64>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// `deployment/NAME`.
+    pub target: String,
+    #[arg(long)]
+    pub replicas: u32,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+fn default_data_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".skiff")
+}
+
+/// Runs the chosen subcommand and returns the process exit code.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Validate(a) => validate::run(&a.files),
+        Command::Dev(_) => pending::not_yet("dev", pending::CLUSTER),
+        Command::Control(_) => pending::not_yet("control", pending::STORE),
+        Command::Node(_) => pending::not_yet("node", pending::AGENT),
+        Command::Apply(_) | Command::Get(_) | Command::Describe(_) | Command::Delete(_) => {
+            pending::not_yet("this verb", pending::API)
+        }
+        Command::Logs(_) => pending::not_yet("logs", pending::AGENT),
+        Command::Rollout(_) | Command::Scale(_) => {
+            pending::not_yet("this verb", pending::CONTROLLERS)
+        }
+    }
+}

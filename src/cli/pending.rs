@@ -1,0 +1,19 @@
+//! Verbs whose server side has not landed yet. Each says plainly what it waits for and
+//! what works today, and exits non-zero: nothing pretends to have run.
+
+use std::process::ExitCode;
+
+pub const CLUSTER: &str =
+    "the one-process cluster, which needs the replicated store, the API server and the node agent";
+pub const STORE: &str = "the raft-replicated store";
+pub const API: &str = "the API server";
+pub const AGENT: &str = "the node agent";
+pub const CONTROLLERS: &str = "the controllers";
+
+pub fn not_yet(verb: &str, needs: &str) -> anyhow::Result<ExitCode> {
+    eprintln!(
+        "skiff {verb}: not available in this build yet: it needs {needs}.\n\
+         What works today: `skiff validate -f FILE|DIR|-` checks manifests offline."
+    );
+    Ok(ExitCode::from(1))
+}
