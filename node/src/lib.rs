@@ -1,0 +1,15 @@
+//! `skiff-node`: the node agent. It hosts WebAssembly workloads in wasmtime and containers
+//! through runc, and routes service traffic (see `DESIGN.md`, "How data flows", steps 5–6).
+//!
+//! # Layout
+//!
+//! - [`wasm`]: the wasmtime host. Today: [`wasm::inspect`], which tells from a binary's
+//!   imports and exports how Skiff runs it (an HTTP handler, a command, or a WASI preview 1
+//!   module) before any pod is started with it.
+//! - `error`: [`Error`], the crate's one error vocabulary; each variant names the stage
+//!   that failed and carries what a user needs to act.
+
+pub mod wasm;
+
+mod error;
+pub use error::Error;

@@ -1,0 +1,142 @@
+//! The guest components: `examples/` is a cargo workspace of its own (own target dir, so
+//! std for wasm is built once for all guests), built for `wasm32-wasip2`, which yields
+//! finished components.
+//!
+//! Two toolchains can build them, tried in this order:
+//! 1. the `rustc` on PATH, if it has std for `wasm32-wasip2` (a developer's rustup with
+//!    `rustup target add wasm32-wasip2`): a plain `cargo build`;
+//! 2. Debian's `rustc-web`, which has no prebuilt wasm std but its source: std is built with
+//!    `-Zbuild-std` (this is the only way on machines where rustup cannot download targets;
+//!    see ../shared/TOOLCHAIN.md). Its packages are installed if missing.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::{cmd, system};
+
+/// The target every guest is built for.
+const TARGET: &str = "wasm32-wasip2";
+
+/// Which compiler builds the guests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Toolchain {
+    /// The `cargo`/`rustc` on PATH, which has std for [`TARGET`].
+    Path,
+    /// Debian's `/usr/bin/cargo` and `/usr/bin/rustc` (rustc-web), building std itself.
+    Debian,
+}
+
+/// Builds every guest in `<root>/examples` and returns the absolute folder holding the
+/// `.wasm` components.
+pub fn build(root: &Path) -> Result<PathBuf> {
+    let examples = root.join("examples");
+    let target_dir = examples.join("target");
+    let toolchain = detect(&examples);
+    let mut cargo = match toolchain {
+        Toolchain::Path => {
+            eprintln!("xtask: guests: building with the rustc on PATH (it has std for {TARGET})");
+            let mut cargo = Command::new("cargo");
+            cargo.args(["build", "--release", "--target", TARGET]);
+            cargo
+        }
+        Toolchain::Debian => {
+            eprintln!(
+                "xtask: guests: the rustc on PATH has no std for {TARGET} \
+                 (`rustup target add {TARGET}` would give it one); using Debian's rustc-web"
+            );
+            system::ensure(
+                "guest toolchain (Debian rustc-web)",
+                system::debian_toolchain_missing,
+            )?;
+            debian_cargo()
+        }
+    };
+    // The manifests in examples/ name components by their path under examples/target, so
+    // the output goes there whatever CARGO_TARGET_DIR the caller has set.
+    cargo
+        .current_dir(&examples)
+        .env("CARGO_TARGET_DIR", &target_dir);
+    cmd::run(&mut cargo).context("building the guest components failed")?;
+
+    let out_dir = target_dir.join(TARGET).join("release");
+    let out_dir = out_dir
+        .canonicalize()
+        .with_context(|| format!("the build left no {}", out_dir.display()))?;
+    let components = list_components(&out_dir)?;
+    if components.is_empty() {
+        bail!("the build left no .wasm file in {}", out_dir.display());
+    }
+    eprintln!("xtask: guest components in {}:", out_dir.display());
+    for (name, size) in &components {
+        eprintln!("xtask:     {name} ({} KiB)", size.div_ceil(1024));
+    }
+    Ok(out_dir)
+}
+
+/// Prefers the toolchain on PATH when it can build for [`TARGET`] without help.
+fn detect(examples: &Path) -> Toolchain {
+    // Asked from examples/ so that a rust-toolchain file there would be honoured, as the
+    // `cargo build` below honours it.
+    let libdir = cmd::probe(Command::new("rustc").current_dir(examples).args([
+        "--print",
+        "target-libdir",
+        "--target",
+        TARGET,
+    ]));
+    let has_std = libdir.is_some_and(|dir| {
+        fs::read_dir(dir.trim()).is_ok_and(|entries| {
+            entries.flatten().any(|entry| {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                name.starts_with("libstd-") && name.ends_with(".rlib")
+            })
+        })
+    });
+    if has_std {
+        Toolchain::Path
+    } else {
+        Toolchain::Debian
+    }
+}
+
+/// Debian's cargo, exactly as ../shared/TOOLCHAIN.md runs it. Called by full path because
+/// rustup's proxies come first on PATH.
+fn debian_cargo() -> Command {
+    let mut cargo = Command::new("/usr/bin/cargo");
+    cargo
+        .env("RUSTC", "/usr/bin/rustc")
+        .env("RUSTDOC", "/usr/bin/rustdoc")
+        // -Zbuild-std is unstable; rustc-web is a stable compiler.
+        .env("RUSTC_BOOTSTRAP", "1")
+        // wasm32-wasip2's std links against wasi-libc, which Debian puts here.
+        .env(
+            "CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS",
+            "-L native=/usr/lib/wasm32-wasi",
+        )
+        .args([
+            "build",
+            "--release",
+            "-Zbuild-std=std,panic_abort",
+            "--target",
+            TARGET,
+        ]);
+    cargo
+}
+
+/// The `.wasm` files directly in `dir`, sorted, with their sizes in bytes.
+fn list_components(dir: &Path) -> Result<Vec<(String, u64)>> {
+    let mut components = Vec::new();
+    for entry in fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+        let path = entry.path();
+        if path.extension().is_some_and(|ext| ext == "wasm") && path.is_file() {
+            let size = entry.metadata().map(|meta| meta.len()).unwrap_or(0);
+            components.push((entry.file_name().to_string_lossy().into_owned(), size));
+        }
+    }
+    components.sort();
+    Ok(components)
+}

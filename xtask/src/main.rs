@@ -1,0 +1,74 @@
+//! `cargo xtask`: the project's chores, in Rust so that a fresh machine needs nothing but
+//! `cargo` to run them.
+//!
+//! Layout:
+//! - `system`: what the tests need from the machine (runc, busybox, a registry, skopeo, a
+//!   wasm guest toolchain), and installing whatever is missing with apt-get.
+//! - `guests`: builds the guest components in `examples/` for `wasm32-wasip2`, with a rustup
+//!   toolchain if one has the target, else with Debian's `rustc-web`.
+//! - `test`: the one test command CI and developers run: system setup, guests, then
+//!   nextest over the workspace.
+//! - `cmd`: runs child processes, echoing each command line so a log shows what ran.
+
+mod cmd;
+mod guests;
+mod system;
+mod test;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Skiff's build and test chores")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Sets up the machine (apt-get), builds the guests, runs every test of the workspace.
+    Test {
+        /// Passed to `cargo nextest run --workspace` (or to `cargo test`, if nextest is
+        /// not to be had).
+        #[arg(last = true)]
+        nextest_args: Vec<String>,
+    },
+    /// Builds the guest components in examples/ for wasm32-wasip2.
+    Guests,
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
+    let cli = Cli::parse();
+    let root = workspace_root()?;
+    match cli.command {
+        Command::Test { nextest_args } => test::run(&root, &nextest_args),
+        Command::Guests => guests::build(&root).map(|_| ()),
+    }
+}
+
+/// The workspace root: xtask's manifest dir is `<root>/xtask`. Taken from the environment
+/// `cargo run` sets, so the command works from any folder of the repository.
+fn workspace_root() -> Result<PathBuf> {
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    let root = manifest_dir
+        .parent()
+        .context("xtask's manifest dir has no parent folder")?;
+    root.canonicalize()
+        .with_context(|| format!("cannot resolve the workspace root {}", root.display()))
+}
