@@ -8,6 +8,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 
@@ -188,8 +189,12 @@ fn install(packages: &[&str]) -> Result<()> {
     // `apt-get update` always, once, before installing: a fresh machine (CI's, a new
     // container) may have no package lists or stale ones whose versions are gone from the
     // mirror, and telling those failures apart from a real one is not worth it. It costs a few
-    // seconds and only runs when something is missing, so a set-up machine never pays it.
-    cmd::run(Command::new("apt-get").args(["update", "-q"]))?;
+    // seconds and only runs when something is missing, so a set-up machine never pays it;
+    // a second install in the same run (the guest toolchain after the test tools) skips it.
+    static UPDATED: AtomicBool = AtomicBool::new(false);
+    if !UPDATED.swap(true, Ordering::SeqCst) {
+        cmd::run(Command::new("apt-get").args(["update", "-q"]))?;
+    }
     cmd::run(
         Command::new("apt-get")
             .env("DEBIAN_FRONTEND", "noninteractive")

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::values::names_set;
+
 use super::values::IntOrString;
 
 /// One probe: exactly one handler plus its timing.
@@ -42,15 +44,12 @@ pub struct Probe {
 impl Probe {
     /// The names of the handlers that are set (a valid probe has exactly one).
     pub fn handlers(&self) -> Vec<&'static str> {
-        [
+        names_set([
             (self.http_get.is_some(), "httpGet"),
             (self.tcp_socket.is_some(), "tcpSocket"),
             (self.exec.is_some(), "exec"),
             (self.grpc.is_some(), "grpc"),
-        ]
-        .into_iter()
-        .filter_map(|(set, name)| set.then_some(name))
-        .collect()
+        ])
     }
 }
 

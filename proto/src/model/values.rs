@@ -9,6 +9,15 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// The names of the options that are set, for "exactly one of" rules (a volume's source,
+/// a probe's handler).
+pub fn names_set<const N: usize>(options: [(bool, &'static str); N]) -> Vec<&'static str> {
+    options
+        .into_iter()
+        .filter_map(|(set, name)| set.then_some(name))
+        .collect()
+}
+
 /// A port or a percentage that may be written as a number or a string
 /// (`targetPort: 8080` or `targetPort: http`, `maxSurge: 25%`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]

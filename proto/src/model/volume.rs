@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::values::names_set;
+
 use super::quantity::Quantity;
 
 /// A named volume; exactly one source is set.
@@ -34,15 +36,12 @@ pub struct Volume {
 impl Volume {
     /// The names of the sources that are set (a valid volume has exactly one).
     pub fn sources(&self) -> Vec<&'static str> {
-        [
+        names_set([
             (self.empty_dir.is_some(), "emptyDir"),
             (self.host_path.is_some(), "hostPath"),
             (self.config_map.is_some(), "configMap"),
             (self.secret.is_some(), "secret"),
-        ]
-        .into_iter()
-        .filter_map(|(set, name)| set.then_some(name))
-        .collect()
+        ])
     }
 }
 

@@ -4,43 +4,33 @@
 /// DNS-1123 label: at most 63 lowercase alphanumerics or `-`, starting and ending
 /// alphanumeric. Namespaces, Services, container and port names.
 pub fn dns_label(s: &str) -> Result<(), String> {
-    if s.is_empty() {
-        return Err("it is empty".into());
-    }
-    if s.len() > 63 {
-        return Err(format!(
-            "it is {} characters long; the limit is 63",
-            s.len()
-        ));
-    }
-    if !s
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
-        return Err("it may contain only lowercase letters, digits and '-'".into());
-    }
-    if s.starts_with('-') || s.ends_with('-') {
-        return Err("it must start and end with a letter or digit".into());
-    }
-    Ok(())
+    dns_name(s, 63, false)
 }
 
 /// DNS-1123 subdomain: at most 253 characters, dot-separated labels. Most object names.
 pub fn dns_subdomain(s: &str) -> Result<(), String> {
+    dns_name(s, 253, true)
+}
+
+fn dns_name(s: &str, max: usize, dots: bool) -> Result<(), String> {
     if s.is_empty() {
         return Err("it is empty".into());
     }
-    if s.len() > 253 {
+    if s.len() > max {
         return Err(format!(
-            "it is {} characters long; the limit is 253",
+            "it is {} characters long; the limit is {max}",
             s.len()
         ));
     }
     if !s
         .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || (dots && b == b'.'))
     {
-        return Err("it may contain only lowercase letters, digits, '-' and '.'".into());
+        return Err(if dots {
+            "it may contain only lowercase letters, digits, '-' and '.'".into()
+        } else {
+            "it may contain only lowercase letters, digits and '-'".into()
+        });
     }
     let edge_ok = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
     if !edge_ok(s.bytes().next()) || !edge_ok(s.bytes().last()) {

@@ -7,7 +7,7 @@ use super::{Context, Violations, meta, names};
 use crate::artifact::{self, ArtifactRef};
 use crate::manifest::FieldPath;
 use crate::model::container::{Container, EnvVar};
-use crate::model::values::IntOrString;
+use crate::model::values::{IntOrString, names_set};
 use crate::model::{PodSpec, Probe, Quantity, Volume};
 
 /// Resource names a container may request or be limited by.
@@ -143,8 +143,13 @@ fn container(
         env_var(e, &at.field("env").index(i), v);
     }
     for (i, e) in c.env_from.iter().enumerate() {
-        let n = usize::from(e.config_map_ref.is_some()) + usize::from(e.secret_ref.is_some());
-        if n != 1 {
+        if names_set([
+            (e.config_map_ref.is_some(), "configMapRef"),
+            (e.secret_ref.is_some(), "secretRef"),
+        ])
+        .len()
+            != 1
+        {
             v.add(
                 at.field("envFrom").index(i),
                 "envFrom needs exactly one of configMapRef, secretRef",
@@ -237,15 +242,12 @@ fn env_var(e: &EnvVar, at: &FieldPath, v: &mut Violations) {
             "remove one of them",
         ),
         (None, Some(src)) => {
-            let n = [
-                src.config_map_key_ref.is_some(),
-                src.secret_key_ref.is_some(),
-                src.field_ref.is_some(),
-            ]
-            .iter()
-            .filter(|b| **b)
-            .count();
-            if n != 1 {
+            let set = names_set([
+                (src.config_map_key_ref.is_some(), "configMapKeyRef"),
+                (src.secret_key_ref.is_some(), "secretKeyRef"),
+                (src.field_ref.is_some(), "fieldRef"),
+            ]);
+            if set.len() != 1 {
                 v.add(
                     at.field("valueFrom"),
                     "valueFrom needs exactly one of configMapKeyRef, secretKeyRef, fieldRef",
