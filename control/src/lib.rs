@@ -1,10 +1,14 @@
 //! Skiff's control plane.
 //!
-//! # Layout (as the work lands)
-//! - `store`: the raft-replicated state machine on durable storage (raft-rs, redb).
-//! - `api`: the tonic services of `skiff_proto::grpc::api`, admission and authorization.
-//! - `scheduler`: binds pods to nodes from an immutable snapshot.
-//! - `controllers`: Deployments, ReplicaSets, Jobs, DaemonSets, Endpoints, node lifecycle.
-//!
-//! Nothing is here yet: the object model and the wire contract it builds on live in
-//! `skiff-proto`.
+//! # Layout
+//! - [`store`]: the raft-replicated store. Today: the durable raft log ([`store::DiskLog`]).
+//!   Coming with the rest of the store work: the state machine (objects in their rkyv form,
+//!   revisions, watch), the raft loop, the gRPC transport and membership.
+//! - `api`, `scheduler`, `controllers`: later work (tonic services and admission; binding
+//!   pods to nodes; Deployments, ReplicaSets, Jobs, DaemonSets, Endpoints, node lifecycle).
+//! - `error`: [`Error`], the crate's one error type.
+
+mod error;
+pub mod store;
+
+pub use error::Error;

@@ -1,0 +1,41 @@
+//! The one error type of the control plane.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The storage engine failed (I/O, a full disk, a lock held by another process).
+    #[error("storage {path}: {source}")]
+    Storage {
+        path: PathBuf,
+        #[source]
+        source: Box<redb::Error>,
+    },
+    /// A record failed its checksum or did not decode: the file is damaged.
+    #[error(
+        "corrupt record in {path} ({what}): {reason}; restore this member from a snapshot or remove its data directory and re-join"
+    )]
+    Corrupt {
+        path: PathBuf,
+        what: String,
+        reason: String,
+    },
+    /// The caller broke an invariant of the raft log (a gap, or overwriting compacted entries).
+    #[error("raft log: {0}")]
+    Log(String),
+}
+
+impl Error {
+    pub(crate) fn storage(path: &std::path::Path, e: impl Into<redb::Error>) -> Self {
+        Error::Storage {
+            path: path.to_path_buf(),
+            source: Box::new(e.into()),
+        }
+    }
+}
+
+impl From<Error> for raft::Error {
+    fn from(e: Error) -> Self {
+        raft::Error::Store(raft::StorageError::Other(Box::new(e)))
+    }
+}
