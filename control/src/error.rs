@@ -20,6 +20,11 @@ pub enum Error {
         what: String,
         reason: String,
     },
+    /// A watch asked for history that compaction has removed.
+    #[error(
+        "revision {requested} is compacted (history starts after {compacted}): list again, then watch from the list's revision"
+    )]
+    Compacted { requested: u64, compacted: u64 },
     /// The caller broke an invariant of the raft log (a gap, or overwriting compacted entries).
     #[error("raft log: {0}")]
     Log(String),

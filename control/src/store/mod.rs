@@ -5,9 +5,25 @@
 //! - `frame`: checksummed records, so damage is detected and reported with the file.
 //! - `log`: [`DiskLog`], raft-rs' `Storage` on disk (entries, hard state, configuration,
 //!   truncation point), fsync'd before a write returns.
+//! - `command`: [`Command`], the transaction a raft entry carries, and why one is rejected.
+//! - `key`: `Kind/namespace/name` keys and the ranges that list a kind.
+//! - `state`: [`StateMachine`], objects with revisions, the event history watches read,
+//!   and the applied index, advanced in the same transaction as the change.
+//! - `snapshot`: the state machine as one blob for a lagging member, and its restore.
 
+mod command;
 mod frame;
+pub mod key;
 mod log;
+mod snapshot;
+mod state;
+
+#[cfg(test)]
+mod state_tests;
+
+pub use command::{Command, Op, Rejection};
+pub use snapshot::restore as restore_snapshot;
+pub use state::{Event, EventType, StateMachine, Stored};
 
 #[cfg(test)]
 mod log_tests;

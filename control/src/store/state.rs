@@ -1,0 +1,438 @@
+//! The state machine: every object, keyed `Kind/namespace/name`, in its rkyv stored form
+//! with the revision (raft index) of its last write; a history of change events for watch;
+//! and the applied index, all in the member's redb database.
+//!
+//! Applying an entry, recording its events and advancing the applied index happen in one
+//! durable transaction, so after a crash every entry is applied exactly once.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use raft::prelude::{ConfState, Snapshot, SnapshotMetadata};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use skiff_proto::model::LabelSelector;
+use skiff_proto::{Kind, Object, stored};
+
+use super::command::{Command, Op, Rejection};
+use super::log::SnapshotSource;
+use super::{frame, key};
+use crate::Error;
+
+pub(super) const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("objects");
+/// (revision, position within the revision's transaction) → event.
+pub(super) const EVENTS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("events");
+pub(super) const STATE_META: TableDefinition<&str, &[u8]> = TableDefinition::new("state_meta");
+/// Index, term and configuration of the last applied entry.
+pub(super) const APPLIED: &str = "applied";
+/// Events at or below this revision are gone; a watch from there must list again.
+pub(super) const COMPACTED: &str = "compacted";
+
+/// An object and the revision of its last write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    pub revision: u64,
+    pub object: Object,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+/// One change, as a watch delivers it. For a deletion, `object` is the last state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub revision: u64,
+    pub kind: EventType,
+    pub key: String,
+    pub object: Object,
+}
+
+/// What the state machine has applied: shared with snapshots.
+#[derive(Default)]
+struct Applied {
+    meta: SnapshotMetadata,
+    compacted: u64,
+}
+
+/// The member's copy of every object. Cloning shares it.
+#[derive(Clone)]
+pub struct StateMachine {
+    pub(super) db: Arc<Database>,
+    pub(super) path: PathBuf,
+    applied: Arc<RwLock<Applied>>,
+}
+
+impl StateMachine {
+    pub fn open(db: Arc<Database>, path: &Path) -> Result<Self, Error> {
+        let err = |e: redb::Error| Error::storage(path, e);
+        let txn = db.begin_write().map_err(|e| err(e.into()))?;
+        let mut applied = Applied::default();
+        {
+            txn.open_table(OBJECTS).map_err(|e| err(e.into()))?;
+            txn.open_table(EVENTS).map_err(|e| err(e.into()))?;
+            let meta = txn.open_table(STATE_META).map_err(|e| err(e.into()))?;
+            if let Some(r) = meta.get(APPLIED).map_err(|e| err(e.into()))? {
+                applied.meta = frame::open_message(path, &|| "applied index".into(), r.value())?;
+            }
+            if let Some(r) = meta.get(COMPACTED).map_err(|e| err(e.into()))? {
+                applied.compacted = read_u64(frame::open(
+                    path,
+                    &|| "compacted revision".into(),
+                    r.value(),
+                )?);
+            }
+        }
+        txn.commit().map_err(|e| err(e.into()))?;
+        Ok(StateMachine {
+            db,
+            path: path.to_path_buf(),
+            applied: Arc::new(RwLock::new(applied)),
+        })
+    }
+
+    /// Installs what a restored snapshot applied: its position, and no history before it.
+    pub(super) fn reset_applied(&self, meta: SnapshotMetadata) {
+        let mut a = self.applied.write().unwrap_or_else(|p| p.into_inner());
+        a.compacted = meta.index;
+        a.meta = meta;
+    }
+
+    pub(super) fn err(&self, e: impl Into<redb::Error>) -> Error {
+        Error::storage(&self.path, e)
+    }
+
+    fn corrupt(&self, what: String, reason: String) -> Error {
+        Error::Corrupt {
+            path: self.path.clone(),
+            what,
+            reason,
+        }
+    }
+
+    /// Index and term of the last applied entry (give the index to raft's `Config::applied`
+    /// on restart, so committed entries after it are delivered again).
+    pub fn applied(&self) -> (u64, u64) {
+        let a = self.applied.read().unwrap_or_else(|p| p.into_inner());
+        (a.meta.index, a.meta.term)
+    }
+
+    /// Applies a normal entry. The outer error is a storage failure (the member must stop);
+    /// the inner result is the command's verdict, the same on every member.
+    pub fn apply(
+        &self,
+        index: u64,
+        term: u64,
+        data: &[u8],
+    ) -> Result<Result<u64, Rejection>, Error> {
+        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        // An empty entry (each new leader appends one) carries no command.
+        let verdict = if data.is_empty() {
+            Ok(index)
+        } else {
+            match Command::decode(data) {
+                Ok(cmd) => self.apply_command(&txn, index, &cmd)?,
+                Err(rejection) => Err(rejection),
+            }
+        };
+        self.finish(txn, index, term, None)?;
+        Ok(verdict)
+    }
+
+    /// Records a configuration change as applied at `index`.
+    pub fn apply_conf_state(&self, index: u64, term: u64, cs: &ConfState) -> Result<(), Error> {
+        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        self.finish(txn, index, term, Some(cs))
+    }
+
+    fn finish(
+        &self,
+        txn: WriteTransaction,
+        index: u64,
+        term: u64,
+        cs: Option<&ConfState>,
+    ) -> Result<(), Error> {
+        let mut applied = self.applied.write().unwrap_or_else(|p| p.into_inner());
+        let mut meta = applied.meta.clone();
+        meta.index = index;
+        meta.term = term;
+        if let Some(cs) = cs {
+            meta.set_conf_state(cs.clone());
+        }
+        {
+            let mut t = txn.open_table(STATE_META).map_err(|e| self.err(e))?;
+            t.insert(APPLIED, frame::seal_message(&meta).as_slice())
+                .map_err(|e| self.err(e))?;
+        }
+        txn.commit().map_err(|e| self.err(e))?;
+        applied.meta = meta;
+        Ok(())
+    }
+
+    /// Checks every operation against the current state (and the ones before it), then
+    /// writes all or nothing.
+    fn apply_command(
+        &self,
+        txn: &WriteTransaction,
+        index: u64,
+        cmd: &Command,
+    ) -> Result<Result<u64, Rejection>, Error> {
+        let mut objects = txn.open_table(OBJECTS).map_err(|e| self.err(e))?;
+        // The state as this transaction sees it: key → (revision, object), None = deleted.
+        let mut staged: BTreeMap<String, Option<(u64, Object)>> = BTreeMap::new();
+        let mut events = Vec::with_capacity(cmd.ops.len());
+        for op in &cmd.ops {
+            let k = match op {
+                Op::Create(o) | Op::Update { object: o, .. } => key::of(o),
+                Op::Delete { key, .. } => key.clone(),
+            };
+            let current = match staged.get(&k) {
+                Some(c) => c.clone(),
+                None => match objects.get(k.as_str()).map_err(|e| self.err(e))? {
+                    Some(rec) => {
+                        Some(self.decode_record(&k, rec.value())?).map(|s| (s.revision, s.object))
+                    }
+                    None => None,
+                },
+            };
+            let check = |expected: &Option<u64>, rev: u64| match expected {
+                Some(e) if *e != rev => Err(Rejection::Conflict {
+                    key: k.clone(),
+                    expected: *e,
+                    actual: rev,
+                }),
+                _ => Ok(()),
+            };
+            let (next, event) = match (op, &current) {
+                (Op::Create(_), Some(_)) => return Ok(Err(Rejection::AlreadyExists(k))),
+                (Op::Update { .. } | Op::Delete { .. }, None) => {
+                    return Ok(Err(Rejection::NotFound(k)));
+                }
+                (Op::Create(o), None) => (Some(stamped(o, index)), EventType::Added),
+                (Op::Update { object, expected }, Some((rev, _))) => {
+                    if let Err(r) = check(expected, *rev) {
+                        return Ok(Err(r));
+                    }
+                    (Some(stamped(object, index)), EventType::Modified)
+                }
+                (Op::Delete { expected, .. }, Some((rev, _))) => {
+                    if let Err(r) = check(expected, *rev) {
+                        return Ok(Err(r));
+                    }
+                    (None, EventType::Deleted)
+                }
+            };
+            let shown = next.clone().or_else(|| current.map(|(_, o)| o));
+            if let Some(o) = shown {
+                events.push((event, k.clone(), o));
+            }
+            staged.insert(k, next.map(|o| (index, o)));
+        }
+        for (k, v) in &staged {
+            match v {
+                Some((rev, o)) => {
+                    objects
+                        .insert(k.as_str(), self.encode_record(*rev, o)?.as_slice())
+                        .map_err(|e| self.err(e))?;
+                }
+                None => {
+                    objects.remove(k.as_str()).map_err(|e| self.err(e))?;
+                }
+            }
+        }
+        let mut history = txn.open_table(EVENTS).map_err(|e| self.err(e))?;
+        for (seq, (kind, k, o)) in events.iter().enumerate() {
+            let rec = encode_event(
+                *kind,
+                k,
+                &stored::encode(o).map_err(|e| self.corrupt(k.clone(), e.to_string()))?,
+            );
+            history
+                .insert((index, seq as u32), rec.as_slice())
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(Ok(index))
+    }
+
+    fn encode_record(&self, revision: u64, o: &Object) -> Result<Vec<u8>, Error> {
+        let body = stored::encode(o).map_err(|e| self.corrupt(key::of(o), e.to_string()))?;
+        let mut rec = Vec::with_capacity(body.len() + 8);
+        rec.extend_from_slice(&revision.to_le_bytes());
+        rec.extend_from_slice(&body);
+        Ok(frame::seal(&rec))
+    }
+
+    fn decode_record(&self, k: &str, rec: &[u8]) -> Result<Stored, Error> {
+        let body = frame::open(&self.path, &|| format!("object {k}"), rec)?;
+        if body.len() < 8 {
+            return Err(self.corrupt(format!("object {k}"), "record too short".into()));
+        }
+        let (rev, obj) = body.split_at(8);
+        let object =
+            stored::decode(obj).map_err(|e| self.corrupt(format!("object {k}"), e.to_string()))?;
+        Ok(Stored {
+            revision: read_u64(rev),
+            object,
+        })
+    }
+
+    /// The object at `key`, as of the last applied entry.
+    pub fn get(&self, key: &str) -> Result<Option<Stored>, Error> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = txn.open_table(OBJECTS).map_err(|e| self.err(e))?;
+        match t.get(key).map_err(|e| self.err(e))? {
+            Some(rec) => Ok(Some(self.decode_record(key, rec.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every object of `kind` (in `namespace`, if given) that `selector` matches, and the
+    /// revision the list was taken at: a watch from it misses nothing.
+    pub fn list(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+        selector: Option<&LabelSelector>,
+    ) -> Result<(Vec<Stored>, u64), Error> {
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let revision = {
+            let meta = txn.open_table(STATE_META).map_err(|e| self.err(e))?;
+            match meta.get(APPLIED).map_err(|e| self.err(e))? {
+                Some(r) => {
+                    frame::open_message::<SnapshotMetadata>(
+                        &self.path,
+                        &|| "applied index".into(),
+                        r.value(),
+                    )?
+                    .index
+                }
+                None => 0,
+            }
+        };
+        let t = txn.open_table(OBJECTS).map_err(|e| self.err(e))?;
+        let (start, end) = key::range(kind, namespace);
+        let mut out = Vec::new();
+        for item in t
+            .range(start.as_str()..end.as_str())
+            .map_err(|e| self.err(e))?
+        {
+            let (k, v) = item.map_err(|e| self.err(e))?;
+            let s = self.decode_record(k.value(), v.value())?;
+            if selector.is_none_or(|sel| sel.matches(&s.object.metadata().labels)) {
+                out.push(s);
+            }
+        }
+        Ok((out, revision))
+    }
+
+    /// Every event after `revision`, in commit order; `Error::Compacted` if some are gone.
+    pub fn events_since(&self, revision: u64) -> Result<Vec<Event>, Error> {
+        let compacted = self
+            .applied
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .compacted;
+        if revision < compacted {
+            return Err(Error::Compacted {
+                requested: revision,
+                compacted,
+            });
+        }
+        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = txn.open_table(EVENTS).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for item in t.range((revision + 1, 0)..).map_err(|e| self.err(e))? {
+            let (k, v) = item.map_err(|e| self.err(e))?;
+            let (rev, seq) = k.value();
+            out.push(self.decode_event(rev, seq, v.value())?);
+        }
+        Ok(out)
+    }
+
+    fn decode_event(&self, revision: u64, seq: u32, rec: &[u8]) -> Result<Event, Error> {
+        let what = || format!("event {revision}.{seq}");
+        let body = frame::open(&self.path, &what, rec)?;
+        let bad = |reason: &str| self.corrupt(what(), reason.to_owned());
+        let (&tag, rest) = body.split_first().ok_or_else(|| bad("empty"))?;
+        let kind = match tag {
+            0 => EventType::Added,
+            1 => EventType::Modified,
+            2 => EventType::Deleted,
+            _ => return Err(bad("unknown event type")),
+        };
+        if rest.len() < 4 {
+            return Err(bad("too short"));
+        }
+        let (len, rest) = rest.split_at(4);
+        let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        if rest.len() < len {
+            return Err(bad("key runs past the record"));
+        }
+        let (k, obj) = rest.split_at(len);
+        let key = String::from_utf8(k.to_vec()).map_err(|_| bad("key is not UTF-8"))?;
+        let object = stored::decode(obj).map_err(|e| self.corrupt(what(), e.to_string()))?;
+        Ok(Event {
+            revision,
+            kind,
+            key,
+            object,
+        })
+    }
+
+    /// Forgets events at or below `revision`; watches from there must list again.
+    pub fn compact_events(&self, revision: u64) -> Result<(), Error> {
+        let mut applied = self.applied.write().unwrap_or_else(|p| p.into_inner());
+        let revision = revision.min(applied.meta.index);
+        if revision <= applied.compacted {
+            return Ok(());
+        }
+        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        {
+            let mut t = txn.open_table(EVENTS).map_err(|e| self.err(e))?;
+            t.retain_in(..(revision + 1, 0), |_, _| false)
+                .map_err(|e| self.err(e))?;
+            let mut m = txn.open_table(STATE_META).map_err(|e| self.err(e))?;
+            m.insert(COMPACTED, frame::seal(&revision.to_le_bytes()).as_slice())
+                .map_err(|e| self.err(e))?;
+        }
+        txn.commit().map_err(|e| self.err(e))?;
+        applied.compacted = revision;
+        Ok(())
+    }
+}
+
+/// The object as stored: its resourceVersion is the revision it was written at.
+fn stamped(o: &Object, revision: u64) -> Object {
+    let mut o = o.clone();
+    o.metadata_mut().resource_version = Some(revision);
+    o
+}
+
+fn encode_event(kind: EventType, key: &str, object: &[u8]) -> Vec<u8> {
+    let mut rec = Vec::with_capacity(5 + key.len() + object.len());
+    rec.push(match kind {
+        EventType::Added => 0,
+        EventType::Modified => 1,
+        EventType::Deleted => 2,
+    });
+    rec.extend_from_slice(&(key.len() as u32).to_le_bytes());
+    rec.extend_from_slice(key.as_bytes());
+    rec.extend_from_slice(object);
+    frame::seal(&rec)
+}
+
+fn read_u64(b: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    let n = b.len().min(8);
+    a[..n].copy_from_slice(&b[..n]);
+    u64::from_le_bytes(a)
+}
+
+impl SnapshotSource for StateMachine {
+    fn snapshot(&self) -> Result<Snapshot, Error> {
+        super::snapshot::export(self)
+    }
+}

@@ -1,0 +1,332 @@
+//! Tests of the state machine on a real database: compare-and-swap, all-or-nothing
+//! transactions, lists, watch history, compaction, restarts and snapshots.
+
+use std::path::PathBuf;
+
+use skiff_proto::manifest::{Source, decode_one};
+use skiff_proto::model::LabelSelector;
+use skiff_proto::{Kind, Object};
+use tempfile::TempDir;
+
+use super::log::SnapshotSource;
+use super::{
+    Command, EventType, Op, Rejection, StateMachine, key, open_database, restore_snapshot,
+};
+use crate::Error;
+
+fn config_map(ns: &str, name: &str, tier: &str) -> Object {
+    let text = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\n  labels:\n    tier: {tier}\ndata:\n  k: v\n"
+    );
+    decode_one(&text, &Source::named("test")).unwrap()
+}
+
+struct Fixture {
+    _dir: TempDir,
+    path: PathBuf,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = TempDir::new().unwrap();
+        let path = dir.path().join("state.redb");
+        Fixture { _dir: dir, path }
+    }
+
+    fn open(&self) -> StateMachine {
+        StateMachine::open(open_database(&self.path).unwrap(), &self.path).unwrap()
+    }
+}
+
+fn run(sm: &StateMachine, index: u64, ops: Vec<Op>) -> Result<u64, Rejection> {
+    sm.apply(index, 1, &Command { ops }.encode()).unwrap()
+}
+
+#[test]
+fn create_update_delete_with_compare_and_swap() {
+    let f = Fixture::new();
+    let sm = f.open();
+    let a = config_map("default", "a", "web");
+    let k = key::of(&a);
+    assert_eq!(run(&sm, 1, vec![Op::Create(a.clone())]), Ok(1));
+    let got = sm.get(&k).unwrap().unwrap();
+    assert_eq!(got.revision, 1);
+    assert_eq!(
+        got.object.metadata().resource_version,
+        Some(1),
+        "resourceVersion is the raft index"
+    );
+    assert_eq!(
+        run(&sm, 2, vec![Op::Create(a.clone())]),
+        Err(Rejection::AlreadyExists(k.clone()))
+    );
+    assert_eq!(
+        run(
+            &sm,
+            3,
+            vec![Op::Update {
+                object: a.clone(),
+                expected: Some(2)
+            }]
+        ),
+        Err(Rejection::Conflict {
+            key: k.clone(),
+            expected: 2,
+            actual: 1
+        })
+    );
+    assert_eq!(
+        run(
+            &sm,
+            4,
+            vec![Op::Update {
+                object: a.clone(),
+                expected: Some(1)
+            }]
+        ),
+        Ok(4)
+    );
+    assert_eq!(sm.get(&k).unwrap().unwrap().revision, 4);
+    assert_eq!(
+        run(
+            &sm,
+            5,
+            vec![Op::Delete {
+                key: k.clone(),
+                expected: Some(1)
+            }]
+        ),
+        Err(Rejection::Conflict {
+            key: k.clone(),
+            expected: 1,
+            actual: 4
+        })
+    );
+    assert_eq!(
+        run(
+            &sm,
+            6,
+            vec![Op::Delete {
+                key: k.clone(),
+                expected: None
+            }]
+        ),
+        Ok(6)
+    );
+    assert_eq!(sm.get(&k).unwrap(), None);
+    assert_eq!(
+        run(
+            &sm,
+            7,
+            vec![Op::Delete {
+                key: k.clone(),
+                expected: None
+            }]
+        ),
+        Err(Rejection::NotFound(k))
+    );
+    assert_eq!(
+        sm.applied(),
+        (7, 1),
+        "rejected commands advance the applied index too"
+    );
+}
+
+#[test]
+fn a_transaction_applies_all_or_nothing() {
+    let f = Fixture::new();
+    let sm = f.open();
+    let (a, b) = (
+        config_map("default", "a", "web"),
+        config_map("default", "b", "web"),
+    );
+    run(&sm, 1, vec![Op::Create(b.clone())]).unwrap();
+    let r = run(&sm, 2, vec![Op::Create(a.clone()), Op::Create(b.clone())]);
+    assert_eq!(r, Err(Rejection::AlreadyExists(key::of(&b))));
+    assert_eq!(
+        sm.get(&key::of(&a)).unwrap(),
+        None,
+        "the first op of a rejected transaction is undone"
+    );
+    // Operations see the ones before them in the same transaction.
+    let r = run(
+        &sm,
+        3,
+        vec![
+            Op::Create(a.clone()),
+            Op::Update {
+                object: a.clone(),
+                expected: Some(3),
+            },
+        ],
+    );
+    assert_eq!(r, Ok(3));
+    assert_eq!(sm.events_since(2).unwrap().len(), 2);
+}
+
+#[test]
+fn lists_by_namespace_and_labels_at_a_revision() {
+    let f = Fixture::new();
+    let sm = f.open();
+    run(
+        &sm,
+        1,
+        vec![
+            Op::Create(config_map("default", "a", "web")),
+            Op::Create(config_map("default", "b", "db")),
+            Op::Create(config_map("other", "c", "web")),
+        ],
+    )
+    .unwrap();
+    let (all, rev) = sm.list(Kind::ConfigMap, None, None).unwrap();
+    assert_eq!((all.len(), rev), (3, 1));
+    let (ns, _) = sm.list(Kind::ConfigMap, Some("default"), None).unwrap();
+    assert_eq!(ns.len(), 2);
+    let sel = LabelSelector {
+        match_labels: [("tier".to_owned(), "web".to_owned())].into(),
+        ..Default::default()
+    };
+    let (web, _) = sm.list(Kind::ConfigMap, None, Some(&sel)).unwrap();
+    let names: Vec<_> = web
+        .iter()
+        .map(|s| s.object.metadata().name.clone())
+        .collect();
+    assert_eq!(names, ["a", "c"]);
+    assert!(sm.list(Kind::Pod, None, None).unwrap().0.is_empty());
+}
+
+#[test]
+fn watch_history_is_in_commit_order_and_compactable() {
+    let f = Fixture::new();
+    let sm = f.open();
+    let a = config_map("default", "a", "web");
+    run(&sm, 1, vec![Op::Create(a.clone())]).unwrap();
+    run(
+        &sm,
+        2,
+        vec![Op::Update {
+            object: config_map("default", "a", "db"),
+            expected: None,
+        }],
+    )
+    .unwrap();
+    run(
+        &sm,
+        3,
+        vec![Op::Delete {
+            key: key::of(&a),
+            expected: None,
+        }],
+    )
+    .unwrap();
+    let events = sm.events_since(0).unwrap();
+    let seen: Vec<_> = events.iter().map(|e| (e.revision, e.kind)).collect();
+    assert_eq!(
+        seen,
+        [
+            (1, EventType::Added),
+            (2, EventType::Modified),
+            (3, EventType::Deleted)
+        ]
+    );
+    assert_eq!(
+        events[2].object.metadata().labels["tier"],
+        "db",
+        "a deletion carries the last state"
+    );
+    assert_eq!(sm.events_since(2).unwrap().len(), 1);
+    sm.compact_events(2).unwrap();
+    assert!(matches!(
+        sm.events_since(1),
+        Err(Error::Compacted {
+            requested: 1,
+            compacted: 2
+        })
+    ));
+    assert_eq!(sm.events_since(2).unwrap().len(), 1);
+}
+
+#[test]
+fn state_survives_reopening() {
+    let f = Fixture::new();
+    {
+        let sm = f.open();
+        run(&sm, 5, vec![Op::Create(config_map("default", "a", "web"))]).unwrap();
+        sm.compact_events(5).unwrap();
+    }
+    let sm = f.open();
+    assert_eq!(sm.applied(), (5, 1));
+    assert_eq!(sm.list(Kind::ConfigMap, None, None).unwrap().0.len(), 1);
+    assert!(matches!(sm.events_since(4), Err(Error::Compacted { .. })));
+}
+
+#[test]
+fn malformed_entries_are_rejected_not_fatal() {
+    let f = Fixture::new();
+    let sm = f.open();
+    assert!(matches!(
+        sm.apply(1, 1, &[9, 9, 9]).unwrap(),
+        Err(Rejection::Malformed(_))
+    ));
+    assert_eq!(
+        sm.apply(2, 1, &[]).unwrap(),
+        Ok(2),
+        "a leader's empty entry is a no-op"
+    );
+    assert_eq!(sm.applied(), (2, 1));
+}
+
+#[test]
+fn a_snapshot_restores_the_same_state_elsewhere() {
+    let (f1, f2) = (Fixture::new(), Fixture::new());
+    let sm = f1.open();
+    run(
+        &sm,
+        1,
+        vec![
+            Op::Create(config_map("default", "a", "web")),
+            Op::Create(config_map("x", "b", "db")),
+        ],
+    )
+    .unwrap();
+    let cs = raft::prelude::ConfState {
+        voters: vec![1, 2, 3],
+        ..Default::default()
+    };
+    sm.apply_conf_state(2, 1, &cs).unwrap();
+    let snap = sm.snapshot().unwrap();
+    assert_eq!(
+        (
+            snap.get_metadata().index,
+            snap.get_metadata().get_conf_state().voters.clone()
+        ),
+        (2, vec![1, 2, 3])
+    );
+
+    let other = f2.open();
+    run(
+        &other,
+        1,
+        vec![Op::Create(config_map("default", "stale", "web"))],
+    )
+    .unwrap();
+    restore_snapshot(&other, &snap).unwrap();
+    assert_eq!(
+        other.list(Kind::ConfigMap, None, None).unwrap(),
+        sm.list(Kind::ConfigMap, None, None).unwrap()
+    );
+    assert_eq!(other.applied(), (2, 1));
+    assert!(matches!(
+        other.events_since(0),
+        Err(Error::Compacted { .. })
+    ));
+
+    let mut damaged = snap.clone();
+    let mut data = damaged.data.to_vec();
+    data[10] ^= 1;
+    damaged.data = data.into();
+    assert!(matches!(
+        restore_snapshot(&other, &damaged),
+        Err(Error::Corrupt { .. })
+    ));
+}
