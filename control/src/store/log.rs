@@ -23,6 +23,9 @@ const CONF_STATE: &str = "conf_state";
 /// The last entry discarded by compaction or replaced by a snapshot (index and term).
 const TRUNCATED: &str = "truncated";
 
+/// The index (and term) of the founding configuration of a bootstrapped cluster.
+pub const BOOTSTRAP_INDEX: u64 = 1;
+
 /// Builds the snapshot raft sends to a lagging follower: the state machine's data at its
 /// applied index. Implemented by the state machine, which shares the database.
 pub trait SnapshotSource: Send + Sync {
@@ -117,18 +120,23 @@ impl DiskLog {
         Error::storage(&self.path, e)
     }
 
-    /// Sets the founding configuration of a brand-new log (bootstrap). A log that already
-    /// has state keeps it.
+    /// Bootstraps a brand-new log as if it had installed a snapshot at index 1 holding the
+    /// founding configuration (as raft-rs' `five_mem_node` does): a member that joins later
+    /// starts empty and is brought up by snapshot, which carries the configuration it needs.
+    /// Returns false, changing nothing, when the log already has state.
     pub fn initialize(&self, conf_state: &ConfState) -> Result<bool, Error> {
         let fresh = {
             let c = self.cache();
             c.conf_state.voters.is_empty() && c.conf_state.learners.is_empty() && c.last_index == 0
         };
         if fresh {
-            self.write(LogWrite {
-                conf_state: Some(conf_state),
+            let meta = SnapshotMetadata {
+                index: BOOTSTRAP_INDEX,
+                term: BOOTSTRAP_INDEX,
+                conf_state: Some(conf_state.clone()).into(),
                 ..Default::default()
-            })?;
+            };
+            self.apply_snapshot(&meta)?;
         }
         Ok(fresh)
     }

@@ -185,19 +185,24 @@ fn everything_survives_reopening() {
     {
         let log = f.open();
         assert!(log.initialize(&cs).unwrap());
+        assert_eq!(
+            (log.first_index().unwrap(), log.last_index().unwrap()),
+            (2, 1),
+            "bootstrap is a snapshot at 1"
+        );
         log.write(LogWrite {
-            entries: &[entry(1, 1), entry(2, 3), entry(3, 3)],
+            entries: &[entry(2, 1), entry(3, 3), entry(4, 3)],
             hard_state: Some(&hs),
             conf_state: None,
         })
         .unwrap();
-        log.compact(2).unwrap();
+        log.compact(3).unwrap();
     }
     let log = f.open();
     let state = log.initial_state().unwrap();
     assert_eq!(
-        (state.hard_state, state.conf_state.voters.clone()),
-        (hs, vec![1, 2, 3])
+        (state.hard_state.term, state.conf_state.voters.clone()),
+        (3, vec![1, 2, 3])
     );
     assert!(
         !log.initialize(&ConfState::default()).unwrap(),
@@ -205,12 +210,12 @@ fn everything_survives_reopening() {
     );
     assert_eq!(
         (log.first_index().unwrap(), log.last_index().unwrap()),
-        (2, 3)
+        (3, 4)
     );
-    assert_eq!(log.term(1).unwrap(), 1);
+    assert_eq!(log.term(2).unwrap(), 1);
     assert_eq!(
-        log.entries(2, 4, None, ctx()).unwrap(),
-        vec![entry(2, 3), entry(3, 3)]
+        log.entries(3, 5, None, ctx()).unwrap(),
+        vec![entry(3, 3), entry(4, 3)]
     );
 }
 

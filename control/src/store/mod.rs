@@ -10,18 +10,24 @@
 //! - `state`: [`StateMachine`], objects with revisions, the event history watches read,
 //!   and the applied index, advanced in the same transaction as the change.
 //! - `snapshot`: the state machine as one blob for a lagging member, and its restore.
+//! - `member`: [`Member`], raft-rs' `RawNode` over the log and state machine, driven like
+//!   its `five_mem_node` example; synchronous, so tests drive it deterministically.
 
 mod command;
 mod frame;
 pub mod key;
 mod log;
+mod member;
 mod snapshot;
 mod state;
 
 #[cfg(test)]
+mod sim_tests;
+#[cfg(test)]
 mod state_tests;
 
 pub use command::{Command, Op, Rejection};
+pub use member::{Applied, Member, Output, ProposalId, Tuning};
 pub use snapshot::restore as restore_snapshot;
 pub use state::{Event, EventType, StateMachine, Stored};
 

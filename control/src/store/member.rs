@@ -1,0 +1,271 @@
+//! One member of the replicated store: raft-rs' `RawNode` over the durable log, driven the
+//! way raft-rs' `examples/five_mem_node` drives it (tick, step, `ready()`, send, apply the
+//! snapshot, apply committed entries and configuration changes, persist, `advance`).
+//!
+//! This core is synchronous and owns no threads or sockets: the caller feeds it ticks,
+//! messages and proposals, and sends the messages it returns. The same code runs under the
+//! deterministic test network and the gRPC transport.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use protobuf::Message as _;
+use raft::prelude::{ConfChange, ConfChangeV2, ConfState, Entry, EntryType, Message, Snapshot};
+use raft::{Config, RawNode, StateRole, Storage};
+
+use super::command::{Command, Rejection};
+use super::log::{BOOTSTRAP_INDEX, DiskLog, LogWrite};
+use super::snapshot;
+use super::state::StateMachine;
+use crate::Error;
+
+/// Identifies a proposal so its outcome finds its way back to the member that made it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ProposalId {
+    pub member: u64,
+    pub seq: u64,
+}
+
+impl ProposalId {
+    fn encode(self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(16);
+        v.extend_from_slice(&self.member.to_le_bytes());
+        v.extend_from_slice(&self.seq.to_le_bytes());
+        v
+    }
+
+    fn decode(b: &[u8]) -> Option<Self> {
+        let member = u64::from_le_bytes(b.get(..8)?.try_into().ok()?);
+        let seq = u64::from_le_bytes(b.get(8..16)?.try_into().ok()?);
+        Some(ProposalId { member, seq })
+    }
+}
+
+/// The outcome of one of this member's proposals, once applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    pub id: ProposalId,
+    pub index: u64,
+    pub result: Result<u64, Rejection>,
+}
+
+/// What one round of `ready` produced.
+#[derive(Debug, Default)]
+pub struct Output {
+    /// Messages to send to other members.
+    pub messages: Vec<Message>,
+    /// Outcomes of proposals this member made.
+    pub applied: Vec<Applied>,
+}
+
+/// Timing and flow-control knobs (in ticks and bytes).
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    pub election_tick: usize,
+    pub heartbeat_tick: usize,
+    pub max_size_per_msg: u64,
+    pub max_inflight_msgs: usize,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            election_tick: 10,
+            heartbeat_tick: 2,
+            max_size_per_msg: 1 << 20,
+            max_inflight_msgs: 256,
+        }
+    }
+}
+
+pub struct Member {
+    id: u64,
+    raw: RawNode<DiskLog>,
+    log: DiskLog,
+    state: StateMachine,
+}
+
+impl Member {
+    /// Opens member `id` on the database at `path`. `founders` are the initial voters when
+    /// bootstrapping a new cluster; empty for a member that joins (it learns the
+    /// configuration from the leader).
+    pub fn open(id: u64, path: &Path, founders: &[u64], tuning: &Tuning) -> Result<Self, Error> {
+        let db = super::open_database(path)?;
+        let state = StateMachine::open(db.clone(), path)?;
+        let log = DiskLog::open(db, path, Arc::new(state.clone()))?;
+        if !founders.is_empty() {
+            let cs = ConfState {
+                voters: founders.to_vec(),
+                ..Default::default()
+            };
+            if log.initialize(&cs)? {
+                state.apply_conf_state(BOOTSTRAP_INDEX, BOOTSTRAP_INDEX, &cs)?;
+            }
+        }
+        let config = Config {
+            id,
+            election_tick: tuning.election_tick,
+            heartbeat_tick: tuning.heartbeat_tick,
+            applied: state.applied().0,
+            max_size_per_msg: tuning.max_size_per_msg,
+            max_inflight_msgs: tuning.max_inflight_msgs,
+            check_quorum: true,
+            pre_vote: true,
+            ..Default::default()
+        };
+        config
+            .validate()
+            .map_err(|e| Error::Log(format!("raft configuration: {e}")))?;
+        // raft-rs logs through slog; Skiff reports through tracing at this layer instead.
+        let logger = slog::Logger::root(slog::Discard, slog::o!());
+        let raw =
+            RawNode::new(&config, log.clone(), &logger).map_err(|e| Error::Log(e.to_string()))?;
+        Ok(Member {
+            id,
+            raw,
+            log,
+            state,
+        })
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub fn state(&self) -> &StateMachine {
+        &self.state
+    }
+
+    pub fn role(&self) -> StateRole {
+        self.raw.raft.state
+    }
+
+    pub fn leader(&self) -> Option<u64> {
+        let l = self.raw.raft.leader_id;
+        (l != raft::INVALID_ID).then_some(l)
+    }
+
+    pub fn term(&self) -> u64 {
+        self.raw.raft.term
+    }
+
+    /// The first entry still in the log (after compaction or an installed snapshot).
+    pub fn first_index(&self) -> u64 {
+        raft::Storage::first_index(&self.log).unwrap_or(0)
+    }
+
+    pub fn commit_index(&self) -> u64 {
+        self.raw.raft.raft_log.committed
+    }
+
+    /// Advances the logical clock by one tick (elections and heartbeats are counted in ticks).
+    pub fn tick(&mut self) {
+        self.raw.tick();
+    }
+
+    /// Delivers a message from another member.
+    pub fn step(&mut self, msg: Message) -> Result<(), Error> {
+        self.raw.step(msg).map_err(|e| Error::Log(e.to_string()))
+    }
+
+    /// Proposes a command; its outcome comes back in a later [`Output::applied`]. Fails
+    /// when this member is not the leader.
+    pub fn propose(&mut self, id: ProposalId, cmd: &Command) -> Result<(), Error> {
+        self.raw
+            .propose(id.encode(), cmd.encode())
+            .map_err(|e| Error::Log(e.to_string()))
+    }
+
+    /// Proposes a membership change (joint consensus when it changes several members).
+    pub fn propose_conf_change(&mut self, id: ProposalId, cc: ConfChangeV2) -> Result<(), Error> {
+        self.raw
+            .propose_conf_change(id.encode(), cc)
+            .map_err(|e| Error::Log(e.to_string()))
+    }
+
+    /// Compacts the log up to the applied index, keeping `keep` entries for slow followers.
+    pub fn compact(&mut self, keep: u64) -> Result<(), Error> {
+        let applied = self.state.applied().0;
+        self.log.compact(applied.saturating_sub(keep).max(1))
+    }
+
+    /// Handles everything raft has ready, as five_mem_node does, and returns what to send
+    /// and which proposals finished.
+    pub fn ready(&mut self) -> Result<Output, Error> {
+        let mut out = Output::default();
+        if !self.raw.has_ready() {
+            return Ok(out);
+        }
+        let mut ready = self.raw.ready();
+        out.messages.extend(ready.take_messages());
+        if *ready.snapshot() != Snapshot::default() {
+            let snap = ready.snapshot().clone();
+            snapshot::restore(&self.state, &snap)?;
+            self.log.apply_snapshot(snap.get_metadata())?;
+        }
+        let committed = ready.take_committed_entries();
+        self.apply_committed(committed, &mut out)?;
+        self.log.write(LogWrite {
+            entries: ready.entries(),
+            hard_state: ready.hs(),
+            conf_state: None,
+        })?;
+        out.messages.extend(ready.take_persisted_messages());
+        let mut light = self.raw.advance(ready);
+        if let Some(commit) = light.commit_index() {
+            let mut hs = self
+                .log
+                .initial_state()
+                .map_err(|e| Error::Log(e.to_string()))?
+                .hard_state;
+            hs.commit = commit;
+            self.log.write(LogWrite {
+                hard_state: Some(&hs),
+                ..Default::default()
+            })?;
+        }
+        out.messages.extend(light.take_messages());
+        let committed = light.take_committed_entries();
+        self.apply_committed(committed, &mut out)?;
+        self.raw.advance_apply();
+        Ok(out)
+    }
+
+    fn apply_committed(&mut self, entries: Vec<Entry>, out: &mut Output) -> Result<(), Error> {
+        for e in entries {
+            let result = match e.get_entry_type() {
+                EntryType::EntryNormal => self.state.apply(e.index, e.term, &e.data)?,
+                EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
+                    let cs = self.apply_conf_change(&e)?;
+                    self.state.apply_conf_state(e.index, e.term, &cs)?;
+                    self.log.write(LogWrite {
+                        conf_state: Some(&cs),
+                        ..Default::default()
+                    })?;
+                    Ok(e.index)
+                }
+            };
+            if let Some(id) = ProposalId::decode(&e.context).filter(|id| id.member == self.id) {
+                out.applied.push(Applied {
+                    id,
+                    index: e.index,
+                    result,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_conf_change(&mut self, e: &Entry) -> Result<ConfState, Error> {
+        let bad =
+            |err: protobuf::ProtobufError| Error::Log(format!("conf change at {}: {err}", e.index));
+        let result = if e.get_entry_type() == EntryType::EntryConfChange {
+            let cc = ConfChange::parse_from_bytes(&e.data).map_err(bad)?;
+            self.raw.apply_conf_change(&cc)
+        } else {
+            let cc = ConfChangeV2::parse_from_bytes(&e.data).map_err(bad)?;
+            self.raw.apply_conf_change(&cc)
+        };
+        result.map_err(|err| Error::Log(format!("conf change at {}: {err}", e.index)))
+    }
+}
