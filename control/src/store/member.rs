@@ -56,6 +56,8 @@ pub struct Output {
     pub messages: Vec<Message>,
     /// Outcomes of proposals this member made.
     pub applied: Vec<Applied>,
+    /// Answers to read-index requests: (request context, index a read must wait for).
+    pub read_states: Vec<(Vec<u8>, u64)>,
 }
 
 /// Timing and flow-control knobs (in ticks and bytes).
@@ -183,6 +185,12 @@ impl Member {
             .map_err(|e| Error::Log(e.to_string()))
     }
 
+    /// Asks the leader for the commit index a linearizable read must wait for (raft §6.4
+    /// ReadIndex); the answer comes back in [`Output::read_states`] under `ctx`.
+    pub fn read_index(&mut self, ctx: Vec<u8>) {
+        self.raw.read_index(ctx);
+    }
+
     /// Compacts the log up to the applied index, keeping `keep` entries for slow followers.
     pub fn compact(&mut self, keep: u64) -> Result<(), Error> {
         let applied = self.state.applied().0;
@@ -198,6 +206,12 @@ impl Member {
         }
         let mut ready = self.raw.ready();
         out.messages.extend(ready.take_messages());
+        out.read_states.extend(
+            ready
+                .take_read_states()
+                .into_iter()
+                .map(|rs| (rs.request_ctx, rs.index)),
+        );
         if *ready.snapshot() != Snapshot::default() {
             let snap = ready.snapshot().clone();
             snapshot::restore(&self.state, &snap)?;

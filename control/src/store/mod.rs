@@ -12,15 +12,20 @@
 //! - `snapshot`: the state machine as one blob for a lagging member, and its restore.
 //! - `member`: [`Member`], raft-rs' `RawNode` over the log and state machine, driven like
 //!   its `five_mem_node` example; synchronous, so tests drive it deterministically.
+//! - `runtime`: the event loop that runs a member on tokio behind a [`StoreHandle`]
+//!   (propose, linearizable reads, status) and a [`Transport`] seam for raft messages.
 
 mod command;
 mod frame;
 pub mod key;
 mod log;
 mod member;
+mod runtime;
 mod snapshot;
 mod state;
 
+#[cfg(test)]
+mod runtime_tests;
 #[cfg(test)]
 mod sim_tests;
 #[cfg(test)]
@@ -28,6 +33,7 @@ mod state_tests;
 
 pub use command::{Command, Op, Rejection};
 pub use member::{Applied, Member, Output, ProposalId, Tuning};
+pub use runtime::{Status, StoreHandle, Transport, WriteError, spawn};
 pub use snapshot::restore as restore_snapshot;
 pub use state::{Event, EventType, StateMachine, Stored};
 

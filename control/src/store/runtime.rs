@@ -1,0 +1,285 @@
+//! The store's event loop: one task owns a [`Member`], ticks it on a timer, feeds it
+//! messages and proposals from an inbox (draining many per round, so one fsync covers a
+//! batch of proposals), sends what it produces through a [`Transport`], and answers callers
+//! when their proposals apply or their reads may proceed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use raft::StateRole;
+use raft::prelude::{ConfChangeV2, Message};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use super::command::{Command, Rejection};
+use super::member::{Member, ProposalId};
+use super::state::StateMachine;
+use crate::Error;
+
+/// Carries raft messages to other members. Best effort: raft retries what is lost.
+pub trait Transport: Send + Sync + 'static {
+    fn send(&self, msgs: Vec<Message>);
+}
+
+/// Why a write did not happen (or may not have).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum WriteError {
+    /// The command was applied and refused (exists, not found, conflict, malformed).
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// No leader is known right now; retry shortly.
+    #[error("no leader right now; retry")]
+    NoLeader,
+    /// Leadership changed while the write was in flight: it may or may not have applied.
+    #[error(
+        "leadership changed while the write was in flight; its outcome is unknown, read and retry"
+    )]
+    Unknown,
+    /// The store stopped (shutdown or a storage failure).
+    #[error("the store is not running")]
+    Stopped,
+}
+
+/// A snapshot of the member's raft view, for `skiff members` and metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub id: u64,
+    pub role: StateRole,
+    pub leader: Option<u64>,
+    pub term: u64,
+    pub commit: u64,
+    pub applied: u64,
+}
+
+enum Input {
+    Raft(Message),
+    Propose(Command, oneshot::Sender<Result<u64, WriteError>>),
+    ConfChange(ConfChangeV2, oneshot::Sender<Result<u64, WriteError>>),
+    ReadIndex(oneshot::Sender<Result<u64, WriteError>>),
+    Status(oneshot::Sender<Status>),
+}
+
+/// A handle on a running store member; cheap to clone.
+#[derive(Clone)]
+pub struct StoreHandle {
+    id: u64,
+    inbox: mpsc::Sender<Input>,
+    state: StateMachine,
+    applied: watch::Receiver<u64>,
+}
+
+/// How many inputs one round takes before running `ready` (bounds latency under load).
+const BATCH: usize = 1024;
+
+/// Starts the event loop for `member`. The task ends when every handle is dropped, or with
+/// the storage error that stopped it.
+pub fn spawn(
+    member: Member,
+    transport: Arc<dyn Transport>,
+    tick: Duration,
+) -> (StoreHandle, JoinHandle<Result<(), Error>>) {
+    let (tx, rx) = mpsc::channel(BATCH * 4);
+    let (applied_tx, applied_rx) = watch::channel(member.state().applied().0);
+    let handle = StoreHandle {
+        id: member.id(),
+        inbox: tx,
+        state: member.state().clone(),
+        applied: applied_rx,
+    };
+    let task = tokio::spawn(run(member, rx, transport, applied_tx, tick));
+    (handle, task)
+}
+
+type Reply = oneshot::Sender<Result<u64, WriteError>>;
+
+async fn run(
+    mut m: Member,
+    mut inbox: mpsc::Receiver<Input>,
+    transport: Arc<dyn Transport>,
+    applied: watch::Sender<u64>,
+    tick: Duration,
+) -> Result<(), Error> {
+    let mut ticker = tokio::time::interval(tick);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut seq = 0u64;
+    let mut pending: HashMap<u64, (u64, Reply)> = HashMap::new();
+    let mut reads: HashMap<u64, Reply> = HashMap::new();
+    let mut term = m.term();
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => m.tick(),
+            input = inbox.recv() => {
+                let Some(first) = input else { return Ok(()) };
+                let mut next = Some(first);
+                let mut taken = 0;
+                while let Some(input) = next.take() {
+                    taken += 1;
+                    seq += 1;
+                    handle(&mut m, input, seq, &mut pending, &mut reads);
+                    if taken < BATCH {
+                        next = inbox.try_recv().ok();
+                    }
+                }
+            }
+        }
+        let out = m.ready()?;
+        if !out.messages.is_empty() {
+            transport.send(out.messages);
+        }
+        for a in out.applied {
+            if let Some((_, reply)) = pending.remove(&a.id.seq) {
+                let _ = reply.send(a.result.map_err(WriteError::from));
+            }
+        }
+        for (ctx, index) in out.read_states {
+            let key = ctx
+                .get(..8)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_le_bytes);
+            if let Some(reply) = key.and_then(|k| reads.remove(&k)) {
+                let _ = reply.send(Ok(index));
+            }
+        }
+        if m.term() != term {
+            // Entries proposed under the old leader may be overwritten: say so rather than wait.
+            term = m.term();
+            for (_, (_, reply)) in pending.drain() {
+                let _ = reply.send(Err(WriteError::Unknown));
+            }
+            for (_, reply) in reads.drain() {
+                let _ = reply.send(Err(WriteError::NoLeader));
+            }
+        }
+        applied.send_replace(m.state().applied().0);
+    }
+}
+
+fn handle(
+    m: &mut Member,
+    input: Input,
+    seq: u64,
+    pending: &mut HashMap<u64, (u64, Reply)>,
+    reads: &mut HashMap<u64, Reply>,
+) {
+    let id = ProposalId {
+        member: m.id(),
+        seq,
+    };
+    match input {
+        Input::Raft(msg) => {
+            // Messages from stale or removed peers are refused; raft retries what matters.
+            let _ = m.step(msg);
+        }
+        Input::Propose(cmd, reply) => match m.leader() {
+            None => {
+                let _ = reply.send(Err(WriteError::NoLeader));
+            }
+            Some(_) => match m.propose(id, &cmd) {
+                Ok(()) => {
+                    pending.insert(seq, (m.term(), reply));
+                }
+                Err(_) => {
+                    let _ = reply.send(Err(WriteError::NoLeader));
+                }
+            },
+        },
+        Input::ConfChange(cc, reply) => match m.propose_conf_change(id, cc) {
+            Ok(()) => {
+                pending.insert(seq, (m.term(), reply));
+            }
+            Err(_) => {
+                let _ = reply.send(Err(WriteError::NoLeader));
+            }
+        },
+        Input::ReadIndex(reply) => {
+            if m.leader().is_none() {
+                let _ = reply.send(Err(WriteError::NoLeader));
+            } else {
+                m.read_index(seq.to_le_bytes().to_vec());
+                reads.insert(seq, reply);
+            }
+        }
+        Input::Status(reply) => {
+            let _ = reply.send(Status {
+                id: m.id(),
+                role: m.role(),
+                leader: m.leader(),
+                term: m.term(),
+                commit: m.commit_index(),
+                applied: m.state().applied().0,
+            });
+        }
+    }
+}
+
+impl StoreHandle {
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The local state machine, for serializable reads and watches.
+    pub fn state(&self) -> &StateMachine {
+        &self.state
+    }
+
+    /// Delivers a raft message without waiting; drops it when the inbox is full (raft
+    /// retries), which keeps a slow member from stalling its senders.
+    pub fn try_step(&self, msg: Message) -> bool {
+        self.inbox.try_send(Input::Raft(msg)).is_ok()
+    }
+
+    /// Delivers a raft message from another member.
+    pub async fn step(&self, msg: Message) -> Result<(), WriteError> {
+        self.inbox
+            .send(Input::Raft(msg))
+            .await
+            .map_err(|_| WriteError::Stopped)
+    }
+
+    async fn ask(&self, make: impl FnOnce(Reply) -> Input) -> Result<u64, WriteError> {
+        let (tx, rx) = oneshot::channel();
+        self.inbox
+            .send(make(tx))
+            .await
+            .map_err(|_| WriteError::Stopped)?;
+        rx.await.map_err(|_| WriteError::Stopped)?
+    }
+
+    /// Proposes a command through raft (any member: followers forward to the leader) and
+    /// returns the revision it applied at, once applied here.
+    pub async fn propose(&self, cmd: Command) -> Result<u64, WriteError> {
+        self.ask(|tx| Input::Propose(cmd, tx)).await
+    }
+
+    /// Proposes a membership change.
+    pub async fn change_membership(&self, cc: ConfChangeV2) -> Result<u64, WriteError> {
+        self.ask(|tx| Input::ConfChange(cc, tx)).await
+    }
+
+    /// Waits until this member has applied everything committed before the call: reads
+    /// after it are linearizable (ReadIndex, raft §6.4). Returns the applied revision.
+    pub async fn linearizable(&self) -> Result<u64, WriteError> {
+        let index = self.ask(Input::ReadIndex).await?;
+        self.wait_applied(index).await
+    }
+
+    /// Waits until the local state machine has applied `index`.
+    pub async fn wait_applied(&self, index: u64) -> Result<u64, WriteError> {
+        let mut rx = self.applied.clone();
+        let seen = rx
+            .wait_for(|&a| a >= index)
+            .await
+            .map_err(|_| WriteError::Stopped)?;
+        Ok(*seen)
+    }
+
+    pub async fn status(&self) -> Result<Status, WriteError> {
+        let (tx, rx) = oneshot::channel();
+        self.inbox
+            .send(Input::Status(tx))
+            .await
+            .map_err(|_| WriteError::Stopped)?;
+        rx.await.map_err(|_| WriteError::Stopped)
+    }
+}
