@@ -126,8 +126,8 @@ fn help_lists_every_verb() {
     let out = skiff(&["--help"]);
     let help = text(&out.stdout);
     for verb in [
-        "dev", "control", "node", "validate", "apply", "get", "describe", "delete", "logs",
-        "rollout", "scale",
+        "dev", "control", "node", "members", "validate", "apply", "get", "describe", "delete",
+        "logs", "rollout", "scale",
     ] {
         assert!(
             help.contains(verb),

@@ -25,6 +25,9 @@ pub enum Error {
         "revision {requested} is compacted (history starts after {compacted}): list again, then watch from the list's revision"
     )]
     Compacted { requested: u64, compacted: u64 },
+    /// The member cannot start as configured (flags, data directory, listen address).
+    #[error("{0}")]
+    Config(String),
     /// The caller broke an invariant of the raft log (a gap, or overwriting compacted entries).
     #[error("raft log: {0}")]
     Log(String),

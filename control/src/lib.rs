@@ -4,11 +4,15 @@
 //! - [`store`]: the raft-replicated store. Today: the durable raft log ([`store::DiskLog`]).
 //!   Coming with the rest of the store work: the state machine (objects in their rkyv form,
 //!   revisions, watch), the raft loop, the gRPC transport and membership.
+//! - [`peer`]: raft between members over gRPC, and the membership service.
+//! - [`server`]: one member put together (store, transport, services) for `skiff control`.
 //! - `api`, `scheduler`, `controllers`: later work (tonic services and admission; binding
 //!   pods to nodes; Deployments, ReplicaSets, Jobs, DaemonSets, Endpoints, node lifecycle).
 //! - `error`: [`Error`], the crate's one error type.
 
 mod error;
+pub mod peer;
+pub mod server;
 pub mod store;
 
 pub use error::Error;

@@ -4,7 +4,9 @@
 //! - `validate`: offline manifest checking (`skiff validate -f`).
 //! - `files`: reading manifests from files, folders and stdin (shared by every `-f` verb).
 //! - `pending`: the verbs whose server side has not landed yet, and what they wait for.
+//! - `control`: `skiff control` (run a member) and `skiff members` (list them).
 
+mod control;
 mod files;
 mod pending;
 mod validate;
@@ -40,6 +42,8 @@ pub enum Command {
     Control(ControlArgs),
     /// Run a node agent that hosts Wasm components and containers.
     Node(NodeArgs),
+    /// List the control-plane members: id, address, role, term, applied index.
+    Members(MembersArgs),
     /// Check manifests offline: print every error found (exit 1) or "N objects valid".
     Validate(ValidateArgs),
     /// Create or update objects from manifests.
@@ -87,6 +91,16 @@ pub struct ControlArgs {
     /// Join an existing cluster through any of its members.
     #[arg(long)]
     pub join: Option<SocketAddr>,
+    /// Raft's clock tick in milliseconds (elections take 10 to 20 ticks).
+    #[arg(long, default_value_t = 50, hide = true)]
+    pub tick_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct MembersArgs {
+    /// Any member's address.
+    #[arg(long, env = "SKIFF_SERVER", default_value = "127.0.0.1:7420")]
+    pub server: String,
 }
 
 #[derive(Debug, Args)]
@@ -209,7 +223,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate(a) => validate::run(&a.files),
         Command::Dev(_) => pending::not_yet("dev", pending::CLUSTER),
-        Command::Control(_) => pending::not_yet("control", pending::STORE),
+        Command::Control(a) => control::run_member(a),
+        Command::Members(a) => control::members(&a),
         Command::Node(_) => pending::not_yet("node", pending::AGENT),
         Command::Apply(_) | Command::Get(_) | Command::Describe(_) | Command::Delete(_) => {
             pending::not_yet("this verb", pending::API)

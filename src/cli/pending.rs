@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 pub const CLUSTER: &str =
     "the one-process cluster, which needs the replicated store, the API server and the node agent";
-pub const STORE: &str = "the raft-replicated store";
 pub const API: &str = "the API server";
 pub const AGENT: &str = "the node agent";
 pub const CONTROLLERS: &str = "the controllers";
@@ -13,7 +12,8 @@ pub const CONTROLLERS: &str = "the controllers";
 pub fn not_yet(verb: &str, needs: &str) -> anyhow::Result<ExitCode> {
     eprintln!(
         "skiff {verb}: not available in this build yet: it needs {needs}.\n\
-         What works today: `skiff validate -f FILE|DIR|-` checks manifests offline."
+         What works today: `skiff validate -f FILE|DIR|-` checks manifests offline;
+         `skiff control` runs a replicated-store member and `skiff members` lists them."
     );
     Ok(ExitCode::from(1))
 }
