@@ -6,10 +6,12 @@
 //!   revisions, watch), the raft loop, the gRPC transport and membership.
 //! - [`peer`]: raft between members over gRPC, and the membership service.
 //! - [`server`]: one member put together (store, transport, services) for `skiff control`.
-//! - `api`, `scheduler`, `controllers`: later work (tonic services and admission; binding
+//! - [`api`]: the object API (create, update, get, list, watch, delete) on every member.
+//! - `scheduler`, `controllers`: later work (binding
 //!   pods to nodes; Deployments, ReplicaSets, Jobs, DaemonSets, Endpoints, node lifecycle).
 //! - `error`: [`Error`], the crate's one error type.
 
+pub mod api;
 mod error;
 pub mod peer;
 pub mod server;

@@ -7,10 +7,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use skiff_proto::grpc::api::object_service_server::ObjectServiceServer;
 use skiff_proto::grpc::raft::membership_server::MembershipServer;
 use skiff_proto::grpc::raft::raft_transport_server::RaftTransportServer;
 
 use crate::Error;
+use crate::api::ObjectApi;
 use crate::peer::{AddressBook, GrpcTransport, MembershipService, RaftService};
 use crate::store::{Member, Tuning, spawn};
 
@@ -59,6 +61,9 @@ pub async fn run(
         store: store.clone(),
     })
     .max_decoding_message_size(crate::peer::MAX_MESSAGE);
+    let objects = ObjectServiceServer::new(ObjectApi {
+        store: store.clone(),
+    });
     let membership = MembershipServer::new(MembershipService {
         store,
         book: config.initial_cluster.clone(),
@@ -66,6 +71,7 @@ pub async fn run(
     let serve = tonic::transport::Server::builder()
         .add_service(raft)
         .add_service(membership)
+        .add_service(objects)
         .serve_with_shutdown(config.listen, shutdown);
     tokio::select! {
         r = serve => r.map_err(|e| Error::Config(format!("serving on {}: {e}", config.listen))),

@@ -264,6 +264,11 @@ impl StoreHandle {
         self.wait_applied(index).await
     }
 
+    /// Follows the applied index (for watches: new events exist when it moves).
+    pub fn applied_index(&self) -> watch::Receiver<u64> {
+        self.applied.clone()
+    }
+
     /// Waits until the local state machine has applied `index`.
     pub async fn wait_applied(&self, index: u64) -> Result<u64, WriteError> {
         let mut rx = self.applied.clone();
