@@ -71,6 +71,12 @@ pub struct StoreHandle {
 
 /// How many inputs one round takes before running `ready` (bounds latency under load).
 const BATCH: usize = 1024;
+/// The log is compacted every this many applied entries...
+const COMPACT_EVERY: u64 = 10_000;
+/// ...keeping this many for followers that are a little behind (further behind: snapshot).
+const KEEP_ENTRIES: u64 = 1_000;
+/// Watch history kept, in revisions; a watch from further back must list again.
+const KEEP_EVENTS: u64 = 100_000;
 
 /// Starts the event loop for `member`. The task ends when every handle is dropped, or with
 /// the storage error that stopped it.
@@ -106,6 +112,7 @@ async fn run(
     let mut pending: HashMap<u64, (u64, Reply)> = HashMap::new();
     let mut reads: HashMap<u64, Reply> = HashMap::new();
     let mut term = m.term();
+    let mut compacted_at = m.state().applied().0;
     loop {
         tokio::select! {
             _ = ticker.tick() => m.tick(),
@@ -151,7 +158,13 @@ async fn run(
                 let _ = reply.send(Err(WriteError::NoLeader));
             }
         }
-        applied.send_replace(m.state().applied().0);
+        let now = m.state().applied().0;
+        applied.send_replace(now);
+        if now >= compacted_at + COMPACT_EVERY {
+            m.compact(KEEP_ENTRIES)?;
+            m.state().compact_events(now.saturating_sub(KEEP_EVENTS))?;
+            compacted_at = now;
+        }
     }
 }
 
