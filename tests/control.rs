@@ -29,6 +29,12 @@ impl Drop for Members {
             let _ = c.kill();
             let _ = c.wait();
         }
+        if std::thread::panicking() {
+            for id in 1..=self.ports.len() {
+                let log = std::fs::read_to_string(self.dir.path().join(format!("m{id}.log")));
+                eprintln!("--- member {id} log:\n{}", log.unwrap_or_default());
+            }
+        }
     }
 }
 
@@ -77,9 +83,19 @@ impl Members {
             .arg("--data-dir")
             .arg(self.dir.path().join(format!("m{id}")))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(self.log_file(id))
             .spawn()
             .expect("start skiff control")
+    }
+
+    /// Each run of a member appends its log to `mID.log`, shown when a test fails.
+    fn log_file(&self, id: u64) -> Stdio {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("m{id}.log")))
+            .expect("open member log");
+        Stdio::from(f)
     }
 
     /// `skiff members` as seen through member `via`: (id, role, applied) rows.

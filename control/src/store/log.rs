@@ -57,6 +57,8 @@ pub struct DiskLog {
     path: PathBuf,
     cache: Arc<RwLock<Cached>>,
     snapshots: Arc<dyn SnapshotSource>,
+    /// Observes each durable commit (see `metrics`).
+    fsync: prometheus_client::metrics::histogram::Histogram,
 }
 
 impl DiskLog {
@@ -104,7 +106,13 @@ impl DiskLog {
             path: path.to_path_buf(),
             cache: Arc::new(RwLock::new(cached)),
             snapshots,
+            fsync: super::metrics::StoreMetrics::default().fsync_seconds,
         })
+    }
+
+    /// Sends durable-commit timings to `h` (the member's metrics).
+    pub fn observe_fsync(&mut self, h: prometheus_client::metrics::histogram::Histogram) {
+        self.fsync = h;
     }
 
     fn cache(&self) -> RwLockReadGuard<'_, Cached> {
@@ -183,7 +191,9 @@ impl DiskLog {
                     .map_err(|e| self.err(e))?;
             }
         }
+        let started = std::time::Instant::now();
         txn.commit().map_err(|e| self.err(e))?;
+        self.fsync.observe(started.elapsed().as_secs_f64());
         if let Some(e) = w.entries.last() {
             cache.last_index = e.index;
         }

@@ -15,6 +15,7 @@ use raft::{Config, RawNode, StateRole, Storage};
 
 use super::command::{Command, Rejection};
 use super::log::{BOOTSTRAP_INDEX, DiskLog, LogWrite};
+use super::metrics::StoreMetrics;
 use super::snapshot;
 use super::state::StateMachine;
 use crate::Error;
@@ -82,6 +83,7 @@ impl Default for Tuning {
 
 pub struct Member {
     id: u64,
+    metrics: StoreMetrics,
     raw: RawNode<DiskLog>,
     log: DiskLog,
     state: StateMachine,
@@ -94,7 +96,9 @@ impl Member {
     pub fn open(id: u64, path: &Path, founders: &[u64], tuning: &Tuning) -> Result<Self, Error> {
         let db = super::open_database(path)?;
         let state = StateMachine::open(db.clone(), path)?;
-        let log = DiskLog::open(db, path, Arc::new(state.clone()))?;
+        let metrics = StoreMetrics::default();
+        let mut log = DiskLog::open(db, path, Arc::new(state.clone()))?;
+        log.observe_fsync(metrics.fsync_seconds.clone());
         if !founders.is_empty() {
             let cs = ConfState {
                 voters: founders.to_vec(),
@@ -104,11 +108,26 @@ impl Member {
                 state.apply_conf_state(BOOTSTRAP_INDEX, BOOTSTRAP_INDEX, &cs)?;
             }
         }
+        // Entries are applied (and the applied index saved with them) before the commit index
+        // reaches the hard state, so after a crash the saved commit may lag the applied index.
+        // Whatever was applied was committed: raise the commit to match, or raft refuses to
+        // start ("applied is out of range").
+        let applied = state.applied().0;
+        let mut hs = raft::Storage::initial_state(&log)
+            .map_err(|e| Error::Log(e.to_string()))?
+            .hard_state;
+        if hs.commit < applied {
+            hs.commit = applied;
+            log.write(LogWrite {
+                hard_state: Some(&hs),
+                ..Default::default()
+            })?;
+        }
         let config = Config {
             id,
             election_tick: tuning.election_tick,
             heartbeat_tick: tuning.heartbeat_tick,
-            applied: state.applied().0,
+            applied,
             max_size_per_msg: tuning.max_size_per_msg,
             max_inflight_msgs: tuning.max_inflight_msgs,
             check_quorum: true,
@@ -124,6 +143,7 @@ impl Member {
             RawNode::new(&config, log.clone(), &logger).map_err(|e| Error::Log(e.to_string()))?;
         Ok(Member {
             id,
+            metrics,
             raw,
             log,
             state,
@@ -132,6 +152,10 @@ impl Member {
 
     pub fn id(&self) -> u64 {
         self.id
+    }
+
+    pub fn metrics(&self) -> &StoreMetrics {
+        &self.metrics
     }
 
     pub fn state(&self) -> &StateMachine {

@@ -12,6 +12,7 @@
 //! - `snapshot`: the state machine as one blob for a lagging member, and its restore.
 //! - `member`: [`Member`], raft-rs' `RawNode` over the log and state machine, driven like
 //!   its `five_mem_node` example; synchronous, so tests drive it deterministically.
+//! - `metrics`: [`StoreMetrics`], the counters `/metrics` will expose.
 //! - `runtime`: the event loop that runs a member on tokio behind a [`StoreHandle`]
 //!   (propose, linearizable reads, status) and a [`Transport`] seam for raft messages.
 
@@ -20,6 +21,7 @@ mod frame;
 pub mod key;
 mod log;
 mod member;
+mod metrics;
 mod runtime;
 mod snapshot;
 mod state;
@@ -33,6 +35,7 @@ mod state_tests;
 
 pub use command::{Command, Op, Rejection};
 pub use member::{Applied, Member, Output, ProposalId, Tuning};
+pub use metrics::StoreMetrics;
 pub use runtime::{Status, StoreHandle, Transport, WriteError, spawn};
 pub use snapshot::restore as restore_snapshot;
 pub use state::{Event, EventType, StateMachine, Stored};

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use raft::StateRole;
 use raft::prelude::{ConfChangeV2, Message};
@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 
 use super::command::{Command, Rejection};
 use super::member::{Member, ProposalId};
+use super::metrics::StoreMetrics;
 use super::state::StateMachine;
 use crate::Error;
 
@@ -64,6 +65,7 @@ enum Input {
 #[derive(Clone)]
 pub struct StoreHandle {
     id: u64,
+    metrics: StoreMetrics,
     inbox: mpsc::Sender<Input>,
     state: StateMachine,
     applied: watch::Receiver<u64>,
@@ -89,6 +91,7 @@ pub fn spawn(
     let (applied_tx, applied_rx) = watch::channel(member.state().applied().0);
     let handle = StoreHandle {
         id: member.id(),
+        metrics: member.metrics().clone(),
         inbox: tx,
         state: member.state().clone(),
         applied: applied_rx,
@@ -109,7 +112,9 @@ async fn run(
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut seq = 0u64;
-    let mut pending: HashMap<u64, (u64, Reply)> = HashMap::new();
+    let mut pending: HashMap<u64, (Instant, Reply)> = HashMap::new();
+    let metrics = m.metrics().clone();
+    let mut leader = m.leader();
     let mut reads: HashMap<u64, Reply> = HashMap::new();
     let mut term = m.term();
     let mut compacted_at = m.state().applied().0;
@@ -135,7 +140,10 @@ async fn run(
             transport.send(out.messages);
         }
         for a in out.applied {
-            if let Some((_, reply)) = pending.remove(&a.id.seq) {
+            if let Some((started, reply)) = pending.remove(&a.id.seq) {
+                metrics
+                    .proposal_seconds
+                    .observe(started.elapsed().as_secs_f64());
                 let _ = reply.send(a.result.map_err(WriteError::from));
             }
         }
@@ -160,6 +168,13 @@ async fn run(
         }
         let now = m.state().applied().0;
         applied.send_replace(now);
+        if m.leader() != leader {
+            leader = m.leader();
+            metrics.leader_changes.inc();
+        }
+        metrics.term.set(m.term() as i64);
+        metrics.commit_index.set(m.commit_index() as i64);
+        metrics.applied_index.set(now as i64);
         if now >= compacted_at + COMPACT_EVERY {
             m.compact(KEEP_ENTRIES)?;
             m.state().compact_events(now.saturating_sub(KEEP_EVENTS))?;
@@ -172,7 +187,7 @@ fn handle(
     m: &mut Member,
     input: Input,
     seq: u64,
-    pending: &mut HashMap<u64, (u64, Reply)>,
+    pending: &mut HashMap<u64, (Instant, Reply)>,
     reads: &mut HashMap<u64, Reply>,
 ) {
     let id = ProposalId {
@@ -190,7 +205,7 @@ fn handle(
             }
             Some(_) => match m.propose(id, &cmd) {
                 Ok(()) => {
-                    pending.insert(seq, (m.term(), reply));
+                    pending.insert(seq, (Instant::now(), reply));
                 }
                 Err(_) => {
                     let _ = reply.send(Err(WriteError::NoLeader));
@@ -199,7 +214,7 @@ fn handle(
         },
         Input::ConfChange(cc, reply) => match m.propose_conf_change(id, cc) {
             Ok(()) => {
-                pending.insert(seq, (m.term(), reply));
+                pending.insert(seq, (Instant::now(), reply));
             }
             Err(_) => {
                 let _ = reply.send(Err(WriteError::NoLeader));
@@ -229,6 +244,11 @@ fn handle(
 impl StoreHandle {
     pub fn id(&self) -> u64 {
         self.id
+    }
+
+    /// The member's counters (term, leader changes, indexes, latencies).
+    pub fn metrics(&self) -> &StoreMetrics {
+        &self.metrics
     }
 
     /// The local state machine, for serializable reads and watches.

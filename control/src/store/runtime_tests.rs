@@ -215,3 +215,29 @@ async fn losing_the_leader_under_load_loses_no_acknowledged_write() {
     h.wait_applied(leader_rev).await.unwrap();
     assert!(acked.is_subset(&names(&h)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_counters_follow_the_store() {
+    let c = Cluster::start(3);
+    let leader = c.leader().await;
+    let h = c.handle(leader).unwrap();
+    for i in 0..5 {
+        h.propose(create(&format!("m{i}"))).await.unwrap();
+    }
+    let mut registry = prometheus_client::registry::Registry::default();
+    h.metrics().register(&mut registry);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+    };
+    assert_eq!(value("skiff_store_proposal_seconds_count"), 5.0);
+    assert!(value("skiff_store_fsync_seconds_count") >= 5.0);
+    assert!(value("skiff_store_raft_term") >= 1.0);
+    assert!(value("skiff_store_applied_index") >= 6.0);
+    assert!(value("skiff_store_leader_changes_total") >= 1.0);
+}

@@ -306,3 +306,32 @@ fn a_restarted_member_keeps_its_state_and_rejoins() {
     net.tick(10);
     assert_eq!(net.names(restarted), ["a", "b"]);
 }
+
+#[test]
+fn a_member_whose_saved_commit_lags_its_applied_index_restarts() {
+    // The crash window between applying entries and saving the commit index (found by
+    // SIGKILL of a leader mid-load): raft must still start from such a disk.
+    let mut net = Net::new(3);
+    let leader = net.leader();
+    net.propose(leader, &create("a"));
+    net.tick(3);
+    let id = (1..=3).find(|&m| m != leader).unwrap();
+    net.members.remove(&id);
+    let path = net.dir.path().join(format!("member-{id}.redb"));
+    {
+        let db = super::open_database(&path).unwrap();
+        let state = super::StateMachine::open(db.clone(), &path).unwrap();
+        assert!(state.applied().0 > 1);
+        let log = super::DiskLog::open(db, &path, std::sync::Arc::new(state)).unwrap();
+        let mut hs = raft::Storage::initial_state(&log).unwrap().hard_state;
+        hs.commit = 1;
+        log.write(super::LogWrite {
+            hard_state: Some(&hs),
+            ..Default::default()
+        })
+        .unwrap();
+    }
+    net.start(id, &[1, 2, 3]);
+    net.tick(5);
+    assert_eq!(net.names(id), ["a"]);
+}
