@@ -80,6 +80,8 @@ pub struct ControlArgs {
     /// This member's raft id (unique in the cluster, not 0).
     #[arg(long)]
     pub id: u64,
+    /// Where this member keeps its raft log and objects (created if missing; keep it across
+    /// restarts).
     #[arg(long)]
     pub data_dir: PathBuf,
     /// Address for the API and the raft transport.
@@ -88,7 +90,8 @@ pub struct ControlArgs {
     /// The founding members: `1=ADDR1,2=ADDR2,3=ADDR3`.
     #[arg(long, conflicts_with = "join")]
     pub initial_cluster: Option<String>,
-    /// Join an existing cluster through any of its members.
+    /// Join an existing cluster through any of its members (not available yet: start
+    /// every founding member with the same --initial-cluster).
     #[arg(long)]
     pub join: Option<SocketAddr>,
     /// Raft's clock tick in milliseconds (elections take 10 to 20 ticks).
@@ -111,6 +114,7 @@ pub struct NodeArgs {
     /// Control-plane members to talk to: `ADDR[,ADDR...]`.
     #[arg(long, value_delimiter = ',')]
     pub control: Vec<SocketAddr>,
+    /// Where the agent keeps its state and compiled components.
     #[arg(long)]
     pub data_dir: PathBuf,
     /// Labels for the Node object: `zone=a,disk=ssd`.
