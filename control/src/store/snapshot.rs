@@ -4,7 +4,7 @@
 //! Layout of `Snapshot.data`: `crc32 ++ count:u64 ++ (key_len:u32 key rec_len:u32 rec)*`,
 //! where each `rec` is the object's stored record, itself checksummed.
 
-use raft::prelude::{Snapshot, SnapshotMetadata};
+use raft::prelude::Snapshot;
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use super::frame;
@@ -14,13 +14,7 @@ use crate::Error;
 /// The state as of the last applied entry, read in one consistent transaction.
 pub fn export(sm: &StateMachine) -> Result<Snapshot, Error> {
     let txn = sm.db.begin_read().map_err(|e| sm.err(e))?;
-    let meta: SnapshotMetadata = {
-        let t = txn.open_table(STATE_META).map_err(|e| sm.err(e))?;
-        match t.get(APPLIED).map_err(|e| sm.err(e))? {
-            Some(r) => frame::open_message(&sm.path, &|| "applied index".into(), r.value())?,
-            None => SnapshotMetadata::default(),
-        }
-    };
+    let meta = sm.applied_in(&txn)?;
     let objects = txn.open_table(OBJECTS).map_err(|e| sm.err(e))?;
     let mut body = Vec::new();
     body.extend_from_slice(&objects.len().map_err(|e| sm.err(e))?.to_le_bytes());

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use raft::prelude::{ConfState, Snapshot, SnapshotMetadata};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
+};
 use skiff_proto::model::LabelSelector;
 use skiff_proto::{Kind, Object, stored};
 
@@ -279,6 +281,15 @@ impl StateMachine {
         })
     }
 
+    /// The applied position as stored, read inside `txn` so it matches what `txn` sees.
+    pub(super) fn applied_in(&self, txn: &ReadTransaction) -> Result<SnapshotMetadata, Error> {
+        let t = txn.open_table(STATE_META).map_err(|e| self.err(e))?;
+        match t.get(APPLIED).map_err(|e| self.err(e))? {
+            Some(r) => frame::open_message(&self.path, &|| "applied index".into(), r.value()),
+            None => Ok(SnapshotMetadata::default()),
+        }
+    }
+
     /// The object at `key`, as of the last applied entry.
     pub fn get(&self, key: &str) -> Result<Option<Stored>, Error> {
         let txn = self.db.begin_read().map_err(|e| self.err(e))?;
@@ -298,20 +309,7 @@ impl StateMachine {
         selector: Option<&LabelSelector>,
     ) -> Result<(Vec<Stored>, u64), Error> {
         let txn = self.db.begin_read().map_err(|e| self.err(e))?;
-        let revision = {
-            let meta = txn.open_table(STATE_META).map_err(|e| self.err(e))?;
-            match meta.get(APPLIED).map_err(|e| self.err(e))? {
-                Some(r) => {
-                    frame::open_message::<SnapshotMetadata>(
-                        &self.path,
-                        &|| "applied index".into(),
-                        r.value(),
-                    )?
-                    .index
-                }
-                None => 0,
-            }
-        };
+        let revision = self.applied_in(&txn)?.index;
         let t = txn.open_table(OBJECTS).map_err(|e| self.err(e))?;
         let (start, end) = key::range(kind, namespace);
         let mut out = Vec::new();
