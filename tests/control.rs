@@ -2,9 +2,8 @@
 //! of it, and the killed member restarts from its data directory and catches up. Every
 //! process is killed when the test ends, pass or fail.
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -15,131 +14,9 @@ use skiff_proto::grpc::api::{
     WatchEventType, WatchRequest,
 };
 
-/// Kills the members when dropped, whatever the test's outcome.
-struct Members {
-    children: Vec<Option<Child>>,
-    ports: Vec<u16>,
-    cluster: String,
-    dir: tempfile::TempDir,
-}
+mod support;
 
-impl Drop for Members {
-    fn drop(&mut self) {
-        for c in self.children.iter_mut().flatten() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        if std::thread::panicking() {
-            for id in 1..=self.ports.len() {
-                let log = std::fs::read_to_string(self.dir.path().join(format!("m{id}.log")));
-                eprintln!("--- member {id} log:\n{}", log.unwrap_or_default());
-            }
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Members {
-    fn start(n: usize) -> Self {
-        let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
-        let cluster = ports
-            .iter()
-            .enumerate()
-            .map(|(i, p)| format!("{}=127.0.0.1:{p}", i + 1))
-            .collect::<Vec<_>>()
-            .join(",");
-        let mut m = Members {
-            children: Vec::new(),
-            ports,
-            cluster,
-            dir: tempfile::TempDir::new().unwrap(),
-        };
-        for id in 1..=n as u64 {
-            let child = m.spawn(id);
-            m.children.push(Some(child));
-        }
-        m
-    }
-
-    fn spawn(&self, id: u64) -> Child {
-        let port = self.ports[id as usize - 1];
-        Command::new(env!("CARGO_BIN_EXE_skiff"))
-            .args([
-                "control",
-                "--id",
-                &id.to_string(),
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--initial-cluster",
-                &self.cluster,
-            ])
-            .arg("--data-dir")
-            .arg(self.dir.path().join(format!("m{id}")))
-            .stdout(Stdio::null())
-            .stderr(self.log_file(id))
-            .spawn()
-            .expect("start skiff control")
-    }
-
-    /// Each run of a member appends its log to `mID.log`, shown when a test fails.
-    fn log_file(&self, id: u64) -> Stdio {
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join(format!("m{id}.log")))
-            .expect("open member log");
-        Stdio::from(f)
-    }
-
-    /// `skiff members` as seen through member `via`: (id, role, applied) rows.
-    fn table(&self, via: u64) -> Vec<(u64, String, Option<u64>)> {
-        let out = Command::new(env!("CARGO_BIN_EXE_skiff"))
-            .args([
-                "members",
-                "--server",
-                &format!("127.0.0.1:{}", self.ports[via as usize - 1]),
-            ])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .skip(1)
-            .filter_map(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                Some((
-                    f.first()?.parse().ok()?,
-                    f.get(2)?.to_string(),
-                    f.get(4).and_then(|a| a.parse().ok()),
-                ))
-            })
-            .collect()
-    }
-
-    /// Waits for exactly one leader as seen through `via`.
-    fn leader(&self, via: u64) -> u64 {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            let leaders: Vec<u64> = self
-                .table(via)
-                .into_iter()
-                .filter(|(_, r, _)| r == "leader")
-                .map(|(id, _, _)| id)
-                .collect();
-            if let [l] = leaders[..] {
-                return l;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("no single leader within 20 s: {:?}", self.table(via));
-    }
-}
+use support::{Members, client, config_map};
 
 #[test]
 fn three_processes_survive_sigkill_of_the_leader() {
@@ -183,23 +60,6 @@ fn three_processes_survive_sigkill_of_the_leader() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(Path::new(&m.dir.path().join(format!("m{old}/store.redb"))).exists());
-}
-
-fn config_map(name: &str) -> Vec<u8> {
-    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  k: v\n")
-        .into_bytes()
-}
-
-/// A client of the member on `port`, waiting for it to listen.
-async fn client(port: u16) -> ObjectServiceClient<tonic::transport::Channel> {
-    let url = format!("http://127.0.0.1:{port}");
-    for _ in 0..100 {
-        if let Ok(c) = ObjectServiceClient::connect(url.clone()).await {
-            return c;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("no member listening on {url}");
 }
 
 fn key(name: &str) -> Option<ObjectKey> {

@@ -28,6 +28,11 @@ pub enum Error {
     /// The member cannot start as configured (flags, data directory, listen address).
     #[error("{0}")]
     Config(String),
+    /// This member was removed from the cluster; its data directory is no longer used.
+    #[error(
+        "member {id} was removed from the cluster; delete its data directory, and join again with a new --id to bring it back"
+    )]
+    Removed { id: u64 },
     /// The caller broke an invariant of the raft log (a gap, or overwriting compacted entries).
     #[error("raft log: {0}")]
     Log(String),

@@ -4,6 +4,8 @@
 //! - [`store`]: the raft-replicated store. Today: the durable raft log ([`store::DiskLog`]).
 //!   Coming with the rest of the store work: the state machine (objects in their rkyv form,
 //!   revisions, watch), the raft loop, the gRPC transport and membership.
+//! - [`cluster`]: member ids and addresses (`--initial-cluster`, conf-change contexts).
+//! - [`membership`]: joining (learner, catch up, promote) and removing members.
 //! - [`peer`]: raft between members over gRPC, and the membership service.
 //! - [`server`]: one member put together (store, transport, services) for `skiff control`.
 //! - [`api`]: the object API (create, update, get, list, watch, delete) on every member.
@@ -12,7 +14,11 @@
 //! - `error`: [`Error`], the crate's one error type.
 
 pub mod api;
+pub mod cluster;
 mod error;
+pub mod membership;
+#[cfg(test)]
+mod membership_tests;
 pub mod peer;
 pub mod server;
 pub mod store;

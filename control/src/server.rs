@@ -1,5 +1,6 @@
 //! Running one control-plane member: the store on its data directory, the raft transport
-//! to its peers, and the gRPC services on its listen address.
+//! to its peers, and the gRPC services on its listen address. A member founds a cluster
+//! (`initial_cluster`), joins a running one (`join`), or restarts from its data directory.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -8,13 +9,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use skiff_proto::grpc::api::object_service_server::ObjectServiceServer;
+use skiff_proto::grpc::raft::membership_client::MembershipClient;
 use skiff_proto::grpc::raft::membership_server::MembershipServer;
 use skiff_proto::grpc::raft::raft_transport_server::RaftTransportServer;
+use skiff_proto::grpc::raft::{JoinRequest, MembersRequest};
+use tokio::sync::mpsc;
+use tonic::Code;
 
 use crate::Error;
 use crate::api::ObjectApi;
-use crate::peer::{AddressBook, GrpcTransport, MembershipService, RaftService};
-use crate::store::{Member, Tuning, spawn};
+use crate::cluster::{AddressBook, check_address};
+use crate::membership::Limits;
+use crate::peer::{GrpcTransport, MembershipService, PeerEvent, RaftService};
+use crate::store::{Member, StoreHandle, Transport, Tuning, in_conf, spawn};
 
 /// How a member runs.
 #[derive(Debug, Clone)]
@@ -22,8 +29,12 @@ pub struct MemberConfig {
     pub id: u64,
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
-    /// Every founding member, this one included.
+    /// The address other members reach this one at; `listen` when not given.
+    pub advertise: Option<String>,
+    /// Every founding member, this one included; empty when joining or restarting.
     pub initial_cluster: AddressBook,
+    /// Members of a running cluster to join through (any of them will do).
+    pub join: Vec<String>,
     /// Raft's clock: elections take 10–20 ticks, heartbeats every 2.
     pub tick: Duration,
 }
@@ -31,31 +42,70 @@ pub struct MemberConfig {
 /// The file in the data directory that holds the log and the state machine.
 pub const DATABASE_FILE: &str = "store.redb";
 
-/// Runs the member until `shutdown` completes or the store fails.
+impl MemberConfig {
+    fn advertised(&self) -> Result<String, Error> {
+        if let Some(a) = &self.advertise {
+            check_address(a).map_err(|e| Error::Config(format!("--advertise: {e}")))?;
+            return Ok(a.clone());
+        }
+        if self.listen.ip().is_unspecified() {
+            return Err(Error::Config(format!(
+                "--listen {} does not say how other members reach this one: give --advertise HOST:PORT",
+                self.listen
+            )));
+        }
+        Ok(self.listen.to_string())
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        if !self.initial_cluster.is_empty() && !self.initial_cluster.contains_key(&self.id) {
+            return Err(Error::Config(format!(
+                "member {} is not in --initial-cluster ({}); add `{}=ADDRESS`",
+                self.id,
+                self.initial_cluster
+                    .keys()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                self.id
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Runs the member until `shutdown` completes or the store fails (or this member is
+/// removed from the cluster: [`Error::Removed`]).
 pub async fn run(
     config: MemberConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    if !config.initial_cluster.contains_key(&config.id) {
-        return Err(Error::Config(format!(
-            "member {} is not in --initial-cluster ({}); add `{}=ADDRESS`",
-            config.id,
-            config
-                .initial_cluster
-                .keys()
-                .map(u64::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
-            config.id
-        )));
-    }
+    config.check()?;
+    let advertise = config.advertised()?;
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| Error::Config(format!("creating {}: {e}", config.data_dir.display())))?;
     let path = config.data_dir.join(DATABASE_FILE);
-    let founders: Vec<u64> = config.initial_cluster.keys().copied().collect();
-    let member = Member::open(config.id, &path, &founders, &Tuning::default())?;
-    let transport = Arc::new(GrpcTransport::new(config.id, &config.initial_cluster));
-    let (store, task) = spawn(member, transport, config.tick);
+    let member = Member::open(
+        config.id,
+        &path,
+        &config.initial_cluster,
+        &Tuning::default(),
+    )?;
+    let conf = member.state().conf_state();
+    let fresh = conf.voters.is_empty() && conf.learners.is_empty();
+    if fresh && config.join.is_empty() {
+        return Err(Error::Config(format!(
+            "{} holds no cluster yet: give --initial-cluster to found one, or --join ADDRESS to join a running one",
+            config.data_dir.display()
+        )));
+    }
+    if !fresh && !in_conf(&conf, config.id) {
+        return Err(Error::Removed { id: config.id });
+    }
+    let (transport, events) = GrpcTransport::new(config.id);
+    let transport = Arc::new(transport);
+    let (store, task) = spawn(member, transport.clone(), config.tick);
+    tokio::spawn(relay(events, store.clone()));
     tracing::info!(id = config.id, listen = %config.listen, data = %path.display(), "control-plane member starting");
     let raft = RaftTransportServer::new(RaftService {
         store: store.clone(),
@@ -65,19 +115,111 @@ pub async fn run(
         store: store.clone(),
     });
     let membership = MembershipServer::new(MembershipService {
-        store,
-        book: config.initial_cluster.clone(),
+        store: store.clone(),
+        limits: Limits::default(),
     });
     let serve = tonic::transport::Server::builder()
         .add_service(raft)
         .add_service(membership)
         .add_service(objects)
         .serve_with_shutdown(config.listen, shutdown);
+    let joining = async {
+        if fresh {
+            join(&config.join, config.id, &advertise, &*transport).await
+        } else {
+            if !config.join.is_empty() {
+                tracing::info!(id = config.id, "already a member; --join is not needed");
+            }
+            std::future::pending().await
+        }
+    };
     tokio::select! {
         r = serve => r.map_err(|e| Error::Config(format!("serving on {}: {e}", config.listen))),
         r = task => match r {
             Ok(result) => result,
             Err(e) => Err(Error::Config(format!("the store task stopped: {e}"))),
         },
+        Err(e) = joining => Err(e),
     }
+}
+
+/// Tells the store what the transport learned.
+async fn relay(mut events: mpsc::UnboundedReceiver<PeerEvent>, store: StoreHandle) {
+    while let Some(e) = events.recv().await {
+        let r = match e {
+            PeerEvent::Snapshot { to, delivered } => store.report_snapshot(to, delivered).await,
+            PeerEvent::Unreachable(to) => store.report_unreachable(to).await,
+            PeerEvent::Removed => store.report_removed().await,
+        };
+        if r.is_err() {
+            return;
+        }
+    }
+}
+
+/// How long a new member keeps asking to join before it gives up.
+const JOIN_PATIENCE: Duration = Duration::from_secs(300);
+
+/// Asks the running cluster to add this member (any of `through` will do), retrying while
+/// the cluster is busy or away; returns once this member is a voter.
+async fn join(
+    through: &[String],
+    id: u64,
+    advertise: &str,
+    transport: &dyn Transport,
+) -> Result<(), Error> {
+    let deadline = tokio::time::Instant::now() + JOIN_PATIENCE;
+    let mut last = String::new();
+    while tokio::time::Instant::now() < deadline {
+        for addr in through {
+            let req = JoinRequest {
+                id,
+                address: advertise.to_owned(),
+            };
+            let mut client = match MembershipClient::connect(format!("http://{addr}")).await {
+                Ok(c) => c,
+                Err(e) => {
+                    last = format!("{addr}: {e}");
+                    continue;
+                }
+            };
+            // The leader's first messages need answers before its snapshot (with the
+            // address book) arrives: learn the addresses now.
+            if let Ok(r) = client.members(MembersRequest {}).await {
+                let book: AddressBook = r
+                    .into_inner()
+                    .members
+                    .into_iter()
+                    .map(|m| (m.id, m.address))
+                    .collect();
+                transport.set_peers(&book);
+            }
+            let reply = client.join(req).await;
+            match reply {
+                Ok(r) => {
+                    let n = r.into_inner().members.len();
+                    tracing::info!(id, through = %addr, members = n, "joined the cluster");
+                    return Ok(());
+                }
+                Err(s)
+                    if s.code() == Code::FailedPrecondition
+                        || s.code() == Code::InvalidArgument =>
+                {
+                    return Err(Error::Config(format!(
+                        "joining through {addr}: {}",
+                        s.message()
+                    )));
+                }
+                Err(s) => {
+                    tracing::info!(id, through = %addr, error = %s.message(), "join not done yet; retrying");
+                    last = format!("{addr}: {}", s.message());
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Err(Error::Config(format!(
+        "could not join through {} within {JOIN_PATIENCE:?}; last answer: {last}",
+        through.join(", ")
+    )))
 }

@@ -87,13 +87,16 @@ pub struct ControlArgs {
     /// Address for the API and the raft transport.
     #[arg(long, default_value = "127.0.0.1:7420")]
     pub listen: SocketAddr,
-    /// The founding members: `1=ADDR1,2=ADDR2,3=ADDR3`.
+    /// The address other members reach this one at (default: --listen).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub advertise: Option<String>,
+    /// The founding members: `1=ADDR1,2=ADDR2,3=ADDR3` (the same on each of them).
     #[arg(long, conflicts_with = "join")]
     pub initial_cluster: Option<String>,
-    /// Join an existing cluster through any of its members (not available yet: start
-    /// every founding member with the same --initial-cluster).
-    #[arg(long)]
-    pub join: Option<SocketAddr>,
+    /// Join a running cluster through any of its members: `ADDR[,ADDR...]`. The member
+    /// is added as a learner, catches up, then becomes a voter. Not needed to restart.
+    #[arg(long, value_delimiter = ',', value_name = "ADDR")]
+    pub join: Vec<String>,
     /// Raft's clock tick in milliseconds (elections take 10 to 20 ticks).
     #[arg(long, default_value_t = 50, hide = true)]
     pub tick_ms: u64,
@@ -102,8 +105,26 @@ pub struct ControlArgs {
 #[derive(Debug, Args)]
 pub struct MembersArgs {
     /// Any member's address.
-    #[arg(long, env = "SKIFF_SERVER", default_value = "127.0.0.1:7420")]
+    #[arg(
+        long,
+        env = "SKIFF_SERVER",
+        default_value = "127.0.0.1:7420",
+        global = true
+    )]
     pub server: String,
+    #[command(subcommand)]
+    pub action: Option<MembersAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MembersAction {
+    /// List the members (the default).
+    List,
+    /// Remove a member for good (its id is not reused; stop it and delete its data).
+    Remove {
+        /// The member's id, as `skiff members` lists it.
+        id: u64,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -1,16 +1,19 @@
 //! The sending side: one task per peer keeps a client stream open and writes batches of
 //! whatever messages are queued, reconnecting with back-off when the peer is away. A full
 //! queue drops messages (raft retries them), so a dead peer never stalls the loop.
+//! Snapshots go on their own stream, in chunks, and their outcome is reported to raft.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use protobuf::Message as _;
-use raft::prelude::Message;
-use skiff_proto::grpc::raft::RaftBatch;
+use raft::prelude::{Message, MessageType};
 use skiff_proto::grpc::raft::raft_transport_client::RaftTransportClient;
+use skiff_proto::grpc::raft::{RaftBatch, SnapshotChunk};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::Code;
 
 use super::AddressBook;
 use crate::store::Transport;
@@ -19,41 +22,95 @@ use crate::store::Transport;
 const QUEUE: usize = 4096;
 /// Messages per batch on the wire.
 const BATCH: usize = 256;
-/// Snapshots travel inside messages for now; allow them to be large.
-pub const MAX_MESSAGE: usize = 256 << 20;
+/// Largest gRPC message between members: a batch of appends (raft caps each at 1 MiB).
+pub const MAX_MESSAGE: usize = 64 << 20;
+/// Snapshot bytes per chunk.
+const CHUNK: usize = 1 << 20;
+/// Marks the refusal a removed member gets from its former peers.
+pub const REMOVED_MARK: &str = "removed from the cluster";
+
+/// What the transport learned that raft must hear about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerEvent {
+    /// A snapshot to `to` arrived (or failed to).
+    Snapshot { to: u64, delivered: bool },
+    /// `to` could not be reached.
+    Unreachable(u64),
+    /// A peer refused this member: it was removed from the cluster.
+    Removed,
+}
+
+struct Peer {
+    address: String,
+    queue: mpsc::Sender<Message>,
+}
 
 pub struct GrpcTransport {
-    peers: HashMap<u64, mpsc::Sender<Message>>,
+    me: u64,
+    peers: Mutex<HashMap<u64, Peer>>,
+    events: mpsc::UnboundedSender<PeerEvent>,
 }
 
 impl GrpcTransport {
-    /// Starts a sender task for every member of `book` other than `me`.
-    pub fn new(me: u64, book: &AddressBook) -> Self {
-        let peers = book
-            .iter()
-            .filter(|(id, _)| **id != me)
-            .map(|(&id, addr)| {
-                let (tx, rx) = mpsc::channel(QUEUE);
-                tokio::spawn(pump(me, id, format!("http://{addr}"), rx));
-                (id, tx)
-            })
-            .collect();
-        GrpcTransport { peers }
+    /// A transport for member `me`; peers arrive through [`Transport::set_peers`]. The
+    /// receiver yields what the store must be told.
+    pub fn new(me: u64) -> (Self, mpsc::UnboundedReceiver<PeerEvent>) {
+        let (events, rx) = mpsc::unbounded_channel();
+        let t = GrpcTransport {
+            me,
+            peers: Mutex::new(HashMap::new()),
+            events,
+        };
+        (t, rx)
     }
 }
 
 impl Transport for GrpcTransport {
     fn send(&self, msgs: Vec<Message>) {
+        let peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
         for m in msgs {
-            if let Some(q) = self.peers.get(&m.to) {
-                let _ = q.try_send(m);
+            let Some(peer) = peers.get(&m.to) else {
+                continue;
+            };
+            if m.get_msg_type() == MessageType::MsgSnapshot {
+                let url = format!("http://{}", peer.address);
+                tokio::spawn(send_snapshot(self.me, url, m, self.events.clone()));
+            } else {
+                let _ = peer.queue.try_send(m);
             }
+        }
+    }
+
+    fn set_peers(&self, book: &AddressBook) {
+        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        // Dropping a peer's queue ends its task.
+        peers.retain(|id, p| book.get(id) == Some(&p.address));
+        for (&id, addr) in book {
+            if id == self.me || peers.contains_key(&id) {
+                continue;
+            }
+            let (tx, rx) = mpsc::channel(QUEUE);
+            let url = format!("http://{addr}");
+            tokio::spawn(pump(self.me, id, url, rx, self.events.clone()));
+            peers.insert(
+                id,
+                Peer {
+                    address: addr.clone(),
+                    queue: tx,
+                },
+            );
         }
     }
 }
 
-/// Keeps one peer's stream going until the transport is dropped.
-async fn pump(me: u64, to: u64, url: String, mut queue: mpsc::Receiver<Message>) {
+/// Keeps one peer's stream going until the peer is dropped from the transport.
+async fn pump(
+    me: u64,
+    to: u64,
+    url: String,
+    mut queue: mpsc::Receiver<Message>,
+    events: mpsc::UnboundedSender<PeerEvent>,
+) {
     let mut backoff = Duration::from_millis(50);
     loop {
         let mut client = match RaftTransportClient::connect(url.clone()).await {
@@ -63,6 +120,7 @@ async fn pump(me: u64, to: u64, url: String, mut queue: mpsc::Receiver<Message>)
                 if queue.is_closed() {
                     return;
                 }
+                let _ = events.send(PeerEvent::Unreachable(to));
                 // Drop what queued up meanwhile: raft resends what still matters.
                 while queue.try_recv().is_ok() {}
                 tokio::time::sleep(backoff).await;
@@ -96,6 +154,60 @@ async fn pump(me: u64, to: u64, url: String, mut queue: mpsc::Receiver<Message>)
                 break;
             }
         }
-        let _ = call.await;
+        if let Ok(Err(status)) = call.await
+            && status.code() == Code::FailedPrecondition
+            && status.message().contains(REMOVED_MARK)
+        {
+            tracing::warn!(peer = to, "{}", status.message());
+            let _ = events.send(PeerEvent::Removed);
+            return;
+        }
     }
+}
+
+/// Streams one snapshot message to its member in chunks: the message (without its data)
+/// in the first, the data spread over all of them.
+async fn send_snapshot(
+    me: u64,
+    url: String,
+    mut msg: Message,
+    events: mpsc::UnboundedSender<PeerEvent>,
+) {
+    let to = msg.to;
+    let data = std::mem::take(&mut msg.mut_snapshot().data);
+    let header = msg.write_to_bytes().unwrap_or_default();
+    let total = data.len();
+    let mut chunks = Vec::with_capacity(total / CHUNK + 1);
+    let mut offset = 0;
+    loop {
+        let end = (offset + CHUNK).min(total);
+        chunks.push(SnapshotChunk {
+            from: me,
+            to,
+            message: if offset == 0 {
+                header.clone()
+            } else {
+                Vec::new()
+            },
+            offset: offset as u64,
+            data: data[offset..end].to_vec(),
+            last: end == total,
+        });
+        if end == total {
+            break;
+        }
+        offset = end;
+    }
+    let sent = async {
+        let mut client = RaftTransportClient::connect(url.clone()).await.ok()?;
+        client
+            .install_snapshot(tokio_stream::iter(chunks))
+            .await
+            .ok()
+    };
+    // Generous: a second per chunk, at least a minute.
+    let limit = Duration::from_secs(60 + (total / CHUNK) as u64);
+    let delivered = matches!(tokio::time::timeout(limit, sent).await, Ok(Some(_)));
+    tracing::info!(peer = to, bytes = total, delivered, "snapshot sent");
+    let _ = events.send(PeerEvent::Snapshot { to, delivered });
 }

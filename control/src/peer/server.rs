@@ -1,19 +1,29 @@
 //! The receiving side of the raft transport, and the membership service.
 
+use std::time::Duration;
+
 use protobuf::Message as _;
 use raft::StateRole;
 use raft::prelude::Message;
+use skiff_proto::grpc::raft::membership_client::MembershipClient;
 use skiff_proto::grpc::raft::membership_server::Membership;
 use skiff_proto::grpc::raft::raft_transport_server::RaftTransport;
 use skiff_proto::grpc::raft::{
-    ForwardRequest, ForwardResponse, JoinRequest, JoinResponse, Member, MembersRequest,
-    MembersResponse, RaftAck, RaftBatch, RemoveMemberRequest, RemoveMemberResponse, Role,
-    SnapshotChunk,
+    JoinRequest, JoinResponse, Member, MembersRequest, MembersResponse, RaftAck, RaftBatch,
+    RemoveMemberRequest, RemoveMemberResponse, Role, SnapshotChunk,
 };
 use tonic::{Request, Response, Status, Streaming};
 
-use super::AddressBook;
-use crate::store::StoreHandle;
+use super::client::REMOVED_MARK;
+use crate::membership::{self, ChangeError, Limits};
+use crate::store::{StoreHandle, WriteError};
+
+/// Largest snapshot a member accepts (it is assembled in memory before it is applied).
+const MAX_SNAPSHOT: usize = 8 << 30;
+
+fn unavailable(e: WriteError) -> Status {
+    Status::unavailable(e.to_string())
+}
 
 /// Feeds raft messages from peers into the local store.
 pub struct RaftService {
@@ -28,6 +38,13 @@ impl RaftTransport for RaftService {
     ) -> Result<Response<RaftAck>, Status> {
         let mut stream = request.into_inner();
         while let Some(batch) = stream.message().await? {
+            // Checked on every batch: a stream opened before the removal stays open.
+            if self.store.state().is_removed(batch.from).unwrap_or(false) {
+                return Err(Status::failed_precondition(format!(
+                    "member {} was {REMOVED_MARK}",
+                    batch.from
+                )));
+            }
             for bytes in batch.messages {
                 let msg = Message::parse_from_bytes(&bytes).map_err(|e| {
                     Status::invalid_argument(format!(
@@ -35,94 +52,184 @@ impl RaftTransport for RaftService {
                         batch.from
                     ))
                 })?;
-                self.store
-                    .step(msg)
-                    .await
-                    .map_err(|e| Status::unavailable(e.to_string()))?;
+                self.store.step(msg).await.map_err(unavailable)?;
             }
         }
         Ok(Response::new(RaftAck {}))
     }
 
+    /// Reassembles a snapshot from its chunks and hands the message to raft.
     async fn install_snapshot(
         &self,
-        _: Request<Streaming<SnapshotChunk>>,
+        request: Request<Streaming<SnapshotChunk>>,
     ) -> Result<Response<RaftAck>, Status> {
-        Err(Status::unimplemented(
-            "snapshots travel inside raft messages on `Send` in this version",
-        ))
-    }
-
-    async fn forward(
-        &self,
-        _: Request<ForwardRequest>,
-    ) -> Result<Response<ForwardResponse>, Status> {
-        Err(Status::unimplemented(
-            "followers forward proposals as raft messages in this version",
-        ))
+        let mut stream = request.into_inner();
+        let mut header = None;
+        let mut data = Vec::new();
+        loop {
+            let Some(chunk) = stream.message().await? else {
+                return Err(Status::invalid_argument(
+                    "the snapshot stream ended before its last chunk",
+                ));
+            };
+            if header.is_none() {
+                header = Some(Message::parse_from_bytes(&chunk.message).map_err(|e| {
+                    Status::invalid_argument(format!("undecodable snapshot message: {e}"))
+                })?);
+            }
+            if chunk.offset != data.len() as u64 {
+                return Err(Status::invalid_argument(format!(
+                    "snapshot chunk at offset {} where {} was expected",
+                    chunk.offset,
+                    data.len()
+                )));
+            }
+            if data.len() + chunk.data.len() > MAX_SNAPSHOT {
+                return Err(Status::resource_exhausted(format!(
+                    "snapshot larger than {MAX_SNAPSHOT} bytes"
+                )));
+            }
+            data.extend_from_slice(&chunk.data);
+            if chunk.last {
+                break;
+            }
+        }
+        let Some(mut msg) = header else {
+            return Err(Status::invalid_argument("empty snapshot stream"));
+        };
+        msg.mut_snapshot().data = data.into();
+        self.store.step(msg).await.map_err(unavailable)?;
+        Ok(Response::new(RaftAck {}))
     }
 }
 
-/// Answers `skiff members`: who is in the cluster and what this member sees.
+/// Answers `skiff members`, and runs joins and removals.
 pub struct MembershipService {
     pub store: StoreHandle,
-    pub book: AddressBook,
+    pub limits: Limits,
 }
 
-type Result2<T> = Result<Response<T>, Status>;
+type Reply<T> = Result<Response<T>, Status>;
 
-#[tonic::async_trait]
-impl Membership for MembershipService {
-    async fn join(&self, _: Request<JoinRequest>) -> Result2<JoinResponse> {
-        Err(Status::unimplemented(
-            "joining a running cluster is not available yet; start members with --initial-cluster",
-        ))
+fn refused(e: ChangeError) -> Status {
+    match e {
+        ChangeError::Invalid(m) => Status::failed_precondition(m),
+        ChangeError::NotLeader(_) => Status::unavailable("no leader right now; retry"),
+        ChangeError::Unavailable(m) => Status::unavailable(m),
+        ChangeError::Store(e) => Status::internal(e.to_string()),
     }
+}
 
-    /// This member's own view: its role, term and applied index, and the address book.
-    async fn members(&self, _: Request<MembersRequest>) -> Result2<MembersResponse> {
-        let s = self
+/// A client for member `id`, from the replicated address book.
+async fn client_for(
+    store: &StoreHandle,
+    id: u64,
+) -> Result<MembershipClient<tonic::transport::Channel>, Status> {
+    let members = store
+        .state()
+        .members()
+        .map_err(|e| Status::internal(e.to_string()))?;
+    let addr = members
+        .get(&id)
+        .ok_or_else(|| Status::unavailable(format!("no address known for member {id}; retry")))?;
+    MembershipClient::connect(format!("http://{addr}"))
+        .await
+        .map_err(|e| Status::unavailable(format!("member {id} at {addr}: {e}")))
+}
+
+impl MembershipService {
+    async fn members_now(&self) -> Result<Vec<Member>, Status> {
+        let s = self.store.status().await.map_err(unavailable)?;
+        let book = self
             .store
-            .status()
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
-        let members = self
-            .book
-            .iter()
-            .map(|(&id, addr)| {
+            .state()
+            .members()
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(book
+            .into_iter()
+            .map(|(id, address)| {
                 let me = id == s.id;
+                let role = if me {
+                    match s.role {
+                        _ if s.conf.learners.contains(&id) => Role::Learner,
+                        StateRole::Leader => Role::Leader,
+                        StateRole::Follower => Role::Follower,
+                        StateRole::Candidate | StateRole::PreCandidate => Role::Candidate,
+                    }
+                } else if s.leader == Some(id) {
+                    Role::Leader
+                } else if s.conf.learners.contains(&id) {
+                    Role::Learner
+                } else {
+                    Role::Follower
+                };
                 Member {
                     id,
-                    address: addr.clone(),
-                    role: if me {
-                        role(s.role)
-                    } else if s.leader == Some(id) {
-                        Role::Leader
-                    } else {
-                        Role::Unspecified
-                    } as i32,
+                    address,
+                    role: role as i32,
                     term: if me { s.term } else { 0 },
                     applied_index: if me { s.applied } else { 0 },
                 }
             })
-            .collect();
+            .collect())
+    }
+}
+
+#[tonic::async_trait]
+impl Membership for MembershipService {
+    /// Runs the join on the leader (forwarding there from any other member).
+    async fn join(&self, request: Request<JoinRequest>) -> Reply<JoinResponse> {
+        let req = request.into_inner();
+        match membership::join(&self.store, req.id, &req.address, &self.limits).await {
+            Ok(_) => Ok(Response::new(JoinResponse {
+                members: self.members_now().await?,
+            })),
+            Err(ChangeError::NotLeader(Some(leader))) if leader != self.store.id() => {
+                let mut c = client_for(&self.store, leader).await?;
+                let limit = self.limits.catch_up + self.limits.change * 2;
+                match tokio::time::timeout(limit, c.join(req)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(Status::deadline_exceeded(
+                        "the leader did not finish the join",
+                    )),
+                }
+            }
+            Err(e) => Err(refused(e)),
+        }
+    }
+
+    /// This member's own view: its role, term and applied index, and the address book.
+    async fn members(&self, _: Request<MembersRequest>) -> Reply<MembersResponse> {
+        let s = self.store.status().await.map_err(unavailable)?;
         Ok(Response::new(MembersResponse {
-            members,
+            members: self.members_now().await?,
             leader_id: s.leader.unwrap_or(0),
         }))
     }
 
-    async fn remove(&self, _: Request<RemoveMemberRequest>) -> Result2<RemoveMemberResponse> {
-        Err(Status::unimplemented(
-            "removing members is not available yet",
-        ))
-    }
-}
-
-fn role(r: StateRole) -> Role {
-    match r {
-        StateRole::Leader => Role::Leader,
-        StateRole::Follower => Role::Follower,
-        StateRole::Candidate | StateRole::PreCandidate => Role::Candidate,
+    /// Removes a member; a member asked to remove itself asks another one to do it, so
+    /// the answer does not depend on a member that is going away.
+    async fn remove(&self, request: Request<RemoveMemberRequest>) -> Reply<RemoveMemberResponse> {
+        let req = request.into_inner();
+        if req.id == self.store.id() {
+            let s = self.store.status().await.map_err(unavailable)?;
+            let Some(&other) = s.conf.voters.iter().find(|&&v| v != req.id) else {
+                return Err(Status::failed_precondition(format!(
+                    "member {} is the last voter; a cluster cannot remove its last voter",
+                    req.id
+                )));
+            };
+            let mut c = client_for(&self.store, other).await?;
+            return match tokio::time::timeout(Duration::from_secs(30), c.remove(req)).await {
+                Ok(r) => r,
+                Err(_) => Err(Status::deadline_exceeded("the removal did not finish")),
+            };
+        }
+        membership::remove(&self.store, req.id, &self.limits)
+            .await
+            .map_err(refused)?;
+        Ok(Response::new(RemoveMemberResponse {
+            members: self.members_now().await?,
+        }))
     }
 }

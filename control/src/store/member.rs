@@ -6,11 +6,15 @@
 //! messages and proposals, and sends the messages it returns. The same code runs under the
 //! deterministic test network and the gRPC transport.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use protobuf::Message as _;
-use raft::prelude::{ConfChange, ConfChangeV2, ConfState, Entry, EntryType, Message, Snapshot};
+use raft::prelude::{
+    ConfChange, ConfChangeSingle, ConfChangeType, ConfChangeV2, ConfState, Entry, EntryType,
+    Message, Snapshot,
+};
 use raft::{Config, RawNode, StateRole, Storage};
 
 use super::command::{Command, Rejection};
@@ -19,6 +23,7 @@ use super::metrics::StoreMetrics;
 use super::snapshot;
 use super::state::StateMachine;
 use crate::Error;
+use crate::cluster::{self, AddressBook};
 
 /// Identifies a proposal so its outcome finds its way back to the member that made it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,6 +64,10 @@ pub struct Output {
     pub applied: Vec<Applied>,
     /// Answers to read-index requests: (request context, index a read must wait for).
     pub read_states: Vec<(Vec<u8>, u64)>,
+    /// The configuration or the address book changed (a conf change or a snapshot).
+    pub membership_changed: bool,
+    /// This member is no longer in the configuration: it was removed.
+    pub removed: bool,
 }
 
 /// Timing and flow-control knobs (in ticks and bytes).
@@ -90,10 +99,15 @@ pub struct Member {
 }
 
 impl Member {
-    /// Opens member `id` on the database at `path`. `founders` are the initial voters when
-    /// bootstrapping a new cluster; empty for a member that joins (it learns the
-    /// configuration from the leader).
-    pub fn open(id: u64, path: &Path, founders: &[u64], tuning: &Tuning) -> Result<Self, Error> {
+    /// Opens member `id` on the database at `path`. `founders` are the initial voters (and
+    /// their addresses) when bootstrapping a new cluster; empty for a member that joins (it
+    /// learns the configuration from the leader's snapshot).
+    pub fn open(
+        id: u64,
+        path: &Path,
+        founders: &AddressBook,
+        tuning: &Tuning,
+    ) -> Result<Self, Error> {
         let db = super::open_database(path)?;
         let state = StateMachine::open(db.clone(), path)?;
         let metrics = StoreMetrics::default();
@@ -101,11 +115,11 @@ impl Member {
         log.observe_fsync(metrics.fsync_seconds.clone());
         if !founders.is_empty() {
             let cs = ConfState {
-                voters: founders.to_vec(),
+                voters: founders.keys().copied().collect(),
                 ..Default::default()
             };
             if log.initialize(&cs)? {
-                state.apply_conf_state(BOOTSTRAP_INDEX, BOOTSTRAP_INDEX, &cs)?;
+                state.apply_conf_state(BOOTSTRAP_INDEX, BOOTSTRAP_INDEX, &cs, founders)?;
             }
         }
         // Entries are applied (and the applied index saved with them) before the commit index
@@ -184,6 +198,45 @@ impl Member {
         self.raw.raft.raft_log.committed
     }
 
+    /// The configuration raft works with now (it may be ahead of the applied one while a
+    /// joint configuration is being left).
+    pub fn conf_state(&self) -> ConfState {
+        self.raw.raft.prs().conf().to_conf_state()
+    }
+
+    /// On the leader: how far each member's log is known to match (member → index).
+    pub fn matched(&self) -> BTreeMap<u64, u64> {
+        if self.role() != StateRole::Leader {
+            return BTreeMap::new();
+        }
+        self.raw
+            .raft
+            .prs()
+            .iter()
+            .map(|(&id, pr)| (id, pr.matched))
+            .collect()
+    }
+
+    /// Asks the leader to hand leadership to `to` (raft §3.10); followers forward it.
+    pub fn transfer_leader(&mut self, to: u64) {
+        self.raw.transfer_leader(to);
+    }
+
+    /// Tells raft whether a snapshot reached member `to`, so it resumes replication.
+    pub fn report_snapshot(&mut self, to: u64, delivered: bool) {
+        let status = if delivered {
+            raft::SnapshotStatus::Finish
+        } else {
+            raft::SnapshotStatus::Failure
+        };
+        self.raw.report_snapshot(to, status);
+    }
+
+    /// Tells raft that member `to` could not be reached, so it probes instead of streaming.
+    pub fn report_unreachable(&mut self, to: u64) {
+        self.raw.report_unreachable(to);
+    }
+
     /// Advances the logical clock by one tick (elections and heartbeats are counted in ticks).
     pub fn tick(&mut self) {
         self.raw.tick();
@@ -240,6 +293,7 @@ impl Member {
             let snap = ready.snapshot().clone();
             snapshot::restore(&self.state, &snap)?;
             self.log.apply_snapshot(snap.get_metadata())?;
+            out.membership_changed = true;
         }
         let committed = ready.take_committed_entries();
         self.apply_committed(committed, &mut out)?;
@@ -274,12 +328,14 @@ impl Member {
             let result = match e.get_entry_type() {
                 EntryType::EntryNormal => self.state.apply(e.index, e.term, &e.data)?,
                 EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
-                    let cs = self.apply_conf_change(&e)?;
-                    self.state.apply_conf_state(e.index, e.term, &cs)?;
+                    let (cs, added) = self.apply_conf_change(&e)?;
+                    self.state.apply_conf_state(e.index, e.term, &cs, &added)?;
                     self.log.write(LogWrite {
                         conf_state: Some(&cs),
                         ..Default::default()
                     })?;
+                    out.membership_changed = true;
+                    out.removed = !cs.voters.is_empty() && !in_conf(&cs, self.id);
                     Ok(e.index)
                 }
             };
@@ -294,16 +350,70 @@ impl Member {
         Ok(())
     }
 
-    fn apply_conf_change(&mut self, e: &Entry) -> Result<ConfState, Error> {
+    /// Applies a committed configuration change and returns the configuration after it
+    /// with the addresses it adds. A change raft refuses (it was checked only when
+    /// proposed) leaves the configuration as it was, the same on every member.
+    fn apply_conf_change(&mut self, e: &Entry) -> Result<(ConfState, AddressBook), Error> {
         let bad =
             |err: protobuf::ProtobufError| Error::Log(format!("conf change at {}: {err}", e.index));
-        let result = if e.get_entry_type() == EntryType::EntryConfChange {
-            let cc = ConfChange::parse_from_bytes(&e.data).map_err(bad)?;
-            self.raw.apply_conf_change(&cc)
+        let (changes, cc) = if e.get_entry_type() == EntryType::EntryConfChange {
+            let v1 = ConfChange::parse_from_bytes(&e.data).map_err(bad)?;
+            let single = ConfChangeSingle {
+                change_type: v1.change_type,
+                node_id: v1.node_id,
+                ..Default::default()
+            };
+            (vec![single], Parsed::V1(v1))
         } else {
-            let cc = ConfChangeV2::parse_from_bytes(&e.data).map_err(bad)?;
-            self.raw.apply_conf_change(&cc)
+            let v2 = ConfChangeV2::parse_from_bytes(&e.data).map_err(bad)?;
+            (v2.get_changes().to_vec(), Parsed::V2(v2))
         };
-        result.map_err(|err| Error::Log(format!("conf change at {}: {err}", e.index)))
+        // Removed ids never come back, even from a join that was under way when they went
+        // (as etcd checks at apply time): the same verdict on every member.
+        for c in changes {
+            if c.get_change_type() != ConfChangeType::RemoveNode
+                && self.state.is_removed(c.node_id)?
+            {
+                tracing::warn!(
+                    index = e.index,
+                    id = c.node_id,
+                    "conf change re-adds a removed member; ignored"
+                );
+                return Ok((self.conf_state(), AddressBook::new()));
+            }
+        }
+        let (result, context) = match cc {
+            Parsed::V1(cc) => (self.raw.apply_conf_change(&cc), cc.context),
+            Parsed::V2(cc) => (self.raw.apply_conf_change(&cc), cc.context),
+        };
+        let added = cluster::decode(&context).unwrap_or_else(|err| {
+            tracing::warn!(index = e.index, %err, "conf change carries unreadable addresses");
+            AddressBook::new()
+        });
+        match result {
+            Ok(cs) => Ok((cs, added)),
+            Err(err) => {
+                tracing::warn!(index = e.index, %err, "conf change refused; configuration unchanged");
+                Ok((self.conf_state(), AddressBook::new()))
+            }
+        }
     }
+}
+
+/// A conf change as raft-rs encodes either version.
+enum Parsed {
+    V1(ConfChange),
+    V2(ConfChangeV2),
+}
+
+/// Whether `id` is a voter or learner of `cs` (incoming or outgoing).
+pub fn in_conf(cs: &ConfState, id: u64) -> bool {
+    [
+        &cs.voters,
+        &cs.learners,
+        &cs.voters_outgoing,
+        &cs.learners_next,
+    ]
+    .into_iter()
+    .any(|set| set.contains(&id))
 }

@@ -27,14 +27,14 @@ mod snapshot;
 mod state;
 
 #[cfg(test)]
-mod runtime_tests;
+pub(crate) mod runtime_tests;
 #[cfg(test)]
 mod sim_tests;
 #[cfg(test)]
 mod state_tests;
 
 pub use command::{Command, Op, Rejection};
-pub use member::{Applied, Member, Output, ProposalId, Tuning};
+pub use member::{Applied, Member, Output, ProposalId, Tuning, in_conf};
 pub use metrics::StoreMetrics;
 pub use runtime::{Status, StoreHandle, Transport, WriteError, spawn};
 pub use snapshot::restore as restore_snapshot;

@@ -3,12 +3,12 @@
 //! batch of proposals), sends what it produces through a [`Transport`], and answers callers
 //! when their proposals apply or their reads may proceed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use raft::StateRole;
-use raft::prelude::{ConfChangeV2, Message};
+use raft::prelude::{ConfChangeV2, ConfState, Message};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -17,10 +17,14 @@ use super::member::{Member, ProposalId};
 use super::metrics::StoreMetrics;
 use super::state::StateMachine;
 use crate::Error;
+use crate::cluster::AddressBook;
 
 /// Carries raft messages to other members. Best effort: raft retries what is lost.
 pub trait Transport: Send + Sync + 'static {
     fn send(&self, msgs: Vec<Message>);
+
+    /// The members and their addresses changed (at start, on a conf change or snapshot).
+    fn set_peers(&self, _peers: &AddressBook) {}
 }
 
 /// Why a write did not happen (or may not have).
@@ -43,7 +47,7 @@ pub enum WriteError {
 }
 
 /// A snapshot of the member's raft view, for `skiff members` and metrics.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Status {
     pub id: u64,
     pub role: StateRole,
@@ -51,6 +55,10 @@ pub struct Status {
     pub term: u64,
     pub commit: u64,
     pub applied: u64,
+    /// The configuration raft works with now.
+    pub conf: ConfState,
+    /// On the leader: each member's matched log index (empty elsewhere).
+    pub matched: BTreeMap<u64, u64>,
 }
 
 enum Input {
@@ -59,6 +67,11 @@ enum Input {
     ConfChange(ConfChangeV2, oneshot::Sender<Result<u64, WriteError>>),
     ReadIndex(oneshot::Sender<Result<u64, WriteError>>),
     Status(oneshot::Sender<Status>),
+    TransferLeader(u64),
+    ReportSnapshot(u64, bool),
+    ReportUnreachable(u64),
+    /// A peer said this member was removed from the cluster.
+    Removed,
 }
 
 /// A handle on a running store member; cheap to clone.
@@ -118,6 +131,11 @@ async fn run(
     let mut reads: HashMap<u64, Reply> = HashMap::new();
     let mut term = m.term();
     let mut compacted_at = m.state().applied().0;
+    // A member that is joining knows nobody yet; whoever started it told the transport.
+    let known = m.state().members()?;
+    if !known.is_empty() {
+        transport.set_peers(&known);
+    }
     loop {
         tokio::select! {
             _ = ticker.tick() => m.tick(),
@@ -128,6 +146,9 @@ async fn run(
                 while let Some(input) = next.take() {
                     taken += 1;
                     seq += 1;
+                    if matches!(input, Input::Removed) {
+                        return Err(Error::Removed { id: m.id() });
+                    }
                     handle(&mut m, input, seq, &mut pending, &mut reads);
                     if taken < BATCH {
                         next = inbox.try_recv().ok();
@@ -136,6 +157,9 @@ async fn run(
             }
         }
         let out = m.ready()?;
+        if out.membership_changed {
+            transport.set_peers(&m.state().members()?);
+        }
         if !out.messages.is_empty() {
             transport.send(out.messages);
         }
@@ -171,10 +195,15 @@ async fn run(
         if m.leader() != leader {
             leader = m.leader();
             metrics.leader_changes.inc();
+            tracing::info!(id = m.id(), leader = ?leader, term = m.term(), "leader changed");
         }
         metrics.term.set(m.term() as i64);
         metrics.commit_index.set(m.commit_index() as i64);
         metrics.applied_index.set(now as i64);
+        if out.removed {
+            tracing::warn!(id = m.id(), "this member was removed from the cluster");
+            return Err(Error::Removed { id: m.id() });
+        }
         if now >= compacted_at + COMPACT_EVERY {
             m.compact(KEEP_ENTRIES)?;
             m.state().compact_events(now.saturating_sub(KEEP_EVENTS))?;
@@ -236,8 +265,14 @@ fn handle(
                 term: m.term(),
                 commit: m.commit_index(),
                 applied: m.state().applied().0,
+                conf: m.conf_state(),
+                matched: m.matched(),
             });
         }
+        Input::TransferLeader(to) => m.transfer_leader(to),
+        Input::ReportSnapshot(to, delivered) => m.report_snapshot(to, delivered),
+        Input::ReportUnreachable(to) => m.report_unreachable(to),
+        Input::Removed => {}
     }
 }
 
@@ -310,6 +345,34 @@ impl StoreHandle {
             .await
             .map_err(|_| WriteError::Stopped)?;
         Ok(*seen)
+    }
+
+    /// Asks for leadership to move to member `to` (see [`Member::transfer_leader`]).
+    pub async fn transfer_leader(&self, to: u64) -> Result<(), WriteError> {
+        self.send(Input::TransferLeader(to)).await
+    }
+
+    /// Reports whether a snapshot sent to `to` arrived (from the transport).
+    pub async fn report_snapshot(&self, to: u64, delivered: bool) -> Result<(), WriteError> {
+        self.send(Input::ReportSnapshot(to, delivered)).await
+    }
+
+    /// Reports that member `to` could not be reached (from the transport).
+    pub async fn report_unreachable(&self, to: u64) -> Result<(), WriteError> {
+        self.send(Input::ReportUnreachable(to)).await
+    }
+
+    /// A peer refused this member because it was removed: the loop stops with
+    /// [`Error::Removed`].
+    pub async fn report_removed(&self) -> Result<(), WriteError> {
+        self.send(Input::Removed).await
+    }
+
+    async fn send(&self, input: Input) -> Result<(), WriteError> {
+        self.inbox
+            .send(input)
+            .await
+            .map_err(|_| WriteError::Stopped)
     }
 
     pub async fn status(&self) -> Result<Status, WriteError> {

@@ -35,7 +35,7 @@ impl Transport for LocalNet {
     }
 }
 
-struct Cluster {
+pub(crate) struct Cluster {
     dir: TempDir,
     net: Arc<LocalNet>,
     tasks: HashMap<u64, JoinHandle<Result<(), Error>>>,
@@ -46,7 +46,7 @@ impl Cluster {
         self.dir.path().join(format!("member-{id}.redb"))
     }
 
-    fn start(n: u64) -> Self {
+    pub(crate) fn start(n: u64) -> Self {
         let mut c = Cluster {
             dir: TempDir::new().unwrap(),
             net: Arc::default(),
@@ -58,24 +58,24 @@ impl Cluster {
         c
     }
 
-    fn run(&mut self, id: u64, founders: &[u64]) {
-        let member = Member::open(id, &self.path(id), founders, &Tuning::default()).unwrap();
+    pub(crate) fn run(&mut self, id: u64, founders: &[u64]) {
+        let member = Member::open(id, &self.path(id), &book(founders), &Tuning::default()).unwrap();
         let (handle, task) = spawn(member, self.net.clone(), TICK);
         self.net.handles.lock().unwrap().insert(id, handle);
         self.tasks.insert(id, task);
     }
 
-    fn handle(&self, id: u64) -> Option<StoreHandle> {
+    pub(crate) fn handle(&self, id: u64) -> Option<StoreHandle> {
         self.net.handles.lock().unwrap().get(&id).cloned()
     }
 
-    fn ids(&self) -> Vec<u64> {
+    pub(crate) fn ids(&self) -> Vec<u64> {
         let mut ids: Vec<u64> = self.net.handles.lock().unwrap().keys().copied().collect();
         ids.sort();
         ids
     }
 
-    async fn leader(&self) -> u64 {
+    pub(crate) async fn leader(&self) -> u64 {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             for id in self.ids() {
@@ -92,7 +92,7 @@ impl Cluster {
     }
 
     /// Stops a member as a crash would: its task and every handle to its database go.
-    async fn kill(&mut self, id: u64) {
+    pub(crate) async fn kill(&mut self, id: u64) {
         self.net.handles.lock().unwrap().remove(&id);
         if let Some(task) = self.tasks.remove(&id) {
             task.abort();
@@ -101,7 +101,7 @@ impl Cluster {
     }
 }
 
-fn create(name: &str) -> Command {
+pub(crate) fn create(name: &str) -> Command {
     let text = format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: default\n"
     );
@@ -112,7 +112,7 @@ fn create(name: &str) -> Command {
     }
 }
 
-fn names(h: &StoreHandle) -> BTreeSet<String> {
+pub(crate) fn names(h: &StoreHandle) -> BTreeSet<String> {
     let (objs, _) = h.state().list(Kind::ConfigMap, None, None).unwrap();
     objs.into_iter()
         .map(|s| s.object.metadata().name.clone())
@@ -240,4 +240,11 @@ async fn the_counters_follow_the_store() {
     assert!(value("skiff_store_raft_term") >= 1.0);
     assert!(value("skiff_store_applied_index") >= 6.0);
     assert!(value("skiff_store_leader_changes_total") >= 1.0);
+}
+
+/// An address book for `ids` (the addresses are never dialled here).
+fn book(ids: &[u64]) -> crate::cluster::AddressBook {
+    ids.iter()
+        .map(|&id| (id, format!("127.0.0.1:{}", 7000 + id)))
+        .collect()
 }

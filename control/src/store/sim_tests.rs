@@ -58,7 +58,7 @@ impl Net {
         let path = self.dir.path().join(format!("member-{id}.redb"));
         self.members.insert(
             id,
-            Member::open(id, &path, founders, &Tuning::default()).unwrap(),
+            Member::open(id, &path, &book(founders), &Tuning::default()).unwrap(),
         );
     }
 
@@ -265,11 +265,26 @@ fn a_new_member_joins_as_learner_then_becomes_a_voter() {
     net.members
         .get_mut(&leader)
         .unwrap()
-        .propose_conf_change(learner, change(ConfChangeType::AddLearnerNode))
+        .propose_conf_change(
+            learner,
+            ConfChangeV2 {
+                context: crate::cluster::encode(&book(&[4])).into(),
+                ..change(ConfChangeType::AddLearnerNode)
+            },
+        )
         .unwrap();
     net.tick(20);
     assert!(net.outcome(learner).is_some());
     assert_eq!(net.names(4), ["before-join"], "the learner caught up");
+    for m in net.members.values() {
+        assert_eq!(
+            m.state().members().unwrap(),
+            book(&[1, 2, 3, 4]),
+            "member {} knows every address, the learner's from the conf change",
+            m.id()
+        );
+        assert_eq!(m.state().conf_state().learners, [4]);
+    }
     net.seq += 1;
     let voter = ProposalId {
         member: leader,
@@ -278,10 +293,25 @@ fn a_new_member_joins_as_learner_then_becomes_a_voter() {
     net.members
         .get_mut(&leader)
         .unwrap()
-        .propose_conf_change(voter, change(ConfChangeType::AddNode))
+        .propose_conf_change(
+            voter,
+            ConfChangeV2 {
+                // Joint consensus, left automatically by the leader (§4.3).
+                transition: raft::prelude::ConfChangeTransition::Implicit,
+                ..change(ConfChangeType::AddNode)
+            },
+        )
         .unwrap();
     net.tick(20);
     assert!(net.outcome(voter).is_some());
+    for m in net.members.values() {
+        let cs = m.state().conf_state();
+        assert_eq!(
+            (cs.voters.len(), cs.voters_outgoing.len()),
+            (4, 0),
+            "{cs:?}"
+        );
+    }
     let leader = net.leader();
     net.propose(leader, &create("after-join"));
     net.tick(5);
@@ -334,4 +364,11 @@ fn a_member_whose_saved_commit_lags_its_applied_index_restarts() {
     net.start(id, &[1, 2, 3]);
     net.tick(5);
     assert_eq!(net.names(id), ["a"]);
+}
+
+/// An address book for `ids` (the addresses are never dialled here).
+fn book(ids: &[u64]) -> crate::cluster::AddressBook {
+    ids.iter()
+        .map(|&id| (id, format!("127.0.0.1:{}", 7000 + id)))
+        .collect()
 }

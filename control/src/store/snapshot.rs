@@ -1,29 +1,49 @@
-//! Snapshots of the state machine: every object record with the applied position, as one
-//! checksummed blob raft sends to a member that is too far behind for the log.
+//! Snapshots of the state machine: every object record, the member address book and the
+//! removed ids, with the applied position, as one checksummed blob raft sends to a member
+//! that is too far behind for the log (the transport streams it in chunks).
 //!
-//! Layout of `Snapshot.data`: `crc32 ++ count:u64 ++ (key_len:u32 key rec_len:u32 rec)*`,
-//! where each `rec` is the object's stored record, itself checksummed.
+//! Layout of `Snapshot.data`, all integers little-endian, inside one `frame`:
+//! `objects:u64 (key_len:u32 key rec_len:u32 rec)*  members:u64 (id:u64 len:u32 addr)*
+//! removed:u64 (id:u64 index:u64)*`; each object `rec` is itself checksummed.
 
 use raft::prelude::Snapshot;
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use super::frame;
-use super::state::{APPLIED, COMPACTED, EVENTS, OBJECTS, STATE_META, StateMachine};
+use super::state::{
+    APPLIED, COMPACTED, EVENTS, MEMBERS, OBJECTS, REMOVED, STATE_META, StateMachine,
+};
 use crate::Error;
 
 /// The state as of the last applied entry, read in one consistent transaction.
 pub fn export(sm: &StateMachine) -> Result<Snapshot, Error> {
     let txn = sm.db.begin_read().map_err(|e| sm.err(e))?;
     let meta = sm.applied_in(&txn)?;
-    let objects = txn.open_table(OBJECTS).map_err(|e| sm.err(e))?;
     let mut body = Vec::new();
+    let put = |body: &mut Vec<u8>, part: &[u8]| {
+        body.extend_from_slice(&(part.len() as u32).to_le_bytes());
+        body.extend_from_slice(part);
+    };
+    let objects = txn.open_table(OBJECTS).map_err(|e| sm.err(e))?;
     body.extend_from_slice(&objects.len().map_err(|e| sm.err(e))?.to_le_bytes());
     for item in objects.iter().map_err(|e| sm.err(e))? {
         let (k, v) = item.map_err(|e| sm.err(e))?;
-        for part in [k.value().as_bytes(), v.value()] {
-            body.extend_from_slice(&(part.len() as u32).to_le_bytes());
-            body.extend_from_slice(part);
-        }
+        put(&mut body, k.value().as_bytes());
+        put(&mut body, v.value());
+    }
+    let members = txn.open_table(MEMBERS).map_err(|e| sm.err(e))?;
+    body.extend_from_slice(&members.len().map_err(|e| sm.err(e))?.to_le_bytes());
+    for item in members.iter().map_err(|e| sm.err(e))? {
+        let (id, addr) = item.map_err(|e| sm.err(e))?;
+        body.extend_from_slice(&id.value().to_le_bytes());
+        put(&mut body, addr.value().as_bytes());
+    }
+    let removed = txn.open_table(REMOVED).map_err(|e| sm.err(e))?;
+    body.extend_from_slice(&removed.len().map_err(|e| sm.err(e))?.to_le_bytes());
+    for item in removed.iter().map_err(|e| sm.err(e))? {
+        let (id, index) = item.map_err(|e| sm.err(e))?;
+        body.extend_from_slice(&id.value().to_le_bytes());
+        body.extend_from_slice(&index.value().to_le_bytes());
     }
     let mut snap = Snapshot::default();
     snap.set_metadata(meta);
@@ -31,45 +51,99 @@ pub fn export(sm: &StateMachine) -> Result<Snapshot, Error> {
     Ok(snap)
 }
 
+/// Reads a snapshot body front to back, failing on anything short.
+struct Reader<'a> {
+    body: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.body.len() < n {
+            return None;
+        }
+        let (head, rest) = self.body.split_at(n);
+        self.body = rest;
+        Some(head)
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    fn part(&mut self) -> Option<&'a [u8]> {
+        let len = u32::from_le_bytes(self.take(4)?.try_into().ok()?);
+        self.take(len as usize)
+    }
+}
+
+/// A snapshot's contents: object records by key, member addresses, removed ids.
+struct Contents {
+    objects: Vec<(String, Vec<u8>)>,
+    members: Vec<(u64, String)>,
+    removed: Vec<(u64, u64)>,
+}
+
+fn parse(body: &[u8]) -> Result<Contents, &'static str> {
+    const SHORT: &str = "truncated";
+    let mut r = Reader { body };
+    let mut objects = Vec::new();
+    for _ in 0..r.u64().ok_or(SHORT)? {
+        let k = r.part().ok_or(SHORT)?;
+        let k = String::from_utf8(k.to_vec()).map_err(|_| "a key is not UTF-8")?;
+        objects.push((k, r.part().ok_or(SHORT)?.to_vec()));
+    }
+    let mut members = Vec::new();
+    for _ in 0..r.u64().ok_or(SHORT)? {
+        let id = r.u64().ok_or(SHORT)?;
+        let addr = r.part().ok_or(SHORT)?;
+        let addr = String::from_utf8(addr.to_vec()).map_err(|_| "an address is not UTF-8")?;
+        members.push((id, addr));
+    }
+    let mut removed = Vec::new();
+    for _ in 0..r.u64().ok_or(SHORT)? {
+        removed.push((r.u64().ok_or(SHORT)?, r.u64().ok_or(SHORT)?));
+    }
+    if !r.body.is_empty() {
+        return Err("trailing bytes");
+    }
+    Ok(Contents {
+        objects,
+        members,
+        removed,
+    })
+}
+
 /// Replaces the whole state by a snapshot's. Event history before it is gone.
 pub fn restore(sm: &StateMachine, snap: &Snapshot) -> Result<(), Error> {
     let what = || format!("snapshot at index {}", snap.get_metadata().index);
-    let corrupt = |reason: &str| Error::Corrupt {
+    let body = frame::open(&sm.path, &what, &snap.data)?;
+    let Contents {
+        objects,
+        members,
+        removed,
+    } = parse(body).map_err(|reason| Error::Corrupt {
         path: sm.path.clone(),
         what: what(),
         reason: reason.to_owned(),
-    };
-    let mut body = frame::open(&sm.path, &what, &snap.data)?;
-    let mut take = |n: usize| -> Result<&[u8], Error> {
-        if body.len() < n {
-            return Err(corrupt("truncated"));
-        }
-        let (head, rest) = body.split_at(n);
-        body = rest;
-        Ok(head)
-    };
-    let mut count = [0u8; 8];
-    count.copy_from_slice(take(8)?);
-    let count = u64::from_le_bytes(count);
-    let mut records = Vec::new();
-    for _ in 0..count {
-        let mut part = || -> Result<Vec<u8>, Error> {
-            let mut len = [0u8; 4];
-            len.copy_from_slice(take(4)?);
-            Ok(take(u32::from_le_bytes(len) as usize)?.to_vec())
-        };
-        let k = String::from_utf8(part()?).map_err(|_| corrupt("a key is not UTF-8"))?;
-        records.push((k, part()?));
-    }
+    })?;
     let meta = snap.get_metadata().clone();
     let txn = sm.db.begin_write().map_err(|e| sm.err(e))?;
     {
-        let mut objects = txn.open_table(OBJECTS).map_err(|e| sm.err(e))?;
-        objects.retain(|_, _| false).map_err(|e| sm.err(e))?;
-        for (k, rec) in &records {
-            objects
-                .insert(k.as_str(), rec.as_slice())
+        let mut t = txn.open_table(OBJECTS).map_err(|e| sm.err(e))?;
+        t.retain(|_, _| false).map_err(|e| sm.err(e))?;
+        for (k, rec) in &objects {
+            t.insert(k.as_str(), rec.as_slice())
                 .map_err(|e| sm.err(e))?;
+        }
+        let mut t = txn.open_table(MEMBERS).map_err(|e| sm.err(e))?;
+        t.retain(|_, _| false).map_err(|e| sm.err(e))?;
+        for (id, addr) in &members {
+            t.insert(id, addr.as_str()).map_err(|e| sm.err(e))?;
+        }
+        let mut t = txn.open_table(REMOVED).map_err(|e| sm.err(e))?;
+        t.retain(|_, _| false).map_err(|e| sm.err(e))?;
+        for (id, index) in &removed {
+            t.insert(id, index).map_err(|e| sm.err(e))?;
         }
         txn.open_table(EVENTS)
             .map_err(|e| sm.err(e))?

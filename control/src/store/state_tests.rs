@@ -293,14 +293,23 @@ fn a_snapshot_restores_the_same_state_elsewhere() {
         voters: vec![1, 2, 3],
         ..Default::default()
     };
-    sm.apply_conf_state(2, 1, &cs).unwrap();
+    let book = crate::cluster::parse_initial_cluster("1=h:1,2=h:2,3=h:3").unwrap();
+    sm.apply_conf_state(2, 1, &cs, &book).unwrap();
+    // Member 3 leaves: its address goes, and its id is never to be reused.
+    let cs = raft::prelude::ConfState {
+        voters: vec![1, 2],
+        ..Default::default()
+    };
+    sm.apply_conf_state(3, 1, &cs, &Default::default()).unwrap();
+    assert_eq!(sm.members().unwrap().keys().collect::<Vec<_>>(), [&1, &2]);
+    assert!(sm.is_removed(3).unwrap() && !sm.is_removed(2).unwrap());
     let snap = sm.snapshot().unwrap();
     assert_eq!(
         (
             snap.get_metadata().index,
             snap.get_metadata().get_conf_state().voters.clone()
         ),
-        (2, vec![1, 2, 3])
+        (3, vec![1, 2])
     );
 
     let other = f2.open();
@@ -315,7 +324,10 @@ fn a_snapshot_restores_the_same_state_elsewhere() {
         other.list(Kind::ConfigMap, None, None).unwrap(),
         sm.list(Kind::ConfigMap, None, None).unwrap()
     );
-    assert_eq!(other.applied(), (2, 1));
+    assert_eq!(other.applied(), (3, 1));
+    assert_eq!(other.members().unwrap(), sm.members().unwrap());
+    assert!(other.is_removed(3).unwrap());
+    assert_eq!(other.conf_state().voters, vec![1, 2]);
     assert!(matches!(
         other.events_since(0),
         Err(Error::Compacted { .. })
