@@ -1,9 +1,9 @@
 //! Skiff's control plane.
 //!
 //! # Layout
-//! - [`store`]: the raft-replicated store. Today: the durable raft log ([`store::DiskLog`]).
-//!   Coming with the rest of the store work: the state machine (objects in their rkyv form,
-//!   revisions, watch), the raft loop, the gRPC transport and membership.
+//! - [`store`]: the raft-replicated store: the durable raft log, the state machine
+//!   (objects in their rkyv form, revisions, watch history, member addresses), snapshots,
+//!   and the event loop that drives raft-rs behind a [`store::StoreHandle`].
 //! - [`cluster`]: member ids and addresses (`--initial-cluster`, conf-change contexts).
 //! - [`membership`]: joining (learner, catch up, promote) and removing members.
 //! - [`peer`]: raft between members over gRPC, and the membership service.
