@@ -92,6 +92,10 @@ const COMPACT_EVERY: u64 = 10_000;
 const KEEP_ENTRIES: u64 = 1_000;
 /// Watch history kept, in revisions; a watch from further back must list again.
 const KEEP_EVENTS: u64 = 100_000;
+/// A proposal or read raft has not answered within this many ticks (10 s at the default
+/// 50 ms) was dropped (a forwarded proposal lost with a leader, a conf change refused):
+/// its caller hears so instead of waiting on.
+const ANSWER_WITHIN_TICKS: u32 = 200;
 
 /// Starts the event loop for `member`. The task ends when every handle is dropped, or with
 /// the storage error that stopped it.
@@ -128,7 +132,8 @@ async fn run(
     let mut pending: HashMap<u64, (Instant, Reply)> = HashMap::new();
     let metrics = m.metrics().clone();
     let mut leader = m.leader();
-    let mut reads: HashMap<u64, Reply> = HashMap::new();
+    let mut reads: HashMap<u64, (Instant, Reply)> = HashMap::new();
+    let mut ticks = 0u64;
     let mut term = m.term();
     let mut compacted_at = m.state().applied().0;
     // A member that is joining knows nobody yet; whoever started it told the transport.
@@ -138,7 +143,13 @@ async fn run(
     }
     loop {
         tokio::select! {
-            _ = ticker.tick() => m.tick(),
+            _ = ticker.tick() => {
+                m.tick();
+                ticks += 1;
+                if ticks.is_multiple_of(20) {
+                    expire(&mut pending, &mut reads, tick * ANSWER_WITHIN_TICKS);
+                }
+            }
             input = inbox.recv() => {
                 let Some(first) = input else { return Ok(()) };
                 let mut next = Some(first);
@@ -176,7 +187,7 @@ async fn run(
                 .get(..8)
                 .and_then(|b| b.try_into().ok())
                 .map(u64::from_le_bytes);
-            if let Some(reply) = key.and_then(|k| reads.remove(&k)) {
+            if let Some((_, reply)) = key.and_then(|k| reads.remove(&k)) {
                 let _ = reply.send(Ok(index));
             }
         }
@@ -186,7 +197,7 @@ async fn run(
             for (_, (_, reply)) in pending.drain() {
                 let _ = reply.send(Err(WriteError::Unknown));
             }
-            for (_, reply) in reads.drain() {
+            for (_, (_, reply)) in reads.drain() {
                 let _ = reply.send(Err(WriteError::NoLeader));
             }
         }
@@ -212,12 +223,41 @@ async fn run(
     }
 }
 
+/// Answers the callers raft will not answer any more (see [`ANSWER_WITHIN_TICKS`]).
+fn expire(
+    pending: &mut HashMap<u64, (Instant, Reply)>,
+    reads: &mut HashMap<u64, (Instant, Reply)>,
+    limit: Duration,
+) {
+    let old = |(at, _): &(Instant, Reply)| at.elapsed() > limit;
+    let stale: Vec<u64> = pending
+        .iter()
+        .filter(|(_, v)| old(v))
+        .map(|(k, _)| *k)
+        .collect();
+    for k in stale {
+        if let Some((_, reply)) = pending.remove(&k) {
+            let _ = reply.send(Err(WriteError::Unknown));
+        }
+    }
+    let stale: Vec<u64> = reads
+        .iter()
+        .filter(|(_, v)| old(v))
+        .map(|(k, _)| *k)
+        .collect();
+    for k in stale {
+        if let Some((_, reply)) = reads.remove(&k) {
+            let _ = reply.send(Err(WriteError::NoLeader));
+        }
+    }
+}
+
 fn handle(
     m: &mut Member,
     input: Input,
     seq: u64,
     pending: &mut HashMap<u64, (Instant, Reply)>,
-    reads: &mut HashMap<u64, Reply>,
+    reads: &mut HashMap<u64, (Instant, Reply)>,
 ) {
     let id = ProposalId {
         member: m.id(),
@@ -254,7 +294,7 @@ fn handle(
                 let _ = reply.send(Err(WriteError::NoLeader));
             } else {
                 m.read_index(seq.to_le_bytes().to_vec());
-                reads.insert(seq, reply);
+                reads.insert(seq, (Instant::now(), reply));
             }
         }
         Input::Status(reply) => {

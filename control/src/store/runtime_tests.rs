@@ -217,6 +217,27 @@ async fn losing_the_leader_under_load_loses_no_acknowledged_write() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_without_a_quorum_fails_in_time_instead_of_hanging() {
+    let mut c = Cluster::start(3);
+    let leader = c.leader().await;
+    let others: Vec<u64> = c.ids().into_iter().filter(|&id| id != leader).collect();
+    let survivor = c.handle(others[0]).unwrap();
+    survivor.propose(create("before")).await.unwrap();
+    c.kill(leader).await;
+    c.kill(others[1]).await;
+    // The survivor still believes in the old leader for a while and forwards to it; the
+    // proposal is lost, and the caller hears that its outcome is unknown.
+    let r = tokio::time::timeout(Duration::from_secs(30), survivor.propose(create("lost")))
+        .await
+        .expect("an answer, not a hang");
+    assert!(
+        matches!(r, Err(WriteError::Unknown | WriteError::NoLeader)),
+        "{r:?}"
+    );
+    assert!(names(&survivor).contains("before") && !names(&survivor).contains("lost"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_counters_follow_the_store() {
     let c = Cluster::start(3);
     let leader = c.leader().await;
