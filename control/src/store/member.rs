@@ -151,8 +151,7 @@ impl Member {
         config
             .validate()
             .map_err(|e| Error::Log(format!("raft configuration: {e}")))?;
-        // raft-rs logs through slog; Skiff reports through tracing at this layer instead.
-        let logger = slog::Logger::root(slog::Discard, slog::o!());
+        let logger = super::raft_log::logger(id);
         let raw =
             RawNode::new(&config, log.clone(), &logger).map_err(|e| Error::Log(e.to_string()))?;
         Ok(Member {

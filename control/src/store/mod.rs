@@ -12,6 +12,7 @@
 //! - `snapshot`: the state machine as one blob for a lagging member, and its restore.
 //! - `member`: [`Member`], raft-rs' `RawNode` over the log and state machine, driven like
 //!   its `five_mem_node` example; synchronous, so tests drive it deterministically.
+//! - `raft_log`: raft-rs' slog records passed on to tracing (target `raft`).
 //! - `metrics`: [`StoreMetrics`], the counters `/metrics` will expose.
 //! - `runtime`: the event loop that runs a member on tokio behind a [`StoreHandle`]
 //!   (propose, linearizable reads, status) and a [`Transport`] seam for raft messages.
@@ -22,6 +23,7 @@ pub mod key;
 mod log;
 mod member;
 mod metrics;
+mod raft_log;
 mod runtime;
 mod snapshot;
 mod state;
