@@ -11,7 +11,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use protobuf::Message as _;
 use raft::prelude::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
 use raft::{GetEntriesContext, RaftState, Storage, StorageError};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
 use super::frame;
 use crate::Error;
@@ -38,6 +38,9 @@ pub struct LogWrite<'a> {
     pub entries: &'a [Entry],
     pub hard_state: Option<&'a HardState>,
     pub conf_state: Option<&'a ConfState>,
+    /// Skip the fsync: the write becomes durable with the next one that is not lazy. Only
+    /// for what raft can do without after a crash (a newer commit index).
+    pub lazy: bool,
 }
 
 /// The in-memory copy of the small records, so raft's frequent questions need no disk read.
@@ -152,6 +155,9 @@ impl DiskLog {
     /// Appends entries (replacing any conflicting suffix) and saves the hard state and
     /// configuration, durably, in one transaction.
     pub fn write(&self, w: LogWrite<'_>) -> Result<(), Error> {
+        if w.entries.is_empty() && w.hard_state.is_none() && w.conf_state.is_none() {
+            return Ok(());
+        }
         let mut cache = self.cache_mut();
         let first = cache.truncated_index + 1;
         if let Some(e) = w.entries.first() {
@@ -168,7 +174,11 @@ impl DiskLog {
                 )));
             }
         }
-        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        let mut txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        if w.lazy {
+            txn.set_durability(Durability::None)
+                .map_err(|e| Error::Log(format!("setting the durability of a write: {e}")))?;
+        }
         {
             let mut entries = txn.open_table(ENTRIES).map_err(|e| self.err(e))?;
             if let Some(e) = w.entries.first() {
@@ -193,7 +203,9 @@ impl DiskLog {
         }
         let started = std::time::Instant::now();
         txn.commit().map_err(|e| self.err(e))?;
-        self.fsync.observe(started.elapsed().as_secs_f64());
+        if !w.lazy {
+            self.fsync.observe(started.elapsed().as_secs_f64());
+        }
         if let Some(e) = w.entries.last() {
             cache.last_index = e.index;
         }

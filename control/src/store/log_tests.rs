@@ -193,7 +193,7 @@ fn everything_survives_reopening() {
         log.write(LogWrite {
             entries: &[entry(2, 1), entry(3, 3), entry(4, 3)],
             hard_state: Some(&hs),
-            conf_state: None,
+            ..Default::default()
         })
         .unwrap();
         log.compact(3).unwrap();

@@ -299,7 +299,7 @@ impl Member {
         self.log.write(LogWrite {
             entries: ready.entries(),
             hard_state: ready.hs(),
-            conf_state: None,
+            ..Default::default()
         })?;
         out.messages.extend(ready.take_persisted_messages());
         let mut light = self.raw.advance(ready);
@@ -310,8 +310,11 @@ impl Member {
                 .map_err(|e| Error::Log(e.to_string()))?
                 .hard_state;
             hs.commit = commit;
+            // Not fsync'd: after a crash raft learns the commit index again (and `open`
+            // raises it to the applied index).
             self.log.write(LogWrite {
                 hard_state: Some(&hs),
+                lazy: true,
                 ..Default::default()
             })?;
         }
@@ -323,28 +326,42 @@ impl Member {
     }
 
     fn apply_committed(&mut self, entries: Vec<Entry>, out: &mut Output) -> Result<(), Error> {
-        for e in entries {
-            let result = match e.get_entry_type() {
-                EntryType::EntryNormal => self.state.apply(e.index, e.term, &e.data)?,
-                EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
-                    let (cs, added) = self.apply_conf_change(&e)?;
-                    self.state.apply_conf_state(e.index, e.term, &cs, &added)?;
-                    self.log.write(LogWrite {
-                        conf_state: Some(&cs),
-                        ..Default::default()
-                    })?;
-                    out.membership_changed = true;
-                    out.removed = !cs.voters.is_empty() && !in_conf(&cs, self.id);
-                    Ok(e.index)
-                }
+        // Runs of normal entries apply in one transaction; conf changes one at a time.
+        let mut rest = &entries[..];
+        while !rest.is_empty() {
+            let normal = rest
+                .iter()
+                .take_while(|e| e.get_entry_type() == EntryType::EntryNormal)
+                .count();
+            let results = if normal > 0 {
+                let batch: Vec<(u64, u64, &[u8])> = rest[..normal]
+                    .iter()
+                    .map(|e| (e.index, e.term, &e.data[..]))
+                    .collect();
+                self.state.apply_batch(&batch)?
+            } else {
+                let e = &rest[0];
+                let (cs, added) = self.apply_conf_change(e)?;
+                self.state.apply_conf_state(e.index, e.term, &cs, &added)?;
+                self.log.write(LogWrite {
+                    conf_state: Some(&cs),
+                    ..Default::default()
+                })?;
+                out.membership_changed = true;
+                out.removed = !cs.voters.is_empty() && !in_conf(&cs, self.id);
+                vec![Ok(e.index)]
             };
-            if let Some(id) = ProposalId::decode(&e.context).filter(|id| id.member == self.id) {
-                out.applied.push(Applied {
-                    id,
-                    index: e.index,
-                    result,
-                });
+            let (done, later) = rest.split_at(results.len());
+            for (e, result) in done.iter().zip(results) {
+                if let Some(id) = ProposalId::decode(&e.context).filter(|id| id.member == self.id) {
+                    out.applied.push(Applied {
+                        id,
+                        index: e.index,
+                        result,
+                    });
+                }
             }
+            rest = later;
         }
         Ok(())
     }

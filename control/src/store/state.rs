@@ -11,7 +11,8 @@ use std::sync::{Arc, RwLock};
 
 use raft::prelude::{ConfState, Snapshot, SnapshotMetadata};
 use redb::{
-    Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
+    Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
+    WriteTransaction,
 };
 use skiff_proto::model::LabelSelector;
 use skiff_proto::{Kind, Object, stored};
@@ -129,6 +130,16 @@ impl StateMachine {
         (a.meta.index, a.meta.term)
     }
 
+    /// Starts a write that is not fsync'd by itself: it becomes durable with the raft log's
+    /// next write (one redb database holds both, and every log write is fsync'd). A crash
+    /// before that loses only applications the log replays on restart.
+    fn begin(&self) -> Result<WriteTransaction, Error> {
+        let mut txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        txn.set_durability(Durability::None)
+            .map_err(|e| Error::Log(format!("setting the durability of a write: {e}")))?;
+        Ok(txn)
+    }
+
     /// Applies a normal entry. The outer error is a storage failure (the member must stop);
     /// the inner result is the command's verdict, the same on every member.
     pub fn apply(
@@ -137,18 +148,34 @@ impl StateMachine {
         term: u64,
         data: &[u8],
     ) -> Result<Result<u64, Rejection>, Error> {
-        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        // An empty entry (each new leader appends one) carries no command.
-        let verdict = if data.is_empty() {
-            Ok(index)
-        } else {
-            match Command::decode(data) {
-                Ok(cmd) => self.apply_command(&txn, index, &cmd)?,
-                Err(rejection) => Err(rejection),
-            }
+        let mut verdicts = self.apply_batch(&[(index, term, data)])?;
+        Ok(verdicts.pop().unwrap_or(Ok(index)))
+    }
+
+    /// Applies consecutive normal entries `(index, term, data)` in one transaction and
+    /// returns each one's verdict, in order.
+    pub fn apply_batch(
+        &self,
+        entries: &[(u64, u64, &[u8])],
+    ) -> Result<Vec<Result<u64, Rejection>>, Error> {
+        let Some(&(last, last_term, _)) = entries.last() else {
+            return Ok(Vec::new());
         };
-        self.finish(txn, index, term, None)?;
-        Ok(verdict)
+        let txn = self.begin()?;
+        let mut verdicts = Vec::with_capacity(entries.len());
+        for &(index, _, data) in entries {
+            // An empty entry (each new leader appends one) carries no command.
+            verdicts.push(if data.is_empty() {
+                Ok(index)
+            } else {
+                match Command::decode(data) {
+                    Ok(cmd) => self.apply_command(&txn, index, &cmd)?,
+                    Err(rejection) => Err(rejection),
+                }
+            });
+        }
+        self.finish(txn, last, last_term, None)?;
+        Ok(verdicts)
     }
 
     /// Records a configuration change as applied at `index`: `cs` is the configuration
@@ -161,7 +188,7 @@ impl StateMachine {
         cs: &ConfState,
         added: &AddressBook,
     ) -> Result<(), Error> {
-        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        let txn = self.begin()?;
         {
             let mut members = txn.open_table(MEMBERS).map_err(|e| self.err(e))?;
             for (&id, addr) in added {
@@ -455,7 +482,7 @@ impl StateMachine {
         if revision <= applied.compacted {
             return Ok(());
         }
-        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        let txn = self.begin()?;
         {
             let mut t = txn.open_table(EVENTS).map_err(|e| self.err(e))?;
             t.retain_in(..(revision + 1, 0), |_, _| false)
