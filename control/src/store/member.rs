@@ -276,12 +276,26 @@ impl Member {
     /// Handles everything raft has ready, as five_mem_node does, and returns what to send
     /// and which proposals finished.
     pub fn ready(&mut self) -> Result<Output, Error> {
+        let mut early = Vec::new();
+        let mut out = self.ready_with(&mut |msgs| early.extend(msgs))?;
+        early.append(&mut out.messages);
+        out.messages = early;
+        Ok(out)
+    }
+
+    /// As [`Member::ready`], but hands the messages that need not wait for this member's
+    /// disk (the leader's appends and heartbeats) to `early` before writing, so followers
+    /// persist in parallel with the leader (raft thesis §10.2.1).
+    pub fn ready_with(&mut self, early: &mut dyn FnMut(Vec<Message>)) -> Result<Output, Error> {
         let mut out = Output::default();
         if !self.raw.has_ready() {
             return Ok(out);
         }
         let mut ready = self.raw.ready();
-        out.messages.extend(ready.take_messages());
+        let now = ready.take_messages();
+        if !now.is_empty() {
+            early(now);
+        }
         out.read_states.extend(
             ready
                 .take_read_states()

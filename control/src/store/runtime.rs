@@ -167,7 +167,7 @@ async fn run(
                 }
             }
         }
-        let out = m.ready()?;
+        let out = m.ready_with(&mut |msgs| transport.send(msgs))?;
         if out.membership_changed {
             transport.set_peers(&m.state().members()?);
         }
