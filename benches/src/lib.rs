@@ -2,4 +2,64 @@
 //! `runc`, ...) in the same run and prints ratios, medians and p99 over many runs; none is
 //! a test and none gates CI on wall-clock time.
 //!
-//! Empty for now: the first benchmarks come with the replicated store.
+//! # Benchmarks (binaries in `src/bin/`)
+//! - `store`: write throughput and latency of a 3-member Skiff control plane against a
+//!   3-member etcd, both on loopback with fsync on, at several client concurrencies; then
+//!   the time a client waits for its next acknowledged write after `kill -9` of the leader.
+//!
+//! # Modules
+//! - [`cluster`]: start and stop 3 `skiff control` or 3 `etcd` processes on free loopback
+//!   ports in a temporary directory; every child is killed by PID on drop.
+//! - [`skiff`]: the Skiff client side: 1 KiB ConfigMap manifests, `ObjectService/Create`,
+//!   finding the leader with `Membership/Members`.
+//! - [`etcd`]: the etcd client side over its v3 gRPC API (`KV.Put`,
+//!   `Maintenance.Status`), generated from `proto/etcd_kv.proto`.
+//! - [`load`]: N concurrent closed-loop clients for a duration; latencies, errors.
+//! - [`failover`]: kill the leader while a client writes; time to the next acknowledged write.
+//! - [`report`]: percentiles, medians and table printing.
+
+pub mod cluster;
+pub mod etcd;
+pub mod failover;
+pub mod load;
+pub mod report;
+pub mod skiff;
+
+/// One client connection of the benchmark, to one member.
+pub trait Writer: Clone + Send + Sync + 'static {
+    /// Writes one 1 KiB object ([`skiff::manifest`]) under `name`, never used before. `Ok`
+    /// means the system acknowledged the write (committed by a quorum, fsync'd).
+    fn write(
+        &self,
+        name: String,
+    ) -> impl std::future::Future<Output = Result<(), tonic::Status>> + Send;
+}
+
+/// A system under test, as the load and failover measurements see it. Member `i` of a
+/// [`cluster::Cluster`] is `cluster.api[i]`.
+// Not spawned (awaited in place), so the futures need not be `Send`.
+#[allow(async_fn_in_trait)]
+pub trait System {
+    type W: Writer;
+    /// For output: "skiff" or "etcd".
+    const NAME: &'static str;
+    /// One new connection (its own HTTP/2 connection) to the member at `addr`.
+    async fn connect(addr: &str) -> anyhow::Result<Self::W>;
+    /// The index of the leader, as reported by the members in `among` (`None` while
+    /// there is none or it is not among them).
+    async fn leader(cluster: &cluster::Cluster, among: &[usize]) -> anyhow::Result<Option<usize>>;
+    /// Whether `member` knows the leader and has applied everything the leader has.
+    async fn caught_up(cluster: &cluster::Cluster, member: usize) -> anyhow::Result<bool>;
+}
+
+/// Connects one gRPC channel (its own HTTP/2 connection) to `addr` (`host:port`).
+pub async fn channel(addr: &str) -> anyhow::Result<tonic::transport::Channel> {
+    use anyhow::Context;
+    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .context("building an endpoint")?
+        .connect_timeout(std::time::Duration::from_secs(2))
+        .tcp_nodelay(true)
+        .connect()
+        .await
+        .with_context(|| format!("connecting to {addr}"))
+}

@@ -1,0 +1,298 @@
+//! Three-member clusters as child processes on loopback: `skiff control` or `etcd`, each
+//! member on free 127.0.0.1 ports with its own data directory in one temporary directory.
+//! Every child is killed by PID (SIGKILL) when its [`Proc`] is dropped, whether the bench
+//! passed or failed, and the temporary directory is removed after.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+/// One member process: how to (re)start it, where its output goes, and the running child.
+pub struct Proc {
+    pub name: String,
+    program: PathBuf,
+    args: Vec<String>,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Proc {
+    fn new(name: String, program: &Path, args: Vec<String>, log: PathBuf) -> Proc {
+        Proc {
+            name,
+            program: program.to_path_buf(),
+            args,
+            log,
+            child: None,
+        }
+    }
+
+    /// Starts the process (again, after [`Proc::kill`]) with the same arguments; output is
+    /// appended to its log file.
+    pub fn start(&mut self) -> Result<()> {
+        if self.child.is_some() {
+            bail!("{} is already running", self.name);
+        }
+        let out = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .with_context(|| format!("opening {}", self.log.display()))?;
+        let err = out.try_clone().context("duplicating the log file handle")?;
+        let child = Command::new(&self.program)
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .with_context(|| format!("starting {} ({})", self.name, self.program.display()))?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// `kill -9` by PID, then reaps the child. Does nothing if it is not running.
+    pub fn kill(&mut self) -> Result<()> {
+        if let Some(mut c) = self.child.take() {
+            // `Child::kill` sends SIGKILL to this PID on Unix.
+            let _ = c.kill();
+            c.wait()
+                .with_context(|| format!("waiting for {} to exit", self.name))?;
+        }
+        Ok(())
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Fails, with the end of the log, if the process has exited.
+    pub fn check_running(&mut self) -> Result<()> {
+        let Some(c) = self.child.as_mut() else {
+            bail!("{} is not running", self.name);
+        };
+        if let Some(status) = c.try_wait().context("polling a child")? {
+            self.child = None;
+            bail!(
+                "{} exited ({status}); the end of its log {}:\n{}",
+                self.name,
+                self.log.display(),
+                self.log_tail(2000)
+            );
+        }
+        Ok(())
+    }
+
+    /// The last `max` bytes of the process's output.
+    pub fn log_tail(&self, max: u64) -> String {
+        let read = || -> std::io::Result<String> {
+            let mut f = File::open(&self.log)?;
+            let len = f.metadata()?.len();
+            f.seek(SeekFrom::Start(len.saturating_sub(max)))?;
+            let mut buf = Vec::new();
+            f.read_to_end(&mut buf)?;
+            Ok(String::from_utf8_lossy(&buf).into_owned())
+        };
+        read().unwrap_or_else(|e| format!("(cannot read {}: {e})", self.log.display()))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.kill();
+    }
+}
+
+/// Three members of one system. `api[i]` is member `i`'s client address (`127.0.0.1:PORT`).
+pub struct Cluster {
+    pub members: Vec<Proc>,
+    pub api: Vec<String>,
+    /// Declared last: dropped after every member is killed.
+    dir: tempfile::TempDir,
+}
+
+/// `n` distinct free ports on 127.0.0.1 (held together while choosing, then released).
+pub fn free_ports(n: usize) -> Result<Vec<u16>> {
+    let listeners = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()
+        .context("finding free ports on 127.0.0.1")?;
+    listeners
+        .iter()
+        .map(|l| Ok(l.local_addr()?.port()))
+        .collect()
+}
+
+fn temp_dir(parent: &Path, prefix: &str) -> Result<tempfile::TempDir> {
+    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(parent)
+        .with_context(|| format!("creating a temporary directory in {}", parent.display()))
+}
+
+impl Cluster {
+    /// Starts `skiff control --id N ...` for N = 1, 2, 3 (the default 50 ms raft tick). The
+    /// binary is copied into the temporary directory first, so a rebuild during the bench
+    /// cannot change what a restarted member runs.
+    pub fn skiff(bin: &Path, parent: &Path) -> Result<Cluster> {
+        let dir = temp_dir(parent, "skiff-bench-skiff-")?;
+        let copy = dir.path().join("skiff");
+        std::fs::copy(bin, &copy)
+            .with_context(|| format!("copying {} to {}", bin.display(), copy.display()))?;
+        let bin = copy.as_path();
+        let ports = free_ports(3)?;
+        let api: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let initial = api
+            .iter()
+            .enumerate()
+            .map(|(i, a)| format!("{}={a}", i + 1))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut members = Vec::new();
+        for (i, addr) in api.iter().enumerate() {
+            let id = i + 1;
+            let args = vec![
+                "control".to_string(),
+                "--id".into(),
+                id.to_string(),
+                "--data-dir".into(),
+                dir.path().join(format!("m{id}")).display().to_string(),
+                "--listen".into(),
+                addr.clone(),
+                "--initial-cluster".into(),
+                initial.clone(),
+            ];
+            let log = dir.path().join(format!("m{id}.log"));
+            members.push(Proc::new(format!("skiff member {id}"), bin, args, log));
+        }
+        let mut c = Cluster { members, api, dir };
+        for m in &mut c.members {
+            m.start()?;
+        }
+        Ok(c)
+    }
+
+    /// Starts `etcd --name nN ...` for N = 1, 2, 3 with etcd's defaults otherwise (fsync on,
+    /// 100 ms heartbeat, 1 s election timeout, snapshot every 100,000 entries).
+    pub fn etcd(bin: &Path, parent: &Path) -> Result<Cluster> {
+        let dir = temp_dir(parent, "skiff-bench-etcd-")?;
+        let ports = free_ports(6)?;
+        let (client, peer) = ports.split_at(3);
+        let api: Vec<String> = client.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let initial = peer
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("n{}=http://127.0.0.1:{p}", i + 1))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut members = Vec::new();
+        for i in 0..3 {
+            let name = format!("n{}", i + 1);
+            let client_url = format!("http://{}", api[i]);
+            let peer_url = format!("http://127.0.0.1:{}", peer[i]);
+            let args = vec![
+                "--name".to_string(),
+                name.clone(),
+                "--data-dir".into(),
+                dir.path().join(&name).display().to_string(),
+                "--listen-client-urls".into(),
+                client_url.clone(),
+                "--advertise-client-urls".into(),
+                client_url,
+                "--listen-peer-urls".into(),
+                peer_url.clone(),
+                "--initial-advertise-peer-urls".into(),
+                peer_url,
+                "--initial-cluster".into(),
+                initial.clone(),
+                "--initial-cluster-state".into(),
+                "new".into(),
+                "--initial-cluster-token".into(),
+                "skiff-bench".into(),
+            ];
+            let log = dir.path().join(format!("{name}.log"));
+            members.push(Proc::new(format!("etcd member {name}"), bin, args, log));
+        }
+        let mut c = Cluster { members, api, dir };
+        for m in &mut c.members {
+            m.start()?;
+        }
+        Ok(c)
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Fails, with the end of the member's log, if any member has exited.
+    pub fn check_running(&mut self) -> Result<()> {
+        for m in &mut self.members {
+            m.check_running()?;
+        }
+        Ok(())
+    }
+
+    /// CPU time (user + system) the running members have used since they started.
+    pub fn cpu_time(&self) -> Duration {
+        self.members
+            .iter()
+            .filter_map(|m| m.pid())
+            .filter_map(process_cpu_time)
+            .sum()
+    }
+
+    /// The end of every member's log, for error messages.
+    pub fn logs(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| format!("--- {} ---\n{}", m.name, m.log_tail(1500)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// User + system CPU time of process `pid`, from /proc/PID/stat.
+pub fn process_cpu_time(pid: u32) -> Option<Duration> {
+    static TICKS: OnceLock<f64> = OnceLock::new();
+    let ticks = *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    });
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14,
+    // stime 15.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let user: f64 = f.get(11)?.parse().ok()?;
+    let system: f64 = f.get(12)?.parse().ok()?;
+    Some(Duration::from_secs_f64((user + system) / ticks))
+}
+
+/// The filesystem type holding `path` (from /proc/mounts), to warn when it is a tmpfs on
+/// which fsync costs nothing.
+pub fn filesystem_type(path: &Path) -> Option<String> {
+    let path = path.canonicalize().ok()?;
+    let mounts = std::fs::read_to_string("/proc/mounts").ok()?;
+    mounts
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let _dev = f.next()?;
+            let mount = f.next()?;
+            let kind = f.next()?;
+            path.starts_with(mount)
+                .then(|| (mount.len(), kind.to_string()))
+        })
+        .max_by_key(|(len, _)| *len)
+        .map(|(_, kind)| kind)
+}
