@@ -11,7 +11,9 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use protobuf::Message as _;
 use raft::prelude::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
 use raft::{GetEntriesContext, RaftState, Storage, StorageError};
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{
+    Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
+};
 
 use super::frame;
 use crate::Error;
@@ -32,6 +34,9 @@ pub trait SnapshotSource: Send + Sync {
     fn snapshot(&self) -> Result<Snapshot, Error>;
 }
 
+/// Writes another part of the store makes inside the log's transaction.
+pub type AlsoWrite<'a> = dyn FnMut(&WriteTransaction) -> Result<(), Error> + 'a;
+
 /// What one `Ready` asks to persist, written in one durable transaction.
 #[derive(Default)]
 pub struct LogWrite<'a> {
@@ -41,6 +46,9 @@ pub struct LogWrite<'a> {
     /// Skip the fsync: the write becomes durable with the next one that is not lazy. Only
     /// for what raft can do without after a crash (a newer commit index).
     pub lazy: bool,
+    /// More writes to make in the same transaction (the state machine applying committed
+    /// entries), so one commit covers both.
+    pub also: Option<&'a mut AlsoWrite<'a>>,
 }
 
 /// The in-memory copy of the small records, so raft's frequent questions need no disk read.
@@ -154,8 +162,9 @@ impl DiskLog {
 
     /// Appends entries (replacing any conflicting suffix) and saves the hard state and
     /// configuration, durably, in one transaction.
-    pub fn write(&self, w: LogWrite<'_>) -> Result<(), Error> {
-        if w.entries.is_empty() && w.hard_state.is_none() && w.conf_state.is_none() {
+    pub fn write(&self, mut w: LogWrite<'_>) -> Result<(), Error> {
+        let log_only = w.entries.is_empty() && w.hard_state.is_none() && w.conf_state.is_none();
+        if log_only && w.also.is_none() {
             return Ok(());
         }
         let mut cache = self.cache_mut();
@@ -175,7 +184,9 @@ impl DiskLog {
             }
         }
         let mut txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        if w.lazy {
+        // Nothing of the log's own to make durable: the other writes need no fsync.
+        let lazy = w.lazy || log_only;
+        if lazy {
             txn.set_durability(Durability::None)
                 .map_err(|e| Error::Log(format!("setting the durability of a write: {e}")))?;
         }
@@ -201,9 +212,12 @@ impl DiskLog {
                     .map_err(|e| self.err(e))?;
             }
         }
+        if let Some(also) = w.also.as_mut() {
+            also(&txn)?;
+        }
         let started = std::time::Instant::now();
         txn.commit().map_err(|e| self.err(e))?;
-        if !w.lazy {
+        if !lazy {
             self.fsync.observe(started.elapsed().as_secs_f64());
         }
         if let Some(e) = w.entries.last() {

@@ -309,12 +309,42 @@ impl Member {
             out.membership_changed = true;
         }
         let committed = ready.take_committed_entries();
-        self.apply_committed(committed, &mut out)?;
-        self.log.write(LogWrite {
-            entries: ready.entries(),
-            hard_state: ready.hs(),
-            ..Default::default()
-        })?;
+        if committed
+            .iter()
+            .all(|e| e.get_entry_type() == EntryType::EntryNormal)
+        {
+            // The usual round: applying what committed and appending what is new share
+            // one transaction, so one commit (and one fsync) covers both.
+            let batch: Vec<(u64, u64, &[u8])> = committed
+                .iter()
+                .map(|e| (e.index, e.term, &e.data[..]))
+                .collect();
+            let state = &self.state;
+            let mut staged = None;
+            let mut stage = |txn: &redb::WriteTransaction| {
+                staged = Some(state.stage_batch(txn, &batch)?);
+                Ok(())
+            };
+            self.log.write(LogWrite {
+                entries: ready.entries(),
+                hard_state: ready.hs(),
+                also: (!batch.is_empty()).then_some(&mut stage),
+                ..Default::default()
+            })?;
+            if let Some((results, position)) = staged {
+                if let Some(p) = position {
+                    self.state.installed(p);
+                }
+                self.record(&committed, results, &mut out);
+            }
+        } else {
+            self.apply_committed(committed, &mut out)?;
+            self.log.write(LogWrite {
+                entries: ready.entries(),
+                hard_state: ready.hs(),
+                ..Default::default()
+            })?;
+        }
         out.messages.extend(ready.take_persisted_messages());
         let mut light = self.raw.advance(ready);
         if let Some(commit) = light.commit_index() {
@@ -366,18 +396,23 @@ impl Member {
                 vec![Ok(e.index)]
             };
             let (done, later) = rest.split_at(results.len());
-            for (e, result) in done.iter().zip(results) {
-                if let Some(id) = ProposalId::decode(&e.context).filter(|id| id.member == self.id) {
-                    out.applied.push(Applied {
-                        id,
-                        index: e.index,
-                        result,
-                    });
-                }
-            }
+            self.record(done, results, out);
             rest = later;
         }
         Ok(())
+    }
+
+    /// Reports the outcomes of this member's own proposals among `entries`.
+    fn record(&self, entries: &[Entry], results: Vec<Result<u64, Rejection>>, out: &mut Output) {
+        for (e, result) in entries.iter().zip(results) {
+            if let Some(id) = ProposalId::decode(&e.context).filter(|id| id.member == self.id) {
+                out.applied.push(Applied {
+                    id,
+                    index: e.index,
+                    result,
+                });
+            }
+        }
     }
 
     /// Applies a committed configuration change and returns the configuration after it

@@ -66,6 +66,13 @@ struct Applied {
     compacted: u64,
 }
 
+/// Each applied entry's verdict, in order.
+pub type Verdicts = Vec<Result<u64, Rejection>>;
+
+/// An applied position written but not yet installed (see [`StateMachine::stage_batch`]).
+#[derive(Debug)]
+pub struct Position(SnapshotMetadata);
+
 /// The member's copy of every object. Cloning shares it.
 #[derive(Clone)]
 pub struct StateMachine {
@@ -158,10 +165,26 @@ impl StateMachine {
         &self,
         entries: &[(u64, u64, &[u8])],
     ) -> Result<Vec<Result<u64, Rejection>>, Error> {
-        let Some(&(last, last_term, _)) = entries.last() else {
-            return Ok(Vec::new());
-        };
         let txn = self.begin()?;
+        let (verdicts, position) = self.stage_batch(&txn, entries)?;
+        txn.commit().map_err(|e| self.err(e))?;
+        if let Some(p) = position {
+            self.installed(p);
+        }
+        Ok(verdicts)
+    }
+
+    /// Writes what applying `entries` changes into `txn`, which the caller commits (with
+    /// the raft log's write, so one commit covers both) before calling
+    /// [`StateMachine::installed`] with the returned position.
+    pub fn stage_batch(
+        &self,
+        txn: &WriteTransaction,
+        entries: &[(u64, u64, &[u8])],
+    ) -> Result<(Verdicts, Option<Position>), Error> {
+        let Some(&(last, last_term, _)) = entries.last() else {
+            return Ok((Vec::new(), None));
+        };
         let mut verdicts = Vec::with_capacity(entries.len());
         for &(index, _, data) in entries {
             // An empty entry (each new leader appends one) carries no command.
@@ -169,13 +192,19 @@ impl StateMachine {
                 Ok(index)
             } else {
                 match Command::decode(data) {
-                    Ok(cmd) => self.apply_command(&txn, index, &cmd)?,
+                    Ok(cmd) => self.apply_command(txn, index, &cmd)?,
                     Err(rejection) => Err(rejection),
                 }
             });
         }
-        self.finish(txn, last, last_term, None)?;
-        Ok(verdicts)
+        let position = self.stage_position(txn, last, last_term, None)?;
+        Ok((verdicts, Some(position)))
+    }
+
+    /// Makes a committed position the one readers see.
+    pub fn installed(&self, position: Position) {
+        let mut applied = self.applied.write().unwrap_or_else(|p| p.into_inner());
+        applied.meta = position.0;
     }
 
     /// Records a configuration change as applied at `index`: `cs` is the configuration
@@ -252,21 +281,35 @@ impl StateMachine {
         term: u64,
         cs: Option<&ConfState>,
     ) -> Result<(), Error> {
-        let mut applied = self.applied.write().unwrap_or_else(|p| p.into_inner());
-        let mut meta = applied.meta.clone();
+        let position = self.stage_position(&txn, index, term, cs)?;
+        txn.commit().map_err(|e| self.err(e))?;
+        self.installed(position);
+        Ok(())
+    }
+
+    /// Records the applied position (and configuration) in `txn`.
+    fn stage_position(
+        &self,
+        txn: &WriteTransaction,
+        index: u64,
+        term: u64,
+        cs: Option<&ConfState>,
+    ) -> Result<Position, Error> {
+        let mut meta = self
+            .applied
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .meta
+            .clone();
         meta.index = index;
         meta.term = term;
         if let Some(cs) = cs {
             meta.set_conf_state(cs.clone());
         }
-        {
-            let mut t = txn.open_table(STATE_META).map_err(|e| self.err(e))?;
-            t.insert(APPLIED, frame::seal_message(&meta).as_slice())
-                .map_err(|e| self.err(e))?;
-        }
-        txn.commit().map_err(|e| self.err(e))?;
-        applied.meta = meta;
-        Ok(())
+        let mut t = txn.open_table(STATE_META).map_err(|e| self.err(e))?;
+        t.insert(APPLIED, frame::seal_message(&meta).as_slice())
+            .map_err(|e| self.err(e))?;
+        Ok(Position(meta))
     }
 
     /// Checks every operation against the current state (and the ones before it), then
