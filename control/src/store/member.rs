@@ -308,6 +308,16 @@ impl Member {
             self.log.apply_snapshot(snap.get_metadata())?;
             out.membership_changed = true;
         }
+        // As etcd's `MustSync`: only new entries, a new term or a vote need the fsync; a
+        // hard state that moved only its commit index is saved lazily.
+        let saved = self
+            .log
+            .initial_state()
+            .map_err(|e| Error::Log(e.to_string()))?;
+        let must_sync = !ready.entries().is_empty()
+            || ready.hs().is_some_and(|hs| {
+                hs.term != saved.hard_state.term || hs.vote != saved.hard_state.vote
+            });
         let committed = ready.take_committed_entries();
         if committed
             .iter()
@@ -329,6 +339,7 @@ impl Member {
                 entries: ready.entries(),
                 hard_state: ready.hs(),
                 also: (!batch.is_empty()).then_some(&mut stage),
+                lazy: !must_sync,
                 ..Default::default()
             })?;
             if let Some((results, position)) = staged {
