@@ -9,6 +9,7 @@
 //! - `key`: `Kind/namespace/name` keys and the ranges that list a kind.
 //! - `state`: [`StateMachine`], objects with revisions, the event history watches read,
 //!   and the applied index, advanced in the same transaction as the change.
+//! - `roster`: member addresses and removed ids, kept by the state machine.
 //! - `snapshot`: the state machine as one blob for a lagging member, and its restore.
 //! - `member`: [`Member`], raft-rs' `RawNode` over the log and state machine, driven like
 //!   its `five_mem_node` example; synchronous, so tests drive it deterministically.
@@ -24,6 +25,7 @@ mod log;
 mod member;
 mod metrics;
 mod raft_log;
+mod roster;
 mod runtime;
 mod snapshot;
 mod state;

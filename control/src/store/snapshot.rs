@@ -10,9 +10,8 @@ use raft::prelude::Snapshot;
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use super::frame;
-use super::state::{
-    APPLIED, COMPACTED, EVENTS, MEMBERS, OBJECTS, REMOVED, STATE_META, StateMachine,
-};
+use super::roster::{MEMBERS, REMOVED};
+use super::state::{APPLIED, COMPACTED, EVENTS, OBJECTS, STATE_META, StateMachine};
 use crate::Error;
 
 /// The state as of the last applied entry, read in one consistent transaction.

@@ -5,7 +5,7 @@
 //! Applying an entry, recording its events and advancing the applied index happen in one
 //! durable transaction, so after a crash every entry is applied exactly once.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -19,18 +19,14 @@ use skiff_proto::{Kind, Object, stored};
 
 use super::command::{Command, Op, Rejection};
 use super::log::SnapshotSource;
+use super::roster::{MEMBERS, REMOVED};
 use super::{frame, key};
 use crate::Error;
-use crate::cluster::AddressBook;
 
 pub(super) const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("objects");
 /// (revision, position within the revision's transaction) → event.
 pub(super) const EVENTS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("events");
 pub(super) const STATE_META: TableDefinition<&str, &[u8]> = TableDefinition::new("state_meta");
-/// Current members (voters and learners) → address, replicated with the configuration.
-pub(super) const MEMBERS: TableDefinition<u64, &str> = TableDefinition::new("members");
-/// Members removed for good → the index that removed them; their ids are never reused.
-pub(super) const REMOVED: TableDefinition<u64, u64> = TableDefinition::new("removed_members");
 /// Index, term and configuration of the last applied entry.
 pub(super) const APPLIED: &str = "applied";
 /// Events at or below this revision are gone; a watch from there must list again.
@@ -140,7 +136,7 @@ impl StateMachine {
     /// Starts a write that is not fsync'd by itself: it becomes durable with the raft log's
     /// next write (one redb database holds both, and every log write is fsync'd). A crash
     /// before that loses only applications the log replays on restart.
-    fn begin(&self) -> Result<WriteTransaction, Error> {
+    pub(super) fn begin(&self) -> Result<WriteTransaction, Error> {
         let mut txn = self.db.begin_write().map_err(|e| self.err(e))?;
         txn.set_durability(Durability::None)
             .map_err(|e| Error::Log(format!("setting the durability of a write: {e}")))?;
@@ -207,74 +203,13 @@ impl StateMachine {
         applied.meta = position.0;
     }
 
-    /// Records a configuration change as applied at `index`: `cs` is the configuration
-    /// after it and `added` the addresses of members it adds. Members no longer in `cs`
-    /// are removed for good.
-    pub fn apply_conf_state(
-        &self,
-        index: u64,
-        term: u64,
-        cs: &ConfState,
-        added: &AddressBook,
-    ) -> Result<(), Error> {
-        let txn = self.begin()?;
-        {
-            let mut members = txn.open_table(MEMBERS).map_err(|e| self.err(e))?;
-            for (&id, addr) in added {
-                members.insert(id, addr.as_str()).map_err(|e| self.err(e))?;
-            }
-            let current: BTreeSet<u64> = [
-                &cs.voters,
-                &cs.learners,
-                &cs.voters_outgoing,
-                &cs.learners_next,
-            ]
-            .into_iter()
-            .flatten()
-            .copied()
-            .collect();
-            let mut gone = Vec::new();
-            for item in members.iter().map_err(|e| self.err(e))? {
-                let id = item.map_err(|e| self.err(e))?.0.value();
-                if !current.contains(&id) {
-                    gone.push(id);
-                }
-            }
-            let mut removed = txn.open_table(REMOVED).map_err(|e| self.err(e))?;
-            for id in gone {
-                members.remove(id).map_err(|e| self.err(e))?;
-                removed.insert(id, index).map_err(|e| self.err(e))?;
-            }
-        }
-        self.finish(txn, index, term, Some(cs))
-    }
-
     /// The configuration as of the last applied entry.
     pub fn conf_state(&self) -> ConfState {
         let a = self.applied.read().unwrap_or_else(|p| p.into_inner());
         a.meta.get_conf_state().clone()
     }
 
-    /// Every current member's address.
-    pub fn members(&self) -> Result<AddressBook, Error> {
-        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
-        let t = txn.open_table(MEMBERS).map_err(|e| self.err(e))?;
-        let mut book = AddressBook::new();
-        for item in t.iter().map_err(|e| self.err(e))? {
-            let (id, addr) = item.map_err(|e| self.err(e))?;
-            book.insert(id.value(), addr.value().to_owned());
-        }
-        Ok(book)
-    }
-
-    /// Whether member `id` was removed from the cluster (ids are never reused).
-    pub fn is_removed(&self, id: u64) -> Result<bool, Error> {
-        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
-        let t = txn.open_table(REMOVED).map_err(|e| self.err(e))?;
-        Ok(t.get(id).map_err(|e| self.err(e))?.is_some())
-    }
-
-    fn finish(
+    pub(super) fn finish(
         &self,
         txn: WriteTransaction,
         index: u64,
