@@ -42,7 +42,7 @@ pub enum Command {
     Control(ControlArgs),
     /// Run a node agent that hosts Wasm components and containers.
     Node(NodeArgs),
-    /// List the control-plane members: id, address, role, term, applied index.
+    /// List the control-plane members (id, address, role, term, applied index), or remove one.
     Members(MembersArgs),
     /// Check manifests offline: print every error found (exit 1) or "N objects valid".
     Validate(ValidateArgs),

@@ -10,14 +10,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use protobuf::Message as _;
 use raft::prelude::{
-    ConfChange, ConfChangeSingle, ConfChangeType, ConfChangeV2, ConfState, Entry, EntryType,
-    Message, Snapshot,
+    ConfChangeType, ConfChangeV2, ConfState, Entry, EntryType, HardState, Message, Snapshot,
 };
 use raft::{Config, RawNode, StateRole, Storage};
 
 use super::command::{Command, Rejection};
+use super::conf::{self, in_conf};
 use super::log::{BOOTSTRAP_INDEX, DiskLog, LogWrite};
 use super::metrics::StoreMetrics;
 use super::snapshot;
@@ -319,65 +318,74 @@ impl Member {
                 hs.term != saved.hard_state.term || hs.vote != saved.hard_state.vote
             });
         let committed = ready.take_committed_entries();
-        if committed
+        self.persist_and_apply(committed, ready.entries(), ready.hs(), !must_sync, &mut out)?;
+        out.messages.extend(ready.take_persisted_messages());
+        let mut light = self.raw.advance(ready);
+        // Not fsync'd: after a crash raft learns the commit index again (and `open` raises
+        // it to the applied index).
+        let hs = match light.commit_index() {
+            Some(commit) => {
+                let now = self.log.initial_state();
+                let mut hs = now.map_err(|e| Error::Log(e.to_string()))?.hard_state;
+                hs.commit = commit;
+                Some(hs)
+            }
+            None => None,
+        };
+        out.messages.extend(light.take_messages());
+        let committed = light.take_committed_entries();
+        self.persist_and_apply(committed, &[], hs.as_ref(), true, &mut out)?;
+        self.raw.advance_apply();
+        Ok(out)
+    }
+
+    /// Applies `committed` and writes `entries` and `hs` to the log. In the usual round
+    /// (no conf change among `committed`) both share one transaction, so one commit (and
+    /// at most one fsync) covers them.
+    fn persist_and_apply(
+        &mut self,
+        committed: Vec<Entry>,
+        entries: &[Entry],
+        hs: Option<&HardState>,
+        lazy: bool,
+        out: &mut Output,
+    ) -> Result<(), Error> {
+        if !committed
             .iter()
             .all(|e| e.get_entry_type() == EntryType::EntryNormal)
         {
-            // The usual round: applying what committed and appending what is new share
-            // one transaction, so one commit (and one fsync) covers both.
-            let batch: Vec<(u64, u64, &[u8])> = committed
-                .iter()
-                .map(|e| (e.index, e.term, &e.data[..]))
-                .collect();
-            let state = &self.state;
-            let mut staged = None;
-            let mut stage = |txn: &redb::WriteTransaction| {
-                staged = Some(state.stage_batch(txn, &batch)?);
-                Ok(())
-            };
-            self.log.write(LogWrite {
-                entries: ready.entries(),
-                hard_state: ready.hs(),
-                also: (!batch.is_empty()).then_some(&mut stage),
-                lazy: !must_sync,
+            self.apply_committed(committed, out)?;
+            return self.log.write(LogWrite {
+                entries,
+                hard_state: hs,
+                lazy,
                 ..Default::default()
-            })?;
-            if let Some((results, position)) = staged {
-                if let Some(p) = position {
-                    self.state.installed(p);
-                }
-                self.record(&committed, results, &mut out);
+            });
+        }
+        let batch: Vec<(u64, u64, &[u8])> = committed
+            .iter()
+            .map(|e| (e.index, e.term, &e.data[..]))
+            .collect();
+        let state = &self.state;
+        let mut staged = None;
+        let mut stage = |txn: &redb::WriteTransaction| {
+            staged = Some(state.stage_batch(txn, &batch)?);
+            Ok(())
+        };
+        self.log.write(LogWrite {
+            entries,
+            hard_state: hs,
+            also: (!batch.is_empty()).then_some(&mut stage),
+            lazy,
+            ..Default::default()
+        })?;
+        if let Some((results, position)) = staged {
+            if let Some(p) = position {
+                self.state.installed(p);
             }
-        } else {
-            self.apply_committed(committed, &mut out)?;
-            self.log.write(LogWrite {
-                entries: ready.entries(),
-                hard_state: ready.hs(),
-                ..Default::default()
-            })?;
+            self.record(&committed, results, out);
         }
-        out.messages.extend(ready.take_persisted_messages());
-        let mut light = self.raw.advance(ready);
-        if let Some(commit) = light.commit_index() {
-            let mut hs = self
-                .log
-                .initial_state()
-                .map_err(|e| Error::Log(e.to_string()))?
-                .hard_state;
-            hs.commit = commit;
-            // Not fsync'd: after a crash raft learns the commit index again (and `open`
-            // raises it to the applied index).
-            self.log.write(LogWrite {
-                hard_state: Some(&hs),
-                lazy: true,
-                ..Default::default()
-            })?;
-        }
-        out.messages.extend(light.take_messages());
-        let committed = light.take_committed_entries();
-        self.apply_committed(committed, &mut out)?;
-        self.raw.advance_apply();
-        Ok(out)
+        Ok(())
     }
 
     fn apply_committed(&mut self, entries: Vec<Entry>, out: &mut Output) -> Result<(), Error> {
@@ -430,20 +438,7 @@ impl Member {
     /// with the addresses it adds. A change raft refuses (it was checked only when
     /// proposed) leaves the configuration as it was, the same on every member.
     fn apply_conf_change(&mut self, e: &Entry) -> Result<(ConfState, AddressBook), Error> {
-        let bad =
-            |err: protobuf::ProtobufError| Error::Log(format!("conf change at {}: {err}", e.index));
-        let (changes, cc) = if e.get_entry_type() == EntryType::EntryConfChange {
-            let v1 = ConfChange::parse_from_bytes(&e.data).map_err(bad)?;
-            let single = ConfChangeSingle {
-                change_type: v1.change_type,
-                node_id: v1.node_id,
-                ..Default::default()
-            };
-            (vec![single], Parsed::V1(v1))
-        } else {
-            let v2 = ConfChangeV2::parse_from_bytes(&e.data).map_err(bad)?;
-            (v2.get_changes().to_vec(), Parsed::V2(v2))
-        };
+        let (changes, cc) = conf::parse(e)?;
         // Removed ids never come back, even from a join that was under way when they went
         // (as etcd checks at apply time): the same verdict on every member.
         for c in changes {
@@ -459,8 +454,8 @@ impl Member {
             }
         }
         let (result, context) = match cc {
-            Parsed::V1(cc) => (self.raw.apply_conf_change(&cc), cc.context),
-            Parsed::V2(cc) => (self.raw.apply_conf_change(&cc), cc.context),
+            conf::Parsed::V1(cc) => (self.raw.apply_conf_change(&cc), cc.context),
+            conf::Parsed::V2(cc) => (self.raw.apply_conf_change(&cc), cc.context),
         };
         let added = cluster::decode(&context).unwrap_or_else(|err| {
             tracing::warn!(index = e.index, %err, "conf change carries unreadable addresses");
@@ -474,22 +469,4 @@ impl Member {
             }
         }
     }
-}
-
-/// A conf change as raft-rs encodes either version.
-enum Parsed {
-    V1(ConfChange),
-    V2(ConfChangeV2),
-}
-
-/// Whether `id` is a voter or learner of `cs` (incoming or outgoing).
-pub fn in_conf(cs: &ConfState, id: u64) -> bool {
-    [
-        &cs.voters,
-        &cs.learners,
-        &cs.voters_outgoing,
-        &cs.learners_next,
-    ]
-    .into_iter()
-    .any(|set| set.contains(&id))
 }

@@ -6,6 +6,7 @@
 //! - `log`: [`DiskLog`], raft-rs' `Storage` on disk (entries, hard state, configuration,
 //!   truncation point), fsync'd before a write returns.
 //! - `command`: [`Command`], the transaction a raft entry carries, and why one is rejected.
+//! - `conf`: conf-change entries in either raft-rs encoding; membership of a configuration.
 //! - `key`: `Kind/namespace/name` keys and the ranges that list a kind.
 //! - `state`: [`StateMachine`], objects with revisions, the event history watches read,
 //!   and the applied index, advanced in the same transaction as the change.
@@ -19,6 +20,7 @@
 //!   (propose, linearizable reads, status) and a [`Transport`] seam for raft messages.
 
 mod command;
+mod conf;
 mod frame;
 pub mod key;
 mod log;
@@ -38,7 +40,8 @@ mod sim_tests;
 mod state_tests;
 
 pub use command::{Command, Op, Rejection};
-pub use member::{Applied, Member, Output, ProposalId, Tuning, in_conf};
+pub use conf::in_conf;
+pub use member::{Applied, Member, Output, ProposalId, Tuning};
 pub use metrics::StoreMetrics;
 pub use runtime::{Status, StoreHandle, Transport, WriteError, spawn};
 pub use snapshot::restore as restore_snapshot;
