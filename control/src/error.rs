@@ -11,6 +11,14 @@ pub enum Error {
         #[source]
         source: Box<redb::Error>,
     },
+    /// A file of the store could not be read or written.
+    #[error("{what} {path}: {source}")]
+    Io {
+        path: PathBuf,
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// A record failed its checksum or did not decode: the file is damaged.
     #[error(
         "corrupt record in {path} ({what}): {reason}; restore this member from a snapshot or remove its data directory and re-join"

@@ -1,43 +1,36 @@
-//! The durable raft log: entries, hard state, configuration and the truncation point, in
-//! redb tables, every record checksummed (see `frame`). Implements raft-rs' [`Storage`].
+//! The durable raft log: entries, hard state, configuration and the truncation point.
+//! Implements raft-rs' [`Storage`].
 //!
-//! Every write is one redb transaction committed with `Durability::Immediate` (fsync), so
-//! once [`DiskLog::write`] returns, the entries and the vote are on disk: a member killed
-//! at any moment restarts with all it acknowledged.
+//! Every write is appended to the write-ahead file (see `wal`) and fsync'd before
+//! [`DiskLog::write`] returns, so a member killed at any moment restarts with all it
+//! acknowledged. The entries since the last compaction are also kept in memory (as etcd's
+//! `MemoryStorage` does), so raft's reads never touch the disk.
 
-use std::path::{Path, PathBuf};
+use std::collections::VecDeque;
+use std::path::Path;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use protobuf::Message as _;
 use raft::prelude::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
 use raft::{GetEntriesContext, RaftState, Storage, StorageError};
-use redb::{
-    Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
-};
 
-use super::frame;
+use super::wal::{Record, Wal};
 use crate::Error;
-
-const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_entries");
-const META: TableDefinition<&str, &[u8]> = TableDefinition::new("raft_meta");
-const HARD_STATE: &str = "hard_state";
-const CONF_STATE: &str = "conf_state";
-/// The last entry discarded by compaction or replaced by a snapshot (index and term).
-const TRUNCATED: &str = "truncated";
 
 /// The index (and term) of the founding configuration of a bootstrapped cluster.
 pub const BOOTSTRAP_INDEX: u64 = 1;
 
+/// When compaction finds the file larger than this, the log is rewritten without the
+/// compacted entries.
+const REWRITE_OVER: u64 = 64 << 20;
+
 /// Builds the snapshot raft sends to a lagging follower: the state machine's data at its
-/// applied index. Implemented by the state machine, which shares the database.
+/// applied index.
 pub trait SnapshotSource: Send + Sync {
     fn snapshot(&self) -> Result<Snapshot, Error>;
 }
 
-/// Writes another part of the store makes inside the log's transaction.
-pub type AlsoWrite<'a> = dyn FnMut(&WriteTransaction) -> Result<(), Error> + 'a;
-
-/// What one `Ready` asks to persist, written in one durable transaction.
+/// What one `Ready` asks to persist, written with one fsync.
 #[derive(Default)]
 pub struct LogWrite<'a> {
     pub entries: &'a [Entry],
@@ -46,97 +39,166 @@ pub struct LogWrite<'a> {
     /// Skip the fsync: the write becomes durable with the next one that is not lazy. Only
     /// for what raft can do without after a crash (a newer commit index).
     pub lazy: bool,
-    /// More writes to make in the same transaction (the state machine applying committed
-    /// entries), so one commit covers both.
-    pub also: Option<&'a mut AlsoWrite<'a>>,
 }
 
-/// The in-memory copy of the small records, so raft's frequent questions need no disk read.
-#[derive(Default)]
-struct Cached {
+/// The log as raft sees it, and the file that makes it durable.
+struct Inner {
+    wal: Wal,
     hard_state: HardState,
     conf_state: ConfState,
     truncated_index: u64,
     truncated_term: u64,
-    last_index: u64,
+    /// Entries `truncated_index + 1 ..= last_index`.
+    entries: VecDeque<Entry>,
+    /// See [`REWRITE_OVER`].
+    rewrite_over: u64,
+}
+
+impl Inner {
+    fn last_index(&self) -> u64 {
+        self.truncated_index + self.entries.len() as u64
+    }
+
+    fn entry(&self, index: u64) -> Option<&Entry> {
+        let at = index.checked_sub(self.truncated_index + 1)?;
+        self.entries.get(usize::try_from(at).ok()?)
+    }
+
+    /// Appends `e`, replacing any entries from its index on.
+    fn append(&mut self, e: Entry) {
+        let keep = e.index.saturating_sub(self.truncated_index + 1);
+        self.entries
+            .truncate(usize::try_from(keep).unwrap_or(usize::MAX));
+        self.entries.push_back(e);
+    }
+
+    /// Drops entries up to and including `index`.
+    fn compact(&mut self, index: u64, term: u64) {
+        let drop = index.saturating_sub(self.truncated_index);
+        let drop = usize::try_from(drop).unwrap_or(usize::MAX);
+        self.entries.drain(..drop.min(self.entries.len()));
+        (self.truncated_index, self.truncated_term) = (index, term);
+    }
+
+    /// Rebuilds the log from the file's records.
+    fn replay(&mut self, path: &Path, records: Vec<Record>) -> Result<(), Error> {
+        for r in records {
+            match r {
+                Record::Entry(e) => {
+                    if e.index <= self.truncated_index || e.index > self.last_index() + 1 {
+                        return Err(Error::Corrupt {
+                            path: path.to_path_buf(),
+                            what: format!("raft entry {}", e.index),
+                            reason: format!(
+                                "out of place: the log holds {}..={}",
+                                self.truncated_index + 1,
+                                self.last_index()
+                            ),
+                        });
+                    }
+                    self.append(e);
+                }
+                Record::HardState(hs) => self.hard_state = hs,
+                Record::ConfState(cs) => self.conf_state = cs,
+                Record::Position { index, term } => {
+                    self.entries.clear();
+                    (self.truncated_index, self.truncated_term) = (index, term);
+                }
+                Record::Compact { index, term } => {
+                    if index > self.truncated_index {
+                        self.compact(index.min(self.last_index()), term);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a new generation of the file holding only what the log holds now.
+    fn rewrite(&mut self) -> Result<(), Error> {
+        let Inner {
+            wal,
+            hard_state,
+            conf_state,
+            truncated_index,
+            truncated_term,
+            entries,
+            ..
+        } = self;
+        wal.rewrite(|wal| {
+            wal.put_position(*truncated_index, *truncated_term);
+            wal.put_conf_state(conf_state);
+            wal.put_hard_state(hard_state);
+            for e in entries.iter() {
+                wal.put_entry(e);
+            }
+        })
+    }
 }
 
 /// A raft log on disk. Cloning shares the same log.
 #[derive(Clone)]
 pub struct DiskLog {
-    db: Arc<Database>,
-    path: PathBuf,
-    cache: Arc<RwLock<Cached>>,
+    inner: Arc<RwLock<Inner>>,
     snapshots: Arc<dyn SnapshotSource>,
-    /// Observes each durable commit (see `metrics`).
+    /// Observes each fsync'd write (see `metrics`).
     fsync: prometheus_client::metrics::histogram::Histogram,
 }
 
 impl DiskLog {
-    /// Opens the log kept in `db` (a redb database at `path`), checking every small record.
-    pub fn open(
-        db: Arc<Database>,
-        path: &Path,
-        snapshots: Arc<dyn SnapshotSource>,
-    ) -> Result<Self, Error> {
-        let err = |e: redb::Error| Error::storage(path, e);
-        let txn = db.begin_write().map_err(|e| err(e.into()))?;
-        // Create the tables on first open so reads never meet a missing table.
-        txn.open_table(ENTRIES).map_err(|e| err(e.into()))?;
-        txn.open_table(META).map_err(|e| err(e.into()))?;
-        txn.commit().map_err(|e| err(e.into()))?;
-
-        let read = db.begin_read().map_err(|e| err(e.into()))?;
-        let meta = read.open_table(META).map_err(|e| err(e.into()))?;
-        let mut cached = Cached::default();
-        let load = |key: &'static str| -> Result<Option<Vec<u8>>, Error> {
-            Ok(meta
-                .get(key)
-                .map_err(|e| err(e.into()))?
-                .map(|v| v.value().to_vec()))
+    /// Opens the log kept in the directory `dir` (created if missing), checking every
+    /// record.
+    pub fn open(dir: &Path, snapshots: Arc<dyn SnapshotSource>) -> Result<Self, Error> {
+        let (wal, records) = Wal::open(dir)?;
+        let path = wal.path().to_path_buf();
+        let mut inner = Inner {
+            wal,
+            hard_state: HardState::default(),
+            conf_state: ConfState::default(),
+            truncated_index: 0,
+            truncated_term: 0,
+            entries: VecDeque::new(),
+            rewrite_over: REWRITE_OVER,
         };
-        let what = |key: &'static str| move || format!("raft {key}");
-        if let Some(r) = load(HARD_STATE)? {
-            cached.hard_state = frame::open_message(path, &what(HARD_STATE), &r)?;
-        }
-        if let Some(r) = load(CONF_STATE)? {
-            cached.conf_state = frame::open_message(path, &what(CONF_STATE), &r)?;
-        }
-        if let Some(r) = load(TRUNCATED)? {
-            let t: SnapshotMetadata = frame::open_message(path, &what(TRUNCATED), &r)?;
-            (cached.truncated_index, cached.truncated_term) = (t.index, t.term);
-        }
-        let entries = read.open_table(ENTRIES).map_err(|e| err(e.into()))?;
-        let last = entries
-            .last()
-            .map_err(|e| err(e.into()))?
-            .map(|(k, _)| k.value());
-        cached.last_index = last.unwrap_or(0).max(cached.truncated_index);
+        inner.replay(&path, records)?;
         Ok(DiskLog {
-            db,
-            path: path.to_path_buf(),
-            cache: Arc::new(RwLock::new(cached)),
+            inner: Arc::new(RwLock::new(inner)),
             snapshots,
             fsync: super::metrics::StoreMetrics::default().fsync_seconds,
         })
     }
 
-    /// Sends durable-commit timings to `h` (the member's metrics).
+    /// Sends fsync timings to `h` (the member's metrics).
     pub fn observe_fsync(&mut self, h: prometheus_client::metrics::histogram::Histogram) {
         self.fsync = h;
     }
 
-    fn cache(&self) -> RwLockReadGuard<'_, Cached> {
+    fn read(&self) -> RwLockReadGuard<'_, Inner> {
         // A panic while holding the lock leaves plain data behind, still consistent with disk.
-        self.cache.read().unwrap_or_else(|p| p.into_inner())
+        self.inner.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn cache_mut(&self) -> RwLockWriteGuard<'_, Cached> {
-        self.cache.write().unwrap_or_else(|p| p.into_inner())
+    fn write_lock(&self) -> RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn err(&self, e: impl Into<redb::Error>) -> Error {
-        Error::storage(&self.path, e)
+    /// Sets the file size over which compaction rewrites the log (tests use small ones).
+    #[cfg(test)]
+    pub(super) fn rewrite_over(&self, bytes: u64) {
+        self.write_lock().rewrite_over = bytes;
+    }
+
+    /// The file the log is in now.
+    pub fn path(&self) -> std::path::PathBuf {
+        self.read().wal.path().to_path_buf()
+    }
+
+    /// The last entry in the log (the truncation point when it holds none).
+    pub fn last(&self) -> (u64, u64) {
+        let l = self.read();
+        let last = l.last_index();
+        let term = l.entry(last).map_or(l.truncated_term, |e| e.term);
+        (last, term)
     }
 
     /// Bootstraps a brand-new log as if it had installed a snapshot at index 1 holding the
@@ -145,8 +207,10 @@ impl DiskLog {
     /// Returns false, changing nothing, when the log already has state.
     pub fn initialize(&self, conf_state: &ConfState) -> Result<bool, Error> {
         let fresh = {
-            let c = self.cache();
-            c.conf_state.voters.is_empty() && c.conf_state.learners.is_empty() && c.last_index == 0
+            let l = self.read();
+            l.conf_state.voters.is_empty()
+                && l.conf_state.learners.is_empty()
+                && l.last_index() == 0
         };
         if fresh {
             let meta = SnapshotMetadata {
@@ -161,120 +225,85 @@ impl DiskLog {
     }
 
     /// Appends entries (replacing any conflicting suffix) and saves the hard state and
-    /// configuration, durably, in one transaction.
-    pub fn write(&self, mut w: LogWrite<'_>) -> Result<(), Error> {
-        let log_only = w.entries.is_empty() && w.hard_state.is_none() && w.conf_state.is_none();
-        if log_only && w.also.is_none() {
+    /// configuration, durably unless `lazy`.
+    pub fn write(&self, w: LogWrite<'_>) -> Result<(), Error> {
+        if w.entries.is_empty() && w.hard_state.is_none() && w.conf_state.is_none() {
             return Ok(());
         }
-        let mut cache = self.cache_mut();
-        let first = cache.truncated_index + 1;
+        let mut l = self.write_lock();
         if let Some(e) = w.entries.first() {
+            let first = l.truncated_index + 1;
             if e.index < first {
                 return Err(Error::Log(format!(
                     "cannot overwrite compacted entries: first index is {first}, got {}",
                     e.index
                 )));
             }
-            if e.index > cache.last_index + 1 {
+            if e.index > l.last_index() + 1 {
                 return Err(Error::Log(format!(
                     "entries must be contiguous: last index is {}, got {}",
-                    cache.last_index, e.index
+                    l.last_index(),
+                    e.index
                 )));
             }
         }
-        let mut txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        // Nothing of the log's own to make durable: the other writes need no fsync.
-        let lazy = w.lazy || log_only;
-        if lazy {
-            txn.set_durability(Durability::None)
-                .map_err(|e| Error::Log(format!("setting the durability of a write: {e}")))?;
-        }
-        {
-            let mut entries = txn.open_table(ENTRIES).map_err(|e| self.err(e))?;
-            if let Some(e) = w.entries.first() {
-                entries
-                    .retain_in(e.index.., |_, _| false)
-                    .map_err(|e| self.err(e))?;
-            }
-            for e in w.entries {
-                entries
-                    .insert(e.index, frame::seal_message(e).as_slice())
-                    .map_err(|e| self.err(e))?;
-            }
-            let mut meta = txn.open_table(META).map_err(|e| self.err(e))?;
-            if let Some(hs) = w.hard_state {
-                meta.insert(HARD_STATE, frame::seal_message(hs).as_slice())
-                    .map_err(|e| self.err(e))?;
-            }
-            if let Some(cs) = w.conf_state {
-                meta.insert(CONF_STATE, frame::seal_message(cs).as_slice())
-                    .map_err(|e| self.err(e))?;
-            }
-        }
-        if let Some(also) = w.also.as_mut() {
-            also(&txn)?;
-        }
-        let started = std::time::Instant::now();
-        txn.commit().map_err(|e| self.err(e))?;
-        if !lazy {
-            self.fsync.observe(started.elapsed().as_secs_f64());
-        }
-        if let Some(e) = w.entries.last() {
-            cache.last_index = e.index;
+        for e in w.entries {
+            l.wal.put_entry(e);
         }
         if let Some(hs) = w.hard_state {
-            cache.hard_state = hs.clone();
+            l.wal.put_hard_state(hs);
         }
         if let Some(cs) = w.conf_state {
-            cache.conf_state = cs.clone();
+            l.wal.put_conf_state(cs);
+        }
+        let started = std::time::Instant::now();
+        l.wal.commit(!w.lazy)?;
+        if !w.lazy {
+            self.fsync.observe(started.elapsed().as_secs_f64());
+        }
+        for e in w.entries {
+            l.append(e.clone());
+        }
+        if let Some(hs) = w.hard_state {
+            l.hard_state = hs.clone();
+        }
+        if let Some(cs) = w.conf_state {
+            l.conf_state = cs.clone();
         }
         Ok(())
     }
 
-    /// Replaces the whole log by a snapshot's position (the state machine installs the data).
+    /// Replaces the whole log by a snapshot's position (the state machine installs the
+    /// data, durably, before this is called).
     pub fn apply_snapshot(&self, meta: &SnapshotMetadata) -> Result<(), Error> {
-        let mut cache = self.cache_mut();
-        if meta.index <= cache.truncated_index {
+        let mut l = self.write_lock();
+        if meta.index <= l.truncated_index {
             return Err(Error::Log(format!(
                 "snapshot at {} is older than the log (first index {})",
                 meta.index,
-                cache.truncated_index + 1
+                l.truncated_index + 1
             )));
         }
-        let mut hs = cache.hard_state.clone();
+        let mut hs = l.hard_state.clone();
         hs.term = hs.term.max(meta.term);
         hs.commit = meta.index;
-        let truncated = truncation(meta.index, meta.term);
-        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        {
-            let mut entries = txn.open_table(ENTRIES).map_err(|e| self.err(e))?;
-            entries.retain(|_, _| false).map_err(|e| self.err(e))?;
-            let mut m = txn.open_table(META).map_err(|e| self.err(e))?;
-            m.insert(HARD_STATE, frame::seal_message(&hs).as_slice())
-                .map_err(|e| self.err(e))?;
-            m.insert(
-                CONF_STATE,
-                frame::seal_message(meta.get_conf_state()).as_slice(),
-            )
-            .map_err(|e| self.err(e))?;
-            m.insert(TRUNCATED, frame::seal_message(&truncated).as_slice())
-                .map_err(|e| self.err(e))?;
-        }
-        txn.commit().map_err(|e| self.err(e))?;
-        cache.hard_state = hs;
-        cache.conf_state = meta.get_conf_state().clone();
-        (cache.truncated_index, cache.truncated_term) = (meta.index, meta.term);
-        cache.last_index = meta.index;
+        let cs = meta.get_conf_state();
+        l.wal.rewrite(|wal| {
+            wal.put_position(meta.index, meta.term);
+            wal.put_conf_state(cs);
+            wal.put_hard_state(&hs);
+        })?;
+        l.hard_state = hs;
+        l.conf_state = cs.clone();
+        l.entries.clear();
+        (l.truncated_index, l.truncated_term) = (meta.index, meta.term);
         Ok(())
     }
 
-    /// Discards entries before `compact_index` (which must be applied already).
+    /// Discards entries before `compact_index` (which must be applied, durably, already).
     pub fn compact(&self, compact_index: u64) -> Result<(), Error> {
-        let (first, last) = {
-            let c = self.cache();
-            (c.truncated_index + 1, c.last_index)
-        };
+        let mut l = self.write_lock();
+        let (first, last) = (l.truncated_index + 1, l.last_index());
         if compact_index <= first {
             return Ok(());
         }
@@ -283,57 +312,23 @@ impl DiskLog {
                 "cannot compact to {compact_index}: last index is {last}"
             )));
         }
-        let term = self
-            .term(compact_index - 1)
-            .map_err(|e| Error::Log(e.to_string()))?;
-        let mut cache = self.cache_mut();
-        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        {
-            let mut entries = txn.open_table(ENTRIES).map_err(|e| self.err(e))?;
-            entries
-                .retain_in(..compact_index, |_, _| false)
-                .map_err(|e| self.err(e))?;
-            let mut m = txn.open_table(META).map_err(|e| self.err(e))?;
-            m.insert(
-                TRUNCATED,
-                frame::seal_message(&truncation(compact_index - 1, term)).as_slice(),
-            )
-            .map_err(|e| self.err(e))?;
+        let index = compact_index - 1;
+        let term = l.entry(index).map_or(l.truncated_term, |e| e.term);
+        l.compact(index, term);
+        if l.wal.size() > l.rewrite_over {
+            return l.rewrite();
         }
-        txn.commit().map_err(|e| self.err(e))?;
-        (cache.truncated_index, cache.truncated_term) = (compact_index - 1, term);
-        Ok(())
-    }
-
-    fn read_entry(&self, index: u64) -> Result<Entry, Error> {
-        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
-        let table = txn.open_table(ENTRIES).map_err(|e| self.err(e))?;
-        let rec = table
-            .get(index)
-            .map_err(|e| self.err(e))?
-            .ok_or_else(|| Error::Corrupt {
-                path: self.path.clone(),
-                what: format!("raft entry {index}"),
-                reason: "missing from the log".into(),
-            })?;
-        frame::open_message(&self.path, &|| format!("raft entry {index}"), rec.value())
-    }
-}
-
-fn truncation(index: u64, term: u64) -> SnapshotMetadata {
-    SnapshotMetadata {
-        index,
-        term,
-        ..Default::default()
+        l.wal.put_compact(index, term);
+        l.wal.commit(false)
     }
 }
 
 impl Storage for DiskLog {
     fn initial_state(&self) -> raft::Result<RaftState> {
-        let c = self.cache();
+        let l = self.read();
         Ok(RaftState {
-            hard_state: c.hard_state.clone(),
-            conf_state: c.conf_state.clone(),
+            hard_state: l.hard_state.clone(),
+            conf_state: l.conf_state.clone(),
         })
     }
 
@@ -345,64 +340,46 @@ impl Storage for DiskLog {
         _ctx: GetEntriesContext,
     ) -> raft::Result<Vec<Entry>> {
         let max_size = max_size.into().unwrap_or(u64::MAX);
-        {
-            let c = self.cache();
-            if low <= c.truncated_index {
-                return Err(raft::Error::Store(StorageError::Compacted));
-            }
-            if high > c.last_index + 1 {
-                return Err(raft::Error::Store(StorageError::Unavailable));
-            }
+        let l = self.read();
+        if low <= l.truncated_index {
+            return Err(raft::Error::Store(StorageError::Compacted));
         }
-        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
-        let table = txn.open_table(ENTRIES).map_err(|e| self.err(e))?;
+        if high > l.last_index() + 1 {
+            return Err(raft::Error::Store(StorageError::Unavailable));
+        }
         let mut out = Vec::new();
         let mut size = 0u64;
-        for item in table.range(low..high).map_err(|e| self.err(e))? {
-            let (k, v) = item.map_err(|e| self.err(e))?;
-            let index = k.value();
-            let e: Entry =
-                frame::open_message(&self.path, &|| format!("raft entry {index}"), v.value())?;
+        for index in low..high {
+            let Some(e) = l.entry(index) else { break };
             size += u64::from(e.compute_size());
             // Like raft-rs' limit_size: always at least one entry.
             if !out.is_empty() && size > max_size {
                 break;
             }
-            out.push(e);
-        }
-        if out.len() as u64 != high - low && size <= max_size {
-            return Err(Error::Corrupt {
-                path: self.path.clone(),
-                what: format!("raft entries {low}..{high}"),
-                reason: "entries are missing".into(),
-            }
-            .into());
+            out.push(e.clone());
         }
         Ok(out)
     }
 
     fn term(&self, idx: u64) -> raft::Result<u64> {
-        {
-            let c = self.cache();
-            if idx == c.truncated_index {
-                return Ok(c.truncated_term);
-            }
-            if idx < c.truncated_index {
-                return Err(raft::Error::Store(StorageError::Compacted));
-            }
-            if idx > c.last_index {
-                return Err(raft::Error::Store(StorageError::Unavailable));
-            }
+        let l = self.read();
+        if idx == l.truncated_index {
+            return Ok(l.truncated_term);
         }
-        Ok(self.read_entry(idx)?.term)
+        if idx < l.truncated_index {
+            return Err(raft::Error::Store(StorageError::Compacted));
+        }
+        l.entry(idx)
+            .map(|e| e.term)
+            .ok_or(raft::Error::Store(StorageError::Unavailable))
     }
 
     fn first_index(&self) -> raft::Result<u64> {
-        Ok(self.cache().truncated_index + 1)
+        Ok(self.read().truncated_index + 1)
     }
 
     fn last_index(&self) -> raft::Result<u64> {
-        Ok(self.cache().last_index)
+        Ok(self.read().last_index())
     }
 
     fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {

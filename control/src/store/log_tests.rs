@@ -8,8 +8,7 @@ use raft::prelude::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
 use raft::{GetEntriesContext, Storage, StorageError};
 use tempfile::TempDir;
 
-use super::frame;
-use super::{DiskLog, LogWrite, SnapshotSource, open_database};
+use super::{DiskLog, LogWrite, SnapshotSource};
 use crate::Error;
 
 /// A snapshot source with fixed metadata (the state machine provides the real one).
@@ -45,17 +44,12 @@ struct Fixture {
 impl Fixture {
     fn new() -> Self {
         let dir = TempDir::new().unwrap();
-        let path = dir.path().join("raft.redb");
+        let path = dir.path().join("raft.wal");
         Fixture { _dir: dir, path }
     }
 
     fn open(&self) -> DiskLog {
-        DiskLog::open(
-            open_database(&self.path).unwrap(),
-            &self.path,
-            Arc::new(FixedSnapshot(0, 0)),
-        )
-        .unwrap()
+        DiskLog::open(&self.path, Arc::new(FixedSnapshot(0, 0))).unwrap()
     }
 }
 
@@ -254,12 +248,7 @@ fn a_snapshot_replaces_the_log() {
 #[test]
 fn snapshots_come_from_the_state_machine() {
     let f = Fixture::new();
-    let log = DiskLog::open(
-        open_database(&f.path).unwrap(),
-        &f.path,
-        Arc::new(FixedSnapshot(5, 2)),
-    )
-    .unwrap();
+    let log = DiskLog::open(&f.path, Arc::new(FixedSnapshot(5, 2))).unwrap();
     assert_eq!(log.snapshot(5, 2).unwrap().get_metadata().index, 5);
     assert_eq!(
         log.snapshot(6, 2),
@@ -269,34 +258,122 @@ fn snapshots_come_from_the_state_machine() {
     );
 }
 
+/// The log's one file (a log has a single live generation).
+fn only_file(f: &Fixture) -> PathBuf {
+    let files: Vec<PathBuf> = std::fs::read_dir(&f.path)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files[0].clone()
+}
+
 #[test]
 fn a_damaged_record_is_reported_with_the_path() {
     let f = Fixture::new();
     {
         let log = f.open();
-        append(&log, &[entry(1, 1), entry(2, 1)]);
+        append(&log, &[entry(1, 1), entry(2, 1), entry(3, 1)]);
     }
-    {
-        // Damage entry 2 behind the log's back, as a torn write or bad sector would.
-        let db = open_database(&f.path).unwrap();
-        let txn = db.begin_write().unwrap();
-        {
-            let mut t = txn
-                .open_table(redb::TableDefinition::<u64, &[u8]>::new("raft_entries"))
-                .unwrap();
-            let mut rec = frame::seal_message(&entry(2, 1));
-            let last = rec.len() - 1;
-            rec[last] ^= 0x55;
-            t.insert(2u64, rec.as_slice()).unwrap();
-        }
-        txn.commit().unwrap();
-    }
-    let log = f.open();
-    let err = log.entries(1, 3, None, ctx()).unwrap_err().to_string();
+    // Damage entry 2's body behind the log's back, as a bad sector would.
+    let file = only_file(&f);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let record = bytes.len() / 3;
+    bytes[record + record / 2] ^= 0x55;
+    std::fs::write(&file, &bytes).unwrap();
+    let err = DiskLog::open(&f.path, Arc::new(FixedSnapshot(0, 0)))
+        .err()
+        .expect("damage is reported")
+        .to_string();
     assert!(
-        err.contains(f.path.to_str().unwrap())
-            && err.contains("raft entry 2")
+        err.contains(file.to_str().unwrap())
+            && err.contains(&format!("byte {record}"))
             && err.contains("checksum"),
         "{err}"
     );
+}
+
+#[test]
+fn a_torn_last_write_is_cut_off() {
+    let f = Fixture::new();
+    {
+        let log = f.open();
+        append(&log, &[entry(1, 1), entry(2, 1)]);
+        append(&log, &[entry(3, 1)]);
+    }
+    let file = only_file(&f);
+    let whole = std::fs::read(&file).unwrap();
+    let record = whole.len() / 3;
+    // The last write landed partly; then zeros where the file grew but data did not land;
+    // then a last record whose bytes landed damaged.
+    let mut damaged_tail = whole.clone();
+    let end = damaged_tail.len() - 3;
+    damaged_tail[end] ^= 1;
+    for torn in [
+        whole[..whole.len() - 5].to_vec(),
+        whole[..2 * record + 4].to_vec(),
+        [whole.clone(), vec![0; 4096]].concat(),
+        [&whole[..2 * record], &vec![0; record][..]].concat(),
+        damaged_tail,
+    ] {
+        std::fs::write(&file, &torn).unwrap();
+        let log = f.open();
+        let last = log.last_index().unwrap();
+        assert!(
+            last == 2 || (last == 3 && torn.len() > whole.len()),
+            "{last}"
+        );
+        assert_eq!(
+            log.entries(1, last + 1, None, ctx()).unwrap().len() as u64,
+            last
+        );
+        // The log goes on from the intact prefix.
+        append(&log, &[entry(last + 1, 2)]);
+        drop(log);
+        assert_eq!(f.open().term(last + 1).unwrap(), 2);
+        std::fs::write(&file, &whole).unwrap();
+    }
+}
+
+#[test]
+fn compaction_rewrites_a_large_file_without_the_compacted_entries() {
+    let f = Fixture::new();
+    let hs = HardState {
+        term: 2,
+        vote: 1,
+        commit: 40,
+        ..Default::default()
+    };
+    let before;
+    {
+        let log = f.open();
+        log.rewrite_over(1000);
+        let entries: Vec<Entry> = (1..=50).map(|i| entry(i, 2)).collect();
+        log.write(LogWrite {
+            entries: &entries,
+            hard_state: Some(&hs),
+            ..Default::default()
+        })
+        .unwrap();
+        before = log.path();
+        log.compact(41).unwrap();
+        assert_ne!(log.path(), before, "a new generation");
+        append(&log, &[entry(51, 3)]);
+    }
+    let file = only_file(&f);
+    assert!(!before.exists());
+    assert!(std::fs::metadata(&file).unwrap().len() < 20 * 40);
+    let log = f.open();
+    assert_eq!(
+        (log.first_index().unwrap(), log.last_index().unwrap()),
+        (41, 51)
+    );
+    assert_eq!((log.term(40).unwrap(), log.term(51).unwrap()), (2, 3));
+    assert_eq!(log.initial_state().unwrap().hard_state, hs);
+    // A rewrite cut short by a crash leaves a temporary file, which the next open removes.
+    std::fs::write(f.path.join("00000000000000000099.tmp"), b"partial").unwrap();
+    drop(log);
+    let log = f.open();
+    assert_eq!(log.last_index().unwrap(), 51);
+    assert_eq!(only_file(&f), file);
 }

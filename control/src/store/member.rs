@@ -69,6 +69,15 @@ pub struct Output {
     pub removed: bool,
 }
 
+/// What [`Member::ready_with`] hands out before this round's disk write.
+#[derive(Debug)]
+pub enum Early {
+    /// Messages to send now.
+    Messages(Vec<Message>),
+    /// Outcomes of this member's proposals, applied already.
+    Applied(Vec<Applied>),
+}
+
 /// Timing and flow-control knobs (in ticks and bytes).
 #[derive(Debug, Clone)]
 pub struct Tuning {
@@ -97,6 +106,46 @@ pub struct Member {
     state: StateMachine,
 }
 
+/// Brings the log in line with the state machine after a crash between their writes. The
+/// state machine is always made durable first (a snapshot restored, a configuration
+/// applied), so it can only be ahead of the log.
+fn reconcile(state: &StateMachine, log: &DiskLog) -> Result<(), Error> {
+    let (applied, term) = state.applied();
+    let cs = state.conf_state();
+    let saved = log.initial_state().map_err(|e| Error::Log(e.to_string()))?;
+    if applied > log.last().0 {
+        // A snapshot was restored, or the founding configuration applied, but the log
+        // did not record it.
+        let meta = raft::prelude::SnapshotMetadata {
+            index: applied,
+            term,
+            conf_state: Some(cs).into(),
+            ..Default::default()
+        };
+        return log.apply_snapshot(&meta);
+    }
+    let has_conf = !cs.voters.is_empty() || !cs.learners.is_empty();
+    if has_conf && cs != saved.conf_state {
+        // A configuration change was applied but not written to the log.
+        log.write(LogWrite {
+            conf_state: Some(&cs),
+            ..Default::default()
+        })?;
+    }
+    // Entries are applied before the commit index reaches the hard state, so the saved
+    // commit may lag the applied index. Whatever was applied was committed: raise the
+    // commit to match, or raft refuses to start ("applied is out of range").
+    let mut hs = saved.hard_state;
+    if hs.commit < applied {
+        hs.commit = applied;
+        log.write(LogWrite {
+            hard_state: Some(&hs),
+            ..Default::default()
+        })?;
+    }
+    Ok(())
+}
+
 impl Member {
     /// Opens member `id` on the database at `path`. `founders` are the initial voters (and
     /// their addresses) when bootstrapping a new cluster; empty for a member that joins (it
@@ -108,33 +157,31 @@ impl Member {
         tuning: &Tuning,
     ) -> Result<Self, Error> {
         let db = super::open_database(path)?;
-        let state = StateMachine::open(db.clone(), path)?;
+        let state = StateMachine::open(db, path)?;
         let metrics = StoreMetrics::default();
-        let mut log = DiskLog::open(db, path, Arc::new(state.clone()))?;
+        let mut log = DiskLog::open(&path.with_extension("wal"), Arc::new(state.clone()))?;
         log.observe_fsync(metrics.fsync_seconds.clone());
-        if !founders.is_empty() {
+        if !founders.is_empty() && log.last() == (0, 0) {
             let cs = ConfState {
                 voters: founders.keys().copied().collect(),
                 ..Default::default()
             };
-            if log.initialize(&cs)? {
-                state.apply_conf_state(BOOTSTRAP_INDEX, BOOTSTRAP_INDEX, &cs, founders)?;
-            }
+            // The state machine first, durably: a crash before the log is written is
+            // repaired below, on the next start.
+            state.apply_conf_state(BOOTSTRAP_INDEX, BOOTSTRAP_INDEX, &cs, founders)?;
+            state.sync()?;
+            log.initialize(&cs)?;
         }
-        // Entries are applied (and the applied index saved with them) before the commit index
-        // reaches the hard state, so after a crash the saved commit may lag the applied index.
-        // Whatever was applied was committed: raise the commit to match, or raft refuses to
-        // start ("applied is out of range").
+        reconcile(&state, &log)?;
         let applied = state.applied().0;
-        let mut hs = raft::Storage::initial_state(&log)
-            .map_err(|e| Error::Log(e.to_string()))?
-            .hard_state;
-        if hs.commit < applied {
-            hs.commit = applied;
-            log.write(LogWrite {
-                hard_state: Some(&hs),
-                ..Default::default()
-            })?;
+        let (last, _) = log.last();
+        if last > applied {
+            tracing::info!(
+                id,
+                applied,
+                last,
+                "state machine resumes from its last sync; committed entries in the log are applied again"
+            );
         }
         let config = Config {
             id,
@@ -268,24 +315,31 @@ impl Member {
 
     /// Compacts the log up to the applied index, keeping `keep` entries for slow followers.
     pub fn compact(&mut self, keep: u64) -> Result<(), Error> {
-        let applied = self.state.applied().0;
+        // Only what the state machine holds durably may leave the log.
+        let applied = self.state.sync()?;
         self.log.compact(applied.saturating_sub(keep).max(1))
     }
 
     /// Handles everything raft has ready, as five_mem_node does, and returns what to send
     /// and which proposals finished.
     pub fn ready(&mut self) -> Result<Output, Error> {
-        let mut early = Vec::new();
-        let mut out = self.ready_with(&mut |msgs| early.extend(msgs))?;
-        early.append(&mut out.messages);
-        out.messages = early;
+        let mut early = Output::default();
+        let mut out = self.ready_with(&mut |e| match e {
+            Early::Messages(m) => early.messages.extend(m),
+            Early::Applied(a) => early.applied.extend(a),
+        })?;
+        early.messages.append(&mut out.messages);
+        early.applied.append(&mut out.applied);
+        out.messages = early.messages;
+        out.applied = early.applied;
         Ok(out)
     }
 
-    /// As [`Member::ready`], but hands the messages that need not wait for this member's
-    /// disk (the leader's appends and heartbeats) to `early` before writing, so followers
-    /// persist in parallel with the leader (raft thesis §10.2.1).
-    pub fn ready_with(&mut self, early: &mut dyn FnMut(Vec<Message>)) -> Result<Output, Error> {
+    /// As [`Member::ready`], but hands to `early` what need not wait for this member's
+    /// disk: the leader's appends and heartbeats, so followers persist in parallel with
+    /// the leader (raft thesis §10.2.1), and the outcomes of entries already committed,
+    /// so their callers are answered before this round's fsync rather than after it.
+    pub fn ready_with(&mut self, early: &mut dyn FnMut(Early)) -> Result<Output, Error> {
         let mut out = Output::default();
         if !self.raw.has_ready() {
             return Ok(out);
@@ -293,7 +347,7 @@ impl Member {
         let mut ready = self.raw.ready();
         let now = ready.take_messages();
         if !now.is_empty() {
-            early(now);
+            early(Early::Messages(now));
         }
         out.read_states.extend(
             ready
@@ -317,8 +371,22 @@ impl Member {
             || ready.hs().is_some_and(|hs| {
                 hs.term != saved.hard_state.term || hs.vote != saved.hard_state.vote
             });
-        let committed = ready.take_committed_entries();
-        self.persist_and_apply(committed, ready.entries(), ready.hs(), !must_sync, &mut out)?;
+        // Committed entries are on this member's disk already (raft-rs hands out only
+        // persisted ones): apply them, and answer their callers, before the new entries'
+        // fsync.
+        let mut applied = Output::default();
+        self.apply_committed(ready.take_committed_entries(), &mut applied)?;
+        out.membership_changed |= applied.membership_changed;
+        out.removed |= applied.removed;
+        if !applied.applied.is_empty() {
+            early(Early::Applied(applied.applied));
+        }
+        self.log.write(LogWrite {
+            entries: ready.entries(),
+            hard_state: ready.hs(),
+            lazy: !must_sync,
+            ..Default::default()
+        })?;
         out.messages.extend(ready.take_persisted_messages());
         let mut light = self.raw.advance(ready);
         // Not fsync'd: after a crash raft learns the commit index again (and `open` raises
@@ -339,9 +407,7 @@ impl Member {
         Ok(out)
     }
 
-    /// Applies `committed` and writes `entries` and `hs` to the log. In the usual round
-    /// (no conf change among `committed`) both share one transaction, so one commit (and
-    /// at most one fsync) covers them.
+    /// Applies `committed`, then writes `entries` and `hs` to the log.
     fn persist_and_apply(
         &mut self,
         committed: Vec<Entry>,
@@ -350,42 +416,13 @@ impl Member {
         lazy: bool,
         out: &mut Output,
     ) -> Result<(), Error> {
-        if !committed
-            .iter()
-            .all(|e| e.get_entry_type() == EntryType::EntryNormal)
-        {
-            self.apply_committed(committed, out)?;
-            return self.log.write(LogWrite {
-                entries,
-                hard_state: hs,
-                lazy,
-                ..Default::default()
-            });
-        }
-        let batch: Vec<(u64, u64, &[u8])> = committed
-            .iter()
-            .map(|e| (e.index, e.term, &e.data[..]))
-            .collect();
-        let state = &self.state;
-        let mut staged = None;
-        let mut stage = |txn: &redb::WriteTransaction| {
-            staged = Some(state.stage_batch(txn, &batch)?);
-            Ok(())
-        };
+        self.apply_committed(committed, out)?;
         self.log.write(LogWrite {
             entries,
             hard_state: hs,
-            also: (!batch.is_empty()).then_some(&mut stage),
             lazy,
             ..Default::default()
-        })?;
-        if let Some((results, position)) = staged {
-            if let Some(p) = position {
-                self.state.installed(p);
-            }
-            self.record(&committed, results, out);
-        }
-        Ok(())
+        })
     }
 
     fn apply_committed(&mut self, entries: Vec<Entry>, out: &mut Output) -> Result<(), Error> {
@@ -406,6 +443,8 @@ impl Member {
                 let e = &rest[0];
                 let (cs, added) = self.apply_conf_change(e)?;
                 self.state.apply_conf_state(e.index, e.term, &cs, &added)?;
+                // Durable before the log records it (see `reconcile`).
+                self.state.sync()?;
                 self.log.write(LogWrite {
                     conf_state: Some(&cs),
                     ..Default::default()

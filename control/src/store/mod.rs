@@ -1,10 +1,12 @@
-//! The replicated store: raft-rs driving a durable log and a state machine that share one
-//! redb database per member.
+//! The replicated store: raft-rs driving a durable log (an append-only file) and a state
+//! machine (a redb database) per member.
 //!
 //! # Layout
 //! - `frame`: checksummed records, so damage is detected and reported with the file.
-//! - `log`: [`DiskLog`], raft-rs' `Storage` on disk (entries, hard state, configuration,
-//!   truncation point), fsync'd before a write returns.
+//! - `wal`: the raft log's append-only file (checksummed records, torn-tail recovery,
+//!   generations), one `fdatasync` per write.
+//! - `log`: [`DiskLog`], raft-rs' `Storage` (entries, hard state, configuration,
+//!   truncation point) in memory and in the `wal`, fsync'd before a write returns.
 //! - `command`: [`Command`], the transaction a raft entry carries, and why one is rejected.
 //! - `conf`: conf-change entries in either raft-rs encoding; membership of a configuration.
 //! - `key`: `Kind/namespace/name` keys and the ranges that list a kind.
@@ -31,6 +33,7 @@ mod roster;
 mod runtime;
 mod snapshot;
 mod state;
+mod wal;
 
 #[cfg(test)]
 pub(crate) mod runtime_tests;
@@ -41,7 +44,7 @@ mod state_tests;
 
 pub use command::{Command, Op, Rejection};
 pub use conf::in_conf;
-pub use member::{Applied, Member, Output, ProposalId, Tuning};
+pub use member::{Applied, Early, Member, Output, ProposalId, Tuning};
 pub use metrics::StoreMetrics;
 pub use runtime::{Status, StoreHandle, Transport, WriteError, spawn};
 pub use snapshot::restore as restore_snapshot;

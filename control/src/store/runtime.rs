@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::command::{Command, Rejection};
-use super::member::{Member, ProposalId};
+use super::member::{Applied, Early, Member, ProposalId};
 use super::metrics::StoreMetrics;
 use super::state::StateMachine;
 use crate::Error;
@@ -167,21 +167,17 @@ async fn run(
                 }
             }
         }
-        let out = m.ready_with(&mut |msgs| transport.send(msgs))?;
+        let out = m.ready_with(&mut |e| match e {
+            Early::Messages(msgs) => transport.send(msgs),
+            Early::Applied(done) => answer(&mut pending, &metrics, done),
+        })?;
         if out.membership_changed {
             transport.set_peers(&m.state().members()?);
         }
         if !out.messages.is_empty() {
             transport.send(out.messages);
         }
-        for a in out.applied {
-            if let Some((started, reply)) = pending.remove(&a.id.seq) {
-                metrics
-                    .proposal_seconds
-                    .observe(started.elapsed().as_secs_f64());
-                let _ = reply.send(a.result.map_err(WriteError::from));
-            }
-        }
+        answer(&mut pending, &metrics, out.applied);
         for (ctx, index) in out.read_states {
             let key = ctx
                 .get(..8)
@@ -219,6 +215,22 @@ async fn run(
             m.compact(KEEP_ENTRIES)?;
             m.state().compact_events(now.saturating_sub(KEEP_EVENTS))?;
             compacted_at = now;
+        }
+    }
+}
+
+/// Answers the callers whose proposals were applied.
+fn answer(
+    pending: &mut HashMap<u64, (Instant, Reply)>,
+    metrics: &StoreMetrics,
+    done: Vec<Applied>,
+) {
+    for a in done {
+        if let Some((started, reply)) = pending.remove(&a.id.seq) {
+            metrics
+                .proposal_seconds
+                .observe(started.elapsed().as_secs_f64());
+            let _ = reply.send(a.result.map_err(WriteError::from));
         }
     }
 }

@@ -350,9 +350,10 @@ fn a_member_whose_saved_commit_lags_its_applied_index_restarts() {
     let path = net.dir.path().join(format!("member-{id}.redb"));
     {
         let db = super::open_database(&path).unwrap();
-        let state = super::StateMachine::open(db.clone(), &path).unwrap();
+        let state = super::StateMachine::open(db, &path).unwrap();
         assert!(state.applied().0 > 1);
-        let log = super::DiskLog::open(db, &path, std::sync::Arc::new(state)).unwrap();
+        let wal = path.with_extension("wal");
+        let log = super::DiskLog::open(&wal, std::sync::Arc::new(state)).unwrap();
         let mut hs = raft::Storage::initial_state(&log).unwrap().hard_state;
         hs.commit = 1;
         log.write(super::LogWrite {

@@ -133,14 +133,23 @@ impl StateMachine {
         (a.meta.index, a.meta.term)
     }
 
-    /// Starts a write that is not fsync'd by itself: it becomes durable with the raft log's
-    /// next write (one redb database holds both, and every log write is fsync'd). A crash
-    /// before that loses only applications the log replays on restart.
+    /// Starts a write that is not fsync'd by itself: it becomes durable with the next
+    /// [`StateMachine::sync`]. A crash before that loses only applications the raft log
+    /// replays on restart (the log keeps every entry after the last sync).
     pub(super) fn begin(&self) -> Result<WriteTransaction, Error> {
         let mut txn = self.db.begin_write().map_err(|e| self.err(e))?;
         txn.set_durability(Durability::None)
             .map_err(|e| Error::Log(format!("setting the durability of a write: {e}")))?;
         Ok(txn)
+    }
+
+    /// Makes everything applied so far durable (one fsync); returns the applied index,
+    /// which the raft log may now be compacted up to.
+    pub fn sync(&self) -> Result<u64, Error> {
+        let applied = self.applied().0;
+        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        txn.commit().map_err(|e| self.err(e))?;
+        Ok(applied)
     }
 
     /// Applies a normal entry. The outer error is a storage failure (the member must stop);
@@ -170,10 +179,9 @@ impl StateMachine {
         Ok(verdicts)
     }
 
-    /// Writes what applying `entries` changes into `txn`, which the caller commits (with
-    /// the raft log's write, so one commit covers both) before calling
-    /// [`StateMachine::installed`] with the returned position.
-    pub fn stage_batch(
+    /// Writes what applying `entries` changes into `txn`, which the caller commits before
+    /// calling [`StateMachine::installed`] with the returned position.
+    fn stage_batch(
         &self,
         txn: &WriteTransaction,
         entries: &[(u64, u64, &[u8])],
@@ -198,7 +206,7 @@ impl StateMachine {
     }
 
     /// Makes a committed position the one readers see.
-    pub fn installed(&self, position: Position) {
+    fn installed(&self, position: Position) {
         let mut applied = self.applied.write().unwrap_or_else(|p| p.into_inner());
         applied.meta = position.0;
     }
