@@ -17,10 +17,11 @@ use raft::{Config, RawNode, StateRole, Storage};
 
 use super::command::{Command, Rejection};
 use super::conf::{self, in_conf};
-use super::log::{BOOTSTRAP_INDEX, DiskLog, LogWrite};
+use super::log::{DiskLog, LogWrite};
 use super::metrics::StoreMetrics;
 use super::snapshot;
 use super::state::StateMachine;
+use super::syncer::Syncer;
 use crate::Error;
 use crate::cluster::{self, AddressBook};
 
@@ -104,46 +105,7 @@ pub struct Member {
     raw: RawNode<DiskLog>,
     log: DiskLog,
     state: StateMachine,
-}
-
-/// Brings the log in line with the state machine after a crash between their writes. The
-/// state machine is always made durable first (a snapshot restored, a configuration
-/// applied), so it can only be ahead of the log.
-fn reconcile(state: &StateMachine, log: &DiskLog) -> Result<(), Error> {
-    let (applied, term) = state.applied();
-    let cs = state.conf_state();
-    let saved = log.initial_state().map_err(|e| Error::Log(e.to_string()))?;
-    if applied > log.last().0 {
-        // A snapshot was restored, or the founding configuration applied, but the log
-        // did not record it.
-        let meta = raft::prelude::SnapshotMetadata {
-            index: applied,
-            term,
-            conf_state: Some(cs).into(),
-            ..Default::default()
-        };
-        return log.apply_snapshot(&meta);
-    }
-    let has_conf = !cs.voters.is_empty() || !cs.learners.is_empty();
-    if has_conf && cs != saved.conf_state {
-        // A configuration change was applied but not written to the log.
-        log.write(LogWrite {
-            conf_state: Some(&cs),
-            ..Default::default()
-        })?;
-    }
-    // Entries are applied before the commit index reaches the hard state, so the saved
-    // commit may lag the applied index. Whatever was applied was committed: raise the
-    // commit to match, or raft refuses to start ("applied is out of range").
-    let mut hs = saved.hard_state;
-    if hs.commit < applied {
-        hs.commit = applied;
-        log.write(LogWrite {
-            hard_state: Some(&hs),
-            ..Default::default()
-        })?;
-    }
-    Ok(())
+    syncer: Syncer,
 }
 
 impl Member {
@@ -161,28 +123,8 @@ impl Member {
         let metrics = StoreMetrics::default();
         let mut log = DiskLog::open(&path.with_extension("wal"), Arc::new(state.clone()))?;
         log.observe_fsync(metrics.fsync_seconds.clone());
-        if !founders.is_empty() && log.last() == (0, 0) {
-            let cs = ConfState {
-                voters: founders.keys().copied().collect(),
-                ..Default::default()
-            };
-            // The state machine first, durably: a crash before the log is written is
-            // repaired below, on the next start.
-            state.apply_conf_state(BOOTSTRAP_INDEX, BOOTSTRAP_INDEX, &cs, founders)?;
-            state.sync()?;
-            log.initialize(&cs)?;
-        }
-        reconcile(&state, &log)?;
+        super::recovery::prepare(id, &state, &log, founders)?;
         let applied = state.applied().0;
-        let (last, _) = log.last();
-        if last > applied {
-            tracing::info!(
-                id,
-                applied,
-                last,
-                "state machine resumes from its last sync; committed entries in the log are applied again"
-            );
-        }
         let config = Config {
             id,
             election_tick: tuning.election_tick,
@@ -205,6 +147,7 @@ impl Member {
             metrics,
             raw,
             log,
+            syncer: Syncer::new(state.clone()),
             state,
         })
     }
@@ -313,11 +256,32 @@ impl Member {
         self.raw.read_index(ctx);
     }
 
-    /// Compacts the log up to the applied index, keeping `keep` entries for slow followers.
-    pub fn compact(&mut self, keep: u64) -> Result<(), Error> {
+    /// Starts making what the state machine applied durable, on another thread (see
+    /// `syncer`); `done` is called there when it ends, after which [`Member::ready_with`]
+    /// applies what was committed meanwhile.
+    pub fn sync_state(&mut self, done: Box<dyn FnOnce() + Send>) -> Result<(), Error> {
+        self.syncer.start(done)
+    }
+
+    /// Whether no sync runs and no committed entry waits for one.
+    #[cfg(test)]
+    pub(super) fn syncer_idle(&mut self) -> bool {
+        self.syncer.idle().unwrap_or(false)
+    }
+
+    /// Compacts the log up to the applied index, keeping `keep` entries for slow followers,
+    /// and the watch history to `keep_events` revisions. Does nothing and returns false
+    /// while a sync runs or committed entries wait: try again later.
+    pub fn compact(&mut self, keep: u64, keep_events: u64) -> Result<bool, Error> {
+        if !self.syncer.idle()? {
+            return Ok(false);
+        }
         // Only what the state machine holds durably may leave the log.
         let applied = self.state.sync()?;
-        self.log.compact(applied.saturating_sub(keep).max(1))
+        self.log.compact(applied.saturating_sub(keep).max(1))?;
+        self.state
+            .compact_events(applied.saturating_sub(keep_events))?;
+        Ok(true)
     }
 
     /// Handles everything raft has ready, as five_mem_node does, and returns what to send
@@ -341,6 +305,9 @@ impl Member {
     /// so their callers are answered before this round's fsync rather than after it.
     pub fn ready_with(&mut self, early: &mut dyn FnMut(Early)) -> Result<Output, Error> {
         let mut out = Output::default();
+        // What was committed during a sync that has ended.
+        let waiting = self.syncer.take(Vec::new(), false)?;
+        self.apply_early(waiting, &mut out, early)?;
         if !self.raw.has_ready() {
             return Ok(out);
         }
@@ -356,6 +323,8 @@ impl Member {
                 .map(|rs| (rs.request_ctx, rs.index)),
         );
         if *ready.snapshot() != Snapshot::default() {
+            let waiting = self.syncer.take(Vec::new(), true)?;
+            self.apply_early(waiting, &mut out, early)?;
             let snap = ready.snapshot().clone();
             snapshot::restore(&self.state, &snap)?;
             self.log.apply_snapshot(snap.get_metadata())?;
@@ -374,13 +343,7 @@ impl Member {
         // Committed entries are on this member's disk already (raft-rs hands out only
         // persisted ones): apply them, and answer their callers, before the new entries'
         // fsync.
-        let mut applied = Output::default();
-        self.apply_committed(ready.take_committed_entries(), &mut applied)?;
-        out.membership_changed |= applied.membership_changed;
-        out.removed |= applied.removed;
-        if !applied.applied.is_empty() {
-            early(Early::Applied(applied.applied));
-        }
+        self.apply_early(ready.take_committed_entries(), &mut out, early)?;
         self.log.write(LogWrite {
             entries: ready.entries(),
             hard_state: ready.hs(),
@@ -425,7 +388,32 @@ impl Member {
         })
     }
 
+    /// Applies `entries` (see [`Member::apply_committed`]) and hands their outcomes to
+    /// `early` at once.
+    fn apply_early(
+        &mut self,
+        entries: Vec<Entry>,
+        out: &mut Output,
+        early: &mut dyn FnMut(Early),
+    ) -> Result<(), Error> {
+        let mut applied = Output::default();
+        self.apply_committed(entries, &mut applied)?;
+        out.membership_changed |= applied.membership_changed;
+        out.removed |= applied.removed;
+        if !applied.applied.is_empty() {
+            early(Early::Applied(applied.applied));
+        }
+        Ok(())
+    }
+
+    /// Applies committed entries after any still waiting, or adds them to those waiting
+    /// while a sync runs. A configuration change waits for the sync: raft must learn it
+    /// before the next round.
     fn apply_committed(&mut self, entries: Vec<Entry>, out: &mut Output) -> Result<(), Error> {
+        let conf = entries
+            .iter()
+            .any(|e| e.get_entry_type() != EntryType::EntryNormal);
+        let entries = self.syncer.take(entries, conf)?;
         // Runs of normal entries apply in one transaction; conf changes one at a time.
         let mut rest = &entries[..];
         while !rest.is_empty() {

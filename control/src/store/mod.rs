@@ -10,12 +10,17 @@
 //! - `command`: [`Command`], the transaction a raft entry carries, and why one is rejected.
 //! - `conf`: conf-change entries in either raft-rs encoding; membership of a configuration.
 //! - `key`: `Kind/namespace/name` keys and the ranges that list a kind.
-//! - `state`: [`StateMachine`], objects with revisions, the event history watches read,
-//!   and the applied index, advanced in the same transaction as the change.
+//! - `state`: [`StateMachine`], objects with revisions and the applied index, advanced in
+//!   the same transaction as the change; synced now and then, replayed from the log.
+//! - `syncer`: the state machine's syncs on a background thread; entries committed
+//!   meanwhile wait in a backlog.
+//! - `history`: the change events watches read, per revision.
 //! - `roster`: member addresses and removed ids, kept by the state machine.
 //! - `snapshot`: the state machine as one blob for a lagging member, and its restore.
 //! - `member`: [`Member`], raft-rs' `RawNode` over the log and state machine, driven like
 //!   its `five_mem_node` example; synchronous, so tests drive it deterministically.
+//! - `recovery`: founding a cluster, and repairing the log after a crash between its
+//!   writes and the state machine's, before raft starts.
 //! - `raft_log`: raft-rs' slog records passed on to tracing (target `raft`).
 //! - `metrics`: [`StoreMetrics`], the counters `/metrics` will expose.
 //! - `runtime`: the event loop that runs a member on tokio behind a [`StoreHandle`]
@@ -24,15 +29,18 @@
 mod command;
 mod conf;
 mod frame;
+mod history;
 pub mod key;
 mod log;
 mod member;
 mod metrics;
 mod raft_log;
+mod recovery;
 mod roster;
 mod runtime;
 mod snapshot;
 mod state;
+mod syncer;
 mod wal;
 
 #[cfg(test)]
@@ -44,11 +52,12 @@ mod state_tests;
 
 pub use command::{Command, Op, Rejection};
 pub use conf::in_conf;
+pub use history::{Event, EventType};
 pub use member::{Applied, Early, Member, Output, ProposalId, Tuning};
 pub use metrics::StoreMetrics;
 pub use runtime::{Status, StoreHandle, Transport, WriteError, spawn};
 pub use snapshot::restore as restore_snapshot;
-pub use state::{Event, EventType, StateMachine, Stored};
+pub use state::{StateMachine, Stored};
 
 #[cfg(test)]
 mod log_tests;

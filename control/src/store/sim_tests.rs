@@ -146,6 +146,43 @@ impl Net {
 }
 
 #[test]
+fn entries_committed_during_a_sync_are_applied_in_order_once_it_ends() {
+    let mut net = Net::new(3);
+    let leader = net.leader();
+    net.propose(leader, &create("a"));
+    // A sync that lasts until the test lets it end.
+    let (release, wait) = std::sync::mpsc::channel::<()>();
+    let (ended, has_ended) = std::sync::mpsc::channel::<()>();
+    net.members
+        .get_mut(&leader)
+        .unwrap()
+        .sync_state(Box::new(move || {
+            let _ = wait.recv();
+            let _ = ended.send(());
+        }))
+        .unwrap();
+    let b = net.propose(leader, &create("b"));
+    let c = net.propose(leader, &create("c"));
+    net.tick(2);
+    assert_eq!(net.names(leader), ["a"], "the database is busy syncing");
+    assert!(net.outcome(b).is_none() && net.outcome(c).is_none());
+    let follower = (1..=3).find(|&m| m != leader).unwrap();
+    assert_eq!(net.names(follower), ["a", "b", "c"]);
+    assert!(
+        !net.members.get_mut(&leader).unwrap().compact(0, 0).unwrap(),
+        "no compaction while entries wait"
+    );
+    release.send(()).unwrap();
+    has_ended.recv().unwrap();
+    while !net.members.get_mut(&leader).unwrap().syncer_idle() {
+        net.tick(1);
+    }
+    assert_eq!(net.names(leader), ["a", "b", "c"]);
+    let (b, c) = (net.outcome(b).unwrap(), net.outcome(c).unwrap());
+    assert!(b.result.is_ok() && c.result.is_ok() && b.index < c.index);
+}
+
+#[test]
 fn one_leader_is_elected_and_known_to_all() {
     // §5.2: a candidate that wins a majority becomes leader; the others learn it.
     let mut net = Net::new(3);
@@ -228,7 +265,11 @@ fn a_member_behind_a_compacted_log_catches_up_by_snapshot() {
     for i in 0..20 {
         net.propose(leader, &create(&format!("obj-{i:02}")));
     }
-    net.members.get_mut(&leader).unwrap().compact(0).unwrap();
+    net.members
+        .get_mut(&leader)
+        .unwrap()
+        .compact(0, u64::MAX)
+        .unwrap();
     net.isolated.clear();
     net.tick(30);
     assert_eq!(net.names(lagging).len(), 20);

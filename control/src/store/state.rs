@@ -2,11 +2,14 @@
 //! with the revision (raft index) of its last write; a history of change events for watch;
 //! and the applied index, all in the member's redb database.
 //!
-//! Applying an entry, recording its events and advancing the applied index happen in one
-//! durable transaction, so after a crash every entry is applied exactly once.
+//! Applying an entry, recording its events (see `history`) and advancing the applied index
+//! happen in one transaction. Transactions are made durable together by
+//! [`StateMachine::sync`]; after a crash the raft log replays the entries applied since, so
+//! every entry is applied exactly once.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use raft::prelude::{ConfState, Snapshot, SnapshotMetadata};
@@ -18,6 +21,7 @@ use skiff_proto::model::LabelSelector;
 use skiff_proto::{Kind, Object, stored};
 
 use super::command::{Command, Op, Rejection};
+use super::history::{EventType, encode_event};
 use super::log::SnapshotSource;
 use super::roster::{MEMBERS, REMOVED};
 use super::{frame, key};
@@ -39,27 +43,11 @@ pub struct Stored {
     pub object: Object,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventType {
-    Added,
-    Modified,
-    Deleted,
-}
-
-/// One change, as a watch delivers it. For a deletion, `object` is the last state.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Event {
-    pub revision: u64,
-    pub kind: EventType,
-    pub key: String,
-    pub object: Object,
-}
-
 /// What the state machine has applied: shared with snapshots.
 #[derive(Default)]
-struct Applied {
-    meta: SnapshotMetadata,
-    compacted: u64,
+pub(super) struct Applied {
+    pub(super) meta: SnapshotMetadata,
+    pub(super) compacted: u64,
 }
 
 /// Each applied entry's verdict, in order.
@@ -74,7 +62,9 @@ pub struct Position(SnapshotMetadata);
 pub struct StateMachine {
     pub(super) db: Arc<Database>,
     pub(super) path: PathBuf,
-    applied: Arc<RwLock<Applied>>,
+    pub(super) applied: Arc<RwLock<Applied>>,
+    /// The applied index as of the last [`StateMachine::sync`].
+    synced: Arc<AtomicU64>,
 }
 
 impl StateMachine {
@@ -103,6 +93,7 @@ impl StateMachine {
         Ok(StateMachine {
             db,
             path: path.to_path_buf(),
+            synced: Arc::new(AtomicU64::new(applied.meta.index)),
             applied: Arc::new(RwLock::new(applied)),
         })
     }
@@ -118,7 +109,7 @@ impl StateMachine {
         Error::storage(&self.path, e)
     }
 
-    fn corrupt(&self, what: String, reason: String) -> Error {
+    pub(super) fn corrupt(&self, what: String, reason: String) -> Error {
         Error::Corrupt {
             path: self.path.clone(),
             what,
@@ -147,8 +138,11 @@ impl StateMachine {
     /// which the raft log may now be compacted up to.
     pub fn sync(&self) -> Result<u64, Error> {
         let applied = self.applied().0;
-        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        txn.commit().map_err(|e| self.err(e))?;
+        if self.synced.load(Ordering::Acquire) != applied {
+            let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+            txn.commit().map_err(|e| self.err(e))?;
+            self.synced.store(applied, Ordering::Release);
+        }
         Ok(applied)
     }
 
@@ -406,81 +400,6 @@ impl StateMachine {
         }
         Ok((out, revision))
     }
-
-    /// Every event after `revision`, in commit order; `Error::Compacted` if some are gone.
-    pub fn events_since(&self, revision: u64) -> Result<Vec<Event>, Error> {
-        let compacted = self
-            .applied
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .compacted;
-        if revision < compacted {
-            return Err(Error::Compacted {
-                requested: revision,
-                compacted,
-            });
-        }
-        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
-        let t = txn.open_table(EVENTS).map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        for item in t.range((revision + 1, 0)..).map_err(|e| self.err(e))? {
-            let (k, v) = item.map_err(|e| self.err(e))?;
-            let (rev, seq) = k.value();
-            out.push(self.decode_event(rev, seq, v.value())?);
-        }
-        Ok(out)
-    }
-
-    fn decode_event(&self, revision: u64, seq: u32, rec: &[u8]) -> Result<Event, Error> {
-        let what = || format!("event {revision}.{seq}");
-        let body = frame::open(&self.path, &what, rec)?;
-        let bad = |reason: &str| self.corrupt(what(), reason.to_owned());
-        let (&tag, rest) = body.split_first().ok_or_else(|| bad("empty"))?;
-        let kind = match tag {
-            0 => EventType::Added,
-            1 => EventType::Modified,
-            2 => EventType::Deleted,
-            _ => return Err(bad("unknown event type")),
-        };
-        if rest.len() < 4 {
-            return Err(bad("too short"));
-        }
-        let (len, rest) = rest.split_at(4);
-        let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
-        if rest.len() < len {
-            return Err(bad("key runs past the record"));
-        }
-        let (k, obj) = rest.split_at(len);
-        let key = String::from_utf8(k.to_vec()).map_err(|_| bad("key is not UTF-8"))?;
-        let object = stored::decode(obj).map_err(|e| self.corrupt(what(), e.to_string()))?;
-        Ok(Event {
-            revision,
-            kind,
-            key,
-            object,
-        })
-    }
-
-    /// Forgets events at or below `revision`; watches from there must list again.
-    pub fn compact_events(&self, revision: u64) -> Result<(), Error> {
-        let mut applied = self.applied.write().unwrap_or_else(|p| p.into_inner());
-        let revision = revision.min(applied.meta.index);
-        if revision <= applied.compacted {
-            return Ok(());
-        }
-        let txn = self.begin()?;
-        {
-            let mut t = txn.open_table(EVENTS).map_err(|e| self.err(e))?;
-            t.retain_in(..(revision + 1, 0), |_, _| false)
-                .map_err(|e| self.err(e))?;
-            let mut m = txn.open_table(STATE_META).map_err(|e| self.err(e))?;
-            m.insert(COMPACTED, frame::seal(&revision.to_le_bytes()).as_slice())
-                .map_err(|e| self.err(e))?;
-        }
-        txn.commit().map_err(|e| self.err(e))?;
-        applied.compacted = revision;
-        Ok(())
-    }
 }
 
 /// The object as stored: its resourceVersion is the revision it was written at.
@@ -488,19 +407,6 @@ fn stamped(o: &Object, revision: u64) -> Object {
     let mut o = o.clone();
     o.metadata_mut().resource_version = Some(revision);
     o
-}
-
-fn encode_event(kind: EventType, key: &str, object: &[u8]) -> Vec<u8> {
-    let mut rec = Vec::with_capacity(5 + key.len() + object.len());
-    rec.push(match kind {
-        EventType::Added => 0,
-        EventType::Modified => 1,
-        EventType::Deleted => 2,
-    });
-    rec.extend_from_slice(&(key.len() as u32).to_le_bytes());
-    rec.extend_from_slice(key.as_bytes());
-    rec.extend_from_slice(object);
-    frame::seal(&rec)
 }
 
 fn read_u64(b: &[u8]) -> u64 {
