@@ -43,6 +43,12 @@ pub struct Stored {
     pub object: Object,
 }
 
+/// The tables applying a command writes, opened once per batch.
+struct Tables<'t> {
+    objects: redb::Table<'t, &'static str, &'static [u8]>,
+    history: redb::Table<'t, (u64, u32), &'static [u8]>,
+}
+
 /// What the state machine has applied: shared with snapshots.
 #[derive(Default)]
 pub(super) struct Applied {
@@ -184,17 +190,22 @@ impl StateMachine {
             return Ok((Vec::new(), None));
         };
         let mut verdicts = Vec::with_capacity(entries.len());
+        let mut tables = Tables {
+            objects: txn.open_table(OBJECTS).map_err(|e| self.err(e))?,
+            history: txn.open_table(EVENTS).map_err(|e| self.err(e))?,
+        };
         for &(index, _, data) in entries {
             // An empty entry (each new leader appends one) carries no command.
             verdicts.push(if data.is_empty() {
                 Ok(index)
             } else {
                 match Command::decode(data) {
-                    Ok(cmd) => self.apply_command(txn, index, &cmd)?,
+                    Ok(cmd) => self.apply_command(&mut tables, index, &cmd)?,
                     Err(rejection) => Err(rejection),
                 }
             });
         }
+        drop(tables);
         let position = self.stage_position(txn, last, last_term, None)?;
         Ok((verdicts, Some(position)))
     }
@@ -253,13 +264,15 @@ impl StateMachine {
     /// writes all or nothing.
     fn apply_command(
         &self,
-        txn: &WriteTransaction,
+        tables: &mut Tables<'_>,
         index: u64,
         cmd: &Command,
     ) -> Result<Result<u64, Rejection>, Error> {
-        let mut objects = txn.open_table(OBJECTS).map_err(|e| self.err(e))?;
+        let objects = &mut tables.objects;
         // The state as this transaction sees it: key → (revision, object), None = deleted.
         let mut staged: BTreeMap<String, Option<(u64, Object)>> = BTreeMap::new();
+        // What to write: key → the new object's encoded body, None = delete.
+        let mut writes: BTreeMap<String, Option<Vec<u8>>> = BTreeMap::new();
         let mut events = Vec::with_capacity(cmd.ops.len());
         for op in &cmd.ops {
             let k = match op {
@@ -302,17 +315,24 @@ impl StateMachine {
                     (None, EventType::Deleted)
                 }
             };
-            let shown = next.clone().or_else(|| current.map(|(_, o)| o));
-            if let Some(o) = shown {
-                events.push((event, k.clone(), o));
+            // Encoded once, for both the object and its event.
+            let body = next.as_ref().map(|o| self.encode_body(o)).transpose()?;
+            match (&body, &current) {
+                (Some(b), _) => events.push((event, k.clone(), b.clone())),
+                (None, Some((_, o))) => events.push((event, k.clone(), self.encode_body(o)?)),
+                (None, None) => {}
             }
-            staged.insert(k, next.map(|o| (index, o)));
+            staged.insert(k.clone(), next.map(|o| (index, o)));
+            writes.insert(k, body);
         }
-        for (k, v) in &staged {
-            match v {
-                Some((rev, o)) => {
+        for (k, body) in &writes {
+            match body {
+                Some(body) => {
+                    let mut rec = Vec::with_capacity(body.len() + 8);
+                    rec.extend_from_slice(&index.to_le_bytes());
+                    rec.extend_from_slice(body);
                     objects
-                        .insert(k.as_str(), self.encode_record(*rev, o)?.as_slice())
+                        .insert(k.as_str(), frame::seal(&rec).as_slice())
                         .map_err(|e| self.err(e))?;
                 }
                 None => {
@@ -320,26 +340,17 @@ impl StateMachine {
                 }
             }
         }
-        let mut history = txn.open_table(EVENTS).map_err(|e| self.err(e))?;
-        for (seq, (kind, k, o)) in events.iter().enumerate() {
-            let rec = encode_event(
-                *kind,
-                k,
-                &stored::encode(o).map_err(|e| self.corrupt(k.clone(), e.to_string()))?,
-            );
-            history
-                .insert((index, seq as u32), rec.as_slice())
+        for (seq, (kind, k, body)) in events.iter().enumerate() {
+            tables
+                .history
+                .insert((index, seq as u32), encode_event(*kind, k, body).as_slice())
                 .map_err(|e| self.err(e))?;
         }
         Ok(Ok(index))
     }
 
-    fn encode_record(&self, revision: u64, o: &Object) -> Result<Vec<u8>, Error> {
-        let body = stored::encode(o).map_err(|e| self.corrupt(key::of(o), e.to_string()))?;
-        let mut rec = Vec::with_capacity(body.len() + 8);
-        rec.extend_from_slice(&revision.to_le_bytes());
-        rec.extend_from_slice(&body);
-        Ok(frame::seal(&rec))
+    fn encode_body(&self, o: &Object) -> Result<Vec<u8>, Error> {
+        stored::encode(o).map_err(|e| self.corrupt(key::of(o), e.to_string()))
     }
 
     fn decode_record(&self, k: &str, rec: &[u8]) -> Result<Stored, Error> {

@@ -1,6 +1,8 @@
 //! Reading manifests: YAML or JSON text → typed, validated [`Object`]s, or diagnostics that
 //! name the file, document, line, field path and a fix.
 //!
+//! Valid JSON takes a shortcut (`json`) to the same typed decoding and validation.
+//!
 //! Pipeline: `tree` parses every document into a position-marked tree; the tree becomes a
 //! JSON value whose `apiVersion`/`kind` pick the Rust type; strict serde decoding (unknown
 //! fields are errors) runs under `serde_path_to_error` to learn the failing field; then
@@ -9,6 +11,7 @@
 
 mod diagnostic;
 mod hints;
+mod json;
 mod path;
 mod tree;
 
@@ -63,6 +66,10 @@ pub struct Decoded {
 /// all problems are reported at once.
 pub fn decode(text: &str, source: &Source) -> Decoded {
     let mut out = Decoded::default();
+    if let Some(obj) = json::decode(text, source) {
+        out.objects.push(obj);
+        return out;
+    }
     let docs = match parse(text) {
         Ok(docs) => docs,
         Err((position, message, hint)) => {
