@@ -98,27 +98,46 @@ impl ObjectApi {
             .map_err(status::write)
     }
 
+    /// Proposes one operation and answers with the object as that write left it (for a
+    /// deletion, its last state), at the write's revision.
     async fn write(&self, op: Op) -> Result<ObjectEnvelope, Status> {
         let k = match &op {
             Op::Create(o) | Op::Update { object: o, .. } => key::of(o),
             Op::Delete { key, .. } => key.clone(),
         };
-        let before = match &op {
-            Op::Delete { .. } => self.store.state().get(&k).map_err(status::store)?,
-            _ => None,
+        let written = match &op {
+            Op::Create(o) | Op::Update { object: o, .. } => Some(o.clone()),
+            Op::Delete { .. } => self
+                .store
+                .state()
+                .get(&k)
+                .map_err(status::store)?
+                .map(|s| s.object),
         };
         let rev = self
             .store
             .propose(Command { ops: vec![op] })
             .await
             .map_err(status::write)?;
+        // Read-your-writes on this member, even for serializable reads.
         self.store.wait_applied(rev).await.map_err(status::write)?;
-        match self.store.state().get(&k).map_err(status::store)? {
-            Some(s) => envelope(&s.object, s.revision),
-            None => match before {
-                Some(s) => envelope(&s.object, rev),
-                None => Err(Status::not_found(format!("{k} not found"))),
-            },
+        match written {
+            Some(mut o) => {
+                o.metadata_mut().resource_version = Some(rev);
+                envelope(&o, rev)
+            }
+            // Deleted before this member saw it: the deletion's event has its last state.
+            None => {
+                let events = self
+                    .store
+                    .state()
+                    .events_since(rev.saturating_sub(1))
+                    .map_err(status::store)?;
+                match events.into_iter().find(|e| e.revision == rev && e.key == k) {
+                    Some(e) => envelope(&e.object, rev),
+                    None => Err(Status::not_found(format!("{k} not found"))),
+                }
+            }
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The change history watches read: one event per changed object, keyed by the revision
 //! (raft index) of its write and its position within that write, kept until compacted.
 
-use redb::ReadableDatabase;
+use std::collections::BTreeMap;
+
 use skiff_proto::{Object, stored};
 
 use super::frame;
@@ -38,15 +39,21 @@ impl StateMachine {
                 compacted,
             });
         }
-        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
-        let t = txn.open_table(EVENTS).map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
+        let view = self.view()?;
+        let buffered = view.overlay.events_after(revision);
+        let t = view.txn.open_table(EVENTS).map_err(|e| self.err(e))?;
+        let mut out = BTreeMap::new();
         for item in t.range((revision + 1, 0)..).map_err(|e| self.err(e))? {
             let (k, v) = item.map_err(|e| self.err(e))?;
             let (rev, seq) = k.value();
-            out.push(self.decode_event(rev, seq, v.value())?);
+            if !buffered.contains_key(&(rev, seq)) {
+                out.insert((rev, seq), self.decode_event(rev, seq, v.value())?);
+            }
         }
-        Ok(out)
+        for ((rev, seq), rec) in buffered {
+            out.insert((rev, seq), self.decode_event(rev, seq, rec)?);
+        }
+        Ok(out.into_values().collect())
     }
 
     fn decode_event(&self, revision: u64, seq: u32, rec: &[u8]) -> Result<Event, Error> {
@@ -86,6 +93,9 @@ impl StateMachine {
         if revision <= applied.compacted {
             return Ok(());
         }
+        // Not while a sync writes buffered events: they would come back.
+        let _one = self.flushes.lock().unwrap_or_else(|p| p.into_inner());
+        self.forget_events(revision);
         let txn = self.begin()?;
         {
             let mut t = txn.open_table(EVENTS).map_err(|e| self.err(e))?;

@@ -257,23 +257,22 @@ impl Member {
     }
 
     /// Starts making what the state machine applied durable, on another thread (see
-    /// `syncer`); `done` is called there when it ends, after which [`Member::ready_with`]
-    /// applies what was committed meanwhile.
-    pub fn sync_state(&mut self, done: Box<dyn FnOnce() + Send>) -> Result<(), Error> {
-        self.syncer.start(done)
+    /// `syncer`).
+    pub fn sync_state(&mut self) -> Result<(), Error> {
+        self.syncer.start()
     }
 
-    /// Whether no sync runs and no committed entry waits for one.
+    /// Whether a sync runs.
     #[cfg(test)]
-    pub(super) fn syncer_idle(&mut self) -> bool {
-        self.syncer.idle().unwrap_or(false)
+    pub(super) fn syncing(&mut self) -> bool {
+        self.syncer.busy().unwrap_or(true)
     }
 
     /// Compacts the log up to the applied index, keeping `keep` entries for slow followers,
     /// and the watch history to `keep_events` revisions. Does nothing and returns false
-    /// while a sync runs or committed entries wait: try again later.
+    /// while a sync runs: try again later.
     pub fn compact(&mut self, keep: u64, keep_events: u64) -> Result<bool, Error> {
-        if !self.syncer.idle()? {
+        if self.syncer.busy()? {
             return Ok(false);
         }
         // Only what the state machine holds durably may leave the log.
@@ -305,9 +304,6 @@ impl Member {
     /// so their callers are answered before this round's fsync rather than after it.
     pub fn ready_with(&mut self, early: &mut dyn FnMut(Early)) -> Result<Output, Error> {
         let mut out = Output::default();
-        // What was committed during a sync that has ended.
-        let waiting = self.syncer.take(Vec::new(), false)?;
-        self.apply_early(waiting, &mut out, early)?;
         if !self.raw.has_ready() {
             return Ok(out);
         }
@@ -323,8 +319,7 @@ impl Member {
                 .map(|rs| (rs.request_ctx, rs.index)),
         );
         if *ready.snapshot() != Snapshot::default() {
-            let waiting = self.syncer.take(Vec::new(), true)?;
-            self.apply_early(waiting, &mut out, early)?;
+            self.syncer.wait()?;
             let snap = ready.snapshot().clone();
             snapshot::restore(&self.state, &snap)?;
             self.log.apply_snapshot(snap.get_metadata())?;
@@ -406,14 +401,15 @@ impl Member {
         Ok(())
     }
 
-    /// Applies committed entries after any still waiting, or adds them to those waiting
-    /// while a sync runs. A configuration change waits for the sync: raft must learn it
-    /// before the next round.
+    /// Applies committed entries. A configuration change writes the database itself, so it
+    /// waits for a running sync.
     fn apply_committed(&mut self, entries: Vec<Entry>, out: &mut Output) -> Result<(), Error> {
-        let conf = entries
+        if entries
             .iter()
-            .any(|e| e.get_entry_type() != EntryType::EntryNormal);
-        let entries = self.syncer.take(entries, conf)?;
+            .any(|e| e.get_entry_type() != EntryType::EntryNormal)
+        {
+            self.syncer.wait()?;
+        }
         // Runs of normal entries apply in one transaction; conf changes one at a time.
         let mut rest = &entries[..];
         while !rest.is_empty() {
@@ -494,6 +490,22 @@ impl Member {
                 tracing::warn!(index = e.index, %err, "conf change refused; configuration unchanged");
                 Ok((self.conf_state(), AddressBook::new()))
             }
+        }
+    }
+}
+
+/// A member that stops cleanly leaves nothing for the log to replay.
+impl Drop for Member {
+    fn drop(&mut self) {
+        if let Err(e) = self
+            .syncer
+            .wait()
+            .and_then(|()| self.state.sync().map(|_| ()))
+        {
+            tracing::warn!(
+                id = self.id,
+                "syncing the state machine on the way out: {e}"
+            );
         }
     }
 }

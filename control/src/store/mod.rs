@@ -10,10 +10,11 @@
 //! - `command`: [`Command`], the transaction a raft entry carries, and why one is rejected.
 //! - `conf`: conf-change entries in either raft-rs encoding; membership of a configuration.
 //! - `key`: `Kind/namespace/name` keys and the ranges that list a kind.
-//! - `state`: [`StateMachine`], objects with revisions and the applied index, advanced in
-//!   the same transaction as the change; synced now and then, replayed from the log.
-//! - `syncer`: the state machine's syncs on a background thread; entries committed
-//!   meanwhile wait in a backlog.
+//! - `state`: [`StateMachine`], objects with revisions and the applied index, advanced
+//!   together; synced now and then, replayed from the log after a crash.
+//! - `overlay`: applied changes buffered in memory until the next sync writes them in one
+//!   transaction; readers see the database through it.
+//! - `syncer`: the state machine's syncs on a background thread, while raft applies on.
 //! - `history`: the change events watches read, per revision.
 //! - `roster`: member addresses and removed ids, kept by the state machine.
 //! - `snapshot`: the state machine as one blob for a lagging member, and its restore.
@@ -34,6 +35,7 @@ pub mod key;
 mod log;
 mod member;
 mod metrics;
+mod overlay;
 mod raft_log;
 mod recovery;
 mod roster;

@@ -26,6 +26,8 @@ impl StateMachine {
         cs: &ConfState,
         added: &AddressBook,
     ) -> Result<(), Error> {
+        // The buffered changes first: the position written below covers them.
+        self.sync()?;
         let txn = self.begin()?;
         {
             let mut members = txn.open_table(MEMBERS).map_err(|e| self.err(e))?;

@@ -140,7 +140,6 @@ async fn run(
     let mut term = m.term();
     let mut compacted_at = m.state().applied().0;
     let mut last_sync = Instant::now();
-    let synced = Arc::new(tokio::sync::Notify::new());
     // A member that is joining knows nobody yet; whoever started it told the transport.
     let known = m.state().members()?;
     if !known.is_empty() {
@@ -155,8 +154,6 @@ async fn run(
                     expire(&mut pending, &mut reads, tick * ANSWER_WITHIN_TICKS);
                 }
             }
-            // A sync ended: apply what was committed meanwhile.
-            () = synced.notified() => {}
             input = inbox.recv() => {
                 let Some(first) = input else { return Ok(()) };
                 let mut next = Some(first);
@@ -221,8 +218,7 @@ async fn run(
         if last_sync.elapsed() >= SYNC_EVERY {
             // Small, frequent syncs: one after thousands of applications takes hundreds of
             // milliseconds (measured with the store bench).
-            let wake = synced.clone();
-            m.sync_state(Box::new(move || wake.notify_one()))?;
+            m.sync_state()?;
             last_sync = Instant::now();
         }
         if now >= compacted_at + COMPACT_EVERY && m.compact(KEEP_ENTRIES, KEEP_EVENTS)? {

@@ -10,11 +10,13 @@ use raft::prelude::Snapshot;
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use super::frame;
+use super::overlay::Overlay;
 use super::roster::{MEMBERS, REMOVED};
 use super::state::{APPLIED, COMPACTED, EVENTS, OBJECTS, STATE_META, StateMachine};
 use crate::Error;
 
-/// The state as of the last applied entry, read in one consistent transaction.
+/// The state as of the last sync, read in one consistent transaction (the log keeps the
+/// entries after it).
 pub fn export(sm: &StateMachine) -> Result<Snapshot, Error> {
     let txn = sm.db.begin_read().map_err(|e| sm.err(e))?;
     let meta = sm.applied_in(&txn)?;
@@ -126,6 +128,8 @@ pub fn restore(sm: &StateMachine, snap: &Snapshot) -> Result<(), Error> {
         reason: reason.to_owned(),
     })?;
     let meta = snap.get_metadata().clone();
+    // No sync may run meanwhile: it would write older state over the snapshot's.
+    let _one = sm.flushes.lock().unwrap_or_else(|p| p.into_inner());
     let txn = sm.db.begin_write().map_err(|e| sm.err(e))?;
     {
         let mut t = txn.open_table(OBJECTS).map_err(|e| sm.err(e))?;
@@ -154,7 +158,10 @@ pub fn restore(sm: &StateMachine, snap: &Snapshot) -> Result<(), Error> {
         m.insert(COMPACTED, frame::seal(&meta.index.to_le_bytes()).as_slice())
             .map_err(|e| sm.err(e))?;
     }
+    // Readers see the old state (buffered changes included) or the new one, nothing between.
+    let mut overlay = sm.overlay.write().unwrap_or_else(|p| p.into_inner());
     txn.commit().map_err(|e| sm.err(e))?;
+    *overlay = Overlay::default();
     sm.reset_applied(meta);
     Ok(())
 }

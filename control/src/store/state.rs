@@ -9,12 +9,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, RwLock};
 
 use raft::prelude::{ConfState, Snapshot, SnapshotMetadata};
 use redb::{
-    Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
+    Database, Durability, ReadOnlyTable, ReadTransaction, ReadableTable, TableDefinition,
     WriteTransaction,
 };
 use skiff_proto::model::LabelSelector;
@@ -23,6 +23,7 @@ use skiff_proto::{Kind, Object, stored};
 use super::command::{Command, Op, Rejection};
 use super::history::{EventType, encode_event};
 use super::log::SnapshotSource;
+use super::overlay::{Layer, Overlay};
 use super::roster::{MEMBERS, REMOVED};
 use super::{frame, key};
 use crate::Error;
@@ -43,10 +44,10 @@ pub struct Stored {
     pub object: Object,
 }
 
-/// The tables applying a command writes, opened once per batch.
-struct Tables<'t> {
-    objects: redb::Table<'t, &'static str, &'static [u8]>,
-    history: redb::Table<'t, (u64, u32), &'static [u8]>,
+/// Where applying a batch reads the state before it: the overlay, then the database.
+struct Reader<'a> {
+    overlay: &'a Overlay,
+    objects: &'a ReadOnlyTable<&'static str, &'static [u8]>,
 }
 
 /// What the state machine has applied: shared with snapshots.
@@ -56,10 +57,7 @@ pub(super) struct Applied {
     pub(super) compacted: u64,
 }
 
-/// Each applied entry's verdict, in order.
-pub type Verdicts = Vec<Result<u64, Rejection>>;
-
-/// An applied position written but not yet installed (see [`StateMachine::stage_batch`]).
+/// An applied position written but not yet installed (see [`StateMachine::finish`]).
 #[derive(Debug)]
 pub struct Position(SnapshotMetadata);
 
@@ -70,7 +68,11 @@ pub struct StateMachine {
     pub(super) path: PathBuf,
     pub(super) applied: Arc<RwLock<Applied>>,
     /// The applied index as of the last [`StateMachine::sync`].
-    synced: Arc<AtomicU64>,
+    pub(super) synced: Arc<AtomicU64>,
+    /// Applied changes not in the database yet.
+    pub(super) overlay: Arc<RwLock<Overlay>>,
+    /// Held by the one sync that runs.
+    pub(super) flushes: Arc<Mutex<()>>,
 }
 
 impl StateMachine {
@@ -101,6 +103,8 @@ impl StateMachine {
             path: path.to_path_buf(),
             synced: Arc::new(AtomicU64::new(applied.meta.index)),
             applied: Arc::new(RwLock::new(applied)),
+            overlay: Arc::default(),
+            flushes: Arc::default(),
         })
     }
 
@@ -140,16 +144,10 @@ impl StateMachine {
         Ok(txn)
     }
 
-    /// Makes everything applied so far durable (one fsync); returns the applied index,
-    /// which the raft log may now be compacted up to.
+    /// Makes everything applied so far durable (one transaction, one fsync); returns the
+    /// applied index, which the raft log may now be compacted up to.
     pub fn sync(&self) -> Result<u64, Error> {
-        let applied = self.applied().0;
-        if self.synced.load(Ordering::Acquire) != applied {
-            let txn = self.db.begin_write().map_err(|e| self.err(e))?;
-            txn.commit().map_err(|e| self.err(e))?;
-            self.synced.store(applied, Ordering::Release);
-        }
-        Ok(applied)
+        self.flush()
     }
 
     /// Applies a normal entry. The outer error is a storage failure (the member must stop);
@@ -164,50 +162,40 @@ impl StateMachine {
         Ok(verdicts.pop().unwrap_or(Ok(index)))
     }
 
-    /// Applies consecutive normal entries `(index, term, data)` in one transaction and
-    /// returns each one's verdict, in order.
+    /// Applies consecutive normal entries `(index, term, data)` and returns each one's
+    /// verdict, in order. The changes go to the overlay (see `overlay`): the database gets
+    /// them with the next [`StateMachine::sync`].
     pub fn apply_batch(
         &self,
         entries: &[(u64, u64, &[u8])],
     ) -> Result<Vec<Result<u64, Rejection>>, Error> {
-        let txn = self.begin()?;
-        let (verdicts, position) = self.stage_batch(&txn, entries)?;
-        txn.commit().map_err(|e| self.err(e))?;
-        if let Some(p) = position {
-            self.installed(p);
-        }
-        Ok(verdicts)
-    }
-
-    /// Writes what applying `entries` changes into `txn`, which the caller commits before
-    /// calling [`StateMachine::installed`] with the returned position.
-    fn stage_batch(
-        &self,
-        txn: &WriteTransaction,
-        entries: &[(u64, u64, &[u8])],
-    ) -> Result<(Verdicts, Option<Position>), Error> {
         let Some(&(last, last_term, _)) = entries.last() else {
-            return Ok((Vec::new(), None));
+            return Ok(Vec::new());
         };
+        let mut batch = Layer::default();
         let mut verdicts = Vec::with_capacity(entries.len());
-        let mut tables = Tables {
-            objects: txn.open_table(OBJECTS).map_err(|e| self.err(e))?,
-            history: txn.open_table(EVENTS).map_err(|e| self.err(e))?,
-        };
-        for &(index, _, data) in entries {
-            // An empty entry (each new leader appends one) carries no command.
-            verdicts.push(if data.is_empty() {
-                Ok(index)
-            } else {
-                match Command::decode(data) {
-                    Ok(cmd) => self.apply_command(&mut tables, index, &cmd)?,
-                    Err(rejection) => Err(rejection),
-                }
-            });
+        {
+            let view = self.view()?;
+            let objects = view.txn.open_table(OBJECTS).map_err(|e| self.err(e))?;
+            let reader = Reader {
+                overlay: &view.overlay,
+                objects: &objects,
+            };
+            for &(index, _, data) in entries {
+                // An empty entry (each new leader appends one) carries no command.
+                verdicts.push(if data.is_empty() {
+                    Ok(index)
+                } else {
+                    match Command::decode(data) {
+                        Ok(cmd) => self.apply_command(&reader, &mut batch, index, &cmd)?,
+                        Err(rejection) => Err(rejection),
+                    }
+                });
+            }
         }
-        drop(tables);
-        let position = self.stage_position(txn, last, last_term, None)?;
-        Ok((verdicts, Some(position)))
+        batch.meta = Some(self.next_position(last, last_term, None));
+        self.buffer(batch);
+        Ok(verdicts)
     }
 
     /// Makes a committed position the one readers see.
@@ -235,14 +223,8 @@ impl StateMachine {
         Ok(())
     }
 
-    /// Records the applied position (and configuration) in `txn`.
-    fn stage_position(
-        &self,
-        txn: &WriteTransaction,
-        index: u64,
-        term: u64,
-        cs: Option<&ConfState>,
-    ) -> Result<Position, Error> {
+    /// The applied position after entry `index` (and configuration `cs`, if it changed).
+    fn next_position(&self, index: u64, term: u64, cs: Option<&ConfState>) -> SnapshotMetadata {
         let mut meta = self
             .applied
             .read()
@@ -254,6 +236,18 @@ impl StateMachine {
         if let Some(cs) = cs {
             meta.set_conf_state(cs.clone());
         }
+        meta
+    }
+
+    /// Records the applied position (and configuration) in `txn`.
+    fn stage_position(
+        &self,
+        txn: &WriteTransaction,
+        index: u64,
+        term: u64,
+        cs: Option<&ConfState>,
+    ) -> Result<Position, Error> {
+        let meta = self.next_position(index, term, cs);
         let mut t = txn.open_table(STATE_META).map_err(|e| self.err(e))?;
         t.insert(APPLIED, frame::seal_message(&meta).as_slice())
             .map_err(|e| self.err(e))?;
@@ -264,12 +258,12 @@ impl StateMachine {
     /// writes all or nothing.
     fn apply_command(
         &self,
-        tables: &mut Tables<'_>,
+        reader: &Reader<'_>,
+        batch: &mut Layer,
         index: u64,
         cmd: &Command,
     ) -> Result<Result<u64, Rejection>, Error> {
-        let objects = &mut tables.objects;
-        // The state as this transaction sees it: key → (revision, object), None = deleted.
+        // The state as this command sees it: key → (revision, object), None = deleted.
         let mut staged: BTreeMap<String, Option<(u64, Object)>> = BTreeMap::new();
         // What to write: key → the new object's encoded body, None = delete.
         let mut writes: BTreeMap<String, Option<Vec<u8>>> = BTreeMap::new();
@@ -281,12 +275,7 @@ impl StateMachine {
             };
             let current = match staged.get(&k) {
                 Some(c) => c.clone(),
-                None => match objects.get(k.as_str()).map_err(|e| self.err(e))? {
-                    Some(rec) => {
-                        Some(self.decode_record(&k, rec.value())?).map(|s| (s.revision, s.object))
-                    }
-                    None => None,
-                },
+                None => self.current(reader, batch, &k)?,
             };
             let check = |expected: &Option<u64>, rev: u64| match expected {
                 Some(e) if *e != rev => Err(Rejection::Conflict {
@@ -325,28 +314,46 @@ impl StateMachine {
             staged.insert(k.clone(), next.map(|o| (index, o)));
             writes.insert(k, body);
         }
-        for (k, body) in &writes {
-            match body {
-                Some(body) => {
-                    let mut rec = Vec::with_capacity(body.len() + 8);
-                    rec.extend_from_slice(&index.to_le_bytes());
-                    rec.extend_from_slice(body);
-                    objects
-                        .insert(k.as_str(), frame::seal(&rec).as_slice())
-                        .map_err(|e| self.err(e))?;
-                }
-                None => {
-                    objects.remove(k.as_str()).map_err(|e| self.err(e))?;
-                }
-            }
+        // All checks passed: the command's writes join the batch.
+        for (k, body) in writes {
+            let rec = body.map(|body| {
+                let mut rec = Vec::with_capacity(body.len() + 8);
+                rec.extend_from_slice(&index.to_le_bytes());
+                rec.extend_from_slice(&body);
+                frame::seal(&rec)
+            });
+            batch.objects.insert(k, rec);
         }
         for (seq, (kind, k, body)) in events.iter().enumerate() {
-            tables
-                .history
-                .insert((index, seq as u32), encode_event(*kind, k, body).as_slice())
-                .map_err(|e| self.err(e))?;
+            batch
+                .events
+                .insert((index, seq as u32), encode_event(*kind, k, body));
         }
         Ok(Ok(index))
+    }
+
+    /// The object at `k` before the command being applied: as this batch left it, else as
+    /// buffered, else as stored.
+    fn current(
+        &self,
+        reader: &Reader<'_>,
+        batch: &Layer,
+        k: &str,
+    ) -> Result<Option<(u64, Object)>, Error> {
+        let buffered = batch
+            .objects
+            .get(k)
+            .map(|r| r.as_deref())
+            .or_else(|| reader.overlay.object(k));
+        let stored = match buffered {
+            Some(Some(rec)) => Some(self.decode_record(k, rec)?),
+            Some(None) => None,
+            None => match reader.objects.get(k).map_err(|e| self.err(e))? {
+                Some(rec) => Some(self.decode_record(k, rec.value())?),
+                None => None,
+            },
+        };
+        Ok(stored.map(|s| (s.revision, s.object)))
     }
 
     fn encode_body(&self, o: &Object) -> Result<Vec<u8>, Error> {
@@ -378,8 +385,13 @@ impl StateMachine {
 
     /// The object at `key`, as of the last applied entry.
     pub fn get(&self, key: &str) -> Result<Option<Stored>, Error> {
-        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
-        let t = txn.open_table(OBJECTS).map_err(|e| self.err(e))?;
+        let view = self.view()?;
+        match view.overlay.object(key) {
+            Some(Some(rec)) => return Ok(Some(self.decode_record(key, rec)?)),
+            Some(None) => return Ok(None),
+            None => {}
+        }
+        let t = view.txn.open_table(OBJECTS).map_err(|e| self.err(e))?;
         match t.get(key).map_err(|e| self.err(e))? {
             Some(rec) => Ok(Some(self.decode_record(key, rec.value())?)),
             None => Ok(None),
@@ -394,21 +406,33 @@ impl StateMachine {
         namespace: Option<&str>,
         selector: Option<&LabelSelector>,
     ) -> Result<(Vec<Stored>, u64), Error> {
-        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
-        let revision = self.applied_in(&txn)?.index;
-        let t = txn.open_table(OBJECTS).map_err(|e| self.err(e))?;
+        let view = self.view()?;
+        let revision = self.applied().0;
+        let t = view.txn.open_table(OBJECTS).map_err(|e| self.err(e))?;
         let (start, end) = key::range(kind, namespace);
-        let mut out = Vec::new();
+        let buffered = view.overlay.objects_in(&start, &end);
+        let mut found = BTreeMap::new();
         for item in t
             .range(start.as_str()..end.as_str())
             .map_err(|e| self.err(e))?
         {
             let (k, v) = item.map_err(|e| self.err(e))?;
-            let s = self.decode_record(k.value(), v.value())?;
-            if selector.is_none_or(|sel| sel.matches(&s.object.metadata().labels)) {
-                out.push(s);
+            if !buffered.contains_key(k.value()) {
+                found.insert(
+                    k.value().to_owned(),
+                    self.decode_record(k.value(), v.value())?,
+                );
             }
         }
+        for (k, rec) in buffered {
+            if let Some(rec) = rec {
+                found.insert(k.to_owned(), self.decode_record(k, rec)?);
+            }
+        }
+        let out = found
+            .into_values()
+            .filter(|s| selector.is_none_or(|sel| sel.matches(&s.object.metadata().labels)))
+            .collect();
         Ok((out, revision))
     }
 }

@@ -252,12 +252,85 @@ fn state_survives_reopening() {
     {
         let sm = f.open();
         run(&sm, 5, vec![Op::Create(config_map("default", "a", "web"))]).unwrap();
+        sm.sync().unwrap();
         sm.compact_events(5).unwrap();
     }
     let sm = f.open();
     assert_eq!(sm.applied(), (5, 1));
     assert_eq!(sm.list(Kind::ConfigMap, None, None).unwrap().0.len(), 1);
     assert!(matches!(sm.events_since(4), Err(Error::Compacted { .. })));
+}
+
+#[test]
+fn buffered_changes_shadow_the_database_and_a_crash_loses_only_them() {
+    let f = Fixture::new();
+    let (a, b) = (
+        config_map("default", "a", "web"),
+        config_map("default", "b", "web"),
+    );
+    {
+        let sm = f.open();
+        run(&sm, 1, vec![Op::Create(a.clone()), Op::Create(b.clone())]).unwrap();
+        assert_eq!(sm.sync().unwrap(), 1);
+        // In the overlay only: b deleted, a updated, c created.
+        run(
+            &sm,
+            2,
+            vec![
+                Op::Delete {
+                    key: key::of(&b),
+                    expected: Some(1),
+                },
+                Op::Update {
+                    object: config_map("default", "a", "db"),
+                    expected: Some(1),
+                },
+                Op::Create(config_map("default", "c", "web")),
+            ],
+        )
+        .unwrap();
+        assert!(sm.get(&key::of(&b)).unwrap().is_none());
+        assert_eq!(sm.get(&key::of(&a)).unwrap().unwrap().revision, 2);
+        let (items, rev) = sm.list(Kind::ConfigMap, None, None).unwrap();
+        let names: Vec<_> = items
+            .iter()
+            .map(|s| s.object.metadata().name.as_str())
+            .collect();
+        assert_eq!((names, rev), (vec!["a", "c"], 2));
+        let web = LabelSelector {
+            match_labels: [("tier".to_owned(), "web".to_owned())].into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            sm.list(Kind::ConfigMap, None, Some(&web)).unwrap().0.len(),
+            1
+        );
+        let kinds: Vec<_> = sm.events_since(0).unwrap().iter().map(|e| e.kind).collect();
+        use EventType::*;
+        assert_eq!(kinds, [Added, Added, Deleted, Modified, Added]);
+        // A conflict is judged against the buffered state, not the database's.
+        assert!(matches!(
+            run(
+                &sm,
+                3,
+                vec![Op::Update {
+                    object: a.clone(),
+                    expected: Some(1)
+                }]
+            ),
+            Err(Rejection::Conflict { actual: 2, .. })
+        ));
+        // Dropped without a sync, as by a crash.
+    }
+    let sm = f.open();
+    assert_eq!(sm.applied().0, 1, "the log replays from here");
+    let (items, _) = sm.list(Kind::ConfigMap, None, None).unwrap();
+    let names: Vec<_> = items
+        .iter()
+        .map(|s| s.object.metadata().name.as_str())
+        .collect();
+    assert_eq!(names, ["a", "b"]);
+    assert_eq!(sm.events_since(0).unwrap().len(), 2);
 }
 
 #[test]
