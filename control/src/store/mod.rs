@@ -12,10 +12,13 @@
 //! - `key`: `Kind/namespace/name` keys and the ranges that list a kind.
 //! - `state`: [`StateMachine`], objects with revisions and the applied index, advanced
 //!   together; synced now and then, replayed from the log after a crash.
-//! - `overlay`: applied changes buffered in memory until the next sync writes them in one
-//!   transaction; readers see the database through it.
+//! - `apply`: a command's operations checked against the state, then recorded all or
+//!   nothing.
+//! - `overlay`: the key index, and applied changes buffered in memory until the next sync
+//!   writes them in one transaction; readers see the database through it.
 //! - `syncer`: the state machine's syncs on a background thread, while raft applies on.
-//! - `history`: the change events watches read, per revision.
+//! - `history`: every change, per revision: what watches read and where objects live;
+//!   its compaction.
 //! - `roster`: member addresses and removed ids, kept by the state machine.
 //! - `snapshot`: the state machine as one blob for a lagging member, and its restore.
 //! - `member`: [`Member`], raft-rs' `RawNode` over the log and state machine, driven like
@@ -27,6 +30,7 @@
 //! - `runtime`: the event loop that runs a member on tokio behind a [`StoreHandle`]
 //!   (propose, linearizable reads, status) and a [`Transport`] seam for raft messages.
 
+mod apply;
 mod command;
 mod conf;
 mod frame;

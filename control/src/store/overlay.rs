@@ -1,7 +1,10 @@
-//! Applied changes that are not in the database yet, as etcd's backend buffers its batch
-//! transaction: applying entries only updates memory, and [`StateMachine::sync`] writes
-//! everything buffered in one durable transaction, on the syncer's thread, while raft goes
-//! on applying. Readers see the database through the buffer.
+//! The state in memory: the key index (every live object's key → where its current
+//! version's record is, as etcd keeps its `treeIndex`), and the change records not in the
+//! database yet, as etcd's backend buffers its batch transaction. Applying entries only
+//! updates memory; [`StateMachine::sync`] writes everything buffered in one durable
+//! transaction, on the syncer's thread, while raft goes on applying. Records are keyed by
+//! revision, so a sync appends at the end of one B-tree instead of rewriting a leaf page
+//! per object scattered over the key space. Readers see the database through the buffer.
 //!
 //! Consistency: a reader holds the overlay's read lock while it looks at both layers *and*
 //! opens its database read transaction. The layer being flushed leaves the overlay only
@@ -9,81 +12,70 @@
 //! either in a layer or in the database, never in neither.
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLockReadGuard};
 
 use raft::prelude::SnapshotMetadata;
-use redb::{ReadTransaction, ReadableDatabase};
+use redb::{AccessGuard, ReadOnlyTable, ReadTransaction, ReadableDatabase};
 
 use super::frame;
-use super::state::{APPLIED, EVENTS, OBJECTS, STATE_META, StateMachine};
+use super::state::{APPLIED, EVENTS, STATE_META, StateMachine};
 use crate::Error;
+
+/// Where a change record is: (revision, position within the revision's transaction).
+pub(super) type At = (u64, u32);
 
 /// One generation of buffered changes.
 #[derive(Default, Clone)]
 pub(super) struct Layer {
-    /// Key → sealed object record (revision + stored form); `None` = deleted.
-    pub objects: BTreeMap<String, Option<Vec<u8>>>,
-    /// (revision, position) → sealed event.
-    pub events: BTreeMap<(u64, u32), Vec<u8>>,
+    /// Change records to write; `None` removes one (a version superseded below the
+    /// compaction point, which nothing can read any more).
+    pub records: BTreeMap<At, Option<Vec<u8>>>,
     /// The applied position these changes bring the state to.
     pub meta: Option<SnapshotMetadata>,
 }
 
 impl Layer {
     pub fn is_empty(&self) -> bool {
-        self.objects.is_empty() && self.events.is_empty() && self.meta.is_none()
+        self.records.is_empty() && self.meta.is_none()
     }
 
     /// Adds `newer` on top of this layer.
     pub fn absorb(&mut self, newer: Layer) {
-        self.objects.extend(newer.objects);
-        self.events.extend(newer.events);
+        self.records.extend(newer.records);
         if newer.meta.is_some() {
             self.meta = newer.meta;
         }
     }
 }
 
-/// The buffered changes: those applied since the last flush began, and those it writes.
+/// The key index and the buffered changes: those applied since the last flush began, and
+/// those it writes.
 #[derive(Default)]
 pub(super) struct Overlay {
+    /// Every live object's key → its current version's record, as of the applied index.
+    pub index: BTreeMap<String, At>,
     pub active: Layer,
     pub flushing: Option<Arc<Layer>>,
 }
 
 impl Overlay {
-    /// The newest buffered record of `key`: `Some(None)` if it was deleted, `None` if the
-    /// database has the current one.
-    pub fn object(&self, key: &str) -> Option<Option<&[u8]>> {
+    /// The buffered record at `at`: `Some(None)` if it is being removed, `None` if the
+    /// database has it (or never had it).
+    pub fn record(&self, at: At) -> Option<Option<&[u8]>> {
         self.active
-            .objects
-            .get(key)
-            .or_else(|| self.flushing.as_ref()?.objects.get(key))
+            .records
+            .get(&at)
+            .or_else(|| self.flushing.as_ref()?.records.get(&at))
             .map(|r| r.as_deref())
     }
 
-    /// Buffered records with keys in `start..end`, newest version of each.
-    pub fn objects_in(&self, start: &str, end: &str) -> BTreeMap<&str, Option<&[u8]>> {
+    /// Buffered records after `revision`, newest version of each (`None`: being removed).
+    pub fn records_after(&self, revision: u64) -> BTreeMap<At, Option<&[u8]>> {
         let mut out = BTreeMap::new();
         for layer in self.layers() {
-            for (k, rec) in layer
-                .objects
-                .range::<str, _>((Bound::Included(start), Bound::Excluded(end)))
-            {
-                out.insert(k.as_str(), rec.as_deref());
-            }
-        }
-        out
-    }
-
-    /// Buffered events after `revision`, in order.
-    pub fn events_after(&self, revision: u64) -> BTreeMap<(u64, u32), &[u8]> {
-        let mut out = BTreeMap::new();
-        for layer in self.layers() {
-            for (k, rec) in layer.events.range((revision + 1, 0)..) {
-                out.insert(*k, rec.as_slice());
+            for (at, rec) in layer.records.range((revision + 1, 0)..) {
+                out.insert(*at, rec.as_deref());
             }
         }
         out
@@ -109,15 +101,38 @@ impl StateMachine {
         Ok(View { overlay, txn })
     }
 
-    /// Adds what a batch of entries changed to the overlay and makes its position the
-    /// applied one, atomically for readers.
-    pub(super) fn buffer(&self, batch: Layer) {
+    /// Adds what a batch of entries changed to the overlay, and makes its index changes
+    /// and position the applied ones, atomically for readers.
+    pub(super) fn buffer(&self, batch: Layer, index: BTreeMap<String, Option<At>>) {
         let mut o = self.overlay.write().unwrap_or_else(|p| p.into_inner());
         let meta = batch.meta.clone();
         o.active.absorb(batch);
+        for (k, at) in index {
+            match at {
+                Some(at) => o.index.insert(k, at),
+                None => o.index.remove(&k),
+            };
+        }
         if let Some(meta) = meta {
             let mut a = self.applied.write().unwrap_or_else(|p| p.into_inner());
             a.meta = meta;
+        }
+    }
+
+    /// The record at `at`, as buffered or as stored (`events` is `view`'s table).
+    pub(super) fn record_in<'v>(
+        &self,
+        overlay: &'v Overlay,
+        events: &'v ReadOnlyTable<(u64, u32), &'static [u8]>,
+        at: At,
+    ) -> Result<Option<RecordBytes<'v>>, Error> {
+        match overlay.record(at) {
+            Some(Some(rec)) => Ok(Some(RecordBytes::Buffered(rec))),
+            Some(None) => Ok(None),
+            None => Ok(events
+                .get(at)
+                .map_err(|e| self.err(e))?
+                .map(RecordBytes::Stored)),
         }
     }
 
@@ -152,17 +167,13 @@ impl StateMachine {
     fn write_layer(&self, layer: &Layer) -> Result<(), Error> {
         let txn = self.db.begin_write().map_err(|e| self.err(e))?;
         {
-            let mut t = txn.open_table(OBJECTS).map_err(|e| self.err(e))?;
-            for (k, rec) in &layer.objects {
+            let mut t = txn.open_table(EVENTS).map_err(|e| self.err(e))?;
+            for (at, rec) in &layer.records {
                 match rec {
-                    Some(rec) => t.insert(k.as_str(), rec.as_slice()).map(|_| ()),
-                    None => t.remove(k.as_str()).map(|_| ()),
+                    Some(rec) => t.insert(at, rec.as_slice()).map(|_| ()),
+                    None => t.remove(at).map(|_| ()),
                 }
                 .map_err(|e| self.err(e))?;
-            }
-            let mut t = txn.open_table(EVENTS).map_err(|e| self.err(e))?;
-            for (k, rec) in &layer.events {
-                t.insert(k, rec.as_slice()).map_err(|e| self.err(e))?;
             }
             if let Some(meta) = &layer.meta {
                 let mut t = txn.open_table(STATE_META).map_err(|e| self.err(e))?;
@@ -172,10 +183,19 @@ impl StateMachine {
         }
         txn.commit().map_err(|e| self.err(e))
     }
+}
 
-    /// Drops buffered events at or below `revision` (compaction).
-    pub(super) fn forget_events(&self, revision: u64) {
-        let mut o = self.overlay.write().unwrap_or_else(|p| p.into_inner());
-        o.active.events.retain(|&(rev, _), _| rev > revision);
+/// A record's bytes, from the overlay or from a database read.
+pub(super) enum RecordBytes<'v> {
+    Buffered(&'v [u8]),
+    Stored(AccessGuard<'v, &'static [u8]>),
+}
+
+impl RecordBytes<'_> {
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            RecordBytes::Buffered(b) => b,
+            RecordBytes::Stored(g) => g.value(),
+        }
     }
 }

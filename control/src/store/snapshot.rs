@@ -6,40 +6,54 @@
 //! `objects:u64 (key_len:u32 key rec_len:u32 rec)*  members:u64 (id:u64 len:u32 addr)*
 //! removed:u64 (id:u64 index:u64)*`; each object `rec` is itself checksummed.
 
+use std::collections::BTreeMap;
+
 use raft::prelude::Snapshot;
-use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use redb::{ReadableTable, ReadableTableMetadata};
 
 use super::frame;
+use super::history::{EventType, encode_event};
 use super::overlay::Overlay;
 use super::roster::{MEMBERS, REMOVED};
-use super::state::{APPLIED, COMPACTED, EVENTS, OBJECTS, STATE_META, StateMachine};
+use super::state::{APPLIED, COMPACTED, EVENTS, STATE_META, StateMachine};
 use crate::Error;
 
-/// The state as of the last sync, read in one consistent transaction (the log keeps the
-/// entries after it).
+/// The state as of the last applied entry: the key index, the records it points at and
+/// the roster, read under one view.
 pub fn export(sm: &StateMachine) -> Result<Snapshot, Error> {
-    let txn = sm.db.begin_read().map_err(|e| sm.err(e))?;
-    let meta = sm.applied_in(&txn)?;
+    let view = sm.view()?;
+    let meta = sm
+        .applied
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .meta
+        .clone();
     let mut body = Vec::new();
     let put = |body: &mut Vec<u8>, part: &[u8]| {
         body.extend_from_slice(&(part.len() as u32).to_le_bytes());
         body.extend_from_slice(part);
     };
-    let objects = txn.open_table(OBJECTS).map_err(|e| sm.err(e))?;
-    body.extend_from_slice(&objects.len().map_err(|e| sm.err(e))?.to_le_bytes());
-    for item in objects.iter().map_err(|e| sm.err(e))? {
-        let (k, v) = item.map_err(|e| sm.err(e))?;
-        put(&mut body, k.value().as_bytes());
-        put(&mut body, v.value());
+    let events = view.txn.open_table(EVENTS).map_err(|e| sm.err(e))?;
+    body.extend_from_slice(&(view.overlay.index.len() as u64).to_le_bytes());
+    for (k, &at) in &view.overlay.index {
+        let rec = sm
+            .record_in(&view.overlay, &events, at)?
+            .ok_or_else(|| sm.missing(k, at))?;
+        let parts = sm.parts(at, rec.bytes())?;
+        let mut object = Vec::with_capacity(8 + parts.body.len());
+        object.extend_from_slice(&at.0.to_le_bytes());
+        object.extend_from_slice(parts.body);
+        put(&mut body, k.as_bytes());
+        put(&mut body, &frame::seal(&object));
     }
-    let members = txn.open_table(MEMBERS).map_err(|e| sm.err(e))?;
+    let members = view.txn.open_table(MEMBERS).map_err(|e| sm.err(e))?;
     body.extend_from_slice(&members.len().map_err(|e| sm.err(e))?.to_le_bytes());
     for item in members.iter().map_err(|e| sm.err(e))? {
         let (id, addr) = item.map_err(|e| sm.err(e))?;
         body.extend_from_slice(&id.value().to_le_bytes());
         put(&mut body, addr.value().as_bytes());
     }
-    let removed = txn.open_table(REMOVED).map_err(|e| sm.err(e))?;
+    let removed = view.txn.open_table(REMOVED).map_err(|e| sm.err(e))?;
     body.extend_from_slice(&removed.len().map_err(|e| sm.err(e))?.to_le_bytes());
     for item in removed.iter().map_err(|e| sm.err(e))? {
         let (id, index) = item.map_err(|e| sm.err(e))?;
@@ -128,15 +142,33 @@ pub fn restore(sm: &StateMachine, snap: &Snapshot) -> Result<(), Error> {
         reason: reason.to_owned(),
     })?;
     let meta = snap.get_metadata().clone();
+    // Each object becomes the record of its revision; objects written by one transaction
+    // share it and are told apart by their position, in key order.
+    let mut records = Vec::with_capacity(objects.len());
+    let mut index = BTreeMap::new();
+    let mut positions: BTreeMap<u64, u32> = BTreeMap::new();
+    for (k, rec) in &objects {
+        let inner = frame::open(&sm.path, &|| format!("snapshot object {k}"), rec)?;
+        let (rev, body) = inner.split_at_checked(8).ok_or_else(|| Error::Corrupt {
+            path: sm.path.clone(),
+            what: format!("snapshot object {k}"),
+            reason: "record too short".into(),
+        })?;
+        let rev = u64::from_le_bytes(rev.try_into().unwrap_or([0; 8]));
+        let seq = positions.entry(rev).or_default();
+        let at = (rev, *seq);
+        *seq += 1;
+        records.push((at, encode_event(EventType::Added, k, body)));
+        index.insert(k.clone(), at);
+    }
     // No sync may run meanwhile: it would write older state over the snapshot's.
     let _one = sm.flushes.lock().unwrap_or_else(|p| p.into_inner());
     let txn = sm.db.begin_write().map_err(|e| sm.err(e))?;
     {
-        let mut t = txn.open_table(OBJECTS).map_err(|e| sm.err(e))?;
+        let mut t = txn.open_table(EVENTS).map_err(|e| sm.err(e))?;
         t.retain(|_, _| false).map_err(|e| sm.err(e))?;
-        for (k, rec) in &objects {
-            t.insert(k.as_str(), rec.as_slice())
-                .map_err(|e| sm.err(e))?;
+        for (at, rec) in &records {
+            t.insert(at, rec.as_slice()).map_err(|e| sm.err(e))?;
         }
         let mut t = txn.open_table(MEMBERS).map_err(|e| sm.err(e))?;
         t.retain(|_, _| false).map_err(|e| sm.err(e))?;
@@ -148,10 +180,6 @@ pub fn restore(sm: &StateMachine, snap: &Snapshot) -> Result<(), Error> {
         for (id, index) in &removed {
             t.insert(id, index).map_err(|e| sm.err(e))?;
         }
-        txn.open_table(EVENTS)
-            .map_err(|e| sm.err(e))?
-            .retain(|_, _| false)
-            .map_err(|e| sm.err(e))?;
         let mut m = txn.open_table(STATE_META).map_err(|e| sm.err(e))?;
         m.insert(APPLIED, frame::seal_message(&meta).as_slice())
             .map_err(|e| sm.err(e))?;
@@ -161,7 +189,10 @@ pub fn restore(sm: &StateMachine, snap: &Snapshot) -> Result<(), Error> {
     // Readers see the old state (buffered changes included) or the new one, nothing between.
     let mut overlay = sm.overlay.write().unwrap_or_else(|p| p.into_inner());
     txn.commit().map_err(|e| sm.err(e))?;
-    *overlay = Overlay::default();
+    *overlay = Overlay {
+        index,
+        ..Overlay::default()
+    };
     sm.reset_applied(meta);
     Ok(())
 }

@@ -1,35 +1,34 @@
 //! The state machine: every object, keyed `Kind/namespace/name`, in its rkyv stored form
-//! with the revision (raft index) of its last write; a history of change events for watch;
-//! and the applied index, all in the member's redb database.
+//! with the revision (raft index) of its last write, and the applied index. Objects live
+//! in the change history (see `history`), found through the key index (see `overlay`).
 //!
-//! Applying an entry, recording its events (see `history`) and advancing the applied index
-//! happen in one transaction. Transactions are made durable together by
-//! [`StateMachine::sync`]; after a crash the raft log replays the entries applied since, so
-//! every entry is applied exactly once.
+//! Applying entries changes memory (see `apply` and `overlay`); [`StateMachine::sync`]
+//! makes everything applied durable in one transaction of the member's redb database.
+//! After a crash the raft log replays the entries applied since, so every entry is applied
+//! exactly once.
 
-use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
 
 use raft::prelude::{ConfState, Snapshot, SnapshotMetadata};
 use redb::{
-    Database, Durability, ReadOnlyTable, ReadTransaction, ReadableTable, TableDefinition,
+    Database, Durability, ReadOnlyTable, ReadableDatabase, ReadableTable, TableDefinition,
     WriteTransaction,
 };
 use skiff_proto::model::LabelSelector;
-use skiff_proto::{Kind, Object, stored};
+use skiff_proto::{Kind, Object};
 
-use super::command::{Command, Op, Rejection};
-use super::history::{EventType, encode_event};
+use super::apply::{Batch, Reader};
+use super::command::{Command, Rejection};
 use super::log::SnapshotSource;
-use super::overlay::{Layer, Overlay};
+use super::overlay::{At, Overlay};
 use super::roster::{MEMBERS, REMOVED};
 use super::{frame, key};
 use crate::Error;
 
-pub(super) const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("objects");
-/// (revision, position within the revision's transaction) → event.
+/// (revision, position within the revision's transaction) → change record.
 pub(super) const EVENTS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("events");
 pub(super) const STATE_META: TableDefinition<&str, &[u8]> = TableDefinition::new("state_meta");
 /// Index, term and configuration of the last applied entry.
@@ -42,12 +41,6 @@ pub(super) const COMPACTED: &str = "compacted";
 pub struct Stored {
     pub revision: u64,
     pub object: Object,
-}
-
-/// Where applying a batch reads the state before it: the overlay, then the database.
-struct Reader<'a> {
-    overlay: &'a Overlay,
-    objects: &'a ReadOnlyTable<&'static str, &'static [u8]>,
 }
 
 /// What the state machine has applied: shared with snapshots.
@@ -81,7 +74,6 @@ impl StateMachine {
         let txn = db.begin_write().map_err(|e| err(e.into()))?;
         let mut applied = Applied::default();
         {
-            txn.open_table(OBJECTS).map_err(|e| err(e.into()))?;
             txn.open_table(EVENTS).map_err(|e| err(e.into()))?;
             txn.open_table(MEMBERS).map_err(|e| err(e.into()))?;
             txn.open_table(REMOVED).map_err(|e| err(e.into()))?;
@@ -98,14 +90,21 @@ impl StateMachine {
             }
         }
         txn.commit().map_err(|e| err(e.into()))?;
-        Ok(StateMachine {
+        let sm = StateMachine {
             db,
             path: path.to_path_buf(),
             synced: Arc::new(AtomicU64::new(applied.meta.index)),
             applied: Arc::new(RwLock::new(applied)),
             overlay: Arc::default(),
             flushes: Arc::default(),
-        })
+        };
+        let index = {
+            let txn = sm.db.begin_read().map_err(|e| sm.err(e))?;
+            let events = txn.open_table(EVENTS).map_err(|e| sm.err(e))?;
+            sm.rebuild_index(&events)?
+        };
+        sm.overlay.write().unwrap_or_else(|p| p.into_inner()).index = index;
+        Ok(sm)
     }
 
     /// Installs what a restored snapshot applied: its position, and no history before it.
@@ -172,14 +171,20 @@ impl StateMachine {
         let Some(&(last, last_term, _)) = entries.last() else {
             return Ok(Vec::new());
         };
-        let mut batch = Layer::default();
+        let compacted = self
+            .applied
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .compacted;
+        let mut batch = Batch::default();
         let mut verdicts = Vec::with_capacity(entries.len());
         {
             let view = self.view()?;
-            let objects = view.txn.open_table(OBJECTS).map_err(|e| self.err(e))?;
+            let events = view.txn.open_table(EVENTS).map_err(|e| self.err(e))?;
             let reader = Reader {
                 overlay: &view.overlay,
-                objects: &objects,
+                events: &events,
+                compacted,
             };
             for &(index, _, data) in entries {
                 // An empty entry (each new leader appends one) carries no command.
@@ -193,8 +198,8 @@ impl StateMachine {
                 });
             }
         }
-        batch.meta = Some(self.next_position(last, last_term, None));
-        self.buffer(batch);
+        batch.layer.meta = Some(self.next_position(last, last_term, None));
+        self.buffer(batch.layer, batch.index);
         Ok(verdicts)
     }
 
@@ -254,148 +259,14 @@ impl StateMachine {
         Ok(Position(meta))
     }
 
-    /// Checks every operation against the current state (and the ones before it), then
-    /// writes all or nothing.
-    fn apply_command(
-        &self,
-        reader: &Reader<'_>,
-        batch: &mut Layer,
-        index: u64,
-        cmd: &Command,
-    ) -> Result<Result<u64, Rejection>, Error> {
-        // The state as this command sees it: key → (revision, object), None = deleted.
-        let mut staged: BTreeMap<String, Option<(u64, Object)>> = BTreeMap::new();
-        // What to write: key → the new object's encoded body, None = delete.
-        let mut writes: BTreeMap<String, Option<Vec<u8>>> = BTreeMap::new();
-        let mut events = Vec::with_capacity(cmd.ops.len());
-        for op in &cmd.ops {
-            let k = match op {
-                Op::Create(o) | Op::Update { object: o, .. } => key::of(o),
-                Op::Delete { key, .. } => key.clone(),
-            };
-            let current = match staged.get(&k) {
-                Some(c) => c.clone(),
-                None => self.current(reader, batch, &k)?,
-            };
-            let check = |expected: &Option<u64>, rev: u64| match expected {
-                Some(e) if *e != rev => Err(Rejection::Conflict {
-                    key: k.clone(),
-                    expected: *e,
-                    actual: rev,
-                }),
-                _ => Ok(()),
-            };
-            let (next, event) = match (op, &current) {
-                (Op::Create(_), Some(_)) => return Ok(Err(Rejection::AlreadyExists(k))),
-                (Op::Update { .. } | Op::Delete { .. }, None) => {
-                    return Ok(Err(Rejection::NotFound(k)));
-                }
-                (Op::Create(o), None) => (Some(stamped(o, index)), EventType::Added),
-                (Op::Update { object, expected }, Some((rev, _))) => {
-                    if let Err(r) = check(expected, *rev) {
-                        return Ok(Err(r));
-                    }
-                    (Some(stamped(object, index)), EventType::Modified)
-                }
-                (Op::Delete { expected, .. }, Some((rev, _))) => {
-                    if let Err(r) = check(expected, *rev) {
-                        return Ok(Err(r));
-                    }
-                    (None, EventType::Deleted)
-                }
-            };
-            // Encoded once, for both the object and its event.
-            let body = next.as_ref().map(|o| self.encode_body(o)).transpose()?;
-            match (&body, &current) {
-                (Some(b), _) => events.push((event, k.clone(), b.clone())),
-                (None, Some((_, o))) => events.push((event, k.clone(), self.encode_body(o)?)),
-                (None, None) => {}
-            }
-            staged.insert(k.clone(), next.map(|o| (index, o)));
-            writes.insert(k, body);
-        }
-        // All checks passed: the command's writes join the batch.
-        for (k, body) in writes {
-            let rec = body.map(|body| {
-                let mut rec = Vec::with_capacity(body.len() + 8);
-                rec.extend_from_slice(&index.to_le_bytes());
-                rec.extend_from_slice(&body);
-                frame::seal(&rec)
-            });
-            batch.objects.insert(k, rec);
-        }
-        for (seq, (kind, k, body)) in events.iter().enumerate() {
-            batch
-                .events
-                .insert((index, seq as u32), encode_event(*kind, k, body));
-        }
-        Ok(Ok(index))
-    }
-
-    /// The object at `k` before the command being applied: as this batch left it, else as
-    /// buffered, else as stored.
-    fn current(
-        &self,
-        reader: &Reader<'_>,
-        batch: &Layer,
-        k: &str,
-    ) -> Result<Option<(u64, Object)>, Error> {
-        let buffered = batch
-            .objects
-            .get(k)
-            .map(|r| r.as_deref())
-            .or_else(|| reader.overlay.object(k));
-        let stored = match buffered {
-            Some(Some(rec)) => Some(self.decode_record(k, rec)?),
-            Some(None) => None,
-            None => match reader.objects.get(k).map_err(|e| self.err(e))? {
-                Some(rec) => Some(self.decode_record(k, rec.value())?),
-                None => None,
-            },
-        };
-        Ok(stored.map(|s| (s.revision, s.object)))
-    }
-
-    fn encode_body(&self, o: &Object) -> Result<Vec<u8>, Error> {
-        stored::encode(o).map_err(|e| self.corrupt(key::of(o), e.to_string()))
-    }
-
-    fn decode_record(&self, k: &str, rec: &[u8]) -> Result<Stored, Error> {
-        let body = frame::open(&self.path, &|| format!("object {k}"), rec)?;
-        if body.len() < 8 {
-            return Err(self.corrupt(format!("object {k}"), "record too short".into()));
-        }
-        let (rev, obj) = body.split_at(8);
-        let object =
-            stored::decode(obj).map_err(|e| self.corrupt(format!("object {k}"), e.to_string()))?;
-        Ok(Stored {
-            revision: read_u64(rev),
-            object,
-        })
-    }
-
-    /// The applied position as stored, read inside `txn` so it matches what `txn` sees.
-    pub(super) fn applied_in(&self, txn: &ReadTransaction) -> Result<SnapshotMetadata, Error> {
-        let t = txn.open_table(STATE_META).map_err(|e| self.err(e))?;
-        match t.get(APPLIED).map_err(|e| self.err(e))? {
-            Some(r) => frame::open_message(&self.path, &|| "applied index".into(), r.value()),
-            None => Ok(SnapshotMetadata::default()),
-        }
-    }
-
     /// The object at `key`, as of the last applied entry.
     pub fn get(&self, key: &str) -> Result<Option<Stored>, Error> {
         let view = self.view()?;
-        match view.overlay.object(key) {
-            Some(Some(rec)) => return Ok(Some(self.decode_record(key, rec)?)),
-            Some(None) => return Ok(None),
-            None => {}
-        }
-        let t = view.txn.open_table(OBJECTS).map_err(|e| self.err(e))?;
-        match t.get(key).map_err(|e| self.err(e))? {
-            Some(rec) => Ok(Some(self.decode_record(key, rec.value())?)),
-            None => Ok(None),
-        }
+        let Some(&at) = view.overlay.index.get(key) else {
+            return Ok(None);
+        };
+        let events = view.txn.open_table(EVENTS).map_err(|e| self.err(e))?;
+        self.stored_at(&view.overlay, &events, key, at).map(Some)
     }
 
     /// Every object of `kind` (in `namespace`, if given) that `selector` matches, and the
@@ -408,40 +279,38 @@ impl StateMachine {
     ) -> Result<(Vec<Stored>, u64), Error> {
         let view = self.view()?;
         let revision = self.applied().0;
-        let t = view.txn.open_table(OBJECTS).map_err(|e| self.err(e))?;
+        let events = view.txn.open_table(EVENTS).map_err(|e| self.err(e))?;
         let (start, end) = key::range(kind, namespace);
-        let buffered = view.overlay.objects_in(&start, &end);
-        let mut found = BTreeMap::new();
-        for item in t
-            .range(start.as_str()..end.as_str())
-            .map_err(|e| self.err(e))?
-        {
-            let (k, v) = item.map_err(|e| self.err(e))?;
-            if !buffered.contains_key(k.value()) {
-                found.insert(
-                    k.value().to_owned(),
-                    self.decode_record(k.value(), v.value())?,
-                );
+        let mut out = Vec::new();
+        for (k, &at) in view.overlay.index.range::<str, _>((
+            Bound::Included(start.as_str()),
+            Bound::Excluded(end.as_str()),
+        )) {
+            let s = self.stored_at(&view.overlay, &events, k, at)?;
+            if selector.is_none_or(|sel| sel.matches(&s.object.metadata().labels)) {
+                out.push(s);
             }
         }
-        for (k, rec) in buffered {
-            if let Some(rec) = rec {
-                found.insert(k.to_owned(), self.decode_record(k, rec)?);
-            }
-        }
-        let out = found
-            .into_values()
-            .filter(|s| selector.is_none_or(|sel| sel.matches(&s.object.metadata().labels)))
-            .collect();
         Ok((out, revision))
     }
-}
 
-/// The object as stored: its resourceVersion is the revision it was written at.
-fn stamped(o: &Object, revision: u64) -> Object {
-    let mut o = o.clone();
-    o.metadata_mut().resource_version = Some(revision);
-    o
+    /// The object `k` whose current record is at `at`.
+    fn stored_at(
+        &self,
+        overlay: &Overlay,
+        events: &ReadOnlyTable<(u64, u32), &'static [u8]>,
+        k: &str,
+        at: At,
+    ) -> Result<Stored, Error> {
+        let rec = self
+            .record_in(overlay, events, at)?
+            .ok_or_else(|| self.missing(k, at))?;
+        let e = self.decode_event(at, rec.bytes())?;
+        Ok(Stored {
+            revision: at.0,
+            object: e.object,
+        })
+    }
 }
 
 fn read_u64(b: &[u8]) -> u64 {
