@@ -19,41 +19,12 @@ use super::command::{Command, Rejection};
 use super::conf::{self, in_conf};
 use super::log::{DiskLog, LogWrite};
 use super::metrics::StoreMetrics;
+pub use super::proposal::{Applied, ProposalId};
 use super::snapshot;
 use super::state::StateMachine;
 use super::syncer::Syncer;
 use crate::Error;
 use crate::cluster::{self, AddressBook};
-
-/// Identifies a proposal so its outcome finds its way back to the member that made it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ProposalId {
-    pub member: u64,
-    pub seq: u64,
-}
-
-impl ProposalId {
-    fn encode(self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(16);
-        v.extend_from_slice(&self.member.to_le_bytes());
-        v.extend_from_slice(&self.seq.to_le_bytes());
-        v
-    }
-
-    fn decode(b: &[u8]) -> Option<Self> {
-        let member = u64::from_le_bytes(b.get(..8)?.try_into().ok()?);
-        let seq = u64::from_le_bytes(b.get(8..16)?.try_into().ok()?);
-        Some(ProposalId { member, seq })
-    }
-}
-
-/// The outcome of one of this member's proposals, once applied.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Applied {
-    pub id: ProposalId,
-    pub index: u64,
-    pub result: Result<u64, Rejection>,
-}
 
 /// What one round of `ready` produced.
 #[derive(Debug, Default)]

@@ -21,6 +21,7 @@
 //!   its compaction.
 //! - `roster`: member addresses and removed ids, kept by the state machine.
 //! - `snapshot`: the state machine as one blob for a lagging member, and its restore.
+//! - `proposal`: [`ProposalId`] in a raft entry's context, and [`Applied`], its outcome.
 //! - `member`: [`Member`], raft-rs' `RawNode` over the log and state machine, driven like
 //!   its `five_mem_node` example; synchronous, so tests drive it deterministically.
 //! - `recovery`: founding a cluster, and repairing the log after a crash between its
@@ -40,6 +41,7 @@ mod log;
 mod member;
 mod metrics;
 mod overlay;
+mod proposal;
 mod raft_log;
 mod recovery;
 mod roster;
