@@ -121,6 +121,25 @@ macro_rules! each_kind {
     };
 }
 
+/// `$yes` with `$o` bound to the inner object for kinds with a status, else `$no`.
+macro_rules! with_status {
+    ($obj:expr, $o:ident => $yes:expr, $no:expr) => {
+        match $obj {
+            Object::Namespace($o) => $yes,
+            Object::Node($o) => $yes,
+            Object::Pod($o) => $yes,
+            Object::ReplicaSet($o) => $yes,
+            Object::Deployment($o) => $yes,
+            Object::Job($o) => $yes,
+            Object::DaemonSet($o) => $yes,
+            Object::Service($o) => $yes,
+            Object::Endpoints(_) | Object::ConfigMap(_) | Object::Secret(_) | Object::Event(_) => {
+                $no
+            }
+        }
+    };
+}
+
 impl Object {
     pub fn kind(&self) -> Kind {
         match self {
@@ -155,6 +174,38 @@ impl Object {
             ("", name) => format!("{}/{name}", self.kind()),
             (ns, name) => format!("{}/{ns}/{name}", self.kind()),
         }
+    }
+
+    /// Whether this kind has a `status` that agents and controllers write (the status
+    /// subresource), apart from the desired state users write.
+    pub fn has_status(&self) -> bool {
+        with_status!(self, _o => true, false)
+    }
+
+    /// Gives this object `from`'s status (`None` clears it). Kinds without a status, or a
+    /// `from` of another kind, leave it as it is.
+    pub fn set_status_from(&mut self, from: Option<&Object>) {
+        macro_rules! copy {
+            ($($k:ident),*) => {
+                match (self, from) {
+                    $((Object::$k(to), Some(Object::$k(f))) => to.status = f.status.clone(),
+                    (Object::$k(to), None) => to.status = None,)*
+                    _ => {}
+                }
+            };
+        }
+        copy!(
+            Namespace, Node, Pod, ReplicaSet, Deployment, Job, DaemonSet, Service
+        );
+    }
+
+    /// The desired state alone: without metadata and status, so two objects with the same
+    /// spec (or data) compare equal whatever their versions, labels or status.
+    pub fn desired_state(&self) -> Object {
+        let mut o = self.clone();
+        *o.metadata_mut() = ObjectMeta::default();
+        o.set_status_from(None);
+        o
     }
 
     /// The manifest form (JSON), with `apiVersion` and `kind` first.

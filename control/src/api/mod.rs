@@ -3,9 +3,21 @@
 //! # Layout
 //! - `objects`: the ObjectService: create, update, get, list, watch, delete over the store.
 //!   Writes go through raft from any member (followers forward to the leader).
+//! - `writes`: the write path the verbs share: plan, admission, commit, retry on a lost
+//!   race.
+//! - `apply`: server-side apply, replacement and the status subresource, as pure rules.
+//! - `admission`: defaulting and immutable fields, before anything is proposed.
+//! - `fields`: field selectors (`spec.nodeName`, `status.phase`, name, namespace).
 //! - `status`: the one place store and decoding errors become gRPC statuses.
 
+mod admission;
+mod apply;
+mod fields;
 mod objects;
 mod status;
+mod writes;
 
 pub use objects::ObjectApi;
+
+#[cfg(test)]
+mod api_tests;

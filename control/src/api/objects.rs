@@ -6,20 +6,24 @@ use skiff_proto::grpc::api::object_service_server::ObjectService;
 use skiff_proto::grpc::api::*;
 use skiff_proto::manifest::{self, Source};
 use skiff_proto::model::LabelSelector;
+use skiff_proto::model::values::Time;
 use skiff_proto::{Kind, Object};
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::status;
-use crate::store::{Command, EventType, Op, StoreHandle, key};
+use super::apply::{self as plan, Plan};
+use super::fields::FieldSelector;
+use super::writes::{APPLY_ATTEMPTS, lost_race, status_object};
+use super::{admission, status};
+use crate::store::{EventType, Op, StoreHandle, key};
 
 /// Serves the object API of one member.
 pub struct ObjectApi {
     pub store: StoreHandle,
 }
 
-fn envelope(o: &Object, revision: u64) -> Result<ObjectEnvelope, Status> {
+pub(super) fn envelope(o: &Object, revision: u64) -> Result<ObjectEnvelope, Status> {
     let m = o.metadata();
     Ok(ObjectEnvelope {
         key: Some(ObjectKey {
@@ -47,99 +51,30 @@ fn kind(name: &str) -> Result<Kind, Status> {
         })
 }
 
-fn object_key(k: Option<ObjectKey>) -> Result<String, Status> {
+pub(super) fn object_key(k: Option<ObjectKey>) -> Result<String, Status> {
     let k = k.ok_or_else(|| Status::invalid_argument("missing object key"))?;
     Ok(key::make(kind(&k.kind)?, &k.namespace, &k.name))
 }
 
-/// Decodes one manifest with the same strict rules as `skiff validate`; a namespaced object
-/// without a namespace goes to `default`.
+/// Decodes one manifest with the same strict rules as `skiff validate`, then fills in the
+/// defaults (see `admission`).
 fn decode(manifest: &[u8]) -> Result<Object, Status> {
     let text = std::str::from_utf8(manifest)
         .map_err(|_| Status::invalid_argument("the manifest is not UTF-8"))?;
     let mut o =
         manifest::decode_one(text, &Source::named("<request>")).map_err(|d| status::invalid(&d))?;
-    if o.kind().is_namespaced() && o.metadata().namespace.is_empty() {
-        o.metadata_mut().namespace = "default".to_owned();
-    }
+    admission::default(&mut o);
     Ok(o)
 }
 
-/// Equality selectors (`app=web,tier=db`); the full syntax comes with the API server work.
+/// A label selector in Kubernetes' text form; `None` when empty.
 fn selector(s: &str) -> Result<Option<LabelSelector>, Status> {
     if s.trim().is_empty() {
         return Ok(None);
     }
-    let mut sel = LabelSelector::default();
-    for part in s.split(',') {
-        let (k, v) = part
-            .split_once('=')
-            .filter(|(k, _)| !k.ends_with('!'))
-            .ok_or_else(|| {
-                Status::invalid_argument(format!(
-                    "selector {part:?}: only key=value is supported here"
-                ))
-            })?;
-        sel.match_labels
-            .insert(k.trim().to_owned(), v.trim().to_owned());
-    }
-    Ok(Some(sel))
-}
-
-impl ObjectApi {
-    async fn read_barrier(&self, c: i32) -> Result<(), Status> {
-        if c == ReadConsistency::Serializable as i32 {
-            return Ok(());
-        }
-        self.store
-            .linearizable()
-            .await
-            .map(|_| ())
-            .map_err(status::write)
-    }
-
-    /// Proposes one operation and answers with the object as that write left it (for a
-    /// deletion, its last state), at the write's revision.
-    async fn write(&self, op: Op) -> Result<ObjectEnvelope, Status> {
-        let k = match &op {
-            Op::Create(o) | Op::Update { object: o, .. } => key::of(o),
-            Op::Delete { key, .. } => key.clone(),
-        };
-        let written = match &op {
-            Op::Create(o) | Op::Update { object: o, .. } => Some(o.clone()),
-            Op::Delete { .. } => self
-                .store
-                .state()
-                .get(&k)
-                .map_err(status::store)?
-                .map(|s| s.object),
-        };
-        let rev = self
-            .store
-            .propose(Command { ops: vec![op] })
-            .await
-            .map_err(status::write)?;
-        // Read-your-writes on this member, even for serializable reads.
-        self.store.wait_applied(rev).await.map_err(status::write)?;
-        match written {
-            Some(mut o) => {
-                o.metadata_mut().resource_version = Some(rev);
-                envelope(&o, rev)
-            }
-            // Deleted before this member saw it: the deletion's event has its last state.
-            None => {
-                let events = self
-                    .store
-                    .state()
-                    .events_since(rev.saturating_sub(1))
-                    .map_err(status::store)?;
-                match events.into_iter().find(|e| e.revision == rev && e.key == k) {
-                    Some(e) => envelope(&e.object, rev),
-                    None => Err(Status::not_found(format!("{k} not found"))),
-                }
-            }
-        }
-    }
+    LabelSelector::parse(s)
+        .map(Some)
+        .map_err(Status::invalid_argument)
 }
 
 type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchEvent, Status>> + Send>>;
@@ -147,7 +82,7 @@ type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchEvent, Status>> + Send>
 #[tonic::async_trait]
 impl ObjectService for ObjectApi {
     async fn create(&self, r: Request<CreateRequest>) -> Result<Response<CreateResponse>, Status> {
-        let o = decode(&r.into_inner().manifest)?;
+        let o = plan::created(decode(&r.into_inner().manifest)?, &Time::now());
         Ok(Response::new(CreateResponse {
             object: Some(self.write(Op::Create(o)).await?),
         }))
@@ -156,21 +91,49 @@ impl ObjectService for ObjectApi {
     async fn update(&self, r: Request<UpdateRequest>) -> Result<Response<UpdateResponse>, Status> {
         let r = r.into_inner();
         let o = decode(&r.manifest)?;
-        let object = self
-            .write(Op::Update {
-                object: o,
-                expected: r.expected_resource_version,
-            })
-            .await?;
+        let current = self.current(&key::of(&o)).await?;
+        let plan = plan::update(&current, o, r.expected_resource_version);
+        let (object, _) = self.commit(Some(&current), plan).await?;
         Ok(Response::new(UpdateResponse {
             object: Some(object),
         }))
     }
 
-    async fn apply(&self, _: Request<ApplyRequest>) -> Result<Response<ApplyResponse>, Status> {
-        Err(Status::unimplemented(
-            "apply (create-or-update with admission) is not available yet; use Create and Update",
-        ))
+    async fn apply(&self, r: Request<ApplyRequest>) -> Result<Response<ApplyResponse>, Status> {
+        let r = r.into_inner();
+        let desired = decode(&r.manifest)?;
+        let k = key::of(&desired);
+        // Another writer may get in between the read and the write: plan again from what
+        // it wrote, as Kubernetes' apiserver retries its guaranteed updates.
+        for _ in 0..APPLY_ATTEMPTS {
+            self.read_barrier(ReadConsistency::Linearizable as i32)
+                .await?;
+            let current = self.store.state().get(&k).map_err(status::store)?;
+            let plan = plan::apply(current.as_ref(), desired.clone(), &Time::now());
+            let outcome = match &plan {
+                Plan::Create(_) => ApplyOutcome::Created,
+                Plan::Update { .. } => ApplyOutcome::Configured,
+                Plan::Unchanged(_) => ApplyOutcome::Unchanged,
+            };
+            let written = if r.dry_run {
+                self.check(current.as_ref(), plan).map(|o| (o, 0))
+            } else {
+                self.commit(current.as_ref(), plan).await
+            };
+            match written {
+                Ok((object, _)) => {
+                    return Ok(Response::new(ApplyResponse {
+                        object: Some(object),
+                        outcome: outcome as i32,
+                    }));
+                }
+                Err(e) if lost_race(&e) && desired.metadata().resource_version.is_none() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Status::aborted(format!(
+            "{k} kept changing while it was applied ({APPLY_ATTEMPTS} attempts); apply again"
+        )))
     }
 
     async fn get(&self, r: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
@@ -189,11 +152,7 @@ impl ObjectService for ObjectApi {
         let r = r.into_inner();
         let kind = kind(&r.kind)?;
         let sel = selector(&r.label_selector)?;
-        if !r.field_selector.is_empty() {
-            return Err(Status::invalid_argument(
-                "field selectors are not available yet",
-            ));
-        }
+        let fields = FieldSelector::parse(&r.field_selector, kind)?;
         self.read_barrier(r.consistency).await?;
         let ns = (!r.namespace.is_empty()).then_some(r.namespace.as_str());
         let (items, rev) = self
@@ -203,6 +162,7 @@ impl ObjectService for ObjectApi {
             .map_err(status::store)?;
         let items = items
             .iter()
+            .filter(|s| fields.matches(&s.object))
             .map(|s| envelope(&s.object, s.revision))
             .collect::<Result<_, _>>()?;
         Ok(Response::new(ListResponse {
@@ -217,6 +177,7 @@ impl ObjectService for ObjectApi {
         let r = r.into_inner();
         let kind = kind(&r.kind)?;
         let sel = selector(&r.label_selector)?;
+        let fields = FieldSelector::parse(&r.field_selector, kind)?;
         let (start, end) = key::range(
             kind,
             (!r.namespace.is_empty()).then_some(r.namespace.as_str()),
@@ -245,7 +206,8 @@ impl ObjectService for ObjectApi {
                         && e.key < end
                         && sel
                             .as_ref()
-                            .is_none_or(|s| s.matches(&e.object.metadata().labels));
+                            .is_none_or(|s| s.matches(&e.object.metadata().labels))
+                        && fields.matches(&e.object);
                     if !wanted {
                         continue;
                     }
@@ -292,10 +254,22 @@ impl ObjectService for ObjectApi {
 
     async fn update_status(
         &self,
-        _: Request<UpdateStatusRequest>,
+        r: Request<UpdateStatusRequest>,
     ) -> Result<Response<UpdateStatusResponse>, Status> {
-        Err(Status::unimplemented(
-            "the status subresource is not available yet",
-        ))
+        let r = r.into_inner();
+        let k = object_key(r.key)?;
+        let current = self.current(&k).await?;
+        if !current.object.has_status() {
+            return Err(Status::invalid_argument(format!(
+                "{k} has no status subresource; update the object itself"
+            )));
+        }
+        let with_status = status_object(&current.object, &r.status_json)?;
+        let expected = (r.expected_resource_version != 0).then_some(r.expected_resource_version);
+        let plan = plan::status(&current, &with_status, expected);
+        let (object, _) = self.commit(Some(&current), plan).await?;
+        Ok(Response::new(UpdateStatusResponse {
+            object: Some(object),
+        }))
     }
 }

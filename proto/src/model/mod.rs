@@ -21,6 +21,7 @@ pub mod replicaset;
 pub mod scheduling;
 pub mod secret;
 pub mod selector;
+mod selector_text;
 pub mod service;
 pub mod values;
 pub mod volume;

@@ -1,0 +1,122 @@
+//! Admission, before anything is proposed: defaulting (what Kubernetes fills in when a
+//! manifest leaves it out) and immutability (fields that cannot change once created).
+//! Validation of a single object runs earlier, when the manifest is decoded
+//! (`skiff_proto::validate`), with the same rules as `skiff validate`.
+
+use skiff_proto::Object;
+use skiff_proto::model::deployment::{DeploymentStrategy, DeploymentStrategyType, RollingUpdate};
+use skiff_proto::model::pod::{PodSpec, RestartPolicy};
+use skiff_proto::model::values::IntOrString;
+use tonic::Status;
+
+/// Fills in what the manifest left out, as Kubernetes' defaulting does.
+pub fn default(o: &mut Object) {
+    if o.kind().is_namespaced() && o.metadata().namespace.is_empty() {
+        o.metadata_mut().namespace = "default".to_owned();
+    }
+    match o {
+        Object::Pod(p) => default_pod(&mut p.spec, RestartPolicy::Always),
+        Object::Deployment(d) => {
+            let s = &mut d.spec;
+            s.replicas.get_or_insert(1);
+            s.revision_history_limit.get_or_insert(10);
+            s.progress_deadline_seconds.get_or_insert(600);
+            let strategy = s.strategy.get_or_insert_with(DeploymentStrategy::default);
+            let kind = *strategy
+                .type_
+                .get_or_insert(DeploymentStrategyType::RollingUpdate);
+            if kind == DeploymentStrategyType::RollingUpdate {
+                let r = strategy
+                    .rolling_update
+                    .get_or_insert_with(RollingUpdate::default);
+                let quarter = || IntOrString::String("25%".to_owned());
+                r.max_surge.get_or_insert_with(quarter);
+                r.max_unavailable.get_or_insert_with(quarter);
+            }
+            default_pod(&mut s.template.spec, RestartPolicy::Always);
+        }
+        Object::ReplicaSet(r) => {
+            r.spec.replicas.get_or_insert(1);
+            default_pod(&mut r.spec.template.spec, RestartPolicy::Always);
+        }
+        Object::DaemonSet(d) => {
+            d.spec.revision_history_limit.get_or_insert(10);
+            default_pod(&mut d.spec.template.spec, RestartPolicy::Always);
+        }
+        Object::Job(j) => {
+            j.spec.completions.get_or_insert(1);
+            j.spec.parallelism.get_or_insert(1);
+            j.spec.backoff_limit.get_or_insert(6);
+            // A Job's pods must not restart forever; validation already refused `Always`.
+            default_pod(&mut j.spec.template.spec, RestartPolicy::OnFailure);
+        }
+        _ => {}
+    }
+}
+
+/// Restart policy, and requests defaulting to limits (a container that states only a
+/// limit asks for that much, as in Kubernetes).
+fn default_pod(spec: &mut PodSpec, restart: RestartPolicy) {
+    spec.restart_policy.get_or_insert(restart);
+    for c in spec
+        .init_containers
+        .iter_mut()
+        .chain(spec.containers.iter_mut())
+    {
+        let r = &mut c.resources;
+        for (name, limit) in &r.limits {
+            r.requests
+                .entry(name.clone())
+                .or_insert_with(|| limit.clone());
+        }
+    }
+}
+
+/// Refuses a change to a field that is fixed once the object exists.
+pub fn immutable(current: &Object, next: &Object) -> Result<(), Status> {
+    let fixed = |field: &str, why: &str| {
+        Err(Status::invalid_argument(format!(
+            "{}: {field} cannot change once created ({why}); \
+             hint: delete the object and create it again with the new value",
+            next.display_name()
+        )))
+    };
+    match (current, next) {
+        (Object::Deployment(a), Object::Deployment(b)) if a.spec.selector != b.spec.selector => {
+            fixed("spec.selector", "the pods it owns are found by it")
+        }
+        (Object::ReplicaSet(a), Object::ReplicaSet(b)) if a.spec.selector != b.spec.selector => {
+            fixed("spec.selector", "the pods it owns are found by it")
+        }
+        (Object::DaemonSet(a), Object::DaemonSet(b)) if a.spec.selector != b.spec.selector => {
+            fixed("spec.selector", "the pods it owns are found by it")
+        }
+        (Object::Job(a), Object::Job(b)) if a.spec.template != b.spec.template => {
+            fixed("spec.template", "a Job runs the pods it was created with")
+        }
+        (Object::Job(a), Object::Job(b)) if a.spec.selector != b.spec.selector => {
+            fixed("spec.selector", "the pods it owns are found by it")
+        }
+        (Object::Service(a), Object::Service(b))
+            if a.spec.cluster_ip.is_some() && a.spec.cluster_ip != b.spec.cluster_ip =>
+        {
+            fixed("spec.clusterIP", "clients may have it")
+        }
+        (Object::Pod(a), Object::Pod(b)) if pod_fixed(&a.spec) != pod_fixed(&b.spec) => fixed(
+            "spec (other than container images)",
+            "a pod is recreated, not edited; change its Deployment instead",
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// A pod's spec without what Kubernetes lets change in place (container images), and
+/// without the binding the scheduler adds.
+fn pod_fixed(spec: &PodSpec) -> PodSpec {
+    let mut s = spec.clone();
+    for c in s.init_containers.iter_mut().chain(s.containers.iter_mut()) {
+        c.image = String::new();
+    }
+    s.node_name = None;
+    s
+}

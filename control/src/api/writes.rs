@@ -1,0 +1,143 @@
+//! The write path shared by the object API's verbs: a plan (see `apply`) checked by
+//! admission and committed through the store, with reads that precede writes.
+
+use skiff_proto::Object;
+use skiff_proto::grpc::api::{ObjectEnvelope, ReadConsistency};
+use skiff_proto::manifest::{self, Source};
+use tonic::{Code, Status};
+
+use super::apply::Plan;
+use super::objects::{ObjectApi, envelope};
+use super::{admission, status};
+use crate::store::{Command, Op, Stored, key};
+
+/// How often apply plans again after losing a race with another writer.
+pub const APPLY_ATTEMPTS: usize = 5;
+
+/// Whether a write failed only because another writer got in first.
+pub fn lost_race(e: &Status) -> bool {
+    matches!(e.code(), Code::Aborted | Code::AlreadyExists)
+}
+
+/// `current` with the status given as JSON (`status_json`), decoded and checked with the
+/// same rules as a manifest.
+pub fn status_object(current: &Object, status_json: &[u8]) -> Result<Object, Status> {
+    let status: serde_json::Value = serde_json::from_slice(status_json)
+        .map_err(|e| Status::invalid_argument(format!("the status is not JSON: {e}")))?;
+    let mut doc = serde_json::to_value(current).map_err(|e| Status::internal(e.to_string()))?;
+    if let Some(m) = doc.as_object_mut() {
+        m.insert("status".to_owned(), status);
+    }
+    let text = doc.to_string();
+    manifest::decode_one(&text, &Source::named("<status>")).map_err(|d| status::invalid(&d))
+}
+
+impl ObjectApi {
+    /// The object at `k`, read linearizably, or NOT_FOUND.
+    pub(super) async fn current(&self, k: &str) -> Result<Stored, Status> {
+        self.read_barrier(ReadConsistency::Linearizable as i32)
+            .await?;
+        self.store
+            .state()
+            .get(k)
+            .map_err(status::store)?
+            .ok_or_else(|| Status::not_found(format!("{k} not found")))
+    }
+
+    /// Admission of `plan` over `current`, and the object it would store (dry runs).
+    pub(super) fn check(
+        &self,
+        current: Option<&Stored>,
+        plan: Plan,
+    ) -> Result<ObjectEnvelope, Status> {
+        match plan {
+            Plan::Unchanged(s) => envelope(&s.object, s.revision),
+            Plan::Create(o) => envelope(&o, 0),
+            Plan::Update { object, .. } => {
+                if let Some(c) = current {
+                    admission::immutable(&c.object, &object)?;
+                }
+                envelope(&object, 0)
+            }
+        }
+    }
+
+    /// Admission of `plan` over `current`, then the write; returns the stored object and
+    /// its revision.
+    pub(super) async fn commit(
+        &self,
+        current: Option<&Stored>,
+        plan: Plan,
+    ) -> Result<(ObjectEnvelope, u64), Status> {
+        let op = match plan {
+            Plan::Unchanged(s) => return Ok((envelope(&s.object, s.revision)?, s.revision)),
+            Plan::Create(o) => Op::Create(o),
+            Plan::Update { object, expected } => {
+                if let Some(c) = current {
+                    admission::immutable(&c.object, &object)?;
+                }
+                Op::Update {
+                    object,
+                    expected: Some(expected),
+                }
+            }
+        };
+        let object = self.write(op).await?;
+        let rev = object.resource_version;
+        Ok((object, rev))
+    }
+
+    pub(super) async fn read_barrier(&self, c: i32) -> Result<(), Status> {
+        if c == ReadConsistency::Serializable as i32 {
+            return Ok(());
+        }
+        self.store
+            .linearizable()
+            .await
+            .map(|_| ())
+            .map_err(status::write)
+    }
+
+    /// Proposes one operation and answers with the object as that write left it (for a
+    /// deletion, its last state), at the write's revision.
+    pub(super) async fn write(&self, op: Op) -> Result<ObjectEnvelope, Status> {
+        let k = match &op {
+            Op::Create(o) | Op::Update { object: o, .. } => key::of(o),
+            Op::Delete { key, .. } => key.clone(),
+        };
+        let written = match &op {
+            Op::Create(o) | Op::Update { object: o, .. } => Some(o.clone()),
+            Op::Delete { .. } => self
+                .store
+                .state()
+                .get(&k)
+                .map_err(status::store)?
+                .map(|s| s.object),
+        };
+        let rev = self
+            .store
+            .propose(Command { ops: vec![op] })
+            .await
+            .map_err(status::write)?;
+        // Read-your-writes on this member, even for serializable reads.
+        self.store.wait_applied(rev).await.map_err(status::write)?;
+        match written {
+            Some(mut o) => {
+                o.metadata_mut().resource_version = Some(rev);
+                envelope(&o, rev)
+            }
+            // Deleted before this member saw it: the deletion's event has its last state.
+            None => {
+                let events = self
+                    .store
+                    .state()
+                    .events_since(rev.saturating_sub(1))
+                    .map_err(status::store)?;
+                match events.into_iter().find(|e| e.revision == rev && e.key == k) {
+                    Some(e) => envelope(&e.object, rev),
+                    None => Err(Status::not_found(format!("{k} not found"))),
+                }
+            }
+        }
+    }
+}
