@@ -5,10 +5,17 @@
 //! - `files`: reading manifests from files, folders and stdin (shared by every `-f` verb).
 //! - `pending`: the verbs whose server side has not landed yet, and what they wait for.
 //! - `control`: `skiff control` (run a member) and `skiff members` (list them).
+//! - `client`: the server address, the connection, kinds, and failures as exit codes.
+//! - `apply`, `get`, `delete`: the client verbs; `table`: kubectl-like tables for `get`.
 
+mod apply;
+mod client;
 mod control;
+mod delete;
 mod files;
+mod get;
 mod pending;
+mod table;
 mod validate;
 
 use std::net::SocketAddr;
@@ -46,14 +53,14 @@ pub enum Command {
     Members(MembersArgs),
     /// Check manifests offline: print every error found (exit 1) or "N objects valid".
     Validate(ValidateArgs),
-    /// Create or update objects from manifests.
-    Apply(FileArgs),
+    /// Create or update objects from manifests (server-side apply).
+    Apply(ApplyArgs),
     /// List objects, or show some by name.
     Get(GetArgs),
     /// Show an object in detail, with its recent events.
     Describe(NamedArgs),
-    /// Delete objects by name or by manifest.
-    Delete(NamedArgs),
+    /// Delete objects by name, label selector or manifest.
+    Delete(DeleteArgs),
     /// Print a pod's logs.
     Logs(LogsArgs),
     /// Manage a rollout: status, history, undo, pause, resume.
@@ -171,6 +178,48 @@ pub struct ServerArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub files: FileArgs,
+    /// `server`: run admission and report what would change, without writing.
+    #[arg(long, value_name = "server|none", num_args = 0..=1, default_missing_value = "server")]
+    pub dry_run: Option<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Kind (or short name) of the objects to delete.
+    pub kind: Option<String>,
+    pub names: Vec<String>,
+    #[command(flatten)]
+    pub files: OptionalFiles,
+    /// Delete every object of KIND that this label selector matches.
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+    /// What happens to dependents: background, foreground or orphan.
+    #[arg(long)]
+    pub cascade: Option<String>,
+    /// Wait until each object is gone (finalizers can hold it).
+    #[arg(long)]
+    pub wait: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// `-f` when it is optional.
+#[derive(Debug, Args)]
+pub struct OptionalFiles {
+    /// A manifest file, a folder of them, or `-` for stdin (repeatable).
+    #[arg(short = 'f', long = "filename")]
+    pub filenames: Vec<PathBuf>,
+    /// Read folders recursively.
+    #[arg(short = 'R', long)]
+    pub recursive: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct GetArgs {
     /// Kind (or short name: po, deploy, svc, no, ns, cm).
     pub kind: String,
@@ -178,9 +227,15 @@ pub struct GetArgs {
     /// Output: wide, yaml, json, name.
     #[arg(short, long)]
     pub output: Option<String>,
-    /// Label selector: `app=web,tier!=db`.
+    /// Label selector: `app=web,tier!=db`, `env in (a,b)`, `canary`, `!legacy`.
     #[arg(short = 'l', long)]
     pub selector: Option<String>,
+    /// Field selector: `spec.nodeName=NODE`, `status.phase!=Running`, `metadata.name=X`.
+    #[arg(long)]
+    pub field_selector: Option<String>,
+    /// List across every namespace.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
     /// Keep printing changes.
     #[arg(short, long)]
     pub watch: bool,
@@ -251,9 +306,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Control(a) => control::run_member(a),
         Command::Members(a) => control::members(&a),
         Command::Node(_) => pending::not_yet("node", pending::AGENT),
-        Command::Apply(_) | Command::Get(_) | Command::Describe(_) | Command::Delete(_) => {
-            pending::not_yet("this verb", pending::API)
-        }
+        Command::Apply(a) => client::run_verb(apply::run(&a)),
+        Command::Get(a) => client::run_verb(get::run(&a)),
+        Command::Delete(a) => client::run_verb(delete::run(&a)),
+        Command::Describe(_) => pending::not_yet("describe", pending::API),
         Command::Logs(_) => pending::not_yet("logs", pending::AGENT),
         Command::Rollout(_) | Command::Scale(_) => {
             pending::not_yet("this verb", pending::CONTROLLERS)

@@ -1,0 +1,113 @@
+//! `skiff apply -f FILE|DIR|- [-R] [--dry-run=server]`: every manifest is checked locally
+//! first (nothing is sent if any is wrong), then applied one object at a time, printing
+//! `kind/name created|configured|unchanged`.
+
+use std::process::ExitCode;
+
+use skiff_proto::Object;
+use skiff_proto::grpc::api::{ApplyOutcome, ApplyRequest};
+use skiff_proto::manifest;
+
+use super::client::{self, Failure, refused};
+use super::{ApplyArgs, files};
+
+/// The objects in the files named by `-f`, or every problem found in them.
+pub fn read_objects(names: &[std::path::PathBuf], recursive: bool) -> Result<Vec<Object>, Failure> {
+    let inputs = files::read_all(names, recursive).map_err(|e| Failure::User(format!("{e:#}")))?;
+    let mut objects = Vec::new();
+    let mut problems = Vec::new();
+    for input in &inputs {
+        let decoded = manifest::decode(&input.text, &input.source);
+        if decoded.diagnostics.0.is_empty() {
+            objects.extend(decoded.objects);
+        } else {
+            problems.push(decoded.diagnostics.to_string());
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Failure::User(format!(
+            "{}\nnothing was sent: fix the manifests above (`skiff validate -f` checks them offline)",
+            problems.join("\n")
+        )));
+    }
+    Ok(objects)
+}
+
+/// Puts namespaced objects without a namespace into `-n NAMESPACE`; refuses a manifest
+/// that names another one, as kubectl does.
+pub fn place(o: &mut Object, namespace: Option<&str>) -> Result<(), Failure> {
+    let Some(ns) = namespace.filter(|_| o.kind().is_namespaced()) else {
+        return Ok(());
+    };
+    let m = o.metadata_mut();
+    if m.namespace.is_empty() {
+        m.namespace = ns.to_owned();
+    } else if m.namespace != ns {
+        return Err(Failure::User(format!(
+            "{}/{} is in namespace {:?} but -n says {ns:?}; drop -n or change the manifest",
+            o.kind().name().to_ascii_lowercase(),
+            o.metadata().name,
+            o.metadata().namespace
+        )));
+    }
+    Ok(())
+}
+
+pub async fn run(args: &ApplyArgs) -> Result<ExitCode, Failure> {
+    let dry_run = match args.dry_run.as_deref() {
+        None | Some("none") => false,
+        Some("server") => true,
+        Some(other) => {
+            return Err(Failure::User(format!(
+                "--dry-run={other}: expected `server` (admission without writing) or `none`"
+            )));
+        }
+    };
+    let mut objects = read_objects(&args.files.filenames, args.files.recursive)?;
+    for o in &mut objects {
+        place(o, args.server.namespace.as_deref())?;
+    }
+    let mut api = client::connect(&client::server(&args.server)).await?;
+    let mut failed = 0;
+    for o in &objects {
+        let name = format!(
+            "{}/{}",
+            o.kind().name().to_ascii_lowercase(),
+            o.metadata().name
+        );
+        let manifest = o
+            .to_json()
+            .map_err(|e| Failure::User(format!("{name}: {e}")))?;
+        let r = api
+            .apply(ApplyRequest {
+                manifest: manifest.into_bytes(),
+                dry_run,
+                field_manager: "skiff-cli".into(),
+            })
+            .await;
+        match r {
+            Ok(r) => {
+                let outcome = match r.into_inner().outcome() {
+                    ApplyOutcome::Created => "created",
+                    ApplyOutcome::Configured => "configured",
+                    ApplyOutcome::Unchanged | ApplyOutcome::Unspecified => "unchanged",
+                };
+                let note = if dry_run { " (server dry run)" } else { "" };
+                println!("{name} {outcome}{note}");
+            }
+            Err(s) => {
+                let f = refused(&name, &s);
+                if matches!(f, Failure::Unreachable(_)) {
+                    return Err(f);
+                }
+                failed += 1;
+                f.report();
+            }
+        }
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -1,0 +1,161 @@
+//! What every client verb shares: which server to talk to, the connection, kinds and
+//! their short names, and how a failed call becomes a message and an exit code
+//! (0 ok, 1 the request was wrong, 2 no server to talk to).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use prost::Message as _;
+use skiff_proto::Kind;
+use skiff_proto::grpc::api::ErrorDetails;
+use skiff_proto::grpc::api::object_service_client::ObjectServiceClient;
+use tonic::transport::Channel;
+
+use super::ServerArgs;
+
+/// The address used when neither `--server`, `SKIFF_SERVER` nor `~/.skiff/config` says.
+pub const DEFAULT_SERVER: &str = "127.0.0.1:7420";
+
+/// Why a verb stopped.
+#[derive(Debug)]
+pub enum Failure {
+    /// The request was refused or wrong (exit 1); the message says why.
+    User(String),
+    /// No member answered at the address (exit 2).
+    Unreachable(String),
+}
+
+impl Failure {
+    pub fn report(self) -> ExitCode {
+        match self {
+            Failure::User(m) => {
+                eprintln!("{m}");
+                ExitCode::from(1)
+            }
+            Failure::Unreachable(m) => {
+                eprintln!("{m}");
+                ExitCode::from(2)
+            }
+        }
+    }
+}
+
+/// A failed call as the user should read it: the server's message, and each field error
+/// with its path and hint when the server sent them.
+pub fn refused(what: &str, s: &tonic::Status) -> Failure {
+    if matches!(s.code(), tonic::Code::Unavailable) && s.message().contains("connect") {
+        return Failure::Unreachable(format!("{what}: {}", s.message()));
+    }
+    let mut m = format!("{what}: {}", s.message());
+    if let Ok(d) = ErrorDetails::decode(s.details()) {
+        for e in d
+            .errors
+            .iter()
+            .filter(|e| !s.message().contains(&e.message))
+        {
+            m.push_str(&format!("\n  {}: {}", e.path, e.message));
+            if !e.hint.is_empty() {
+                m.push_str(&format!("\n    hint: {}", e.hint));
+            }
+        }
+    }
+    Failure::User(m)
+}
+
+/// The server address: `--server`, else `SKIFF_SERVER` (both through clap), else the
+/// `server:` line of `~/.skiff/config` (written by `skiff dev`), else the default.
+pub fn server(args: &ServerArgs) -> String {
+    if let Some(s) = &args.server {
+        return s.clone();
+    }
+    config_path()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|text| {
+            text.lines().find_map(|l| {
+                l.trim()
+                    .strip_prefix("server:")
+                    .map(|v| v.trim().trim_matches('"').to_owned())
+            })
+        })
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| DEFAULT_SERVER.to_owned())
+}
+
+/// `~/.skiff/config`.
+pub fn config_path() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".skiff").join("config"))
+}
+
+/// A connection to the object API at `addr`, or why there is none.
+pub async fn connect(addr: &str) -> Result<ObjectServiceClient<Channel>, Failure> {
+    let unreachable = |why: String| {
+        Failure::Unreachable(format!(
+            "cannot reach a Skiff API server at {addr} ({why}).\n\
+             Start one with `skiff dev` (a one-process cluster), or point at a running member \
+             with --server ADDR or SKIFF_SERVER."
+        ))
+    };
+    let endpoint = Channel::from_shared(format!("http://{addr}"))
+        .map_err(|e| Failure::User(format!("--server {addr:?} is not an address: {e}")))?
+        .connect_timeout(std::time::Duration::from_secs(3));
+    let channel = endpoint
+        .connect()
+        .await
+        .map_err(|e| unreachable(source_text(&e)))?;
+    Ok(ObjectServiceClient::new(channel))
+}
+
+fn source_text(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s = format!("{s}: {c}");
+        cur = c.source();
+    }
+    s
+}
+
+/// A kind from what a user types: its name in any case, plural, or a short name.
+pub fn kind(word: &str) -> Result<Kind, Failure> {
+    let w = word.to_ascii_lowercase();
+    let short = match w.as_str() {
+        "po" => Some(Kind::Pod),
+        "deploy" => Some(Kind::Deployment),
+        "svc" => Some(Kind::Service),
+        "no" => Some(Kind::Node),
+        "ns" => Some(Kind::Namespace),
+        "cm" => Some(Kind::ConfigMap),
+        "rs" => Some(Kind::ReplicaSet),
+        "ds" => Some(Kind::DaemonSet),
+        "ep" => Some(Kind::Endpoints),
+        "ev" => Some(Kind::Event),
+        _ => None,
+    };
+    short
+        .or_else(|| {
+            Kind::ALL.into_iter().find(|k| {
+                let n = k.name().to_ascii_lowercase();
+                w == n || w == format!("{n}s") || (n.ends_with('s') && w == format!("{n}es"))
+            })
+        })
+        .ok_or_else(|| {
+            Failure::User(format!(
+                "unknown kind {word:?}; kinds: {} (short: po, deploy, rs, ds, svc, ep, no, ns, cm, ev)",
+                Kind::ALL.map(|k| k.name().to_ascii_lowercase()).join(", ")
+            ))
+        })
+}
+
+/// The runtime the client verbs run on.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Runs a verb's body and turns its failure into the exit code.
+pub fn run_verb(
+    body: impl std::future::Future<Output = Result<ExitCode, Failure>>,
+) -> anyhow::Result<ExitCode> {
+    Ok(runtime()?.block_on(body).unwrap_or_else(Failure::report))
+}

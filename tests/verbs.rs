@@ -1,0 +1,164 @@
+//! The client verbs end to end: the real `skiff` binary against three real `skiff control`
+//! processes, with the Kubernetes docs' nginx Deployment + Service.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+mod support;
+
+use support::Members;
+
+const NGINX: &str = "proto/tests/manifests/good/nginx-deployment.yaml";
+
+fn skiff(server: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .args(args)
+        .env("SKIFF_SERVER", server)
+        .env("HOME", "/nonexistent")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Runs and expects `code`; returns stdout.
+fn expect(server: &str, args: &[&str], code: i32) -> String {
+    let out = skiff(server, args);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "skiff {args:?}\nstdout: {}\nstderr: {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+#[test]
+fn apply_get_delete_with_a_kubernetes_manifest() {
+    let m = Members::start(3);
+    // Any member serves the API: use a follower to show forwarding.
+    let leader = m.leader(1);
+    let follower = (1..=3).find(|&i| i != leader).unwrap();
+    let server = m.addr(follower);
+    let s = server.as_str();
+
+    let out = expect(s, &["apply", "-f", NGINX], 0);
+    assert_eq!(
+        out,
+        "deployment/nginx-deployment created\nservice/nginx-service created\n"
+    );
+    let out = expect(s, &["apply", "-f", NGINX], 0);
+    assert_eq!(
+        out,
+        "deployment/nginx-deployment unchanged\nservice/nginx-service unchanged\n"
+    );
+    let dry = expect(s, &["apply", "-f", NGINX, "--dry-run=server"], 0);
+    assert!(dry.contains("unchanged (server dry run)"), "{dry}");
+
+    let table = expect(s, &["get", "deploy"], 0);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[0].starts_with("NAME") && lines[0].contains("READY") && lines[0].ends_with("AGE"),
+        "{table}"
+    );
+    assert!(
+        lines[1].starts_with("nginx-deployment") && lines[1].contains("0/3"),
+        "{table}"
+    );
+    let svc = expect(s, &["get", "svc", "nginx-service", "-o", "json"], 0);
+    let v: serde_json::Value = serde_json::from_str(&svc).unwrap();
+    assert_eq!(v["spec"]["ports"][0]["port"], 80);
+    assert_eq!(v["metadata"]["generation"], 1);
+    assert!(v["metadata"]["uid"].is_string());
+    assert_eq!(
+        expect(
+            s,
+            &["get", "deployments", "-l", "app=nginx", "-o", "name"],
+            0
+        ),
+        "deployment/nginx-deployment\n"
+    );
+    assert_eq!(
+        expect(s, &["get", "deploy", "-l", "app!=nginx", "-o", "name"], 0),
+        ""
+    );
+    let yaml = expect(
+        s,
+        &["get", "deployment", "nginx-deployment", "-o", "yaml"],
+        0,
+    );
+    assert!(yaml.contains("replicas: 3"), "{yaml}");
+
+    // A changed image configures the Deployment and moves its generation.
+    let dir = tempfile::tempdir().unwrap();
+    let changed = dir.path().join("nginx.yaml");
+    let manifest = std::fs::read_to_string(NGINX).unwrap();
+    std::fs::write(&changed, manifest.replace("nginx:1.14.2", "nginx:1.16.1")).unwrap();
+    let path = changed.to_str().unwrap();
+    let out = expect(s, &["apply", "-f", path], 0);
+    assert_eq!(
+        out,
+        "deployment/nginx-deployment configured\nservice/nginx-service unchanged\n"
+    );
+    let d = expect(s, &["get", "deploy", "nginx-deployment", "-o", "json"], 0);
+    let v: serde_json::Value = serde_json::from_str(&d).unwrap();
+    assert_eq!(v["metadata"]["generation"], 2);
+
+    let out = expect(s, &["delete", "-f", path], 0);
+    assert_eq!(
+        out,
+        "deployment \"nginx-deployment\" deleted\nservice \"nginx-service\" deleted\n"
+    );
+    let missing = skiff(s, &["get", "deploy", "nginx-deployment"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        text(&missing.stderr).contains("not found"),
+        "{}",
+        text(&missing.stderr)
+    );
+    let again = skiff(s, &["delete", "svc", "nginx-service"]);
+    assert_eq!(again.status.code(), Some(1));
+}
+
+#[test]
+fn mistakes_exit_1_and_an_absent_server_exits_2() {
+    let m = Members::start(1);
+    m.leader(1);
+    let server = m.addr(1);
+    let s = server.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n",
+    )
+    .unwrap();
+    let out = skiff(s, &["apply", "-f", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("bad.yaml:4") && err.contains("nothing was sent"),
+        "{err}"
+    );
+    assert_eq!(
+        expect(s, &["get", "cm", "-o", "name"], 0),
+        "",
+        "nothing was written"
+    );
+
+    let out = skiff(s, &["get", "widgets"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("unknown kind \"widgets\""));
+
+    // Nobody listens on a fresh port: exit 2, naming the address and `skiff dev`.
+    let nobody = format!("127.0.0.1:{}", support::free_port());
+    let out = skiff(&nobody, &["get", "pods"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains(&nobody) && err.contains("skiff dev"), "{err}");
+    assert!(Path::new(env!("CARGO_BIN_EXE_skiff")).exists());
+}
