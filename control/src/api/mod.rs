@@ -7,11 +7,13 @@
 //!   race.
 //! - `apply`: server-side apply, replacement and the status subresource, as pure rules.
 //! - `admission`: defaulting and immutable fields, before anything is proposed.
+//! - `delete`: deletion with finalizers, owner-reference cascades and namespaces.
 //! - `fields`: field selectors (`spec.nodeName`, `status.phase`, name, namespace).
 //! - `status`: the one place store and decoding errors become gRPC statuses.
 
 mod admission;
 mod apply;
+mod delete;
 mod fields;
 mod objects;
 mod status;

@@ -237,15 +237,10 @@ impl ObjectService for ObjectApi {
 
     async fn delete(&self, r: Request<DeleteRequest>) -> Result<Response<DeleteResponse>, Status> {
         let r = r.into_inner();
+        let propagation = r.propagation();
         let k = object_key(r.key)?;
-        if r.dry_run {
-            return Err(Status::unimplemented("dry runs are not available yet"));
-        }
         let object = self
-            .write(Op::Delete {
-                key: k,
-                expected: r.expected_resource_version,
-            })
+            .delete_object(&k, r.expected_resource_version, propagation, r.dry_run)
             .await?;
         Ok(Response::new(DeleteResponse {
             object: Some(object),

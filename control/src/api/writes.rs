@@ -76,9 +76,18 @@ impl ObjectApi {
                 if let Some(c) = current {
                     admission::immutable(&c.object, &object)?;
                 }
-                Op::Update {
-                    object,
-                    expected: Some(expected),
+                let m = object.metadata();
+                if m.deletion_timestamp.is_some() && m.finalizers.is_empty() {
+                    // The last finalizer of an object being deleted is gone: so is it.
+                    Op::Delete {
+                        key: key::of(&object),
+                        expected: Some(expected),
+                    }
+                } else {
+                    Op::Update {
+                        object,
+                        expected: Some(expected),
+                    }
                 }
             }
         };
