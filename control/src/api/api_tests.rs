@@ -28,7 +28,7 @@ spec:
 
 /// Calls `f` again while there is no leader (an election under a loaded machine), as
 /// clients do with UNAVAILABLE.
-async fn retry<T, Fut>(mut f: impl FnMut() -> Fut) -> Result<T, tonic::Status>
+pub(super) async fn retry<T, Fut>(mut f: impl FnMut() -> Fut) -> Result<T, tonic::Status>
 where
     Fut: std::future::Future<Output = Result<T, tonic::Status>>,
 {

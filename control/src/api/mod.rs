@@ -23,3 +23,5 @@ pub use objects::ObjectApi;
 
 #[cfg(test)]
 mod api_tests;
+#[cfg(test)]
+mod bad_requests_tests;

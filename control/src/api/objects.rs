@@ -18,6 +18,9 @@ use super::writes::{APPLY_ATTEMPTS, lost_race, status_object};
 use super::{admission, status};
 use crate::store::{EventType, Op, StoreHandle, key};
 
+/// The largest manifest a write accepts.
+pub const MAX_OBJECT_BYTES: usize = 1 << 20;
+
 /// Serves the object API of one member.
 pub struct ObjectApi {
     pub store: StoreHandle,
@@ -59,6 +62,12 @@ pub(super) fn object_key(k: Option<ObjectKey>) -> Result<String, Status> {
 /// Decodes one manifest with the same strict rules as `skiff validate`, then fills in the
 /// defaults (see `admission`).
 fn decode(manifest: &[u8]) -> Result<Object, Status> {
+    if manifest.len() > MAX_OBJECT_BYTES {
+        return Err(Status::invalid_argument(format!(
+            "the object is {} bytes; the limit is {MAX_OBJECT_BYTES} (1 MiB, as etcd's request              limit keeps Kubernetes objects small); hint: keep large data out of the object,              e.g. in an artifact or a volume",
+            manifest.len()
+        )));
+    }
     let text = std::str::from_utf8(manifest)
         .map_err(|_| Status::invalid_argument("the manifest is not UTF-8"))?;
     let mut o =
