@@ -111,7 +111,11 @@ fn the_example_app_is_valid() {
 
 #[test]
 fn verbs_without_a_server_yet_say_so_and_fail() {
-    for args in [&["dev"][..], &["get", "pods"], &["apply", "-f", "x.yaml"]] {
+    for args in [
+        &["dev"][..],
+        &["logs", "web"],
+        &["scale", "deployment/web", "--replicas", "2"],
+    ] {
         let out = skiff(args);
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         assert!(
@@ -126,8 +130,20 @@ fn help_lists_every_verb() {
     let out = skiff(&["--help"]);
     let help = text(&out.stdout);
     for verb in [
-        "dev", "control", "node", "members", "validate", "apply", "get", "describe", "delete",
-        "logs", "rollout", "scale",
+        "dev",
+        "control",
+        "node",
+        "members",
+        "validate",
+        "apply",
+        "get",
+        "describe",
+        "delete",
+        "diff",
+        "completion",
+        "logs",
+        "rollout",
+        "scale",
     ] {
         assert!(
             help.contains(verb),

@@ -99,6 +99,27 @@ fn apply_get_delete_with_a_kubernetes_manifest() {
     let manifest = std::fs::read_to_string(NGINX).unwrap();
     std::fs::write(&changed, manifest.replace("nginx:1.14.2", "nginx:1.16.1")).unwrap();
     let path = changed.to_str().unwrap();
+    let diff = expect(s, &["diff", "-f", path], 1);
+    assert!(
+        diff.contains("-        image: nginx:1.14.2")
+            && diff.contains("+        image: nginx:1.16.1"),
+        "{diff}"
+    );
+    assert_eq!(
+        expect(s, &["diff", "-f", NGINX], 0),
+        "",
+        "nothing to change"
+    );
+    let described = expect(s, &["describe", "deploy", "nginx-deployment"], 0);
+    for part in [
+        "Name:         nginx-deployment",
+        "Generation:   1",
+        "replicas: 3",
+        "maxSurge: 25%",
+        "Events:",
+    ] {
+        assert!(described.contains(part), "{part:?} in\n{described}");
+    }
     let out = expect(s, &["apply", "-f", path], 0);
     assert_eq!(
         out,
@@ -160,5 +181,10 @@ fn mistakes_exit_1_and_an_absent_server_exits_2() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     let err = text(&out.stderr);
     assert!(err.contains(&nobody) && err.contains("skiff dev"), "{err}");
+    let script = expect(&nobody, &["completion", "bash"], 0);
+    assert!(
+        script.contains("_skiff()") && script.contains("apply"),
+        "{script}"
+    );
     assert!(Path::new(env!("CARGO_BIN_EXE_skiff")).exists());
 }

@@ -6,12 +6,14 @@
 //! - `pending`: the verbs whose server side has not landed yet, and what they wait for.
 //! - `control`: `skiff control` (run a member) and `skiff members` (list them).
 //! - `client`: the server address, the connection, kinds, and failures as exit codes.
-//! - `apply`, `get`, `delete`: the client verbs; `table`: kubectl-like tables for `get`.
+//! - `apply`, `get`, `delete`, `describe`, `diff`: the client verbs; `table`: kubectl-like tables for `get`.
 
 mod apply;
 mod client;
 mod control;
 mod delete;
+mod describe;
+mod diff;
 mod files;
 mod get;
 mod pending;
@@ -58,7 +60,14 @@ pub enum Command {
     /// List objects, or show some by name.
     Get(GetArgs),
     /// Show an object in detail, with its recent events.
-    Describe(NamedArgs),
+    Describe(DescribeArgs),
+    /// Show what `apply -f` would change (exit 0: nothing, 1: something).
+    Diff(ApplyArgs),
+    /// Print a shell completion script: `skiff completion bash > /etc/bash_completion.d/skiff`.
+    Completion {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
     /// Delete objects by name, label selector or manifest.
     Delete(DeleteArgs),
     /// Print a pod's logs.
@@ -189,6 +198,15 @@ pub struct ApplyArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct DescribeArgs {
+    /// Kind (or short name).
+    pub kind: String,
+    pub name: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct DeleteArgs {
     /// Kind (or short name) of the objects to delete.
     pub kind: Option<String>,
@@ -239,16 +257,6 @@ pub struct GetArgs {
     /// Keep printing changes.
     #[arg(short, long)]
     pub watch: bool,
-    #[command(flatten)]
-    pub server: ServerArgs,
-}
-
-#[derive(Debug, Args)]
-pub struct NamedArgs {
-    pub kind: Option<String>,
-    pub names: Vec<String>,
-    #[arg(short = 'f', long = "filename")]
-    pub filenames: Vec<PathBuf>,
     #[command(flatten)]
     pub server: ServerArgs,
 }
@@ -309,7 +317,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apply(a) => client::run_verb(apply::run(&a)),
         Command::Get(a) => client::run_verb(get::run(&a)),
         Command::Delete(a) => client::run_verb(delete::run(&a)),
-        Command::Describe(_) => pending::not_yet("describe", pending::API),
+        Command::Describe(a) => client::run_verb(describe::run(&a)),
+        Command::Diff(a) => client::run_verb(diff::run(&a)),
+        Command::Completion { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "skiff", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Logs(_) => pending::not_yet("logs", pending::AGENT),
         Command::Rollout(_) | Command::Scale(_) => {
             pending::not_yet("this verb", pending::CONTROLLERS)
