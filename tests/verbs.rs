@@ -188,3 +188,56 @@ fn mistakes_exit_1_and_an_absent_server_exits_2() {
     );
     assert!(Path::new(env!("CARGO_BIN_EXE_skiff")).exists());
 }
+
+#[test]
+fn apply_prune_deletes_what_the_files_no_longer_hold() {
+    let m = Members::start(1);
+    m.leader(1);
+    let server = m.addr(1);
+    let s = server.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let cm = |name: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  labels: {{set: demo}}\ndata: {{k: v}}\n"
+        )
+    };
+    let both = dir.path().join("both.yaml");
+    std::fs::write(&both, format!("{}---\n{}", cm("a"), cm("b"))).unwrap();
+    let only_a = dir.path().join("a.yaml");
+    std::fs::write(&only_a, cm("a")).unwrap();
+    expect(s, &["apply", "-f", both.to_str().unwrap()], 0);
+    expect(
+        s,
+        &["apply", "-f", "proto/tests/manifests/good/configmap.yaml"],
+        0,
+    );
+    let out = expect(
+        s,
+        &[
+            "apply",
+            "-f",
+            only_a.to_str().unwrap(),
+            "--prune",
+            "-l",
+            "set=demo",
+        ],
+        0,
+    );
+    assert_eq!(out, "configmap/a unchanged\nconfigmap/b pruned\n");
+    let left = expect(s, &["get", "cm", "-o", "name"], 0);
+    assert_eq!(
+        left, "configmap/a\nconfigmap/game-demo\n",
+        "only what matched -l is pruned"
+    );
+    let refused = skiff(s, &["apply", "-f", only_a.to_str().unwrap(), "--prune"]);
+    assert_eq!(
+        refused.status.code(),
+        Some(1),
+        "--prune without -l is a usage mistake"
+    );
+    assert!(
+        text(&refused.stderr).contains("--selector"),
+        "{}",
+        text(&refused.stderr)
+    );
+}

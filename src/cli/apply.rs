@@ -1,12 +1,19 @@
 //! `skiff apply -f FILE|DIR|- [-R] [--dry-run=server]`: every manifest is checked locally
 //! first (nothing is sent if any is wrong), then applied one object at a time, printing
-//! `kind/name created|configured|unchanged`.
+//! `kind/name created|configured|unchanged`; with `--prune -l SELECTOR`, objects matching
+//! the selector that the files no longer hold are deleted (`kind/name pruned`).
 
 use std::process::ExitCode;
 
-use skiff_proto::Object;
-use skiff_proto::grpc::api::{ApplyOutcome, ApplyRequest};
+use std::collections::BTreeSet;
+
+use skiff_proto::grpc::api::object_service_client::ObjectServiceClient;
+use skiff_proto::grpc::api::{
+    ApplyOutcome, ApplyRequest, DeleteRequest, ListRequest, ReadConsistency,
+};
 use skiff_proto::manifest;
+use skiff_proto::{Kind, Object};
+use tonic::transport::Channel;
 
 use super::client::{self, Failure, refused};
 use super::{ApplyArgs, files};
@@ -105,9 +112,94 @@ pub async fn run(args: &ApplyArgs) -> Result<ExitCode, Failure> {
             }
         }
     }
+    if args.prune && failed == 0 {
+        failed += prune(&mut api, args, &objects, dry_run).await?;
+    }
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Deletes what matches `-l` in the namespaces the files touched (and cluster-scoped
+/// kinds) but is not among `applied`; returns how many deletions failed.
+async fn prune(
+    api: &mut ObjectServiceClient<Channel>,
+    args: &ApplyArgs,
+    applied: &[Object],
+    dry_run: bool,
+) -> Result<usize, Failure> {
+    let selector = args.selector.clone().unwrap_or_default();
+    let keep: BTreeSet<(Kind, String, String)> = applied
+        .iter()
+        .map(|o| {
+            let m = o.metadata();
+            let ns = if o.kind().is_namespaced() && m.namespace.is_empty() {
+                "default".to_owned()
+            } else {
+                m.namespace.clone()
+            };
+            (o.kind(), ns, m.name.clone())
+        })
+        .collect();
+    let mut namespaces: BTreeSet<String> = keep
+        .iter()
+        .filter(|(k, _, _)| k.is_namespaced())
+        .map(|(_, ns, _)| ns.clone())
+        .collect();
+    if namespaces.is_empty() {
+        namespaces.insert(
+            args.server
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into()),
+        );
+    }
+    let mut failed = 0;
+    for kind in Kind::ALL.into_iter().filter(|k| *k != Kind::Event) {
+        let scopes: Vec<String> = if kind.is_namespaced() {
+            namespaces.iter().cloned().collect()
+        } else {
+            vec![String::new()]
+        };
+        for ns in scopes {
+            let listed = api
+                .list(ListRequest {
+                    kind: kind.name().into(),
+                    namespace: ns.clone(),
+                    label_selector: selector.clone(),
+                    consistency: ReadConsistency::Linearizable as i32,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|s| refused("listing what to prune", &s))?
+                .into_inner();
+            for env in listed.items {
+                let Some(k) = env.key else { continue };
+                if keep.contains(&(kind, k.namespace.clone(), k.name.clone())) {
+                    continue;
+                }
+                let name = format!("{}/{}", kind.name().to_ascii_lowercase(), k.name);
+                let r = api
+                    .delete(DeleteRequest {
+                        key: Some(k),
+                        dry_run,
+                        ..Default::default()
+                    })
+                    .await;
+                match r {
+                    Ok(_) => println!(
+                        "{name} pruned{}",
+                        if dry_run { " (server dry run)" } else { "" }
+                    ),
+                    Err(s) => {
+                        failed += 1;
+                        refused(&format!("pruning {name}"), &s).report();
+                    }
+                }
+            }
+        }
+    }
+    Ok(failed)
 }

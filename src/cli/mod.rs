@@ -193,6 +193,12 @@ pub struct ApplyArgs {
     /// `server`: run admission and report what would change, without writing.
     #[arg(long, value_name = "server|none", num_args = 0..=1, default_missing_value = "server")]
     pub dry_run: Option<String>,
+    /// Delete objects that match -l but are no longer in the files (needs -l).
+    #[arg(long, requires = "selector")]
+    pub prune: bool,
+    /// The label selector --prune uses.
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
     #[command(flatten)]
     pub server: ServerArgs,
 }
