@@ -7,7 +7,11 @@
 //!   3-member etcd, both on loopback with fsync on, at several client concurrencies; then
 //!   the time a client waits for its next acknowledged write after `kill -9` of the leader.
 //!
+//! - `api`: the object API (apply, get, list of 100, watch fan-out to 1,000 watchers)
+//!   against etcd's v3 API (put, range, range over a prefix, watch).
+//!
 //! # Modules
+//! - [`api`]: the `api` bench's operations for both systems, and the watch fan-out.
 //! - [`cluster`]: start and stop 3 `skiff control` or 3 `etcd` processes on free loopback
 //!   ports in a temporary directory; every child is killed by PID on drop.
 //! - [`skiff`]: the Skiff client side: 1 KiB ConfigMap manifests, `ObjectService/Create`,
@@ -17,12 +21,15 @@
 //! - [`load`]: N concurrent closed-loop clients for a duration; latencies, errors.
 //! - [`failover`]: kill the leader while a client writes; time to the next acknowledged write.
 //! - [`report`]: percentiles, medians and table printing.
+//! - [`setup`]: the `skiff` binary, waiting for a ready cluster, the machine's load.
 
+pub mod api;
 pub mod cluster;
 pub mod etcd;
 pub mod failover;
 pub mod load;
 pub mod report;
+pub mod setup;
 pub mod skiff;
 
 /// One client connection of the benchmark, to one member.

@@ -1,0 +1,240 @@
+//! `api`: the object API of a 3-member Skiff control plane against etcd's v3 API on a
+//! 3-member etcd (both on loopback, fsync on): apply (etcd: put), get (linearizable),
+//! list of 100 objects (etcd: range over a prefix) from concurrent closed-loop clients,
+//! then watch fan-out: 1,000 watchers receive every one of a series of writes.
+//!
+//! `cargo run --release -p skiff-benches --bin api -- [--quick]`
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use skiff_benches::api::{self, EtcdOp, Fanout, Op, SkiffOp};
+use skiff_benches::cluster::Cluster;
+use skiff_benches::etcd::Etcd;
+use skiff_benches::etcd::pb::kv_client::KvClient;
+use skiff_benches::load::{self, Round};
+use skiff_benches::report::{median, ms, percentile};
+use skiff_benches::setup::{loadavg, skiff_binary, wait_ready};
+use skiff_benches::skiff::Skiff;
+use skiff_benches::{Writer, channel};
+use skiff_proto::grpc::api::ApplyRequest;
+use skiff_proto::grpc::api::object_service_client::ObjectServiceClient;
+
+#[derive(Debug, Parser)]
+#[command(about = "Skiff's object API against etcd's v3 API: apply, get, list, watch fan-out")]
+struct Args {
+    /// Concurrent closed-loop clients for apply, get and list.
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Measured rounds per operation and system (alternating).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Seconds per round.
+    #[arg(long, default_value_t = 5.0)]
+    round_secs: f64,
+    /// Watch streams in the fan-out.
+    #[arg(long, default_value_t = 1000)]
+    watchers: usize,
+    /// Connections the watch streams share (spread over the members).
+    #[arg(long, default_value_t = 10)]
+    watch_connections: usize,
+    /// Writes every watcher must receive.
+    #[arg(long, default_value_t = 100)]
+    events: usize,
+    /// A short smoke run: 1 round of 1 s, 100 watchers, 20 events.
+    #[arg(long)]
+    quick: bool,
+    /// The `skiff` binary (default: cargo build --release --bin skiff).
+    #[arg(long)]
+    skiff: Option<PathBuf>,
+    /// The `etcd` binary (3.4; Debian: `apt-get install etcd-server`).
+    #[arg(long, default_value = "etcd")]
+    etcd: PathBuf,
+    /// Where the members' data directories go (a real disk, not tmpfs).
+    #[arg(long, default_value_os_t = std::env::temp_dir())]
+    dir: PathBuf,
+}
+
+/// Objects gets and lists read, written once before the measurements.
+async fn preload(skiff: &Cluster, etcd: &Cluster) -> Result<()> {
+    let mut s = ObjectServiceClient::new(channel(&skiff.api[0]).await?);
+    let mut e = KvClient::new(channel(&etcd.api[0]).await?);
+    let sets = [
+        ("get", "default", "/get/", api::GET_OBJECTS),
+        ("list", "list", "/list/", api::LIST_OBJECTS),
+    ];
+    for (prefix, ns, etcd_prefix, n) in sets {
+        for i in 0..n {
+            let name = format!("{prefix}-{i}");
+            s.apply(ApplyRequest {
+                manifest: api::manifest_in(&name, ns),
+                ..Default::default()
+            })
+            .await
+            .with_context(|| format!("preloading {name} into Skiff"))?;
+            e.put(skiff_benches::etcd::pb::PutRequest {
+                key: format!("{etcd_prefix}{name}").into_bytes(),
+                value: skiff_benches::skiff::manifest(&name),
+            })
+            .await
+            .with_context(|| format!("preloading {name} into etcd"))?;
+        }
+    }
+    Ok(())
+}
+
+struct Summary {
+    per_sec: f64,
+    p50: Duration,
+    p99: Duration,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+fn summarize(rounds: &[Round]) -> Summary {
+    let mut lat: Vec<Duration> = rounds
+        .iter()
+        .flat_map(|r| r.latencies.iter().copied())
+        .collect();
+    lat.sort_unstable();
+    Summary {
+        per_sec: median(&rounds.iter().map(Round::writes_per_sec).collect::<Vec<_>>()),
+        p50: percentile(&lat, 0.5),
+        p99: percentile(&lat, 0.99),
+        errors: rounds.iter().map(|r| r.errors).sum(),
+        first_error: rounds.iter().find_map(|r| r.first_error.clone()),
+    }
+}
+
+async fn measure<W: Writer>(clients: &[W], a: &Args, op: Op, system: &str) -> Vec<Round> {
+    let secs = Duration::from_secs_f64(a.round_secs);
+    let _ = load::run(
+        clients,
+        secs / 5,
+        &format!("{op:?}-{system}-warm").to_lowercase(),
+    )
+    .await;
+    let mut rounds = Vec::new();
+    for r in 0..a.rounds {
+        let round = load::run(
+            clients,
+            secs,
+            &format!("{op:?}-{system}-r{r}").to_lowercase(),
+        )
+        .await;
+        eprintln!(
+            "  {system:<5} {op:?} round {r}: {:.0}/s, errors {}",
+            round.writes_per_sec(),
+            round.errors
+        );
+        rounds.push(round);
+    }
+    rounds
+}
+
+fn fanout_line(system: &str, f: &Fanout, expected: usize) {
+    let mut lat = f.latencies.clone();
+    lat.sort_unstable();
+    println!(
+        "  {system:<6} {:>9}/{expected:<9} {:>12.0} {:>9.2} {:>9.2}",
+        f.delivered,
+        f.delivered as f64 / f.elapsed.as_secs_f64().max(1e-9),
+        ms(percentile(&lat, 0.5)),
+        ms(percentile(&lat, 0.99)),
+    );
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let mut a = Args::parse();
+    if a.quick {
+        (a.rounds, a.round_secs, a.watchers, a.events) = (1, 1.0, 100, 20);
+    }
+    let bin = skiff_binary(a.skiff.clone())?;
+    if std::process::Command::new(&a.etcd)
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        bail!(
+            "{}: not found; install etcd 3.4 (`apt-get install etcd-server`) or pass --etcd",
+            a.etcd.display()
+        );
+    }
+    let mut skiff = Cluster::skiff(&bin, &a.dir)?;
+    let mut etcd = Cluster::etcd(&a.etcd, &a.dir)?;
+    wait_ready::<Skiff>(&mut skiff).await?;
+    wait_ready::<Etcd>(&mut etcd).await?;
+    preload(&skiff, &etcd).await?;
+    println!(
+        "api bench: {} clients, {} rounds of {} s; load average {}",
+        a.clients,
+        a.rounds,
+        a.round_secs,
+        loadavg()
+    );
+    println!("  op      system   ops/s     p50 ms    p99 ms   errors   | skiff/etcd ops/s  p99");
+    for op in [Op::Apply, Op::Get, Op::List] {
+        let mut s_clients = Vec::new();
+        let mut e_clients = Vec::new();
+        for i in 0..a.clients {
+            s_clients.push(SkiffOp {
+                op,
+                api: ObjectServiceClient::new(channel(&skiff.api[i % 3]).await?),
+            });
+            e_clients.push(EtcdOp {
+                op,
+                kv: KvClient::new(channel(&etcd.api[i % 3]).await?),
+            });
+        }
+        let s = summarize(&measure(&s_clients, &a, op, "skiff").await);
+        let e = summarize(&measure(&e_clients, &a, op, "etcd").await);
+        for (name, x) in [("skiff", &s), ("etcd", &e)] {
+            println!(
+                "  {:<7} {name:<6} {:>8.0} {:>9.2} {:>9.2} {:>8}",
+                format!("{op:?}").to_lowercase(),
+                x.per_sec,
+                ms(x.p50),
+                ms(x.p99),
+                x.errors
+            );
+            if let Some(err) = &x.first_error {
+                println!("          first error: {err}");
+            }
+        }
+        println!(
+            "  {:<7} ratio  {:>45.2} {:>6.2}",
+            format!("{op:?}").to_lowercase(),
+            s.per_sec / e.per_sec,
+            s.p99.as_secs_f64() / e.p99.as_secs_f64().max(1e-9)
+        );
+        skiff.check_running()?;
+        etcd.check_running()?;
+    }
+    let expected = a.watchers * a.events;
+    println!(
+        "watch fan-out: {} watchers over {} connections, {} writes each must see",
+        a.watchers, a.watch_connections, a.events
+    );
+    println!(
+        "  system delivered/expected  deliveries/s    p50 ms    p99 ms   (write start -> watcher receipt)"
+    );
+    let s = api::skiff_fanout(&skiff.api, a.watchers, a.watch_connections, a.events).await?;
+    fanout_line("skiff", &s, expected);
+    let e = api::etcd_fanout(&etcd.api, a.watchers, a.watch_connections, a.events).await?;
+    fanout_line("etcd", &e, expected);
+    let rate = |f: &Fanout| f.delivered as f64 / f.elapsed.as_secs_f64().max(1e-9);
+    let p99 = |f: &Fanout| {
+        let mut l = f.latencies.clone();
+        l.sort_unstable();
+        percentile(&l, 0.99).as_secs_f64()
+    };
+    println!(
+        "  skiff/etcd: deliveries/s {:.2}, p99 {:.2}",
+        rate(&s) / rate(&e).max(1e-9),
+        p99(&s) / p99(&e).max(1e-9)
+    );
+    Ok(())
+}
