@@ -9,6 +9,22 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::cluster::Cluster;
+
+/// The flags every bench takes for the systems it starts.
+#[derive(Debug, clap::Args)]
+pub struct Systems {
+    /// The `skiff` binary. Without it the bench runs `cargo build --release --bin skiff`
+    /// in this workspace first and uses target/release/skiff.
+    #[arg(long)]
+    pub skiff: Option<PathBuf>,
+    /// The `etcd` binary (3.4; Debian: `apt-get install etcd-server`).
+    #[arg(long, default_value = "etcd")]
+    pub etcd: PathBuf,
+    /// Where the members' data directories go (a temporary directory inside it). Use a
+    /// real disk: on tmpfs fsync is free.
+    #[arg(long, default_value_os_t = std::env::temp_dir())]
+    pub dir: PathBuf,
+}
 use crate::{System, Writer};
 
 /// The 1, 5 and 15 minute load averages, to tell a quiet machine from a busy one.

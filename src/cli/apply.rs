@@ -60,6 +60,36 @@ pub fn place(o: &mut Object, namespace: Option<&str>) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The objects `-f` names, placed in `-n`, and the connection they go to.
+pub async fn prepare(
+    args: &ApplyArgs,
+) -> Result<(Vec<Object>, ObjectServiceClient<Channel>), Failure> {
+    let mut objects = read_objects(&args.files.filenames, args.files.recursive)?;
+    for o in &mut objects {
+        place(o, args.server.namespace.as_deref())?;
+    }
+    let api = client::connect(&client::server(&args.server)).await?;
+    Ok((objects, api))
+}
+
+/// `o` as `kind/name` (for messages) and the Apply request that sends it.
+pub fn apply_request(o: &Object, dry_run: bool) -> Result<(String, ApplyRequest), Failure> {
+    let name = format!(
+        "{}/{}",
+        o.kind().name().to_ascii_lowercase(),
+        o.metadata().name
+    );
+    let manifest = o
+        .to_json()
+        .map_err(|e| Failure::User(format!("{name}: {e}")))?;
+    let request = ApplyRequest {
+        manifest: manifest.into_bytes(),
+        dry_run,
+        field_manager: "skiff-cli".into(),
+    };
+    Ok((name, request))
+}
+
 pub async fn run(args: &ApplyArgs) -> Result<ExitCode, Failure> {
     let dry_run = match args.dry_run.as_deref() {
         None | Some("none") => false,
@@ -70,28 +100,11 @@ pub async fn run(args: &ApplyArgs) -> Result<ExitCode, Failure> {
             )));
         }
     };
-    let mut objects = read_objects(&args.files.filenames, args.files.recursive)?;
-    for o in &mut objects {
-        place(o, args.server.namespace.as_deref())?;
-    }
-    let mut api = client::connect(&client::server(&args.server)).await?;
+    let (objects, mut api) = prepare(args).await?;
     let mut failed = 0;
     for o in &objects {
-        let name = format!(
-            "{}/{}",
-            o.kind().name().to_ascii_lowercase(),
-            o.metadata().name
-        );
-        let manifest = o
-            .to_json()
-            .map_err(|e| Failure::User(format!("{name}: {e}")))?;
-        let r = api
-            .apply(ApplyRequest {
-                manifest: manifest.into_bytes(),
-                dry_run,
-                field_manager: "skiff-cli".into(),
-            })
-            .await;
+        let (name, request) = apply_request(o, dry_run)?;
+        let r = api.apply(request).await;
         match r {
             Ok(r) => {
                 let outcome = match r.into_inner().outcome() {

@@ -6,12 +6,12 @@ use std::process::ExitCode;
 
 use similar::TextDiff;
 use skiff_proto::Object;
-use skiff_proto::grpc::api::{ApplyRequest, GetRequest, ObjectKey, ReadConsistency};
+use skiff_proto::grpc::api::{GetRequest, ObjectKey, ReadConsistency};
 use tonic::Code;
 
 use super::ApplyArgs;
-use super::apply::{place, read_objects};
-use super::client::{self, Failure, refused};
+use super::apply::{apply_request, prepare};
+use super::client::{Failure, refused};
 use super::get::object;
 
 /// An object's YAML without what changes on every write.
@@ -23,27 +23,12 @@ fn comparable(o: &Object) -> String {
 }
 
 pub async fn run(a: &ApplyArgs) -> Result<ExitCode, Failure> {
-    let mut objects = read_objects(&a.files.filenames, a.files.recursive)?;
-    for o in &mut objects {
-        place(o, a.server.namespace.as_deref())?;
-    }
-    let mut api = client::connect(&client::server(&a.server)).await?;
+    let (objects, mut api) = prepare(a).await?;
     let mut differs = false;
     for o in &objects {
-        let name = format!(
-            "{}/{}",
-            o.kind().name().to_ascii_lowercase(),
-            o.metadata().name
-        );
-        let manifest = o
-            .to_json()
-            .map_err(|e| Failure::User(format!("{name}: {e}")))?;
+        let (name, request) = apply_request(o, true)?;
         let after = api
-            .apply(ApplyRequest {
-                manifest: manifest.into_bytes(),
-                dry_run: true,
-                field_manager: "skiff-cli".into(),
-            })
+            .apply(request)
             .await
             .map_err(|s| refused(&name, &s))?
             .into_inner();

@@ -5,7 +5,6 @@
 //!
 //! `cargo run --release -p skiff-benches --bin api -- [--quick]`
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -16,7 +15,7 @@ use skiff_benches::etcd::Etcd;
 use skiff_benches::etcd::pb::kv_client::KvClient;
 use skiff_benches::load::{self, Round};
 use skiff_benches::report::{median, ms, percentile};
-use skiff_benches::setup::{loadavg, skiff_binary, wait_ready};
+use skiff_benches::setup::{Systems, loadavg, skiff_binary, wait_ready};
 use skiff_benches::skiff::Skiff;
 use skiff_benches::{Writer, channel};
 use skiff_proto::grpc::api::ApplyRequest;
@@ -46,15 +45,8 @@ struct Args {
     /// A short smoke run: 1 round of 1 s, 100 watchers, 20 events.
     #[arg(long)]
     quick: bool,
-    /// The `skiff` binary (default: cargo build --release --bin skiff).
-    #[arg(long)]
-    skiff: Option<PathBuf>,
-    /// The `etcd` binary (3.4; Debian: `apt-get install etcd-server`).
-    #[arg(long, default_value = "etcd")]
-    etcd: PathBuf,
-    /// Where the members' data directories go (a real disk, not tmpfs).
-    #[arg(long, default_value_os_t = std::env::temp_dir())]
-    dir: PathBuf,
+    #[command(flatten)]
+    systems: Systems,
 }
 
 /// Objects gets and lists read, written once before the measurements.
@@ -152,19 +144,19 @@ async fn main() -> Result<()> {
     if a.quick {
         (a.rounds, a.round_secs, a.watchers, a.events) = (1, 1.0, 100, 20);
     }
-    let bin = skiff_binary(a.skiff.clone())?;
-    if std::process::Command::new(&a.etcd)
+    let bin = skiff_binary(a.systems.skiff.clone())?;
+    if std::process::Command::new(&a.systems.etcd)
         .arg("--version")
         .output()
         .is_err()
     {
         bail!(
             "{}: not found; install etcd 3.4 (`apt-get install etcd-server`) or pass --etcd",
-            a.etcd.display()
+            a.systems.etcd.display()
         );
     }
-    let mut skiff = Cluster::skiff(&bin, &a.dir)?;
-    let mut etcd = Cluster::etcd(&a.etcd, &a.dir)?;
+    let mut skiff = Cluster::skiff(&bin, &a.systems.dir)?;
+    let mut etcd = Cluster::etcd(&a.systems.etcd, &a.systems.dir)?;
     wait_ready::<Skiff>(&mut skiff).await?;
     wait_ready::<Etcd>(&mut etcd).await?;
     preload(&skiff, &etcd).await?;

@@ -4,7 +4,7 @@
 //!
 //! `cargo run --release -p skiff-benches --bin store -- [--quick]`
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
@@ -15,7 +15,7 @@ use skiff_benches::etcd::Etcd;
 use skiff_benches::failover;
 use skiff_benches::load;
 use skiff_benches::report::{self, Level};
-use skiff_benches::setup::{first_line, loadavg, skiff_binary, wait_ready, workspace};
+use skiff_benches::setup::{Systems, first_line, loadavg, skiff_binary, wait_ready, workspace};
 use skiff_benches::skiff::{self, Skiff};
 
 #[derive(Debug, Parser)]
@@ -39,17 +39,8 @@ struct Args {
     /// A short smoke run: 1 round of 1 s, 0.2 s warm-up, 1 failover.
     #[arg(long)]
     quick: bool,
-    /// The `skiff` binary. Without it the bench runs `cargo build --release --bin skiff`
-    /// in this workspace first and uses target/release/skiff.
-    #[arg(long)]
-    skiff: Option<PathBuf>,
-    /// The `etcd` binary (3.4; Debian: `apt-get install etcd-server`).
-    #[arg(long, default_value = "etcd")]
-    etcd: PathBuf,
-    /// Where the members' data directories go (a temporary directory inside it). Use a
-    /// real disk: on tmpfs fsync is free.
-    #[arg(long, default_value_os_t = std::env::temp_dir())]
-    dir: PathBuf,
+    #[command(flatten)]
+    systems: Systems,
     /// Skip etcd (no ratios).
     #[arg(long)]
     no_etcd: bool,
@@ -136,13 +127,13 @@ async fn bench(mut a: Args) -> Result<()> {
         bail!("give --clients N[,N...] (each above 0) and --rounds above 0");
     }
     let with_etcd = !a.no_etcd;
-    if with_etcd && first_line(&a.etcd, &["--version"], None).starts_with('(') {
+    if with_etcd && first_line(&a.systems.etcd, &["--version"], None).starts_with('(') {
         bail!(
             "cannot run `{} --version`: install etcd 3.4 (Debian: apt-get install -y etcd-server), pass --etcd PATH, or --no-etcd",
-            a.etcd.display()
+            a.systems.etcd.display()
         );
     }
-    let skiff_source = if a.skiff.is_some() {
+    let skiff_source = if a.systems.skiff.is_some() {
         "given with --skiff".to_string()
     } else {
         let git = first_line(
@@ -152,9 +143,9 @@ async fn bench(mut a: Args) -> Result<()> {
         );
         format!("built by the bench from this workspace, git {git}")
     };
-    let skiff_bin = skiff_binary(a.skiff.take())?;
+    let skiff_bin = skiff_binary(a.systems.skiff.take())?;
 
-    let mut skiff_cluster = Cluster::skiff(&skiff_bin, &a.dir)?;
+    let mut skiff_cluster = Cluster::skiff(&skiff_bin, &a.systems.dir)?;
     let fs = cluster::filesystem_type(skiff_cluster.dir()).unwrap_or_else(|| "unknown".into());
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
@@ -174,11 +165,11 @@ async fn bench(mut a: Args) -> Result<()> {
     if with_etcd {
         println!(
             "  etcd:  {} ({}), default flags",
-            a.etcd.display(),
-            first_line(&a.etcd, &["--version"], None)
+            a.systems.etcd.display(),
+            first_line(&a.systems.etcd, &["--version"], None)
         );
     }
-    println!("  data:  {} ({fs})", a.dir.display());
+    println!("  data:  {} ({fs})", a.systems.dir.display());
     if fs == "tmpfs" || fs == "ramfs" {
         println!(
             "  WARNING: the data directories are on {fs}: fsync costs nothing there; pass --dir on a real disk"
@@ -203,7 +194,7 @@ async fn bench(mut a: Args) -> Result<()> {
     wait_ready::<Skiff>(&mut skiff_cluster).await?;
     let mut etcd_cluster = None;
     if with_etcd {
-        let mut c = Cluster::etcd(&a.etcd, &a.dir)?;
+        let mut c = Cluster::etcd(&a.systems.etcd, &a.systems.dir)?;
         wait_ready::<Etcd>(&mut c).await?;
         etcd_cluster = Some(c);
     }

@@ -115,16 +115,8 @@ fn requirement(part: &str) -> Result<Parsed, String> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
-
-    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::model::selector::tests::labels;
 
     #[test]
     fn every_operator_parses_and_matches() {
