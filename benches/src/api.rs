@@ -158,6 +158,15 @@ pub struct Fanout {
 
 type Sent = Arc<Mutex<std::collections::HashMap<String, Instant>>>;
 
+/// `conns` connections (at least one), spread round-robin over `addrs`.
+async fn connections(addrs: &[String], conns: usize) -> Result<Vec<Channel>> {
+    let mut out = Vec::new();
+    for i in 0..conns.max(1) {
+        out.push(crate::channel(&addrs[i % addrs.len()]).await?);
+    }
+    Ok(out)
+}
+
 /// Opens `watchers` Skiff watch streams (over `conns` connections per address) on
 /// namespace `fan`, then creates `events` objects there one after another from one
 /// client; returns when every watcher got every event (or 30 s passed).
@@ -167,12 +176,11 @@ pub async fn skiff_fanout(
     conns: usize,
     events: usize,
 ) -> Result<Fanout> {
-    let mut channels = Vec::new();
-    for i in 0..conns.max(1) {
-        channels.push(ObjectServiceClient::new(
-            crate::channel(&addrs[i % addrs.len()]).await?,
-        ));
-    }
+    let channels: Vec<_> = connections(addrs, conns)
+        .await?
+        .into_iter()
+        .map(ObjectServiceClient::new)
+        .collect();
     let sent: Sent = Arc::default();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Duration>();
     // From now: list, then watch from the list's revision.
@@ -241,10 +249,7 @@ pub async fn etcd_fanout(
     conns: usize,
     events: usize,
 ) -> Result<Fanout> {
-    let mut channels = Vec::new();
-    for i in 0..conns.max(1) {
-        channels.push(crate::channel(&addrs[i % addrs.len()]).await?);
-    }
+    let channels = connections(addrs, conns).await?;
     let sent: Sent = Arc::default();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Duration>();
     for w in 0..watchers {

@@ -10,7 +10,7 @@ use tonic::{Code, Request};
 use super::ObjectApi;
 use crate::store::runtime_tests::Cluster;
 
-const DEPLOYMENT: &str = "apiVersion: apps/v1
+pub(super) const DEPLOYMENT: &str = "apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: web

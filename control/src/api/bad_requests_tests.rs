@@ -12,7 +12,7 @@ use skiff_proto::grpc::api::*;
 use tonic::{Code, Request, Status};
 
 use super::ObjectApi;
-use super::api_tests::retry;
+use super::api_tests::{DEPLOYMENT, retry};
 use crate::store::runtime_tests::Cluster;
 
 fn bad_corpus() -> Vec<(PathBuf, String)> {
@@ -92,17 +92,6 @@ fn key(kind: &str, name: &str) -> Option<ObjectKey> {
     })
 }
 
-const DEPLOY: &str = "apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers: [{name: web, image: registry.example/web:v1}]
-";
-
 const JOB: &str = "apiVersion: batch/v1
 kind: Job
 metadata: {name: pi}
@@ -122,7 +111,7 @@ async fn bad_requests_are_refused_with_their_class_and_change_nothing() {
     // Something to conflict with.
     let mut revs = Vec::new();
     for m in [
-        DEPLOY,
+        DEPLOYMENT,
         JOB,
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\ndata: {k: v}\n",
     ] {
@@ -172,7 +161,7 @@ async fn bad_requests_are_refused_with_their_class_and_change_nothing() {
             "exists",
             retry(|| {
                 api.create(Request::new(CreateRequest {
-                    manifest: DEPLOY.as_bytes().to_vec(),
+                    manifest: DEPLOYMENT.as_bytes().to_vec(),
                 }))
             })
             .await
@@ -184,7 +173,7 @@ async fn bad_requests_are_refused_with_their_class_and_change_nothing() {
             "expected",
             retry(|| {
                 api.update(Request::new(UpdateRequest {
-                    manifest: DEPLOY.replace("web:v1", "web:v2").into_bytes(),
+                    manifest: DEPLOYMENT.replace("web:v1", "web:v2").into_bytes(),
                     expected_resource_version: Some(deploy_rev - 1),
                 }))
             })
@@ -197,7 +186,9 @@ async fn bad_requests_are_refused_with_their_class_and_change_nothing() {
             "not found",
             retry(|| {
                 api.update(Request::new(UpdateRequest {
-                    manifest: DEPLOY.replace("name: web", "name: nothing").into_bytes(),
+                    manifest: DEPLOYMENT
+                        .replace("name: web", "name: nothing")
+                        .into_bytes(),
                     expected_resource_version: None,
                 }))
             })
@@ -210,10 +201,13 @@ async fn bad_requests_are_refused_with_their_class_and_change_nothing() {
             "expected",
             retry(|| {
                 api.apply(apply_req(
-                    &DEPLOY
+                    &DEPLOYMENT
                         .replace(
-                            "{name: web}",
-                            &format!("{{name: web, resourceVersion: \"{}\"}}", deploy_rev - 1),
+                            "  name: web\n  labels",
+                            &format!(
+                                "  name: web\n  resourceVersion: \"{}\"\n  labels",
+                                deploy_rev - 1
+                            ),
                         )
                         .replace("web:v1", "web:v2"),
                 ))
@@ -225,7 +219,7 @@ async fn bad_requests_are_refused_with_their_class_and_change_nothing() {
             "a Deployment's selector changed",
             Code::InvalidArgument,
             "spec.selector",
-            retry(|| api.apply(apply_req(&DEPLOY.replace("app: web", "app: other"))))
+            retry(|| api.apply(apply_req(&DEPLOYMENT.replace("app: web", "app: other"))))
                 .await
                 .map(|_| ()),
         ),
@@ -260,7 +254,7 @@ async fn bad_requests_are_refused_with_their_class_and_change_nothing() {
             "two objects in one Apply",
             Code::InvalidArgument,
             "",
-            retry(|| api.apply(apply_req(&format!("{DEPLOY}---\n{JOB}"))))
+            retry(|| api.apply(apply_req(&format!("{DEPLOYMENT}---\n{JOB}"))))
                 .await
                 .map(|_| ()),
         ),
