@@ -241,3 +241,80 @@ fn apply_prune_deletes_what_the_files_no_longer_hold() {
         text(&refused.stderr)
     );
 }
+
+#[test]
+fn a_local_component_is_uploaded_once_and_named_by_its_digest() {
+    let m = Members::start(3);
+    m.leader(1);
+    let server = m.addr(2);
+    let s = server.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    // Bigger than one chunk; what a component holds does not matter to the store.
+    let bytes: Vec<u8> = (0..(3 << 19))
+        .map(|i: u32| (i * 7 + i / 251) as u8)
+        .collect();
+    std::fs::write(dir.path().join("fn.wasm"), &bytes).unwrap();
+    let digest = format!("sha256:{}", skiff_control::store::blobs::sha256_hex(&bytes));
+    let pod = dir.path().join("pod.yaml");
+    std::fs::write(
+        &pod,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: fn}\nspec:\n  runtimeClassName: wasm\n  containers:\n  - name: fn\n    image: ./fn.wasm\n",
+    )
+    .unwrap();
+    let pod = pod.to_str().unwrap();
+
+    // The relative path is read from the manifest's folder, not the working directory.
+    let out = expect(s, &["apply", "-f", pod], 0);
+    let full = dir.path().canonicalize().unwrap().join("fn.wasm");
+    assert_eq!(
+        out,
+        format!(
+            "artifact {digest} uploaded ({} bytes from {})\npod/fn created\n",
+            bytes.len(),
+            full.display()
+        )
+    );
+    let json = expect(s, &["get", "pod", "fn", "-o", "json"], 0);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["spec"]["containers"][0]["image"], digest.as_str());
+    assert_eq!(expect(s, &["apply", "-f", pod], 0), "pod/fn unchanged\n");
+    assert_eq!(expect(s, &["diff", "-f", pod], 0), "");
+
+    // Every member keeps the artifact on its disk.
+    let hex = digest.trim_start_matches("sha256:");
+    for id in 1..=3 {
+        let manifest = m
+            .dir
+            .path()
+            .join(format!("m{id}/store.artifacts/sha256/{hex}"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !manifest.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(
+            manifest.exists(),
+            "member {id} has no {}",
+            manifest.display()
+        );
+    }
+
+    // A changed component is a changed pod: a dry run and diff name the new digest and
+    // upload nothing.
+    std::fs::write(dir.path().join("fn.wasm"), b"v2").unwrap();
+    let dry = expect(s, &["apply", "-f", pod, "--dry-run=server"], 0);
+    assert!(dry.starts_with("pod/fn "), "no upload in a dry run: {dry}");
+    let diff = skiff(s, &["diff", "-f", pod]);
+    assert_eq!(diff.status.code(), Some(1));
+    let v2 = skiff_control::store::blobs::sha256_hex(b"v2");
+    assert!(text(&diff.stdout).contains(&v2), "{}", text(&diff.stdout));
+
+    // A component that is not there is named, and nothing is sent.
+    std::fs::remove_file(dir.path().join("fn.wasm")).unwrap();
+    let missing = skiff(s, &["apply", "-f", pod]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        text(&missing.stderr).contains("fn.wasm"),
+        "{}",
+        text(&missing.stderr)
+    );
+}

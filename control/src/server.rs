@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use skiff_proto::grpc::api::artifact_service_server::ArtifactServiceServer;
 use skiff_proto::grpc::api::object_service_server::ObjectServiceServer;
 use skiff_proto::grpc::raft::membership_client::MembershipClient;
 use skiff_proto::grpc::raft::membership_server::MembershipServer;
@@ -17,7 +18,7 @@ use tokio::sync::mpsc;
 use tonic::Code;
 
 use crate::Error;
-use crate::api::ObjectApi;
+use crate::api::{ArtifactApi, ObjectApi};
 use crate::cluster::{AddressBook, check_address};
 use crate::membership::Limits;
 use crate::peer::{GrpcTransport, MembershipService, PeerEvent, RaftService};
@@ -114,6 +115,9 @@ pub async fn run(
     let objects = ObjectServiceServer::new(ObjectApi {
         store: store.clone(),
     });
+    let artifacts = ArtifactServiceServer::new(ArtifactApi {
+        store: store.clone(),
+    });
     let membership = MembershipServer::new(MembershipService {
         store: store.clone(),
         limits: Limits::default(),
@@ -122,6 +126,7 @@ pub async fn run(
         .add_service(raft)
         .add_service(membership)
         .add_service(objects)
+        .add_service(artifacts)
         .serve_with_shutdown(config.listen, shutdown);
     let joining = async {
         if fresh {

@@ -199,6 +199,30 @@ impl Object {
         );
     }
 
+    /// The pod spec this object runs: a Pod's own, or the template of a workload kind.
+    pub fn pod_spec(&self) -> Option<&PodSpec> {
+        match self {
+            Object::Pod(p) => Some(&p.spec),
+            Object::ReplicaSet(o) => Some(&o.spec.template.spec),
+            Object::Deployment(o) => Some(&o.spec.template.spec),
+            Object::Job(o) => Some(&o.spec.template.spec),
+            Object::DaemonSet(o) => Some(&o.spec.template.spec),
+            _ => None,
+        }
+    }
+
+    /// [`Object::pod_spec`], to change.
+    pub fn pod_spec_mut(&mut self) -> Option<&mut PodSpec> {
+        match self {
+            Object::Pod(p) => Some(&mut p.spec),
+            Object::ReplicaSet(o) => Some(&mut o.spec.template.spec),
+            Object::Deployment(o) => Some(&mut o.spec.template.spec),
+            Object::Job(o) => Some(&mut o.spec.template.spec),
+            Object::DaemonSet(o) => Some(&mut o.spec.template.spec),
+            _ => None,
+        }
+    }
+
     /// The desired state alone: without metadata and status, so two objects with the same
     /// spec (or data) compare equal whatever their versions, labels or status.
     pub fn desired_state(&self) -> Object {

@@ -15,6 +15,7 @@ use skiff_proto::manifest;
 use skiff_proto::{Kind, Object};
 use tonic::transport::Channel;
 
+use super::artifacts;
 use super::client::{self, Failure, refused};
 use super::{ApplyArgs, files};
 
@@ -26,7 +27,15 @@ pub fn read_objects(names: &[std::path::PathBuf], recursive: bool) -> Result<Vec
     for input in &inputs {
         let decoded = manifest::decode(&input.text, &input.source);
         if decoded.diagnostics.0.is_empty() {
-            objects.extend(decoded.objects);
+            let base = input
+                .source
+                .base_dir
+                .clone()
+                .or_else(|| std::env::current_dir().ok());
+            for mut o in decoded.objects {
+                artifacts::resolve_paths(&mut o, base.as_deref());
+                objects.push(o);
+            }
         } else {
             problems.push(decoded.diagnostics.to_string());
         }
@@ -60,16 +69,19 @@ pub fn place(o: &mut Object, namespace: Option<&str>) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The objects `-f` names, placed in `-n`, and the connection they go to.
+/// The objects `-f` names, placed in `-n`, and the connection they go to. Local Wasm
+/// components become digests; with `upload`, they are stored on the server first.
 pub async fn prepare(
     args: &ApplyArgs,
+    upload: bool,
 ) -> Result<(Vec<Object>, ObjectServiceClient<Channel>), Failure> {
     let mut objects = read_objects(&args.files.filenames, args.files.recursive)?;
     for o in &mut objects {
         place(o, args.server.namespace.as_deref())?;
     }
-    let api = client::connect(&client::server(&args.server)).await?;
-    Ok((objects, api))
+    let channel = client::channel(&client::server(&args.server)).await?;
+    artifacts::upload_local(&mut objects, &channel, upload).await?;
+    Ok((objects, ObjectServiceClient::new(channel)))
 }
 
 /// `o` as `kind/name` (for messages) and the Apply request that sends it.
@@ -100,7 +112,7 @@ pub async fn run(args: &ApplyArgs) -> Result<ExitCode, Failure> {
             )));
         }
     };
-    let (objects, mut api) = prepare(args).await?;
+    let (objects, mut api) = prepare(args, !dry_run).await?;
     let mut failed = 0;
     for o in &objects {
         let (name, request) = apply_request(o, dry_run)?;

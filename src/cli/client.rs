@@ -88,6 +88,11 @@ pub fn config_path() -> Option<PathBuf> {
 
 /// A connection to the object API at `addr`, or why there is none.
 pub async fn connect(addr: &str) -> Result<ObjectServiceClient<Channel>, Failure> {
+    channel(addr).await.map(ObjectServiceClient::new)
+}
+
+/// A connection to the member at `addr` (any of its services), or why there is none.
+pub async fn channel(addr: &str) -> Result<Channel, Failure> {
     let unreachable = |why: String| {
         Failure::Unreachable(format!(
             "cannot reach a Skiff API server at {addr} ({why}).\n\
@@ -102,7 +107,7 @@ pub async fn connect(addr: &str) -> Result<ObjectServiceClient<Channel>, Failure
         .connect()
         .await
         .map_err(|e| unreachable(source_text(&e)))?;
-    Ok(ObjectServiceClient::new(channel))
+    Ok(channel)
 }
 
 fn source_text(e: &dyn std::error::Error) -> String {

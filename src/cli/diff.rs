@@ -23,7 +23,7 @@ fn comparable(o: &Object) -> String {
 }
 
 pub async fn run(a: &ApplyArgs) -> Result<ExitCode, Failure> {
-    let (objects, mut api) = prepare(a).await?;
+    let (objects, mut api) = prepare(a, false).await?;
     let mut differs = false;
     for o in &objects {
         let (name, request) = apply_request(o, true)?;

@@ -6,9 +6,11 @@
 //! - `pending`: the verbs whose server side has not landed yet, and what they wait for.
 //! - `control`: `skiff control` (run a member) and `skiff members` (list them).
 //! - `client`: the server address, the connection, kinds, and failures as exit codes.
+//! - `artifacts`: local Wasm component files in manifests, uploaded and named by digest.
 //! - `apply`, `get`, `delete`, `describe`, `diff`: the client verbs; `table`: kubectl-like tables for `get`.
 
 mod apply;
+mod artifacts;
 mod client;
 mod control;
 mod delete;

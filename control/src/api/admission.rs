@@ -4,6 +4,7 @@
 //! (`skiff_proto::validate`), with the same rules as `skiff validate`.
 
 use skiff_proto::Object;
+use skiff_proto::artifact::{ArtifactRef, parse_wasm_image};
 use skiff_proto::model::deployment::{DeploymentStrategy, DeploymentStrategyType, RollingUpdate};
 use skiff_proto::model::pod::{PodSpec, RestartPolicy};
 use skiff_proto::model::values::IntOrString;
@@ -52,6 +53,33 @@ pub fn default(o: &mut Object) {
         }
         _ => {}
     }
+}
+
+/// Refuses a Wasm image written as a file path: that file is on the client's machine,
+/// where no node can read it. `skiff apply` uploads it and sends its digest instead.
+pub fn no_local_files(o: &Object) -> Result<(), Status> {
+    let Some(spec) = o.pod_spec().filter(|s| s.is_wasm()) else {
+        return Ok(());
+    };
+    let prefix = if matches!(o, Object::Pod(_)) {
+        "spec"
+    } else {
+        "spec.template.spec"
+    };
+    for (field, list) in [
+        ("initContainers", &spec.init_containers),
+        ("containers", &spec.containers),
+    ] {
+        for (i, c) in list.iter().enumerate() {
+            if let Ok(ArtifactRef::Path(p)) = parse_wasm_image(&c.image) {
+                return Err(Status::invalid_argument(format!(
+                    "{}: {prefix}.{field}[{i}].image: {p:?} is a file on the client's machine, which no node can read; `skiff apply` uploads it and sends its digest (or upload it with the ArtifactService and write `sha256:<hex>`)",
+                    o.display_name()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Restart policy, and requests defaulting to limits (a container that states only a

@@ -238,6 +238,18 @@ async fn bad_requests_are_refused_with_their_class_and_change_nothing() {
             retry(|| api.apply(apply_req(&huge))).await.map(|_| ()),
         ),
         (
+            "a Wasm image that is a file on the client's machine",
+            Code::InvalidArgument,
+            "spec.containers[0].image: \"./fn.wasm\" is a file on the client's machine",
+            retry(|| {
+                api.apply(apply_req(
+                    "apiVersion: v1\nkind: Pod\nmetadata: {name: fn}\nspec:\n  runtimeClassName: wasm\n  containers: [{name: fn, image: ./fn.wasm}]\n",
+                ))
+            })
+            .await
+            .map(|_| ()),
+        ),
+        (
             "a manifest that is not UTF-8",
             Code::InvalidArgument,
             "UTF-8",

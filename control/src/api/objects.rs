@@ -64,7 +64,7 @@ pub(super) fn object_key(k: Option<ObjectKey>) -> Result<String, Status> {
 fn decode(manifest: &[u8]) -> Result<Object, Status> {
     if manifest.len() > MAX_OBJECT_BYTES {
         return Err(Status::invalid_argument(format!(
-            "the object is {} bytes; the limit is {MAX_OBJECT_BYTES} (1 MiB, as etcd's request              limit keeps Kubernetes objects small); hint: keep large data out of the object,              e.g. in an artifact or a volume",
+            "the object is {} bytes; the limit is {MAX_OBJECT_BYTES} (1 MiB, as etcd's request limit keeps Kubernetes objects small); hint: keep large data out of the object, e.g. in an artifact or a volume",
             manifest.len()
         )));
     }
@@ -73,6 +73,7 @@ fn decode(manifest: &[u8]) -> Result<Object, Status> {
     let mut o =
         manifest::decode_one(text, &Source::named("<request>")).map_err(|d| status::invalid(&d))?;
     admission::default(&mut o);
+    admission::no_local_files(&o)?;
     Ok(o)
 }
 

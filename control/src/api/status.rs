@@ -21,7 +21,7 @@ fn rejection(r: Rejection) -> Status {
         Rejection::AlreadyExists(_) => Code::AlreadyExists,
         Rejection::NotFound(_) => Code::NotFound,
         Rejection::Conflict { .. } => Code::Aborted,
-        Rejection::Malformed(_) => Code::InvalidArgument,
+        Rejection::Malformed(_) | Rejection::BadArtifact(_) => Code::InvalidArgument,
     };
     Status::new(code, r.to_string())
 }

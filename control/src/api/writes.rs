@@ -110,12 +110,12 @@ impl ObjectApi {
     /// Proposes one operation and answers with the object as that write left it (for a
     /// deletion, its last state), at the write's revision.
     pub(super) async fn write(&self, op: Op) -> Result<ObjectEnvelope, Status> {
-        let k = match &op {
-            Op::Create(o) | Op::Update { object: o, .. } => key::of(o),
-            Op::Delete { key, .. } => key.clone(),
-        };
+        let k = op
+            .key()
+            .ok_or_else(|| Status::internal("an artifact operation is not an object write"))?;
         let written = match &op {
             Op::Create(o) | Op::Update { object: o, .. } => Some(o.clone()),
+            Op::PutChunk(_) | Op::SealArtifact { .. } => None,
             Op::Delete { .. } => self
                 .store
                 .state()

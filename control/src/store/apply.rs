@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use redb::ReadOnlyTable;
 use skiff_proto::Object;
 
+use super::blobs::Manifest;
 use super::command::{Command, Op, Rejection};
 use super::history::{EventType, encode_event};
 use super::key;
@@ -42,10 +43,8 @@ impl StateMachine {
         let mut moved: BTreeMap<String, Option<At>> = BTreeMap::new();
         let mut records: BTreeMap<At, Option<Vec<u8>>> = BTreeMap::new();
         for (seq, op) in cmd.ops.iter().enumerate() {
-            let k = match op {
-                Op::Create(o) | Op::Update { object: o, .. } => key::of(o),
-                Op::Delete { key, .. } => key.clone(),
-            };
+            // Artifacts are not objects: they are stored once every object passed.
+            let Some(k) = op.key() else { continue };
             let current = match moved.get(&k).or_else(|| batch.index.get(&k)) {
                 Some(at) => *at,
                 None => reader.overlay.index.get(&k).copied(),
@@ -60,6 +59,7 @@ impl StateMachine {
             };
             let at = (index, seq as u32);
             let rec = match (op, current) {
+                (Op::PutChunk(_) | Op::SealArtifact { .. }, _) => continue,
                 (Op::Create(_), Some(_)) => return Ok(Err(Rejection::AlreadyExists(k))),
                 (Op::Update { .. } | Op::Delete { .. }, None) => {
                     return Ok(Err(Rejection::NotFound(k)));
@@ -88,6 +88,28 @@ impl StateMachine {
             // read again: it goes now (compaction looks only above its last point).
             if let Some(prev) = current.filter(|p| p.0 <= reader.compacted) {
                 records.insert(prev, None);
+            }
+        }
+        for op in &cmd.ops {
+            match op {
+                Op::PutChunk(data) => {
+                    self.blobs.put_chunk(data)?;
+                }
+                Op::SealArtifact {
+                    digest,
+                    size,
+                    chunks,
+                } => {
+                    let m = Manifest {
+                        digest: digest.clone(),
+                        size: *size,
+                        chunks: chunks.clone(),
+                    };
+                    if let Err(r) = self.blobs.seal(&m)? {
+                        return Ok(Err(r));
+                    }
+                }
+                _ => {}
             }
         }
         batch.layer.records.extend(records);

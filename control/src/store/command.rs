@@ -19,6 +19,16 @@ pub enum Op {
     },
     /// Removes the object at `key` (see [`super::key`]), optionally compare-and-swap.
     Delete { key: String, expected: Option<u64> },
+    /// Stores one chunk of an artifact under its sha256 (see [`super::blobs`]); storing a
+    /// chunk that is there already changes nothing.
+    PutChunk(Vec<u8>),
+    /// Records an artifact made of stored chunks, in order; rejected unless every chunk
+    /// is there and together they have `digest` (hex sha256) and `size`.
+    SealArtifact {
+        digest: String,
+        size: u64,
+        chunks: Vec<String>,
+    },
 }
 
 /// A transaction: every operation applies, or none does.
@@ -43,9 +53,23 @@ pub enum Rejection {
         expected: u64,
         actual: u64,
     },
+    /// An artifact's chunks are missing or do not add up to its digest.
+    #[error("artifact {0}")]
+    BadArtifact(String),
     /// The entry's bytes did not decode as a command.
     #[error("malformed command: {0}")]
     Malformed(String),
+}
+
+impl Op {
+    /// The key of the object the operation writes; `None` for artifact operations.
+    pub fn key(&self) -> Option<String> {
+        match self {
+            Op::Create(o) | Op::Update { object: o, .. } => Some(super::key::of(o)),
+            Op::Delete { key, .. } => Some(key.clone()),
+            Op::PutChunk(_) | Op::SealArtifact { .. } => None,
+        }
+    }
 }
 
 const FORMAT_V1: u8 = 1;

@@ -7,6 +7,8 @@
 //!   generations), one `fdatasync` per write.
 //! - `log`: [`DiskLog`], raft-rs' `Storage` (entries, hard state, configuration,
 //!   truncation point) in memory and in the `wal`, fsync'd before a write returns.
+//! - `blobs`: uploaded artifacts (chunks and manifests, content-addressed files), written
+//!   as their entries apply.
 //! - `command`: [`Command`], the transaction a raft entry carries, and why one is rejected.
 //! - `conf`: conf-change entries in either raft-rs encoding; membership of a configuration.
 //! - `key`: `Kind/namespace/name` keys and the ranges that list a kind.
@@ -32,6 +34,7 @@
 //!   (propose, linearizable reads, status) and a [`Transport`] seam for raft messages.
 
 mod apply;
+pub mod blobs;
 mod command;
 mod conf;
 mod frame;

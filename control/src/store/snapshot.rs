@@ -4,13 +4,16 @@
 //!
 //! Layout of `Snapshot.data`, all integers little-endian, inside one `frame`:
 //! `objects:u64 (key_len:u32 key rec_len:u32 rec)*  members:u64 (id:u64 len:u32 addr)*
-//! removed:u64 (id:u64 index:u64)*`; each object `rec` is itself checksummed.
+//! removed:u64 (id:u64 index:u64)*  chunks:u64 (len:u32 data)*  artifacts:u64 (len:u32
+//! manifest)*`; each object `rec` is itself checksummed, each chunk is checked against
+//! its digest, each artifact against its chunks.
 
 use std::collections::BTreeMap;
 
 use raft::prelude::Snapshot;
 use redb::{ReadableTable, ReadableTableMetadata};
 
+use super::blobs::Manifest;
 use super::frame;
 use super::history::{EventType, encode_event};
 use super::overlay::Overlay;
@@ -60,6 +63,22 @@ pub fn export(sm: &StateMachine) -> Result<Snapshot, Error> {
         body.extend_from_slice(&id.value().to_le_bytes());
         body.extend_from_slice(&index.value().to_le_bytes());
     }
+    // Every chunk, sealed or not: an upload under way finishes on the new member too.
+    let chunks = sm.blobs.chunk_digests()?;
+    body.extend_from_slice(&(chunks.len() as u64).to_le_bytes());
+    for c in &chunks {
+        let data = sm
+            .blobs
+            .chunk(c)?
+            .ok_or_else(|| sm.corrupt(format!("artifact chunk {c}"), "it vanished".into()))?;
+        put(&mut body, &data);
+    }
+    let manifests = sm.blobs.manifests()?;
+    body.extend_from_slice(&(manifests.len() as u64).to_le_bytes());
+    for m in &manifests {
+        put(&mut body, m.digest.as_bytes());
+        put(&mut body, m.encode().as_bytes());
+    }
     let mut snap = Snapshot::default();
     snap.set_metadata(meta);
     snap.data = frame::seal(&body).into();
@@ -92,13 +111,15 @@ impl<'a> Reader<'a> {
 }
 
 /// A snapshot's contents: object records by key, member addresses, removed ids.
-struct Contents {
+struct Contents<'a> {
     objects: Vec<(String, Vec<u8>)>,
     members: Vec<(u64, String)>,
     removed: Vec<(u64, u64)>,
+    chunks: Vec<&'a [u8]>,
+    manifests: Vec<Manifest>,
 }
 
-fn parse(body: &[u8]) -> Result<Contents, &'static str> {
+fn parse(body: &[u8]) -> Result<Contents<'_>, &'static str> {
     const SHORT: &str = "truncated";
     let mut r = Reader { body };
     let mut objects = Vec::new();
@@ -118,6 +139,18 @@ fn parse(body: &[u8]) -> Result<Contents, &'static str> {
     for _ in 0..r.u64().ok_or(SHORT)? {
         removed.push((r.u64().ok_or(SHORT)?, r.u64().ok_or(SHORT)?));
     }
+    let mut chunks = Vec::new();
+    for _ in 0..r.u64().ok_or(SHORT)? {
+        chunks.push(r.part().ok_or(SHORT)?);
+    }
+    let mut manifests = Vec::new();
+    for _ in 0..r.u64().ok_or(SHORT)? {
+        let digest =
+            std::str::from_utf8(r.part().ok_or(SHORT)?).map_err(|_| "a digest is not UTF-8")?;
+        let text =
+            std::str::from_utf8(r.part().ok_or(SHORT)?).map_err(|_| "a manifest is not UTF-8")?;
+        manifests.push(Manifest::decode(digest, text).ok_or("a manifest does not decode")?);
+    }
     if !r.body.is_empty() {
         return Err("trailing bytes");
     }
@@ -125,6 +158,8 @@ fn parse(body: &[u8]) -> Result<Contents, &'static str> {
         objects,
         members,
         removed,
+        chunks,
+        manifests,
     })
 }
 
@@ -136,6 +171,8 @@ pub fn restore(sm: &StateMachine, snap: &Snapshot) -> Result<(), Error> {
         objects,
         members,
         removed,
+        chunks,
+        manifests,
     } = parse(body).map_err(|reason| Error::Corrupt {
         path: sm.path.clone(),
         what: what(),
@@ -160,6 +197,15 @@ pub fn restore(sm: &StateMachine, snap: &Snapshot) -> Result<(), Error> {
         *seq += 1;
         records.push((at, encode_event(EventType::Added, k, body)));
         index.insert(k.clone(), at);
+    }
+    // Artifacts first: once the snapshot's position is recorded, they must be on disk.
+    for data in chunks {
+        sm.blobs.put_chunk(data)?;
+    }
+    for m in &manifests {
+        if let Err(r) = sm.blobs.seal(m)? {
+            return Err(sm.corrupt(what(), r.to_string()));
+        }
     }
     // No sync may run meanwhile: it would write older state over the snapshot's.
     let _one = sm.flushes.lock().unwrap_or_else(|p| p.into_inner());

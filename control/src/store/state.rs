@@ -21,6 +21,7 @@ use skiff_proto::model::LabelSelector;
 use skiff_proto::{Kind, Object};
 
 use super::apply::{Batch, Reader};
+use super::blobs::Blobs;
 use super::command::{Command, Rejection};
 use super::log::SnapshotSource;
 use super::overlay::{At, Overlay};
@@ -66,6 +67,8 @@ pub struct StateMachine {
     pub(super) overlay: Arc<RwLock<Overlay>>,
     /// Held by the one sync that runs.
     pub(super) flushes: Arc<Mutex<()>>,
+    /// Uploaded artifacts, in a directory beside the database.
+    pub(super) blobs: Blobs,
 }
 
 impl StateMachine {
@@ -97,6 +100,7 @@ impl StateMachine {
             applied: Arc::new(RwLock::new(applied)),
             overlay: Arc::default(),
             flushes: Arc::default(),
+            blobs: Blobs::open(&path.with_extension("artifacts"))?,
         };
         let index = {
             let txn = sm.db.begin_read().map_err(|e| sm.err(e))?;
@@ -257,6 +261,11 @@ impl StateMachine {
         t.insert(APPLIED, frame::seal_message(&meta).as_slice())
             .map_err(|e| self.err(e))?;
         Ok(Position(meta))
+    }
+
+    /// The artifacts this member stores.
+    pub fn blobs(&self) -> &Blobs {
+        &self.blobs
     }
 
     /// The object at `key`, as of the last applied entry.

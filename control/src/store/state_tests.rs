@@ -8,6 +8,7 @@ use skiff_proto::model::LabelSelector;
 use skiff_proto::{Kind, Object};
 use tempfile::TempDir;
 
+use super::blobs::sha256_hex;
 use super::log::SnapshotSource;
 use super::{
     Command, EventType, Op, Rejection, StateMachine, key, open_database, restore_snapshot,
@@ -410,6 +411,14 @@ fn a_snapshot_restores_the_same_state_elsewhere() {
         vec![
             Op::Create(config_map("default", "a", "web")),
             Op::Create(config_map("x", "b", "db")),
+            Op::PutChunk(b"a component".to_vec()),
+            Op::SealArtifact {
+                digest: sha256_hex(b"a component"),
+                size: 11,
+                chunks: vec![sha256_hex(b"a component")],
+            },
+            // An upload under way: its chunk travels too, so it can finish anywhere.
+            Op::PutChunk(b"half".to_vec()),
         ],
     )
     .unwrap();
@@ -452,6 +461,18 @@ fn a_snapshot_restores_the_same_state_elsewhere() {
     assert_eq!(other.members().unwrap(), sm.members().unwrap());
     assert!(other.is_removed(3).unwrap());
     assert_eq!(other.conf_state().voters, vec![1, 2]);
+    assert_eq!(
+        other.blobs().manifests().unwrap(),
+        sm.blobs().manifests().unwrap()
+    );
+    assert_eq!(
+        other
+            .blobs()
+            .chunk(&sha256_hex(b"half"))
+            .unwrap()
+            .as_deref(),
+        Some(&b"half"[..])
+    );
     assert!(matches!(
         other.events_since(0),
         Err(Error::Compacted { .. })
@@ -472,4 +493,43 @@ fn a_snapshot_restores_the_same_state_elsewhere() {
     let listed = reopened.list(Kind::ConfigMap, None, None).unwrap().0;
     assert_eq!(listed.len(), 2);
     assert_eq!(listed, sm.list(Kind::ConfigMap, None, None).unwrap().0);
+}
+
+#[test]
+fn a_bad_artifact_seal_rejects_its_whole_command() {
+    let f = Fixture::new();
+    let sm = f.open();
+    let chunk = sha256_hex(b"bytes");
+    let r = run(
+        &sm,
+        1,
+        vec![
+            Op::Create(config_map("default", "a", "web")),
+            Op::PutChunk(b"bytes".to_vec()),
+            Op::SealArtifact {
+                digest: sha256_hex(b"other bytes"),
+                size: 5,
+                chunks: vec![chunk.clone()],
+            },
+        ],
+    );
+    let Err(Rejection::BadArtifact(why)) = r else {
+        panic!("{r:?}")
+    };
+    assert!(why.contains("have digest"), "{why}");
+    assert!(
+        sm.get(&key::of(&config_map("default", "a", "web")))
+            .unwrap()
+            .is_none()
+    );
+    assert!(sm.blobs().manifests().unwrap().is_empty());
+    // The same chunk sealed under its right digest is accepted, and survives a reopen.
+    let good = Op::SealArtifact {
+        digest: sha256_hex(b"bytes"),
+        size: 5,
+        chunks: vec![chunk],
+    };
+    assert_eq!(run(&sm, 2, vec![good]), Ok(2));
+    drop(sm);
+    assert_eq!(f.open().blobs().manifests().unwrap().len(), 1);
 }

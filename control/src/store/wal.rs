@@ -69,7 +69,7 @@ pub struct Wal {
     buffer: Vec<u8>,
 }
 
-fn io(path: &Path, what: &str, source: std::io::Error) -> Error {
+pub(super) fn io(path: &Path, what: &str, source: std::io::Error) -> Error {
     Error::Io {
         path: path.to_path_buf(),
         what: what.to_owned(),
@@ -234,7 +234,7 @@ impl Wal {
     }
 }
 
-fn sync_dir(dir: &Path) -> Result<(), Error> {
+pub(super) fn sync_dir(dir: &Path) -> Result<(), Error> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| io(dir, "syncing", e))
