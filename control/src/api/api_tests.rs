@@ -482,3 +482,53 @@ async fn deletion_cascades_orphans_waits_for_finalizers_and_empties_namespaces()
     .unwrap_err();
     assert_eq!(gone.code(), Code::NotFound);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_selective_watch_sees_objects_enter_and_leave_its_selection() {
+    use tokio_stream::StreamExt;
+    let c = Cluster::start(3);
+    let api = api(&c, c.leader().await);
+    let cm = |tier: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cfg, labels: {{tier: {tier}}}}}\ndata: {{k: v}}\n"
+        )
+    };
+    apply(&api, &cm("db")).await.unwrap();
+    let listed = retry(|| {
+        api.list(Request::new(ListRequest {
+            kind: "ConfigMap".into(),
+            label_selector: "tier=web".into(),
+            ..Default::default()
+        }))
+    })
+    .await
+    .unwrap()
+    .into_inner();
+    assert!(listed.items.is_empty());
+    let mut stream = api
+        .watch(Request::new(WatchRequest {
+            kind: "ConfigMap".into(),
+            label_selector: "tier=web".into(),
+            since_revision: listed.resource_version,
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    for tier in ["web", "web-2", "web"] {
+        apply(&api, &cm(tier)).await.unwrap();
+    }
+    let (_, _, rev) = apply(&api, &cm("db")).await.unwrap();
+    let mut seen = Vec::new();
+    while seen.last().map(|&(_, r)| r) != Some(rev) {
+        let e = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next())
+            .await
+            .expect("the watch delivers within 10 s")
+            .unwrap()
+            .unwrap();
+        seen.push((e.r#type(), e.revision));
+    }
+    let types: Vec<WatchEventType> = seen.iter().map(|&(t, _)| t).collect();
+    use WatchEventType::*;
+    assert_eq!(types, [Added, Deleted, Added, Deleted]);
+}

@@ -18,6 +18,10 @@ enum Field {
 pub struct FieldSelector(Vec<(Field, bool, String)>);
 
 impl FieldSelector {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Parses `text` for lists of `kind`; the error names the field and what is supported.
     pub fn parse(text: &str, kind: Kind) -> Result<Self, Status> {
         let mut reqs = Vec::new();

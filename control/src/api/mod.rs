@@ -11,6 +11,7 @@
 //! - `admission`: defaulting and immutable fields, before anything is proposed.
 //! - `delete`: deletion with finalizers, owner-reference cascades and namespaces.
 //! - `fields`: field selectors (`spec.nodeName`, `status.phase`, name, namespace).
+//! - `watch`: following the history for one watch; selections entered and left.
 //! - `status`: the one place store and decoding errors become gRPC statuses.
 
 mod admission;
@@ -20,6 +21,7 @@ mod delete;
 mod fields;
 mod objects;
 mod status;
+mod watch;
 mod writes;
 
 pub use artifacts::{ArtifactApi, MAX_ARTIFACT_BYTES};

@@ -14,9 +14,10 @@ use tonic::{Request, Response, Status};
 
 use super::apply::{self as plan, Plan};
 use super::fields::FieldSelector;
+use super::watch::{self, Filter};
 use super::writes::{APPLY_ATTEMPTS, lost_race, status_object};
 use super::{admission, status};
-use crate::store::{EventType, Op, StoreHandle, key};
+use crate::store::{Op, StoreHandle, key};
 
 /// The largest manifest a write accepts.
 pub const MAX_OBJECT_BYTES: usize = 1 << 20;
@@ -197,51 +198,26 @@ impl ObjectService for ObjectApi {
             .state()
             .events_since(r.since_revision)
             .map_err(status::store)?;
+        let mut filter = Filter::new(start, end, sel, fields);
+        if filter.selects() {
+            let ns = (!r.namespace.is_empty()).then_some(r.namespace.as_str());
+            let (items, now) = self
+                .store
+                .state()
+                .list(kind, ns, None)
+                .map_err(status::store)?;
+            filter.seed(
+                items.into_iter().map(|s| (key::of(&s.object), s.object)),
+                now,
+            );
+        }
         let (tx, rx) = tokio::sync::mpsc::channel(256);
-        let store = self.store.clone();
-        tokio::spawn(async move {
-            let mut last = r.since_revision;
-            let mut applied = store.applied_index();
-            loop {
-                let events = match store.state().events_since(last) {
-                    Ok(e) => e,
-                    Err(e) => {
-                        let _ = tx.send(Err(status::store(e))).await;
-                        return;
-                    }
-                };
-                for e in events {
-                    last = e.revision;
-                    let wanted = e.key >= start
-                        && e.key < end
-                        && sel
-                            .as_ref()
-                            .is_none_or(|s| s.matches(&e.object.metadata().labels))
-                        && fields.matches(&e.object);
-                    if !wanted {
-                        continue;
-                    }
-                    let t = match e.kind {
-                        EventType::Added => WatchEventType::Added,
-                        EventType::Modified => WatchEventType::Modified,
-                        EventType::Deleted => WatchEventType::Deleted,
-                    };
-                    let ev = envelope(&e.object, e.revision).map(|object| WatchEvent {
-                        r#type: t as i32,
-                        object: Some(object),
-                        revision: e.revision,
-                    });
-                    if tx.send(ev).await.is_err() {
-                        return;
-                    }
-                }
-                // Sleep until something new is applied (or the watcher goes away).
-                tokio::select! {
-                    changed = applied.wait_for(|&a| a > last) => if changed.is_err() { return },
-                    _ = tx.closed() => return,
-                }
-            }
-        });
+        tokio::spawn(watch::follow(
+            self.store.clone(),
+            filter,
+            r.since_revision,
+            tx,
+        ));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
