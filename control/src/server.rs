@@ -122,6 +122,17 @@ pub async fn run(
         store: store.clone(),
         limits: Limits::default(),
     });
+    // Housekeeping every member runs: the `default` namespace, and expired events (the
+    // leader's job). Both stop with the member.
+    let chores = [
+        tokio::spawn(crate::api::ensure_default_namespace(store.clone())),
+        tokio::spawn(crate::api::expire_events(
+            store.clone(),
+            crate::api::EVENT_TTL,
+            Duration::from_secs(60),
+        )),
+    ];
+    let _stop_chores = AbortOnDrop(chores.into_iter().collect());
     let serve = tonic::transport::Server::builder()
         .add_service(raft)
         .add_service(membership)
@@ -145,6 +156,17 @@ pub async fn run(
             Err(e) => Err(Error::Config(format!("the store task stopped: {e}"))),
         },
         Err(e) = joining => Err(e),
+    }
+}
+
+/// Aborts background tasks when the member stops, however it stops.
+struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
     }
 }
 

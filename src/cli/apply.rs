@@ -112,7 +112,9 @@ pub async fn run(args: &ApplyArgs) -> Result<ExitCode, Failure> {
             )));
         }
     };
-    let (objects, mut api) = prepare(args, !dry_run).await?;
+    let (mut objects, mut api) = prepare(args, !dry_run).await?;
+    // Namespaces first: what goes in them can only be created once they exist.
+    objects.sort_by_key(|o| o.kind() != Kind::Namespace);
     let mut failed = 0;
     for o in &objects {
         let (name, request) = apply_request(o, dry_run)?;

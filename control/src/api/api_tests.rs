@@ -43,13 +43,13 @@ where
     f().await
 }
 
-fn api(c: &Cluster, id: u64) -> ObjectApi {
+pub(super) fn api(c: &Cluster, id: u64) -> ObjectApi {
     ObjectApi {
         store: c.handle(id).unwrap(),
     }
 }
 
-async fn apply(
+pub(super) async fn apply(
     api: &ObjectApi,
     manifest: &str,
 ) -> Result<(ApplyOutcome, Object, u64), tonic::Status> {
@@ -68,7 +68,7 @@ async fn apply(
     Ok((outcome, o, env.resource_version))
 }
 
-async fn get(api: &ObjectApi, kind: &str, name: &str) -> (Object, u64) {
+pub(super) async fn get(api: &ObjectApi, kind: &str, name: &str) -> (Object, u64) {
     let env = retry(|| {
         api.get(Request::new(GetRequest {
             key: Some(ObjectKey {
@@ -310,7 +310,7 @@ async fn lists_filter_by_label_and_field_selectors() {
     }
 }
 
-async fn delete(
+pub(super) async fn delete(
     api: &ObjectApi,
     kind: &str,
     ns: &str,
@@ -332,7 +332,7 @@ async fn delete(
     .map(|r| r.into_inner())
 }
 
-async fn names(api: &ObjectApi, kind: &str, ns: &str) -> Vec<String> {
+pub(super) async fn names(api: &ObjectApi, kind: &str, ns: &str) -> Vec<String> {
     retry(|| {
         api.list(Request::new(ListRequest {
             kind: kind.into(),
@@ -349,138 +349,13 @@ async fn names(api: &ObjectApi, kind: &str, ns: &str) -> Vec<String> {
     .collect()
 }
 
-fn owned_cm(name: &str, ns: &str, owner: &Object) -> String {
+pub(super) fn owned_cm(name: &str, ns: &str, owner: &Object) -> String {
     format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\n  ownerReferences:\n  - {{apiVersion: v1, kind: {}, name: {}, uid: {}}}\ndata: {{k: v}}\n",
         owner.kind().name(),
         owner.metadata().name,
         owner.metadata().uid.clone().unwrap()
     )
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deletion_cascades_orphans_waits_for_finalizers_and_empties_namespaces() {
-    let c = Cluster::start(3);
-    let api = api(&c, c.leader().await);
-    let cm = |name: &str, ns: &str| {
-        format!(
-            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: {ns}}}\ndata: {{k: v}}\n"
-        )
-    };
-
-    // root ← child ← grandchild: deleting root takes both along, in one transaction.
-    let (_, root, _) = apply(&api, &cm("root", "default")).await.unwrap();
-    let (_, child, _) = apply(&api, &owned_cm("child", "default", &root))
-        .await
-        .unwrap();
-    apply(&api, &owned_cm("grandchild", "default", &child))
-        .await
-        .unwrap();
-    apply(&api, &cm("bystander", "default")).await.unwrap();
-    delete(
-        &api,
-        "ConfigMap",
-        "default",
-        "root",
-        DeletePropagation::Background,
-    )
-    .await
-    .unwrap();
-    assert_eq!(names(&api, "ConfigMap", "default").await, ["bystander"]);
-
-    // Orphan: the dependent stays, without its owner reference.
-    let (_, root, _) = apply(&api, &cm("root", "default")).await.unwrap();
-    apply(&api, &owned_cm("child", "default", &root))
-        .await
-        .unwrap();
-    delete(
-        &api,
-        "ConfigMap",
-        "default",
-        "root",
-        DeletePropagation::Orphan,
-    )
-    .await
-    .unwrap();
-    let (child, _) = get(&api, "ConfigMap", "child").await;
-    assert!(child.metadata().owner_references.is_empty());
-
-    // A finalizer holds the object (marked) until an update removes it.
-    let held = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  finalizers: [example.com/hold]\ndata: {k: v}\n";
-    apply(&api, held).await.unwrap();
-    let r = delete(
-        &api,
-        "ConfigMap",
-        "default",
-        "held",
-        DeletePropagation::Background,
-    )
-    .await
-    .unwrap();
-    assert!(r.object.is_some());
-    let (o, _) = get(&api, "ConfigMap", "held").await;
-    assert!(
-        o.metadata().deletion_timestamp.is_some(),
-        "marked for deletion"
-    );
-    let released = held.replace("  finalizers: [example.com/hold]\n", "");
-    apply(&api, &released).await.unwrap();
-    assert!(
-        !names(&api, "ConfigMap", "default")
-            .await
-            .contains(&"held".to_owned())
-    );
-
-    // A dry run deletes nothing.
-    let r = retry(|| {
-        api.delete(Request::new(DeleteRequest {
-            key: Some(ObjectKey {
-                kind: "ConfigMap".into(),
-                namespace: "default".into(),
-                name: "child".into(),
-            }),
-            dry_run: true,
-            ..Default::default()
-        }))
-    })
-    .await;
-    assert!(r.is_ok());
-    assert!(
-        names(&api, "ConfigMap", "default")
-            .await
-            .contains(&"child".to_owned())
-    );
-
-    // A namespace takes its contents along, and nothing else.
-    apply(
-        &api,
-        "apiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n",
-    )
-    .await
-    .unwrap();
-    apply(&api, &cm("a", "team")).await.unwrap();
-    apply(&api, "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: team}\nspec:\n  containers: [{name: app, image: registry.example/app:v1}]\n").await.unwrap();
-    delete(&api, "Namespace", "", "team", DeletePropagation::Background)
-        .await
-        .unwrap();
-    assert!(names(&api, "ConfigMap", "team").await.is_empty());
-    assert!(names(&api, "Pod", "team").await.is_empty());
-    assert!(names(&api, "Namespace", "").await.is_empty());
-    assert_eq!(
-        names(&api, "ConfigMap", "default").await,
-        ["bystander", "child"]
-    );
-
-    let gone = delete(
-        &api,
-        "ConfigMap",
-        "default",
-        "nothing",
-        DeletePropagation::Background,
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(gone.code(), Code::NotFound);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

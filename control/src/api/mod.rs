@@ -10,6 +10,9 @@
 //! - `apply`: server-side apply, replacement and the status subresource, as pure rules.
 //! - `admission`: defaulting and immutable fields, before anything is proposed.
 //! - `delete`: deletion with finalizers, owner-reference cascades and namespaces.
+//! - `events`: Event objects recorded (and aggregated) in the transaction of the change
+//!   they describe; their expiry.
+//! - `namespaces`: nothing created in a missing or terminating namespace; `default`.
 //! - `fields`: field selectors (`spec.nodeName`, `status.phase`, name, namespace).
 //! - `watch`: following the history for one watch; selections entered and left.
 //! - `status`: the one place store and decoding errors become gRPC statuses.
@@ -18,13 +21,17 @@ mod admission;
 mod apply;
 mod artifacts;
 mod delete;
+mod events;
 mod fields;
+mod namespaces;
 mod objects;
 mod status;
 mod watch;
 mod writes;
 
 pub use artifacts::{ArtifactApi, MAX_ARTIFACT_BYTES};
+pub use events::{EVENT_TTL, expire as expire_events, record as record_event};
+pub use namespaces::ensure_default as ensure_default_namespace;
 pub use objects::ObjectApi;
 
 #[cfg(test)]
@@ -33,3 +40,5 @@ mod api_tests;
 mod artifacts_tests;
 #[cfg(test)]
 mod bad_requests_tests;
+#[cfg(test)]
+mod lifecycle_tests;

@@ -17,7 +17,7 @@ use super::fields::FieldSelector;
 use super::watch::{self, Filter};
 use super::writes::{APPLY_ATTEMPTS, lost_race, status_object};
 use super::{admission, status};
-use crate::store::{Op, StoreHandle, key};
+use crate::store::{StoreHandle, key};
 
 /// The largest manifest a write accepts.
 pub const MAX_OBJECT_BYTES: usize = 1 << 20;
@@ -94,8 +94,9 @@ type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchEvent, Status>> + Send>
 impl ObjectService for ObjectApi {
     async fn create(&self, r: Request<CreateRequest>) -> Result<Response<CreateResponse>, Status> {
         let o = plan::created(decode(&r.into_inner().manifest)?, &Time::now());
+        let (object, _) = self.commit(None, Plan::Create(o)).await?;
         Ok(Response::new(CreateResponse {
-            object: Some(self.write(Op::Create(o)).await?),
+            object: Some(object),
         }))
     }
 
@@ -127,7 +128,7 @@ impl ObjectService for ObjectApi {
                 Plan::Unchanged(_) => ApplyOutcome::Unchanged,
             };
             let written = if r.dry_run {
-                self.check(current.as_ref(), plan).map(|o| (o, 0))
+                self.check(current.as_ref(), plan).await.map(|o| (o, 0))
             } else {
                 self.commit(current.as_ref(), plan).await
             };

@@ -9,7 +9,7 @@ use tonic::{Code, Status};
 use super::apply::Plan;
 use super::objects::{ObjectApi, envelope};
 use super::{admission, status};
-use crate::store::{Command, Op, Stored, key};
+use crate::store::{Command, Op, Stored};
 
 /// How often apply plans again after losing a race with another writer.
 pub const APPLY_ATTEMPTS: usize = 5;
@@ -45,14 +45,17 @@ impl ObjectApi {
     }
 
     /// Admission of `plan` over `current`, and the object it would store (dry runs).
-    pub(super) fn check(
+    pub(super) async fn check(
         &self,
         current: Option<&Stored>,
         plan: Plan,
     ) -> Result<ObjectEnvelope, Status> {
         match plan {
             Plan::Unchanged(s) => envelope(&s.object, s.revision),
-            Plan::Create(o) => envelope(&o, 0),
+            Plan::Create(o) => {
+                self.namespace_guard(&o).await?;
+                envelope(&o, 0)
+            }
             Plan::Update { object, .. } => {
                 if let Some(c) = current {
                     admission::immutable(&c.object, &object)?;
@@ -69,29 +72,35 @@ impl ObjectApi {
         current: Option<&Stored>,
         plan: Plan,
     ) -> Result<(ObjectEnvelope, u64), Status> {
-        let op = match plan {
+        let (op, guard) = match plan {
             Plan::Unchanged(s) => return Ok((envelope(&s.object, s.revision)?, s.revision)),
-            Plan::Create(o) => Op::Create(o),
+            Plan::Create(o) => {
+                let guard = self.namespace_guard(&o).await?;
+                (Op::Create(o), guard)
+            }
             Plan::Update { object, expected } => {
                 if let Some(c) = current {
                     admission::immutable(&c.object, &object)?;
                 }
                 let m = object.metadata();
                 if m.deletion_timestamp.is_some() && m.finalizers.is_empty() {
-                    // The last finalizer of an object being deleted is gone: so is it.
-                    Op::Delete {
-                        key: key::of(&object),
-                        expected: Some(expected),
-                    }
-                } else {
-                    Op::Update {
+                    // The last finalizer of an object being deleted is gone: so is it, with
+                    // what depends on it and what waited for it.
+                    let s = Stored {
+                        revision: expected,
                         object,
-                        expected: Some(expected),
-                    }
+                    };
+                    let rev = self.finish_removal(&s).await?;
+                    return Ok((envelope(&s.object, rev)?, rev));
                 }
+                let op = Op::Update {
+                    object,
+                    expected: Some(expected),
+                };
+                (op, None)
             }
         };
-        let object = self.write(op).await?;
+        let object = self.write(op, guard).await?;
         let rev = object.resource_version;
         Ok((object, rev))
     }
@@ -107,15 +116,16 @@ impl ObjectApi {
             .map_err(status::write)
     }
 
-    /// Proposes one operation and answers with the object as that write left it (for a
-    /// deletion, its last state), at the write's revision.
-    pub(super) async fn write(&self, op: Op) -> Result<ObjectEnvelope, Status> {
+    /// Proposes one operation (after the precondition `guard`, if any) and answers with
+    /// the object as that write left it (for a deletion, its last state), at the write's
+    /// revision.
+    pub(super) async fn write(&self, op: Op, guard: Option<Op>) -> Result<ObjectEnvelope, Status> {
         let k = op
             .key()
             .ok_or_else(|| Status::internal("an artifact operation is not an object write"))?;
         let written = match &op {
             Op::Create(o) | Op::Update { object: o, .. } => Some(o.clone()),
-            Op::PutChunk(_) | Op::SealArtifact { .. } => None,
+            Op::PutChunk(_) | Op::SealArtifact { .. } | Op::Check { .. } => None,
             Op::Delete { .. } => self
                 .store
                 .state()
@@ -125,7 +135,9 @@ impl ObjectApi {
         };
         let rev = self
             .store
-            .propose(Command { ops: vec![op] })
+            .propose(Command {
+                ops: guard.into_iter().chain([op]).collect(),
+            })
             .await
             .map_err(status::write)?;
         // Read-your-writes on this member, even for serializable reads.

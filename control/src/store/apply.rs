@@ -57,9 +57,20 @@ impl StateMachine {
                 }),
                 _ => Ok(()),
             };
+            if let Op::Check { expected, .. } = op {
+                match current {
+                    None => return Ok(Err(Rejection::NotFound(k))),
+                    Some(at) => {
+                        if let Err(r) = check(expected, at.0) {
+                            return Ok(Err(r));
+                        }
+                    }
+                }
+                continue;
+            }
             let at = (index, seq as u32);
             let rec = match (op, current) {
-                (Op::PutChunk(_) | Op::SealArtifact { .. }, _) => continue,
+                (Op::PutChunk(_) | Op::SealArtifact { .. } | Op::Check { .. }, _) => continue,
                 (Op::Create(_), Some(_)) => return Ok(Err(Rejection::AlreadyExists(k))),
                 (Op::Update { .. } | Op::Delete { .. }, None) => {
                     return Ok(Err(Rejection::NotFound(k)));

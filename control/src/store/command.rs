@@ -19,6 +19,10 @@ pub enum Op {
     },
     /// Removes the object at `key` (see [`super::key`]), optionally compare-and-swap.
     Delete { key: String, expected: Option<u64> },
+    /// Writes nothing; fails the transaction unless the object at `key` exists (at
+    /// revision `expected`, when set). A precondition, e.g. that a namespace is still
+    /// there and not being deleted when something is created in it.
+    Check { key: String, expected: Option<u64> },
     /// Stores one chunk of an artifact under its sha256 (see [`super::blobs`]); storing a
     /// chunk that is there already changes nothing.
     PutChunk(Vec<u8>),
@@ -66,7 +70,7 @@ impl Op {
     pub fn key(&self) -> Option<String> {
         match self {
             Op::Create(o) | Op::Update { object: o, .. } => Some(super::key::of(o)),
-            Op::Delete { key, .. } => Some(key.clone()),
+            Op::Delete { key, .. } | Op::Check { key, .. } => Some(key.clone()),
             Op::PutChunk(_) | Op::SealArtifact { .. } => None,
         }
     }
