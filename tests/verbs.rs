@@ -326,3 +326,75 @@ fn a_local_component_is_uploaded_once_and_named_by_its_digest() {
         text(&missing.stderr)
     );
 }
+
+#[test]
+fn get_watch_prints_a_row_per_change_under_one_header() {
+    use std::io::{BufRead, BufReader};
+    let m = Members::start(1);
+    m.leader(1);
+    let server = m.addr(1);
+    let s = server.as_str();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .args(["get", "cm", "--watch"])
+        .env("SKIFF_SERVER", s)
+        .env("HOME", "/nonexistent")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Stopped by its PID whatever happens below.
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stdout = child.stdout.take().unwrap();
+    let _child = Kill(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap_or_default()).is_err() {
+                return;
+            }
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cm.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a-rather-long-name}\ndata: {k: v}\n",
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let mut lines = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut step = 0;
+    while !lines.iter().any(|l: &String| l.ends_with("(deleted)")) {
+        // Give the watch a moment to start, then change things once.
+        if step == 0 {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            expect(s, &["apply", "-f", f], 0);
+            expect(s, &["delete", "-f", f], 0);
+            step = 1;
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) => lines.push(l),
+            Err(_) => panic!("no deletion row within 20 s: {lines:?}"),
+        }
+    }
+    assert!(
+        lines[0].starts_with("NAME") && lines[0].contains("DATA"),
+        "{lines:?}"
+    );
+    assert!(lines[1].starts_with("a-rather-long-name"), "{lines:?}");
+    let data_col = lines[0].find("DATA").unwrap();
+    assert_eq!(
+        lines[1].find('1'),
+        Some(data_col),
+        "rows line up: {lines:?}"
+    );
+    assert_eq!(lines.iter().filter(|l| l.starts_with("NAME")).count(), 1);
+}

@@ -169,7 +169,7 @@ pub async fn run(a: &GetArgs) -> Result<ExitCode, Failure> {
     }
     print(&objects, out, a.all_namespaces, a.names.len() == 1)?;
     if a.watch {
-        watch(&mut api, kind, &ns, a, out, revision).await?;
+        watch(&mut api, kind, &ns, a, out, revision, objects).await?;
     }
     Ok(if missing == 0 {
         ExitCode::SUCCESS
@@ -188,7 +188,11 @@ async fn watch(
     a: &GetArgs,
     out: Output,
     revision: u64,
+    listed: Vec<Object>,
 ) -> Result<(), Failure> {
+    // Rows line up with the table printed before: each is rendered beside those objects.
+    let mut header = !listed.is_empty();
+    let mut beside = listed;
     let mut stream = api
         .watch(WatchRequest {
             kind: kind.name().into(),
@@ -222,8 +226,14 @@ async fn watch(
         let o = object(env)?;
         match out {
             Output::Table { wide } => {
-                let t = table::render(std::slice::from_ref(&o), wide, a.all_namespaces);
-                let line = t.lines().nth(1).unwrap_or_default();
+                beside.push(o);
+                let t = table::render(&beside, wide, a.all_namespaces);
+                let line = t.lines().last().unwrap_or_default().to_owned();
+                beside.pop();
+                if !header {
+                    println!("{}", t.lines().next().unwrap_or_default());
+                    header = true;
+                }
                 let deleted = ev.r#type == WatchEventType::Deleted as i32;
                 println!("{line}{}", if deleted { "   (deleted)" } else { "" });
             }
