@@ -116,22 +116,22 @@ pub fn render(o: &Object, events: &[skiff_proto::model::Event]) -> String {
     for r in &m.owner_references {
         line("Owned by", format!("{}/{}", r.kind, r.name));
     }
-    // Everything but apiVersion, kind and metadata, as YAML.
-    let mut doc = serde_json::to_value(o).unwrap_or_default();
-    if let Some(map) = doc.as_object_mut() {
-        for k in ["apiVersion", "kind", "metadata"] {
-            map.remove(k);
-        }
-        for (k, v) in map {
-            let mut title = k.clone();
-            if let Some(first) = title.get_mut(0..1) {
-                first.make_ascii_uppercase();
+    // Everything but apiVersion, kind and metadata, as YAML, in the object's field order.
+    let yaml = o.to_yaml().unwrap_or_default();
+    let mut skipping = true;
+    for l in yaml.lines() {
+        if !l.starts_with([' ', '-']) {
+            let (k, rest) = l.split_once(':').unwrap_or((l, ""));
+            skipping = matches!(k, "apiVersion" | "kind" | "metadata");
+            if !skipping {
+                let mut title = k.to_owned();
+                if let Some(first) = title.get_mut(0..1) {
+                    first.make_ascii_uppercase();
+                }
+                out.push_str(&format!("{title}:{rest}\n"));
             }
-            out.push_str(&format!("{title}:\n"));
-            let yaml = serde_saphyr_yaml(v);
-            for l in yaml.lines() {
-                out.push_str(&format!("  {l}\n"));
-            }
+        } else if !skipping {
+            out.push_str(&format!("  {l}\n"));
         }
     }
     out.push_str("Events:");
@@ -142,11 +142,13 @@ pub fn render(o: &Object, events: &[skiff_proto::model::Event]) -> String {
     out.push('\n');
     out.push_str("  TYPE      REASON              AGE    FROM                MESSAGE\n");
     for e in events {
-        let when = e
-            .last_timestamp
-            .or(e.first_timestamp)
-            .map(|t| age(now.saturating_sub(t.unix_seconds)))
-            .unwrap_or_else(|| "-".into());
+        let ago = |t: Option<Time>| t.map(|t| age(now.saturating_sub(t.unix_seconds)));
+        let last = ago(e.last_timestamp.or(e.first_timestamp)).unwrap_or_else(|| "-".into());
+        // A repeated event reads as kubectl shows it: `2m (x3 over 10m)`.
+        let when = match (e.count, ago(e.first_timestamp)) {
+            (Some(n), Some(first)) if n > 1 => format!("{last} (x{n} over {first})"),
+            _ => last,
+        };
         out.push_str(&format!(
             "  {:<9} {:<19} {:<6} {:<19} {}\n",
             format!("{:?}", e.type_.unwrap_or_default()),
@@ -162,7 +164,4 @@ pub fn render(o: &Object, events: &[skiff_proto::model::Event]) -> String {
     out
 }
 
-/// A JSON value as YAML.
-fn serde_saphyr_yaml(v: &serde_json::Value) -> String {
-    serde_saphyr::to_string(v).unwrap_or_else(|_| v.to_string())
-}
+
