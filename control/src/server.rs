@@ -112,9 +112,7 @@ pub async fn run(
         store: store.clone(),
     })
     .max_decoding_message_size(crate::peer::MAX_MESSAGE);
-    let objects = ObjectServiceServer::new(ObjectApi {
-        store: store.clone(),
-    });
+    let objects = ObjectServiceServer::new(ObjectApi::new(store.clone()));
     let artifacts = ArtifactServiceServer::new(ArtifactApi {
         store: store.clone(),
     });

@@ -163,5 +163,3 @@ pub fn render(o: &Object, events: &[skiff_proto::model::Event]) -> String {
     }
     out
 }
-
-

@@ -44,9 +44,7 @@ where
 }
 
 pub(super) fn api(c: &Cluster, id: u64) -> ObjectApi {
-    ObjectApi {
-        store: c.handle(id).unwrap(),
-    }
+    ObjectApi::new(c.handle(id).unwrap())
 }
 
 pub(super) async fn apply(
@@ -406,4 +404,46 @@ async fn a_selective_watch_sees_objects_enter_and_leave_its_selection() {
     let types: Vec<WatchEventType> = seen.iter().map(|&(t, _)| t).collect();
     use WatchEventType::*;
     assert_eq!(types, [Added, Deleted, Added, Deleted]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_that_falls_far_behind_misses_nothing() {
+    use tokio_stream::StreamExt;
+    let c = Cluster::start(3);
+    let leader = c.leader().await;
+    let api = ObjectApi::with_hub_backlog(c.handle(leader).unwrap(), 4);
+    let mut slow = api
+        .watch(Request::new(WatchRequest {
+            kind: "ConfigMap".into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    // More batches than the hub keeps for a watch that does not read (its stream holds
+    // 256 events): it must catch up from the history by itself.
+    let store = c.handle(leader).unwrap();
+    let writes = 400;
+    for i in 0..writes {
+        let cmd = crate::store::runtime_tests::create(&format!("cm-{i}"));
+        retry(|| async {
+            store
+                .propose(cmd.clone())
+                .await
+                .map_err(super::status::write)
+        })
+        .await
+        .unwrap();
+    }
+    let mut names = Vec::new();
+    while names.len() < writes {
+        let e = tokio::time::timeout(std::time::Duration::from_secs(10), slow.next())
+            .await
+            .expect("events keep coming")
+            .unwrap()
+            .unwrap();
+        names.push(e.object.unwrap().key.unwrap().name);
+    }
+    let expected: Vec<String> = (0..writes).map(|i| format!("cm-{i}")).collect();
+    assert_eq!(names, expected, "every change once, in commit order");
 }

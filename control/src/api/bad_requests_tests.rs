@@ -105,9 +105,7 @@ spec:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_are_refused_with_their_class_and_change_nothing() {
     let c = Cluster::start(3);
-    let api = ObjectApi {
-        store: c.handle(c.leader().await).unwrap(),
-    };
+    let api = ObjectApi::new(c.handle(c.leader().await).unwrap());
     // Something to conflict with.
     let mut revs = Vec::new();
     for m in [

@@ -14,7 +14,7 @@ use tonic::{Request, Response, Status};
 
 use super::apply::{self as plan, Plan};
 use super::fields::FieldSelector;
-use super::watch::{self, Filter};
+use super::watch::{self, Filter, Hub};
 use super::writes::{APPLY_ATTEMPTS, lost_race, status_object};
 use super::{admission, status};
 use crate::store::{StoreHandle, key};
@@ -25,6 +25,27 @@ pub const MAX_OBJECT_BYTES: usize = 1 << 20;
 /// Serves the object API of one member.
 pub struct ObjectApi {
     pub store: StoreHandle,
+    /// Changes read once for every watch.
+    hub: Hub,
+}
+
+impl ObjectApi {
+    /// The API over `store`; starts the member's watch hub (call within tokio).
+    pub fn new(store: StoreHandle) -> Self {
+        ObjectApi {
+            hub: Hub::start(store.clone()),
+            store,
+        }
+    }
+
+    /// The API with a watch hub that keeps only `backlog` batches for a slow watch.
+    #[cfg(test)]
+    pub(super) fn with_hub_backlog(store: StoreHandle, backlog: usize) -> Self {
+        ObjectApi {
+            hub: Hub::with_backlog(store.clone(), backlog),
+            store,
+        }
+    }
 }
 
 pub(super) fn envelope(o: &Object, revision: u64) -> Result<ObjectEnvelope, Status> {
@@ -215,6 +236,7 @@ impl ObjectService for ObjectApi {
         let (tx, rx) = tokio::sync::mpsc::channel(256);
         tokio::spawn(watch::follow(
             self.store.clone(),
+            self.hub.clone(),
             filter,
             r.since_revision,
             tx,

@@ -5,11 +5,12 @@
 //! `spec.nodeName=n1` sees a pod ADDED when it is bound there.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use skiff_proto::Object;
-use skiff_proto::grpc::api::{WatchEvent, WatchEventType};
+use skiff_proto::grpc::api::{ObjectEnvelope, WatchEvent, WatchEventType};
 use skiff_proto::model::LabelSelector;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tonic::Status;
 
 use super::fields::FieldSelector;
@@ -108,42 +109,163 @@ impl Filter {
     }
 }
 
-/// Sends every event after `since` that `filter` lets through, then follows new ones,
-/// until the client goes away.
+/// One change as every watch shares it: decoded once, and encoded for the wire once.
+pub struct Shared {
+    pub event: Event,
+    pub envelope: Result<ObjectEnvelope, Status>,
+}
+
+/// Every change with a revision in `(from, to]`, in order.
+pub struct Batch {
+    pub from: u64,
+    pub to: u64,
+    pub changes: Vec<Shared>,
+}
+
+/// How many batches a slow watch may fall behind before it reads the history itself.
+const HUB_BACKLOG: usize = 1024;
+
+/// The one reader of the history on a member: it follows what is applied and hands each
+/// batch of changes to every watch, so 1,000 watches cost one read and one encoding per
+/// change, not 1,000 (etcd's watchable store shares its reads the same way).
+#[derive(Clone)]
+pub struct Hub {
+    tx: broadcast::Sender<Arc<Batch>>,
+}
+
+impl Hub {
+    /// Starts following `store`; the reader stops with the store.
+    pub fn start(store: StoreHandle) -> Hub {
+        Self::with_backlog(store, HUB_BACKLOG)
+    }
+
+    /// [`Hub::start`] keeping at most `backlog` batches for a slow watch.
+    pub fn with_backlog(store: StoreHandle, backlog: usize) -> Hub {
+        let (tx, _) = broadcast::channel(backlog.max(1));
+        tokio::spawn(read(store, tx.clone()));
+        Hub { tx }
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Arc<Batch>> {
+        self.tx.subscribe()
+    }
+}
+
+fn shared(event: Event) -> Shared {
+    let envelope = envelope(&event.object, event.revision);
+    Shared { event, envelope }
+}
+
+async fn read(store: StoreHandle, tx: broadcast::Sender<Arc<Batch>>) {
+    let mut applied = store.applied_index();
+    let mut last = *applied.borrow();
+    loop {
+        if applied.wait_for(|&a| a > last).await.is_err() {
+            return;
+        }
+        let now = *applied.borrow();
+        if tx.receiver_count() == 0 {
+            // Nobody watches: a watch that starts reads its own way up to the present.
+            last = now;
+            continue;
+        }
+        match store.state().events_since(last) {
+            Ok(events) => {
+                let to = events.last().map_or(now, |e| e.revision.max(now));
+                let changes = events.into_iter().map(shared).collect();
+                let _ = tx.send(Arc::new(Batch {
+                    from: last,
+                    to,
+                    changes,
+                }));
+                last = to;
+            }
+            Err(e) => {
+                // Watches see the gap in the next batch and read for themselves.
+                tracing::warn!(error = %e, "reading the history for watches");
+                last = now;
+            }
+        }
+    }
+}
+
+/// Sends what `filter` lets through of `changes` past `last`, moving `last` on; false
+/// once the client has gone.
+async fn deliver<'a>(
+    changes: impl Iterator<Item = (&'a Event, Result<ObjectEnvelope, Status>)>,
+    filter: &mut Filter,
+    last: &mut u64,
+    tx: &mpsc::Sender<Result<WatchEvent, Status>>,
+) -> bool {
+    // Every change of one revision (one transaction) passes, or none.
+    let floor = *last;
+    for (e, env) in changes {
+        if e.revision <= floor {
+            continue;
+        }
+        *last = e.revision;
+        let Some(t) = filter.classify(e) else {
+            continue;
+        };
+        let ev = env.map(|object| WatchEvent {
+            r#type: t as i32,
+            object: Some(object),
+            revision: e.revision,
+        });
+        if tx.send(ev).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// Sends every event after `since` that `filter` lets through, then follows new ones from
+/// the hub, until the client goes away.
 pub async fn follow(
     store: StoreHandle,
+    hub: Hub,
     mut filter: Filter,
     since: u64,
     tx: mpsc::Sender<Result<WatchEvent, Status>>,
 ) {
+    // Subscribed before reading, so no batch falls between the read and the first batch.
+    let mut rx = hub.subscribe();
     let mut last = since;
-    let mut applied = store.applied_index();
+    let mut caught_up = false;
     loop {
-        let events = match store.state().events_since(last) {
-            Ok(e) => e,
-            Err(e) => {
-                let _ = tx.send(Err(status::store(e))).await;
-                return;
-            }
-        };
-        for e in events {
-            last = e.revision;
-            let Some(t) = filter.classify(&e) else {
-                continue;
+        if !caught_up {
+            let events = match store.state().events_since(last) {
+                Ok(e) => e,
+                Err(e) => {
+                    let _ = tx.send(Err(status::store(e))).await;
+                    return;
+                }
             };
-            let ev = envelope(&e.object, e.revision).map(|object| WatchEvent {
-                r#type: t as i32,
-                object: Some(object),
-                revision: e.revision,
-            });
-            if tx.send(ev).await.is_err() {
+            let at = events.last().map(|e| e.revision);
+            let own = events.iter().map(|e| (e, envelope(&e.object, e.revision)));
+            if !deliver(own, &mut filter, &mut last, &tx).await {
                 return;
             }
+            last = last.max(at.unwrap_or(last));
+            caught_up = true;
         }
-        // Sleep until something new is applied (or the watcher goes away).
-        tokio::select! {
-            changed = applied.wait_for(|&a| a > last) => if changed.is_err() { return },
+        let batch = tokio::select! {
+            b = rx.recv() => b,
             _ = tx.closed() => return,
+        };
+        match batch {
+            Ok(b) if b.to <= last => {}
+            // A gap (the hub skipped, or fell behind): read it from the history.
+            Ok(b) if b.from > last => caught_up = false,
+            Ok(b) => {
+                let changes = b.changes.iter().map(|c| (&c.event, c.envelope.clone()));
+                if !deliver(changes, &mut filter, &mut last, &tx).await {
+                    return;
+                }
+                last = last.max(b.to);
+            }
+            Err(broadcast::error::RecvError::Lagged(_)) => caught_up = false,
+            Err(broadcast::error::RecvError::Closed) => return,
         }
     }
 }
