@@ -57,6 +57,16 @@ async fn preload(skiff: &Cluster, etcd: &Cluster) -> Result<()> {
         ("get", "default", "/get/", api::GET_OBJECTS),
         ("list", "list", "/list/", api::LIST_OBJECTS),
     ];
+    // Objects go in existing namespaces only.
+    for ns in ["list", "fan"] {
+        s.apply(ApplyRequest {
+            manifest: format!("{{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{{\"name\":\"{ns}\"}}}}")
+                .into_bytes(),
+            ..Default::default()
+        })
+        .await
+        .with_context(|| format!("creating namespace {ns} in Skiff"))?;
+    }
     for (prefix, ns, etcd_prefix, n) in sets {
         for i in 0..n {
             let name = format!("{prefix}-{i}");

@@ -28,6 +28,8 @@
 //!   its `five_mem_node` example; synchronous, so tests drive it deterministically.
 //! - `recovery`: founding a cluster, and repairing the log after a crash between its
 //!   writes and the state machine's, before raft starts.
+//! - `reads`: linearizable reads batched onto one raft ReadIndex at a time, re-issued when
+//!   raft loses one.
 //! - `raft_log`: raft-rs' slog records passed on to tracing (target `raft`).
 //! - `metrics`: [`StoreMetrics`], the counters `/metrics` will expose.
 //! - `runtime`: the event loop that runs a member on tokio behind a [`StoreHandle`]
@@ -46,6 +48,7 @@ mod metrics;
 mod overlay;
 mod proposal;
 mod raft_log;
+mod reads;
 mod recovery;
 mod roster;
 mod runtime;

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use super::command::{Command, Rejection};
 use super::member::{Applied, Early, Member, ProposalId};
 use super::metrics::StoreMetrics;
+use super::reads::Reads;
 use super::state::StateMachine;
 use crate::Error;
 use crate::cluster::AddressBook;
@@ -135,7 +136,10 @@ async fn run(
     let mut pending: HashMap<u64, (Instant, Reply)> = HashMap::new();
     let metrics = m.metrics().clone();
     let mut leader = m.leader();
-    let mut reads: HashMap<u64, (Instant, Reply)> = HashMap::new();
+    let mut reads = Reads::default();
+    let mut read_ctx = 0u64;
+    // Set when a batch of reads was answered and more wait: go round without waiting.
+    let mut again = false;
     let mut ticks = 0u64;
     let mut term = m.term();
     let mut compacted_at = m.state().applied().0;
@@ -147,6 +151,8 @@ async fn run(
     }
     loop {
         tokio::select! {
+            biased;
+            _ = std::future::ready(()), if again => {}
             _ = ticker.tick() => {
                 m.tick();
                 ticks += 1;
@@ -171,6 +177,11 @@ async fn run(
                 }
             }
         }
+        again = false;
+        read_ctx += 1;
+        if let Some(ctx) = reads.issue(read_ctx) {
+            m.read_index(ctx);
+        }
         let out = m.ready_with(&mut |e| match e {
             Early::Messages(msgs) => transport.send(msgs),
             Early::Applied(done) => answer(&mut pending, &metrics, done),
@@ -183,13 +194,8 @@ async fn run(
         }
         answer(&mut pending, &metrics, out.applied);
         for (ctx, index) in out.read_states {
-            let key = ctx
-                .get(..8)
-                .and_then(|b| b.try_into().ok())
-                .map(u64::from_le_bytes);
-            if let Some((_, reply)) = key.and_then(|k| reads.remove(&k)) {
-                let _ = reply.send(Ok(index));
-            }
+            // The reads that arrived meanwhile go out in the next round, straight away.
+            again |= reads.answered(&ctx, index) && !reads.is_empty();
         }
         if m.term() != term {
             // Entries proposed under the old leader may be overwritten: say so rather than wait.
@@ -197,9 +203,7 @@ async fn run(
             for (_, (_, reply)) in pending.drain() {
                 let _ = reply.send(Err(WriteError::Unknown));
             }
-            for (_, (_, reply)) in reads.drain() {
-                let _ = reply.send(Err(WriteError::NoLeader));
-            }
+            reads.fail_all(|| WriteError::NoLeader);
         }
         let now = m.state().applied().0;
         applied.send_replace(now);
@@ -244,15 +248,10 @@ fn answer(
 }
 
 /// Answers the callers raft will not answer any more (see [`ANSWER_WITHIN_TICKS`]).
-fn expire(
-    pending: &mut HashMap<u64, (Instant, Reply)>,
-    reads: &mut HashMap<u64, (Instant, Reply)>,
-    limit: Duration,
-) {
-    let old = |(at, _): &(Instant, Reply)| at.elapsed() > limit;
+fn expire(pending: &mut HashMap<u64, (Instant, Reply)>, reads: &mut Reads, limit: Duration) {
     let stale: Vec<u64> = pending
         .iter()
-        .filter(|(_, v)| old(v))
+        .filter(|(_, (at, _))| at.elapsed() > limit)
         .map(|(k, _)| *k)
         .collect();
     for k in stale {
@@ -260,16 +259,7 @@ fn expire(
             let _ = reply.send(Err(WriteError::Unknown));
         }
     }
-    let stale: Vec<u64> = reads
-        .iter()
-        .filter(|(_, v)| old(v))
-        .map(|(k, _)| *k)
-        .collect();
-    for k in stale {
-        if let Some((_, reply)) = reads.remove(&k) {
-            let _ = reply.send(Err(WriteError::NoLeader));
-        }
-    }
+    reads.expire(limit);
 }
 
 fn handle(
@@ -277,7 +267,7 @@ fn handle(
     input: Input,
     seq: u64,
     pending: &mut HashMap<u64, (Instant, Reply)>,
-    reads: &mut HashMap<u64, (Instant, Reply)>,
+    reads: &mut Reads,
 ) {
     let id = ProposalId {
         member: m.id(),
@@ -313,8 +303,7 @@ fn handle(
             if m.leader().is_none() {
                 let _ = reply.send(Err(WriteError::NoLeader));
             } else {
-                m.read_index(seq.to_le_bytes().to_vec());
-                reads.insert(seq, (Instant::now(), reply));
+                reads.push(reply);
             }
         }
         Input::Status(reply) => {
