@@ -398,3 +398,70 @@ fn get_watch_prints_a_row_per_change_under_one_header() {
     );
     assert_eq!(lines.iter().filter(|l| l.starts_with("NAME")).count(), 1);
 }
+
+#[test]
+fn the_example_app_applies_and_any_member_serves_its_component() {
+    let m = Members::start(3);
+    m.leader(1);
+    let server = m.addr(1);
+    let guests = std::env::var_os("SKIFF_GUESTS_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/target/wasm32-wasip2/release")
+        });
+    let component = guests.join("hello_http.wasm");
+    let bytes = std::fs::read(&component).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; build the guests with `cargo xtask guests` (`cargo xtask test` does)",
+            component.display()
+        )
+    });
+    // The example as a user has it, pointing at wherever the guests were built.
+    let example = std::fs::read_to_string("examples/hello-http/app.yaml").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app.yaml");
+    std::fs::write(
+        &app,
+        example.replace(
+            "../target/wasm32-wasip2/release/hello_http.wasm",
+            component.to_str().unwrap(),
+        ),
+    )
+    .unwrap();
+    let out = expect(&server, &["apply", "-f", app.to_str().unwrap()], 0);
+    let digest = format!("sha256:{}", skiff_control::store::blobs::sha256_hex(&bytes));
+    assert!(
+        out.starts_with(&format!("artifact {digest} uploaded")),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("deployment/hello created\nservice/hello created\n"),
+        "{out}"
+    );
+
+    // A node fetches it by digest from any member, and gets the same bytes.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let fetched = rt.block_on(async {
+        use skiff_proto::grpc::api::FetchArtifactRequest;
+        use skiff_proto::grpc::api::artifact_service_client::ArtifactServiceClient;
+        let mut client = ArtifactServiceClient::connect(format!("http://{}", m.addr(3)))
+            .await
+            .unwrap();
+        let mut stream = client
+            .fetch(FetchArtifactRequest {
+                digest: digest.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let mut out = Vec::new();
+        while let Some(chunk) = stream.message().await.unwrap() {
+            out.extend(chunk.data);
+        }
+        out
+    });
+    assert!(
+        fetched == bytes,
+        "member 3 serves the component as uploaded"
+    );
+}
