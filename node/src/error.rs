@@ -30,4 +30,34 @@ pub enum Error {
         /// The names it exports, so the user sees what it offers instead.
         exports: Vec<String>,
     },
+
+    /// The wasmtime engine could not be set up (pool sizes the machine cannot reserve).
+    #[error("the Wasm engine: {reason}")]
+    Engine { reason: String },
+
+    /// An artifact's bytes do not have the digest the pod names.
+    #[error(
+        "artifact bytes have digest sha256:{actual}, not the expected sha256:{expected}; fetch it again"
+    )]
+    DigestMismatch { expected: String, actual: String },
+
+    /// A file or folder of the node could not be read or written.
+    #[error("{what} {path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A volume could not be given to the guest.
+    #[error("volume {path}: {reason}")]
+    Volume {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+
+    /// The workload cannot be run this way.
+    #[error("{reason}")]
+    NotRunnable { reason: String },
 }

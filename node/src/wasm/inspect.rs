@@ -148,6 +148,11 @@ fn inspect_component(engine: &Engine, bytes: &[u8]) -> Result<Workload, Error> {
     let component = Component::new(engine, bytes).map_err(|err| Error::InvalidComponent {
         reason: format!("wasmtime rejected the component: {err:#}"),
     })?;
+    classify_component(engine, component)
+}
+
+/// The kind of a compiled component (e.g. one loaded from the compile cache).
+pub fn classify_component(engine: &Engine, component: Component) -> Result<Workload, Error> {
     let exports: Vec<String> = component
         .component_type()
         .exports(engine)
@@ -171,6 +176,11 @@ fn inspect_module(engine: &Engine, bytes: &[u8]) -> Result<Workload, Error> {
     let module = Module::new(engine, bytes).map_err(|err| Error::InvalidComponent {
         reason: format!("wasmtime rejected the core module: {err:#}"),
     })?;
+    classify_module(module)
+}
+
+/// The kind of a compiled core module (e.g. one loaded from the compile cache).
+pub fn classify_module(module: Module) -> Result<Workload, Error> {
     let exports: Vec<String> = module.exports().map(|e| e.name().to_owned()).collect();
     let unsupported = |problem: String| Error::UnsupportedWorld {
         subject: "the core module",

@@ -2,10 +2,23 @@
 //!
 //! # Layout
 //!
+//! - `engine`: the node's one [`Host`] (engine, pooling allocator, epoch ticker).
 //! - `inspect`: decides from a binary's imports and exports which kind of workload it is
 //!   ([`WorkloadKind`]), and keeps the compiled artifact ([`Workload`]) so it is compiled
 //!   once.
+//! - `cache`: [`CompileCache`], compiled artifacts by digest, in memory and on disk.
+//! - `meter`: per-pod [`Limits`] (memory, CPU share, deadline) as a guest meets them.
+//! - `run`: running a command or preview 1 module to completion ([`run`]), and how it
+//!   ended ([`Outcome`]).
 
+mod cache;
+mod engine;
 mod inspect;
+mod meter;
+mod run;
 
+pub use cache::{CompileCache, sha256_hex};
+pub use engine::{Host, HostConfig};
 pub use inspect::{Workload, WorkloadKind, inspect};
+pub use meter::{CPU_PERIOD, Limits};
+pub use run::{OOM_EXIT_CODE, Outcome, Reason, RunSpec, run};

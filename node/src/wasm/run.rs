@@ -1,0 +1,213 @@
+//! Running a workload to completion: a `wasi:cli/run` component or a WASI preview 1
+//! module (`_start`), with its args, env, preopened folders and captured stdout/stderr,
+//! under its pod's limits. The outcome uses Kubernetes' words for how a container ended,
+//! plus Skiff's own for what only a Wasm guest can do (`Trapped`).
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use wasmtime::component::{Linker as ComponentLinker, ResourceTable};
+use wasmtime::{Linker, Store, Trap, WasmBacktrace};
+use wasmtime_wasi::cli::OutputFile;
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::bindings::Command;
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::engine::Host;
+use super::inspect::Workload;
+use super::meter::{Limits, Meter};
+use crate::Error;
+
+/// Exit code reported for a guest stopped by its memory limit (128 + SIGKILL, as a
+/// container killed by the OOM killer reports).
+pub const OOM_EXIT_CODE: i32 = 137;
+
+/// What a run gets.
+#[derive(Debug)]
+pub struct RunSpec {
+    /// `argv`, the program name first.
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// Host folder → path in the guest.
+    pub dirs: Vec<(PathBuf, String)>,
+    pub stdout: File,
+    pub stderr: File,
+    pub limits: Limits,
+}
+
+/// Why a run ended, in the words `status.containerStatuses[].state.terminated.reason` uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// Exit code 0.
+    Completed,
+    /// Another exit code.
+    Error,
+    /// Past `limits.memory`.
+    OomKilled,
+    /// A trap: `unreachable`, stack overflow, out-of-bounds access...
+    Trapped,
+    /// Past its deadline.
+    DeadlineExceeded,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Completed => "Completed",
+            Reason::Error => "Error",
+            Reason::OomKilled => "OOMKilled",
+            Reason::Trapped => "Trapped",
+            Reason::DeadlineExceeded => "DeadlineExceeded",
+        }
+    }
+}
+
+/// How a run ended, and what it used.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub reason: Reason,
+    pub exit_code: i32,
+    /// For traps and failures: what happened, with the guest's backtrace.
+    pub message: Option<String>,
+    pub cpu: Duration,
+    pub peak_memory: u64,
+}
+
+/// The store's data: the guest's WASI state and its meter.
+struct State<W> {
+    wasi: W,
+    meter: Meter,
+}
+
+/// WASI 0.2 state for components.
+struct P2 {
+    ctx: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for State<P2> {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi.ctx,
+            table: &mut self.wasi.table,
+        }
+    }
+}
+
+fn wasi(spec: &RunSpec) -> Result<WasiCtxBuilder, Error> {
+    let mut b = WasiCtxBuilder::new();
+    b.args(&spec.args)
+        .envs(&spec.env)
+        .stdout(OutputFile::new(clone(&spec.stdout)?))
+        .stderr(OutputFile::new(clone(&spec.stderr)?));
+    for (host, guest) in &spec.dirs {
+        b.preopened_dir(host, guest, FsPerms::ReadWrite)
+            .map_err(|e| Error::Volume {
+                path: host.clone(),
+                reason: format!("{e:#}"),
+            })?;
+    }
+    Ok(b)
+}
+
+fn clone(f: &File) -> Result<File, Error> {
+    f.try_clone().map_err(|e| Error::Io {
+        path: PathBuf::from("<stdio>"),
+        what: "duplicating".into(),
+        source: e,
+    })
+}
+
+fn store<W: Send + 'static>(host: &Host, wasi: W, limits: Limits) -> Store<State<W>> {
+    let meter = Meter::new(limits, host.tick());
+    let mut store = Store::new(host.engine(), State { wasi, meter });
+    store.limiter(|s| &mut s.meter);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|mut cx| Ok(cx.data_mut().meter.on_tick()));
+    store
+}
+
+/// Runs `workload` (a command or a preview 1 module) to its end.
+pub async fn run(host: &Host, workload: &Workload, spec: RunSpec) -> Result<Outcome, Error> {
+    let limits = spec.limits.clone();
+    match workload {
+        Workload::Preview1Module(module) => {
+            let mut linker: Linker<State<WasiP1Ctx>> = Linker::new(host.engine());
+            wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s| &mut s.wasi)
+                .map_err(|e| link_error(&e))?;
+            let mut store = store(host, wasi(&spec)?.build_p1(), limits);
+            let result = async {
+                let instance = linker.instantiate_async(&mut store, module).await?;
+                let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+                start.call_async(&mut store, ()).await
+            }
+            .await;
+            Ok(outcome(result.map(|()| true), &store.data().meter))
+        }
+        Workload::Command(component) => {
+            let mut linker: ComponentLinker<State<P2>> = ComponentLinker::new(host.engine());
+            wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| link_error(&e))?;
+            let p2 = P2 {
+                ctx: wasi(&spec)?.build(),
+                table: ResourceTable::new(),
+            };
+            let mut store = store(host, p2, limits);
+            let result = async {
+                let command = Command::instantiate_async(&mut store, component, &linker).await?;
+                command.wasi_cli_run().call_run(&mut store).await
+            }
+            .await;
+            Ok(outcome(result.map(|r| r.is_ok()), &store.data().meter))
+        }
+        Workload::HttpHandler(_) => Err(Error::NotRunnable {
+            reason: "an HTTP handler serves requests; it does not run to completion".into(),
+        }),
+    }
+}
+
+fn link_error(e: &wasmtime::Error) -> Error {
+    Error::Engine {
+        reason: format!("adding WASI to the linker: {e:#}"),
+    }
+}
+
+/// The outcome of a run that returned `result` (`Ok(succeeded)`, or how it failed).
+fn outcome(result: wasmtime::Result<bool>, meter: &Meter) -> Outcome {
+    let done = |reason, exit_code, message| Outcome {
+        reason,
+        exit_code,
+        message,
+        cpu: meter.cpu,
+        peak_memory: meter.peak_memory as u64,
+    };
+    let e = match result {
+        Ok(true) => return done(Reason::Completed, 0, None),
+        Ok(false) => return done(Reason::Error, 1, None),
+        Err(e) => e,
+    };
+    if let Some(exit) = e.downcast_ref::<I32Exit>() {
+        return match exit.0 {
+            0 => done(Reason::Completed, 0, None),
+            code => done(Reason::Error, code, None),
+        };
+    }
+    let backtrace = e
+        .downcast_ref::<WasmBacktrace>()
+        .map(|b| format!("\n{b}"))
+        .unwrap_or_default();
+    if meter.out_of_memory {
+        return done(Reason::OomKilled, OOM_EXIT_CODE, Some(format!("{e:#}")));
+    }
+    if meter.deadline_exceeded {
+        return done(
+            Reason::DeadlineExceeded,
+            1,
+            Some("stopped at its deadline".into()),
+        );
+    }
+    if let Some(trap) = e.downcast_ref::<Trap>() {
+        return done(Reason::Trapped, 1, Some(format!("{trap}{backtrace}")));
+    }
+    done(Reason::Error, 1, Some(format!("{e:#}{backtrace}")))
+}
