@@ -150,3 +150,37 @@ async fn every_wasi_testsuite_program_passes() {
         .unwrap_err();
     assert!(e.to_string().contains("not the expected"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wasi_cli_component_prints_hello_world() {
+    let host = Host::new(&HostConfig {
+        instances: 4,
+        max_memory_bytes: 1 << 30,
+        ..HostConfig::default()
+    })
+    .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let cache = CompileCache::open(&work.path().join("compiled"), host.engine()).unwrap();
+    let path = suites().join("../components/runwasi-component-hello-world.wasm");
+    let bytes = fs::read(&path).unwrap();
+    let workload = cache
+        .load(&skiff_node::wasm::sha256_hex(&bytes), || Ok(bytes.clone()))
+        .unwrap();
+    let out = work.path().join("stdout");
+    let outcome = run(
+        &host,
+        &workload,
+        RunSpec {
+            args: vec!["hello".into()],
+            env: Vec::new(),
+            dirs: Vec::new(),
+            stdout: fs::File::create(&out).unwrap(),
+            stderr: fs::File::create(work.path().join("stderr")).unwrap(),
+            limits: Limits::default(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome.exit_code, 0, "{outcome:?}");
+    assert_eq!(fs::read_to_string(&out).unwrap(), "Hello, world!\n");
+}
