@@ -60,4 +60,8 @@ pub enum Error {
     /// The workload cannot be run this way.
     #[error("{reason}")]
     NotRunnable { reason: String },
+
+    /// The control plane could not be reached, or refused what the agent sent.
+    #[error("control plane: {reason}")]
+    ControlPlane { reason: String },
 }

@@ -6,9 +6,11 @@
 //! - [`wasm`]: the wasmtime host. Today: [`wasm::inspect`], which tells from a binary's
 //!   imports and exports how Skiff runs it (an HTTP handler, a command, or a WASI preview 1
 //!   module) before any pod is started with it.
+//! - [`agent`]: the node agent: registration, heartbeat, the pods bound to this node.
 //! - `error`: [`Error`], the crate's one error vocabulary; each variant names the stage
 //!   that failed and carries what a user needs to act.
 
+pub mod agent;
 pub mod wasm;
 
 mod error;

@@ -4,6 +4,7 @@
 //! - `validate`: offline manifest checking (`skiff validate -f`).
 //! - `files`: reading manifests from files, folders and stdin (shared by every `-f` verb).
 //! - `pending`: the verbs whose server side has not landed yet, and what they wait for.
+//! - `node`: `skiff node` (run a node agent).
 //! - `control`: `skiff control` (run a member) and `skiff members` (list them).
 //! - `client`: the server address, the connection, kinds, and failures as exit codes.
 //! - `artifacts`: local Wasm component files in manifests, uploaded and named by digest.
@@ -18,6 +19,7 @@ mod describe;
 mod diff;
 mod files;
 mod get;
+mod node;
 mod pending;
 mod table;
 mod validate;
@@ -159,6 +161,24 @@ pub struct NodeArgs {
     /// Labels for the Node object: `zone=a,disk=ssd`.
     #[arg(long)]
     pub labels: Option<String>,
+    /// CPU this node offers, in millicores (default: every core of the machine).
+    #[arg(long)]
+    pub cpu_millis: Option<u64>,
+    /// Memory this node offers, e.g. `8Gi` (default: the machine's).
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// The most pods this node runs at once.
+    #[arg(long, default_value_t = 110)]
+    pub max_pods: u32,
+    /// The address this node is reached at (reported in its status).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub address: String,
+    /// Seconds between heartbeats.
+    #[arg(long, default_value_t = 5)]
+    pub heartbeat_seconds: u64,
+    /// Seconds before the first restart of a failing container (doubling, up to 5 min).
+    #[arg(long, default_value_t = 10)]
+    pub backoff_seconds: u64,
 }
 
 #[derive(Debug, Args)]
@@ -321,7 +341,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dev(_) => pending::not_yet("dev", pending::CLUSTER),
         Command::Control(a) => control::run_member(a),
         Command::Members(a) => control::members(&a),
-        Command::Node(_) => pending::not_yet("node", pending::AGENT),
+        Command::Node(a) => node::run(a),
         Command::Apply(a) => client::run_verb(apply::run(&a)),
         Command::Get(a) => client::run_verb(get::run(&a)),
         Command::Delete(a) => client::run_verb(delete::run(&a)),

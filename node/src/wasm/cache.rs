@@ -66,6 +66,24 @@ impl CompileCache {
         self.dir.join(format!("{digest}-{}.cwasm", self.engine_key))
     }
 
+    /// The workload for `digest` if it was compiled before (in memory or on disk).
+    pub fn cached(&self, digest: &str) -> Option<Workload> {
+        if let Some(w) = self
+            .memo
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(digest)
+        {
+            return Some(w.clone());
+        }
+        let w = self.load_compiled(&self.path(digest))?;
+        self.memo
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(digest.to_owned(), w.clone());
+        Some(w)
+    }
+
     /// The workload for the artifact with sha256 `digest` (hex): from memory, from disk,
     /// or compiled from `bytes()` after checking them against the digest.
     pub fn load(

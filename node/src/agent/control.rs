@@ -1,0 +1,223 @@
+//! The agent's connection to the control plane: the object API (the Node, its pods, their
+//! status) and the artifact store, through whichever member answers. A member that stops
+//! answering is replaced by the next one on the list.
+
+use std::time::Duration;
+
+use skiff_proto::grpc::api::artifact_service_client::ArtifactServiceClient;
+use skiff_proto::grpc::api::object_service_client::ObjectServiceClient;
+use skiff_proto::grpc::api::{
+    ApplyRequest, FetchArtifactRequest, ListRequest, ObjectEnvelope, ObjectKey,
+    UpdateStatusRequest, WatchEvent, WatchRequest,
+};
+use skiff_proto::manifest::{Source, decode_one};
+use skiff_proto::{Kind, Object};
+use tokio::sync::Mutex;
+use tonic::transport::Channel;
+use tonic::{Code, Status, Streaming};
+
+use crate::Error;
+
+/// Members to talk to, and the connection in use.
+pub struct ControlPlane {
+    members: Vec<String>,
+    channel: Mutex<Option<Channel>>,
+}
+
+fn unreachable(members: &[String], why: impl std::fmt::Display) -> Error {
+    Error::ControlPlane {
+        reason: format!(
+            "no control-plane member answers at {} ({why})",
+            members.join(", ")
+        ),
+    }
+}
+
+/// Errors worth trying another member for.
+fn transient(s: &Status) -> bool {
+    matches!(
+        s.code(),
+        Code::Unavailable | Code::Unknown | Code::Cancelled
+    )
+}
+
+impl ControlPlane {
+    pub fn new(members: Vec<String>) -> ControlPlane {
+        ControlPlane {
+            members,
+            channel: Mutex::new(None),
+        }
+    }
+
+    /// A connection to some member.
+    async fn channel(&self) -> Result<Channel, Error> {
+        let mut c = self.channel.lock().await;
+        if let Some(ch) = c.as_ref() {
+            return Ok(ch.clone());
+        }
+        let mut last = String::from("no members given");
+        for m in &self.members {
+            let endpoint = Channel::from_shared(format!("http://{m}"))
+                .map_err(|e| unreachable(&self.members, e))?
+                .connect_timeout(Duration::from_secs(2));
+            match endpoint.connect().await {
+                Ok(ch) => {
+                    *c = Some(ch.clone());
+                    return Ok(ch);
+                }
+                Err(e) => last = format!("{m}: {e}"),
+            }
+        }
+        Err(unreachable(&self.members, last))
+    }
+
+    /// Forgets the connection after a failure, so the next call tries the members again.
+    async fn failed(&self) {
+        *self.channel.lock().await = None;
+    }
+
+    /// Calls `f` with a connection, moving to another member (and waiting a little) while
+    /// the cluster is unavailable, for up to `patience`.
+    async fn call<T, F, Fut>(&self, what: &str, mut f: F) -> Result<T, Error>
+    where
+        F: FnMut(Channel) -> Fut,
+        Fut: std::future::Future<Output = Result<T, Status>>,
+    {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let ch = match self.channel().await {
+                Ok(ch) => ch,
+                Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
+            match f(ch).await {
+                Ok(v) => return Ok(v),
+                Err(s) if transient(&s) && tokio::time::Instant::now() < deadline => {
+                    self.failed().await;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(s) => {
+                    return Err(Error::ControlPlane {
+                        reason: format!("{what}: {}", s.message()),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Creates or updates `o` (server-side apply).
+    pub async fn apply(&self, o: &Object) -> Result<(), Error> {
+        let manifest = o.to_json().map_err(|e| Error::ControlPlane {
+            reason: format!("encoding {}: {e}", o.display_name()),
+        })?;
+        self.call("applying the node", |ch| {
+            let manifest = manifest.clone().into_bytes();
+            async move {
+                ObjectServiceClient::new(ch)
+                    .apply(ApplyRequest {
+                        manifest,
+                        dry_run: false,
+                        field_manager: "skiff-node".into(),
+                    })
+                    .await
+                    .map(|_| ())
+            }
+        })
+        .await
+    }
+
+    /// Writes the status of the object `key` (the agent owns its pods' and node's status).
+    pub async fn update_status(&self, key: ObjectKey, status_json: Vec<u8>) -> Result<(), Error> {
+        self.call("writing a status", |ch| {
+            let (key, status_json) = (key.clone(), status_json.clone());
+            async move {
+                ObjectServiceClient::new(ch)
+                    .update_status(UpdateStatusRequest {
+                        key: Some(key),
+                        expected_resource_version: 0,
+                        status_json,
+                    })
+                    .await
+                    .map(|_| ())
+            }
+        })
+        .await
+    }
+
+    /// The pods bound to `node`, and the revision to watch from.
+    pub async fn pods(&self, node: &str) -> Result<(Vec<Object>, u64), Error> {
+        let r = self
+            .call("listing pods", |ch| {
+                let field_selector = format!("spec.nodeName={node}");
+                async move {
+                    ObjectServiceClient::new(ch)
+                        .list(ListRequest {
+                            kind: Kind::Pod.name().into(),
+                            field_selector,
+                            ..Default::default()
+                        })
+                        .await
+                        .map(|r| r.into_inner())
+                }
+            })
+            .await?;
+        let pods = r.items.iter().map(object).collect::<Result<_, _>>()?;
+        Ok((pods, r.resource_version))
+    }
+
+    /// Every change to the pods bound to `node` after `since`.
+    pub async fn watch_pods(&self, node: &str, since: u64) -> Result<Streaming<WatchEvent>, Error> {
+        self.call("watching pods", |ch| {
+            let field_selector = format!("spec.nodeName={node}");
+            async move {
+                ObjectServiceClient::new(ch)
+                    .watch(WatchRequest {
+                        kind: Kind::Pod.name().into(),
+                        field_selector,
+                        since_revision: since,
+                        ..Default::default()
+                    })
+                    .await
+                    .map(|r| r.into_inner())
+            }
+        })
+        .await
+    }
+
+    /// The artifact `digest` (`sha256:<hex>`), whole.
+    pub async fn fetch(&self, digest: &str) -> Result<Vec<u8>, Error> {
+        self.call("fetching an artifact", |ch| {
+            let digest = digest.to_owned();
+            async move {
+                let mut stream = ArtifactServiceClient::new(ch)
+                    .fetch(FetchArtifactRequest { digest })
+                    .await?
+                    .into_inner();
+                let mut out = Vec::new();
+                while let Some(chunk) = stream.message().await? {
+                    out.extend(chunk.data);
+                }
+                Ok(out)
+            }
+        })
+        .await
+    }
+
+    /// Whether `e` says an artifact is not in the store.
+    pub fn is_not_found(e: &Error) -> bool {
+        matches!(e, Error::ControlPlane { reason } if reason.contains("not in the store"))
+    }
+}
+
+/// An object as the server sent it.
+pub fn object(env: &ObjectEnvelope) -> Result<Object, Error> {
+    let text = std::str::from_utf8(&env.json).map_err(|_| Error::ControlPlane {
+        reason: "the server sent an object that is not UTF-8".into(),
+    })?;
+    decode_one(text, &Source::named("<server>")).map_err(|d| Error::ControlPlane {
+        reason: format!("the server sent an object this agent cannot read: {d}"),
+    })
+}

@@ -1,0 +1,207 @@
+//! The node agent, Skiff's kubelet: it registers its Node, heartbeats, watches the pods
+//! bound to it and runs them.
+//!
+//! # Layout
+//! - `control`: [`ControlPlane`], the connection to whichever member answers.
+//! - `register`: the Node object and its heartbeat.
+//! - `worker`: one pod: artifacts, init containers, containers, restarts, status.
+//! - `status`: a pod's status, derived from its containers' states as the kubelet does.
+//! - `backoff`: restart back-off (`CrashLoopBackOff`).
+//!
+//! On start the agent lists its pods: finished ones (Succeeded, Failed) stay finished, and
+//! the others start again (Wasm instances live in the agent's process, so they ended with
+//! it); their compiled artifacts come from the compile cache on disk.
+
+mod backoff;
+mod control;
+mod register;
+mod status;
+mod worker;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use skiff_proto::Object;
+use skiff_proto::grpc::api::{ObjectKey, WatchEventType};
+use skiff_proto::model::pod::{Pod, PodPhase, PodStatus};
+use skiff_proto::model::values::Time;
+use tokio::task::JoinHandle;
+
+pub use backoff::BackoffPolicy;
+pub use control::ControlPlane;
+
+use crate::Error;
+use crate::wasm::{CompileCache, Host, HostConfig};
+
+/// What this node offers.
+#[derive(Debug, Clone)]
+pub struct Capacity {
+    pub cpu_millis: u64,
+    pub memory_bytes: u64,
+    pub pods: u32,
+}
+
+/// How an agent runs.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub name: String,
+    /// Control-plane members (any of them will do).
+    pub control: Vec<String>,
+    pub data_dir: PathBuf,
+    pub labels: BTreeMap<String, String>,
+    pub capacity: Capacity,
+    /// The address other nodes and the control plane reach this one at.
+    pub address: String,
+    pub heartbeat: Duration,
+    pub backoff: BackoffPolicy,
+}
+
+/// What every pod worker shares.
+pub struct Shared {
+    cp: ControlPlane,
+    host: Host,
+    cache: Arc<CompileCache>,
+    data_dir: PathBuf,
+    backoff: BackoffPolicy,
+}
+
+impl Shared {
+    /// The pod's folder: its logs and emptyDir volumes.
+    fn pod_dir(&self, pod: &Pod) -> PathBuf {
+        let m = &pod.metadata;
+        let d = self.data_dir.join("pods").join(format!(
+            "{}_{}_{}",
+            m.namespace,
+            m.name,
+            m.uid.as_deref().unwrap_or("-")
+        ));
+        if let Err(e) = std::fs::create_dir_all(&d) {
+            tracing::warn!(dir = %d.display(), error = %e, "creating a pod folder");
+        }
+        d
+    }
+
+    async fn report(&self, pod: &Pod, status: &PodStatus) -> Result<(), Error> {
+        let json = serde_json::to_vec(status).map_err(|e| Error::ControlPlane {
+            reason: format!("encoding a pod status: {e}"),
+        })?;
+        let key = ObjectKey {
+            kind: "Pod".into(),
+            namespace: pod.metadata.namespace.clone(),
+            name: pod.metadata.name.clone(),
+        };
+        self.cp.update_status(key, json).await
+    }
+}
+
+/// Runs the agent until `shutdown` completes.
+pub async fn run(
+    config: AgentConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), Error> {
+    let host = Host::new(&HostConfig {
+        instances: config.capacity.pods.saturating_mul(4).max(16),
+        ..HostConfig::default()
+    })?;
+    let cache = Arc::new(CompileCache::open(
+        &config.data_dir.join("compiled"),
+        host.engine(),
+    )?);
+    let cp = ControlPlane::new(config.control.clone());
+    let since = Time::now();
+    register::register(&cp, &config, since).await?;
+    tracing::info!(node = %config.name, "node registered");
+    let shared = Arc::new(Shared {
+        cp,
+        host,
+        cache,
+        data_dir: config.data_dir.clone(),
+        backoff: config.backoff,
+    });
+    let beat = {
+        let (shared, config) = (shared.clone(), config.clone());
+        async move {
+            let mut tick = tokio::time::interval(config.heartbeat);
+            loop {
+                tick.tick().await;
+                if let Err(e) = register::heartbeat(&shared.cp, &config, since).await {
+                    tracing::warn!(error = %e, "heartbeat");
+                }
+            }
+        }
+    };
+    tokio::select! {
+        () = shutdown => Ok(()),
+        () = beat => Ok(()),
+        r = follow(shared.clone(), &config.name) => r,
+    }
+}
+
+/// Keeps a worker running for every pod bound to `node` that has not finished.
+async fn follow(shared: Arc<Shared>, node: &str) -> Result<(), Error> {
+    let mut workers: HashMap<String, JoinHandle<()>> = HashMap::new();
+    loop {
+        let (pods, revision) = shared.cp.pods(node).await?;
+        let listed: Vec<String> = pods.iter().filter_map(uid).collect();
+        workers.retain(|k, w| {
+            let keep = listed.contains(k);
+            if !keep {
+                w.abort();
+            }
+            keep
+        });
+        for p in pods {
+            start(&shared, &mut workers, p);
+        }
+        let mut stream = shared.cp.watch_pods(node, revision).await?;
+        loop {
+            let ev = match stream.message().await {
+                Ok(Some(ev)) => ev,
+                // The stream ended or broke: list again.
+                Ok(None) | Err(_) => break,
+            };
+            let Some(env) = ev.object.as_ref() else {
+                continue;
+            };
+            let o = control::object(env)?;
+            if ev.r#type == WatchEventType::Deleted as i32 {
+                if let Some(w) = uid(&o).and_then(|k| workers.remove(&k)) {
+                    w.abort();
+                }
+            } else {
+                start(&shared, &mut workers, o);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn uid(o: &Object) -> Option<String> {
+    o.metadata().uid.clone()
+}
+
+/// Starts a worker for `o` unless it has one, is being deleted, is not a Wasm pod, or has
+/// finished.
+fn start(shared: &Arc<Shared>, workers: &mut HashMap<String, JoinHandle<()>>, o: Object) {
+    let Object::Pod(pod) = o else { return };
+    let Some(k) = pod.metadata.uid.clone() else {
+        return;
+    };
+    if pod.metadata.deletion_timestamp.is_some() {
+        if let Some(w) = workers.remove(&k) {
+            w.abort();
+        }
+        return;
+    }
+    let finished = pod
+        .status
+        .as_ref()
+        .is_some_and(|s| matches!(s.phase, PodPhase::Succeeded | PodPhase::Failed));
+    if workers.contains_key(&k) || finished || !pod.spec.is_wasm() {
+        return;
+    }
+    tracing::info!(pod = %pod.metadata.name, namespace = %pod.metadata.namespace, "starting pod");
+    workers.insert(k, tokio::spawn(worker::run_pod(shared.clone(), pod)));
+}

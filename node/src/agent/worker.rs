@@ -1,0 +1,289 @@
+//! One pod on this node: its artifacts fetched and compiled, its init containers run in
+//! order, then its containers side by side, each restarted as the pod's restart policy
+//! says (with back-off), and the pod's status reported at every change.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use skiff_proto::artifact::{ArtifactRef, parse_wasm_image};
+use skiff_proto::model::container::Container;
+use skiff_proto::model::pod::{
+    ContainerState, Pod, RestartPolicy, StateRunning, StateTerminated, StateWaiting,
+};
+use skiff_proto::model::values::Time;
+use tokio::sync::Mutex;
+
+use super::Shared;
+use super::backoff::Backoff;
+use super::status::PodState;
+use crate::Error;
+use crate::wasm::{Limits, Outcome, Reason, RunSpec, Workload, run};
+
+/// Runs `pod` until it is done (or the task is aborted because the pod went away).
+pub async fn run_pod(shared: Arc<Shared>, pod: Pod) {
+    let state = Arc::new(Mutex::new(PodState::new(&pod)));
+    report(&shared, &pod, &state).await;
+    let dir = shared.pod_dir(&pod);
+    for (i, c) in pod.spec.init_containers.iter().enumerate() {
+        let ok = run_container(&shared, &pod, &state, &dir, c, Slot::Init(i), true).await;
+        if !ok {
+            return;
+        }
+    }
+    // The containers run side by side; aborting this task (the pod went away) drops the
+    // set, which stops them all.
+    let mut set = tokio::task::JoinSet::new();
+    for (i, c) in pod.spec.containers.iter().enumerate() {
+        let (shared, pod, state, dir, c) = (
+            shared.clone(),
+            pod.clone(),
+            state.clone(),
+            dir.clone(),
+            c.clone(),
+        );
+        set.spawn(async move {
+            run_container(&shared, &pod, &state, &dir, &c, Slot::Main(i), false).await
+        });
+    }
+    while set.join_next().await.is_some() {}
+}
+
+/// Which status entry a container owns.
+#[derive(Debug, Clone, Copy)]
+pub enum Slot {
+    Init(usize),
+    Main(usize),
+}
+
+async fn report(shared: &Shared, pod: &Pod, state: &Mutex<PodState>) {
+    let status = state.lock().await.status();
+    if let Err(e) = shared.report(pod, &status).await {
+        tracing::warn!(pod = %pod.metadata.name, error = %e, "reporting pod status");
+    }
+}
+
+async fn set(shared: &Shared, pod: &Pod, state: &Mutex<PodState>, slot: Slot, s: ContainerState) {
+    state.lock().await.set(slot, s);
+    report(shared, pod, state).await;
+}
+
+fn waiting(reason: &str, message: String) -> ContainerState {
+    ContainerState {
+        waiting: Some(StateWaiting {
+            reason: Some(reason.into()),
+            message: Some(message),
+        }),
+        ..Default::default()
+    }
+}
+
+/// The compiled workload for container `c`, or the waiting state that says why not.
+async fn workload(shared: &Shared, c: &Container) -> Result<Workload, ContainerState> {
+    let hex = match parse_wasm_image(&c.image) {
+        Ok(ArtifactRef::Digest(hex)) => hex,
+        Ok(ArtifactRef::Oci(r)) => {
+            return Err(waiting(
+                "ErrImagePull",
+                format!(
+                    "{r}: this node fetches Wasm artifacts from the control plane's store (sha256:...) only, so far"
+                ),
+            ));
+        }
+        Ok(ArtifactRef::Path(p)) => {
+            return Err(waiting(
+                "ArtifactNotFound",
+                format!(
+                    "{p} is a file on a client's machine; apply the pod with `skiff apply`, which uploads it"
+                ),
+            ));
+        }
+        Err(why) => return Err(waiting("InvalidImageName", why)),
+    };
+    if let Some(w) = shared.cache.cached(&hex) {
+        return Ok(w);
+    }
+    let bytes = match shared.cp.fetch(&format!("sha256:{hex}")).await {
+        Ok(b) => b,
+        Err(e) => return Err(waiting("ArtifactNotFound", e.to_string())),
+    };
+    let cache = shared.cache.clone();
+    let compiled = tokio::task::spawn_blocking(move || cache.load(&hex, || Ok(bytes))).await;
+    match compiled {
+        Ok(Ok(w)) => Ok(w),
+        Ok(Err(e @ Error::DigestMismatch { .. })) => {
+            Err(waiting("ArtifactNotFound", e.to_string()))
+        }
+        Ok(Err(e)) => Err(waiting("InvalidComponent", e.to_string())),
+        Err(e) => Err(waiting("InvalidComponent", format!("compiling: {e}"))),
+    }
+}
+
+fn limits(pod: &Pod, c: &Container) -> Limits {
+    let l = &c.resources.limits;
+    Limits {
+        memory_bytes: l.get("memory").and_then(|q| u64::try_from(q.value()).ok()),
+        cpu_millis: l
+            .get("cpu")
+            .and_then(|q| u64::try_from(q.milli_value()).ok()),
+        deadline: pod
+            .spec
+            .active_deadline_seconds
+            .and_then(|s| u64::try_from(s).ok())
+            .map(Duration::from_secs),
+    }
+}
+
+/// argv: `command` then `args`, or the container's name then `args`.
+fn argv(c: &Container) -> Vec<String> {
+    let mut a = if c.command.is_empty() {
+        vec![c.name.clone()]
+    } else {
+        c.command.clone()
+    };
+    a.extend(c.args.iter().cloned());
+    a
+}
+
+fn spec(pod: &Pod, c: &Container, dir: &std::path::Path) -> Result<RunSpec, String> {
+    let log = dir.join(format!("{}.log", c.name));
+    let open = || {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(|e| format!("opening the log {}: {e}", log.display()))
+    };
+    let mut dirs = Vec::new();
+    for m in &c.volume_mounts {
+        let v = pod
+            .spec
+            .volumes
+            .iter()
+            .find(|v| v.name == m.name)
+            .ok_or_else(|| format!("volume {:?} is not in the pod's volumes", m.name))?;
+        let host = if let Some(h) = &v.host_path {
+            PathBuf::from(&h.path)
+        } else if v.empty_dir.is_some() {
+            let d = dir.join("volumes").join(&v.name);
+            std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
+            d
+        } else {
+            return Err(format!(
+                "volume {:?}: only emptyDir and hostPath volumes reach Wasm guests so far",
+                v.name
+            ));
+        };
+        dirs.push((host, m.mount_path.clone()));
+    }
+    Ok(RunSpec {
+        args: argv(c),
+        env: c
+            .env
+            .iter()
+            .filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v)))
+            .collect(),
+        dirs,
+        stdout: open()?,
+        stderr: open()?,
+        limits: limits(pod, c),
+    })
+}
+
+fn terminated(o: &Outcome, started: Time) -> ContainerState {
+    ContainerState {
+        terminated: Some(StateTerminated {
+            exit_code: o.exit_code,
+            signal: None,
+            reason: Some(o.reason.as_str().into()),
+            message: o.message.clone(),
+            started_at: Some(started),
+            finished_at: Some(Time::now()),
+        }),
+        ..Default::default()
+    }
+}
+
+/// Runs one container as the restart policy says; returns whether it ended well (exit 0).
+async fn run_container(
+    shared: &Shared,
+    pod: &Pod,
+    state: &Mutex<PodState>,
+    dir: &std::path::Path,
+    c: &Container,
+    slot: Slot,
+    init: bool,
+) -> bool {
+    let policy = pod.spec.restart_policy.unwrap_or(RestartPolicy::Always);
+    let mut backoff = Backoff::new(shared.backoff);
+    loop {
+        let w = match workload(shared, c).await {
+            Ok(w) => w,
+            Err(why) => {
+                set(shared, pod, state, slot, why).await;
+                tokio::time::sleep(backoff.after_run(Duration::ZERO)).await;
+                continue;
+            }
+        };
+        let run_spec = match spec(pod, c, dir) {
+            Ok(s) => s,
+            Err(why) => {
+                set(
+                    shared,
+                    pod,
+                    state,
+                    slot,
+                    waiting("CreateContainerError", why),
+                )
+                .await;
+                tokio::time::sleep(backoff.after_run(Duration::ZERO)).await;
+                continue;
+            }
+        };
+        let started = Time::now();
+        let running = ContainerState {
+            running: Some(StateRunning {
+                started_at: Some(started),
+            }),
+            ..Default::default()
+        };
+        set(shared, pod, state, slot, running).await;
+        let began = Instant::now();
+        let outcome = match run(&shared.host, &w, run_spec).await {
+            Ok(o) => o,
+            Err(e) => Outcome {
+                reason: Reason::Error,
+                exit_code: 128,
+                message: Some(e.to_string()),
+                cpu: Duration::ZERO,
+                peak_memory: 0,
+            },
+        };
+        state.lock().await.record_usage(&outcome);
+        let ok = outcome.exit_code == 0;
+        let restart = match policy {
+            RestartPolicy::Always => !init || !ok,
+            RestartPolicy::OnFailure => !ok,
+            RestartPolicy::Never => false,
+        };
+        set(shared, pod, state, slot, terminated(&outcome, started)).await;
+        if !restart {
+            return ok;
+        }
+        let wait = backoff.after_run(began.elapsed());
+        let message = format!(
+            "back-off {}s restarting {} container {} of pod {}",
+            wait.as_secs(),
+            if ok { "completed" } else { "failed" },
+            c.name,
+            pod.metadata.name
+        );
+        {
+            let mut s = state.lock().await;
+            s.restarted(slot);
+            s.set(slot, waiting("CrashLoopBackOff", message));
+        }
+        report(shared, pod, state).await;
+        tokio::time::sleep(wait).await;
+    }
+}

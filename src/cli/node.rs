@@ -1,0 +1,79 @@
+//! `skiff node`: run a node agent that registers with the control plane and runs the pods
+//! bound to it.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use skiff_node::agent::{self, AgentConfig, BackoffPolicy, Capacity};
+use skiff_proto::model::quantity::Quantity;
+
+use super::NodeArgs;
+
+fn labels(text: Option<&str>) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for pair in text
+        .unwrap_or_default()
+        .split(',')
+        .filter(|p| !p.is_empty())
+    {
+        let Some((k, v)) = pair.split_once('=') else {
+            bail!("--labels {pair:?}: expected KEY=VALUE, e.g. zone=a,disk=ssd");
+        };
+        out.insert(k.trim().to_owned(), v.trim().to_owned());
+    }
+    Ok(out)
+}
+
+/// The machine's memory, from /proc/meminfo (bytes).
+fn machine_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(4 << 30, |kb| kb * 1024)
+}
+
+pub fn run(a: NodeArgs) -> Result<ExitCode> {
+    if a.control.is_empty() {
+        bail!("--control needs at least one control-plane member, e.g. --control 127.0.0.1:7420");
+    }
+    let memory_bytes = match &a.memory {
+        Some(m) => {
+            let q = Quantity::parse(m).map_err(|e| anyhow::anyhow!("--memory {m:?}: {e}"))?;
+            u64::try_from(q.value()).context("--memory must be positive")?
+        }
+        None => machine_memory(),
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+    let config = AgentConfig {
+        name: a.name,
+        control: a.control.iter().map(|c| c.to_string()).collect(),
+        data_dir: a.data_dir,
+        labels: labels(a.labels.as_deref())?,
+        capacity: Capacity {
+            cpu_millis: a.cpu_millis.unwrap_or(cores * 1000),
+            memory_bytes,
+            pods: a.max_pods,
+        },
+        address: a.address,
+        heartbeat: Duration::from_secs(a.heartbeat_seconds.max(1)),
+        backoff: BackoffPolicy {
+            initial: Duration::from_secs(a.backoff_seconds.max(1)),
+            ..BackoffPolicy::default()
+        },
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(agent::run(config, async {
+        let _ = tokio::signal::ctrl_c().await;
+    }))
+    .context("the node agent stopped")?;
+    Ok(ExitCode::SUCCESS)
+}

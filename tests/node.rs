@@ -1,0 +1,185 @@
+//! A real `skiff node` agent beside a real `skiff control` member: it registers a Ready
+//! Node, runs Wasm pods bound to it (WASI programs written by others), reports their
+//! status in Kubernetes' words, restarts them as their policy says, and after its own
+//! restart leaves finished pods alone. Every process is killed when the test ends.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+mod support;
+
+use support::Members;
+
+/// The agent process, killed (by its PID) when dropped.
+struct Agent {
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Agent {
+    fn start(control: &str, data: &Path, log: &Path) -> Agent {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_skiff"))
+            .args(["node", "--name", "n1", "--control", control])
+            .args(["--heartbeat-seconds", "1", "--backoff-seconds", "1"])
+            .arg("--data-dir")
+            .arg(data)
+            .stdout(Stdio::null())
+            .stderr(out)
+            .spawn()
+            .unwrap();
+        Agent {
+            child: Some(child),
+            log: log.to_path_buf(),
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.stop();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- agent log:\n{}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+        }
+    }
+}
+
+fn skiff(server: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .args(args)
+        .env("SKIFF_SERVER", server)
+        .env("HOME", "/nonexistent")
+        .output()
+        .unwrap()
+}
+
+/// `skiff get KIND NAME -o json`, once it exists and `ready` says so (within 30 s).
+fn wait_for(
+    server: &str,
+    what: &[&str],
+    ready: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = serde_json::Value::Null;
+    while Instant::now() < deadline {
+        let mut args = vec!["get"];
+        args.extend_from_slice(what);
+        args.extend_from_slice(&["-o", "json"]);
+        let out = skiff(server, &args);
+        if out.status.success() {
+            last = serde_json::from_slice(&out.stdout).unwrap();
+            if ready(&last) {
+                return last;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("{what:?} not as expected within 30 s; last seen:\n{last:#}");
+}
+
+fn testsuite(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/conformance/wasi-testsuite/assemblyscript/testsuite/wasm32-wasip1")
+        .join(name)
+}
+
+fn pod(name: &str, wasm: &Path, restart: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  nodeName: n1\n  runtimeClassName: wasm\n  restartPolicy: {restart}\n  containers:\n  - name: main\n    image: {}\n",
+        wasm.display()
+    )
+}
+
+#[test]
+fn an_agent_runs_wasm_pods_and_reports_them_as_kubernetes_does() {
+    let m = Members::start(1);
+    m.leader(1);
+    let server = m.addr(1);
+    let s = server.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("node");
+    let log = dir.path().join("agent.log");
+    let mut agent = Agent::start(s, &data, &log);
+
+    let node = wait_for(s, &["node", "n1"], |n| {
+        n["status"]["conditions"][0]["status"] == "True"
+    });
+    assert_eq!(node["status"]["conditions"][0]["type"], "Ready");
+    assert_eq!(node["status"]["runtimes"][0], "wasm");
+
+    let manifests = dir.path().join("pods.yaml");
+    std::fs::write(
+        &manifests,
+        [
+            pod("hello", &testsuite("fd_write-to-stdout.wasm"), "Never"),
+            pod("fails", &testsuite("proc_exit-failure.wasm"), "Never"),
+            pod("retries", &testsuite("proc_exit-failure.wasm"), "OnFailure"),
+        ]
+        .join("---\n"),
+    )
+    .unwrap();
+    let out = skiff(s, &["apply", "-f", manifests.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let hello = wait_for(s, &["pod", "hello"], |p| {
+        p["status"]["phase"] == "Succeeded"
+    });
+    let t = &hello["status"]["containerStatuses"][0]["state"]["terminated"];
+    assert_eq!(
+        (t["reason"].as_str(), t["exitCode"].as_i64()),
+        (Some("Completed"), Some(0))
+    );
+    let uid = hello["metadata"]["uid"].as_str().unwrap();
+    let pod_log = data.join(format!("pods/default_hello_{uid}/main.log"));
+    assert_eq!(std::fs::read_to_string(&pod_log).unwrap(), "hello");
+
+    let fails = wait_for(s, &["pod", "fails"], |p| p["status"]["phase"] == "Failed");
+    let t = &fails["status"]["containerStatuses"][0]["state"]["terminated"];
+    assert_eq!(
+        (t["reason"].as_str(), t["exitCode"].as_i64()),
+        (Some("Error"), Some(33))
+    );
+
+    let retries = wait_for(s, &["pod", "retries"], |p| {
+        p["status"]["containerStatuses"][0]["restartCount"].as_u64() >= Some(2)
+    });
+    let c = &retries["status"]["containerStatuses"][0];
+    assert_eq!(c["lastState"]["terminated"]["exitCode"], 33);
+    assert_eq!(retries["status"]["phase"], "Running", "it will run again");
+
+    // The agent restarts: finished pods are not run again.
+    agent.stop();
+    let mut agent = Agent::start(s, &data, &log);
+    wait_for(s, &["pod", "retries"], |p| {
+        p["status"]["containerStatuses"][0]["restartCount"].as_u64() == Some(0)
+            || p["status"]["containerStatuses"][0]["restartCount"].as_u64() >= Some(3)
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        std::fs::read_to_string(&pod_log).unwrap(),
+        "hello",
+        "not run twice"
+    );
+    let again = wait_for(s, &["pod", "hello"], |_| true);
+    assert_eq!(again["status"]["phase"], "Succeeded");
+    agent.stop();
+}
