@@ -166,6 +166,36 @@ fn an_agent_runs_wasm_pods_and_reports_them_as_kubernetes_does() {
     assert_eq!(c["lastState"]["terminated"]["exitCode"], 33);
     assert_eq!(retries["status"]["phase"], "Running", "it will run again");
 
+    // An HTTP handler written by others answers on the pod's own address, a fresh
+    // instance per request.
+    let http = dir.path().join("http.yaml");
+    let component = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/conformance/components/runwasi-hello_wasi_http.wasm");
+    std::fs::write(
+        &http,
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: web}}\nspec:\n  nodeName: n1\n  runtimeClassName: wasm\n  containers:\n  - name: web\n    image: {}\n    ports: [{{containerPort: 8080}}]\n    resources: {{limits: {{memory: 64Mi, cpu: 500m}}}}\n",
+            component.display()
+        ),
+    )
+    .unwrap();
+    let out = skiff(s, &["apply", "-f", http.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let web = wait_for(s, &["pod", "web"], |p| {
+        p["status"]["phase"] == "Running" && p["status"]["podIP"].is_string()
+    });
+    assert_eq!(web["status"]["conditions"][0]["status"], "True", "Ready");
+    let ip = web["status"]["podIP"].as_str().unwrap();
+    for _ in 0..3 {
+        let (status, body) = get(&format!("{ip}:8080"), "/hello?x=1");
+        assert_eq!(status, 200);
+        assert_eq!(body, "Hello, this is your first wasi:http/proxy world!\n");
+    }
+
     // The agent restarts: finished pods are not run again.
     agent.stop();
     let mut agent = Agent::start(s, &data, &log);
@@ -181,5 +211,61 @@ fn an_agent_runs_wasm_pods_and_reports_them_as_kubernetes_does() {
     );
     let again = wait_for(s, &["pod", "hello"], |_| true);
     assert_eq!(again["status"]["phase"], "Succeeded");
+    // ...and the HTTP pod serves again, from the compile cache.
+    let web = wait_for(s, &["pod", "web"], |p| p["status"]["podIP"].is_string());
+    let ip = web["status"]["podIP"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match std::net::TcpStream::connect(format!("{ip}:8080")) {
+            Ok(_) => break,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("the web pod does not listen again: {e}"),
+        }
+    }
+    assert_eq!(get(&format!("{ip}:8080"), "/").0, 200);
     agent.stop();
+}
+
+/// A plain HTTP/1.1 GET: (status, body).
+fn get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    // A chunked body: keep the data, drop the chunk sizes.
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        let mut out = String::new();
+        let mut rest = body;
+        while let Some((size, after)) = rest.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            out.push_str(&after[..n.min(after.len())]);
+            rest = after.get(n + 2..).unwrap_or("");
+        }
+        out
+    } else {
+        body.to_owned()
+    };
+    (status, body)
 }

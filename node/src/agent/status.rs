@@ -21,6 +21,8 @@ pub struct PodState {
     pub cpu: std::time::Duration,
     /// The largest linear memory any run had.
     pub peak_memory: u64,
+    /// Where the pod's HTTP handler listens (its own loopback address).
+    pub pod_ip: Option<String>,
 }
 
 fn waiting(reason: &str) -> ContainerState {
@@ -49,6 +51,7 @@ impl PodState {
             started: Time::now(),
             cpu: std::time::Duration::ZERO,
             peak_memory: 0,
+            pod_ip: None,
         }
     }
 
@@ -128,6 +131,8 @@ impl PodState {
                 ..Default::default()
             }],
             start_time: Some(self.started),
+            pod_ip: self.pod_ip.clone(),
+            host_ip: self.pod_ip.as_ref().map(|_| "127.0.0.1".to_owned()),
             init_container_statuses: self.init.clone(),
             container_statuses: self.main.clone(),
             ..Default::default()

@@ -18,7 +18,9 @@ use super::Shared;
 use super::backoff::Backoff;
 use super::status::PodState;
 use crate::Error;
-use crate::wasm::{Limits, Outcome, Reason, RunSpec, Workload, run};
+use crate::wasm::{
+    Handler, HttpSpec, Limits, Outcome, Reason, RunSpec, Workload, bind, run, serve,
+};
 
 /// Runs `pod` until it is done (or the task is aborted because the pod went away).
 pub async fn run_pod(shared: Arc<Shared>, pod: Pod) {
@@ -225,6 +227,23 @@ async fn run_container(
                 continue;
             }
         };
+        if let Workload::HttpHandler(component) = &w {
+            match serve_http(shared, pod, state, dir, c, slot, component).await {
+                Ok(()) => return true,
+                Err(why) => {
+                    set(
+                        shared,
+                        pod,
+                        state,
+                        slot,
+                        waiting("CreateContainerError", why),
+                    )
+                    .await;
+                    tokio::time::sleep(backoff.after_run(Duration::ZERO)).await;
+                    continue;
+                }
+            }
+        }
         let run_spec = match spec(pod, c, dir) {
             Ok(s) => s,
             Err(why) => {
@@ -287,3 +306,69 @@ async fn run_container(
         tokio::time::sleep(wait).await;
     }
 }
+
+/// Per-request deadline of an HTTP handler whose pod sets none.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Serves an HTTP handler on the pod's own loopback address and the container's port
+/// (8080 if it names none) until the pod goes away.
+async fn serve_http(
+    shared: &Shared,
+    pod: &Pod,
+    state: &Mutex<PodState>,
+    dir: &std::path::Path,
+    c: &Container,
+    slot: Slot,
+    component: &wasmtime::component::Component,
+) -> Result<(), String> {
+    let log_path = dir.join(format!("{}.log", c.name));
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| format!("opening the log {}: {e}", log_path.display()))?;
+    let mut limits = limits(pod, c);
+    limits.deadline = Some(limits.deadline.unwrap_or(REQUEST_DEADLINE));
+    let handler = Handler::new(
+        &shared.host,
+        component,
+        HttpSpec {
+            env: c
+                .env
+                .iter()
+                .filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v)))
+                .collect(),
+            log,
+            limits,
+            max_instances: MAX_INSTANCES,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let port = c
+        .ports
+        .first()
+        .and_then(|p| u16::try_from(p.container_port).ok())
+        .unwrap_or(8080);
+    let seed = format!(
+        "{}/{}",
+        pod.metadata.uid.as_deref().unwrap_or_default(),
+        c.name
+    );
+    let (listener, addr) = bind(seed.as_bytes(), port)
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(pod = %pod.metadata.name, %addr, "serving HTTP");
+    state.lock().await.pod_ip = Some(addr.ip().to_string());
+    let running = ContainerState {
+        running: Some(StateRunning {
+            started_at: Some(Time::now()),
+        }),
+        ..Default::default()
+    };
+    set(shared, pod, state, slot, running).await;
+    serve(Arc::new(handler), listener).await;
+    Ok(())
+}
+
+/// Requests one HTTP pod serves at once; the rest wait.
+const MAX_INSTANCES: usize = 64;

@@ -8,17 +8,20 @@
 //!   once.
 //! - `cache`: [`CompileCache`], compiled artifacts by digest, in memory and on disk.
 //! - `meter`: per-pod [`Limits`] (memory, CPU share, deadline) as a guest meets them.
+//! - `http`: serving a `wasi:http` handler, a fresh instance per request ([`Handler`]).
 //! - `run`: running a command or preview 1 module to completion ([`run`]), and how it
 //!   ended ([`Outcome`]).
 
 mod cache;
 mod engine;
+mod http;
 mod inspect;
 mod meter;
 mod run;
 
 pub use cache::{CompileCache, sha256_hex};
 pub use engine::{Host, HostConfig};
+pub use http::{Handler, HttpSpec, HttpUsage, bind, serve};
 pub use inspect::{Workload, WorkloadKind, inspect};
 pub use meter::{CPU_PERIOD, Limits};
 pub use run::{OOM_EXIT_CODE, Outcome, Reason, RunSpec, run};

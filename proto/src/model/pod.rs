@@ -197,9 +197,10 @@ pub struct PodStatus {
     pub message: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Kubernetes spells these `hostIP` and `podIP`, not camelCase.
+    #[serde(rename = "hostIP", skip_serializing_if = "Option::is_none")]
     pub host_ip: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "podIP", skip_serializing_if = "Option::is_none")]
     pub pod_ip: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start_time: Option<Time>,

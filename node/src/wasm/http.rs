@@ -1,0 +1,235 @@
+//! Serving a `wasi:http/incoming-handler` component: a fresh instance per request (as
+//! Spin and `wasmtime serve` do), pre-instantiated once (`ProxyPre`), under the pod's
+//! limits: memory per instance, a deadline per request, the CPU share, and at most
+//! `max_instances` requests in the guest at once (the rest wait their turn).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use wasmtime::Store;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime_wasi::cli::OutputFile;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::io::TokioIo;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use super::engine::Host;
+use super::meter::{Limits, Meter};
+use crate::Error;
+
+/// What one HTTP pod's handler is given.
+pub struct HttpSpec {
+    pub env: Vec<(String, String)>,
+    /// Where the guest's stdout and stderr go (the pod's log).
+    pub log: std::fs::File,
+    pub limits: Limits,
+    /// Requests in the guest at once.
+    pub max_instances: usize,
+}
+
+/// What a handler has done so far.
+#[derive(Debug, Default)]
+pub struct HttpUsage {
+    pub requests: AtomicU64,
+    pub cpu_nanos: AtomicU64,
+    pub peak_memory: AtomicU64,
+    pub failures: AtomicU64,
+}
+
+struct State {
+    ctx: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    meter: Meter,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for State {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: Default::default(),
+        }
+    }
+}
+
+/// A handler ready to serve.
+pub struct Handler {
+    pre: ProxyPre<State>,
+    spec: HttpSpec,
+    tick: Duration,
+    slots: Arc<Semaphore>,
+    pub usage: HttpUsage,
+}
+
+impl Handler {
+    pub fn new(host: &Host, component: &Component, spec: HttpSpec) -> Result<Handler, Error> {
+        let mut linker = Linker::new(host.engine());
+        let link = |e: wasmtime::Error| Error::Engine {
+            reason: format!("linking wasi:http: {e:#}"),
+        };
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(link)?;
+        let pre = linker
+            .instantiate_pre(component)
+            .and_then(ProxyPre::new)
+            .map_err(|e| Error::InvalidComponent {
+                reason: format!("{e:#}"),
+            })?;
+        Ok(Handler {
+            pre,
+            slots: Arc::new(Semaphore::new(spec.max_instances.max(1))),
+            spec,
+            tick: host.tick(),
+            usage: HttpUsage::default(),
+        })
+    }
+
+    fn store(&self) -> Result<Store<State>, Error> {
+        let log = |f: &std::fs::File| {
+            f.try_clone().map(OutputFile::new).map_err(|e| Error::Io {
+                path: "<pod log>".into(),
+                what: "duplicating".into(),
+                source: e,
+            })
+        };
+        let ctx = WasiCtxBuilder::new()
+            .envs(&self.spec.env)
+            .stdout(log(&self.spec.log)?)
+            .stderr(log(&self.spec.log)?)
+            .build();
+        let state = State {
+            ctx,
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            meter: Meter::new(self.spec.limits.clone(), self.tick),
+        };
+        let mut store = Store::new(self.pre.engine(), state);
+        store.limiter(|s| &mut s.meter);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|mut cx| Ok(cx.data_mut().meter.on_tick()));
+        Ok(store)
+    }
+
+    /// One request, in a fresh instance.
+    async fn handle(
+        self: Arc<Self>,
+        req: hyper::Request<hyper::body::Incoming>,
+    ) -> wasmtime::Result<hyper::Response<HyperOutgoingBody>> {
+        let permit = self.slots.clone().acquire_owned().await?;
+        self.usage.requests.fetch_add(1, Ordering::Relaxed);
+        let mut store = self.store()?;
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let req = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, req)?;
+        let out = store.data_mut().http().new_response_outparam(sender)?;
+        let me = self.clone();
+        let task = tokio::spawn(async move {
+            let _permit = permit;
+            let result = async {
+                let proxy = me.pre.instantiate_async(&mut store).await?;
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, req, out)
+                    .await
+            }
+            .await;
+            let m = &store.data().meter;
+            me.usage
+                .cpu_nanos
+                .fetch_add(m.cpu.as_nanos() as u64, Ordering::Relaxed);
+            me.usage
+                .peak_memory
+                .fetch_max(m.peak_memory as u64, Ordering::Relaxed);
+            if result.is_err() {
+                me.usage.failures.fetch_add(1, Ordering::Relaxed);
+            }
+            result
+        });
+        match receiver.await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => {
+                let e = match task.await {
+                    Ok(Ok(())) => wasmtime::format_err!("the guest never set a response"),
+                    Ok(Err(e)) => e,
+                    Err(e) => e.into(),
+                };
+                Err(e.context("the guest never set a response"))
+            }
+        }
+    }
+}
+
+/// Serves `handler` on `listener` until the task is dropped.
+pub async fn serve(handler: Arc<Handler>, listener: TcpListener) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| handler.clone().handle(req));
+            let _ = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// Binds the pod's address: `port` on a loopback address of its own (`127.x.y.z`, from
+/// `seed`), so every pod can listen on the port its manifest names.
+pub async fn bind(seed: &[u8], port: u16) -> Result<(TcpListener, SocketAddr), Error> {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in seed {
+        h = (h ^ u32::from(*b)).wrapping_mul(0x0100_0193);
+    }
+    let mut last = None;
+    for attempt in 0..16u32 {
+        let x = h.wrapping_add(attempt.wrapping_mul(7919));
+        // 127.1.0.1 – 127.254.255.254: away from 127.0.0.1 and the network's ends.
+        let ip = std::net::Ipv4Addr::new(
+            127,
+            1 + (x % 254) as u8,
+            (x >> 8) as u8,
+            1 + ((x >> 16) % 254) as u8,
+        );
+        let addr = SocketAddr::from((ip, port));
+        match TcpListener::bind(addr).await {
+            Ok(l) => return Ok((l, addr)),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => last = Some(e),
+            Err(e) => {
+                return Err(Error::Io {
+                    path: addr.to_string().into(),
+                    what: "listening on".into(),
+                    source: e,
+                });
+            }
+        }
+    }
+    Err(Error::Io {
+        path: format!("127.x.y.z:{port}").into(),
+        what: "listening on".into(),
+        source: last.unwrap_or_else(|| std::io::Error::other("no free address")),
+    })
+}
