@@ -269,3 +269,49 @@ fn get(addr: &str, path: &str) -> (u16, String) {
     };
     (status, body)
 }
+
+#[test]
+fn skiff_dev_serves_the_example_and_prints_what_to_curl() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let api = format!("127.0.0.1:{}", support::free_port());
+    let child = Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .args(["dev", "--api-addr", &api, "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env("HOME", dir.path())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut agent = Agent {
+        child: Some(child),
+        log: dir.path().join("none.log"),
+    };
+    let stdout = agent.child.as_mut().unwrap().stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap_or_default()).is_err() {
+                return;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let url = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("no curl line within 60 s: {seen:?}"));
+        if let Some(u) = line.split("curl ").nth(1) {
+            break u.trim().to_owned();
+        }
+        seen.push(line);
+    };
+    let config = std::fs::read_to_string(dir.path().join(".skiff/config")).unwrap();
+    assert!(config.contains(&format!("server: {api}")), "{config}");
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let (status, body) = get(addr, "/");
+    assert_eq!(status, 200);
+    assert!(body.contains("Hello from Skiff"), "{body}");
+    agent.stop();
+}

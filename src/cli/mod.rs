@@ -4,6 +4,7 @@
 //! - `validate`: offline manifest checking (`skiff validate -f`).
 //! - `files`: reading manifests from files, folders and stdin (shared by every `-f` verb).
 //! - `pending`: the verbs whose server side has not landed yet, and what they wait for.
+//! - `dev`: `skiff dev`, a control-plane member and a node agent in one process.
 //! - `node`: `skiff node` (run a node agent).
 //! - `control`: `skiff control` (run a member) and `skiff members` (list them).
 //! - `client`: the server address, the connection, kinds, and failures as exit codes.
@@ -16,6 +17,7 @@ mod client;
 mod control;
 mod delete;
 mod describe;
+mod dev;
 mod diff;
 mod files;
 mod get;
@@ -338,7 +340,7 @@ fn default_data_dir() -> PathBuf {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate(a) => validate::run(&a.files),
-        Command::Dev(_) => pending::not_yet("dev", pending::CLUSTER),
+        Command::Dev(a) => dev::run(a),
         Command::Control(a) => control::run_member(a),
         Command::Members(a) => control::members(&a),
         Command::Node(a) => node::run(a),

@@ -3,8 +3,6 @@
 
 use std::process::ExitCode;
 
-pub const CLUSTER: &str =
-    "the one-process cluster, which needs the replicated store, the API server and the node agent";
 pub const AGENT: &str = "the node agent";
 pub const CONTROLLERS: &str = "the controllers";
 

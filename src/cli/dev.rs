@@ -1,0 +1,191 @@
+//! `skiff dev`: a one-process cluster for a new user. One control-plane member and one
+//! node agent (named `dev`) share the process and a data folder; `~/.skiff/config` points
+//! the client verbs at it; the example app's pod is applied and its address printed.
+//!
+//! Until the controllers and the scheduler land, the example is a single pod that names
+//! the dev node (`examples/hello-http/pod.yaml`); the Deployment next to it needs them.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use skiff_control::server::{self, DATABASE_FILE, MemberConfig};
+use skiff_node::agent::{self, AgentConfig, BackoffPolicy, Capacity};
+use skiff_proto::Object;
+use skiff_proto::grpc::api::object_service_client::ObjectServiceClient;
+use skiff_proto::grpc::api::{GetRequest, ObjectKey, ReadConsistency};
+
+use super::DevArgs;
+use super::apply::{apply_request, read_objects};
+use super::{artifacts, client};
+
+const EXAMPLE: &str = "examples/hello-http/pod.yaml";
+
+fn write_config(api: &str) -> Result<Option<PathBuf>> {
+    let Some(path) = client::config_path() else {
+        return Ok(None);
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(&path, format!("# Written by `skiff dev`.\nserver: {api}\n"))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(Some(path))
+}
+
+/// Waits until the API answers (the member elected itself).
+async fn api_ready(api: &str) -> Result<ObjectServiceClient<tonic::transport::Channel>> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(ch) = client::channel(api).await {
+            let mut c = ObjectServiceClient::new(ch);
+            let probe = c
+                .list(skiff_proto::grpc::api::ListRequest {
+                    kind: "Namespace".into(),
+                    ..Default::default()
+                })
+                .await;
+            if probe.is_ok() {
+                return Ok(c);
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("the control-plane member at {api} did not answer within 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Applies the example pod (uploading its component); returns its name.
+async fn apply_example(api: &str) -> Result<Option<String>> {
+    let path = Path::new(EXAMPLE);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let mut objects = match read_objects(&[path.to_path_buf()], false) {
+        Ok(o) => o,
+        Err(client::Failure::User(m) | client::Failure::Unreachable(m)) => {
+            eprintln!("skiff dev: not applying the example: {m}");
+            return Ok(None);
+        }
+    };
+    let channel = client::channel(api)
+        .await
+        .map_err(|f| anyhow::anyhow!("{f:?}"))?;
+    artifacts::upload_local(&mut objects, &channel, true)
+        .await
+        .map_err(|f| anyhow::anyhow!("{f:?}"))?;
+    let mut c = ObjectServiceClient::new(channel);
+    let mut name = None;
+    for o in &objects {
+        let (n, request) = apply_request(o, false).map_err(|f| anyhow::anyhow!("{f:?}"))?;
+        c.apply(request)
+            .await
+            .with_context(|| format!("applying {n}"))?;
+        if let Object::Pod(p) = o {
+            name = Some(p.metadata.name.clone());
+        }
+    }
+    Ok(name)
+}
+
+/// The pod's address once it serves (within 60 s).
+async fn pod_ip(
+    api: &mut ObjectServiceClient<tonic::transport::Channel>,
+    name: &str,
+) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let got = api
+            .get(GetRequest {
+                key: Some(ObjectKey {
+                    kind: "Pod".into(),
+                    namespace: "default".into(),
+                    name: name.into(),
+                }),
+                consistency: ReadConsistency::Serializable as i32,
+            })
+            .await;
+        if let Ok(r) = got
+            && let Some(env) = r.into_inner().object
+            && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&env.json)
+            && let Some(ip) = v["status"]["podIP"].as_str()
+        {
+            return Some(ip.to_owned());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    None
+}
+
+pub fn run(a: DevArgs) -> Result<ExitCode> {
+    let control_dir = a.data_dir.join("control");
+    let fresh = !control_dir.join(DATABASE_FILE).exists();
+    let api = a.api_addr.to_string();
+    let member = MemberConfig {
+        id: 1,
+        data_dir: control_dir,
+        listen: a.api_addr,
+        advertise: None,
+        initial_cluster: if fresh {
+            [(1, api.clone())].into_iter().collect()
+        } else {
+            Default::default()
+        },
+        join: Vec::new(),
+        tick: Duration::from_millis(50),
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+    let node = AgentConfig {
+        name: "dev".into(),
+        control: vec![api.clone()],
+        data_dir: a.data_dir.join("node"),
+        labels: Default::default(),
+        capacity: Capacity {
+            cpu_millis: cores * 1000,
+            memory_bytes: 4 << 30,
+            pods: 110,
+        },
+        address: "127.0.0.1".into(),
+        heartbeat: Duration::from_secs(5),
+        backoff: BackoffPolicy::default(),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let control = tokio::spawn(server::run(member, stopped(stop_rx.clone())));
+        let mut client_api = api_ready(&api).await?;
+        let config = write_config(&api)?;
+        let agent = tokio::spawn(agent::run(node, stopped(stop_rx.clone())));
+        println!("Skiff is running: one control-plane member and one node (`dev`), data in {}.", a.data_dir.display());
+        match config {
+            Some(p) => println!("  API     {api} (written to {}: `skiff get pods` talks to it)", p.display()),
+            None => println!("  API     {api} (set SKIFF_SERVER={api} for the client verbs)"),
+        }
+        match apply_example(&api).await? {
+            Some(name) => match pod_ip(&mut client_api, &name).await {
+                Some(ip) => println!("  example pod/{name} serves:   curl http://{ip}:8080/"),
+                None => println!("  example pod/{name} applied; `skiff describe pod {name}` says why it does not serve yet"),
+            },
+            None => println!(
+                "  no example applied: run from the repository root after `cargo xtask guests` to get {EXAMPLE}"
+            ),
+        }
+        println!("Stop with Ctrl-C.");
+        let _ = tokio::signal::ctrl_c().await;
+        let _ = stop_tx.send(true);
+        let _ = agent.await;
+        match control.await {
+            Ok(r) => r.context("the control-plane member"),
+            Err(e) => Err(anyhow::anyhow!("the control-plane member stopped: {e}")),
+        }
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
