@@ -112,7 +112,7 @@ fn the_example_app_is_valid() {
 #[test]
 fn verbs_without_a_server_yet_say_so_and_fail() {
     for args in [
-        &["logs", "web"],
+        &["logs", "web"][..],
         &["scale", "deployment/web", "--replicas", "2"],
     ] {
         let out = skiff(args);
