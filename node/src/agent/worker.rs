@@ -206,6 +206,23 @@ fn terminated(o: &Outcome, started: Time) -> ContainerState {
     }
 }
 
+fn create_error(why: String) -> ContainerState {
+    waiting("CreateContainerError", why)
+}
+
+/// Shows why the container cannot start, and waits its back-off before trying again.
+async fn wait(
+    shared: &Shared,
+    pod: &Pod,
+    state: &Mutex<PodState>,
+    slot: Slot,
+    backoff: &mut Backoff,
+    why: ContainerState,
+) {
+    set(shared, pod, state, slot, why).await;
+    tokio::time::sleep(backoff.after_run(Duration::ZERO)).await;
+}
+
 /// Runs one container as the restart policy says; returns whether it ended well (exit 0).
 async fn run_container(
     shared: &Shared,
@@ -222,8 +239,7 @@ async fn run_container(
         let w = match workload(shared, c).await {
             Ok(w) => w,
             Err(why) => {
-                set(shared, pod, state, slot, why).await;
-                tokio::time::sleep(backoff.after_run(Duration::ZERO)).await;
+                wait(shared, pod, state, slot, &mut backoff, why).await;
                 continue;
             }
         };
@@ -231,15 +247,7 @@ async fn run_container(
             match serve_http(shared, pod, state, dir, c, slot, component).await {
                 Ok(()) => return true,
                 Err(why) => {
-                    set(
-                        shared,
-                        pod,
-                        state,
-                        slot,
-                        waiting("CreateContainerError", why),
-                    )
-                    .await;
-                    tokio::time::sleep(backoff.after_run(Duration::ZERO)).await;
+                    wait(shared, pod, state, slot, &mut backoff, create_error(why)).await;
                     continue;
                 }
             }
@@ -247,15 +255,7 @@ async fn run_container(
         let run_spec = match spec(pod, c, dir) {
             Ok(s) => s,
             Err(why) => {
-                set(
-                    shared,
-                    pod,
-                    state,
-                    slot,
-                    waiting("CreateContainerError", why),
-                )
-                .await;
-                tokio::time::sleep(backoff.after_run(Duration::ZERO)).await;
+                wait(shared, pod, state, slot, &mut backoff, create_error(why)).await;
                 continue;
             }
         };
