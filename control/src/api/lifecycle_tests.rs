@@ -7,6 +7,7 @@ use skiff_proto::grpc::api::object_service_server::ObjectService;
 use skiff_proto::grpc::api::*;
 use tonic::{Code, Request};
 
+use super::ObjectApi;
 use super::api_tests::{api, apply, delete, get, names, owned_cm, retry};
 use crate::store::runtime_tests::Cluster;
 
@@ -87,8 +88,6 @@ async fn release(api: &ObjectApi, kind: &str, ns: &str, name: &str) {
     .await
     .unwrap();
 }
-
-use super::ObjectApi;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deletion_cascades_orphans_waits_for_finalizers_and_empties_namespaces() {
