@@ -112,8 +112,8 @@ fn the_example_app_is_valid() {
 #[test]
 fn verbs_without_a_server_yet_say_so_and_fail() {
     for args in [
-        &["logs", "web"][..],
-        &["scale", "deployment/web", "--replicas", "2"],
+        &["scale", "deployment/web", "--replicas", "2"][..],
+        &["rollout", "status", "deployment/web"],
     ] {
         let out = skiff(args);
         assert_eq!(out.status.code(), Some(1), "{args:?}");

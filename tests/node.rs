@@ -27,6 +27,7 @@ impl Agent {
         let child = Command::new(env!("CARGO_BIN_EXE_skiff"))
             .args(["node", "--name", "n1", "--control", control])
             .args(["--heartbeat-seconds", "1", "--backoff-seconds", "1"])
+            .args(["--listen", "127.0.0.1:0"])
             .arg("--data-dir")
             .arg(data)
             .stdout(Stdio::null())
@@ -149,8 +150,8 @@ fn an_agent_runs_wasm_pods_and_reports_them_as_kubernetes_does() {
         (Some("Completed"), Some(0))
     );
     let uid = hello["metadata"]["uid"].as_str().unwrap();
-    let pod_log = data.join(format!("pods/default_hello_{uid}/main.log"));
-    assert_eq!(std::fs::read_to_string(&pod_log).unwrap(), "hello");
+    let runs = data.join(format!("pods/default_hello_{uid}/logs/main"));
+    assert_eq!(logs(s, &["hello"]), "hello");
 
     let fails = wait_for(s, &["pod", "fails"], |p| p["status"]["phase"] == "Failed");
     let t = &fails["status"]["containerStatuses"][0]["state"]["terminated"];
@@ -204,11 +205,12 @@ fn an_agent_runs_wasm_pods_and_reports_them_as_kubernetes_does() {
             || p["status"]["containerStatuses"][0]["restartCount"].as_u64() >= Some(3)
     });
     std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(
-        std::fs::read_to_string(&pod_log).unwrap(),
-        "hello",
-        "not run twice"
-    );
+    let names: Vec<_> = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["0.log"], "not run twice");
+    assert_eq!(logs(s, &["hello"]), "hello");
     let again = wait_for(s, &["pod", "hello"], |_| true);
     assert_eq!(again["status"]["phase"], "Succeeded");
     // ...and the HTTP pod serves again, from the compile cache.
@@ -226,6 +228,119 @@ fn an_agent_runs_wasm_pods_and_reports_them_as_kubernetes_does() {
         }
     }
     assert_eq!(get(&format!("{ip}:8080"), "/").0, 200);
+    agent.stop();
+}
+
+/// `skiff logs ARGS...`'s output, which must succeed.
+fn logs(server: &str, args: &[&str]) -> String {
+    let mut all = vec!["logs"];
+    all.extend_from_slice(args);
+    let out = skiff(server, &all);
+    assert!(
+        out.status.success(),
+        "skiff {all:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `skiff logs ARGS...`'s error, which must fail with exit code 1.
+fn logs_error(server: &str, args: &[&str]) -> String {
+    let mut all = vec!["logs"];
+    all.extend_from_slice(args);
+    let out = skiff(server, &all);
+    assert_eq!(out.status.code(), Some(1), "skiff {all:?} should fail");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[test]
+fn skiff_logs_reads_a_pods_log_through_the_api_as_kubectl_does() {
+    let m = Members::start(1);
+    m.leader(1);
+    let s = &m.addr(1);
+    let dir = tempfile::tempdir().unwrap();
+    let mut agent = Agent::start(s, &dir.path().join("node"), &dir.path().join("agent.log"));
+    wait_for(s, &["node", "n1"], |n| {
+        n["status"]["daemonEndpoints"]["agentEndpoint"]["port"].as_u64() > Some(0)
+    });
+    // The runwasi `wasi:cli` component prints one line per run; Always restarts it.
+    let hello = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/conformance/components/runwasi-component-hello-world.wasm");
+    let manifests = dir.path().join("pods.yaml");
+    let unbound = "apiVersion: v1\nkind: Pod\nmetadata: {name: nowhere}\nspec:\n  runtimeClassName: wasm\n  containers:\n  - {name: a, image: sha256:0000000000000000000000000000000000000000000000000000000000000000}\n";
+    std::fs::write(
+        &manifests,
+        [pod("hw", &hello, "Always"), unbound.to_owned()].join("---\n"),
+    )
+    .unwrap();
+    let out = skiff(s, &["apply", "-f", manifests.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Two restarts: at least two runs have logs (the current one and the previous).
+    wait_for(s, &["pod", "hw"], |p| {
+        p["status"]["containerStatuses"][0]["restartCount"].as_u64() >= Some(2)
+    });
+
+    assert_eq!(logs(s, &["hw"]), "Hello, world!\n");
+    assert_eq!(
+        logs(s, &["pod/hw", "-c", "main", "--previous"]),
+        "Hello, world!\n"
+    );
+    let stamped = logs(s, &["hw", "--timestamps", "--tail", "1"]);
+    let (ts, line) = stamped.trim_end().split_once(' ').unwrap();
+    assert!(ts.starts_with("20") && ts.ends_with('Z'), "{stamped}");
+    assert_eq!(line, "Hello, world!");
+    assert_eq!(logs(s, &["hw", "--since-time", "2999-01-01T00:00:00Z"]), "");
+    assert_eq!(logs(s, &["hw", "--since", "1h"]), "Hello, world!\n");
+
+    // -f keeps streaming: the next run's line arrives on the same stream.
+    let mut follow = Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .args(["logs", "hw", "-f"])
+        .env("SKIFF_SERVER", s)
+        .env("HOME", "/nonexistent")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = follow.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap_or_default()).is_err() {
+                return;
+            }
+        }
+    });
+    let mut seen = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while seen < 2 && Instant::now() < deadline {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+            assert_eq!(l, "Hello, world!");
+            seen += 1;
+        }
+    }
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert_eq!(seen, 2, "a second run's line through `skiff logs -f`");
+
+    // Errors say what is wrong and what to do.
+    let e = logs_error(s, &["hw", "-c", "nope"]);
+    assert!(
+        e.contains("container nope is not valid for pod hw, choose one of: [main]"),
+        "{e}"
+    );
+    let e = logs_error(s, &["missing"]);
+    assert!(e.contains("not found"), "{e}");
+    let e = logs_error(s, &["nowhere"]);
+    assert!(e.contains("is not on a node yet"), "{e}");
+    let e = logs_error(s, &["hw", "--since", "soon"]);
+    assert!(e.contains("--since \"soon\""), "{e}");
+    let e = logs_error(s, &["deployment/hw"]);
+    assert!(e.contains("logs are read from pods"), "{e}");
     agent.stop();
 }
 

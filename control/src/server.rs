@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use skiff_proto::grpc::api::artifact_service_server::ArtifactServiceServer;
+use skiff_proto::grpc::api::log_service_server::LogServiceServer;
 use skiff_proto::grpc::api::object_service_server::ObjectServiceServer;
 use skiff_proto::grpc::raft::membership_client::MembershipClient;
 use skiff_proto::grpc::raft::membership_server::MembershipServer;
@@ -116,6 +117,9 @@ pub async fn run(
     let artifacts = ArtifactServiceServer::new(ArtifactApi {
         store: store.clone(),
     });
+    let logs = LogServiceServer::new(crate::api::LogApi {
+        store: store.clone(),
+    });
     let membership = MembershipServer::new(MembershipService {
         store: store.clone(),
         limits: Limits::default(),
@@ -136,6 +140,7 @@ pub async fn run(
         .add_service(membership)
         .add_service(objects)
         .add_service(artifacts)
+        .add_service(logs)
         .serve_with_shutdown(config.listen, shutdown);
     let joining = async {
         if fresh {

@@ -41,6 +41,10 @@ pub enum Error {
     )]
     DigestMismatch { expected: String, actual: String },
 
+    /// The log asked for does not exist (yet).
+    #[error("{what}")]
+    LogNotFound { what: String },
+
     /// A file or folder of the node could not be read or written.
     #[error("{what} {path}: {source}")]
     Io {

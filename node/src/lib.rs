@@ -6,11 +6,14 @@
 //! - [`wasm`]: the wasmtime host. Today: [`wasm::inspect`], which tells from a binary's
 //!   imports and exports how Skiff runs it (an HTTP handler, a command, or a WASI preview 1
 //!   module) before any pod is started with it.
+//! - [`logs`]: container logs on disk (timestamped lines, rotated by size), read back
+//!   as `kubectl logs` shows them.
 //! - [`agent`]: the node agent: registration, heartbeat, the pods bound to this node.
 //! - `error`: [`Error`], the crate's one error vocabulary; each variant names the stage
 //!   that failed and carries what a user needs to act.
 
 pub mod agent;
+pub mod logs;
 pub mod wasm;
 
 mod error;

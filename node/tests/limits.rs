@@ -67,8 +67,8 @@ impl Fixture {
                 args: vec![name.into()],
                 env: Vec::new(),
                 dirs: Vec::new(),
-                stdout: out("out"),
-                stderr: out("err"),
+                stdout: out("out").into(),
+                stderr: out("err").into(),
                 limits,
             },
         )

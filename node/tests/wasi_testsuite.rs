@@ -101,8 +101,8 @@ async fn every_wasi_testsuite_program_passes() {
                 args,
                 env,
                 dirs,
-                stdout,
-                stderr,
+                stdout: stdout.into(),
+                stderr: stderr.into(),
                 limits: Limits::default(),
             },
         )
@@ -174,8 +174,8 @@ async fn the_wasi_cli_component_prints_hello_world() {
             args: vec!["hello".into()],
             env: Vec::new(),
             dirs: Vec::new(),
-            stdout: fs::File::create(&out).unwrap(),
-            stderr: fs::File::create(work.path().join("stderr")).unwrap(),
+            stdout: fs::File::create(&out).unwrap().into(),
+            stderr: fs::File::create(work.path().join("stderr")).unwrap().into(),
             limits: Limits::default(),
         },
     )

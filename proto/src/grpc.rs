@@ -20,9 +20,9 @@ pub mod skiff {
     }
 }
 
-/// The client API: apply, get, list, watch, delete, update status.
+/// The client API: objects, artifacts, logs.
 pub use skiff::api::v1 as api;
-/// The node protocol: register, heartbeat, watch pods, report status, fetch artifacts.
+/// The node protocol: what a node agent serves the control plane (container logs).
 pub use skiff::node::v1 as node;
 /// The raft transport and membership between control-plane members.
 pub use skiff::raft::v1 as raft;

@@ -148,6 +148,8 @@ pub fn run(a: DevArgs) -> Result<ExitCode> {
             pods: 110,
         },
         address: "127.0.0.1".into(),
+        listen: ([127, 0, 0, 1], 0).into(),
+        logs: Default::default(),
         heartbeat: Duration::from_secs(5),
         backoff: BackoffPolicy::default(),
     };

@@ -9,7 +9,7 @@
 //! - `control`: `skiff control` (run a member) and `skiff members` (list them).
 //! - `client`: the server address, the connection, kinds, and failures as exit codes.
 //! - `artifacts`: local Wasm component files in manifests, uploaded and named by digest.
-//! - `apply`, `get`, `delete`, `describe`, `diff`: the client verbs; `table`: kubectl-like tables for `get`.
+//! - `apply`, `get`, `delete`, `describe`, `diff`, `logs`: the client verbs; `table`: kubectl-like tables for `get`.
 
 mod apply;
 mod artifacts;
@@ -21,6 +21,7 @@ mod dev;
 mod diff;
 mod files;
 mod get;
+mod logs;
 mod node;
 mod pending;
 mod table;
@@ -175,6 +176,10 @@ pub struct NodeArgs {
     /// The address this node is reached at (reported in its status).
     #[arg(long, default_value = "127.0.0.1")]
     pub address: String,
+    /// Where the agent's own API (logs, for the control plane) listens; port 0 picks a
+    /// free one (the Node's status says which).
+    #[arg(long, default_value = "0.0.0.0:7430")]
+    pub listen: SocketAddr,
     /// Seconds between heartbeats.
     #[arg(long, default_value_t = 5)]
     pub heartbeat_seconds: u64,
@@ -293,16 +298,29 @@ pub struct GetArgs {
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
+    /// `NAME` or `pod/NAME`.
     pub pod: String,
-    /// The container (workload) in the pod.
+    /// The container (workload) in the pod; needed when it has more than one.
     #[arg(short, long)]
     pub container: Option<String>,
-    /// Keep streaming new lines.
+    /// Keep streaming new lines (Ctrl-C to stop).
     #[arg(short, long)]
     pub follow: bool,
     /// The previous run's logs, after a restart.
-    #[arg(long)]
+    #[arg(short, long)]
     pub previous: bool,
+    /// Only lines newer than this: `30s`, `5m`, `2h`.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only lines written at or after this RFC 3339 time.
+    #[arg(long)]
+    pub since_time: Option<String>,
+    /// Only the last N lines (-1: all).
+    #[arg(long, allow_negative_numbers = true)]
+    pub tail: Option<i64>,
+    /// Start each line with its RFC 3339 time.
+    #[arg(long)]
+    pub timestamps: bool,
     #[command(flatten)]
     pub server: ServerArgs,
 }
@@ -355,7 +373,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             clap_complete::generate(shell, &mut cmd, "skiff", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Logs(_) => pending::not_yet("logs", pending::AGENT),
+        Command::Logs(a) => client::run_verb(logs::run(&a)),
         Command::Rollout(_) | Command::Scale(_) => {
             pending::not_yet("this verb", pending::CONTROLLERS)
         }

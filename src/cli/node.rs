@@ -61,6 +61,8 @@ pub fn run(a: NodeArgs) -> Result<ExitCode> {
             pods: a.max_pods,
         },
         address: a.address,
+        listen: a.listen,
+        logs: Default::default(),
         heartbeat: Duration::from_secs(a.heartbeat_seconds.max(1)),
         backoff: BackoffPolicy {
             initial: Duration::from_secs(a.backoff_seconds.max(1)),

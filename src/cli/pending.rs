@@ -3,7 +3,6 @@
 
 use std::process::ExitCode;
 
-pub const AGENT: &str = "the node agent";
 pub const CONTROLLERS: &str = "the controllers";
 
 pub fn not_yet(verb: &str, needs: &str) -> anyhow::Result<ExitCode> {

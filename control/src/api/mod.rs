@@ -5,6 +5,7 @@
 //!   Writes go through raft from any member (followers forward to the leader).
 //! - `artifacts`: the ArtifactService: uploads through raft as chunks and a seal; stat
 //!   and fetch by digest from any member.
+//! - `logs`: the LogService: a container's log, relayed from the pod's node.
 //! - `writes`: the write path the verbs share: plan, admission, commit, retry on a lost
 //!   race.
 //! - `apply`: server-side apply, replacement and the status subresource, as pure rules.
@@ -23,6 +24,7 @@ mod artifacts;
 mod delete;
 mod events;
 mod fields;
+mod logs;
 mod namespaces;
 mod objects;
 mod status;
@@ -31,6 +33,7 @@ mod writes;
 
 pub use artifacts::{ArtifactApi, MAX_ARTIFACT_BYTES};
 pub use events::{EVENT_TTL, expire as expire_events, record as record_event};
+pub use logs::LogApi;
 pub use namespaces::ensure_default as ensure_default_namespace;
 pub use objects::ObjectApi;
 

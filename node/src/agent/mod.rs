@@ -4,6 +4,7 @@
 //! # Layout
 //! - `control`: [`ControlPlane`], the connection to whichever member answers.
 //! - `register`: the Node object and its heartbeat.
+//! - `serve`: the agent's API for the control plane (container logs).
 //! - `worker`: one pod: artifacts, init containers, containers, restarts, status.
 //! - `status`: a pod's status, derived from its containers' states as the kubelet does.
 //! - `backoff`: restart back-off (`CrashLoopBackOff`).
@@ -15,16 +16,19 @@
 mod backoff;
 mod control;
 mod register;
+mod serve;
 mod status;
 mod worker;
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use skiff_proto::Object;
 use skiff_proto::grpc::api::{ObjectKey, WatchEventType};
+use skiff_proto::grpc::node::node_service_server::NodeServiceServer;
 use skiff_proto::model::pod::{Pod, PodPhase, PodStatus};
 use skiff_proto::model::values::Time;
 use tokio::task::JoinHandle;
@@ -33,6 +37,7 @@ pub use backoff::BackoffPolicy;
 pub use control::ControlPlane;
 
 use crate::Error;
+use crate::logs::LogPolicy;
 use crate::wasm::{CompileCache, Host, HostConfig};
 
 /// What this node offers.
@@ -54,8 +59,13 @@ pub struct AgentConfig {
     pub capacity: Capacity,
     /// The address other nodes and the control plane reach this one at.
     pub address: String,
+    /// Where the agent's own API listens (port 0: any free port; the Node's status says
+    /// which).
+    pub listen: SocketAddr,
     pub heartbeat: Duration,
     pub backoff: BackoffPolicy,
+    /// How big container logs grow before rotation.
+    pub logs: LogPolicy,
 }
 
 /// What every pod worker shares.
@@ -65,6 +75,7 @@ pub struct Shared {
     cache: Arc<CompileCache>,
     data_dir: PathBuf,
     backoff: BackoffPolicy,
+    logs: LogPolicy,
 }
 
 impl Shared {
@@ -109,6 +120,25 @@ pub async fn run(
         &config.data_dir.join("compiled"),
         host.engine(),
     )?);
+    let mut config = config;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| Error::Io {
+            path: PathBuf::from(config.listen.to_string()),
+            what: "listening for the agent's API on".into(),
+            source: e,
+        })?;
+    if let Ok(a) = listener.local_addr() {
+        config.listen = a;
+    }
+    let api = tonic::transport::Server::builder()
+        .add_service(NodeServiceServer::new(serve::NodeApi {
+            data_dir: config.data_dir.clone(),
+            logs: config.logs,
+        }))
+        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener));
+    let api = tokio::spawn(api);
+    let _stop_api = AbortOnDrop(api);
     let cp = ControlPlane::new(config.control.clone());
     let since = Time::now();
     register::register(&cp, &config, since).await?;
@@ -119,6 +149,7 @@ pub async fn run(
         cache,
         data_dir: config.data_dir.clone(),
         backoff: config.backoff,
+        logs: config.logs,
     });
     let beat = {
         let (shared, config) = (shared.clone(), config.clone());
@@ -175,6 +206,15 @@ async fn follow(shared: Arc<Shared>, node: &str) -> Result<(), Error> {
             }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Aborts a task when dropped, so a task the agent started ends with the agent.
+struct AbortOnDrop(JoinHandle<Result<(), tonic::transport::Error>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

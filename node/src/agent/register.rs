@@ -8,7 +8,9 @@ use skiff_proto::Object;
 use skiff_proto::grpc::api::ObjectKey;
 use skiff_proto::model::condition::{Condition, ConditionStatus};
 use skiff_proto::model::meta::ObjectMeta;
-use skiff_proto::model::node::{Node, NodeAddress, NodeStatus, NodeSystemInfo, Runtime};
+use skiff_proto::model::node::{
+    DaemonEndpoint, Node, NodeAddress, NodeDaemonEndpoints, NodeStatus, NodeSystemInfo, Runtime,
+};
 use skiff_proto::model::quantity::Quantity;
 use skiff_proto::model::values::Time;
 
@@ -46,6 +48,11 @@ pub fn status(config: &AgentConfig, now: Time, since: Time) -> Result<NodeStatus
             address: config.address.clone(),
         }],
         runtimes: vec![Runtime::Wasm],
+        daemon_endpoints: Some(NodeDaemonEndpoints {
+            agent_endpoint: Some(DaemonEndpoint {
+                port: config.listen.port(),
+            }),
+        }),
         node_info: Some(NodeSystemInfo {
             architecture: std::env::consts::ARCH.into(),
             operating_system: std::env::consts::OS.into(),

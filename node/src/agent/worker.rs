@@ -2,7 +2,7 @@
 //! order, then its containers side by side, each restarted as the pod's restart policy
 //! says (with back-off), and the pod's status reported at every change.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,8 +18,9 @@ use super::Shared;
 use super::backoff::Backoff;
 use super::status::PodState;
 use crate::Error;
+use crate::logs::{self, LogFile, Stream};
 use crate::wasm::{
-    Handler, HttpSpec, Limits, Outcome, Reason, RunSpec, Workload, bind, run, serve,
+    Handler, HttpSpec, Limits, Outcome, Output, Reason, RunSpec, Workload, bind, run, serve,
 };
 
 /// Runs `pod` until it is done (or the task is aborted because the pod went away).
@@ -147,15 +148,13 @@ fn argv(c: &Container) -> Vec<String> {
     a
 }
 
-fn spec(pod: &Pod, c: &Container, dir: &std::path::Path) -> Result<RunSpec, String> {
-    let log = dir.join(format!("{}.log", c.name));
-    let open = || {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .map_err(|e| format!("opening the log {}: {e}", log.display()))
-    };
+/// Starts the log of a new run of container `c`.
+fn new_log(shared: &Shared, dir: &Path, c: &Container) -> Result<Arc<LogFile>, String> {
+    logs::start_run(&logs::container_dir(dir, &c.name), shared.logs).map_err(|e| e.to_string())
+}
+
+fn spec(shared: &Shared, pod: &Pod, c: &Container, dir: &Path) -> Result<RunSpec, String> {
+    let log = new_log(shared, dir, c)?;
     let mut dirs = Vec::new();
     for m in &c.volume_mounts {
         let v = pod
@@ -186,8 +185,8 @@ fn spec(pod: &Pod, c: &Container, dir: &std::path::Path) -> Result<RunSpec, Stri
             .filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v)))
             .collect(),
         dirs,
-        stdout: open()?,
-        stderr: open()?,
+        stdout: Output::new(log.sink(Stream::Stdout)),
+        stderr: Output::new(log.sink(Stream::Stderr)),
         limits: limits(pod, c),
     })
 }
@@ -228,7 +227,7 @@ async fn run_container(
     shared: &Shared,
     pod: &Pod,
     state: &Mutex<PodState>,
-    dir: &std::path::Path,
+    dir: &Path,
     c: &Container,
     slot: Slot,
     init: bool,
@@ -252,7 +251,7 @@ async fn run_container(
                 }
             }
         }
-        let run_spec = match spec(pod, c, dir) {
+        let run_spec = match spec(shared, pod, c, dir) {
             Ok(s) => s,
             Err(why) => {
                 wait(shared, pod, state, slot, &mut backoff, create_error(why)).await;
@@ -316,17 +315,12 @@ async fn serve_http(
     shared: &Shared,
     pod: &Pod,
     state: &Mutex<PodState>,
-    dir: &std::path::Path,
+    dir: &Path,
     c: &Container,
     slot: Slot,
     component: &wasmtime::component::Component,
 ) -> Result<(), String> {
-    let log_path = dir.join(format!("{}.log", c.name));
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(|e| format!("opening the log {}: {e}", log_path.display()))?;
+    let log = new_log(shared, dir, c)?;
     let mut limits = limits(pod, c);
     limits.deadline = Some(limits.deadline.unwrap_or(REQUEST_DEADLINE));
     let handler = Handler::new(
@@ -338,7 +332,8 @@ async fn serve_http(
                 .iter()
                 .filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v)))
                 .collect(),
-            log,
+            stdout: Output::new(log.sink(Stream::Stdout)),
+            stderr: Output::new(log.sink(Stream::Stderr)),
             limits,
             max_instances: MAX_INSTANCES,
         },

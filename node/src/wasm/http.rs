@@ -13,7 +13,6 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use wasmtime::Store;
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime_wasi::cli::OutputFile;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -23,13 +22,15 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::engine::Host;
 use super::meter::{Limits, Meter};
+use super::output::Output;
 use crate::Error;
 
 /// What one HTTP pod's handler is given.
 pub struct HttpSpec {
     pub env: Vec<(String, String)>,
     /// Where the guest's stdout and stderr go (the pod's log).
-    pub log: std::fs::File,
+    pub stdout: Output,
+    pub stderr: Output,
     pub limits: Limits,
     /// Requests in the guest at once.
     pub max_instances: usize,
@@ -103,17 +104,10 @@ impl Handler {
     }
 
     fn store(&self) -> Result<Store<State>, Error> {
-        let log = |f: &std::fs::File| {
-            f.try_clone().map(OutputFile::new).map_err(|e| Error::Io {
-                path: "<pod log>".into(),
-                what: "duplicating".into(),
-                source: e,
-            })
-        };
         let ctx = WasiCtxBuilder::new()
             .envs(&self.spec.env)
-            .stdout(log(&self.spec.log)?)
-            .stderr(log(&self.spec.log)?)
+            .stdout(self.spec.stdout.clone())
+            .stderr(self.spec.stderr.clone())
             .build();
         let state = State {
             ctx,

@@ -7,6 +7,7 @@
 //!   ([`WorkloadKind`]), and keeps the compiled artifact ([`Workload`]) so it is compiled
 //!   once.
 //! - `cache`: [`CompileCache`], compiled artifacts by digest, in memory and on disk.
+//! - `output`: [`Output`], where a guest's stdout and stderr go.
 //! - `meter`: per-pod [`Limits`] (memory, CPU share, deadline) as a guest meets them.
 //! - `http`: serving a `wasi:http` handler, a fresh instance per request ([`Handler`]).
 //! - `run`: running a command or preview 1 module to completion ([`run`]), and how it
@@ -17,6 +18,7 @@ mod engine;
 mod http;
 mod inspect;
 mod meter;
+mod output;
 mod run;
 
 pub use cache::{CompileCache, sha256_hex};
@@ -24,4 +26,5 @@ pub use engine::{Host, HostConfig};
 pub use http::{Handler, HttpSpec, HttpUsage, bind, serve};
 pub use inspect::{Workload, WorkloadKind, inspect};
 pub use meter::{CPU_PERIOD, Limits};
+pub use output::Output;
 pub use run::{OOM_EXIT_CODE, Outcome, Reason, RunSpec, run};

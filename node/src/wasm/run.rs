@@ -3,13 +3,11 @@
 //! under its pod's limits. The outcome uses Kubernetes' words for how a container ended,
 //! plus Skiff's own for what only a Wasm guest can do (`Trapped`).
 
-use std::fs::File;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use wasmtime::component::{Linker as ComponentLinker, ResourceTable};
 use wasmtime::{Linker, Store, Trap, WasmBacktrace};
-use wasmtime_wasi::cli::OutputFile;
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::bindings::Command;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -17,6 +15,7 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, Wasi
 use super::engine::Host;
 use super::inspect::Workload;
 use super::meter::{Limits, Meter};
+use super::output::Output;
 use crate::Error;
 
 /// Exit code reported for a guest stopped by its memory limit (128 + SIGKILL, as a
@@ -31,8 +30,8 @@ pub struct RunSpec {
     pub env: Vec<(String, String)>,
     /// Host folder → path in the guest.
     pub dirs: Vec<(PathBuf, String)>,
-    pub stdout: File,
-    pub stderr: File,
+    pub stdout: Output,
+    pub stderr: Output,
     pub limits: Limits,
 }
 
@@ -99,8 +98,8 @@ fn wasi(spec: &RunSpec) -> Result<WasiCtxBuilder, Error> {
     let mut b = WasiCtxBuilder::new();
     b.args(&spec.args)
         .envs(&spec.env)
-        .stdout(OutputFile::new(clone(&spec.stdout)?))
-        .stderr(OutputFile::new(clone(&spec.stderr)?));
+        .stdout(spec.stdout.clone())
+        .stderr(spec.stderr.clone());
     for (host, guest) in &spec.dirs {
         b.preopened_dir(host, guest, FsPerms::ReadWrite)
             .map_err(|e| Error::Volume {
@@ -109,14 +108,6 @@ fn wasi(spec: &RunSpec) -> Result<WasiCtxBuilder, Error> {
             })?;
     }
     Ok(b)
-}
-
-fn clone(f: &File) -> Result<File, Error> {
-    f.try_clone().map_err(|e| Error::Io {
-        path: PathBuf::from("<stdio>"),
-        what: "duplicating".into(),
-        source: e,
-    })
 }
 
 fn store<W: Send + 'static>(host: &Host, wasi: W, limits: Limits) -> Store<State<W>> {

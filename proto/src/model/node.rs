@@ -80,6 +80,68 @@ pub struct NodeStatus {
     pub runtimes: Vec<Runtime>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node_info: Option<NodeSystemInfo>,
+    /// Where the node's agent serves the control plane (logs), as Kubernetes' node
+    /// status names the kubelet's port.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub daemon_endpoints: Option<NodeDaemonEndpoints>,
+}
+
+/// The ports a node's daemons listen on (at the node's `InternalIP`).
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Default,
+    Serialize,
+    Deserialize,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct NodeDaemonEndpoints {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_endpoint: Option<DaemonEndpoint>,
+}
+
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Default,
+    Serialize,
+    Deserialize,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct DaemonEndpoint {
+    pub port: u16,
+}
+
+impl NodeStatus {
+    /// `host:port` of the node's agent, when the node reports both.
+    pub fn agent_address(&self) -> Option<String> {
+        let port = self
+            .daemon_endpoints
+            .as_ref()?
+            .agent_endpoint
+            .as_ref()?
+            .port;
+        let ip = self
+            .addresses
+            .iter()
+            .find(|a| a.type_ == "InternalIP")
+            .or(self.addresses.first())?;
+        Some(if ip.address.contains(':') {
+            format!("[{}]:{port}", ip.address)
+        } else {
+            format!("{}:{port}", ip.address)
+        })
+    }
 }
 
 #[derive(
