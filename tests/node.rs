@@ -344,6 +344,145 @@ fn skiff_logs_reads_a_pods_log_through_the_api_as_kubectl_does() {
     agent.stop();
 }
 
+fn guest(file: &str) -> PathBuf {
+    std::env::var_os("SKIFF_GUESTS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/target/wasm32-wasip2/release")
+        })
+        .join(file)
+}
+
+#[test]
+fn a_pod_gets_env_and_files_from_config_maps_secrets_and_its_own_fields() {
+    let m = Members::start(1);
+    m.leader(1);
+    let s = &m.addr(1);
+    let dir = tempfile::tempdir().unwrap();
+    let mut agent = Agent::start(s, &dir.path().join("node"), &dir.path().join("agent.log"));
+    let manifests = dir.path().join("config.yaml");
+    std::fs::write(
+        &manifests,
+        format!(
+            r#"apiVersion: v1
+kind: ConfigMap
+metadata: {{name: settings}}
+data: {{greeting: hello, app.conf: "mode=fast"}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: creds}}
+stringData: {{password: s3cret}}
+data: {{token: dG9rZW4tYnl0ZXM=}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: config, labels: {{tier: web}}}}
+spec:
+  nodeName: n1
+  runtimeClassName: wasm
+  restartPolicy: Never
+  containers:
+  - name: show
+    image: {guest}
+    args: [/etc/app/app.conf, /secrets/password, /secrets/token, "write:/etc/app/new", "write:/scratch/x", /scratch]
+    envFrom: [{{prefix: CM_, configMapRef: {{name: settings}}}}]
+    env:
+    - {{name: LITERAL, value: plain}}
+    - {{name: GREETING, valueFrom: {{configMapKeyRef: {{name: settings, key: greeting}}}}}}
+    - {{name: PASSWORD, valueFrom: {{secretKeyRef: {{name: creds, key: password}}}}}}
+    - {{name: POD, valueFrom: {{fieldRef: {{fieldPath: metadata.name}}}}}}
+    - {{name: TIER, valueFrom: {{fieldRef: {{fieldPath: "metadata.labels['tier']"}}}}}}
+    - {{name: COMBINED, value: "$(GREETING)-$(POD)"}}
+    - {{name: ABSENT, valueFrom: {{configMapKeyRef: {{name: nope, key: k, optional: true}}}}}}
+    volumeMounts:
+    - {{name: cfg, mountPath: /etc/app}}
+    - {{name: sec, mountPath: /secrets}}
+    - {{name: scratch, mountPath: /scratch}}
+  volumes:
+  - {{name: cfg, configMap: {{name: settings}}}}
+  - {{name: sec, secret: {{secretName: creds}}}}
+  - {{name: scratch, emptyDir: {{}}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: unconfigured}}
+spec:
+  nodeName: n1
+  runtimeClassName: wasm
+  restartPolicy: Never
+  containers:
+  - name: show
+    image: {guest}
+    env:
+    - {{name: X, valueFrom: {{configMapKeyRef: {{name: nope, key: k}}}}}}
+"#,
+            guest = guest("show-config.wasm").display()
+        ),
+    )
+    .unwrap();
+    let out = skiff(s, &["apply", "-f", manifests.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for(s, &["pod", "config"], |p| {
+        p["status"]["phase"] == "Succeeded"
+    });
+    let printed = logs(s, &["config"]);
+    let lines: Vec<&str> = printed.lines().collect();
+    for want in [
+        "CM_app.conf=mode=fast",
+        "CM_greeting=hello",
+        "COMBINED=hello-config",
+        "GREETING=hello",
+        "LITERAL=plain",
+        "PASSWORD=s3cret",
+        "POD=config",
+        "TIER=web",
+        "/etc/app/app.conf: mode=fast",
+        "/secrets/password: s3cret",
+        "/secrets/token: token-bytes",
+        "write /scratch/x: ok",
+        "/scratch: entries x",
+    ] {
+        assert!(lines.contains(&want), "{want:?} missing from:\n{printed}");
+    }
+    assert!(
+        !printed.contains("ABSENT"),
+        "an optional missing key is unset:\n{printed}"
+    );
+    let refused = lines
+        .iter()
+        .find(|l| l.starts_with("write /etc/app/new: "))
+        .unwrap();
+    assert!(
+        !refused.ends_with(": ok"),
+        "a ConfigMap volume is read-only: {refused}"
+    );
+
+    let stuck = wait_for(s, &["pod", "unconfigured"], |p| {
+        p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]
+            == "CreateContainerConfigError"
+    });
+    let message = &stuck["status"]["containerStatuses"][0]["state"]["waiting"]["message"];
+    assert_eq!(message, "configmap \"nope\" not found");
+    // Once the ConfigMap exists, the container starts (after its back-off).
+    std::fs::write(
+        &manifests,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: nope}\ndata: {k: v}\n",
+    )
+    .unwrap();
+    let out = skiff(s, &["apply", "-f", manifests.to_str().unwrap()]);
+    assert!(out.status.success());
+    wait_for(s, &["pod", "unconfigured"], |p| {
+        p["status"]["phase"] == "Succeeded"
+    });
+    assert!(logs(s, &["unconfigured"]).lines().any(|l| l == "X=v"));
+    agent.stop();
+}
+
 /// A plain HTTP/1.1 GET: (status, body).
 fn get(addr: &str, path: &str) -> (u16, String) {
     use std::io::{Read, Write};

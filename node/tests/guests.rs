@@ -109,7 +109,10 @@ fn example_guests_have_their_kinds() {
     let dir = std::env::var_os("SKIFF_GUESTS_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("examples/target/wasm32-wasip2/release"));
-    let expected = [("hello_http.wasm", WorkloadKind::HttpHandler)];
+    let expected = [
+        ("hello_http.wasm", WorkloadKind::HttpHandler),
+        ("show-config.wasm", WorkloadKind::Command),
+    ];
     let engine = Engine::default();
     for (file, kind) in expected {
         let path = dir.join(file);

@@ -7,8 +7,8 @@ use std::time::Duration;
 use skiff_proto::grpc::api::artifact_service_client::ArtifactServiceClient;
 use skiff_proto::grpc::api::object_service_client::ObjectServiceClient;
 use skiff_proto::grpc::api::{
-    ApplyRequest, FetchArtifactRequest, ListRequest, ObjectEnvelope, ObjectKey,
-    UpdateStatusRequest, WatchEvent, WatchRequest,
+    ApplyRequest, FetchArtifactRequest, GetRequest, ListRequest, ObjectEnvelope, ObjectKey,
+    ReadConsistency, UpdateStatusRequest, WatchEvent, WatchRequest,
 };
 use skiff_proto::manifest::{Source, decode_one};
 use skiff_proto::{Kind, Object};
@@ -145,6 +145,39 @@ impl ControlPlane {
             }
         })
         .await
+    }
+
+    /// The object `kind` `namespace/name`, or `None` when there is none.
+    pub async fn get(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Object>, Error> {
+        let key = ObjectKey {
+            kind: kind.name().into(),
+            namespace: namespace.into(),
+            name: name.into(),
+        };
+        let found = self
+            .call("reading an object", |ch| {
+                let key = key.clone();
+                async move {
+                    let r = ObjectServiceClient::new(ch)
+                        .get(GetRequest {
+                            key: Some(key),
+                            consistency: ReadConsistency::Linearizable as i32,
+                        })
+                        .await;
+                    match r {
+                        Ok(r) => Ok(r.into_inner().object),
+                        Err(s) if s.code() == Code::NotFound => Ok(None),
+                        Err(s) => Err(s),
+                    }
+                }
+            })
+            .await?;
+        found.as_ref().map(object).transpose()
     }
 
     /// The pods bound to `node`, and the revision to watch from.

@@ -3,6 +3,8 @@
 //!
 //! # Layout
 //! - `control`: [`ControlPlane`], the connection to whichever member answers.
+//! - `given`: what a container starts with: env and volumes from ConfigMaps, Secrets and
+//!   the pod's fields.
 //! - `register`: the Node object and its heartbeat.
 //! - `serve`: the agent's API for the control plane (container logs).
 //! - `worker`: one pod: artifacts, init containers, containers, restarts, status.
@@ -15,6 +17,7 @@
 
 mod backoff;
 mod control;
+mod given;
 mod register;
 mod serve;
 mod status;
@@ -76,6 +79,8 @@ pub struct Shared {
     data_dir: PathBuf,
     backoff: BackoffPolicy,
     logs: LogPolicy,
+    /// The node's address (`status.hostIP` of its pods).
+    host_ip: String,
 }
 
 impl Shared {
@@ -150,6 +155,7 @@ pub async fn run(
         data_dir: config.data_dir.clone(),
         backoff: config.backoff,
         logs: config.logs,
+        host_ip: config.address.clone(),
     });
     let beat = {
         let (shared, config) = (shared.clone(), config.clone());

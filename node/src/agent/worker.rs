@@ -2,7 +2,7 @@
 //! order, then its containers side by side, each restarted as the pod's restart policy
 //! says (with back-off), and the pod's status reported at every change.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,9 +14,9 @@ use skiff_proto::model::pod::{
 use skiff_proto::model::values::Time;
 use tokio::sync::Mutex;
 
-use super::Shared;
 use super::backoff::Backoff;
 use super::status::PodState;
+use super::{Shared, given};
 use crate::Error;
 use crate::logs::{self, LogFile, Stream};
 use crate::wasm::{
@@ -153,38 +153,22 @@ fn new_log(shared: &Shared, dir: &Path, c: &Container) -> Result<Arc<LogFile>, S
     logs::start_run(&logs::container_dir(dir, &c.name), shared.logs).map_err(|e| e.to_string())
 }
 
-fn spec(shared: &Shared, pod: &Pod, c: &Container, dir: &Path) -> Result<RunSpec, String> {
-    let log = new_log(shared, dir, c)?;
-    let mut dirs = Vec::new();
-    for m in &c.volume_mounts {
-        let v = pod
-            .spec
-            .volumes
-            .iter()
-            .find(|v| v.name == m.name)
-            .ok_or_else(|| format!("volume {:?} is not in the pod's volumes", m.name))?;
-        let host = if let Some(h) = &v.host_path {
-            PathBuf::from(&h.path)
-        } else if v.empty_dir.is_some() {
-            let d = dir.join("volumes").join(&v.name);
-            std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
-            d
-        } else {
-            return Err(format!(
-                "volume {:?}: only emptyDir and hostPath volumes reach Wasm guests so far",
-                v.name
-            ));
-        };
-        dirs.push((host, m.mount_path.clone()));
-    }
+/// What one run of container `c` starts with, or the waiting state that says why it
+/// cannot start.
+async fn spec(
+    shared: &Shared,
+    pod: &Pod,
+    c: &Container,
+    dir: &Path,
+) -> Result<RunSpec, ContainerState> {
+    let given = given::resolve(shared, pod, c, dir, None)
+        .await
+        .map_err(config_error)?;
+    let log = new_log(shared, dir, c).map_err(create_error)?;
     Ok(RunSpec {
         args: argv(c),
-        env: c
-            .env
-            .iter()
-            .filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v)))
-            .collect(),
-        dirs,
+        env: given.env,
+        dirs: given.dirs,
         stdout: Output::new(log.sink(Stream::Stdout)),
         stderr: Output::new(log.sink(Stream::Stderr)),
         limits: limits(pod, c),
@@ -207,6 +191,11 @@ fn terminated(o: &Outcome, started: Time) -> ContainerState {
 
 fn create_error(why: String) -> ContainerState {
     waiting("CreateContainerError", why)
+}
+
+/// A ConfigMap, Secret or field the container needs is missing or wrong.
+fn config_error(why: String) -> ContainerState {
+    waiting("CreateContainerConfigError", why)
 }
 
 /// Shows why the container cannot start, and waits its back-off before trying again.
@@ -246,15 +235,15 @@ async fn run_container(
             match serve_http(shared, pod, state, dir, c, slot, component).await {
                 Ok(()) => return true,
                 Err(why) => {
-                    wait(shared, pod, state, slot, &mut backoff, create_error(why)).await;
+                    wait(shared, pod, state, slot, &mut backoff, why).await;
                     continue;
                 }
             }
         }
-        let run_spec = match spec(shared, pod, c, dir) {
+        let run_spec = match spec(shared, pod, c, dir).await {
             Ok(s) => s,
             Err(why) => {
-                wait(shared, pod, state, slot, &mut backoff, create_error(why)).await;
+                wait(shared, pod, state, slot, &mut backoff, why).await;
                 continue;
             }
         };
@@ -319,26 +308,7 @@ async fn serve_http(
     c: &Container,
     slot: Slot,
     component: &wasmtime::component::Component,
-) -> Result<(), String> {
-    let log = new_log(shared, dir, c)?;
-    let mut limits = limits(pod, c);
-    limits.deadline = Some(limits.deadline.unwrap_or(REQUEST_DEADLINE));
-    let handler = Handler::new(
-        &shared.host,
-        component,
-        HttpSpec {
-            env: c
-                .env
-                .iter()
-                .filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v)))
-                .collect(),
-            stdout: Output::new(log.sink(Stream::Stdout)),
-            stderr: Output::new(log.sink(Stream::Stderr)),
-            limits,
-            max_instances: MAX_INSTANCES,
-        },
-    )
-    .map_err(|e| e.to_string())?;
+) -> Result<(), ContainerState> {
     let port = c
         .ports
         .first()
@@ -351,7 +321,27 @@ async fn serve_http(
     );
     let (listener, addr) = bind(seed.as_bytes(), port)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| create_error(e.to_string()))?;
+    let pod_ip = addr.ip().to_string();
+    let given = given::resolve(shared, pod, c, dir, Some(&pod_ip))
+        .await
+        .map_err(config_error)?;
+    let log = new_log(shared, dir, c).map_err(create_error)?;
+    let mut limits = limits(pod, c);
+    limits.deadline = Some(limits.deadline.unwrap_or(REQUEST_DEADLINE));
+    let handler = Handler::new(
+        &shared.host,
+        component,
+        HttpSpec {
+            env: given.env,
+            dirs: given.dirs,
+            stdout: Output::new(log.sink(Stream::Stdout)),
+            stderr: Output::new(log.sink(Stream::Stderr)),
+            limits,
+            max_instances: MAX_INSTANCES,
+        },
+    )
+    .map_err(|e| create_error(e.to_string()))?;
     tracing::info!(pod = %pod.metadata.name, %addr, "serving HTTP");
     state.lock().await.pod_ip = Some(addr.ip().to_string());
     let running = ContainerState {

@@ -23,11 +23,14 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use super::engine::Host;
 use super::meter::{Limits, Meter};
 use super::output::Output;
+use super::preopen::{self, Preopen};
 use crate::Error;
 
 /// What one HTTP pod's handler is given.
 pub struct HttpSpec {
     pub env: Vec<(String, String)>,
+    /// Host folders every instance sees (the pod's volumes).
+    pub dirs: Vec<Preopen>,
     /// Where the guest's stdout and stderr go (the pod's log).
     pub stdout: Output,
     pub stderr: Output,
@@ -104,11 +107,12 @@ impl Handler {
     }
 
     fn store(&self) -> Result<Store<State>, Error> {
-        let ctx = WasiCtxBuilder::new()
-            .envs(&self.spec.env)
+        let mut b = WasiCtxBuilder::new();
+        b.envs(&self.spec.env)
             .stdout(self.spec.stdout.clone())
-            .stderr(self.spec.stderr.clone())
-            .build();
+            .stderr(self.spec.stderr.clone());
+        preopen::add(&mut b, &self.spec.dirs)?;
+        let ctx = b.build();
         let state = State {
             ctx,
             http: WasiHttpCtx::new(),

@@ -7,6 +7,7 @@
 //!   ([`WorkloadKind`]), and keeps the compiled artifact ([`Workload`]) so it is compiled
 //!   once.
 //! - `cache`: [`CompileCache`], compiled artifacts by digest, in memory and on disk.
+//! - `preopen`: [`Preopen`], a host folder (a volume) at a path in the guest.
 //! - `output`: [`Output`], where a guest's stdout and stderr go.
 //! - `meter`: per-pod [`Limits`] (memory, CPU share, deadline) as a guest meets them.
 //! - `http`: serving a `wasi:http` handler, a fresh instance per request ([`Handler`]).
@@ -19,6 +20,7 @@ mod http;
 mod inspect;
 mod meter;
 mod output;
+mod preopen;
 mod run;
 
 pub use cache::{CompileCache, sha256_hex};
@@ -27,4 +29,5 @@ pub use http::{Handler, HttpSpec, HttpUsage, bind, serve};
 pub use inspect::{Workload, WorkloadKind, inspect};
 pub use meter::{CPU_PERIOD, Limits};
 pub use output::Output;
+pub use preopen::Preopen;
 pub use run::{OOM_EXIT_CODE, Outcome, Reason, RunSpec, run};

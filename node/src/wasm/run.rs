@@ -3,19 +3,19 @@
 //! under its pod's limits. The outcome uses Kubernetes' words for how a container ended,
 //! plus Skiff's own for what only a Wasm guest can do (`Trapped`).
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use wasmtime::component::{Linker as ComponentLinker, ResourceTable};
 use wasmtime::{Linker, Store, Trap, WasmBacktrace};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::bindings::Command;
-use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::engine::Host;
 use super::inspect::Workload;
 use super::meter::{Limits, Meter};
 use super::output::Output;
+use super::preopen::{self, Preopen};
 use crate::Error;
 
 /// Exit code reported for a guest stopped by its memory limit (128 + SIGKILL, as a
@@ -28,8 +28,8 @@ pub struct RunSpec {
     /// `argv`, the program name first.
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
-    /// Host folder → path in the guest.
-    pub dirs: Vec<(PathBuf, String)>,
+    /// Host folders the guest sees.
+    pub dirs: Vec<Preopen>,
     pub stdout: Output,
     pub stderr: Output,
     pub limits: Limits,
@@ -100,13 +100,7 @@ fn wasi(spec: &RunSpec) -> Result<WasiCtxBuilder, Error> {
         .envs(&spec.env)
         .stdout(spec.stdout.clone())
         .stderr(spec.stderr.clone());
-    for (host, guest) in &spec.dirs {
-        b.preopened_dir(host, guest, FsPerms::ReadWrite)
-            .map_err(|e| Error::Volume {
-                path: host.clone(),
-                reason: format!("{e:#}"),
-            })?;
-    }
+    preopen::add(&mut b, &spec.dirs)?;
     Ok(b)
 }
 
