@@ -27,7 +27,7 @@ impl Agent {
         let child = Command::new(env!("CARGO_BIN_EXE_skiff"))
             .args(["node", "--name", "n1", "--control", control])
             .args(["--heartbeat-seconds", "1", "--backoff-seconds", "1"])
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", "127.0.0.1:0", "--usage-seconds", "1"])
             .arg("--data-dir")
             .arg(data)
             .stdout(Stdio::null())
@@ -196,6 +196,25 @@ fn an_agent_runs_wasm_pods_and_reports_them_as_kubernetes_does() {
         assert_eq!(status, 200);
         assert_eq!(body, "Hello, this is your first wasi:http/proxy world!\n");
     }
+
+    // What the pods used is in their status: the HTTP pod's requests, CPU and memory
+    // (it holds none between requests: each instance is gone with its request), and a
+    // finished job's CPU.
+    let web = wait_for(s, &["pod", "web"], |p| {
+        p["status"]["usage"]["requests"].as_u64() >= Some(3)
+    });
+    let usage = &web["status"]["usage"];
+    assert!(usage["cpuNanos"].as_u64() > Some(0), "{usage}");
+    assert_eq!(usage["failedRequests"], 0, "{usage}");
+    let peak: u64 = usage["peakMemory"].as_str().unwrap().parse().unwrap();
+    assert!(
+        peak >= 64 << 10,
+        "at least one page of linear memory: {usage}"
+    );
+    assert!(peak <= 64 << 20, "within limits.memory: {usage}");
+    assert_eq!(usage["memory"], "0", "{usage}");
+    let hello = wait_for(s, &["pod", "hello"], |p| p["status"]["usage"].is_object());
+    assert!(hello["status"]["usage"]["cpuNanos"].as_u64() > Some(0));
 
     // The agent restarts: finished pods are not run again.
     agent.stop();

@@ -70,6 +70,7 @@ impl Fixture {
                 stdout: out("out").into(),
                 stderr: out("err").into(),
                 limits,
+                usage: Default::default(),
             },
         )
         .await

@@ -104,6 +104,7 @@ async fn every_wasi_testsuite_program_passes() {
                 stdout: stdout.into(),
                 stderr: stderr.into(),
                 limits: Limits::default(),
+                usage: Default::default(),
             },
         )
         .await
@@ -177,6 +178,7 @@ async fn the_wasi_cli_component_prints_hello_world() {
             stdout: fs::File::create(&out).unwrap().into(),
             stderr: fs::File::create(work.path().join("stderr")).unwrap().into(),
             limits: Limits::default(),
+            usage: Default::default(),
         },
     )
     .await

@@ -150,6 +150,7 @@ pub fn run(a: DevArgs) -> Result<ExitCode> {
         address: "127.0.0.1".into(),
         listen: ([127, 0, 0, 1], 0).into(),
         logs: Default::default(),
+        usage_interval: Duration::from_secs(10),
         heartbeat: Duration::from_secs(5),
         backoff: BackoffPolicy::default(),
     };

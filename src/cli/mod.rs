@@ -183,6 +183,9 @@ pub struct NodeArgs {
     /// Seconds between heartbeats.
     #[arg(long, default_value_t = 5)]
     pub heartbeat_seconds: u64,
+    /// Seconds between samples of each pod's usage (reported in its status when changed).
+    #[arg(long, default_value_t = 10)]
+    pub usage_seconds: u64,
     /// Seconds before the first restart of a failing container (doubling, up to 5 min).
     #[arg(long, default_value_t = 10)]
     pub backoff_seconds: u64,

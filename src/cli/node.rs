@@ -63,6 +63,7 @@ pub fn run(a: NodeArgs) -> Result<ExitCode> {
         address: a.address,
         listen: a.listen,
         logs: Default::default(),
+        usage_interval: Duration::from_secs(a.usage_seconds.max(1)),
         heartbeat: Duration::from_secs(a.heartbeat_seconds.max(1)),
         backoff: BackoffPolicy {
             initial: Duration::from_secs(a.backoff_seconds.max(1)),

@@ -69,6 +69,8 @@ pub struct AgentConfig {
     pub backoff: BackoffPolicy,
     /// How big container logs grow before rotation.
     pub logs: LogPolicy,
+    /// How often a pod's usage is sampled (and reported when it changed).
+    pub usage_interval: Duration,
 }
 
 /// What every pod worker shares.
@@ -81,6 +83,7 @@ pub struct Shared {
     logs: LogPolicy,
     /// The node's address (`status.hostIP` of its pods).
     host_ip: String,
+    usage_interval: Duration,
 }
 
 impl Shared {
@@ -156,6 +159,7 @@ pub async fn run(
         backoff: config.backoff,
         logs: config.logs,
         host_ip: config.address.clone(),
+        usage_interval: config.usage_interval,
     });
     let beat = {
         let (shared, config) = (shared.clone(), config.clone());

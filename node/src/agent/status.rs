@@ -8,8 +8,14 @@ use skiff_proto::model::pod::{
 };
 use skiff_proto::model::values::Time;
 
+use std::sync::Arc;
+use std::time::Instant;
+
+use skiff_proto::model::pod::PodUsage;
+use skiff_proto::model::quantity::Quantity;
+
 use super::worker::Slot;
-use crate::wasm::Outcome;
+use crate::wasm::{Usage, UsageSnapshot};
 
 /// What the agent reports for one pod.
 pub struct PodState {
@@ -17,12 +23,13 @@ pub struct PodState {
     main: Vec<ContainerStatus>,
     restart_policy: RestartPolicy,
     started: Time,
-    /// CPU time used by every run so far.
-    pub cpu: std::time::Duration,
-    /// The largest linear memory any run had.
-    pub peak_memory: u64,
+    /// What the pod's instances use, counted as they run.
+    pub usage: Arc<Usage>,
+    /// The last sample reported, and when it was taken.
+    sampled: Option<(UsageSnapshot, Instant, PodUsage)>,
     /// Where the pod's HTTP handler listens (its own loopback address).
     pub pod_ip: Option<String>,
+    pub host_ip: String,
 }
 
 fn waiting(reason: &str) -> ContainerState {
@@ -36,7 +43,7 @@ fn waiting(reason: &str) -> ContainerState {
 }
 
 impl PodState {
-    pub fn new(pod: &Pod) -> PodState {
+    pub fn new(pod: &Pod, host_ip: &str) -> PodState {
         let entry = |c: &skiff_proto::model::container::Container| ContainerStatus {
             name: c.name.clone(),
             state: waiting("ContainerCreating"),
@@ -49,9 +56,10 @@ impl PodState {
             main: pod.spec.containers.iter().map(entry).collect(),
             restart_policy: pod.spec.restart_policy.unwrap_or(RestartPolicy::Always),
             started: Time::now(),
-            cpu: std::time::Duration::ZERO,
-            peak_memory: 0,
+            usage: Arc::default(),
+            sampled: None,
             pod_ip: None,
+            host_ip: host_ip.to_owned(),
         }
     }
 
@@ -81,9 +89,43 @@ impl PodState {
         }
     }
 
-    pub fn record_usage(&mut self, o: &Outcome) {
-        self.cpu += o.cpu;
-        self.peak_memory = self.peak_memory.max(o.peak_memory);
+    /// Takes a new usage sample; whether it differs from the last one reported (an idle
+    /// pod's status is not rewritten).
+    pub fn sample(&mut self) -> bool {
+        let now = Instant::now();
+        let snap = self.usage.snapshot();
+        let (prev, at) = match &self.sampled {
+            Some((prev, _, _)) if *prev == snap => return false,
+            Some((prev, at, _)) => (*prev, *at),
+            None => (UsageSnapshot::default(), now),
+        };
+        let window = now.duration_since(at);
+        let cpu = snap.cpu.saturating_sub(prev.cpu);
+        let millicores = if window.is_zero() {
+            0
+        } else {
+            (cpu.as_secs_f64() * 1000.0 / window.as_secs_f64()).round() as u64
+        };
+        let q = |text: String| Quantity::parse(&text).ok();
+        let (Some(cpu_q), Some(memory), Some(peak_memory)) = (
+            q(format!("{millicores}m")),
+            q(snap.memory_bytes.to_string()),
+            q(snap.peak_memory_bytes.to_string()),
+        ) else {
+            return false;
+        };
+        let usage = PodUsage {
+            cpu: cpu_q,
+            memory,
+            peak_memory,
+            cpu_nanos: u64::try_from(snap.cpu.as_nanos()).unwrap_or(u64::MAX),
+            requests: snap.requests,
+            failed_requests: snap.failures,
+            timestamp: Time::now(),
+            window_seconds: u32::try_from(window.as_secs()).unwrap_or(u32::MAX),
+        };
+        self.sampled = Some((snap, now, usage));
+        true
     }
 
     /// The phase, as the kubelet decides it: Running while any container runs (or will
@@ -132,7 +174,8 @@ impl PodState {
             }],
             start_time: Some(self.started),
             pod_ip: self.pod_ip.clone(),
-            host_ip: self.pod_ip.as_ref().map(|_| "127.0.0.1".to_owned()),
+            host_ip: Some(self.host_ip.clone()),
+            usage: self.sampled.as_ref().map(|(_, _, u)| u.clone()),
             init_container_statuses: self.init.clone(),
             container_statuses: self.main.clone(),
             ..Default::default()

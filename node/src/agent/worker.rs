@@ -20,13 +20,18 @@ use super::{Shared, given};
 use crate::Error;
 use crate::logs::{self, LogFile, Stream};
 use crate::wasm::{
-    Handler, HttpSpec, Limits, Outcome, Output, Reason, RunSpec, Workload, bind, run, serve,
+    Handler, HttpSpec, Limits, Outcome, Output, Reason, RunSpec, Usage, Workload, bind, run, serve,
 };
 
 /// Runs `pod` until it is done (or the task is aborted because the pod went away).
 pub async fn run_pod(shared: Arc<Shared>, pod: Pod) {
-    let state = Arc::new(Mutex::new(PodState::new(&pod)));
+    let state = Arc::new(Mutex::new(PodState::new(&pod, &shared.host_ip)));
     report(&shared, &pod, &state).await;
+    let _reporter = AbortOnDrop(tokio::spawn(report_usage(
+        shared.clone(),
+        pod.clone(),
+        state.clone(),
+    )));
     let dir = shared.pod_dir(&pod);
     for (i, c) in pod.spec.init_containers.iter().enumerate() {
         let ok = run_container(&shared, &pod, &state, &dir, c, Slot::Init(i), true).await;
@@ -50,6 +55,31 @@ pub async fn run_pod(shared: Arc<Shared>, pod: Pod) {
         });
     }
     while set.join_next().await.is_some() {}
+    // What the finished pod used, for good.
+    if state.lock().await.sample() {
+        report(&shared, &pod, &state).await;
+    }
+}
+
+/// Reports the pod's usage every `usage_interval` while it changes.
+async fn report_usage(shared: Arc<Shared>, pod: Pod, state: Arc<Mutex<PodState>>) {
+    let mut tick = tokio::time::interval(shared.usage_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if state.lock().await.sample() {
+            report(&shared, &pod, &state).await;
+        }
+    }
+}
+
+/// Aborts a task when dropped (the pod's worker ended or was aborted).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Which status entry a container owns.
@@ -160,6 +190,7 @@ async fn spec(
     pod: &Pod,
     c: &Container,
     dir: &Path,
+    usage: Arc<Usage>,
 ) -> Result<RunSpec, ContainerState> {
     let given = given::resolve(shared, pod, c, dir, None)
         .await
@@ -172,6 +203,7 @@ async fn spec(
         stdout: Output::new(log.sink(Stream::Stdout)),
         stderr: Output::new(log.sink(Stream::Stderr)),
         limits: limits(pod, c),
+        usage,
     })
 }
 
@@ -240,7 +272,8 @@ async fn run_container(
                 }
             }
         }
-        let run_spec = match spec(shared, pod, c, dir).await {
+        let usage = state.lock().await.usage.clone();
+        let run_spec = match spec(shared, pod, c, dir, usage).await {
             Ok(s) => s,
             Err(why) => {
                 wait(shared, pod, state, slot, &mut backoff, why).await;
@@ -266,7 +299,6 @@ async fn run_container(
                 peak_memory: 0,
             },
         };
-        state.lock().await.record_usage(&outcome);
         let ok = outcome.exit_code == 0;
         let restart = match policy {
             RestartPolicy::Always => !init || !ok,
@@ -339,6 +371,7 @@ async fn serve_http(
             stderr: Output::new(log.sink(Stream::Stderr)),
             limits,
             max_instances: MAX_INSTANCES,
+            usage: state.lock().await.usage.clone(),
         },
     )
     .map_err(|e| create_error(e.to_string()))?;

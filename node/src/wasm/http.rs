@@ -5,7 +5,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hyper::server::conn::http1;
@@ -24,6 +23,7 @@ use super::engine::Host;
 use super::meter::{Limits, Meter};
 use super::output::Output;
 use super::preopen::{self, Preopen};
+use super::usage::{Charged, Usage};
 use crate::Error;
 
 /// What one HTTP pod's handler is given.
@@ -37,15 +37,8 @@ pub struct HttpSpec {
     pub limits: Limits,
     /// Requests in the guest at once.
     pub max_instances: usize,
-}
-
-/// What a handler has done so far.
-#[derive(Debug, Default)]
-pub struct HttpUsage {
-    pub requests: AtomicU64,
-    pub cpu_nanos: AtomicU64,
-    pub peak_memory: AtomicU64,
-    pub failures: AtomicU64,
+    /// The pod's counters.
+    pub usage: Arc<Usage>,
 }
 
 struct State {
@@ -80,7 +73,6 @@ pub struct Handler {
     spec: HttpSpec,
     tick: Duration,
     slots: Arc<Semaphore>,
-    pub usage: HttpUsage,
 }
 
 impl Handler {
@@ -102,7 +94,6 @@ impl Handler {
             slots: Arc::new(Semaphore::new(spec.max_instances.max(1))),
             spec,
             tick: host.tick(),
-            usage: HttpUsage::default(),
         })
     }
 
@@ -117,7 +108,8 @@ impl Handler {
             ctx,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            meter: Meter::new(self.spec.limits.clone(), self.tick),
+            meter: Meter::new(self.spec.limits.clone(), self.tick)
+                .charged_to(self.spec.usage.clone()),
         };
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|s| &mut s.meter);
@@ -132,7 +124,7 @@ impl Handler {
         req: hyper::Request<hyper::body::Incoming>,
     ) -> wasmtime::Result<hyper::Response<HyperOutgoingBody>> {
         let permit = self.slots.clone().acquire_owned().await?;
-        self.usage.requests.fetch_add(1, Ordering::Relaxed);
+        self.spec.usage.request();
         let mut store = self.store()?;
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let req = store
@@ -141,28 +133,25 @@ impl Handler {
             .new_incoming_request(Scheme::Http, req)?;
         let out = store.data_mut().http().new_response_outparam(sender)?;
         let me = self.clone();
-        let task = tokio::spawn(async move {
-            let _permit = permit;
-            let result = async {
-                let proxy = me.pre.instantiate_async(&mut store).await?;
-                proxy
-                    .wasi_http_incoming_handler()
-                    .call_handle(&mut store, req, out)
-                    .await
-            }
-            .await;
-            let m = &store.data().meter;
-            me.usage
-                .cpu_nanos
-                .fetch_add(m.cpu.as_nanos() as u64, Ordering::Relaxed);
-            me.usage
-                .peak_memory
-                .fetch_max(m.peak_memory as u64, Ordering::Relaxed);
-            if result.is_err() {
-                me.usage.failures.fetch_add(1, Ordering::Relaxed);
-            }
-            result
-        });
+        let usage = self.spec.usage.clone();
+        let task = tokio::spawn(Charged::new(
+            async move {
+                let _permit = permit;
+                let result = async {
+                    let proxy = me.pre.instantiate_async(&mut store).await?;
+                    proxy
+                        .wasi_http_incoming_handler()
+                        .call_handle(&mut store, req, out)
+                        .await
+                }
+                .await;
+                if result.is_err() {
+                    me.spec.usage.failure();
+                }
+                result
+            },
+            usage,
+        ));
         match receiver.await {
             Ok(Ok(resp)) => Ok(resp),
             Ok(Err(e)) => Err(e.into()),

@@ -6,9 +6,12 @@
 //!   next period, as the Linux CFS quota throttles a container.
 //! - Deadline: past it, the guest is interrupted and the outcome is `DeadlineExceeded`.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::{ResourceLimiter, UpdateDeadline};
+
+use super::usage::Usage;
 
 /// The accounting period of the CPU share (CFS' default).
 pub const CPU_PERIOD: Duration = Duration::from_millis(100);
@@ -39,6 +42,9 @@ pub struct Meter {
     pub out_of_memory: bool,
     /// It ran past its deadline.
     pub deadline_exceeded: bool,
+    /// The pod's counters, and the memory this instance holds in them.
+    usage: Option<Arc<Usage>>,
+    held: u64,
 }
 
 impl Meter {
@@ -54,6 +60,22 @@ impl Meter {
             peak_memory: 0,
             out_of_memory: false,
             deadline_exceeded: false,
+            usage: None,
+            held: 0,
+        }
+    }
+
+    /// Counts this instance's memory in the pod's `usage` while it lives.
+    pub fn charged_to(mut self, usage: Arc<Usage>) -> Meter {
+        self.usage = Some(usage);
+        self
+    }
+
+    fn hold(&mut self, current: usize, desired: usize) {
+        let more = desired.saturating_sub(current) as u64;
+        self.held += more;
+        if let Some(u) = &self.usage {
+            u.grew(more);
         }
     }
 
@@ -110,12 +132,13 @@ impl Meter {
 impl ResourceLimiter for Meter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         let ok = self.allow(desired)?;
         self.peak_memory = self.peak_memory.max(desired);
+        self.hold(current, desired);
         Ok(ok)
     }
 
@@ -127,6 +150,14 @@ impl ResourceLimiter for Meter {
     ) -> wasmtime::Result<bool> {
         // A table element is a pointer: count tables against the same limit.
         self.allow(desired.saturating_mul(8))
+    }
+}
+
+impl Drop for Meter {
+    fn drop(&mut self) {
+        if let Some(u) = &self.usage {
+            u.released(self.held);
+        }
     }
 }
 

@@ -11,6 +11,8 @@
 //! - `output`: [`Output`], where a guest's stdout and stderr go.
 //! - `meter`: per-pod [`Limits`] (memory, CPU share, deadline) as a guest meets them.
 //! - `http`: serving a `wasi:http` handler, a fresh instance per request ([`Handler`]).
+//! - `usage`: [`Usage`], what a pod's instances use (CPU, memory, requests), measured as
+//!   they run.
 //! - `run`: running a command or preview 1 module to completion ([`run`]), and how it
 //!   ended ([`Outcome`]).
 
@@ -22,12 +24,14 @@ mod meter;
 mod output;
 mod preopen;
 mod run;
+mod usage;
 
 pub use cache::{CompileCache, sha256_hex};
 pub use engine::{Host, HostConfig};
-pub use http::{Handler, HttpSpec, HttpUsage, bind, serve};
+pub use http::{Handler, HttpSpec, bind, serve};
 pub use inspect::{Workload, WorkloadKind, inspect};
 pub use meter::{CPU_PERIOD, Limits};
 pub use output::Output;
 pub use preopen::Preopen;
 pub use run::{OOM_EXIT_CODE, Outcome, Reason, RunSpec, run};
+pub use usage::{Usage, UsageSnapshot};

@@ -3,6 +3,7 @@
 //! under its pod's limits. The outcome uses Kubernetes' words for how a container ended,
 //! plus Skiff's own for what only a Wasm guest can do (`Trapped`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::component::{Linker as ComponentLinker, ResourceTable};
@@ -16,6 +17,7 @@ use super::inspect::Workload;
 use super::meter::{Limits, Meter};
 use super::output::Output;
 use super::preopen::{self, Preopen};
+use super::usage::{Charged, Usage};
 use crate::Error;
 
 /// Exit code reported for a guest stopped by its memory limit (128 + SIGKILL, as a
@@ -33,6 +35,8 @@ pub struct RunSpec {
     pub stdout: Output,
     pub stderr: Output,
     pub limits: Limits,
+    /// The pod's counters, which this run adds to.
+    pub usage: Arc<Usage>,
 }
 
 /// Why a run ended, in the words `status.containerStatuses[].state.terminated.reason` uses.
@@ -104,8 +108,8 @@ fn wasi(spec: &RunSpec) -> Result<WasiCtxBuilder, Error> {
     Ok(b)
 }
 
-fn store<W: Send + 'static>(host: &Host, wasi: W, limits: Limits) -> Store<State<W>> {
-    let meter = Meter::new(limits, host.tick());
+fn store<W: Send + 'static>(host: &Host, wasi: W, spec: &RunSpec) -> Store<State<W>> {
+    let meter = Meter::new(spec.limits.clone(), host.tick()).charged_to(spec.usage.clone());
     let mut store = Store::new(host.engine(), State { wasi, meter });
     store.limiter(|s| &mut s.meter);
     store.set_epoch_deadline(1);
@@ -115,20 +119,23 @@ fn store<W: Send + 'static>(host: &Host, wasi: W, limits: Limits) -> Store<State
 
 /// Runs `workload` (a command or a preview 1 module) to its end.
 pub async fn run(host: &Host, workload: &Workload, spec: RunSpec) -> Result<Outcome, Error> {
-    let limits = spec.limits.clone();
-    match workload {
+    let before = spec.usage.snapshot().cpu;
+    let mut o = match workload {
         Workload::Preview1Module(module) => {
             let mut linker: Linker<State<WasiP1Ctx>> = Linker::new(host.engine());
             wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s| &mut s.wasi)
                 .map_err(|e| link_error(&e))?;
-            let mut store = store(host, wasi(&spec)?.build_p1(), limits);
-            let result = async {
-                let instance = linker.instantiate_async(&mut store, module).await?;
-                let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
-                start.call_async(&mut store, ()).await
-            }
+            let mut store = store(host, wasi(&spec)?.build_p1(), &spec);
+            let result = Charged::new(
+                async {
+                    let instance = linker.instantiate_async(&mut store, module).await?;
+                    let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+                    start.call_async(&mut store, ()).await.map(|()| true)
+                },
+                spec.usage.clone(),
+            )
             .await;
-            Ok(outcome(result.map(|()| true), &store.data().meter))
+            outcome(result, &store.data().meter)
         }
         Workload::Command(component) => {
             let mut linker: ComponentLinker<State<P2>> = ComponentLinker::new(host.engine());
@@ -137,18 +144,30 @@ pub async fn run(host: &Host, workload: &Workload, spec: RunSpec) -> Result<Outc
                 ctx: wasi(&spec)?.build(),
                 table: ResourceTable::new(),
             };
-            let mut store = store(host, p2, limits);
-            let result = async {
-                let command = Command::instantiate_async(&mut store, component, &linker).await?;
-                command.wasi_cli_run().call_run(&mut store).await
-            }
+            let mut store = store(host, p2, &spec);
+            let result = Charged::new(
+                async {
+                    let command =
+                        Command::instantiate_async(&mut store, component, &linker).await?;
+                    command
+                        .wasi_cli_run()
+                        .call_run(&mut store)
+                        .await
+                        .map(|r| r.is_ok())
+                },
+                spec.usage.clone(),
+            )
             .await;
-            Ok(outcome(result.map(|r| r.is_ok()), &store.data().meter))
+            outcome(result, &store.data().meter)
         }
-        Workload::HttpHandler(_) => Err(Error::NotRunnable {
-            reason: "an HTTP handler serves requests; it does not run to completion".into(),
-        }),
-    }
+        Workload::HttpHandler(_) => {
+            return Err(Error::NotRunnable {
+                reason: "an HTTP handler serves requests; it does not run to completion".into(),
+            });
+        }
+    };
+    o.cpu = spec.usage.snapshot().cpu.saturating_sub(before);
+    Ok(o)
 }
 
 fn link_error(e: &wasmtime::Error) -> Error {

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::condition::Condition;
 use super::container::Container;
 use super::meta::ObjectMeta;
+use super::quantity::Quantity;
 use super::scheduling::{Affinity, Toleration};
 use super::values::Time;
 use super::volume::Volume;
@@ -208,6 +209,43 @@ pub struct PodStatus {
     pub init_container_statuses: Vec<ContainerStatus>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub container_statuses: Vec<ContainerStatus>,
+    /// What the pod's workloads use, as its node measures them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<PodUsage>,
+}
+
+/// A pod's resource use, measured by its node's agent. Kubernetes serves this from the
+/// metrics API (`kubectl top`); Skiff also keeps it in the pod's status, so every client
+/// sees real figures without a metrics server.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Serialize,
+    Deserialize,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct PodUsage {
+    /// CPU in use over `windowSeconds` before `timestamp`, in cores (`kubectl top`'s
+    /// figure, e.g. `12m`).
+    pub cpu: Quantity,
+    /// Linear memory the pod's live instances hold (bytes).
+    pub memory: Quantity,
+    /// The most they held at once.
+    pub peak_memory: Quantity,
+    /// CPU time since the pod started on its node, in nanoseconds.
+    pub cpu_nanos: u64,
+    /// HTTP requests served, and those whose instance failed.
+    #[serde(default)]
+    pub requests: u64,
+    #[serde(default)]
+    pub failed_requests: u64,
+    pub timestamp: Time,
+    pub window_seconds: u32,
 }
 
 /// The state of one workload, under Kubernetes' names so tools and habits carry over.
