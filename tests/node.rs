@@ -4,94 +4,13 @@
 //! restart leaves finished pods alone. Every process is killed when the test ends.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod support;
 
 use support::Members;
-
-/// The agent process, killed (by its PID) when dropped.
-struct Agent {
-    child: Option<Child>,
-    log: PathBuf,
-}
-
-impl Agent {
-    fn start(control: &str, data: &Path, log: &Path) -> Agent {
-        let out = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_skiff"))
-            .args(["node", "--name", "n1", "--control", control])
-            .args(["--heartbeat-seconds", "1", "--backoff-seconds", "1"])
-            .args(["--listen", "127.0.0.1:0", "--usage-seconds", "1"])
-            .arg("--data-dir")
-            .arg(data)
-            .stdout(Stdio::null())
-            .stderr(out)
-            .spawn()
-            .unwrap();
-        Agent {
-            child: Some(child),
-            log: log.to_path_buf(),
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        self.stop();
-        if std::thread::panicking() {
-            eprintln!(
-                "--- agent log:\n{}",
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            );
-        }
-    }
-}
-
-fn skiff(server: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_skiff"))
-        .args(args)
-        .env("SKIFF_SERVER", server)
-        .env("HOME", "/nonexistent")
-        .output()
-        .unwrap()
-}
-
-/// `skiff get KIND NAME -o json`, once it exists and `ready` says so (within 30 s).
-fn wait_for(
-    server: &str,
-    what: &[&str],
-    ready: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut last = serde_json::Value::Null;
-    while Instant::now() < deadline {
-        let mut args = vec!["get"];
-        args.extend_from_slice(what);
-        args.extend_from_slice(&["-o", "json"]);
-        let out = skiff(server, &args);
-        if out.status.success() {
-            last = serde_json::from_slice(&out.stdout).unwrap();
-            if ready(&last) {
-                return last;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("{what:?} not as expected within 30 s; last seen:\n{last:#}");
-}
+use support::node::{Agent, get, guest, logs, logs_error, skiff, wait_for};
 
 fn testsuite(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -218,6 +137,8 @@ fn an_agent_runs_wasm_pods_and_reports_them_as_kubernetes_does() {
 
     // The agent restarts: finished pods are not run again.
     agent.stop();
+    let before = std::fs::read_to_string(&log).unwrap();
+    assert!(before.contains("compiled an artifact"), "{before}");
     let mut agent = Agent::start(s, &data, &log);
     wait_for(s, &["pod", "retries"], |p| {
         p["status"]["containerStatuses"][0]["restartCount"].as_u64() == Some(0)
@@ -247,29 +168,22 @@ fn an_agent_runs_wasm_pods_and_reports_them_as_kubernetes_does() {
         }
     }
     assert_eq!(get(&format!("{ip}:8080"), "/").0, 200);
-    agent.stop();
-}
-
-/// `skiff logs ARGS...`'s output, which must succeed.
-fn logs(server: &str, args: &[&str]) -> String {
-    let mut all = vec!["logs"];
-    all.extend_from_slice(args);
-    let out = skiff(server, &all);
+    // Nothing was compiled again: every artifact came from the compile cache on disk.
+    let after = std::fs::read_to_string(&log).unwrap()[before.len()..].to_owned();
+    assert!(!after.contains("compiled an artifact"), "{after}");
     assert!(
-        out.status.success(),
-        "skiff {all:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+        after.contains("loaded from the compile cache on disk"),
+        "{after}"
     );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// `skiff logs ARGS...`'s error, which must fail with exit code 1.
-fn logs_error(server: &str, args: &[&str]) -> String {
-    let mut all = vec!["logs"];
-    all.extend_from_slice(args);
-    let out = skiff(server, &all);
-    assert_eq!(out.status.code(), Some(1), "skiff {all:?} should fail");
-    String::from_utf8(out.stderr).unwrap()
+    // One new run of the HTTP pod, not two: no duplicate instances.
+    let uid = web["metadata"]["uid"].as_str().unwrap();
+    let mut runs: Vec<_> = std::fs::read_dir(data.join(format!("pods/default_web_{uid}/logs/web")))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    runs.sort();
+    assert_eq!(runs, ["0.log", "1.log"]);
+    agent.stop();
 }
 
 #[test]
@@ -361,15 +275,6 @@ fn skiff_logs_reads_a_pods_log_through_the_api_as_kubectl_does() {
     let e = logs_error(s, &["deployment/hw"]);
     assert!(e.contains("logs are read from pods"), "{e}");
     agent.stop();
-}
-
-fn guest(file: &str) -> PathBuf {
-    std::env::var_os("SKIFF_GUESTS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/target/wasm32-wasip2/release")
-        })
-        .join(file)
 }
 
 #[test]
@@ -502,45 +407,131 @@ spec:
     agent.stop();
 }
 
-/// A plain HTTP/1.1 GET: (status, body).
-fn get(addr: &str, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n"
+/// The misbehaving test guests (WebAssembly text shared with the runtime's own tests),
+/// compiled into `dir`.
+fn misbehaving(dir: &Path, name: &str) -> PathBuf {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("node/tests/misbehaving/{name}.wat")),
     )
     .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    // A chunked body: keep the data, drop the chunk sizes.
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        let mut out = String::new();
-        let mut rest = body;
-        while let Some((size, after)) = rest.split_once("\r\n") {
-            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-            if n == 0 {
-                break;
+    let path = dir.join(format!("{name}.wasm"));
+    std::fs::write(&path, wat::parse_str(&text).unwrap()).unwrap();
+    path
+}
+
+#[test]
+fn misbehaving_guests_are_stopped_and_named_while_a_neighbour_keeps_answering() {
+    let m = Members::start(1);
+    m.leader(1);
+    let s = &m.addr(1);
+    let dir = tempfile::tempdir().unwrap();
+    let mut agent = Agent::start(s, &dir.path().join("node"), &dir.path().join("agent.log"));
+    let web = dir.path().join("web.yaml");
+    std::fs::write(
+        &web,
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: web}}\nspec:\n  nodeName: n1\n  runtimeClassName: wasm\n  containers:\n  - name: web\n    image: {}\n",
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../shared/conformance/components/runwasi-hello_wasi_http.wasm")
+                .display()
+        ),
+    )
+    .unwrap();
+    let out = skiff(s, &["apply", "-f", web.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p = wait_for(s, &["pod", "web"], |p| p["status"]["podIP"].is_string());
+    let addr = format!("{}:8080", p["status"]["podIP"].as_str().unwrap());
+    assert_eq!(get(&addr, "/").0, 200);
+
+    // The neighbour is asked all along.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let asking = {
+        let (stop, addr) = (stop.clone(), addr.clone());
+        std::thread::spawn(move || {
+            let (mut ok, mut bad) = (0, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match get(&addr, "/") {
+                    (200, _) => ok += 1,
+                    other => bad.push(other),
+                }
+                std::thread::sleep(Duration::from_millis(20));
             }
-            out.push_str(&after[..n.min(after.len())]);
-            rest = after.get(n + 2..).unwrap_or("");
-        }
-        out
-    } else {
-        body.to_owned()
+            (ok, bad)
+        })
     };
-    (status, body)
+    let job = |name: &str, wasm: &Path, extra: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  nodeName: n1\n  runtimeClassName: wasm\n  restartPolicy: Never\n{extra}  containers:\n  - name: main\n    image: {}\n    resources: {{limits: {{memory: 16Mi, cpu: 200m}}}}\n",
+            wasm.display()
+        )
+    };
+    let d = dir.path();
+    let jobs = dir.path().join("jobs.yaml");
+    std::fs::write(
+        &jobs,
+        [
+            job("bomb", &misbehaving(d, "memory-bomb"), ""),
+            job(
+                "spin",
+                &misbehaving(d, "busy-loop"),
+                "  activeDeadlineSeconds: 2\n",
+            ),
+            job("overflow", &misbehaving(d, "stack-overflow"), ""),
+            job("unreachable", &misbehaving(d, "unreachable"), ""),
+        ]
+        .join("---\n"),
+    )
+    .unwrap();
+    let out = skiff(s, &["apply", "-f", jobs.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ended = |name: &str| {
+        let p = wait_for(s, &["pod", name], |p| p["status"]["phase"] == "Failed");
+        p["status"]["containerStatuses"][0]["state"]["terminated"].clone()
+    };
+    let t = ended("bomb");
+    assert_eq!(
+        (t["reason"].as_str(), t["exitCode"].as_i64()),
+        (Some("OOMKilled"), Some(137)),
+        "{t}"
+    );
+    let t = ended("spin");
+    assert_eq!(t["reason"], "DeadlineExceeded", "{t}");
+    let t = ended("overflow");
+    assert_eq!(t["reason"], "Trapped", "{t}");
+    assert!(
+        t["message"]
+            .as_str()
+            .unwrap()
+            .contains("call stack exhausted"),
+        "{t}"
+    );
+    let t = ended("unreachable");
+    assert_eq!(t["reason"], "Trapped", "{t}");
+    let message = t["message"].as_str().unwrap();
+    assert!(
+        message.contains("unreachable") && message.contains("broken"),
+        "{t}"
+    );
+
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (ok, bad) = asking.join().unwrap();
+    assert!(
+        bad.is_empty(),
+        "the neighbour failed {} times: {bad:?}",
+        bad.len()
+    );
+    assert!(ok >= 10, "the neighbour answered {ok} times");
+    let web = wait_for(s, &["pod", "web"], |_| true);
+    assert_eq!(web["status"]["phase"], "Running");
+    agent.stop();
 }
 
 #[test]

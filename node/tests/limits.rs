@@ -10,29 +10,12 @@ use skiff_node::wasm::{
     sha256_hex,
 };
 
-const MEMORY_BOMB: &str = r#"(module
-  (memory (export "memory") 1)
-  (func (export "_start")
-    (loop $grow (br_if $grow (i32.ne (memory.grow (i32.const 16)) (i32.const -1))))
-    unreachable))"#;
-
-const BUSY_LOOP: &str = r#"(module
-  (func (export "_start") (loop $spin (br $spin))))"#;
-
-const STACK_OVERFLOW: &str = r#"(module
-  (func $deeper (call $deeper))
-  (func (export "_start") (call $deeper)))"#;
-
-const UNREACHABLE: &str = r#"(module
-  (func $broken unreachable)
-  (func (export "_start") (call $broken)))"#;
-
-/// Exits 0 after a little work (a neighbour that must not be starved).
-const NEIGHBOUR: &str = r#"(module
-  (func (export "_start") (local $i i32)
-    (loop $count
-      (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br_if $count (i32.lt_u (local.get $i) (i32.const 1000000))))))"#;
+// The guests are WebAssembly text in `misbehaving/`, shared with the process tests.
+const MEMORY_BOMB: &str = include_str!("misbehaving/memory-bomb.wat");
+const BUSY_LOOP: &str = include_str!("misbehaving/busy-loop.wat");
+const STACK_OVERFLOW: &str = include_str!("misbehaving/stack-overflow.wat");
+const UNREACHABLE: &str = include_str!("misbehaving/unreachable.wat");
+const NEIGHBOUR: &str = include_str!("misbehaving/neighbour.wat");
 
 struct Fixture {
     host: Host,

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // Each test file uses a different part.
 
+pub mod node;
+
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -77,6 +77,7 @@ impl CompileCache {
             return Some(w.clone());
         }
         let w = self.load_compiled(&self.path(digest))?;
+        tracing::info!(digest, "loaded from the compile cache on disk");
         self.memo
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -107,6 +108,7 @@ impl CompileCache {
         }
         let path = self.path(digest);
         if let Some(w) = self.load_compiled(&path) {
+            tracing::info!(digest, "loaded from the compile cache on disk");
             memo(&w);
             return Ok(w);
         }
@@ -118,8 +120,15 @@ impl CompileCache {
                 actual,
             });
         }
+        let began = std::time::Instant::now();
         let w = inspect(&self.engine, &bytes)?;
         self.compilations.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            digest,
+            bytes = bytes.len(),
+            ms = began.elapsed().as_millis() as u64,
+            "compiled an artifact"
+        );
         let serialized = match &w {
             Workload::HttpHandler(c) | Workload::Command(c) => c.serialize(),
             Workload::Preview1Module(m) => m.serialize(),

@@ -1,0 +1,3 @@
+;; Spins for ever.
+(module
+  (func (export "_start") (loop $spin (br $spin))))

@@ -1,0 +1,4 @@
+;; Reaches `unreachable`.
+(module
+  (func $broken unreachable)
+  (func (export "_start") (call $broken)))
