@@ -174,7 +174,13 @@ fn every_conformance_program_and_component_runs_as_a_pod_through_the_agent() {
         .keys()
         .filter(|k| !finished.contains_key(*k))
         .collect();
-    assert!(unfinished.is_empty(), "never finished: {unfinished:?}");
+    if let Some(name) = unfinished.first() {
+        let out = skiff(s, &["get", "pod", name, "-o", "yaml"]);
+        panic!(
+            "never finished: {unfinished:?}; the first:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
 
     let mut failures = Vec::new();
     for (name, want) in &expected {

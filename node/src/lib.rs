@@ -8,12 +8,15 @@
 //!   module) before any pod is started with it.
 //! - [`logs`]: container logs on disk (timestamped lines, rotated by size), read back
 //!   as `kubectl logs` shows them.
+//! - [`runtime`]: the workload-runtime traits the agent speaks, and the Wasm runtime
+//!   behind them (the container runtime will be the second).
 //! - [`agent`]: the node agent: registration, heartbeat, the pods bound to this node.
 //! - `error`: [`Error`], the crate's one error vocabulary; each variant names the stage
 //!   that failed and carries what a user needs to act.
 
 pub mod agent;
 pub mod logs;
+pub mod runtime;
 pub mod wasm;
 
 mod error;

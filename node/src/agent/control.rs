@@ -17,6 +17,7 @@ use tonic::transport::Channel;
 use tonic::{Code, Status, Streaming};
 
 use crate::Error;
+use crate::runtime::ArtifactSource;
 
 /// Members to talk to, and the connection in use.
 pub struct ControlPlane {
@@ -242,6 +243,15 @@ impl ControlPlane {
     /// Whether `e` says an artifact is not in the store.
     pub fn is_not_found(e: &Error) -> bool {
         matches!(e, Error::ControlPlane { reason } if reason.contains("not in the store"))
+    }
+}
+
+#[tonic::async_trait]
+impl ArtifactSource for ControlPlane {
+    async fn fetch(&self, digest: &str) -> Result<Vec<u8>, String> {
+        ControlPlane::fetch(self, digest)
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 

@@ -5,6 +5,7 @@
 //! - `control`: [`ControlPlane`], the connection to whichever member answers.
 //! - `given`: what a container starts with: env and volumes from ConfigMaps, Secrets and
 //!   the pod's fields.
+//! - `network`: each pod's own address.
 //! - `register`: the Node object and its heartbeat.
 //! - `serve`: the agent's API for the control plane (container logs).
 //! - `worker`: one pod: artifacts, init containers, containers, restarts, status.
@@ -18,6 +19,7 @@
 mod backoff;
 mod control;
 mod given;
+mod network;
 mod register;
 mod serve;
 mod status;
@@ -41,7 +43,9 @@ pub use control::ControlPlane;
 
 use crate::Error;
 use crate::logs::LogPolicy;
+use crate::runtime::{WasmRuntime, WorkloadRuntime};
 use crate::wasm::{CompileCache, Host, HostConfig};
+use network::PodNetwork;
 
 /// What this node offers.
 #[derive(Debug, Clone)]
@@ -75,9 +79,9 @@ pub struct AgentConfig {
 
 /// What every pod worker shares.
 pub struct Shared {
-    cp: ControlPlane,
-    host: Host,
-    cache: Arc<CompileCache>,
+    cp: Arc<ControlPlane>,
+    runtime: Arc<dyn WorkloadRuntime>,
+    network: Arc<PodNetwork>,
     data_dir: PathBuf,
     backoff: BackoffPolicy,
     logs: LogPolicy,
@@ -124,10 +128,7 @@ pub async fn run(
         instances: config.capacity.pods.saturating_mul(4).max(16),
         ..HostConfig::default()
     })?;
-    let cache = Arc::new(CompileCache::open(
-        &config.data_dir.join("compiled"),
-        host.engine(),
-    )?);
+    let cache = CompileCache::open(&config.data_dir.join("compiled"), host.engine())?;
     let mut config = config;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -147,14 +148,15 @@ pub async fn run(
         .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener));
     let api = tokio::spawn(api);
     let _stop_api = AbortOnDrop(api);
-    let cp = ControlPlane::new(config.control.clone());
+    let cp = Arc::new(ControlPlane::new(config.control.clone()));
+    let runtime = Arc::new(WasmRuntime::new(host, cache, cp.clone()));
     let since = Time::now();
     register::register(&cp, &config, since).await?;
     tracing::info!(node = %config.name, "node registered");
     let shared = Arc::new(Shared {
         cp,
-        host,
-        cache,
+        runtime,
+        network: Arc::default(),
         data_dir: config.data_dir.clone(),
         backoff: config.backoff,
         logs: config.logs,

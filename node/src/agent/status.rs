@@ -8,6 +8,7 @@ use skiff_proto::model::pod::{
 };
 use skiff_proto::model::values::Time;
 
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -30,6 +31,8 @@ pub struct PodState {
     /// Where the pod's HTTP handler listens (its own loopback address).
     pub pod_ip: Option<String>,
     pub host_ip: String,
+    /// The pod's own address (shown as `podIP` once a container serves on it).
+    pub ip: Ipv4Addr,
 }
 
 fn waiting(reason: &str) -> ContainerState {
@@ -43,7 +46,7 @@ fn waiting(reason: &str) -> ContainerState {
 }
 
 impl PodState {
-    pub fn new(pod: &Pod, host_ip: &str) -> PodState {
+    pub fn new(pod: &Pod, host_ip: &str, ip: Ipv4Addr) -> PodState {
         let entry = |c: &skiff_proto::model::container::Container| ContainerStatus {
             name: c.name.clone(),
             state: waiting("ContainerCreating"),
@@ -60,6 +63,7 @@ impl PodState {
             sampled: None,
             pod_ip: None,
             host_ip: host_ip.to_owned(),
+            ip,
         }
     }
 

@@ -1,12 +1,11 @@
-//! One pod on this node: its artifacts fetched and compiled, its init containers run in
-//! order, then its containers side by side, each restarted as the pod's restart policy
+//! One pod on this node: its address, its init containers run in order, then its
+//! containers side by side (each prepared and started by the workload runtime), each restarted as the pod's restart policy
 //! says (with back-off), and the pod's status reported at every change.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use skiff_proto::artifact::{ArtifactRef, parse_wasm_image};
 use skiff_proto::model::container::Container;
 use skiff_proto::model::pod::{
     ContainerState, Pod, RestartPolicy, StateRunning, StateTerminated, StateWaiting,
@@ -17,15 +16,15 @@ use tokio::sync::Mutex;
 use super::backoff::Backoff;
 use super::status::PodState;
 use super::{Shared, given};
-use crate::Error;
-use crate::logs::{self, LogFile, Stream};
-use crate::wasm::{
-    Handler, HttpSpec, Limits, Outcome, Output, Reason, RunSpec, Usage, Workload, bind, run, serve,
-};
+use crate::logs::{self, LogFile};
+use crate::runtime::{Limits, Outcome, StartSpec};
 
 /// Runs `pod` until it is done (or the task is aborted because the pod went away).
 pub async fn run_pod(shared: Arc<Shared>, pod: Pod) {
-    let state = Arc::new(Mutex::new(PodState::new(&pod, &shared.host_ip)));
+    let ip = shared
+        .network
+        .allocate(pod.metadata.uid.as_deref().unwrap_or(&pod.metadata.name));
+    let state = Arc::new(Mutex::new(PodState::new(&pod, &shared.host_ip, ip.ip)));
     report(&shared, &pod, &state).await;
     let _reporter = AbortOnDrop(tokio::spawn(report_usage(
         shared.clone(),
@@ -89,9 +88,12 @@ pub enum Slot {
     Main(usize),
 }
 
+/// Sends the pod's status. The state stays locked until the status is written, so
+/// reports from the containers and the usage sampler reach the API in the order they
+/// were computed: an older status never overwrites a newer one.
 async fn report(shared: &Shared, pod: &Pod, state: &Mutex<PodState>) {
-    let status = state.lock().await.status();
-    if let Err(e) = shared.report(pod, &status).await {
+    let s = state.lock().await;
+    if let Err(e) = shared.report(pod, &s.status()).await {
         tracing::warn!(pod = %pod.metadata.name, error = %e, "reporting pod status");
     }
 }
@@ -108,47 +110,6 @@ fn waiting(reason: &str, message: String) -> ContainerState {
             message: Some(message),
         }),
         ..Default::default()
-    }
-}
-
-/// The compiled workload for container `c`, or the waiting state that says why not.
-async fn workload(shared: &Shared, c: &Container) -> Result<Workload, ContainerState> {
-    let hex = match parse_wasm_image(&c.image) {
-        Ok(ArtifactRef::Digest(hex)) => hex,
-        Ok(ArtifactRef::Oci(r)) => {
-            return Err(waiting(
-                "ErrImagePull",
-                format!(
-                    "{r}: this node fetches Wasm artifacts from the control plane's store (sha256:...) only, so far"
-                ),
-            ));
-        }
-        Ok(ArtifactRef::Path(p)) => {
-            return Err(waiting(
-                "ArtifactNotFound",
-                format!(
-                    "{p} is a file on a client's machine; apply the pod with `skiff apply`, which uploads it"
-                ),
-            ));
-        }
-        Err(why) => return Err(waiting("InvalidImageName", why)),
-    };
-    if let Some(w) = shared.cache.cached(&hex) {
-        return Ok(w);
-    }
-    let bytes = match shared.cp.fetch(&format!("sha256:{hex}")).await {
-        Ok(b) => b,
-        Err(e) => return Err(waiting("ArtifactNotFound", e.to_string())),
-    };
-    let cache = shared.cache.clone();
-    let compiled = tokio::task::spawn_blocking(move || cache.load(&hex, || Ok(bytes))).await;
-    match compiled {
-        Ok(Ok(w)) => Ok(w),
-        Ok(Err(e @ Error::DigestMismatch { .. })) => {
-            Err(waiting("ArtifactNotFound", e.to_string()))
-        }
-        Ok(Err(e)) => Err(waiting("InvalidComponent", e.to_string())),
-        Err(e) => Err(waiting("InvalidComponent", format!("compiling: {e}"))),
     }
 }
 
@@ -185,25 +146,33 @@ fn new_log(shared: &Shared, dir: &Path, c: &Container) -> Result<Arc<LogFile>, S
 
 /// What one run of container `c` starts with, or the waiting state that says why it
 /// cannot start.
-async fn spec(
+async fn start_spec(
     shared: &Shared,
     pod: &Pod,
     c: &Container,
     dir: &Path,
-    usage: Arc<Usage>,
-) -> Result<RunSpec, ContainerState> {
-    let given = given::resolve(shared, pod, c, dir, None)
+    state: &Mutex<PodState>,
+) -> Result<StartSpec, ContainerState> {
+    let (ip, usage) = {
+        let s = state.lock().await;
+        (s.ip, s.usage.clone())
+    };
+    let given = given::resolve(shared, pod, c, dir, Some(&ip.to_string()))
         .await
         .map_err(config_error)?;
     let log = new_log(shared, dir, c).map_err(create_error)?;
-    Ok(RunSpec {
+    Ok(StartSpec {
         args: argv(c),
         env: given.env,
         dirs: given.dirs,
-        stdout: Output::new(log.sink(Stream::Stdout)),
-        stderr: Output::new(log.sink(Stream::Stderr)),
+        log,
         limits: limits(pod, c),
         usage,
+        ip: ip.into(),
+        port: c
+            .ports
+            .first()
+            .and_then(|p| u16::try_from(p.container_port).ok()),
     })
 }
 
@@ -256,24 +225,15 @@ async fn run_container(
     let policy = pod.spec.restart_policy.unwrap_or(RestartPolicy::Always);
     let mut backoff = Backoff::new(shared.backoff);
     loop {
-        let w = match workload(shared, c).await {
-            Ok(w) => w,
-            Err(why) => {
+        let prepared = match shared.runtime.prepare(&c.image).await {
+            Ok(p) => p,
+            Err(n) => {
+                let why = waiting(n.reason, n.message);
                 wait(shared, pod, state, slot, &mut backoff, why).await;
                 continue;
             }
         };
-        if let Workload::HttpHandler(component) = &w {
-            match serve_http(shared, pod, state, dir, c, slot, component).await {
-                Ok(()) => return true,
-                Err(why) => {
-                    wait(shared, pod, state, slot, &mut backoff, why).await;
-                    continue;
-                }
-            }
-        }
-        let usage = state.lock().await.usage.clone();
-        let run_spec = match spec(shared, pod, c, dir, usage).await {
+        let spec = match start_spec(shared, pod, c, dir, state).await {
             Ok(s) => s,
             Err(why) => {
                 wait(shared, pod, state, slot, &mut backoff, why).await;
@@ -281,6 +241,18 @@ async fn run_container(
             }
         };
         let started = Time::now();
+        let mut run = match prepared.start(spec).await {
+            Ok(r) => r,
+            Err(n) => {
+                let why = waiting(n.reason, n.message);
+                wait(shared, pod, state, slot, &mut backoff, why).await;
+                continue;
+            }
+        };
+        if let Some(addr) = run.address() {
+            tracing::info!(pod = %pod.metadata.name, container = %c.name, %addr, "serving");
+            state.lock().await.pod_ip = Some(addr.ip().to_string());
+        }
         let running = ContainerState {
             running: Some(StateRunning {
                 started_at: Some(started),
@@ -289,16 +261,8 @@ async fn run_container(
         };
         set(shared, pod, state, slot, running).await;
         let began = Instant::now();
-        let outcome = match run(&shared.host, &w, run_spec).await {
-            Ok(o) => o,
-            Err(e) => Outcome {
-                reason: Reason::Error,
-                exit_code: 128,
-                message: Some(e.to_string()),
-                cpu: Duration::ZERO,
-                peak_memory: 0,
-            },
-        };
+        let outcome = run.wait().await;
+        drop(run);
         let ok = outcome.exit_code == 0;
         let restart = match policy {
             RestartPolicy::Always => !init || !ok,
@@ -326,67 +290,3 @@ async fn run_container(
         tokio::time::sleep(wait).await;
     }
 }
-
-/// Per-request deadline of an HTTP handler whose pod sets none.
-const REQUEST_DEADLINE: Duration = Duration::from_secs(60);
-
-/// Serves an HTTP handler on the pod's own loopback address and the container's port
-/// (8080 if it names none) until the pod goes away.
-async fn serve_http(
-    shared: &Shared,
-    pod: &Pod,
-    state: &Mutex<PodState>,
-    dir: &Path,
-    c: &Container,
-    slot: Slot,
-    component: &wasmtime::component::Component,
-) -> Result<(), ContainerState> {
-    let port = c
-        .ports
-        .first()
-        .and_then(|p| u16::try_from(p.container_port).ok())
-        .unwrap_or(8080);
-    let seed = format!(
-        "{}/{}",
-        pod.metadata.uid.as_deref().unwrap_or_default(),
-        c.name
-    );
-    let (listener, addr) = bind(seed.as_bytes(), port)
-        .await
-        .map_err(|e| create_error(e.to_string()))?;
-    let pod_ip = addr.ip().to_string();
-    let given = given::resolve(shared, pod, c, dir, Some(&pod_ip))
-        .await
-        .map_err(config_error)?;
-    let log = new_log(shared, dir, c).map_err(create_error)?;
-    let mut limits = limits(pod, c);
-    limits.deadline = Some(limits.deadline.unwrap_or(REQUEST_DEADLINE));
-    let handler = Handler::new(
-        &shared.host,
-        component,
-        HttpSpec {
-            env: given.env,
-            dirs: given.dirs,
-            stdout: Output::new(log.sink(Stream::Stdout)),
-            stderr: Output::new(log.sink(Stream::Stderr)),
-            limits,
-            max_instances: MAX_INSTANCES,
-            usage: state.lock().await.usage.clone(),
-        },
-    )
-    .map_err(|e| create_error(e.to_string()))?;
-    tracing::info!(pod = %pod.metadata.name, %addr, "serving HTTP");
-    state.lock().await.pod_ip = Some(addr.ip().to_string());
-    let running = ContainerState {
-        running: Some(StateRunning {
-            started_at: Some(Time::now()),
-        }),
-        ..Default::default()
-    };
-    set(shared, pod, state, slot, running).await;
-    serve(Arc::new(handler), listener).await;
-    Ok(())
-}
-
-/// Requests one HTTP pod serves at once; the rest wait.
-const MAX_INSTANCES: usize = 64;

@@ -184,39 +184,11 @@ pub async fn serve(handler: Arc<Handler>, listener: TcpListener) {
     }
 }
 
-/// Binds the pod's address: `port` on a loopback address of its own (`127.x.y.z`, from
-/// `seed`), so every pod can listen on the port its manifest names.
-pub async fn bind(seed: &[u8], port: u16) -> Result<(TcpListener, SocketAddr), Error> {
-    let mut h: u32 = 0x811c_9dc5;
-    for b in seed {
-        h = (h ^ u32::from(*b)).wrapping_mul(0x0100_0193);
-    }
-    let mut last = None;
-    for attempt in 0..16u32 {
-        let x = h.wrapping_add(attempt.wrapping_mul(7919));
-        // 127.1.0.1 – 127.254.255.254: away from 127.0.0.1 and the network's ends.
-        let ip = std::net::Ipv4Addr::new(
-            127,
-            1 + (x % 254) as u8,
-            (x >> 8) as u8,
-            1 + ((x >> 16) % 254) as u8,
-        );
-        let addr = SocketAddr::from((ip, port));
-        match TcpListener::bind(addr).await {
-            Ok(l) => return Ok((l, addr)),
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => last = Some(e),
-            Err(e) => {
-                return Err(Error::Io {
-                    path: addr.to_string().into(),
-                    what: "listening on".into(),
-                    source: e,
-                });
-            }
-        }
-    }
-    Err(Error::Io {
-        path: format!("127.x.y.z:{port}").into(),
+/// Listens on `addr` (the pod's own address and the container's port).
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
+    TcpListener::bind(addr).await.map_err(|e| Error::Io {
+        path: addr.to_string().into(),
         what: "listening on".into(),
-        source: last.unwrap_or_else(|| std::io::Error::other("no free address")),
+        source: e,
     })
 }

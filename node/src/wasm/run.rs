@@ -77,6 +77,19 @@ pub struct Outcome {
     pub peak_memory: u64,
 }
 
+impl Outcome {
+    /// A run that ended without measuring anything (it failed around the guest).
+    pub fn ended(reason: Reason, exit_code: i32, message: impl Into<String>) -> Outcome {
+        Outcome {
+            reason,
+            exit_code,
+            message: Some(message.into()),
+            cpu: Duration::ZERO,
+            peak_memory: 0,
+        }
+    }
+}
+
 /// The store's data: the guest's WASI state and its meter.
 struct State<W> {
     wasi: W,

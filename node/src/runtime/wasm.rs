@@ -1,0 +1,188 @@
+//! The Wasm runtime: artifacts by digest from an [`ArtifactSource`], verified and compiled
+//! once ([`CompileCache`]); a `wasi:http` handler runs as a server on the pod's address (a
+//! fresh instance per request), a command or preview 1 module as a process-like run.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use skiff_proto::artifact::{ArtifactRef, parse_wasm_image};
+use tokio::task::JoinHandle;
+
+use super::{ArtifactSource, NotStarted, Prepared, Running, StartSpec, WorkloadRuntime};
+use crate::Error;
+use crate::logs::Stream;
+use crate::wasm::{
+    CompileCache, Handler, Host, HttpSpec, Outcome, Output, Reason, RunSpec, Workload, bind, run,
+    serve,
+};
+
+/// Requests one HTTP pod serves at once; the rest wait.
+const MAX_INSTANCES: usize = 64;
+/// Per-request deadline of an HTTP handler whose pod sets none.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(60);
+/// The port an HTTP handler serves on when its container names none.
+const DEFAULT_PORT: u16 = 8080;
+
+/// Wasm workloads in this process's wasmtime.
+pub struct WasmRuntime {
+    host: Arc<Host>,
+    cache: Arc<CompileCache>,
+    source: Arc<dyn ArtifactSource>,
+}
+
+impl WasmRuntime {
+    pub fn new(host: Host, cache: CompileCache, source: Arc<dyn ArtifactSource>) -> WasmRuntime {
+        WasmRuntime {
+            host: Arc::new(host),
+            cache: Arc::new(cache),
+            source,
+        }
+    }
+
+    /// The compiled workload for the artifact with sha256 `hex`.
+    async fn compiled(&self, hex: String) -> Result<Workload, NotStarted> {
+        if let Some(w) = self.cache.cached(&hex) {
+            return Ok(w);
+        }
+        let bytes = self
+            .source
+            .fetch(&format!("sha256:{hex}"))
+            .await
+            .map_err(|e| NotStarted::new("ArtifactNotFound", e))?;
+        let cache = self.cache.clone();
+        match tokio::task::spawn_blocking(move || cache.load(&hex, || Ok(bytes))).await {
+            Ok(Ok(w)) => Ok(w),
+            Ok(Err(e @ Error::DigestMismatch { .. })) => {
+                Err(NotStarted::new("ArtifactNotFound", e.to_string()))
+            }
+            Ok(Err(e)) => Err(NotStarted::new("InvalidComponent", e.to_string())),
+            Err(e) => Err(NotStarted::new(
+                "InvalidComponent",
+                format!("compiling: {e}"),
+            )),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl WorkloadRuntime for WasmRuntime {
+    async fn prepare(&self, image: &str) -> Result<Arc<dyn Prepared>, NotStarted> {
+        let hex = match parse_wasm_image(image) {
+            Ok(ArtifactRef::Digest(hex)) => hex,
+            Ok(ArtifactRef::Oci(r)) => {
+                return Err(NotStarted::new(
+                    "ErrImagePull",
+                    format!(
+                        "{r}: this node fetches Wasm artifacts from the control plane's store (sha256:...) only, so far"
+                    ),
+                ));
+            }
+            Ok(ArtifactRef::Path(p)) => {
+                return Err(NotStarted::new(
+                    "ArtifactNotFound",
+                    format!(
+                        "{p} is a file on a client's machine; apply the pod with `skiff apply`, which uploads it"
+                    ),
+                ));
+            }
+            Err(why) => return Err(NotStarted::new("InvalidImageName", why)),
+        };
+        let workload = self.compiled(hex).await?;
+        Ok(Arc::new(PreparedWasm {
+            host: self.host.clone(),
+            workload,
+        }))
+    }
+}
+
+struct PreparedWasm {
+    host: Arc<Host>,
+    workload: Workload,
+}
+
+fn create_error(e: impl std::fmt::Display) -> NotStarted {
+    NotStarted::new("CreateContainerError", e.to_string())
+}
+
+#[tonic::async_trait]
+impl Prepared for PreparedWasm {
+    async fn start(&self, spec: StartSpec) -> Result<Box<dyn Running>, NotStarted> {
+        let stdout = Output::new(spec.log.sink(Stream::Stdout));
+        let stderr = Output::new(spec.log.sink(Stream::Stderr));
+        if let Workload::HttpHandler(component) = &self.workload {
+            let mut limits = spec.limits;
+            limits.deadline = Some(limits.deadline.unwrap_or(REQUEST_DEADLINE));
+            let handler = Handler::new(
+                &self.host,
+                component,
+                HttpSpec {
+                    env: spec.env,
+                    dirs: spec.dirs,
+                    stdout,
+                    stderr,
+                    limits,
+                    max_instances: MAX_INSTANCES,
+                    usage: spec.usage,
+                },
+            )
+            .map_err(create_error)?;
+            let addr = SocketAddr::new(spec.ip, spec.port.unwrap_or(DEFAULT_PORT));
+            let listener = bind(addr).await.map_err(create_error)?;
+            let task = tokio::spawn(async move {
+                serve(Arc::new(handler), listener).await;
+                Outcome::ended(Reason::Error, 1, "the HTTP listener stopped")
+            });
+            return Ok(Box::new(Run {
+                task,
+                address: Some(addr),
+            }));
+        }
+        let (host, workload) = (self.host.clone(), self.workload.clone());
+        let run_spec = RunSpec {
+            args: spec.args,
+            env: spec.env,
+            dirs: spec.dirs,
+            stdout,
+            stderr,
+            limits: spec.limits,
+            usage: spec.usage,
+        };
+        let task = tokio::spawn(async move {
+            match run(&host, &workload, run_spec).await {
+                Ok(o) => o,
+                Err(e) => Outcome::ended(Reason::Error, 128, e.to_string()),
+            }
+        });
+        Ok(Box::new(Run {
+            task,
+            address: None,
+        }))
+    }
+}
+
+/// A run in a task of its own, stopped (aborted) when dropped.
+struct Run {
+    task: JoinHandle<Outcome>,
+    address: Option<SocketAddr>,
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[tonic::async_trait]
+impl Running for Run {
+    fn address(&self) -> Option<SocketAddr> {
+        self.address
+    }
+
+    async fn wait(&mut self) -> Outcome {
+        match (&mut self.task).await {
+            Ok(o) => o,
+            Err(e) => Outcome::ended(Reason::Error, 128, format!("the run's task ended: {e}")),
+        }
+    }
+}
