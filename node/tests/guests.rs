@@ -112,6 +112,7 @@ fn example_guests_have_their_kinds() {
     let expected = [
         ("hello_http.wasm", WorkloadKind::HttpHandler),
         ("show-config.wasm", WorkloadKind::Command),
+        ("sleep.wasm", WorkloadKind::Command),
     ];
     let engine = Engine::default();
     for (file, kind) in expected {

@@ -146,6 +146,7 @@ pub fn run(a: DevArgs) -> Result<ExitCode> {
             cpu_millis: cores * 1000,
             memory_bytes: 4 << 30,
             pods: 110,
+            instances: 256,
         },
         address: "127.0.0.1".into(),
         listen: ([127, 0, 0, 1], 0).into(),

@@ -173,6 +173,10 @@ pub struct NodeArgs {
     /// The most pods this node runs at once.
     #[arg(long, default_value_t = 110)]
     pub max_pods: u32,
+    /// Wasm instances alive at once across all pods (a long-running job holds one; an HTTP
+    /// pod one per request in flight). Default: twice --max-pods, at least 256.
+    #[arg(long)]
+    pub max_instances: Option<u32>,
     /// The address this node is reached at (reported in its status).
     #[arg(long, default_value = "127.0.0.1")]
     pub address: String,

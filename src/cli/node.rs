@@ -59,6 +59,9 @@ pub fn run(a: NodeArgs) -> Result<ExitCode> {
             cpu_millis: a.cpu_millis.unwrap_or(cores * 1000),
             memory_bytes,
             pods: a.max_pods,
+            instances: a
+                .max_instances
+                .unwrap_or_else(|| a.max_pods.saturating_mul(2).max(256)),
         },
         address: a.address,
         listen: a.listen,

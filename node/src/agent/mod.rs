@@ -53,6 +53,8 @@ pub struct Capacity {
     pub cpu_millis: u64,
     pub memory_bytes: u64,
     pub pods: u32,
+    /// Wasm instances alive at once (the pooling allocator's size).
+    pub instances: u32,
 }
 
 /// How an agent runs.
@@ -125,7 +127,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), Error> {
     let host = Host::new(&HostConfig {
-        instances: config.capacity.pods.saturating_mul(4).max(16),
+        instances: config.capacity.instances.max(1),
         ..HostConfig::default()
     })?;
     let cache = CompileCache::open(&config.data_dir.join("compiled"), host.engine())?;

@@ -31,6 +31,10 @@ pub fn status(config: &AgentConfig, now: Time, since: Time) -> Result<NodeStatus
     capacity.insert("cpu".to_owned(), quantity(format!("{}m", c.cpu_millis))?);
     capacity.insert("memory".to_owned(), quantity(c.memory_bytes.to_string())?);
     capacity.insert("pods".to_owned(), quantity(c.pods.to_string())?);
+    capacity.insert(
+        "wasm-instances".to_owned(),
+        quantity(c.instances.to_string())?,
+    );
     Ok(NodeStatus {
         allocatable: capacity.clone(),
         capacity,

@@ -34,11 +34,12 @@ impl Stream {
 }
 
 /// One container instance's log file, shared by its stdout and stderr (and, for an HTTP
-/// handler, by every instance serving a request).
+/// handler, by every instance serving a request). The file is opened at the first write,
+/// so the many pods that never print hold no file descriptor.
 pub struct LogFile {
     path: PathBuf,
     policy: LogPolicy,
-    inner: Mutex<Open>,
+    inner: Mutex<Option<Open>>,
 }
 
 struct Open {
@@ -62,13 +63,13 @@ fn open(path: &Path) -> Result<Open, Error> {
 }
 
 impl LogFile {
-    /// Opens (appending to) the log at `path`.
+    /// The log at `path`, created now (empty) and appended to from the first write.
     pub fn open(path: &Path, policy: LogPolicy) -> Result<Arc<LogFile>, Error> {
-        let inner = Mutex::new(open(path)?);
+        drop(open(path)?);
         Ok(Arc::new(LogFile {
             path: path.to_path_buf(),
             policy,
-            inner,
+            inner: Mutex::new(None),
         }))
     }
 
@@ -101,12 +102,16 @@ impl LogFile {
             out.extend_from_slice(text);
             out.push(b'\n');
         }
-        let mut o = self
+        let mut guard = self
             .inner
             .lock()
             .map_err(|_| std::io::Error::other("log writer poisoned"))?;
+        let o = match &mut *guard {
+            Some(o) => o,
+            none => none.insert(open(&self.path).map_err(std::io::Error::other)?),
+        };
         if o.size > 0 && o.size + out.len() as u64 > self.policy.max_bytes {
-            self.rotate(&mut o)?;
+            self.rotate(o)?;
         }
         o.file.write_all(&out)?;
         o.size += out.len() as u64;
@@ -130,7 +135,7 @@ impl LogFile {
             }
         }
         std::fs::rename(&self.path, rotated(&self.path, 1))?;
-        *o = open(&self.path).map_err(|e| std::io::Error::other(e.to_string()))?;
+        *o = open(&self.path).map_err(std::io::Error::other)?;
         Ok(())
     }
 }

@@ -11,6 +11,9 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use crate::Error;
 
+/// Address space the pool's linear-memory slots may reserve in all.
+const ADDRESS_BUDGET: u64 = 64 << 40;
+
 /// How big the node's instance pool is.
 #[derive(Debug, Clone)]
 pub struct HostConfig {
@@ -44,17 +47,25 @@ pub struct Host {
 impl Host {
     pub fn new(config: &HostConfig) -> Result<Host, Error> {
         let n = config.instances.max(1);
+        // Each memory slot of the pool reserves address space: 4 GiB lets Cranelift drop
+        // bounds checks; a very large pool gets less per slot (explicit checks), so the
+        // whole pool stays within ADDRESS_BUDGET of the process's 128 TiB.
+        let memories = n.saturating_mul(2);
+        let reservation =
+            ((ADDRESS_BUDGET / u64::from(memories)).min(4 << 30) / (64 << 10)).max(1) * (64 << 10);
+        let max_memory = config.max_memory_bytes.min(reservation);
         let mut pool = PoolingAllocationConfig::default();
         // A component instance holds several core instances (its own, WASI adapters),
         // each with a memory and tables: room for a few of each per instance.
         pool.total_component_instances(n)
             .total_core_instances(n.saturating_mul(8))
-            .total_memories(n.saturating_mul(2))
+            .total_memories(memories)
             .total_tables(n.saturating_mul(4))
             .total_stacks(n)
-            .max_memory_size(usize::try_from(config.max_memory_bytes).unwrap_or(usize::MAX));
+            .max_memory_size(usize::try_from(max_memory).unwrap_or(usize::MAX));
         let mut c = Config::new();
-        c.wasm_component_model(true)
+        c.memory_reservation(reservation)
+            .wasm_component_model(true)
             .epoch_interruption(true)
             .memory_init_cow(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));

@@ -118,11 +118,16 @@ impl Handler {
         Ok(store)
     }
 
-    /// One request, in a fresh instance.
-    async fn handle(
+    /// One request, in a fresh instance: from a connection, or in-process (a router
+    /// calling a local pod, a benchmark) with any body.
+    pub async fn handle<B>(
         self: Arc<Self>,
-        req: hyper::Request<hyper::body::Incoming>,
-    ) -> wasmtime::Result<hyper::Response<HyperOutgoingBody>> {
+        req: hyper::Request<B>,
+    ) -> wasmtime::Result<hyper::Response<HyperOutgoingBody>>
+    where
+        B: hyper::body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
         let permit = self.slots.clone().acquire_owned().await?;
         self.spec.usage.request();
         let mut store = self.store()?;
