@@ -23,7 +23,7 @@ pub struct Proc {
 }
 
 impl Proc {
-    fn new(name: String, program: &Path, args: Vec<String>, log: PathBuf) -> Proc {
+    pub fn new(name: String, program: &Path, args: Vec<String>, log: PathBuf) -> Proc {
         Proc {
             name,
             program: program.to_path_buf(),
@@ -108,7 +108,7 @@ impl Drop for Proc {
     }
 }
 
-/// Three members of one system. `api[i]` is member `i`'s client address (`127.0.0.1:PORT`).
+/// The members of one system (three unless said). `api[i]` is member `i`'s client address (`127.0.0.1:PORT`).
 pub struct Cluster {
     pub members: Vec<Proc>,
     pub api: Vec<String>,
@@ -141,12 +141,17 @@ impl Cluster {
     /// binary is copied into the temporary directory first, so a rebuild during the bench
     /// cannot change what a restarted member runs.
     pub fn skiff(bin: &Path, parent: &Path) -> Result<Cluster> {
+        Cluster::skiff_members(bin, parent, 3)
+    }
+
+    /// [`Cluster::skiff`] with `n` members.
+    pub fn skiff_members(bin: &Path, parent: &Path, n: usize) -> Result<Cluster> {
         let dir = temp_dir(parent, "skiff-bench-skiff-")?;
         let copy = dir.path().join("skiff");
         std::fs::copy(bin, &copy)
             .with_context(|| format!("copying {} to {}", bin.display(), copy.display()))?;
         let bin = copy.as_path();
-        let ports = free_ports(3)?;
+        let ports = free_ports(n)?;
         let api: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
         let initial = api
             .iter()

@@ -7,6 +7,10 @@
 //!   3-member etcd, both on loopback with fsync on, at several client concurrencies; then
 //!   the time a client waits for its next acknowledged write after `kill -9` of the leader.
 //!
+//! - `wasm`: one HTTP request in a fresh instance through Skiff's runtime against
+//!   wasmtime's own `ProxyPre` + pooling path; pod start latency on a real agent; density
+//!   (10,000 HTTP pods and 1,000 sleeping jobs on one node).
+//!
 //! - `api`: the object API (apply, get, list of 100, watch fan-out to 1,000 watchers)
 //!   against etcd's v3 API (put, range, range over a prefix, watch).
 //!
@@ -18,6 +22,8 @@
 //!   finding the leader with `Membership/Members`.
 //! - [`etcd`]: the etcd client side over its v3 gRPC API (`KV.Put`,
 //!   `Maintenance.Status`), generated from `proto/etcd_kv.proto`.
+//! - [`instantiate`]: the `wasm` bench's in-process request paths (Skiff, wasmtime).
+//! - [`pods`]: the `wasm` bench's member + node agent, artifacts, pods and their start.
 //! - [`load`]: N concurrent closed-loop clients for a duration; latencies, errors.
 //! - [`failover`]: kill the leader while a client writes; time to the next acknowledged write.
 //! - [`report`]: percentiles, medians and table printing.
@@ -27,7 +33,9 @@ pub mod api;
 pub mod cluster;
 pub mod etcd;
 pub mod failover;
+pub mod instantiate;
 pub mod load;
+pub mod pods;
 pub mod report;
 pub mod setup;
 pub mod skiff;

@@ -2,11 +2,13 @@
 //! once ([`CompileCache`]); a `wasi:http` handler runs as a server on the pod's address (a
 //! fresh instance per request), a command or preview 1 module as a process-like run.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use skiff_proto::artifact::{ArtifactRef, parse_wasm_image};
+use tokio::sync::{OnceCell, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::{ArtifactSource, NotStarted, Prepared, Running, StartSpec, WorkloadRuntime};
@@ -24,11 +26,18 @@ const REQUEST_DEADLINE: Duration = Duration::from_secs(60);
 /// The port an HTTP handler serves on when its container names none.
 const DEFAULT_PORT: u16 = 8080;
 
+/// One artifact being fetched and compiled; every pod that needs it awaits the same cell.
+type InFlight = Arc<OnceCell<Result<Workload, NotStarted>>>;
+
 /// Wasm workloads in this process's wasmtime.
 pub struct WasmRuntime {
     host: Arc<Host>,
     cache: Arc<CompileCache>,
     source: Arc<dyn ArtifactSource>,
+    /// Artifacts being prepared: a thousand pods of one new component compile it once.
+    in_flight: Mutex<HashMap<String, InFlight>>,
+    /// Compilations at once (Cranelift already spreads one over every core).
+    compiling: Semaphore,
 }
 
 impl WasmRuntime {
@@ -37,14 +46,45 @@ impl WasmRuntime {
             host: Arc::new(host),
             cache: Arc::new(cache),
             source,
+            in_flight: Mutex::default(),
+            compiling: Semaphore::new(2),
         }
     }
 
-    /// The compiled workload for the artifact with sha256 `hex`.
+    /// The compiled workload for the artifact with sha256 `hex`: from the cache, or
+    /// fetched and compiled once however many pods ask at the same time.
     async fn compiled(&self, hex: String) -> Result<Workload, NotStarted> {
         if let Some(w) = self.cache.cached(&hex) {
             return Ok(w);
         }
+        let cell = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(hex.clone())
+            .or_default()
+            .clone();
+        let result = cell
+            .get_or_init(|| self.fetch_and_compile(hex.clone()))
+            .await
+            .clone();
+        // Done (or failed: the next pod tries again): later pods find it in the cache.
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&hex);
+        result
+    }
+
+    async fn fetch_and_compile(&self, hex: String) -> Result<Workload, NotStarted> {
+        if let Some(w) = self.cache.cached(&hex) {
+            return Ok(w);
+        }
+        let _turn = self
+            .compiling
+            .acquire()
+            .await
+            .map_err(|e| NotStarted::new("InvalidComponent", format!("compiling: {e}")))?;
         let bytes = self
             .source
             .fetch(&format!("sha256:{hex}"))
