@@ -9,7 +9,9 @@
 //!
 //! # Modules
 //! - `wasm`: [`WasmRuntime`], over [`crate::wasm`].
+//! - `oci`: Wasm OCI artifacts pulled from registries.
 
+mod oci;
 mod wasm;
 
 use std::net::{IpAddr, SocketAddr};

@@ -1,16 +1,18 @@
-//! The Wasm runtime: artifacts by digest from an [`ArtifactSource`], verified and compiled
-//! once ([`CompileCache`]); a `wasi:http` handler runs as a server on the pod's address (a
+//! The Wasm runtime: artifacts by digest from an [`ArtifactSource`] or from OCI
+//! registries, verified and compiled once ([`CompileCache`]); a `wasi:http` handler runs as a server on the pod's address (a
 //! fresh instance per request), a command or preview 1 module as a process-like run.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use skiff_proto::artifact::{ArtifactRef, parse_wasm_image};
+use skiff_proto::artifact::{ArtifactRef, OciReference, parse_wasm_image};
 use tokio::sync::{OnceCell, Semaphore};
 use tokio::task::JoinHandle;
 
+use super::oci;
 use super::{ArtifactSource, NotStarted, Prepared, Running, StartSpec, WorkloadRuntime};
 use crate::Error;
 use crate::logs::Stream;
@@ -38,6 +40,8 @@ pub struct WasmRuntime {
     in_flight: Mutex<HashMap<String, InFlight>>,
     /// Compilations at once (Cranelift already spreads one over every core).
     compiling: Semaphore,
+    /// OCI references pulled, and the digest each resolved to.
+    resolved: Mutex<HashMap<String, String>>,
 }
 
 impl WasmRuntime {
@@ -48,48 +52,82 @@ impl WasmRuntime {
             source,
             in_flight: Mutex::default(),
             compiling: Semaphore::new(2),
+            resolved: Mutex::default(),
         }
     }
 
     /// The compiled workload for the artifact with sha256 `hex`: from the cache, or
-    /// fetched and compiled once however many pods ask at the same time.
+    /// fetched from the store and compiled once however many pods ask at the same time.
     async fn compiled(&self, hex: String) -> Result<Workload, NotStarted> {
         if let Some(w) = self.cache.cached(&hex) {
             return Ok(w);
         }
+        self.once(hex.clone(), async {
+            let bytes = self
+                .source
+                .fetch(&format!("sha256:{hex}"))
+                .await
+                .map_err(|e| NotStarted::new("ArtifactNotFound", e))?;
+            self.compile(hex, bytes).await
+        })
+        .await
+    }
+
+    /// The compiled workload for the OCI artifact `r`: pulled once (later pods of the same
+    /// reference use what it resolved to, as `imagePullPolicy: IfNotPresent` does).
+    async fn pulled(&self, r: &OciReference) -> Result<Workload, NotStarted> {
+        let key = r.to_string();
+        let known = self
+            .resolved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .cloned();
+        if let Some(w) = known.and_then(|hex| self.cache.cached(&hex)) {
+            return Ok(w);
+        }
+        self.once(format!("oci:{key}"), async {
+            let (hex, bytes) = oci::pull(r).await?;
+            let w = self.compile(hex.clone(), bytes).await?;
+            self.resolved
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(key.clone(), hex);
+            Ok(w)
+        })
+        .await
+    }
+
+    /// Runs `work` once for `key` however many callers ask at the same time; each gets
+    /// its result.
+    async fn once(
+        &self,
+        key: String,
+        work: impl Future<Output = Result<Workload, NotStarted>>,
+    ) -> Result<Workload, NotStarted> {
         let cell = self
             .in_flight
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .entry(hex.clone())
+            .entry(key.clone())
             .or_default()
             .clone();
-        let result = cell
-            .get_or_init(|| self.fetch_and_compile(hex.clone()))
-            .await
-            .clone();
+        let result = cell.get_or_init(|| work).await.clone();
         // Done (or failed: the next pod tries again): later pods find it in the cache.
         self.in_flight
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(&hex);
+            .remove(&key);
         result
     }
 
-    async fn fetch_and_compile(&self, hex: String) -> Result<Workload, NotStarted> {
-        if let Some(w) = self.cache.cached(&hex) {
-            return Ok(w);
-        }
+    /// Verifies `bytes` against `hex` and compiles them (into the cache).
+    async fn compile(&self, hex: String, bytes: Vec<u8>) -> Result<Workload, NotStarted> {
         let _turn = self
             .compiling
             .acquire()
             .await
             .map_err(|e| NotStarted::new("InvalidComponent", format!("compiling: {e}")))?;
-        let bytes = self
-            .source
-            .fetch(&format!("sha256:{hex}"))
-            .await
-            .map_err(|e| NotStarted::new("ArtifactNotFound", e))?;
         let cache = self.cache.clone();
         match tokio::task::spawn_blocking(move || cache.load(&hex, || Ok(bytes))).await {
             Ok(Ok(w)) => Ok(w),
@@ -111,12 +149,11 @@ impl WorkloadRuntime for WasmRuntime {
         let hex = match parse_wasm_image(image) {
             Ok(ArtifactRef::Digest(hex)) => hex,
             Ok(ArtifactRef::Oci(r)) => {
-                return Err(NotStarted::new(
-                    "ErrImagePull",
-                    format!(
-                        "{r}: this node fetches Wasm artifacts from the control plane's store (sha256:...) only, so far"
-                    ),
-                ));
+                let workload = self.pulled(&r).await?;
+                return Ok(Arc::new(PreparedWasm {
+                    host: self.host.clone(),
+                    workload,
+                }));
             }
             Ok(ArtifactRef::Path(p)) => {
                 return Err(NotStarted::new(
