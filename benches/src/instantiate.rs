@@ -12,7 +12,8 @@ use anyhow::{Context, Result, anyhow};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use skiff_node::wasm::{
-    CompileCache, Handler, Host, HostConfig, HttpSpec, Limits, Output, Usage, Workload, sha256_hex,
+    CompileCache, Handler, Host, HostConfig, HttpPre, HttpSpec, Limits, Output, Usage, Workload,
+    sha256_hex,
 };
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
@@ -153,7 +154,7 @@ impl Skiff {
         let log = skiff_node::logs::start_run(&logs.path().join("log"), Default::default())?;
         let handler = Handler::new(
             &host,
-            &component,
+            &HttpPre::new(&host, &component)?,
             HttpSpec {
                 env: Vec::new(),
                 dirs: Vec::new(),
@@ -167,7 +168,7 @@ impl Skiff {
                 max_instances: INSTANCES as usize,
                 usage: Arc::new(Usage::default()),
             },
-        )?;
+        );
         Ok(Skiff {
             handler: Arc::new(handler),
             _host: host,

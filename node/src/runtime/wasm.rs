@@ -17,8 +17,8 @@ use super::{ArtifactSource, NotStarted, Prepared, Running, StartSpec, WorkloadRu
 use crate::Error;
 use crate::logs::Stream;
 use crate::wasm::{
-    CompileCache, Handler, Host, HttpSpec, Outcome, Output, Reason, RunSpec, Workload, bind, run,
-    serve,
+    CompileCache, Handler, Host, HttpPre, HttpSpec, Outcome, Output, Reason, RunSpec, Workload,
+    bind, run, serve,
 };
 
 /// Requests one HTTP pod serves at once; the rest wait.
@@ -28,20 +28,62 @@ const REQUEST_DEADLINE: Duration = Duration::from_secs(60);
 /// The port an HTTP handler serves on when its container names none.
 const DEFAULT_PORT: u16 = 8080;
 
-/// One artifact being fetched and compiled; every pod that needs it awaits the same cell.
-type InFlight = Arc<OnceCell<Result<Workload, NotStarted>>>;
+/// Work in flight by key (a fetch and compile, a pull): every caller that asks while it
+/// runs awaits the same cell and gets its result.
+struct SingleFlight<T> {
+    cells: Mutex<HashMap<String, Cell<T>>>,
+}
+
+/// One piece of work's result, once it has one.
+type Cell<T> = Arc<OnceCell<Result<T, NotStarted>>>;
+
+impl<T> Default for SingleFlight<T> {
+    fn default() -> Self {
+        SingleFlight {
+            cells: Mutex::default(),
+        }
+    }
+}
+
+impl<T: Clone> SingleFlight<T> {
+    async fn run(
+        &self,
+        key: &str,
+        work: impl Future<Output = Result<T, NotStarted>>,
+    ) -> Result<T, NotStarted> {
+        let cell = self
+            .cells
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key.to_owned())
+            .or_default()
+            .clone();
+        let result = cell.get_or_init(|| work).await.clone();
+        // Done (or failed: the next caller tries again): later callers find the result
+        // in the cache.
+        self.cells
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+        result
+    }
+}
 
 /// Wasm workloads in this process's wasmtime.
 pub struct WasmRuntime {
     host: Arc<Host>,
     cache: Arc<CompileCache>,
     source: Arc<dyn ArtifactSource>,
-    /// Artifacts being prepared: a thousand pods of one new component compile it once.
-    in_flight: Mutex<HashMap<String, InFlight>>,
+    /// Artifacts being fetched and compiled, and references being pulled: a thousand pods
+    /// of one new component compile it once.
+    compiles: SingleFlight<Workload>,
+    pulls: SingleFlight<(String, Workload)>,
     /// Compilations at once (Cranelift already spreads one over every core).
     compiling: Semaphore,
     /// OCI references pulled, and the digest each resolved to.
     resolved: Mutex<HashMap<String, String>>,
+    /// HTTP handlers pre-instantiated, by digest.
+    http: Mutex<HashMap<String, HttpPre>>,
 }
 
 impl WasmRuntime {
@@ -50,9 +92,11 @@ impl WasmRuntime {
             host: Arc::new(host),
             cache: Arc::new(cache),
             source,
-            in_flight: Mutex::default(),
+            compiles: SingleFlight::default(),
+            pulls: SingleFlight::default(),
             compiling: Semaphore::new(2),
             resolved: Mutex::default(),
+            http: Mutex::default(),
         }
     }
 
@@ -62,20 +106,21 @@ impl WasmRuntime {
         if let Some(w) = self.cache.cached(&hex) {
             return Ok(w);
         }
-        self.once(hex.clone(), async {
-            let bytes = self
-                .source
-                .fetch(&format!("sha256:{hex}"))
-                .await
-                .map_err(|e| NotStarted::new("ArtifactNotFound", e))?;
-            self.compile(hex, bytes).await
-        })
-        .await
+        self.compiles
+            .run(&hex, async {
+                let bytes = self
+                    .source
+                    .fetch(&format!("sha256:{hex}"))
+                    .await
+                    .map_err(|e| NotStarted::new("ArtifactNotFound", e))?;
+                self.compile(hex.clone(), bytes).await
+            })
+            .await
     }
 
     /// The compiled workload for the OCI artifact `r`: pulled once (later pods of the same
     /// reference use what it resolved to, as `imagePullPolicy: IfNotPresent` does).
-    async fn pulled(&self, r: &OciReference) -> Result<Workload, NotStarted> {
+    async fn pulled(&self, r: &OciReference) -> Result<(String, Workload), NotStarted> {
         let key = r.to_string();
         let known = self
             .resolved
@@ -83,42 +128,48 @@ impl WasmRuntime {
             .unwrap_or_else(|p| p.into_inner())
             .get(&key)
             .cloned();
-        if let Some(w) = known.and_then(|hex| self.cache.cached(&hex)) {
-            return Ok(w);
+        if let Some(hex) = known
+            && let Some(w) = self.cache.cached(&hex)
+        {
+            return Ok((hex, w));
         }
-        self.once(format!("oci:{key}"), async {
-            let (hex, bytes) = oci::pull(r).await?;
-            let w = self.compile(hex.clone(), bytes).await?;
-            self.resolved
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(key.clone(), hex);
-            Ok(w)
-        })
-        .await
+        self.pulls
+            .run(&key, async {
+                let (hex, bytes) = oci::pull(r).await?;
+                let w = self.compile(hex.clone(), bytes).await?;
+                self.resolved
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(key.clone(), hex.clone());
+                Ok((hex, w))
+            })
+            .await
     }
 
-    /// Runs `work` once for `key` however many callers ask at the same time; each gets
-    /// its result.
-    async fn once(
-        &self,
-        key: String,
-        work: impl Future<Output = Result<Workload, NotStarted>>,
-    ) -> Result<Workload, NotStarted> {
-        let cell = self
-            .in_flight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(key.clone())
-            .or_default()
-            .clone();
-        let result = cell.get_or_init(|| work).await.clone();
-        // Done (or failed: the next pod tries again): later pods find it in the cache.
-        self.in_flight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&key);
-        result
+    /// The prepared workload; an HTTP handler's pre-instantiation is made once per
+    /// component and shared by its pods.
+    fn prepared(&self, hex: String, workload: Workload) -> Result<Arc<dyn Prepared>, NotStarted> {
+        let http = match &workload {
+            Workload::HttpHandler(component) => {
+                let mut pres = self.http.lock().unwrap_or_else(|p| p.into_inner());
+                let pre = match pres.get(&hex) {
+                    Some(p) => p.clone(),
+                    None => {
+                        let p = HttpPre::new(&self.host, component)
+                            .map_err(|e| NotStarted::new("InvalidComponent", e.to_string()))?;
+                        pres.insert(hex, p.clone());
+                        p
+                    }
+                };
+                Some(pre)
+            }
+            _ => None,
+        };
+        Ok(Arc::new(PreparedWasm {
+            host: self.host.clone(),
+            workload,
+            http,
+        }))
     }
 
     /// Verifies `bytes` against `hex` and compiles them (into the cache).
@@ -149,11 +200,8 @@ impl WorkloadRuntime for WasmRuntime {
         let hex = match parse_wasm_image(image) {
             Ok(ArtifactRef::Digest(hex)) => hex,
             Ok(ArtifactRef::Oci(r)) => {
-                let workload = self.pulled(&r).await?;
-                return Ok(Arc::new(PreparedWasm {
-                    host: self.host.clone(),
-                    workload,
-                }));
+                let (hex, workload) = self.pulled(&r).await?;
+                return self.prepared(hex, workload);
             }
             Ok(ArtifactRef::Path(p)) => {
                 return Err(NotStarted::new(
@@ -165,17 +213,15 @@ impl WorkloadRuntime for WasmRuntime {
             }
             Err(why) => return Err(NotStarted::new("InvalidImageName", why)),
         };
-        let workload = self.compiled(hex).await?;
-        Ok(Arc::new(PreparedWasm {
-            host: self.host.clone(),
-            workload,
-        }))
+        let workload = self.compiled(hex.clone()).await?;
+        self.prepared(hex, workload)
     }
 }
 
 struct PreparedWasm {
     host: Arc<Host>,
     workload: Workload,
+    http: Option<HttpPre>,
 }
 
 fn create_error(e: impl std::fmt::Display) -> NotStarted {
@@ -187,12 +233,12 @@ impl Prepared for PreparedWasm {
     async fn start(&self, spec: StartSpec) -> Result<Box<dyn Running>, NotStarted> {
         let stdout = Output::new(spec.log.sink(Stream::Stdout));
         let stderr = Output::new(spec.log.sink(Stream::Stderr));
-        if let Workload::HttpHandler(component) = &self.workload {
+        if let Some(pre) = &self.http {
             let mut limits = spec.limits;
             limits.deadline = Some(limits.deadline.unwrap_or(REQUEST_DEADLINE));
             let handler = Handler::new(
                 &self.host,
-                component,
+                pre,
                 HttpSpec {
                     env: spec.env,
                     dirs: spec.dirs,
@@ -202,8 +248,7 @@ impl Prepared for PreparedWasm {
                     max_instances: MAX_INSTANCES,
                     usage: spec.usage,
                 },
-            )
-            .map_err(create_error)?;
+            );
             let addr = SocketAddr::new(spec.ip, spec.port.unwrap_or(DEFAULT_PORT));
             let listener = bind(addr).await.map_err(create_error)?;
             let task = tokio::spawn(async move {

@@ -67,16 +67,13 @@ impl WasiHttpView for State {
     }
 }
 
-/// A handler ready to serve.
-pub struct Handler {
-    pre: ProxyPre<State>,
-    spec: HttpSpec,
-    tick: Duration,
-    slots: Arc<Semaphore>,
-}
+/// A component linked against WASI and `wasi:http` and pre-instantiated: made once per
+/// component and shared by every pod that serves it (cheap to clone).
+#[derive(Clone)]
+pub struct HttpPre(ProxyPre<State>);
 
-impl Handler {
-    pub fn new(host: &Host, component: &Component, spec: HttpSpec) -> Result<Handler, Error> {
+impl HttpPre {
+    pub fn new(host: &Host, component: &Component) -> Result<HttpPre, Error> {
         let mut linker = Linker::new(host.engine());
         let link = |e: wasmtime::Error| Error::Engine {
             reason: format!("linking wasi:http: {e:#}"),
@@ -89,12 +86,26 @@ impl Handler {
             .map_err(|e| Error::InvalidComponent {
                 reason: format!("{e:#}"),
             })?;
-        Ok(Handler {
-            pre,
+        Ok(HttpPre(pre))
+    }
+}
+
+/// One pod's handler, ready to serve.
+pub struct Handler {
+    pre: ProxyPre<State>,
+    spec: HttpSpec,
+    tick: Duration,
+    slots: Arc<Semaphore>,
+}
+
+impl Handler {
+    pub fn new(host: &Host, pre: &HttpPre, spec: HttpSpec) -> Handler {
+        Handler {
+            pre: pre.0.clone(),
             slots: Arc::new(Semaphore::new(spec.max_instances.max(1))),
             spec,
             tick: host.tick(),
-        })
+        }
     }
 
     fn store(&self) -> Result<Store<State>, Error> {
