@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 
 mod support;
 
-use support::Members;
-use support::node::{Agent, get, logs, skiff, wait_for};
+use support::node::{NodeCluster, apply, get, logs, skiff, wait_for};
 
 fn conformance() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance");
@@ -86,11 +85,8 @@ struct Expected {
 
 #[test]
 fn every_conformance_program_and_component_runs_as_a_pod_through_the_agent() {
-    let m = Members::start(1);
-    m.leader(1);
-    let s = &m.addr(1);
-    let work = tempfile::tempdir().unwrap();
-    let mut agent = Agent::start(s, &work.path().join("node"), &work.path().join("agent.log"));
+    let mut c = NodeCluster::start();
+    let (s, work) = (c.server.as_str(), &c.dir);
 
     let mut expected = BTreeMap::new();
     let mut docs = Vec::new();
@@ -145,13 +141,7 @@ fn every_conformance_program_and_component_runs_as_a_pod_through_the_agent() {
     assert!(expected.len() >= 30, "{} programs", expected.len());
     let manifests = work.path().join("testsuite.yaml");
     // Each pod as a JSON document (JSON is YAML) in one multi-document YAML file.
-    fs::write(&manifests, format!("---\n{}", docs.join("\n---\n"))).unwrap();
-    let out = skiff(s, &["apply", "-f", manifests.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    apply(s, &manifests, &format!("---\n{}", docs.join("\n---\n")));
 
     // Every job pod ends (Succeeded or Failed) within two minutes.
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -213,20 +203,14 @@ fn every_conformance_program_and_component_runs_as_a_pod_through_the_agent() {
             components.join(file).display()
         )
     };
-    fs::write(
+    apply(
+        s,
         &http,
-        [
+        &[
             pod("hello-wasi-http", "runwasi-hello_wasi_http.wasm"),
             pod("fetch-rs", "runwasi-fetch_rs.wasm"),
         ]
         .join("---\n"),
-    )
-    .unwrap();
-    let out = skiff(s, &["apply", "-f", http.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     for (name, body) in [
         (
@@ -243,5 +227,5 @@ fn every_conformance_program_and_component_runs_as_a_pod_through_the_agent() {
             "{name}"
         );
     }
-    agent.stop();
+    c.agent.stop();
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 mod support;
 
 use support::Members;
-use support::node::{Agent, get, guest, logs, logs_error, skiff, wait_for};
+use support::node::{Agent, NodeCluster, apply, get, guest, logs, logs_error, skiff, wait_for};
 
 fn testsuite(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -43,21 +43,15 @@ fn an_agent_runs_wasm_pods_and_reports_them_as_kubernetes_does() {
     assert_eq!(node["status"]["runtimes"][0], "wasm");
 
     let manifests = dir.path().join("pods.yaml");
-    std::fs::write(
+    apply(
+        s,
         &manifests,
-        [
+        &[
             pod("hello", &testsuite("fd_write-to-stdout.wasm"), "Never"),
             pod("fails", &testsuite("proc_exit-failure.wasm"), "Never"),
             pod("retries", &testsuite("proc_exit-failure.wasm"), "OnFailure"),
         ]
         .join("---\n"),
-    )
-    .unwrap();
-    let out = skiff(s, &["apply", "-f", manifests.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
 
     let hello = wait_for(s, &["pod", "hello"], |p| {
@@ -91,19 +85,13 @@ fn an_agent_runs_wasm_pods_and_reports_them_as_kubernetes_does() {
     let http = dir.path().join("http.yaml");
     let component = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/conformance/components/runwasi-hello_wasi_http.wasm");
-    std::fs::write(
+    apply(
+        s,
         &http,
-        format!(
+        &format!(
             "apiVersion: v1\nkind: Pod\nmetadata: {{name: web}}\nspec:\n  nodeName: n1\n  runtimeClassName: wasm\n  containers:\n  - name: web\n    image: {}\n    ports: [{{containerPort: 8080}}]\n    resources: {{limits: {{memory: 64Mi, cpu: 500m}}}}\n",
             component.display()
         ),
-    )
-    .unwrap();
-    let out = skiff(s, &["apply", "-f", http.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     let web = wait_for(s, &["pod", "web"], |p| {
         p["status"]["phase"] == "Running" && p["status"]["podIP"].is_string()
@@ -188,11 +176,8 @@ fn an_agent_runs_wasm_pods_and_reports_them_as_kubernetes_does() {
 
 #[test]
 fn skiff_logs_reads_a_pods_log_through_the_api_as_kubectl_does() {
-    let m = Members::start(1);
-    m.leader(1);
-    let s = &m.addr(1);
-    let dir = tempfile::tempdir().unwrap();
-    let mut agent = Agent::start(s, &dir.path().join("node"), &dir.path().join("agent.log"));
+    let mut c = NodeCluster::start();
+    let (s, dir) = (c.server.as_str(), &c.dir);
     wait_for(s, &["node", "n1"], |n| {
         n["status"]["daemonEndpoints"]["agentEndpoint"]["port"].as_u64() > Some(0)
     });
@@ -201,16 +186,10 @@ fn skiff_logs_reads_a_pods_log_through_the_api_as_kubectl_does() {
         .join("../shared/conformance/components/runwasi-component-hello-world.wasm");
     let manifests = dir.path().join("pods.yaml");
     let unbound = "apiVersion: v1\nkind: Pod\nmetadata: {name: nowhere}\nspec:\n  runtimeClassName: wasm\n  containers:\n  - {name: a, image: sha256:0000000000000000000000000000000000000000000000000000000000000000}\n";
-    std::fs::write(
+    apply(
+        s,
         &manifests,
-        [pod("hw", &hello, "Always"), unbound.to_owned()].join("---\n"),
-    )
-    .unwrap();
-    let out = skiff(s, &["apply", "-f", manifests.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        &[pod("hw", &hello, "Always"), unbound.to_owned()].join("---\n"),
     );
     // Two restarts: at least two runs have logs (the current one and the previous).
     wait_for(s, &["pod", "hw"], |p| {
@@ -274,20 +253,18 @@ fn skiff_logs_reads_a_pods_log_through_the_api_as_kubectl_does() {
     assert!(e.contains("--since \"soon\""), "{e}");
     let e = logs_error(s, &["deployment/hw"]);
     assert!(e.contains("logs are read from pods"), "{e}");
-    agent.stop();
+    c.agent.stop();
 }
 
 #[test]
 fn a_pod_gets_env_and_files_from_config_maps_secrets_and_its_own_fields() {
-    let m = Members::start(1);
-    m.leader(1);
-    let s = &m.addr(1);
-    let dir = tempfile::tempdir().unwrap();
-    let mut agent = Agent::start(s, &dir.path().join("node"), &dir.path().join("agent.log"));
+    let mut c = NodeCluster::start();
+    let (s, dir) = (c.server.as_str(), &c.dir);
     let manifests = dir.path().join("config.yaml");
-    std::fs::write(
+    apply(
+        s,
         &manifests,
-        format!(
+        &format!(
             r#"apiVersion: v1
 kind: ConfigMap
 metadata: {{name: settings}}
@@ -343,13 +320,6 @@ spec:
 "#,
             guest = guest("show-config.wasm").display()
         ),
-    )
-    .unwrap();
-    let out = skiff(s, &["apply", "-f", manifests.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     wait_for(s, &["pod", "config"], |p| {
         p["status"]["phase"] == "Succeeded"
@@ -404,7 +374,7 @@ spec:
         p["status"]["phase"] == "Succeeded"
     });
     assert!(logs(s, &["unconfigured"]).lines().any(|l| l == "X=v"));
-    agent.stop();
+    c.agent.stop();
 }
 
 /// The misbehaving test guests (WebAssembly text shared with the runtime's own tests),
@@ -421,27 +391,18 @@ fn misbehaving(dir: &Path, name: &str) -> PathBuf {
 
 #[test]
 fn misbehaving_guests_are_stopped_and_named_while_a_neighbour_keeps_answering() {
-    let m = Members::start(1);
-    m.leader(1);
-    let s = &m.addr(1);
-    let dir = tempfile::tempdir().unwrap();
-    let mut agent = Agent::start(s, &dir.path().join("node"), &dir.path().join("agent.log"));
+    let mut c = NodeCluster::start();
+    let (s, dir) = (c.server.as_str(), &c.dir);
     let web = dir.path().join("web.yaml");
-    std::fs::write(
+    apply(
+        s,
         &web,
-        format!(
+        &format!(
             "apiVersion: v1\nkind: Pod\nmetadata: {{name: web}}\nspec:\n  nodeName: n1\n  runtimeClassName: wasm\n  containers:\n  - name: web\n    image: {}\n",
             Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("../shared/conformance/components/runwasi-hello_wasi_http.wasm")
                 .display()
         ),
-    )
-    .unwrap();
-    let out = skiff(s, &["apply", "-f", web.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     let p = wait_for(s, &["pod", "web"], |p| p["status"]["podIP"].is_string());
     let addr = format!("{}:8080", p["status"]["podIP"].as_str().unwrap());
@@ -471,9 +432,10 @@ fn misbehaving_guests_are_stopped_and_named_while_a_neighbour_keeps_answering() 
     };
     let d = dir.path();
     let jobs = dir.path().join("jobs.yaml");
-    std::fs::write(
+    apply(
+        s,
         &jobs,
-        [
+        &[
             job("bomb", &misbehaving(d, "memory-bomb"), ""),
             job(
                 "spin",
@@ -484,13 +446,6 @@ fn misbehaving_guests_are_stopped_and_named_while_a_neighbour_keeps_answering() 
             job("unreachable", &misbehaving(d, "unreachable"), ""),
         ]
         .join("---\n"),
-    )
-    .unwrap();
-    let out = skiff(s, &["apply", "-f", jobs.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     let ended = |name: &str| {
         let p = wait_for(s, &["pod", name], |p| p["status"]["phase"] == "Failed");
@@ -531,7 +486,7 @@ fn misbehaving_guests_are_stopped_and_named_while_a_neighbour_keeps_answering() 
     assert!(ok >= 10, "the neighbour answered {ok} times");
     let web = wait_for(s, &["pod", "web"], |_| true);
     assert_eq!(web["status"]["phase"], "Running");
-    agent.stop();
+    c.agent.stop();
 }
 
 #[test]

@@ -12,8 +12,7 @@ mod support;
 use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
-use support::Members;
-use support::node::{Agent, get, skiff, wait_for};
+use support::node::{NodeCluster, apply, get, wait_for};
 
 /// The registry process, killed by its PID when dropped.
 struct Registry {
@@ -100,11 +99,8 @@ fn a_pod_runs_a_wasm_oci_artifact_pulled_from_a_registry() {
     let image = format!("{}/skiff/hello-wasi-http:v1", registry.addr);
     push(&registry.addr, &image, component);
 
-    let m = Members::start(1);
-    m.leader(1);
-    let s = &m.addr(1);
-    let dir = tempfile::tempdir().unwrap();
-    let mut agent = Agent::start(s, &dir.path().join("node"), &dir.path().join("agent.log"));
+    let mut c = NodeCluster::start();
+    let (s, dir) = (c.server.as_str(), &c.dir);
     let pod = |name: &str, image: &str| {
         format!(
             "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  nodeName: n1\n  runtimeClassName: wasm\n  containers:\n  - name: web\n    image: {image}\n"
@@ -112,16 +108,10 @@ fn a_pod_runs_a_wasm_oci_artifact_pulled_from_a_registry() {
     };
     let manifests = dir.path().join("pods.yaml");
     let missing = format!("{}/skiff/nothing-here:v9", registry.addr);
-    std::fs::write(
+    apply(
+        s,
         &manifests,
-        [pod("from-registry", &image), pod("missing", &missing)].join("---\n"),
-    )
-    .unwrap();
-    let out = skiff(s, &["apply", "-f", manifests.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        &[pod("from-registry", &image), pod("missing", &missing)].join("---\n"),
     );
 
     let p = wait_for(s, &["pod", "from-registry"], |p| {
@@ -142,5 +132,5 @@ fn a_pod_runs_a_wasm_oci_artifact_pulled_from_a_registry() {
         .as_str()
         .unwrap();
     assert!(message.contains("nothing-here"), "{message}");
-    agent.stop();
+    c.agent.stop();
 }

@@ -158,3 +158,44 @@ pub fn get(addr: &str, path: &str) -> (u16, String) {
     };
     (status, body)
 }
+
+/// One control-plane member and the agent `n1`, in a temporary folder; the agent is
+/// killed first when dropped, then the member.
+pub struct NodeCluster {
+    pub agent: Agent,
+    pub members: super::Members,
+    /// The member's API address.
+    pub server: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl NodeCluster {
+    pub fn start() -> NodeCluster {
+        let members = super::Members::start(1);
+        members.leader(1);
+        let server = members.addr(1);
+        let dir = tempfile::tempdir().unwrap();
+        let agent = Agent::start(
+            &server,
+            &dir.path().join("node"),
+            &dir.path().join("agent.log"),
+        );
+        NodeCluster {
+            agent,
+            members,
+            server,
+            dir,
+        }
+    }
+}
+
+/// Writes `manifests` to `path` and `skiff apply`s it, which must succeed.
+pub fn apply(server: &str, path: &Path, manifests: &str) {
+    std::fs::write(path, manifests).unwrap();
+    let out = skiff(server, &["apply", "-f", path.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
