@@ -9,17 +9,23 @@
 //! - [`peer`]: raft between members over gRPC, and the membership service.
 //! - [`server`]: one member put together (store, transport, services) for `skiff control`.
 //! - [`api`]: the object API (create, update, get, list, watch, delete) on every member.
-//! - `scheduler`, `controllers`: later work (binding
-//!   pods to nodes; Deployments, ReplicaSets, Jobs, DaemonSets, Endpoints, node lifecycle).
+//! - [`machinery`]: the informer cache, work queues, the in-process API client and
+//!   leader-only running that the scheduler and controllers share.
+//! - [`scheduler`]: binds pending pods to nodes (filters, scores, batched bindings).
+//! - [`controllers`]: Deployments, ReplicaSets, Jobs, DaemonSets, Endpoints, node
+//!   lifecycle.
 //! - `error`: [`Error`], the crate's one error type.
 
 pub mod api;
 pub mod cluster;
+pub mod controllers;
 mod error;
 pub mod membership;
 #[cfg(test)]
 mod membership_tests;
+pub mod machinery;
 pub mod peer;
+pub mod scheduler;
 pub mod server;
 pub mod store;
 

@@ -21,6 +21,9 @@ use tonic::Code;
 use crate::Error;
 use crate::api::{ArtifactApi, ObjectApi};
 use crate::cluster::{AddressBook, check_address};
+use crate::machinery::cache::Cache;
+use crate::machinery::client::Client;
+use crate::machinery::leader::Tasks;
 use crate::membership::Limits;
 use crate::peer::{GrpcTransport, MembershipService, PeerEvent, RaftService};
 use crate::store::{Member, StoreHandle, Transport, Tuning, in_conf, spawn};
@@ -113,7 +116,8 @@ pub async fn run(
         store: store.clone(),
     })
     .max_decoding_message_size(crate::peer::MAX_MESSAGE);
-    let objects = ObjectServiceServer::new(ObjectApi::new(store.clone()));
+    let api = Arc::new(ObjectApi::new(store.clone()));
+    let objects = ObjectServiceServer::from_arc(api.clone());
     let artifacts = ArtifactServiceServer::new(ArtifactApi {
         store: store.clone(),
     });
@@ -128,6 +132,11 @@ pub async fn run(
     // leader's job). Both stop with the member.
     let chores = [
         tokio::spawn(crate::api::ensure_default_namespace(store.clone())),
+        tokio::spawn(crate::machinery::leader::while_leading(
+            store.clone(),
+            LEADERSHIP_CHECK,
+            leader_work(store.clone(), Client::new(api)),
+        )),
         tokio::spawn(crate::api::expire_events(
             store.clone(),
             crate::api::EVENT_TTL,
@@ -159,6 +168,27 @@ pub async fn run(
             Err(e) => Err(Error::Config(format!("the store task stopped: {e}"))),
         },
         Err(e) = joining => Err(e),
+    }
+}
+
+/// How often a member checks whether it leads (and so runs the scheduler and
+/// controllers).
+const LEADERSHIP_CHECK: Duration = Duration::from_millis(100);
+
+/// What the leader runs: the informer cache, the scheduler and the controllers, each
+/// started afresh with every term.
+fn leader_work(store: StoreHandle, client: Client) -> impl Fn() -> Tasks {
+    move || {
+        let mut tasks = Tasks::new();
+        let cache = Cache::new();
+        tasks.spawn(cache.clone().follow(store.clone()));
+        tasks.spawn(crate::scheduler::run(
+            store.clone(),
+            cache.clone(),
+            crate::scheduler::Config::default(),
+        ));
+        crate::controllers::start(&mut tasks, &cache, &client);
+        tasks
     }
 }
 

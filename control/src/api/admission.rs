@@ -130,6 +130,15 @@ pub fn immutable(current: &Object, next: &Object) -> Result<(), Status> {
         {
             fixed("spec.clusterIP", "clients may have it")
         }
+        (Object::Pod(a), Object::Pod(b))
+            if a.spec.node_name.as_deref().is_some_and(|n| !n.is_empty())
+                && a.spec.node_name != b.spec.node_name =>
+        {
+            fixed(
+                "spec.nodeName",
+                "a pod is bound to a node once; delete it to place it elsewhere",
+            )
+        }
         (Object::Pod(a), Object::Pod(b)) if pod_fixed(&a.spec) != pod_fixed(&b.spec) => fixed(
             "spec (other than container images)",
             "a pod is recreated, not edited; change its Deployment instead",

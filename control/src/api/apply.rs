@@ -31,6 +31,11 @@ pub enum Plan {
 /// `desired` as a new object: identity, creation time and first generation.
 pub fn created(mut desired: Object, now: &Time) -> Object {
     let m = desired.metadata_mut();
+    if m.name.is_empty()
+        && let Some(prefix) = &m.generate_name
+    {
+        m.name = format!("{prefix}{}", name_suffix());
+    }
     m.uid = Some(uuid::Uuid::new_v4().to_string());
     m.creation_timestamp = Some(*now);
     m.generation = Some(1);
@@ -38,6 +43,17 @@ pub fn created(mut desired: Object, now: &Time) -> Object {
     m.deletion_timestamp = None;
     desired.set_status_from(None);
     desired
+}
+
+/// Five characters that complete a `generateName` (Kubernetes' alphabet: no vowels, so
+/// no words, and no look-alike digits).
+fn name_suffix() -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let bytes = *uuid::Uuid::new_v4().as_bytes();
+    bytes[..5]
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect()
 }
 
 /// Server-side apply of `desired` over `current`.

@@ -9,7 +9,7 @@ use super::condition::Condition;
 use super::container::Container;
 use super::meta::ObjectMeta;
 use super::quantity::Quantity;
-use super::scheduling::{Affinity, Toleration};
+use super::scheduling::{Affinity, Toleration, TopologySpreadConstraint};
 use super::values::Time;
 use super::volume::Volume;
 
@@ -88,6 +88,8 @@ pub struct PodSpec {
     pub tolerations: Vec<Toleration>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub affinity: Option<Affinity>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<Volume>,
     #[serde(skip_serializing_if = "Option::is_none")]

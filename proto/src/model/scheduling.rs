@@ -302,3 +302,50 @@ pub struct WeightedPodAffinityTerm {
     pub weight: i32,
     pub pod_affinity_term: PodAffinityTerm,
 }
+
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub enum UnsatisfiableConstraintAction {
+    /// A hard rule: a placement that would break `maxSkew` is not made.
+    #[default]
+    DoNotSchedule,
+    /// A preference: placements that keep the skew low score higher.
+    ScheduleAnyway,
+}
+
+/// Spreads matching pods evenly over the domains of a node label (zones, hosts).
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Default,
+    Serialize,
+    Deserialize,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct TopologySpreadConstraint {
+    /// How much the number of matching pods may differ between two domains (at least 1).
+    pub max_skew: i32,
+    /// The node label whose values are the domains (e.g. `topology.kubernetes.io/zone`).
+    pub topology_key: String,
+    pub when_unsatisfiable: UnsatisfiableConstraintAction,
+    /// The pods that count (in the pod's namespace).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label_selector: Option<LabelSelector>,
+}
