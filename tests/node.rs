@@ -185,7 +185,7 @@ fn skiff_logs_reads_a_pods_log_through_the_api_as_kubectl_does() {
     let hello = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/conformance/components/runwasi-component-hello-world.wasm");
     let manifests = dir.path().join("pods.yaml");
-    let unbound = "apiVersion: v1\nkind: Pod\nmetadata: {name: nowhere}\nspec:\n  runtimeClassName: wasm\n  containers:\n  - {name: a, image: sha256:0000000000000000000000000000000000000000000000000000000000000000}\n";
+    let unbound = "apiVersion: v1\nkind: Pod\nmetadata: {name: nowhere}\nspec:\n  runtimeClassName: wasm\n  nodeSelector: {zone: nowhere}\n  containers:\n  - {name: a, image: sha256:0000000000000000000000000000000000000000000000000000000000000000}\n";
     apply(
         s,
         &manifests,

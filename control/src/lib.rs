@@ -20,10 +20,10 @@ pub mod api;
 pub mod cluster;
 pub mod controllers;
 mod error;
+pub mod machinery;
 pub mod membership;
 #[cfg(test)]
 mod membership_tests;
-pub mod machinery;
 pub mod peer;
 pub mod scheduler;
 pub mod server;

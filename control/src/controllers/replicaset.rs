@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use skiff_proto::model::values::Time;
-use skiff_proto::model::{Pod, ReplicaSet, ReplicaSetStatus};
+use skiff_proto::model::{LabelSelector, ObjectMeta, Pod, ReplicaSet, ReplicaSetStatus};
 use skiff_proto::{Kind, Object};
 use tonic::Status;
 
 use super::pods;
-use super::runner::{Next, Reconciler, owner_keys, own_key};
+use super::runner::{Next, Reconciler, own_key, owner_keys};
 use crate::machinery::cache::{Cache, Change};
 use crate::machinery::client::Client;
 use crate::store::Stored;
@@ -28,8 +28,15 @@ pub struct ReplicaSetController {
 /// The most pods created or deleted in one reconcile (Kubernetes' burst).
 const BURST: usize = 500;
 
-/// Pods in the namespace that `rs` controls or may adopt, active or not.
-pub fn owned_pods(cache: &Cache, rs_meta: &skiff_proto::model::ObjectMeta, selector: &skiff_proto::model::LabelSelector) -> (Vec<(u64, Pod)>, Vec<(u64, Pod)>) {
+/// Pods with their revisions.
+pub type Revised = Vec<(u64, Pod)>;
+
+/// Pods in the namespace that `rs` controls, and those it may adopt, active or not.
+pub fn owned_pods(
+    cache: &Cache,
+    rs_meta: &ObjectMeta,
+    selector: &LabelSelector,
+) -> (Revised, Revised) {
     let uid = rs_meta.uid.as_deref().unwrap_or("");
     let mut owned = Vec::new();
     let mut orphans = Vec::new();
@@ -110,13 +117,19 @@ impl Reconciler for ReplicaSetController {
             failure = self.create(rs, want - active.len()).await.err();
         } else if active.len() > want {
             active.sort_by(|a, b| pods::deletion_order(a, b));
-            let extra: Vec<&Pod> = active.iter().take((active.len() - want).min(BURST)).copied().collect();
+            let extra: Vec<&Pod> = active
+                .iter()
+                .take((active.len() - want).min(BURST))
+                .copied()
+                .collect();
             let gone = join_all(extra.iter().map(|p| {
                 self.client
                     .delete(Kind::Pod, &p.metadata.namespace, &p.metadata.name, None)
             }))
             .await;
-            failure = gone.into_iter().find_map(|r| r.err().filter(|e| e.code() != tonic::Code::NotFound));
+            failure = gone
+                .into_iter()
+                .find_map(|r| r.err().filter(|e| e.code() != tonic::Code::NotFound));
         }
         let again = self.write_status(&s, rs).await?;
         match failure {
@@ -151,23 +164,37 @@ impl ReplicaSetController {
         let now = Time::now();
         let min_ready = rs.spec.min_ready_seconds.unwrap_or(0);
         let template_labels = &rs.spec.template.metadata.labels;
-        let active: Vec<&Pod> = owned.iter().map(|(_, p)| p).filter(|p| pods::is_active(p)).collect();
-        let count = |f: &dyn Fn(&Pod) -> bool| i32::try_from(active.iter().filter(|p| f(p)).count()).unwrap_or(i32::MAX);
+        let active: Vec<&Pod> = owned
+            .iter()
+            .map(|(_, p)| p)
+            .filter(|p| pods::is_active(p))
+            .collect();
+        let count = |f: &dyn Fn(&Pod) -> bool| {
+            i32::try_from(active.iter().filter(|p| f(p)).count()).unwrap_or(i32::MAX)
+        };
         let status = ReplicaSetStatus {
             replicas: count(&|_| true),
             fully_labeled_replicas: count(&|p| {
-                template_labels.iter().all(|(k, v)| p.metadata.labels.get(k) == Some(v))
+                template_labels
+                    .iter()
+                    .all(|(k, v)| p.metadata.labels.get(k) == Some(v))
             }),
             ready_replicas: count(&|p| pods::is_ready(p)),
             available_replicas: count(&|p| pods::is_available(p, min_ready, now)),
             observed_generation: rs.metadata.generation,
-            conditions: rs.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default(),
+            conditions: rs
+                .status
+                .as_ref()
+                .map(|s| s.conditions.clone())
+                .unwrap_or_default(),
         };
         let waiting = status.ready_replicas > status.available_replicas;
         if rs.status.as_ref() != Some(&status) {
             let mut next = rs.clone();
             next.status = Some(status);
-            self.client.update_status(&Object::ReplicaSet(next), s.revision).await?;
+            self.client
+                .update_status(&Object::ReplicaSet(next), s.revision)
+                .await?;
         }
         Ok(waiting.then(|| Duration::from_secs(1)))
     }

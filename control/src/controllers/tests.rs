@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use skiff_proto::Kind;
 use skiff_proto::Object;
 use skiff_proto::grpc::api::ApplyRequest;
 use skiff_proto::grpc::api::object_service_server::ObjectService;
@@ -13,7 +14,6 @@ use skiff_proto::model::values::Time;
 use skiff_proto::model::{
     Condition, ConditionStatus, ContainerState, ContainerStatus, PodPhase, PodStatus,
 };
-use skiff_proto::Kind;
 use tonic::Request;
 
 use crate::api::ObjectApi;
@@ -107,7 +107,10 @@ impl Plane {
     pub async fn wait(&self, what: &str, mut f: impl FnMut(&Cache) -> bool) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         while !f(&self.cache) {
-            assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -130,7 +133,11 @@ async fn kubelet(cache: Cache, client: Client) {
     loop {
         for s in cache.list(Kind::Pod, None) {
             let Object::Pod(p) = &s.object else { continue };
-            if p.spec.node_name.is_none() || p.status.as_ref().is_some_and(|s| s.phase == PodPhase::Running) {
+            if p.spec.node_name.is_none()
+                || p.status
+                    .as_ref()
+                    .is_some_and(|s| s.phase == PodPhase::Running)
+            {
                 continue;
             }
             if p.spec.containers.iter().any(|c| c.image.contains("broken")) {
@@ -196,30 +203,47 @@ async fn a_deployment_is_scheduled_rolls_and_reports_a_stuck_rollout() {
     .await;
     let pods = p.pods();
     assert_eq!(pods.len(), 3);
-    let mut nodes: Vec<_> = pods.iter().map(|p| p.spec.node_name.clone().unwrap()).collect();
+    let mut nodes: Vec<_> = pods
+        .iter()
+        .map(|p| p.spec.node_name.clone().unwrap())
+        .collect();
     nodes.sort();
-    assert_eq!(nodes, vec!["n1", "n2", "n3"], "replicas spread over the nodes");
+    assert_eq!(
+        nodes,
+        vec!["n1", "n2", "n3"],
+        "replicas spread over the nodes"
+    );
 
     // v2 rolls; at no point are fewer than 3 ready (maxUnavailable 0).
     p.apply(&WEB.replace("IMAGE", "app:v2")).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let pods = p.pods();
-        let ready = pods.iter().filter(|p| crate::controllers::pods::is_ready(p)).count();
+        let ready = pods
+            .iter()
+            .filter(|p| crate::controllers::pods::is_ready(p))
+            .count();
         assert!(ready >= 3, "only {ready} ready during the rollout");
         let v2 = pods
             .iter()
-            .filter(|p| p.spec.containers[0].image == "app:v2" && crate::controllers::pods::is_ready(p))
+            .filter(|p| {
+                p.spec.containers[0].image == "app:v2" && crate::controllers::pods::is_ready(p)
+            })
             .count();
         if v2 == 3 && pods.len() == 3 {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "rollout did not finish: {pods:#?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "rollout did not finish: {pods:#?}"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     p.wait("the rollout completes", |c| {
         deployment_status(c).is_some_and(|s| {
-            s.conditions.iter().any(|c| c.reason.as_deref() == Some("NewReplicaSetAvailable"))
+            s.conditions
+                .iter()
+                .any(|c| c.reason.as_deref() == Some("NewReplicaSetAvailable"))
         })
     })
     .await;
@@ -237,7 +261,9 @@ async fn a_deployment_is_scheduled_rolls_and_reports_a_stuck_rollout() {
     let pods = p.pods();
     assert_eq!(pods.len(), 4, "three v2 and one stuck surge pod");
     assert_eq!(
-        pods.iter().filter(|p| crate::controllers::pods::is_ready(p)).count(),
+        pods.iter()
+            .filter(|p| crate::controllers::pods::is_ready(p))
+            .count(),
         3
     );
 }

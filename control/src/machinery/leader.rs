@@ -58,11 +58,17 @@ pub async fn while_leading(store: StoreHandle, every: Duration, start: impl Fn()
                 if store.linearizable().await.is_err() {
                     continue;
                 }
-                tracing::info!(id = store.id(), "leading: starting the scheduler and controllers");
+                tracing::info!(
+                    id = store.id(),
+                    "leading: starting the scheduler and controllers"
+                );
                 running = Some(start());
             }
             (false, true) => {
-                tracing::info!(id = store.id(), "no longer leading: stopping the scheduler and controllers");
+                tracing::info!(
+                    id = store.id(),
+                    "no longer leading: stopping the scheduler and controllers"
+                );
                 running = None;
             }
             _ => {}

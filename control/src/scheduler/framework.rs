@@ -134,7 +134,9 @@ impl Sampling {
     };
 
     fn wanted(self, nodes: usize) -> usize {
-        (nodes * self.percentage / 100).max(self.min_nodes).min(nodes)
+        (nodes * self.percentage / 100)
+            .max(self.min_nodes)
+            .min(nodes)
     }
 }
 
@@ -223,12 +225,13 @@ pub fn schedule(profile: &Profile, cx: &Cycle<'_>, start: usize) -> Result<Place
             *t += r * s.weight();
         }
     }
-    let (best, score) = total
-        .iter()
-        .enumerate()
-        .fold((0, i64::MIN), |(bi, bs), (i, &s)| {
-            if s > bs { (i, s) } else { (bi, bs) }
-        });
+    let (best, score) =
+        total.iter().enumerate().fold(
+            (0, i64::MIN),
+            |(bi, bs), (i, &s)| {
+                if s > bs { (i, s) } else { (bi, bs) }
+            },
+        );
     Ok(Placement {
         node: feasible[best].name.clone(),
         score,

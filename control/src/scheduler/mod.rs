@@ -38,7 +38,7 @@ mod tests;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use skiff_proto::model::{PodPhase, Pod};
+use skiff_proto::model::{Pod, PodPhase};
 use skiff_proto::{Kind, Object};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
@@ -87,7 +87,6 @@ struct Scheduler {
     unschedulable: HashSet<String>,
     start: usize,
 }
-
 
 /// Runs the scheduler until the task is dropped.
 pub async fn run(store: StoreHandle, cache: Cache, config: Config) {

@@ -93,7 +93,10 @@ impl Placed {
                 .affinity
                 .as_ref()
                 .and_then(|a| a.pod_anti_affinity.as_ref())
-                .map(|a| a.required_during_scheduling_ignored_during_execution.clone())
+                .map(|a| {
+                    a.required_during_scheduling_ignored_during_execution
+                        .clone()
+                })
                 .unwrap_or_default(),
             images: p.images().map(str::to_owned).collect(),
         }

@@ -266,7 +266,10 @@ impl Recorded {
     }
 
     pub fn why(&self, pod: &str) -> String {
-        self.unfit.get(pod).map(Diagnosis::message).unwrap_or_default()
+        self.unfit
+            .get(pod)
+            .map(Diagnosis::message)
+            .unwrap_or_default()
     }
 }
 

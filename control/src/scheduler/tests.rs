@@ -65,7 +65,10 @@ fn requests_must_fit_in_every_dimension() {
         pod("c2").obj(),
     ]);
     assert_eq!(r.why("big-cpu"), "0/1 nodes available: 1 insufficient cpu");
-    assert_eq!(r.why("big-mem"), "0/1 nodes available: 1 insufficient memory");
+    assert_eq!(
+        r.why("big-mem"),
+        "0/1 nodes available: 1 insufficient memory"
+    );
     assert_eq!(r.node_of("w1"), Some("small"));
     // One instance slot only.
     assert_eq!(
@@ -78,10 +81,10 @@ fn requests_must_fit_in_every_dimension() {
     assert_eq!(r.why("c2"), "0/1 nodes available: 1 too many pods");
     // Limits do not count.
     let mut limited = pod("limited").obj();
-    limited.spec.containers[0]
-        .resources
-        .limits
-        .insert("cpu".into(), skiff_proto::model::Quantity::parse("64").unwrap());
+    limited.spec.containers[0].resources.limits.insert(
+        "cpu".into(),
+        skiff_proto::model::Quantity::parse("64").unwrap(),
+    );
     let mut h = Harness::new(vec![small().obj()]);
     assert_eq!(h.plan(vec![limited]).node_of("limited"), Some("small"));
 }
@@ -154,12 +157,16 @@ fn taints_repel_pods_that_do_not_tolerate_them() {
 #[test]
 fn prefer_no_schedule_taints_lower_the_score() {
     let mut h = Harness::new(vec![
-        node("meh").taint("spot", TaintEffect::PreferNoSchedule).obj(),
+        node("meh")
+            .taint("spot", TaintEffect::PreferNoSchedule)
+            .obj(),
         node("fine").obj(),
     ]);
     assert_eq!(h.plan(vec![pod("p").obj()]).node_of("p"), Some("fine"));
     let mut h = Harness::new(vec![
-        node("meh").taint("spot", TaintEffect::PreferNoSchedule).obj(),
+        node("meh")
+            .taint("spot", TaintEffect::PreferNoSchedule)
+            .obj(),
     ]);
     assert_eq!(h.plan(vec![pod("p").obj()]).node_of("p"), Some("meh"));
 }
@@ -169,9 +176,18 @@ fn required_anti_affinity_keeps_replicas_apart_both_ways() {
     let nodes = || vec![node("a").obj(), node("b").obj()];
     let mut h = Harness::new(nodes());
     let r = h.plan(vec![
-        pod("web-1").label("app", "web").anti("web", HOSTNAME_LABEL).obj(),
-        pod("web-2").label("app", "web").anti("web", HOSTNAME_LABEL).obj(),
-        pod("web-3").label("app", "web").anti("web", HOSTNAME_LABEL).obj(),
+        pod("web-1")
+            .label("app", "web")
+            .anti("web", HOSTNAME_LABEL)
+            .obj(),
+        pod("web-2")
+            .label("app", "web")
+            .anti("web", HOSTNAME_LABEL)
+            .obj(),
+        pod("web-3")
+            .label("app", "web")
+            .anti("web", HOSTNAME_LABEL)
+            .obj(),
     ]);
     assert_ne!(r.node_of("web-1"), r.node_of("web-2"));
     assert_eq!(
@@ -212,7 +228,11 @@ fn wasm_pods_bin_pack_and_containers_spread_and_the_policy_switches_both() {
         .policy(Policy::BinPack);
     assert_eq!(h.plan(vec![pod("c").obj()]).node_of("c"), Some("a"));
     assert_eq!(Policy::parse("binpack"), Ok(Policy::BinPack));
-    assert!(Policy::parse("random").unwrap_err().contains("auto, binpack or spread"));
+    assert!(
+        Policy::parse("random")
+            .unwrap_err()
+            .contains("auto, binpack or spread")
+    );
 }
 
 #[test]
@@ -256,9 +276,7 @@ fn topology_spread_over_zones_is_kept_within_max_skew() {
             .taint("x", TaintEffect::NoSchedule)
             .obj(),
     ])
-    .with_pods(vec![
-        pod("old").node("a1").label("app", "web").obj(),
-    ]);
+    .with_pods(vec![pod("old").node("a1").label("app", "web").obj()]);
     let r = h.plan(vec![
         pod("new")
             .label("app", "web")
@@ -274,11 +292,12 @@ fn topology_spread_over_zones_is_kept_within_max_skew() {
 #[test]
 fn nodes_with_the_artifact_score_higher() {
     let mut h = Harness::new(vec![node("cold").obj(), node("warm").obj()]).with_pods(vec![
-        pod("other").node("warm").image("registry/app@sha256:1").obj(),
+        pod("other")
+            .node("warm")
+            .image("registry/app@sha256:1")
+            .obj(),
     ]);
-    let r = h.plan(vec![
-        pod("p").image("registry/app@sha256:1").obj(),
-    ]);
+    let r = h.plan(vec![pod("p").image("registry/app@sha256:1").obj()]);
     assert_eq!(r.node_of("p"), Some("warm"));
 }
 

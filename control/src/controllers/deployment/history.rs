@@ -133,13 +133,24 @@ mod tests {
         let mut d = Deployment::default();
         d.metadata.name = "web".into();
         d.metadata.uid = Some("u".into());
-        d.spec.template.metadata.labels.insert("app".into(), "web".into());
-        d.spec.selector.match_labels.insert("app".into(), "web".into());
-        d.spec.template.spec.containers.push(skiff_proto::model::Container {
-            name: "c".into(),
-            image: image.into(),
-            ..Default::default()
-        });
+        d.spec
+            .template
+            .metadata
+            .labels
+            .insert("app".into(), "web".into());
+        d.spec
+            .selector
+            .match_labels
+            .insert("app".into(), "web".into());
+        d.spec
+            .template
+            .spec
+            .containers
+            .push(skiff_proto::model::Container {
+                name: "c".into(),
+                image: image.into(),
+                ..Default::default()
+            });
         d
     }
 
@@ -147,8 +158,14 @@ mod tests {
     fn each_template_has_its_own_stable_hash_and_replica_set() {
         let v1 = deployment("app:v1");
         let v2 = deployment("app:v2");
-        assert_eq!(template_hash(&v1.spec.template), template_hash(&v1.spec.template));
-        assert_ne!(template_hash(&v1.spec.template), template_hash(&v2.spec.template));
+        assert_eq!(
+            template_hash(&v1.spec.template),
+            template_hash(&v1.spec.template)
+        );
+        assert_ne!(
+            template_hash(&v1.spec.template),
+            template_hash(&v2.spec.template)
+        );
         let rs = new_replica_set(&v1, 1, 3);
         assert!(rs.metadata.name.starts_with("web-"));
         assert!(is_current(&rs, &v1));
@@ -160,7 +177,10 @@ mod tests {
             rs.spec.selector.match_labels.get(TEMPLATE_HASH)
         );
         // The label does not change the hash of the template that carries it.
-        assert_eq!(template_hash(&rs.spec.template), template_hash(&v1.spec.template));
+        assert_eq!(
+            template_hash(&rs.spec.template),
+            template_hash(&v1.spec.template)
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@ use skiff_proto::{Kind, Object};
 use tonic::Status;
 
 use super::pods;
-use super::runner::{Next, Reconciler, owner_keys, own_key};
+use super::runner::{Next, Reconciler, own_key, owner_keys};
 use crate::machinery::cache::{Cache, Change};
 use crate::machinery::client::Client;
 use rollout::Counts;
@@ -145,7 +145,11 @@ impl Reconciler for DeploymentController {
                 let first = if d.spec.paused == Some(true) {
                     0
                 } else if recreate {
-                    if sets.iter().any(|s| s.active > 0) { 0 } else { want }
+                    if sets.iter().any(|s| s.active > 0) {
+                        0
+                    } else {
+                        want
+                    }
                 } else {
                     rollout::new_scale(want, surge, &empty, &old)
                 };
@@ -205,7 +209,10 @@ impl DeploymentController {
         let min_ready = d.spec.min_ready_seconds.unwrap_or(0);
         let now = Time::now();
         let mut out = Vec::new();
-        for s in self.cache.list(Kind::ReplicaSet, Some(&d.metadata.namespace)) {
+        for s in self
+            .cache
+            .list(Kind::ReplicaSet, Some(&d.metadata.namespace))
+        {
             let Object::ReplicaSet(rs) = &s.object else {
                 continue;
             };
@@ -231,8 +238,13 @@ impl DeploymentController {
                 }
                 _ => continue,
             };
-            let (owned, _) = super::replicaset::owned_pods(&self.cache, &rs.metadata, &rs.spec.selector);
-            let active: Vec<_> = owned.iter().map(|(_, p)| p).filter(|p| pods::is_active(p)).collect();
+            let (owned, _) =
+                super::replicaset::owned_pods(&self.cache, &rs.metadata, &rs.spec.selector);
+            let active: Vec<_> = owned
+                .iter()
+                .map(|(_, p)| p)
+                .filter(|p| pods::is_active(p))
+                .collect();
             let n = |f: &dyn Fn(&skiff_proto::model::Pod) -> bool| {
                 i32::try_from(active.iter().filter(|p| f(p)).count()).unwrap_or(i32::MAX)
             };
@@ -318,7 +330,8 @@ impl DeploymentController {
 
     /// Deletes old ReplicaSets beyond `revisionHistoryLimit`.
     async fn clean_up(&self, d: &Deployment, sets: &[Set], new_idx: usize) -> Result<(), Status> {
-        let limit = usize::try_from(d.spec.revision_history_limit.unwrap_or(10).max(0)).unwrap_or(0);
+        let limit =
+            usize::try_from(d.spec.revision_history_limit.unwrap_or(10).max(0)).unwrap_or(0);
         let olds: Vec<&ReplicaSet> = sets
             .iter()
             .enumerate()
@@ -332,7 +345,12 @@ impl DeploymentController {
         for rs in history::beyond_limit(&olds, limit, has_pods) {
             let r = self
                 .client
-                .delete(Kind::ReplicaSet, &rs.metadata.namespace, &rs.metadata.name, None)
+                .delete(
+                    Kind::ReplicaSet,
+                    &rs.metadata.namespace,
+                    &rs.metadata.name,
+                    None,
+                )
                 .await;
             if let Err(e) = r
                 && e.code() != tonic::Code::NotFound

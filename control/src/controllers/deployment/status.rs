@@ -102,7 +102,12 @@ pub fn next(
             "Deployment does not have minimum availability.".to_owned(),
         )
     };
-    set(&mut conditions, condition(AVAILABLE, s, reason, message), now, false);
+    set(
+        &mut conditions,
+        condition(AVAILABLE, s, reason, message),
+        now,
+        false,
+    );
     let deadline = i64::from(d.spec.progress_deadline_seconds.unwrap_or(600));
     let progressing = if d.spec.paused == Some(true) {
         condition(

@@ -26,7 +26,11 @@ impl Filter for ResourcesFit {
         if short(want.memory, used.memory, have.memory) {
             why.push(Unfit("insufficient memory".into()));
         }
-        if short(want.wasm_instances, used.wasm_instances, have.wasm_instances) {
+        if short(
+            want.wasm_instances,
+            used.wasm_instances,
+            have.wasm_instances,
+        ) {
             why.push(Unfit("insufficient wasm-instances".into()));
         }
         if why.is_empty() { Ok(()) } else { Err(why) }

@@ -66,7 +66,10 @@ impl Filter for NodeAffinity {
             .affinity
             .as_ref()
             .and_then(|a| a.node_affinity.as_ref())
-            .and_then(|a| a.required_during_scheduling_ignored_during_execution.as_ref());
+            .and_then(|a| {
+                a.required_during_scheduling_ignored_during_execution
+                    .as_ref()
+            });
         let affinity_ok = required.is_none_or(|r| {
             r.node_selector_terms
                 .iter()
