@@ -42,6 +42,8 @@ pub struct MemberConfig {
     pub join: Vec<String>,
     /// Raft's clock: elections take 10–20 ticks, heartbeats every 2.
     pub tick: Duration,
+    /// How the controllers the leader runs behave (node failure timing).
+    pub controllers: crate::controllers::Config,
 }
 
 /// The file in the data directory that holds the log and the state machine.
@@ -135,7 +137,7 @@ pub async fn run(
         tokio::spawn(crate::machinery::leader::while_leading(
             store.clone(),
             LEADERSHIP_CHECK,
-            leader_work(store.clone(), Client::new(api)),
+            leader_work(store.clone(), Client::new(api), config.controllers),
         )),
         tokio::spawn(crate::api::expire_events(
             store.clone(),
@@ -177,7 +179,11 @@ const LEADERSHIP_CHECK: Duration = Duration::from_millis(100);
 
 /// What the leader runs: the informer cache, the scheduler and the controllers, each
 /// started afresh with every term.
-fn leader_work(store: StoreHandle, client: Client) -> impl Fn() -> Tasks {
+fn leader_work(
+    store: StoreHandle,
+    client: Client,
+    config: crate::controllers::Config,
+) -> impl Fn() -> Tasks {
     move || {
         let mut tasks = Tasks::new();
         let cache = Cache::new();
@@ -187,7 +193,7 @@ fn leader_work(store: StoreHandle, client: Client) -> impl Fn() -> Tasks {
             cache.clone(),
             crate::scheduler::Config::default(),
         ));
-        crate::controllers::start(&mut tasks, &cache, &client);
+        crate::controllers::start(&mut tasks, &cache, &client, config);
         tasks
     }
 }

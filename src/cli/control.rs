@@ -37,6 +37,12 @@ pub fn run_member(a: ControlArgs) -> Result<ExitCode> {
         initial_cluster,
         join: a.join,
         tick: Duration::from_millis(a.tick_ms.max(1)),
+        controllers: skiff_control::controllers::Config {
+            lifecycle: skiff_control::controllers::node_lifecycle::Timing {
+                monitor_grace: Duration::from_secs(a.node_monitor_grace_seconds.max(1)),
+                eviction_grace: Duration::from_secs(a.pod_eviction_grace_seconds),
+            },
+        },
     };
     let result = runtime()?.block_on(async {
         let shutdown = async {

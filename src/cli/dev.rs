@@ -135,6 +135,7 @@ pub fn run(a: DevArgs) -> Result<ExitCode> {
         },
         join: Vec::new(),
         tick: Duration::from_millis(50),
+        controllers: Default::default(),
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
     let node = AgentConfig {
@@ -152,7 +153,7 @@ pub fn run(a: DevArgs) -> Result<ExitCode> {
         listen: ([127, 0, 0, 1], 0).into(),
         logs: Default::default(),
         usage_interval: Duration::from_secs(10),
-        heartbeat: Duration::from_secs(5),
+        heartbeat: Duration::from_secs(1),
         backoff: BackoffPolicy::default(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()

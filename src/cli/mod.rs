@@ -123,6 +123,14 @@ pub struct ControlArgs {
     /// Raft's clock tick in milliseconds (elections take 10 to 20 ticks).
     #[arg(long, default_value_t = 50, hide = true)]
     pub tick_ms: u64,
+    /// Seconds a node may go without reporting before it is marked unreachable and
+    /// tainted (Kubernetes' node-monitor-grace-period).
+    #[arg(long, default_value_t = 3)]
+    pub node_monitor_grace_seconds: u64,
+    /// Seconds the pods of an unreachable node stay before they are evicted and
+    /// recreated elsewhere (unless they tolerate the taint longer).
+    #[arg(long, default_value_t = 5)]
+    pub pod_eviction_grace_seconds: u64,
 }
 
 #[derive(Debug, Args)]
@@ -184,8 +192,9 @@ pub struct NodeArgs {
     /// free one (the Node's status says which).
     #[arg(long, default_value = "0.0.0.0:7430")]
     pub listen: SocketAddr,
-    /// Seconds between heartbeats.
-    #[arg(long, default_value_t = 5)]
+    /// Seconds between heartbeats (the control plane marks a node unreachable after
+    /// `--node-monitor-grace-seconds` without one).
+    #[arg(long, default_value_t = 1)]
     pub heartbeat_seconds: u64,
     /// Seconds between samples of each pod's usage (reported in its status when changed).
     #[arg(long, default_value_t = 10)]

@@ -1,8 +1,11 @@
 //! The scheduler and controllers together on a one-member store, with a stand-in
-//! kubelet that runs every bound pod at once (pods whose image names `broken` never get
-//! ready). The real agents are in the workspace's process tests.
+//! kubelet that heartbeats the live nodes and runs every pod bound to them at once
+//! (pods whose image names `broken` never get ready; those naming `job` succeed,
+//! `fail` fail). The
+//! real agents are in the workspace's process tests.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use skiff_proto::Kind;
@@ -27,11 +30,17 @@ pub struct Plane {
     pub api: Arc<ObjectApi>,
     pub cache: Cache,
     pub client: Client,
+    /// Nodes whose stand-in agent runs.
+    live: Arc<Mutex<HashSet<String>>>,
     _tasks: Tasks,
 }
 
 impl Plane {
     pub async fn start() -> Plane {
+        Self::with(super::Config::default()).await
+    }
+
+    pub async fn with(config: super::Config) -> Plane {
         let cluster = Cluster::start(1);
         cluster.leader().await;
         let store = cluster.handle(1).unwrap();
@@ -46,13 +55,19 @@ impl Plane {
             cache.clone(),
             crate::scheduler::Config::default(),
         ));
-        super::start(&mut tasks, &cache, &client);
-        tasks.spawn(kubelet(cache.clone(), client.with_cache(&cache)));
+        super::start(&mut tasks, &cache, &client, config);
+        let live = Arc::new(Mutex::new(HashSet::new()));
+        tasks.spawn(kubelet(
+            cache.clone(),
+            client.with_cache(&cache),
+            live.clone(),
+        ));
         let p = Plane {
             _cluster: cluster,
             api,
             cache,
             client,
+            live,
             _tasks: tasks,
         };
         p.wait("the default namespace", |c| {
@@ -72,8 +87,13 @@ impl Plane {
             .unwrap_or_else(|e| panic!("apply: {e}\n{yaml}"));
     }
 
-    /// Registers a Ready node that runs Wasm and containers.
+    /// Registers a Ready node that runs Wasm and containers (or brings a killed one
+    /// back: its stand-in agent heartbeats again).
     pub async fn node(&self, name: &str, labels: &str) {
+        if self.cache.get(Kind::Node, "", name).is_some() {
+            self.live.lock().unwrap().insert(name.to_owned());
+            return;
+        }
         self.apply(&format!(
             "apiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\n  labels: {{{labels}}}\n"
         ))
@@ -91,6 +111,17 @@ impl Plane {
             n.status = with.status;
         }
         self.client.update_status(&o, s.revision).await.unwrap();
+        self.live.lock().unwrap().insert(name.to_owned());
+    }
+
+    /// Stops a node's stand-in agent: no more heartbeats, its pods stay as they are.
+    pub fn kill_node(&self, name: &str) {
+        self.live.lock().unwrap().remove(name);
+    }
+
+    pub async fn delete(&self, kind: Kind, name: &str) {
+        let ns = if kind.is_namespaced() { "default" } else { "" };
+        self.client.delete(kind, ns, name, None).await.unwrap();
     }
 
     async fn cache_get(&self, kind: Kind, ns: &str, name: &str) -> Arc<crate::store::Stored> {
@@ -127,25 +158,53 @@ impl Plane {
     }
 }
 
-/// Runs each bound pod: Running and Ready, unless its image names `broken`.
-async fn kubelet(cache: Cache, client: Client) {
-    let mut changes = cache.subscribe();
+/// Heartbeats the live nodes; runs each pod bound to one: Running and Ready, unless its
+/// image names `broken`; `Succeeded` if it names `job`.
+async fn kubelet(cache: Cache, client: Client, live: Arc<Mutex<HashSet<String>>>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
     loop {
-        for s in cache.list(Kind::Pod, None) {
-            let Object::Pod(p) = &s.object else { continue };
-            if p.spec.node_name.is_none()
-                || p.status
-                    .as_ref()
-                    .is_some_and(|s| s.phase == PodPhase::Running)
-            {
+        tick.tick().await;
+        let alive = live.lock().unwrap().clone();
+        for s in cache.list(Kind::Node, None) {
+            let Object::Node(n) = &s.object else { continue };
+            if !alive.contains(&n.metadata.name) {
                 continue;
             }
-            if p.spec.containers.iter().any(|c| c.image.contains("broken")) {
+            let mut n = n.clone();
+            let st = n.status.get_or_insert_with(Default::default);
+            st.conditions.retain(|c| c.type_ != "Ready");
+            st.conditions.push(Condition {
+                type_: "Ready".into(),
+                status: ConditionStatus::True,
+                reason: Some("AgentReady".into()),
+                last_heartbeat_time: Some(Time::now()),
+                ..Default::default()
+            });
+            let _ = client.update_status(&Object::Node(n), s.revision).await;
+        }
+        for s in cache.list(Kind::Pod, None) {
+            let Object::Pod(p) = &s.object else { continue };
+            let Some(node) = &p.spec.node_name else {
+                continue;
+            };
+            let image = &p.spec.containers[0].image;
+            let phase = if image.contains("fail") {
+                PodPhase::Failed
+            } else if image.contains("job") {
+                PodPhase::Succeeded
+            } else {
+                PodPhase::Running
+            };
+            if !alive.contains(node)
+                || image.contains("broken")
+                || p.status.as_ref().is_some_and(|s| s.phase == phase)
+            {
                 continue;
             }
             let mut p = p.clone();
             p.status = Some(PodStatus {
-                phase: PodPhase::Running,
+                phase,
+                pod_ip: Some(format!("127.0.0.{}", s.revision % 250 + 2)),
                 conditions: vec![Condition {
                     type_: "Ready".into(),
                     status: ConditionStatus::True,
@@ -161,9 +220,6 @@ async fn kubelet(cache: Cache, client: Client) {
                 ..Default::default()
             });
             let _ = client.update_status(&Object::Pod(p), s.revision).await;
-        }
-        if changes.recv().await.is_err() {
-            changes = cache.subscribe();
         }
     }
 }
@@ -266,4 +322,218 @@ async fn a_deployment_is_scheduled_rolls_and_reports_a_stuck_rollout() {
             .count(),
         3
     );
+}
+
+fn get<T>(c: &Cache, kind: Kind, name: &str, f: impl Fn(&Object) -> Option<T>) -> Option<T> {
+    let ns = if kind.is_namespaced() { "default" } else { "" };
+    f(&c.get(kind, ns, name)?.object)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_that_fits_nowhere_says_why_and_is_placed_when_a_node_joins() {
+    let p = Plane::start().await;
+    p.node("n1", "").await;
+    p.apply("apiVersion: v1\nkind: Pod\nmetadata: {name: picky}\nspec:\n  nodeSelector: {zone: x}\n  containers: [{name: c, image: app:v1}]\n").await;
+    let message = |c: &Cache| {
+        get(c, Kind::Pod, "picky", |o| match o {
+            Object::Pod(p) => crate::scheduler::bind::scheduled_message(p).map(str::to_owned),
+            _ => None,
+        })
+    };
+    p.wait("the unschedulable condition", |c| message(c).is_some())
+        .await;
+    assert_eq!(
+        message(&p.cache).unwrap(),
+        "0/1 nodes available: 1 didn't match node selector or affinity"
+    );
+    p.node("n2", "zone: x").await;
+    p.wait("binding once a node fits", |c| {
+        get(c, Kind::Pod, "picky", |o| match o {
+            Object::Pod(p) => p.spec.node_name.clone(),
+            _ => None,
+        })
+        .as_deref()
+            == Some("n2")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_run_to_completion_or_fail_at_their_backoff_limit() {
+    let p = Plane::start().await;
+    p.node("n1", "").await;
+    let job = |name: &str, image: &str| {
+        format!(
+            "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: {name}}}\nspec:\n  completions: 3\n  parallelism: 2\n  backoffLimit: 1\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{{name: c, image: {image}}}]\n"
+        )
+    };
+    p.apply(&job("ok", "job:v1")).await;
+    p.apply(&job("bad", "fail-job:v1")).await;
+    let status = |c: &Cache, name: &str| {
+        get(c, Kind::Job, name, |o| match o {
+            Object::Job(j) => j.status.clone(),
+            _ => None,
+        })
+    };
+    let ended = |c: &Cache, name: &str, reason: &str| {
+        status(c, name).is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.reason.as_deref() == Some(reason))
+        })
+    };
+    p.wait("the job completes", |c| ended(c, "ok", "Completed"))
+        .await;
+    let s = status(&p.cache, "ok").unwrap();
+    assert_eq!((s.succeeded, s.failed, s.active), (3, 0, 0));
+    assert!(s.completion_time.is_some());
+    p.wait("the failing job gives up", |c| {
+        ended(c, "bad", "BackoffLimitExceeded")
+    })
+    .await;
+    let s = status(&p.cache, "bad").unwrap();
+    assert_eq!(s.failed, 2, "backoffLimit 1: the second failure ends it");
+    let pods = p.pods();
+    assert_eq!(
+        pods.iter()
+            .filter(|p| p.metadata.labels.get("job-name").map(String::as_str) == Some("ok"))
+            .count(),
+        3
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_set_follows_nodes_joining_and_leaving() {
+    let p = Plane::start().await;
+    p.node("n1", "role: edge").await;
+    p.node("n2", "").await;
+    p.apply("apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: agent}\nspec:\n  selector: {matchLabels: {app: agent}}\n  template:\n    metadata: {labels: {app: agent}}\n    spec:\n      nodeSelector: {role: edge}\n      containers: [{name: c, image: agent:v1}]\n").await;
+    let placed = |p: &Plane| {
+        let mut nodes: Vec<String> = p
+            .pods()
+            .iter()
+            .filter(|p| crate::controllers::pods::is_ready(p))
+            .filter_map(|p| p.spec.node_name.clone())
+            .collect();
+        nodes.sort();
+        nodes
+    };
+    p.wait("a pod on the edge node", |_| placed(&p) == ["n1"])
+        .await;
+    p.node("n3", "role: edge").await;
+    p.wait("a pod on the new edge node", |_| placed(&p) == ["n1", "n3"])
+        .await;
+    p.delete(Kind::Node, "n1").await;
+    p.wait("the gone node's pod deleted", |_| {
+        placed(&p) == ["n3"] && p.pods().len() == 1
+    })
+    .await;
+    p.wait("the status", |c| {
+        get(c, Kind::DaemonSet, "agent", |o| match o {
+            Object::DaemonSet(d) => d.status.clone(),
+            _ => None,
+        })
+        .is_some_and(|s| s.desired_number_scheduled == 1 && s.number_ready == 1)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_nodes_pods_are_evicted_and_recreated_elsewhere() {
+    let config = super::Config {
+        lifecycle: super::node_lifecycle::Timing {
+            monitor_grace: Duration::from_secs(1),
+            eviction_grace: Duration::from_secs(1),
+        },
+    };
+    let p = Plane::with(config).await;
+    p.node("n1", "").await;
+    p.node("n2", "").await;
+    p.apply(&WEB.replace("IMAGE", "app:v1")).await;
+    p.wait("3 ready replicas", |c| {
+        deployment_status(c).is_some_and(|s| s.available_replicas == 3)
+    })
+    .await;
+    p.kill_node("n1");
+    p.wait("all replicas on n2", |_| {
+        let pods = p.pods();
+        pods.len() == 3
+            && pods.iter().all(|p| {
+                p.spec.node_name.as_deref() == Some("n2") && crate::controllers::pods::is_ready(p)
+            })
+    })
+    .await;
+    let n1 = get(&p.cache, Kind::Node, "n1", |o| match o {
+        Object::Node(n) => Some(n.clone()),
+        _ => None,
+    })
+    .unwrap();
+    assert!(
+        n1.spec
+            .taints
+            .iter()
+            .any(|t| t.key == "node.kubernetes.io/unreachable")
+    );
+    // It comes back: the taint goes.
+    p.node("n1", "").await;
+    p.wait("the taint lifted", |c| {
+        get(c, Kind::Node, "n1", |o| match o {
+            Object::Node(n) => Some(n.spec.taints.is_empty()),
+            _ => None,
+        }) == Some(true)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_list_ready_pods_and_follow_readiness() {
+    let p = Plane::start().await;
+    p.node("n1", "").await;
+    p.apply(&WEB.replace("IMAGE", "app:v1")).await;
+    p.apply("apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  selector: {app: web}\n  ports: [{port: 80, targetPort: 8080}]\n").await;
+    let subsets = |c: &Cache| {
+        get(c, Kind::Endpoints, "web", |o| match o {
+            Object::Endpoints(e) => Some(e.subsets.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+    };
+    p.wait("3 ready addresses", |c| {
+        subsets(c)
+            .first()
+            .is_some_and(|s| s.addresses.len() == 3 && s.ports[0].port == 8080)
+    })
+    .await;
+    // One pod stops being ready: it moves to notReadyAddresses.
+    let s = p
+        .cache
+        .list(Kind::Pod, Some("default"))
+        .into_iter()
+        .next()
+        .unwrap();
+    let mut o = s.object.clone();
+    if let Object::Pod(pod) = &mut o {
+        pod.status.as_mut().unwrap().conditions[0].status = ConditionStatus::False;
+    }
+    p.client.update_status(&o, s.revision).await.unwrap();
+    p.wait("2 ready, 1 not", |c| {
+        subsets(c)
+            .first()
+            .is_some_and(|s| s.addresses.len() == 2 && s.not_ready_addresses.len() == 1)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_whose_owner_never_existed_are_collected() {
+    let p = Plane::start().await;
+    p.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: stray\n  ownerReferences: [{apiVersion: v1, kind: ConfigMap, name: ghost, uid: no-such-uid}]\n").await;
+    p.wait("the object", |c| {
+        c.get(Kind::ConfigMap, "default", "stray").is_some()
+    })
+    .await;
+    p.wait("its collection", |c| {
+        c.get(Kind::ConfigMap, "default", "stray").is_none()
+    })
+    .await;
 }
