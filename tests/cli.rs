@@ -110,16 +110,27 @@ fn the_example_app_is_valid() {
 }
 
 #[test]
-fn verbs_without_a_server_yet_say_so_and_fail() {
-    for args in [
-        &["scale", "deployment/web", "--replicas", "2"][..],
-        &["rollout", "status", "deployment/web"],
+fn object_verbs_say_what_they_need_before_calling_a_server() {
+    for (args, says) in [
+        (
+            &["scale", "web", "--replicas", "2"][..],
+            "name one object as KIND/NAME",
+        ),
+        (
+            &["rollout", "undo", "pod/web"],
+            "pod/web: this rollout verb works on deployments",
+        ),
+        (
+            &["rollout", "pause", "gadget/web"],
+            "unknown kind \"gadget\"",
+        ),
     ] {
         let out = skiff(args);
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         assert!(
-            text(&out.stderr).contains("not available in this build yet"),
-            "{args:?}"
+            text(&out.stderr).contains(says),
+            "{args:?}: {}",
+            text(&out.stderr)
         );
     }
 }
@@ -143,6 +154,9 @@ fn help_lists_every_verb() {
         "logs",
         "rollout",
         "scale",
+        "cordon",
+        "uncordon",
+        "drain",
     ] {
         assert!(
             help.contains(verb),

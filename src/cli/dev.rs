@@ -1,9 +1,8 @@
 //! `skiff dev`: a one-process cluster for a new user. One control-plane member and one
 //! node agent (named `dev`) share the process and a data folder; `~/.skiff/config` points
-//! the client verbs at it; the example app's pod is applied and its address printed.
-//!
-//! Until the controllers and the scheduler land, the example is a single pod that names
-//! the dev node (`examples/hello-http/pod.yaml`); the Deployment next to it needs them.
+//! the client verbs at it; the example app (`examples/hello-http/app.yaml`: a Deployment
+//! and its Service) is applied, and the addresses of its ready pods printed from the
+//! Service's Endpoints.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -20,7 +19,7 @@ use super::DevArgs;
 use super::apply::{apply_request, read_objects};
 use super::{artifacts, client};
 
-const EXAMPLE: &str = "examples/hello-http/pod.yaml";
+const EXAMPLE: &str = "examples/hello-http/app.yaml";
 
 fn write_config(api: &str) -> Result<Option<PathBuf>> {
     let Some(path) = client::config_path() else {
@@ -57,7 +56,7 @@ async fn api_ready(api: &str) -> Result<ObjectServiceClient<tonic::transport::Ch
     }
 }
 
-/// Applies the example pod (uploading its component); returns its name.
+/// Applies the example app (uploading its component); returns its Service's name.
 async fn apply_example(api: &str) -> Result<Option<String>> {
     let path = Path::new(EXAMPLE);
     if !path.is_file() {
@@ -83,24 +82,24 @@ async fn apply_example(api: &str) -> Result<Option<String>> {
         c.apply(request)
             .await
             .with_context(|| format!("applying {n}"))?;
-        if let Object::Pod(p) = o {
-            name = Some(p.metadata.name.clone());
+        if let Object::Service(svc) = o {
+            name = Some(svc.metadata.name.clone());
         }
     }
     Ok(name)
 }
 
-/// The pod's address once it serves (within 60 s).
-async fn pod_ip(
+/// The ready addresses of the Service's Endpoints, once there are any (within 60 s).
+async fn endpoints(
     api: &mut ObjectServiceClient<tonic::transport::Channel>,
     name: &str,
-) -> Option<String> {
+) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         let got = api
             .get(GetRequest {
                 key: Some(ObjectKey {
-                    kind: "Pod".into(),
+                    kind: "Endpoints".into(),
                     namespace: "default".into(),
                     name: name.into(),
                 }),
@@ -110,13 +109,23 @@ async fn pod_ip(
         if let Ok(r) = got
             && let Some(env) = r.into_inner().object
             && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&env.json)
-            && let Some(ip) = v["status"]["podIP"].as_str()
         {
-            return Some(ip.to_owned());
+            let mut out = Vec::new();
+            for s in v["subsets"].as_array().into_iter().flatten() {
+                let port = s["ports"][0]["port"].as_u64().unwrap_or(80);
+                for a in s["addresses"].as_array().into_iter().flatten() {
+                    if let Some(ip) = a["ip"].as_str() {
+                        out.push(format!("{ip}:{port}"));
+                    }
+                }
+            }
+            if !out.is_empty() {
+                return out;
+            }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    None
+    Vec::new()
 }
 
 pub fn run(a: DevArgs) -> Result<ExitCode> {
@@ -175,10 +184,15 @@ pub fn run(a: DevArgs) -> Result<ExitCode> {
             None => println!("  API     {api} (set SKIFF_SERVER={api} for the client verbs)"),
         }
         match apply_example(&api).await? {
-            Some(name) => match pod_ip(&mut client_api, &name).await {
-                Some(ip) => println!("  example pod/{name} serves:   curl http://{ip}:8080/"),
-                None => println!("  example pod/{name} applied; `skiff describe pod {name}` says why it does not serve yet"),
-            },
+            Some(name) => {
+                let ready = endpoints(&mut client_api, &name).await;
+                if ready.is_empty() {
+                    println!("  example deployment/{name} applied; `skiff get pods` and `skiff describe pod NAME` say why it does not serve yet");
+                }
+                for addr in ready {
+                    println!("  example service/{name} pod serves:   curl http://{addr}/");
+                }
+            }
             None => println!(
                 "  no example applied: run from the repository root after `cargo xtask guests` to get {EXAMPLE}"
             ),

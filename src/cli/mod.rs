@@ -3,13 +3,15 @@
 //! # Layout
 //! - `validate`: offline manifest checking (`skiff validate -f`).
 //! - `files`: reading manifests from files, folders and stdin (shared by every `-f` verb).
-//! - `pending`: the verbs whose server side has not landed yet, and what they wait for.
 //! - `dev`: `skiff dev`, a control-plane member and a node agent in one process.
 //! - `node`: `skiff node` (run a node agent).
 //! - `control`: `skiff control` (run a member) and `skiff members` (list them).
 //! - `client`: the server address, the connection, kinds, and failures as exit codes.
 //! - `artifacts`: local Wasm component files in manifests, uploaded and named by digest.
 //! - `apply`, `get`, `delete`, `describe`, `diff`, `logs`: the client verbs; `table`: kubectl-like tables for `get`.
+//! - `edit`: naming one object and changing it with compare-and-swap, for `scale`,
+//!   `rollout` (status, history, undo, pause, resume, restart) and `nodes` (cordon,
+//!   uncordon, drain).
 
 mod apply;
 mod artifacts;
@@ -19,11 +21,14 @@ mod delete;
 mod describe;
 mod dev;
 mod diff;
+mod edit;
 mod files;
 mod get;
 mod logs;
 mod node;
-mod pending;
+mod nodes;
+mod rollout;
+mod scale;
 mod table;
 mod validate;
 
@@ -79,10 +84,16 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Print a pod's logs.
     Logs(LogsArgs),
-    /// Manage a rollout: status, history, undo, pause, resume.
-    Rollout(RolloutArgs),
+    /// Manage a rollout: status, history, undo, pause, resume, restart.
+    Rollout(rollout::RolloutArgs),
     /// Set the number of replicas of a Deployment or ReplicaSet.
-    Scale(ScaleArgs),
+    Scale(scale::ScaleArgs),
+    /// Mark a node unschedulable: no new pods go there.
+    Cordon(nodes::NodeVerbArgs),
+    /// Make a cordoned node schedulable again.
+    Uncordon(nodes::NodeVerbArgs),
+    /// Cordon a node and evict its pods so they run elsewhere.
+    Drain(nodes::DrainArgs),
 }
 
 #[derive(Debug, Args)]
@@ -341,28 +352,6 @@ pub struct LogsArgs {
     pub server: ServerArgs,
 }
 
-#[derive(Debug, Args)]
-pub struct RolloutArgs {
-    /// status, history, undo, pause or resume.
-    pub action: String,
-    /// `deployment/NAME`.
-    pub target: String,
-    #[arg(long)]
-    pub to_revision: Option<u64>,
-    #[command(flatten)]
-    pub server: ServerArgs,
-}
-
-#[derive(Debug, Args)]
-pub struct ScaleArgs {
-    /// `deployment/NAME`.
-    pub target: String,
-    #[arg(long)]
-    pub replicas: u32,
-    #[command(flatten)]
-    pub server: ServerArgs,
-}
-
 fn default_data_dir() -> PathBuf {
     std::env::var_os("HOME")
         .map(PathBuf::from)
@@ -390,8 +379,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Logs(a) => client::run_verb(logs::run(&a)),
-        Command::Rollout(_) | Command::Scale(_) => {
-            pending::not_yet("this verb", pending::CONTROLLERS)
-        }
+        Command::Rollout(a) => client::run_verb(rollout::run(&a)),
+        Command::Scale(a) => client::run_verb(scale::run(&a)),
+        Command::Cordon(a) => client::run_verb(nodes::cordon(&a, true)),
+        Command::Uncordon(a) => client::run_verb(nodes::cordon(&a, false)),
+        Command::Drain(a) => client::run_verb(nodes::drain(&a)),
     }
 }

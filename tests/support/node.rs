@@ -13,13 +13,18 @@ pub struct Agent {
 
 impl Agent {
     pub fn start(control: &str, data: &Path, log: &Path) -> Agent {
+        Self::named("n1", control, data, log)
+    }
+
+    /// An agent for the node `name`.
+    pub fn named(name: &str, control: &str, data: &Path, log: &Path) -> Agent {
         let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
             .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_skiff"))
-            .args(["node", "--name", "n1", "--control", control])
+            .args(["node", "--name", name, "--control", control])
             .args(["--heartbeat-seconds", "1", "--backoff-seconds", "1"])
             .args(["--listen", "127.0.0.1:0", "--usage-seconds", "1"])
             .arg("--data-dir")
