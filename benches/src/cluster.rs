@@ -146,6 +146,11 @@ impl Cluster {
 
     /// [`Cluster::skiff`] with `n` members.
     pub fn skiff_members(bin: &Path, parent: &Path, n: usize) -> Result<Cluster> {
+        Cluster::skiff_with(bin, parent, n, &[])
+    }
+
+    /// [`Cluster::skiff_members`], each member also given `extra` flags.
+    pub fn skiff_with(bin: &Path, parent: &Path, n: usize, extra: &[&str]) -> Result<Cluster> {
         let dir = temp_dir(parent, "skiff-bench-skiff-")?;
         let copy = dir.path().join("skiff");
         std::fs::copy(bin, &copy)
@@ -162,7 +167,7 @@ impl Cluster {
         let mut members = Vec::new();
         for (i, addr) in api.iter().enumerate() {
             let id = i + 1;
-            let args = vec![
+            let mut args = vec![
                 "control".to_string(),
                 "--id".into(),
                 id.to_string(),
@@ -173,6 +178,7 @@ impl Cluster {
                 "--initial-cluster".into(),
                 initial.clone(),
             ];
+            args.extend(extra.iter().map(|s| s.to_string()));
             let log = dir.path().join(format!("m{id}.log"));
             members.push(Proc::new(format!("skiff member {id}"), bin, args, log));
         }

@@ -11,6 +11,10 @@
 //!   wasmtime's own `ProxyPre` + pooling path; pod start latency on a real agent; density
 //!   (10,000 HTTP pods and 1,000 sleeping jobs on one node).
 //!
+//! - `scheduler`: 1,000 simulated nodes and 10,000 pending pods (a ReplicaSet) on a
+//!   3-member control plane: pods bound per second, pending → bound p99; then apply →
+//!   Running of a 1-replica Wasm Deployment on a real agent.
+//!
 //! - `api`: the object API (apply, get, list of 100, watch fan-out to 1,000 watchers)
 //!   against etcd's v3 API (put, range, range over a prefix, watch).
 //!
@@ -24,6 +28,8 @@
 //!   `Maintenance.Status`), generated from `proto/etcd_kv.proto`.
 //! - [`instantiate`]: the `wasm` bench's in-process request paths (Skiff, wasmtime).
 //! - [`pods`]: the `wasm` bench's member + node agent, artifacts, pods and their start.
+//! - [`sched`]: the `scheduler` bench's simulated nodes (register, heartbeat,
+//!   acknowledge) and the watch that times pods from created to bound.
 //! - [`load`]: N concurrent closed-loop clients for a duration; latencies, errors.
 //! - [`failover`]: kill the leader while a client writes; time to the next acknowledged write.
 //! - [`report`]: percentiles, medians and table printing.
@@ -37,6 +43,7 @@ pub mod instantiate;
 pub mod load;
 pub mod pods;
 pub mod report;
+pub mod sched;
 pub mod setup;
 pub mod skiff;
 

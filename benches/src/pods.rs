@@ -34,7 +34,19 @@ impl NodeCluster {
         pods: u32,
         instances: u32,
     ) -> Result<NodeCluster> {
-        let control = Cluster::skiff_members(bin, parent, 1)?;
+        Self::start_with(bin, parent, 1, pods, instances).await
+    }
+
+    /// [`NodeCluster::start`] with `members` control-plane members (the agent talks to
+    /// the first).
+    pub async fn start_with(
+        bin: &Path,
+        parent: &Path,
+        members: usize,
+        pods: u32,
+        instances: u32,
+    ) -> Result<NodeCluster> {
+        let control = Cluster::skiff_members(bin, parent, members)?;
         let api = control.api[0].clone();
         let data = control.dir().join("node");
         let args: Vec<String> = [
@@ -225,6 +237,15 @@ impl Running {
     pub fn get(&self, name: &str) -> Option<Seen> {
         let s = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         s.get(name).cloned()
+    }
+
+    /// When the first pod whose name starts with `prefix` was seen Running.
+    pub fn first_with_prefix(&self, prefix: &str) -> Option<Instant> {
+        let s = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        s.iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(_, v)| v.0)
+            .min()
     }
 
     pub fn count(&self, names: &[String]) -> usize {

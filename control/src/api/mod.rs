@@ -6,6 +6,7 @@
 //! - `artifacts`: the ArtifactService: uploads through raft as chunks and a seal; stat
 //!   and fetch by digest from any member.
 //! - `logs`: the LogService: a container's log, relayed from the pod's node.
+//! - `batch`: many creations in one transaction, for controllers.
 //! - `writes`: the write path the verbs share: plan, admission, commit, retry on a lost
 //!   race.
 //! - `apply`: server-side apply, replacement and the status subresource, as pure rules.
@@ -21,6 +22,7 @@
 mod admission;
 mod apply;
 mod artifacts;
+mod batch;
 mod delete;
 mod events;
 mod fields;

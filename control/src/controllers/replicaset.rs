@@ -140,7 +140,7 @@ impl Reconciler for ReplicaSetController {
 }
 
 impl ReplicaSetController {
-    /// Creates `n` pods in batches of 1, 2, 4, ... while they succeed.
+    /// Creates `n` pods in transactions of 1, 2, 4, ... pods while they succeed.
     async fn create(&self, rs: &ReplicaSet, n: usize) -> Result<(), Status> {
         let prefix = format!("{}-", rs.metadata.name);
         let pod = pods::from_template(&rs.spec.template, &rs.metadata, Kind::ReplicaSet, &prefix);
@@ -148,9 +148,14 @@ impl ReplicaSetController {
         let mut batch = 1;
         while left > 0 {
             let size = batch.min(left);
-            let made = join_all((0..size).map(|_| self.client.create(&pod))).await;
-            if let Some(e) = made.into_iter().find_map(Result::err) {
-                return Err(e);
+            let mut tries = 0;
+            loop {
+                match self.client.create_all(vec![pod.clone(); size]).await {
+                    Ok(_) => break,
+                    // A generated name was taken: new names, once more.
+                    Err(e) if e.code() == tonic::Code::AlreadyExists && tries < 3 => tries += 1,
+                    Err(e) => return Err(e),
+                }
             }
             left -= size;
             batch *= 2;

@@ -79,6 +79,15 @@ impl Client {
         Ok(self.seen(stored(r.into_inner().object)?).await)
     }
 
+    /// Creates all of `objects` in one transaction (all or none).
+    pub async fn create_all(&self, objects: Vec<Object>) -> Result<Vec<Object>, Status> {
+        let (made, rev) = self.api.create_all(objects).await?;
+        if let Some(c) = &self.cache {
+            c.caught_up(rev).await;
+        }
+        Ok(made)
+    }
+
     /// Replaces the object's desired state if it is still at `expected`.
     pub async fn update(&self, o: &Object, expected: u64) -> Result<Stored, Status> {
         let r = self
