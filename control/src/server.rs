@@ -191,6 +191,7 @@ fn leader_work(
         tasks.spawn(crate::scheduler::run(
             store.clone(),
             cache.clone(),
+            client.clone(),
             crate::scheduler::Config::default(),
         ));
         crate::controllers::start(&mut tasks, &cache, &client, config);

@@ -22,10 +22,11 @@ pub enum Kind {
     ConfigMap,
     Secret,
     Event,
+    PriorityClass,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Namespace,
         Kind::Node,
         Kind::Pod,
@@ -38,6 +39,7 @@ impl Kind {
         Kind::ConfigMap,
         Kind::Secret,
         Kind::Event,
+        Kind::PriorityClass,
     ];
 
     /// The name written in `kind:`.
@@ -55,6 +57,7 @@ impl Kind {
             Kind::ConfigMap => "ConfigMap",
             Kind::Secret => "Secret",
             Kind::Event => "Event",
+            Kind::PriorityClass => "PriorityClass",
         }
     }
 
@@ -63,13 +66,14 @@ impl Kind {
         match self {
             Kind::ReplicaSet | Kind::Deployment | Kind::DaemonSet => "apps/v1",
             Kind::Job => "batch/v1",
+            Kind::PriorityClass => "scheduling.k8s.io/v1",
             _ => "v1",
         }
     }
 
     /// Cluster-scoped kinds have no namespace.
     pub fn is_namespaced(self) -> bool {
-        !matches!(self, Kind::Namespace | Kind::Node)
+        !matches!(self, Kind::Namespace | Kind::Node | Kind::PriorityClass)
     }
 
     pub fn from_name(name: &str) -> Option<Kind> {
@@ -99,6 +103,7 @@ pub enum Object {
     ConfigMap(ConfigMap),
     Secret(Secret),
     Event(Event),
+    PriorityClass(PriorityClass),
 }
 
 /// Calls `$body` with `$o` bound to the inner object, whatever its kind.
@@ -117,6 +122,7 @@ macro_rules! each_kind {
             Object::ConfigMap($o) => $body,
             Object::Secret($o) => $body,
             Object::Event($o) => $body,
+            Object::PriorityClass($o) => $body,
         }
     };
 }
@@ -133,9 +139,11 @@ macro_rules! with_status {
             Object::Job($o) => $yes,
             Object::DaemonSet($o) => $yes,
             Object::Service($o) => $yes,
-            Object::Endpoints(_) | Object::ConfigMap(_) | Object::Secret(_) | Object::Event(_) => {
-                $no
-            }
+            Object::Endpoints(_)
+            | Object::ConfigMap(_)
+            | Object::Secret(_)
+            | Object::Event(_)
+            | Object::PriorityClass(_) => $no,
         }
     };
 }
@@ -155,6 +163,7 @@ impl Object {
             Object::ConfigMap(_) => Kind::ConfigMap,
             Object::Secret(_) => Kind::Secret,
             Object::Event(_) => Kind::Event,
+            Object::PriorityClass(_) => Kind::PriorityClass,
         }
     }
 

@@ -134,6 +134,7 @@ pub fn kind(word: &str) -> Result<Kind, Failure> {
         "ds" => Some(Kind::DaemonSet),
         "ep" => Some(Kind::Endpoints),
         "ev" => Some(Kind::Event),
+        "pc" => Some(Kind::PriorityClass),
         _ => None,
     };
     short
@@ -145,7 +146,7 @@ pub fn kind(word: &str) -> Result<Kind, Failure> {
         })
         .ok_or_else(|| {
             Failure::User(format!(
-                "unknown kind {word:?}; kinds: {} (short: po, deploy, rs, ds, svc, ep, no, ns, cm, ev)",
+                "unknown kind {word:?}; kinds: {} (short: po, deploy, rs, ds, svc, ep, no, ns, cm, ev, pc)",
                 Kind::ALL.map(|k| k.name().to_ascii_lowercase()).join(", ")
             ))
         })

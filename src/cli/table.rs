@@ -15,6 +15,9 @@ fn headers(o: &Object, wide: bool) -> Vec<&'static str> {
         Object::Service(_) => vec!["TYPE", "CLUSTER-IP", "PORT(S)", "AGE"],
         Object::Node(_) => vec!["STATUS", "AGE"],
         Object::ConfigMap(_) | Object::Secret(_) => vec!["DATA", "AGE"],
+        Object::Job(_) => vec!["COMPLETIONS", "AGE"],
+        Object::DaemonSet(_) => vec!["DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AGE"],
+        Object::PriorityClass(_) => vec!["VALUE", "GLOBAL-DEFAULT", "AGE"],
         _ => vec!["AGE"],
     });
     if wide && matches!(o, Object::Pod(_)) {
@@ -92,15 +95,36 @@ fn row(o: &Object, wide: bool, now: Time) -> Vec<String> {
                 .as_ref()
                 .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
                 .map(|c| c.status);
-            let status = match ready {
+            let mut status = match ready {
                 Some(ConditionStatus::True) => "Ready",
                 Some(ConditionStatus::False) => "NotReady",
                 _ => "Unknown",
-            };
-            r.extend([status.to_owned(), age]);
+            }
+            .to_owned();
+            if n.spec.unschedulable == Some(true) {
+                status.push_str(",SchedulingDisabled");
+            }
+            r.extend([status, age]);
         }
         Object::ConfigMap(c) => r.extend([c.data.len().to_string(), age]),
         Object::Secret(s) => r.extend([(s.data.len() + s.string_data.len()).to_string(), age]),
+        Object::Job(j) => {
+            let done = j.status.as_ref().map_or(0, |s| s.succeeded);
+            r.extend([format!("{done}/{}", j.spec.completions.unwrap_or(1)), age]);
+        }
+        Object::DaemonSet(d) => {
+            let s = d.status.clone().unwrap_or_default();
+            r.extend([
+                s.desired_number_scheduled.to_string(),
+                s.current_number_scheduled.to_string(),
+                s.number_ready.to_string(),
+                s.updated_number_scheduled.to_string(),
+                age,
+            ]);
+        }
+        Object::PriorityClass(c) => {
+            r.extend([c.value.to_string(), c.global_default.to_string(), age]);
+        }
         _ => r.push(age),
     }
     r

@@ -45,6 +45,9 @@ struct Args {
     /// A smoke run: 100 nodes, 1,000 pods, one round, 10 Deployments.
     #[arg(long)]
     quick: bool,
+    /// (a) the simulated nodes do not mark their pods Running (binding alone).
+    #[arg(long)]
+    no_ack: bool,
     #[command(flatten)]
     systems: Systems,
 }
@@ -141,7 +144,7 @@ async fn throughput(a: &Args, bin: &std::path::Path) -> Result<Vec<Round>> {
     let _beat = sched::heartbeat(channels[0].clone(), names, Duration::from_secs(10));
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let seen = Seen::watch(channels[1].clone(), tx).await?;
-    let _ack = sched::acknowledge(channels.clone(), rx, 16);
+    let _ack = (!a.no_ack).then(|| sched::acknowledge(channels.clone(), rx, 16));
     let mut api = ObjectServiceClient::new(channels[2].clone());
     let mut rounds = Vec::new();
     for round in 0..a.rounds {

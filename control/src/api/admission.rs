@@ -125,6 +125,10 @@ pub fn immutable(current: &Object, next: &Object) -> Result<(), Status> {
         (Object::Job(a), Object::Job(b)) if a.spec.selector != b.spec.selector => {
             fixed("spec.selector", "the pods it owns are found by it")
         }
+        (Object::PriorityClass(a), Object::PriorityClass(b)) if a.value != b.value => fixed(
+            "value",
+            "pods already carry it; create a new class and move pods to it",
+        ),
         (Object::Service(a), Object::Service(b))
             if a.spec.cluster_ip.is_some() && a.spec.cluster_ip != b.spec.cluster_ip =>
         {

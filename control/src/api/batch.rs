@@ -24,7 +24,8 @@ impl ObjectApi {
         for mut o in objects {
             admission::default(&mut o);
             admission::no_local_files(&o)?;
-            let o = created(o, &now);
+            let mut o = created(o, &now);
+            self.admit_priority(&mut o)?;
             let problems = validate::object(&o, &validate::Context::default());
             if let Some(p) = problems.first() {
                 return Err(Status::invalid_argument(format!(

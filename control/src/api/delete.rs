@@ -306,8 +306,31 @@ fn settle(scope: &Scope, r: &mut Removal) {
 
 impl ObjectApi {
     /// Deletes (or marks) the object at `k` and what depends on it; returns the object's
-    /// last state, or its marked state if something holds it.
+    /// last state, or its marked state if something holds it. When a dependent changes
+    /// between the plan and the write (e.g. an agent reports a pod's status), the
+    /// deletion is planned again, unless the caller asked for a revision.
     pub(super) async fn delete_object(
+        &self,
+        k: &str,
+        expected: Option<u64>,
+        propagation: DeletePropagation,
+        dry_run: bool,
+    ) -> Result<ObjectEnvelope, Status> {
+        let mut last = None;
+        for _ in 0..super::writes::APPLY_ATTEMPTS {
+            match self.delete_once(k, expected, propagation, dry_run).await {
+                Err(e) if expected.is_none() && e.code() == tonic::Code::Aborted => last = Some(e),
+                other => return other,
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            Status::aborted(format!(
+                "{k} kept changing while it was deleted; delete it again"
+            ))
+        }))
+    }
+
+    async fn delete_once(
         &self,
         k: &str,
         expected: Option<u64>,

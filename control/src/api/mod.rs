@@ -14,6 +14,7 @@
 //! - `delete`: deletion with finalizers, owner-reference cascades and namespaces.
 //! - `events`: Event objects recorded (and aggregated) in the transaction of the change
 //!   they describe; their expiry.
+//! - `priority`: pods get their PriorityClass's value; one global default class.
 //! - `namespaces`: nothing created in a missing or terminating namespace; `default`.
 //! - `fields`: field selectors (`spec.nodeName`, `status.phase`, name, namespace).
 //! - `watch`: following the history for one watch; selections entered and left.
@@ -29,6 +30,7 @@ mod fields;
 mod logs;
 mod namespaces;
 mod objects;
+mod priority;
 mod status;
 mod watch;
 mod writes;

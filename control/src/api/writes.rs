@@ -52,13 +52,17 @@ impl ObjectApi {
     ) -> Result<ObjectEnvelope, Status> {
         match plan {
             Plan::Unchanged(s) => envelope(&s.object, s.revision),
-            Plan::Create(o) => {
+            Plan::Create(mut o) => {
+                self.admit_priority(&mut o)?;
                 self.namespace_guard(&o).await?;
                 envelope(&o, 0)
             }
-            Plan::Update { object, .. } => {
+            Plan::Update { mut object, .. } => {
                 if let Some(c) = current {
                     admission::immutable(&c.object, &object)?;
+                }
+                if matches!(object, Object::PriorityClass(_)) {
+                    self.admit_priority(&mut object)?;
                 }
                 envelope(&object, 0)
             }
@@ -74,13 +78,20 @@ impl ObjectApi {
     ) -> Result<(ObjectEnvelope, u64), Status> {
         let (op, guard) = match plan {
             Plan::Unchanged(s) => return Ok((envelope(&s.object, s.revision)?, s.revision)),
-            Plan::Create(o) => {
+            Plan::Create(mut o) => {
+                self.admit_priority(&mut o)?;
                 let guard = self.namespace_guard(&o).await?;
                 (Op::Create(o), guard)
             }
-            Plan::Update { object, expected } => {
+            Plan::Update {
+                mut object,
+                expected,
+            } => {
                 if let Some(c) = current {
                     admission::immutable(&c.object, &object)?;
+                }
+                if matches!(object, Object::PriorityClass(_)) {
+                    self.admit_priority(&mut object)?;
                 }
                 let m = object.metadata();
                 if m.deletion_timestamp.is_some() && m.finalizers.is_empty() {

@@ -186,9 +186,9 @@ impl Reconciler for DaemonSetController {
             .collect();
         let mut per_node: BTreeMap<String, Vec<Pod>> = BTreeMap::new();
         let mut unplaced = Vec::new();
-        for s in self.cache.list(Kind::Pod, Some(&ds.metadata.namespace)) {
+        for s in self.cache.controlled_by(Kind::Pod, &uid) {
             let Object::Pod(p) = &s.object else { continue };
-            if !pods::controlled_by(&p.metadata, &uid) || !pods::is_active(p) {
+            if !pods::is_active(p) {
                 continue;
             }
             match node_of(p) {

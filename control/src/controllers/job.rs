@@ -79,12 +79,9 @@ impl Reconciler for JobController {
         let uid = j.metadata.uid.clone().unwrap_or_default();
         let owned: Vec<Pod> = self
             .cache
-            .list(Kind::Pod, Some(&j.metadata.namespace))
-            .into_iter()
-            .filter_map(|s| match &s.object {
-                Object::Pod(p) if pods::controlled_by(&p.metadata, &uid) => Some(p.clone()),
-                _ => None,
-            })
+            .controlled_by(Kind::Pod, &uid)
+            .iter()
+            .filter_map(|s| super::replicaset::pod_of(s).cloned())
             .collect();
         let active: Vec<&Pod> = owned.iter().filter(|p| pods::is_active(p)).collect();
         let succeeded = owned

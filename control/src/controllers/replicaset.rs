@@ -6,6 +6,7 @@
 //! - Extra pods are deleted in [`pods::deletion_order`]: unscheduled and not ready first.
 //! - The status counts replicas, fully labelled, ready and available ones.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::join_all;
@@ -28,32 +29,36 @@ pub struct ReplicaSetController {
 /// The most pods created or deleted in one reconcile (Kubernetes' burst).
 const BURST: usize = 500;
 
-/// Pods with their revisions.
-pub type Revised = Vec<(u64, Pod)>;
-
-/// Pods in the namespace that `rs` controls, and those it may adopt, active or not.
+/// Pods in the namespace that `rs` controls, and those it may adopt (matching, with no
+/// controller, not being deleted), active or not.
 pub fn owned_pods(
     cache: &Cache,
     rs_meta: &ObjectMeta,
     selector: &LabelSelector,
-) -> (Revised, Revised) {
+) -> (Vec<Arc<Stored>>, Vec<Arc<Stored>>) {
     let uid = rs_meta.uid.as_deref().unwrap_or("");
-    let mut owned = Vec::new();
-    let mut orphans = Vec::new();
-    for s in cache.list(Kind::Pod, Some(&rs_meta.namespace)) {
-        let Object::Pod(p) = &s.object else { continue };
-        match pods::controller_of(&p.metadata) {
-            Some(o) if o.uid == uid => owned.push((s.revision, p.clone())),
-            None if !selector.is_empty()
-                && selector.matches(&p.metadata.labels)
-                && p.metadata.deletion_timestamp.is_none() =>
-            {
-                orphans.push((s.revision, p.clone()))
-            }
-            _ => {}
-        }
-    }
+    let owned = cache.controlled_by(Kind::Pod, uid);
+    let orphans = if selector.is_empty() {
+        Vec::new()
+    } else {
+        cache
+            .uncontrolled(Kind::Pod, &rs_meta.namespace)
+            .into_iter()
+            .filter(|s| {
+                let m = s.object.metadata();
+                selector.matches(&m.labels) && m.deletion_timestamp.is_none()
+            })
+            .collect()
+    };
     (owned, orphans)
+}
+
+/// The pod in a stored object.
+pub fn pod_of(s: &Stored) -> Option<&Pod> {
+    match &s.object {
+        Object::Pod(p) => Some(p),
+        _ => None,
+    }
 }
 
 impl Reconciler for ReplicaSetController {
@@ -97,18 +102,19 @@ impl Reconciler for ReplicaSetController {
             return Ok(None);
         }
         let (mut owned, orphans) = owned_pods(&self.cache, &rs.metadata, &rs.spec.selector);
-        for (rev, mut p) in orphans {
+        for s in orphans {
+            let Some(p) = pod_of(&s) else { continue };
+            let mut p = p.clone();
             p.metadata
                 .owner_references
                 .push(pods::controller_ref(Kind::ReplicaSet, &rs.metadata));
-            let stored = self.client.update(&Object::Pod(p), rev).await?;
-            if let Object::Pod(p) = stored.object {
-                owned.push((stored.revision, p));
-            }
+            owned.push(Arc::new(
+                self.client.update(&Object::Pod(p), s.revision).await?,
+            ));
         }
         let mut active: Vec<&Pod> = owned
             .iter()
-            .map(|(_, p)| p)
+            .filter_map(|s| pod_of(s))
             .filter(|p| pods::is_active(p))
             .collect();
         let want = usize::try_from(rs.spec.replicas.unwrap_or(1).max(0)).unwrap_or(0);
@@ -165,13 +171,15 @@ impl ReplicaSetController {
 
     /// Writes the counts; returns when to look again for pods that become available.
     async fn write_status(&self, s: &Stored, rs: &ReplicaSet) -> Result<Option<Duration>, Status> {
-        let (owned, _) = owned_pods(&self.cache, &rs.metadata, &rs.spec.selector);
+        let owned = self
+            .cache
+            .controlled_by(Kind::Pod, rs.metadata.uid.as_deref().unwrap_or(""));
         let now = Time::now();
         let min_ready = rs.spec.min_ready_seconds.unwrap_or(0);
         let template_labels = &rs.spec.template.metadata.labels;
         let active: Vec<&Pod> = owned
             .iter()
-            .map(|(_, p)| p)
+            .filter_map(|s| pod_of(s))
             .filter(|p| pods::is_active(p))
             .collect();
         let count = |f: &dyn Fn(&Pod) -> bool| {

@@ -53,6 +53,7 @@ impl Plane {
         tasks.spawn(crate::scheduler::run(
             store.clone(),
             cache.clone(),
+            client.clone(),
             crate::scheduler::Config::default(),
         ));
         super::start(&mut tasks, &cache, &client, config);
@@ -536,4 +537,55 @@ async fn objects_whose_owner_never_existed_are_collected() {
         c.get(Kind::ConfigMap, "default", "stray").is_none()
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_high_priority_pod_preempts_the_fewest_lowest_priority_pods() {
+    let p = Plane::start().await;
+    p.node("n1", "").await;
+    p.apply("apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: high}\nvalue: 1000\n").await;
+    p.apply("apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: low}\nvalue: 10\nglobalDefault: true\n").await;
+    // Four low-priority replicas of 2 CPUs fill the 8-CPU node.
+    p.apply("apiVersion: apps/v1\nkind: ReplicaSet\nmetadata: {name: filler}\nspec:\n  replicas: 4\n  selector: {matchLabels: {app: filler}}\n  template:\n    metadata: {labels: {app: filler}}\n    spec:\n      containers: [{name: c, image: app:v1, resources: {requests: {cpu: '2'}}}]\n").await;
+    let running = |p: &Plane, app: &str| {
+        p.pods()
+            .iter()
+            .filter(|x| x.metadata.labels.get("app").map(String::as_str) == Some(app))
+            .filter(|x| x.spec.node_name.is_some())
+            .count()
+    };
+    p.wait("four fillers bound", |_| running(&p, "filler") == 4)
+        .await;
+    assert!(
+        p.pods().iter().all(|x| x.spec.priority == Some(10)),
+        "the global default class gives its value"
+    );
+    // A pod of the high class needing 3 CPUs: two fillers must go, not more.
+    p.apply("apiVersion: v1\nkind: Pod\nmetadata: {name: vip, labels: {app: vip}}\nspec:\n  priorityClassName: high\n  containers: [{name: c, image: app:v1, resources: {requests: {cpu: '3'}}}]\n").await;
+    p.wait("the vip bound", |_| running(&p, "vip") == 1).await;
+    p.wait("two fillers waiting", |_| running(&p, "filler") == 2)
+        .await;
+    let waiting: Vec<_> = p
+        .pods()
+        .into_iter()
+        .filter(|x| x.spec.node_name.is_none())
+        .collect();
+    assert_eq!(
+        waiting.len(),
+        2,
+        "the evicted fillers were recreated and wait"
+    );
+    // An unknown class is refused at creation.
+    let e = p
+        .api
+        .apply(Request::new(ApplyRequest {
+            manifest: b"apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec:\n  priorityClassName: nope\n  containers: [{name: c, image: a}]\n".to_vec(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap_err();
+    assert!(
+        e.message().contains("no PriorityClass with name \"nope\""),
+        "{e}"
+    );
 }

@@ -6,7 +6,7 @@
 //! read once per applied batch, not once per controller. Objects are shared (`Arc`) and
 //! never mutated in place: a controller that wants to change one clones it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 
 use skiff_proto::{Kind, Object};
@@ -16,7 +16,7 @@ use crate::Error;
 use crate::store::{Event, EventType, StoreHandle, Stored, key};
 
 /// The kinds the cache keeps: everything but Events, which nothing reconciles.
-pub const CACHED: [Kind; 11] = [
+pub const CACHED: [Kind; 12] = [
     Kind::Namespace,
     Kind::Node,
     Kind::Pod,
@@ -28,6 +28,7 @@ pub const CACHED: [Kind; 11] = [
     Kind::Endpoints,
     Kind::ConfigMap,
     Kind::Secret,
+    Kind::PriorityClass,
 ];
 
 /// One object that changed: what it was, and what it is now (`None`: absent).
@@ -60,7 +61,67 @@ type Objects = BTreeMap<String, Arc<Stored>>;
 #[derive(Default)]
 struct Inner {
     kinds: HashMap<Kind, Objects>,
+    /// Controller uid → keys of what it controls (by kind), and per kind the keys of
+    /// objects no controller controls: so a controller reads its own pods without
+    /// scanning every pod in the namespace.
+    owned: HashMap<String, BTreeSet<(Kind, String)>>,
+    orphans: HashMap<Kind, BTreeSet<String>>,
     revision: u64,
+}
+
+fn controller_uid(o: &Object) -> Option<&str> {
+    o.metadata()
+        .owner_references
+        .iter()
+        .find(|r| r.controller == Some(true))
+        .map(|r| r.uid.as_str())
+}
+
+impl Inner {
+    fn unindex(&mut self, kind: Kind, key: &str, o: &Object) {
+        match controller_uid(o) {
+            Some(uid) => {
+                if let Some(set) = self.owned.get_mut(uid) {
+                    set.remove(&(kind, key.to_owned()));
+                    if set.is_empty() {
+                        self.owned.remove(uid);
+                    }
+                }
+            }
+            None => {
+                if let Some(set) = self.orphans.get_mut(&kind) {
+                    set.remove(key);
+                }
+            }
+        }
+    }
+
+    fn index(&mut self, kind: Kind, key: &str, o: &Object) {
+        match controller_uid(o) {
+            Some(uid) => {
+                self.owned
+                    .entry(uid.to_owned())
+                    .or_default()
+                    .insert((kind, key.to_owned()));
+            }
+            None => {
+                self.orphans.entry(kind).or_default().insert(key.to_owned());
+            }
+        }
+    }
+
+    fn reindex(&mut self) {
+        self.owned.clear();
+        self.orphans.clear();
+        let all: Vec<(Kind, String, Arc<Stored>)> = self
+            .kinds
+            .iter()
+            .flat_map(|(k, m)| m.iter().map(|(key, s)| (*k, key.clone(), s.clone())))
+            .collect();
+        for (kind, key, s) in all {
+            self.index(kind, &key, &s.object);
+        }
+    }
 }
 
 /// The shared cache (cheap to clone).
@@ -127,6 +188,36 @@ impl Cache {
         })
     }
 
+    /// The objects of `kind` whose controller (owner reference with `controller: true`)
+    /// has uid `uid`.
+    pub fn controlled_by(&self, kind: Kind, uid: &str) -> Vec<Arc<Stored>> {
+        self.read(|i| {
+            let Some(set) = i.owned.get(uid) else {
+                return Vec::new();
+            };
+            let Some(m) = i.kinds.get(&kind) else {
+                return Vec::new();
+            };
+            set.iter()
+                .filter(|(k, _)| *k == kind)
+                .filter_map(|(_, key)| m.get(key).cloned())
+                .collect()
+        })
+    }
+
+    /// The objects of `kind` in `namespace` that no controller controls.
+    pub fn uncontrolled(&self, kind: Kind, namespace: &str) -> Vec<Arc<Stored>> {
+        self.read(|i| {
+            let (Some(set), Some(m)) = (i.orphans.get(&kind), i.kinds.get(&kind)) else {
+                return Vec::new();
+            };
+            let (start, end) = key::range(kind, Some(namespace));
+            set.range(start..end)
+                .filter_map(|key| m.get(key).cloned())
+                .collect()
+        })
+    }
+
     fn read<T>(&self, f: impl FnOnce(&Inner) -> T) -> T {
         let guard = self.inner.read().unwrap_or_else(|p| p.into_inner());
         f(&guard)
@@ -147,6 +238,7 @@ impl Cache {
         }
         let mut guard = self.inner.write().unwrap_or_else(|p| p.into_inner());
         guard.kinds = kinds;
+        guard.reindex();
         // Lists taken one after another may straddle writes: replaying the history from
         // the earliest of them is safe, as events apply only over older revisions.
         guard.revision = at;
@@ -189,6 +281,12 @@ impl Cache {
                     Some(s)
                 }
             };
+            if let Some(o) = &old {
+                guard.unindex(kind, &e.key, &o.object);
+            }
+            if let Some(n) = &new {
+                guard.index(kind, &e.key, &n.object);
+            }
             changes.push(Change {
                 kind,
                 key: e.key,

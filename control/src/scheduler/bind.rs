@@ -161,3 +161,28 @@ pub fn unschedulable(store: &StoreHandle, pod: &Arc<Stored>, message: &str) -> O
     }
     Some(ops)
 }
+
+/// The write that says `pod` waits for room made on `node` by preempting `victims` pods.
+pub fn nominated(pod: &Stored, node: &str, victims: usize) -> Option<Vec<Op>> {
+    let Object::Pod(p) = &pod.object else {
+        return None;
+    };
+    let mut p = p.clone();
+    let status = p.status.get_or_insert_with(Default::default);
+    status.nominated_node_name = Some(node.to_owned());
+    status.conditions.retain(|c| c.type_ != "PodScheduled");
+    status.conditions.push(Condition {
+        type_: "PodScheduled".into(),
+        status: ConditionStatus::False,
+        reason: Some(UNSCHEDULABLE.into()),
+        message: Some(format!(
+            "preempting {victims} lower-priority pod(s) on node {node}"
+        )),
+        last_transition_time: Some(Time::now()),
+        ..Default::default()
+    });
+    Some(vec![Op::Update {
+        object: Object::Pod(p),
+        expected: Some(pod.revision),
+    }])
+}

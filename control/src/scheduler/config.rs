@@ -24,3 +24,20 @@ pub fn policy(cache: &Cache) -> Policy {
         Policy::Auto
     })
 }
+
+/// Whether the pod's PriorityClass lets it evict others (`preemptionPolicy` is not
+/// `Never`); a pod without a class may.
+pub fn may_preempt(cache: &Cache, pod: &super::snapshot::PodInfo) -> bool {
+    let Some(name) = pod.spec().priority_class_name.as_deref() else {
+        return true;
+    };
+    match cache
+        .get(Kind::PriorityClass, "", name)
+        .map(|s| s.object.clone())
+    {
+        Some(Object::PriorityClass(c)) => {
+            c.preemption_policy != Some(skiff_proto::model::priorityclass::PreemptionPolicy::Never)
+        }
+        _ => true,
+    }
+}

@@ -82,6 +82,17 @@ impl<'a> Cycle<'a> {
         self.spread
             .get_or_init(|| spread::Counts::compute(self.pod, self.snapshot))
     }
+
+    /// Uses counts worked out before (for an earlier replica of the same owner).
+    pub fn with_spread(self, counts: spread::Counts) -> Self {
+        let _ = self.spread.set(counts);
+        self
+    }
+
+    /// The counts this cycle used, if it worked them out.
+    pub fn into_spread(self) -> Option<spread::Counts> {
+        self.spread.into_inner()
+    }
 }
 
 /// One feasibility check.
@@ -255,16 +266,38 @@ pub fn plan(
     start: &mut usize,
 ) -> Plan {
     let mut out = Plan::default();
+    // Replicas of one owner share their spreading counts, kept current as each is placed,
+    // instead of counting over every node for each of them.
+    let mut memo: std::collections::HashMap<String, spread::Counts> = Default::default();
     for pod in pods {
         let n = snapshot.nodes.len().max(1);
-        let placed = schedule(profile, &Cycle::new(&pod, snapshot, policy), *start % n);
+        let shared = spread::Counts::shareable(&pod)
+            .then(|| pod.owner.clone())
+            .flatten();
+        let mut cx = Cycle::new(&pod, snapshot, policy);
+        if let Some(c) = shared.as_ref().and_then(|o| memo.remove(o)) {
+            cx = cx.with_spread(c);
+        }
+        let placed = schedule(profile, &cx, *start % n);
+        let counts = cx.into_spread();
         *start = start.wrapping_add(1);
         match placed {
             Ok(p) => {
+                if let (Some(owner), Some(mut c)) = (shared, counts) {
+                    if let Some(node) = snapshot.node(&p.node) {
+                        c.record(node);
+                    }
+                    memo.insert(owner, c);
+                }
                 snapshot.assume(&pod, &p.node);
                 out.placements.push((pod, p));
             }
-            Err(d) => out.unfit.push((pod, d)),
+            Err(d) => {
+                if let (Some(owner), Some(c)) = (shared, counts) {
+                    memo.insert(owner, c);
+                }
+                out.unfit.push((pod, d));
+            }
         }
     }
     out

@@ -11,9 +11,12 @@
 //!                     bind::commit ◄─────┘ one raft transaction per 1,000 bindings,
 //!                                          compare-and-swap on each pod's revision
 //! ```
-//! A pod that fits nowhere gets `PodScheduled=False` with the summary of why, and waits
-//! in the unschedulable set until the cluster changes in a way that could let it fit (a
-//! node joins or changes, a pod leaves a node), then comes back after a back-off.
+//! Each cycle places higher-priority pods first. A pod that fits nowhere may preempt
+//! (`preempt`): lower-priority pods are evicted to make room on one node, and the pod
+//! is placed in the next cycle. Otherwise it gets `PodScheduled=False` with the summary
+//! of why, and waits in the unschedulable set until the cluster changes in a way that
+//! could let it fit (a node joins or changes, a pod leaves a node), then comes back
+//! after a back-off.
 //!
 //! # Layout
 //! - `resources`: requests and allocatable, in the four dimensions counted.
@@ -21,12 +24,14 @@
 //! - `framework`: the filter and score traits, the profile, `schedule` for one pod.
 //! - `plugins`: the filters and scores, one per file, and the default profile.
 //! - `bind`: committing bindings and unschedulable conditions in batches.
+//! - `preempt`: choosing the fewest, lowest-priority pods to evict for a pod.
 //! - `config`: the cluster-wide policy (ConfigMap `default/skiff-scheduler`).
 
 pub mod bind;
 pub mod config;
 pub mod framework;
 pub mod plugins;
+pub mod preempt;
 pub mod resources;
 pub mod snapshot;
 
@@ -43,6 +48,7 @@ use skiff_proto::{Kind, Object};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use crate::machinery::cache::{Batch, Cache, Change};
+use crate::machinery::client::Client;
 use crate::machinery::queue::Queue;
 use crate::store::StoreHandle;
 use framework::{Profile, Sampling};
@@ -81,6 +87,7 @@ pub fn pending(p: &Pod) -> bool {
 struct Scheduler {
     store: StoreHandle,
     cache: Cache,
+    client: Client,
     profile: Profile,
     snapshot: Snapshot,
     queue: Queue<String>,
@@ -88,8 +95,8 @@ struct Scheduler {
     start: usize,
 }
 
-/// Runs the scheduler until the task is dropped.
-pub async fn run(store: StoreHandle, cache: Cache, config: Config) {
+/// Runs the scheduler until the task is dropped. `client` evicts preempted pods.
+pub async fn run(store: StoreHandle, cache: Cache, client: Client, config: Config) {
     let mut changes = cache.subscribe();
     let mut s = Scheduler {
         profile: plugins::default_profile(config.sampling),
@@ -97,6 +104,7 @@ pub async fn run(store: StoreHandle, cache: Cache, config: Config) {
         queue: Queue::with_backoff(Duration::from_secs(1), Duration::from_secs(10)),
         unschedulable: HashSet::new(),
         start: 0,
+        client: client.with_cache(&cache),
         store,
         cache,
     };
@@ -227,13 +235,18 @@ impl Scheduler {
 
     async fn cycle(&mut self, keys: Vec<String>) {
         let policy = config::policy(&self.cache);
-        let pods = keys.iter().filter_map(|k| {
-            let pod = self.cache.get_key(Kind::Pod, k)?;
-            match &pod.object {
-                Object::Pod(p) if pending(p) => PodInfo::new(pod),
-                _ => None,
-            }
-        });
+        let mut pods: Vec<PodInfo> = keys
+            .iter()
+            .filter_map(|k| {
+                let pod = self.cache.get_key(Kind::Pod, k)?;
+                match &pod.object {
+                    Object::Pod(p) if pending(p) => PodInfo::new(pod),
+                    _ => None,
+                }
+            })
+            .collect();
+        // Higher priority first, then in the order they came.
+        pods.sort_by_key(|p| std::cmp::Reverse(p.priority));
         let plan = framework::plan(
             &self.profile,
             &mut self.snapshot,
@@ -261,6 +274,9 @@ impl Scheduler {
         }
         let mut notes = Vec::new();
         for (pod, diagnosis) in &plan.unfit {
+            if self.preempt(pod, policy).await {
+                continue;
+            }
             let message = diagnosis.message();
             tracing::debug!(pod = %pod.key, %message, "unschedulable");
             self.unschedulable.insert(pod.key.clone());
@@ -279,5 +295,50 @@ impl Scheduler {
         for k in &keys {
             self.queue.done(k);
         }
+    }
+
+    /// Evicts the pods that make room for `pod`, if its class allows and some do; true
+    /// when it did (the pod is placed in a later cycle).
+    async fn preempt(&mut self, pod: &PodInfo, policy: framework::Policy) -> bool {
+        if pod.priority <= 0 || !config::may_preempt(&self.cache, pod) {
+            return false;
+        }
+        let found = {
+            let cx = framework::Cycle::new(pod, &self.snapshot, policy);
+            preempt::find(&self.profile, &self.snapshot, &cx, pod)
+        };
+        let Some(p) = found else { return false };
+        tracing::info!(pod = %pod.key, node = %p.node, victims = p.victims.len(), "preempting");
+        for v in &p.victims {
+            let Some(s) = self.cache.get_key(Kind::Pod, v) else {
+                continue;
+            };
+            let m = s.object.metadata();
+            match self
+                .client
+                .delete(Kind::Pod, &m.namespace, &m.name, Some(s.revision))
+                .await
+            {
+                Ok(()) => {}
+                Err(e) if crate::machinery::client::stale(&e) => {}
+                Err(e) => {
+                    tracing::warn!(victim = %v, error = %e.message(), "preemption");
+                    return false;
+                }
+            }
+        }
+        if let Some(ops) = bind::nominated(&pod.pod, &p.node, p.victims.len()) {
+            let _ = bind::commit(
+                &self.store,
+                vec![bind::Write {
+                    key: pod.key.clone(),
+                    ops,
+                }],
+            )
+            .await;
+        }
+        self.unschedulable.remove(&pod.key);
+        self.queue.add(pod.key.clone());
+        true
     }
 }

@@ -163,7 +163,7 @@ impl NodeInfo {
         self.images.contains_key(image)
     }
 
-    fn add(&mut self, pod_key: &str, placed: Placed) {
+    pub fn add(&mut self, pod_key: &str, placed: Placed) {
         self.remove(pod_key);
         self.requested += placed.requests;
         self.scoring += placed.scoring;
@@ -179,7 +179,7 @@ impl NodeInfo {
         self.pods.insert(pod_key.to_owned(), placed);
     }
 
-    fn remove(&mut self, pod_key: &str) {
+    pub fn remove(&mut self, pod_key: &str) {
         if let Some(p) = self.pods.remove(pod_key) {
             self.requested -= p.requests;
             self.scoring -= p.scoring;

@@ -240,8 +240,21 @@ impl MakePod {
         self
     }
 
+    pub fn priority(mut self, p: i32) -> Self {
+        self.0.spec.priority = Some(p);
+        self
+    }
+
     pub fn obj(self) -> Pod {
         self.0
+    }
+
+    pub fn info(self) -> PodInfo {
+        PodInfo::new(Arc::new(Stored {
+            revision: 1,
+            object: Object::Pod(self.0),
+        }))
+        .expect("a pod")
     }
 }
 

@@ -330,5 +330,6 @@ fn typed(kind: Kind, v: serde_json::Value) -> Result<Object, (FieldPath, String)
         Kind::ConfigMap => Object::ConfigMap(from_value(v)?),
         Kind::Secret => Object::Secret(from_value(v)?),
         Kind::Event => Object::Event(from_value(v)?),
+        Kind::PriorityClass => Object::PriorityClass(from_value(v)?),
     })
 }

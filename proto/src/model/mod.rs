@@ -15,6 +15,7 @@ pub mod meta;
 pub mod namespace;
 pub mod node;
 pub mod pod;
+pub mod priorityclass;
 pub mod probe;
 pub mod quantity;
 pub mod replicaset;
@@ -45,6 +46,7 @@ pub use pod::{
     ContainerState, ContainerStatus, Pod, PodPhase, PodSpec, PodStatus, PodTemplateSpec,
     RestartPolicy,
 };
+pub use priorityclass::PriorityClass;
 pub use probe::Probe;
 pub use quantity::Quantity;
 pub use replicaset::{ReplicaSet, ReplicaSetSpec, ReplicaSetStatus};

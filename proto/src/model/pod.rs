@@ -205,6 +205,10 @@ pub struct PodStatus {
     pub host_ip: Option<String>,
     #[serde(rename = "podIP", skip_serializing_if = "Option::is_none")]
     pub pod_ip: Option<String>,
+    /// The node the scheduler made room on by preempting other pods, while this pod
+    /// waits to be bound there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nominated_node_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start_time: Option<Time>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

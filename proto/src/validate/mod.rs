@@ -100,6 +100,18 @@ pub fn object(obj: &Object, ctx: &Context<'_>) -> Vec<Violation> {
                 );
             }
         }
+        Object::PriorityClass(c) => {
+            if c.value > crate::model::priorityclass::HIGHEST_USER_PRIORITY {
+                v.add_hint(
+                    FieldPath::root().field("value"),
+                    format!("{} is above the highest user priority", c.value),
+                    format!(
+                        "use a value up to {} (higher ones are kept for the system)",
+                        crate::model::priorityclass::HIGHEST_USER_PRIORITY
+                    ),
+                );
+            }
+        }
         Object::Namespace(_) => {}
     }
     v.0

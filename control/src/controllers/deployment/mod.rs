@@ -209,10 +209,11 @@ impl DeploymentController {
         let min_ready = d.spec.min_ready_seconds.unwrap_or(0);
         let now = Time::now();
         let mut out = Vec::new();
-        for s in self
+        let mine = self.cache.controlled_by(Kind::ReplicaSet, uid);
+        let orphans = self
             .cache
-            .list(Kind::ReplicaSet, Some(&d.metadata.namespace))
-        {
+            .uncontrolled(Kind::ReplicaSet, &d.metadata.namespace);
+        for s in mine.into_iter().chain(orphans) {
             let Object::ReplicaSet(rs) = &s.object else {
                 continue;
             };
@@ -238,11 +239,12 @@ impl DeploymentController {
                 }
                 _ => continue,
             };
-            let (owned, _) =
-                super::replicaset::owned_pods(&self.cache, &rs.metadata, &rs.spec.selector);
+            let owned = self
+                .cache
+                .controlled_by(Kind::Pod, rs.metadata.uid.as_deref().unwrap_or(""));
             let active: Vec<_> = owned
                 .iter()
-                .map(|(_, p)| p)
+                .filter_map(|s| super::replicaset::pod_of(s))
                 .filter(|p| pods::is_active(p))
                 .collect();
             let n = |f: &dyn Fn(&skiff_proto::model::Pod) -> bool| {

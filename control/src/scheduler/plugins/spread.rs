@@ -35,6 +35,21 @@ fn system_defaults() -> Vec<TopologySpreadConstraint> {
 }
 
 impl Counts {
+    /// Whether replicas of one owner can share counts: they spread by the system
+    /// defaults (owner-based), not by constraints of their own.
+    pub fn shareable(pod: &PodInfo) -> bool {
+        pod.owner.is_some() && pod.spec().topology_spread_constraints.is_empty()
+    }
+
+    /// One more like pod placed on `node`.
+    pub fn record(&mut self, node: &NodeInfo) {
+        for (c, per) in &mut self.constraints {
+            if let Some(v) = node.labels.get(&c.topology_key) {
+                *per.entry(v.clone()).or_insert(0) += 1;
+            }
+        }
+    }
+
     pub fn compute(pod: &PodInfo, snapshot: &Snapshot) -> Counts {
         let own = &pod.spec().topology_spread_constraints;
         let constraints = if own.is_empty() {
