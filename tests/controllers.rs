@@ -317,6 +317,21 @@ fn a_job_runs_to_completion_on_real_agents() {
     let items = done["items"].as_array().unwrap();
     assert_eq!(items.len(), 3);
     assert!(items.iter().all(|p| p["status"]["phase"] == "Succeeded"));
+    // The nodes that ran them report the compiled component, for artifact locality.
+    let digest = format!(
+        "sha256:{}",
+        skiff_node::wasm::sha256_hex(&std::fs::read(&wasm).unwrap())
+    );
+    let node = items[0]["spec"]["nodeName"].as_str().unwrap().to_owned();
+    wait(&f.server, "the node reporting the artifact", 10, |s| {
+        get_json(s, &["node", &node]).is_some_and(|n| {
+            n["status"]["images"].as_array().is_some_and(|i| {
+                i.iter().any(|i| {
+                    i["names"].to_string().contains(&digest) && i["sizeBytes"].as_u64() > Some(0)
+                })
+            })
+        })
+    });
 }
 
 #[test]

@@ -130,6 +130,20 @@ impl Removal {
         );
     }
 
+    /// Dependents that go are deleted whatever changed in them since the plan (a pod's
+    /// status, say): they go either way, and a cascade over thousands of pods must not
+    /// lose to their agents' status reports forever. The object asked for, and every
+    /// update (marks that wait for finalizers), stay compare-and-swap.
+    fn unconditional_dependents(&mut self, root: &str) {
+        for (k, op) in self.writes.iter_mut() {
+            if let Op::Delete { expected, .. } = op
+                && k != root
+            {
+                *expected = None;
+            }
+        }
+    }
+
     fn update(&mut self, s: &Stored, object: Object) {
         let op = Op::Update {
             object,
@@ -367,6 +381,7 @@ impl ObjectApi {
         if dry_run || r.writes.is_empty() {
             return envelope(&shown, current.revision);
         }
+        r.unconditional_dependents(k);
         let rev = self.write_removal(r).await?;
         let mut shown = shown;
         if stays.is_some() {

@@ -6,7 +6,7 @@
 //! read once per applied batch, not once per controller. Objects are shared (`Arc`) and
 //! never mutated in place: a controller that wants to change one clones it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use skiff_proto::{Kind, Object};
@@ -61,11 +61,11 @@ type Objects = BTreeMap<String, Arc<Stored>>;
 #[derive(Default)]
 struct Inner {
     kinds: HashMap<Kind, Objects>,
-    /// Controller uid → keys of what it controls (by kind), and per kind the keys of
-    /// objects no controller controls: so a controller reads its own pods without
-    /// scanning every pod in the namespace.
-    owned: HashMap<String, BTreeSet<(Kind, String)>>,
-    orphans: HashMap<Kind, BTreeSet<String>>,
+    /// Controller uid → what it controls, by kind; and per kind the objects no
+    /// controller controls: so a controller reads its own pods without scanning every
+    /// pod in the namespace.
+    owned: HashMap<String, HashMap<Kind, Objects>>,
+    orphans: HashMap<Kind, Objects>,
     revision: u64,
 }
 
@@ -81,33 +81,34 @@ impl Inner {
     fn unindex(&mut self, kind: Kind, key: &str, o: &Object) {
         match controller_uid(o) {
             Some(uid) => {
-                if let Some(set) = self.owned.get_mut(uid) {
-                    set.remove(&(kind, key.to_owned()));
-                    if set.is_empty() {
+                if let Some(by_kind) = self.owned.get_mut(uid) {
+                    if let Some(m) = by_kind.get_mut(&kind) {
+                        m.remove(key);
+                    }
+                    if by_kind.values().all(BTreeMap::is_empty) {
                         self.owned.remove(uid);
                     }
                 }
             }
             None => {
-                if let Some(set) = self.orphans.get_mut(&kind) {
-                    set.remove(key);
+                if let Some(m) = self.orphans.get_mut(&kind) {
+                    m.remove(key);
                 }
             }
         }
     }
 
-    fn index(&mut self, kind: Kind, key: &str, o: &Object) {
-        match controller_uid(o) {
-            Some(uid) => {
-                self.owned
-                    .entry(uid.to_owned())
-                    .or_default()
-                    .insert((kind, key.to_owned()));
-            }
-            None => {
-                self.orphans.entry(kind).or_default().insert(key.to_owned());
-            }
-        }
+    fn index(&mut self, kind: Kind, key: &str, s: &Arc<Stored>) {
+        let m = match controller_uid(&s.object) {
+            Some(uid) => self
+                .owned
+                .entry(uid.to_owned())
+                .or_default()
+                .entry(kind)
+                .or_default(),
+            None => self.orphans.entry(kind).or_default(),
+        };
+        m.insert(key.to_owned(), s.clone());
     }
 
     fn reindex(&mut self) {
@@ -119,7 +120,7 @@ impl Inner {
             .flat_map(|(k, m)| m.iter().map(|(key, s)| (*k, key.clone(), s.clone())))
             .collect();
         for (kind, key, s) in all {
-            self.index(kind, &key, &s.object);
+            self.index(kind, &key, &s);
         }
     }
 }
@@ -192,29 +193,22 @@ impl Cache {
     /// has uid `uid`.
     pub fn controlled_by(&self, kind: Kind, uid: &str) -> Vec<Arc<Stored>> {
         self.read(|i| {
-            let Some(set) = i.owned.get(uid) else {
-                return Vec::new();
-            };
-            let Some(m) = i.kinds.get(&kind) else {
-                return Vec::new();
-            };
-            set.iter()
-                .filter(|(k, _)| *k == kind)
-                .filter_map(|(_, key)| m.get(key).cloned())
-                .collect()
+            i.owned
+                .get(uid)
+                .and_then(|by_kind| by_kind.get(&kind))
+                .map(|m| m.values().cloned().collect())
+                .unwrap_or_default()
         })
     }
 
     /// The objects of `kind` in `namespace` that no controller controls.
     pub fn uncontrolled(&self, kind: Kind, namespace: &str) -> Vec<Arc<Stored>> {
         self.read(|i| {
-            let (Some(set), Some(m)) = (i.orphans.get(&kind), i.kinds.get(&kind)) else {
+            let Some(m) = i.orphans.get(&kind) else {
                 return Vec::new();
             };
             let (start, end) = key::range(kind, Some(namespace));
-            set.range(start..end)
-                .filter_map(|key| m.get(key).cloned())
-                .collect()
+            m.range(start..end).map(|(_, s)| s.clone()).collect()
         })
     }
 
@@ -285,7 +279,7 @@ impl Cache {
                 guard.unindex(kind, &e.key, &o.object);
             }
             if let Some(n) = &new {
-                guard.index(kind, &e.key, &n.object);
+                guard.index(kind, &e.key, n);
             }
             changes.push(Change {
                 kind,

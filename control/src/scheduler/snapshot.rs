@@ -118,8 +118,9 @@ pub struct NodeInfo {
     /// The same with scoring's non-zero defaults.
     pub scoring: Resources,
     pub pods: BTreeMap<String, Placed>,
-    /// Artifacts the node has: reported ones, and those of pods placed here (count).
+    /// Artifacts of pods placed here (count), and those the node reports ready.
     pub images: HashMap<String, usize>,
+    pub reported: std::collections::HashSet<String>,
     /// Pods here per controlling owner (uid), for spreading replicas.
     pub owners: HashMap<String, usize>,
     /// Pods here with required anti-affinity terms.
@@ -153,14 +154,19 @@ impl NodeInfo {
             scoring: Resources::default(),
             pods: BTreeMap::new(),
             images: HashMap::new(),
+            reported: status
+                .images
+                .iter()
+                .flat_map(|i| i.names.iter().cloned())
+                .collect(),
             owners: HashMap::new(),
             anti_pods: 0,
         }
     }
 
-    /// Whether the node has `image` (cached, or in use by a pod here).
+    /// Whether the node has `image` (reported ready, or in use by a pod here).
     pub fn has_image(&self, image: &str) -> bool {
-        self.images.contains_key(image)
+        self.images.contains_key(image) || self.reported.contains(image)
     }
 
     pub fn add(&mut self, pod_key: &str, placed: Placed) {

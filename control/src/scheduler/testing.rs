@@ -69,6 +69,17 @@ impl MakeNode {
         self
     }
 
+    /// The node reports `image` ready (in `status.images`).
+    pub fn reports(mut self, image: &str) -> Self {
+        self.status()
+            .images
+            .push(skiff_proto::model::node::ContainerImage {
+                names: vec![image.into()],
+                size_bytes: Some(1 << 20),
+            });
+        self
+    }
+
     pub fn cordoned(mut self) -> Self {
         self.0.spec.unschedulable = Some(true);
         self

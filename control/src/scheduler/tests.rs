@@ -299,6 +299,13 @@ fn nodes_with_the_artifact_score_higher() {
     ]);
     let r = h.plan(vec![pod("p").image("registry/app@sha256:1").obj()]);
     assert_eq!(r.node_of("p"), Some("warm"));
+    // A node that reports the artifact cached (no pod of it running) counts too.
+    let mut h = Harness::new(vec![
+        node("cold").obj(),
+        node("cached").reports("sha256:2").obj(),
+    ]);
+    let r = h.plan(vec![pod("q").image("sha256:2").wasm().obj()]);
+    assert_eq!(r.node_of("q"), Some("cached"));
 }
 
 #[test]

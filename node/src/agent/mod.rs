@@ -153,7 +153,7 @@ pub async fn run(
     let cp = Arc::new(ControlPlane::new(config.control.clone()));
     let runtime = Arc::new(WasmRuntime::new(host, cache, cp.clone()));
     let since = Time::now();
-    register::register(&cp, &config, since).await?;
+    register::register(&cp, &config, since, runtime.images()).await?;
     tracing::info!(node = %config.name, "node registered");
     let shared = Arc::new(Shared {
         cp,
@@ -171,7 +171,8 @@ pub async fn run(
             let mut tick = tokio::time::interval(config.heartbeat);
             loop {
                 tick.tick().await;
-                if let Err(e) = register::heartbeat(&shared.cp, &config, since).await {
+                let images = shared.runtime.images();
+                if let Err(e) = register::heartbeat(&shared.cp, &config, since, images).await {
                     tracing::warn!(error = %e, "heartbeat");
                 }
             }

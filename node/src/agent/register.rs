@@ -9,7 +9,8 @@ use skiff_proto::grpc::api::ObjectKey;
 use skiff_proto::model::condition::{Condition, ConditionStatus};
 use skiff_proto::model::meta::ObjectMeta;
 use skiff_proto::model::node::{
-    DaemonEndpoint, Node, NodeAddress, NodeDaemonEndpoints, NodeStatus, NodeSystemInfo, Runtime,
+    ContainerImage, DaemonEndpoint, Node, NodeAddress, NodeDaemonEndpoints, NodeStatus,
+    NodeSystemInfo, Runtime,
 };
 use skiff_proto::model::quantity::Quantity;
 use skiff_proto::model::values::Time;
@@ -24,8 +25,14 @@ fn quantity(text: String) -> Result<Quantity, Error> {
     })
 }
 
-/// The node's status as this agent reports it, heartbeat at `now`.
-pub fn status(config: &AgentConfig, now: Time, since: Time) -> Result<NodeStatus, Error> {
+/// The node's status as this agent reports it, heartbeat at `now`, with the artifacts
+/// it has ready.
+pub fn status(
+    config: &AgentConfig,
+    now: Time,
+    since: Time,
+    images: Vec<ContainerImage>,
+) -> Result<NodeStatus, Error> {
     let c = &config.capacity;
     let mut capacity = BTreeMap::new();
     capacity.insert("cpu".to_owned(), quantity(format!("{}m", c.cpu_millis))?);
@@ -52,6 +59,7 @@ pub fn status(config: &AgentConfig, now: Time, since: Time) -> Result<NodeStatus
             address: config.address.clone(),
         }],
         runtimes: vec![Runtime::Wasm],
+        images,
         daemon_endpoints: Some(NodeDaemonEndpoints {
             agent_endpoint: Some(DaemonEndpoint {
                 port: config.listen.port(),
@@ -75,7 +83,12 @@ fn key(config: &AgentConfig) -> ObjectKey {
 }
 
 /// Creates (or updates) the Node object, then reports its status.
-pub async fn register(cp: &ControlPlane, config: &AgentConfig, since: Time) -> Result<(), Error> {
+pub async fn register(
+    cp: &ControlPlane,
+    config: &AgentConfig,
+    since: Time,
+    images: Vec<ContainerImage>,
+) -> Result<(), Error> {
     let node = Object::Node(Node {
         metadata: ObjectMeta {
             name: config.name.clone(),
@@ -85,13 +98,18 @@ pub async fn register(cp: &ControlPlane, config: &AgentConfig, since: Time) -> R
         ..Default::default()
     });
     cp.apply(&node).await?;
-    heartbeat(cp, config, since).await
+    heartbeat(cp, config, since, images).await
 }
 
 /// Renews the `Ready` heartbeat (with the whole status, so a node object that lost it
 /// gets it back).
-pub async fn heartbeat(cp: &ControlPlane, config: &AgentConfig, since: Time) -> Result<(), Error> {
-    let s = status(config, Time::now(), since)?;
+pub async fn heartbeat(
+    cp: &ControlPlane,
+    config: &AgentConfig,
+    since: Time,
+    images: Vec<ContainerImage>,
+) -> Result<(), Error> {
+    let s = status(config, Time::now(), since, images)?;
     let json = serde_json::to_vec(&s).map_err(|e| Error::ControlPlane {
         reason: format!("encoding the node status: {e}"),
     })?;

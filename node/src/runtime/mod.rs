@@ -68,6 +68,10 @@ pub trait ArtifactSource: Send + Sync {
 pub trait WorkloadRuntime: Send + Sync {
     /// Makes `image` ready to start (fetched, verified, compiled), cached across pods.
     async fn prepare(&self, image: &str) -> Result<Arc<dyn Prepared>, NotStarted>;
+
+    /// The artifacts ready here, each under every name it is known by (reported in the
+    /// Node's `status.images`, so the scheduler can prefer this node for them).
+    fn images(&self) -> Vec<skiff_proto::model::node::ContainerImage>;
 }
 
 /// A workload ready to start any number of times.

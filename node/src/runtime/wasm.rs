@@ -196,6 +196,35 @@ impl WasmRuntime {
 
 #[tonic::async_trait]
 impl WorkloadRuntime for WasmRuntime {
+    fn images(&self) -> Vec<skiff_proto::model::node::ContainerImage> {
+        let resolved = self
+            .resolved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let mut out: Vec<_> = self
+            .cache
+            .compiled()
+            .into_iter()
+            .map(|(hex, size)| {
+                let mut names = vec![format!("sha256:{hex}")];
+                names.extend(
+                    resolved
+                        .iter()
+                        .filter(|(_, d)| **d == hex)
+                        .map(|(r, _)| r.clone()),
+                );
+                names.sort();
+                skiff_proto::model::node::ContainerImage {
+                    names,
+                    size_bytes: Some(size),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.names.cmp(&b.names));
+        out
+    }
+
     async fn prepare(&self, image: &str) -> Result<Arc<dyn Prepared>, NotStarted> {
         let hex = match parse_wasm_image(image) {
             Ok(ArtifactRef::Digest(hex)) => hex,

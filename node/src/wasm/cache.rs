@@ -62,6 +62,23 @@ impl CompileCache {
         self.compilations.load(Ordering::Relaxed)
     }
 
+    /// Every artifact compiled for this engine, on disk: `(hex digest, bytes)`.
+    pub fn compiled(&self) -> Vec<(String, u64)> {
+        let suffix = format!("-{}.cwasm", self.engine_key);
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let digest = name.strip_suffix(&suffix)?.to_owned();
+                let size = e.metadata().map(|m| m.len()).unwrap_or(0);
+                Some((digest, size))
+            })
+            .collect()
+    }
+
     fn path(&self, digest: &str) -> PathBuf {
         self.dir.join(format!("{digest}-{}.cwasm", self.engine_key))
     }

@@ -7,6 +7,7 @@ mod meta;
 pub mod names;
 mod network;
 mod pod;
+mod scheduling;
 mod workloads;
 
 use std::path::Path;

@@ -48,6 +48,7 @@ pub fn pod_spec(spec: &PodSpec, at: &FieldPath, ctx: &Context<'_>, v: &mut Viola
         }
     }
     meta::labels(&spec.node_selector, &at.field("nodeSelector"), v);
+    super::scheduling::scheduling(spec, at, v);
     if let Some(n) = &spec.node_name
         && let Err(why) = names::dns_subdomain(n)
     {
