@@ -130,14 +130,15 @@ impl Removal {
         );
     }
 
-    /// Dependents that go are deleted whatever changed in them since the plan (a pod's
-    /// status, say): they go either way, and a cascade over thousands of pods must not
-    /// lose to their agents' status reports forever. The object asked for, and every
-    /// update (marks that wait for finalizers), stay compare-and-swap.
-    fn unconditional_dependents(&mut self, root: &str) {
+    /// Objects that go are deleted whatever changed in them since the plan (a pod's or a
+    /// ReplicaSet's status, say): they go either way, and a cascade over thousands of
+    /// pods must not lose to their agents' status reports forever. The object at `keep`
+    /// (asked for at a revision) and every update (marks that wait for finalizers) stay
+    /// compare-and-swap.
+    fn unconditional_deletes(&mut self, keep: Option<&str>) {
         for (k, op) in self.writes.iter_mut() {
             if let Op::Delete { expected, .. } = op
-                && k != root
+                && Some(k.as_str()) != keep
             {
                 *expected = None;
             }
@@ -381,7 +382,7 @@ impl ObjectApi {
         if dry_run || r.writes.is_empty() {
             return envelope(&shown, current.revision);
         }
-        r.unconditional_dependents(k);
+        r.unconditional_deletes(expected.is_some().then_some(k));
         let rev = self.write_removal(r).await?;
         let mut shown = shown;
         if stays.is_some() {
