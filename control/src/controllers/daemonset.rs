@@ -20,7 +20,7 @@ use tonic::Status;
 
 use super::deployment::{history::template_hash, rollout};
 use super::pods;
-use super::runner::{Next, Reconciler, own_key, owner_keys};
+use super::runner::{Next, Reconciler, live, own_key, owner_keys};
 use crate::machinery::cache::{Cache, Change};
 use crate::machinery::client::Client;
 use crate::scheduler::plugins::node_affinity::term_matches;
@@ -164,15 +164,12 @@ impl Reconciler for DaemonSetController {
     }
 
     async fn reconcile(&self, k: &str) -> Next {
-        let Some(s) = self.cache.get_key(Kind::DaemonSet, k) else {
+        let Some(s) = live(&self.cache, Kind::DaemonSet, k) else {
             return Ok(None);
         };
         let Object::DaemonSet(ds) = &s.object else {
             return Ok(None);
         };
-        if ds.metadata.deletion_timestamp.is_some() {
-            return Ok(None);
-        }
         let hash = template_hash(&ds.spec.template);
         let uid = ds.metadata.uid.clone().unwrap_or_default();
         let nodes: BTreeMap<String, Node> = self

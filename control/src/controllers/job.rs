@@ -17,7 +17,7 @@ use skiff_proto::{Kind, Object};
 use tonic::Status;
 
 use super::pods;
-use super::runner::{Next, Reconciler, own_key, owner_keys};
+use super::runner::{Next, Reconciler, live, own_key, owner_keys};
 use crate::machinery::cache::{Cache, Change};
 use crate::machinery::client::Client;
 
@@ -67,15 +67,12 @@ impl Reconciler for JobController {
     }
 
     async fn reconcile(&self, k: &str) -> Next {
-        let Some(s) = self.cache.get_key(Kind::Job, k) else {
+        let Some(s) = live(&self.cache, Kind::Job, k) else {
             return Ok(None);
         };
         let Object::Job(j) = &s.object else {
             return Ok(None);
         };
-        if j.metadata.deletion_timestamp.is_some() {
-            return Ok(None);
-        }
         let uid = j.metadata.uid.clone().unwrap_or_default();
         let owned: Vec<Pod> = self
             .cache

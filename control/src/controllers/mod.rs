@@ -32,62 +32,56 @@ pub struct Config {
     pub lifecycle: node_lifecycle::Timing,
 }
 
-/// Starts every controller.
+/// Starts every controller, each with its number of workers.
 pub fn start(tasks: &mut Tasks, cache: &Cache, client: &Client, config: Config) {
     let client = client.with_cache(cache);
-    let c = || (cache.clone(), client.clone());
-    let (cache_, client_) = c();
+    let (c, k) = (cache, &client);
     tasks.spawn(runner::run(
         replicaset::ReplicaSetController {
-            cache: cache_,
-            client: client_,
+            cache: c.clone(),
+            client: k.clone(),
         },
-        cache.clone(),
+        c.clone(),
         4,
     ));
-    let (cache_, client_) = c();
     tasks.spawn(runner::run(
         deployment::DeploymentController {
-            cache: cache_,
-            client: client_,
+            cache: c.clone(),
+            client: k.clone(),
         },
-        cache.clone(),
+        c.clone(),
         2,
     ));
-    let (cache_, client_) = c();
     tasks.spawn(runner::run(
         job::JobController {
-            cache: cache_,
-            client: client_,
+            cache: c.clone(),
+            client: k.clone(),
         },
-        cache.clone(),
+        c.clone(),
         2,
     ));
-    let (cache_, client_) = c();
     tasks.spawn(runner::run(
         daemonset::DaemonSetController {
-            cache: cache_,
-            client: client_,
+            cache: c.clone(),
+            client: k.clone(),
         },
-        cache.clone(),
+        c.clone(),
         2,
     ));
-    let (cache_, client_) = c();
     tasks.spawn(runner::run(
         endpoints::EndpointsController {
-            cache: cache_,
-            client: client_,
+            cache: c.clone(),
+            client: k.clone(),
         },
-        cache.clone(),
+        c.clone(),
         2,
     ));
-    let (cache_, client_) = c();
     tasks.spawn(runner::run(
-        node_lifecycle::NodeLifecycle::new(cache_, client_, config.lifecycle),
-        cache.clone(),
+        node_lifecycle::NodeLifecycle::new(c.clone(), k.clone(), config.lifecycle),
+        c.clone(),
         2,
     ));
-    tasks.spawn(gc::run(cache.clone(), client));
+    tasks.spawn(gc::run(c.clone(), client));
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use skiff_proto::{Kind, Object};
 use tonic::Status;
 
 use super::pods;
-use super::runner::{Next, Reconciler, own_key, owner_keys};
+use super::runner::{Next, Reconciler, live, own_key, owner_keys};
 use crate::machinery::cache::{Cache, Change};
 use crate::machinery::client::Client;
 use crate::store::Stored;
@@ -94,15 +94,12 @@ impl Reconciler for ReplicaSetController {
     }
 
     async fn reconcile(&self, key: &str) -> Next {
-        let Some(s) = self.cache.get_key(Kind::ReplicaSet, key) else {
+        let Some(s) = live(&self.cache, Kind::ReplicaSet, key) else {
             return Ok(None);
         };
         let Object::ReplicaSet(rs) = &s.object else {
             return Ok(None);
         };
-        if rs.metadata.deletion_timestamp.is_some() {
-            return Ok(None);
-        }
         let (mut owned, orphans) = owned_pods(&self.cache, &rs.metadata, &rs.spec.selector);
         for s in orphans {
             let Some(p) = pod_of(&s) else { continue };

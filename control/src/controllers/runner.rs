@@ -107,6 +107,14 @@ pub fn owner_keys(change: &Change, kind: Kind) -> Vec<String> {
     out
 }
 
+/// The object at `key` to reconcile: there, and not being deleted (what is being deleted
+/// is left to deletion's own cascade).
+pub fn live(cache: &Cache, kind: Kind, key: &str) -> Option<std::sync::Arc<crate::store::Stored>> {
+    cache
+        .get_key(kind, key)
+        .filter(|s| s.object.metadata().deletion_timestamp.is_none())
+}
+
 /// The change's own key, when it is of `kind`.
 pub fn own_key(change: &Change, kind: Kind) -> Vec<String> {
     if change.kind == kind {

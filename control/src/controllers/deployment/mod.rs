@@ -23,7 +23,7 @@ use skiff_proto::{Kind, Object};
 use tonic::Status;
 
 use super::pods;
-use super::runner::{Next, Reconciler, own_key, owner_keys};
+use super::runner::{Next, Reconciler, live, own_key, owner_keys};
 use crate::machinery::cache::{Cache, Change};
 use crate::machinery::client::Client;
 use rollout::Counts;
@@ -83,15 +83,12 @@ impl Reconciler for DeploymentController {
     }
 
     async fn reconcile(&self, k: &str) -> Next {
-        let Some(s) = self.cache.get_key(Kind::Deployment, k) else {
+        let Some(s) = live(&self.cache, Kind::Deployment, k) else {
             return Ok(None);
         };
         let Object::Deployment(d) = &s.object else {
             return Ok(None);
         };
-        if d.metadata.deletion_timestamp.is_some() {
-            return Ok(None);
-        }
         let mut sets = self.sets(d).await?;
         let now = Time::now();
         let want = d.spec.replicas.unwrap_or(1).max(0);
