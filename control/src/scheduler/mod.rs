@@ -203,7 +203,24 @@ impl Scheduler {
     /// Follows a pod; true when it left a node (room freed).
     fn pod_changed(&mut self, c: &Change) -> bool {
         let was = self.snapshot.placed_on(&c.key).map(str::to_owned);
-        self.snapshot.update_pod(&c.key, c.new.as_ref());
+        // Most changes are a bound pod's status (its agent reporting): what it holds
+        // on its node stays the same, so the snapshot does too.
+        let unchanged = match (c.old.as_ref(), c.new.as_ref()) {
+            (Some(o), Some(n)) => match (&o.object, &n.object) {
+                (Object::Pod(a), Object::Pod(b)) => {
+                    was.is_some()
+                        && snapshot::holds_room(&o.object).is_some()
+                        && snapshot::holds_room(&o.object) == snapshot::holds_room(&n.object)
+                        && a.spec == b.spec
+                        && a.metadata.labels == b.metadata.labels
+                }
+                _ => false,
+            },
+            _ => false,
+        };
+        if !unchanged {
+            self.snapshot.update_pod(&c.key, c.new.as_ref());
+        }
         let is = self.snapshot.placed_on(&c.key);
         match c.new.as_ref().map(|s| &s.object) {
             Some(Object::Pod(p)) if pending(p) => {
