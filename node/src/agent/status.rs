@@ -33,6 +33,9 @@ pub struct PodState {
     pub host_ip: String,
     /// The pod's own address (shown as `podIP` once a container serves on it).
     pub ip: Ipv4Addr,
+    /// Whether the pod was last reported ready, and since when: the `Ready` condition's
+    /// `lastTransitionTime` (which `minReadySeconds` counts from).
+    readiness: (bool, Time),
 }
 
 fn waiting(reason: &str) -> ContainerState {
@@ -64,6 +67,7 @@ impl PodState {
             pod_ip: None,
             host_ip: host_ip.to_owned(),
             ip,
+            readiness: (false, Time::now()),
         }
     }
 
@@ -162,8 +166,11 @@ impl PodState {
         }
     }
 
-    pub fn status(&self) -> PodStatus {
+    pub fn status(&mut self) -> PodStatus {
         let ready = !self.main.is_empty() && self.main.iter().all(|c| c.ready);
+        if ready != self.readiness.0 {
+            self.readiness = (ready, Time::now());
+        }
         PodStatus {
             phase: self.phase(),
             conditions: vec![Condition {
@@ -173,7 +180,7 @@ impl PodState {
                 } else {
                     ConditionStatus::False
                 },
-                last_transition_time: Some(Time::now()),
+                last_transition_time: Some(self.readiness.1),
                 ..Default::default()
             }],
             start_time: Some(self.started),
@@ -184,5 +191,40 @@ impl PodState {
             container_statuses: self.main.clone(),
             ..Default::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use skiff_proto::model::pod::StateRunning;
+
+    fn ready_since(s: &PodStatus) -> Option<Time> {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .and_then(|c| c.last_transition_time)
+    }
+
+    #[test]
+    fn the_ready_condition_keeps_its_transition_time_between_reports() {
+        let mut pod = Pod::default();
+        pod.spec.containers.push(skiff_proto::model::Container {
+            name: "c".into(),
+            ..Default::default()
+        });
+        let mut s = PodState::new(&pod, "127.0.0.1", Ipv4Addr::LOCALHOST);
+        s.readiness.1 = Time { unix_seconds: 1 };
+        assert_eq!(ready_since(&s.status()), Some(Time { unix_seconds: 1 }));
+        let running = ContainerState {
+            running: Some(StateRunning { started_at: None }),
+            ..Default::default()
+        };
+        s.set(Slot::Main(0), running);
+        let first = ready_since(&s.status()).unwrap();
+        assert!(first.unix_seconds > 1, "becoming ready moves it");
+        s.readiness.1 = Time { unix_seconds: 7 };
+        // Reported again while still ready: unchanged.
+        assert_eq!(ready_since(&s.status()), Some(Time { unix_seconds: 7 }));
     }
 }

@@ -92,8 +92,9 @@ pub enum Slot {
 /// reports from the containers and the usage sampler reach the API in the order they
 /// were computed: an older status never overwrites a newer one.
 async fn report(shared: &Shared, pod: &Pod, state: &Mutex<PodState>) {
-    let s = state.lock().await;
-    if let Err(e) = shared.report(pod, &s.status()).await {
+    let mut s = state.lock().await;
+    let status = s.status();
+    if let Err(e) = shared.report(pod, &status).await {
         tracing::warn!(pod = %pod.metadata.name, error = %e, "reporting pod status");
     }
 }
