@@ -85,4 +85,6 @@ pub fn start(tasks: &mut Tasks, cache: &Cache, client: &Client, config: Config) 
 }
 
 #[cfg(test)]
-pub(crate) mod tests;
+pub(crate) mod plane;
+#[cfg(test)]
+mod tests;
