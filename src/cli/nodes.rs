@@ -101,11 +101,7 @@ async fn pods_on(api: &mut ObjectServiceClient<Channel>, node: &str) -> Result<V
 }
 
 fn controller_kind(p: &Pod) -> Option<&str> {
-    p.metadata
-        .owner_references
-        .iter()
-        .find(|o| o.controller == Some(true))
-        .map(|o| o.kind.as_str())
+    p.metadata.controller().map(|o| o.kind.as_str())
 }
 
 pub async fn drain(a: &DrainArgs) -> Result<ExitCode, Failure> {

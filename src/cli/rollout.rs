@@ -279,11 +279,7 @@ async fn revisions(
     let mut sets = Vec::new();
     for env in &r.items {
         if let Object::ReplicaSet(rs) = object(env)?
-            && rs
-                .metadata
-                .owner_references
-                .iter()
-                .any(|o| o.controller == Some(true) && o.uid == uid)
+            && rs.metadata.controller().is_some_and(|o| o.uid == uid)
         {
             sets.push(rs);
         }

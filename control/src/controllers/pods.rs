@@ -53,9 +53,7 @@ pub fn is_available(p: &Pod, min_ready_seconds: i32, now: Time) -> bool {
 
 /// The owner reference with `controller: true`, if any.
 pub fn controller_of(m: &ObjectMeta) -> Option<&OwnerReference> {
-    m.owner_references
-        .iter()
-        .find(|o| o.controller == Some(true))
+    m.controller()
 }
 
 /// Whether `m` is controlled by the object with uid `uid`.

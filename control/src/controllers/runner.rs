@@ -93,11 +93,7 @@ pub fn owner_keys(change: &Change, kind: Kind) -> Vec<String> {
     let mut out = Vec::new();
     for s in [&change.old, &change.new].into_iter().flatten() {
         let m = s.object.metadata();
-        if let Some(o) = m
-            .owner_references
-            .iter()
-            .find(|o| o.controller == Some(true) && o.kind == kind.name())
-        {
+        if let Some(o) = m.controller().filter(|o| o.kind == kind.name()) {
             let k = crate::store::key::make(kind, &m.namespace, &o.name);
             if !out.contains(&k) {
                 out.push(k);

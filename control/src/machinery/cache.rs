@@ -70,11 +70,7 @@ struct Inner {
 }
 
 fn controller_uid(o: &Object) -> Option<&str> {
-    o.metadata()
-        .owner_references
-        .iter()
-        .find(|r| r.controller == Some(true))
-        .map(|r| r.uid.as_str())
+    o.metadata().controller().map(|r| r.uid.as_str())
 }
 
 impl Inner {

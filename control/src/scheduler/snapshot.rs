@@ -34,12 +34,7 @@ impl PodInfo {
         let Object::Pod(p) = &pod.object else {
             return None;
         };
-        let owner = p
-            .metadata
-            .owner_references
-            .iter()
-            .find(|o| o.controller == Some(true))
-            .map(|o| o.uid.clone());
+        let owner = p.metadata.controller().map(|o| o.uid.clone());
         Some(PodInfo {
             key: key::of(&pod.object),
             requests: Resources::of_pod(&p.spec),

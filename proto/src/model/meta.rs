@@ -63,6 +63,16 @@ pub struct ObjectMeta {
     pub finalizers: Vec<String>,
 }
 
+impl ObjectMeta {
+    /// The owner reference with `controller: true`: the one object that manages this
+    /// one (e.g. a pod's ReplicaSet), if any.
+    pub fn controller(&self) -> Option<&OwnerReference> {
+        self.owner_references
+            .iter()
+            .find(|o| o.controller == Some(true))
+    }
+}
+
 /// Points at an object that owns this one.
 #[derive(
     Debug,
