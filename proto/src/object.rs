@@ -23,10 +23,12 @@ pub enum Kind {
     Secret,
     Event,
     PriorityClass,
+    Ingress,
+    HttpRoute,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 15] = [
         Kind::Namespace,
         Kind::Node,
         Kind::Pod,
@@ -40,6 +42,8 @@ impl Kind {
         Kind::Secret,
         Kind::Event,
         Kind::PriorityClass,
+        Kind::Ingress,
+        Kind::HttpRoute,
     ];
 
     /// The name written in `kind:`.
@@ -58,6 +62,8 @@ impl Kind {
             Kind::Secret => "Secret",
             Kind::Event => "Event",
             Kind::PriorityClass => "PriorityClass",
+            Kind::Ingress => "Ingress",
+            Kind::HttpRoute => "HTTPRoute",
         }
     }
 
@@ -67,6 +73,8 @@ impl Kind {
             Kind::ReplicaSet | Kind::Deployment | Kind::DaemonSet => "apps/v1",
             Kind::Job => "batch/v1",
             Kind::PriorityClass => "scheduling.k8s.io/v1",
+            Kind::Ingress => "networking.k8s.io/v1",
+            Kind::HttpRoute => "gateway.networking.k8s.io/v1",
             _ => "v1",
         }
     }
@@ -104,6 +112,8 @@ pub enum Object {
     Secret(Secret),
     Event(Event),
     PriorityClass(PriorityClass),
+    Ingress(Ingress),
+    HttpRoute(HttpRoute),
 }
 
 /// Calls `$body` with `$o` bound to the inner object, whatever its kind.
@@ -123,6 +133,8 @@ macro_rules! each_kind {
             Object::Secret($o) => $body,
             Object::Event($o) => $body,
             Object::PriorityClass($o) => $body,
+            Object::Ingress($o) => $body,
+            Object::HttpRoute($o) => $body,
         }
     };
 }
@@ -139,6 +151,8 @@ macro_rules! with_status {
             Object::Job($o) => $yes,
             Object::DaemonSet($o) => $yes,
             Object::Service($o) => $yes,
+            Object::Ingress($o) => $yes,
+            Object::HttpRoute($o) => $yes,
             Object::Endpoints(_)
             | Object::ConfigMap(_)
             | Object::Secret(_)
@@ -164,6 +178,8 @@ impl Object {
             Object::Secret(_) => Kind::Secret,
             Object::Event(_) => Kind::Event,
             Object::PriorityClass(_) => Kind::PriorityClass,
+            Object::Ingress(_) => Kind::Ingress,
+            Object::HttpRoute(_) => Kind::HttpRoute,
         }
     }
 
@@ -204,7 +220,8 @@ impl Object {
             };
         }
         copy!(
-            Namespace, Node, Pod, ReplicaSet, Deployment, Job, DaemonSet, Service
+            Namespace, Node, Pod, ReplicaSet, Deployment, Job, DaemonSet, Service, Ingress,
+            HttpRoute
         );
     }
 

@@ -331,5 +331,7 @@ fn typed(kind: Kind, v: serde_json::Value) -> Result<Object, (FieldPath, String)
         Kind::Secret => Object::Secret(from_value(v)?),
         Kind::Event => Object::Event(from_value(v)?),
         Kind::PriorityClass => Object::PriorityClass(from_value(v)?),
+        Kind::Ingress => Object::Ingress(from_value(v)?),
+        Kind::HttpRoute => Object::HttpRoute(from_value(v)?),
     })
 }

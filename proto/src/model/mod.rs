@@ -10,6 +10,8 @@ pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;
 pub mod event;
+pub mod httproute;
+pub mod ingress;
 pub mod job;
 pub mod meta;
 pub mod namespace;
@@ -38,6 +40,16 @@ pub use deployment::{
 };
 pub use endpoints::{EndpointAddress, EndpointPort, EndpointSubset, Endpoints};
 pub use event::{Event, EventType};
+pub use httproute::{
+    HttpBackendRef, HttpHeaderMatch, HttpPathMatch, HttpQueryParamMatch, HttpRoute, HttpRouteMatch,
+    HttpRouteRule, HttpRouteSpec, HttpRouteStatus, HttpRouteTimeouts, MatchType, ParentReference,
+    PathMatchType, RouteParentStatus,
+};
+pub use ingress::{
+    HttpIngressPath, HttpIngressRuleValue, Ingress, IngressBackend, IngressLoadBalancerIngress,
+    IngressLoadBalancerStatus, IngressRule, IngressServiceBackend, IngressSpec, IngressStatus,
+    IngressTls, PathType, ServiceBackendPort,
+};
 pub use job::{Job, JobSpec, JobStatus};
 pub use meta::{ObjectMeta, ObjectReference, OwnerReference};
 pub use namespace::Namespace;

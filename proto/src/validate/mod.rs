@@ -7,6 +7,7 @@ mod meta;
 pub mod names;
 mod network;
 mod pod;
+mod routes;
 mod scheduling;
 mod workloads;
 
@@ -93,6 +94,8 @@ pub fn object(obj: &Object, ctx: &Context<'_>) -> Vec<Violation> {
         Object::ConfigMap(c) => config::config_map(c, &mut v),
         Object::Secret(s) => config::secret(s, &mut v),
         Object::Node(n) => network::node(n, &mut v),
+        Object::Ingress(i) => routes::ingress(&i.spec, &spec, &mut v),
+        Object::HttpRoute(r) => routes::http_route(&r.spec, &spec, &mut v),
         Object::Event(e) => {
             if e.involved_object.name.is_empty() || e.involved_object.kind.is_empty() {
                 v.add(

@@ -7,6 +7,16 @@ pub fn dns_label(s: &str) -> Result<(), String> {
     dns_name(s, 63, false)
 }
 
+/// DNS-1035 label: a DNS-1123 label that starts with a letter. Names Kubernetes turns
+/// into DNS names of Services, such as an Ingress backend's.
+pub fn dns_1035_label(s: &str) -> Result<(), String> {
+    dns_label(s)?;
+    if !s.bytes().next().is_some_and(|b| b.is_ascii_lowercase()) {
+        return Err("it must start with a letter".into());
+    }
+    Ok(())
+}
+
 /// DNS-1123 subdomain: at most 253 characters, dot-separated labels. Most object names.
 pub fn dns_subdomain(s: &str) -> Result<(), String> {
     dns_name(s, 253, true)
@@ -131,6 +141,8 @@ mod tests {
         assert!(dns_label("Web").is_err());
         assert!(dns_label("-web").is_err());
         assert!(dns_label(&"a".repeat(64)).is_err());
+        assert!(dns_1035_label("web-1").is_ok());
+        assert!(dns_1035_label("1web").is_err());
         assert!(dns_subdomain("web.example.com").is_ok());
         assert!(dns_subdomain("web_1").is_err());
         assert!(label_key("app.kubernetes.io/name").is_ok());
