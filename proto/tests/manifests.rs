@@ -58,7 +58,9 @@ fn good_manifests_are_accepted() {
         kinds.extend(decoded.objects.iter().map(|o| o.kind()));
     }
     use skiff_proto::Kind::*;
-    for k in [Deployment, Service, ConfigMap, Secret, Job, DaemonSet, Pod] {
+    for k in [
+        Deployment, Service, ConfigMap, Secret, Job, DaemonSet, Pod, Ingress, HttpRoute,
+    ] {
         assert!(kinds.contains(&k), "no good manifest of kind {k}");
     }
 }
