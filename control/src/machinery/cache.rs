@@ -16,7 +16,7 @@ use crate::Error;
 use crate::store::{Event, EventType, StoreHandle, Stored, key};
 
 /// The kinds the cache keeps: everything but Events, which nothing reconciles.
-pub const CACHED: [Kind; 12] = [
+pub const CACHED: [Kind; 14] = [
     Kind::Namespace,
     Kind::Node,
     Kind::Pod,
@@ -29,6 +29,8 @@ pub const CACHED: [Kind; 12] = [
     Kind::ConfigMap,
     Kind::Secret,
     Kind::PriorityClass,
+    Kind::Ingress,
+    Kind::HttpRoute,
 ];
 
 /// One object that changed: what it was, and what it is now (`None`: absent).
