@@ -135,6 +135,7 @@ pub fn kind(word: &str) -> Result<Kind, Failure> {
         "ep" => Some(Kind::Endpoints),
         "ev" => Some(Kind::Event),
         "pc" => Some(Kind::PriorityClass),
+        "ing" => Some(Kind::Ingress),
         _ => None,
     };
     short
@@ -146,7 +147,7 @@ pub fn kind(word: &str) -> Result<Kind, Failure> {
         })
         .ok_or_else(|| {
             Failure::User(format!(
-                "unknown kind {word:?}; kinds: {} (short: po, deploy, rs, ds, svc, ep, no, ns, cm, ev, pc)",
+                "unknown kind {word:?}; kinds: {} (short: po, deploy, rs, ds, svc, ep, no, ns, cm, ev, pc, ing)",
                 Kind::ALL.map(|k| k.name().to_ascii_lowercase()).join(", ")
             ))
         })

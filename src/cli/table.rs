@@ -2,8 +2,8 @@
 //! (NAME, READY, STATUS, RESTARTS, AGE, NODE for pods, ...), aligned.
 
 use skiff_proto::Object;
-use skiff_proto::model::ConditionStatus;
 use skiff_proto::model::values::Time;
+use skiff_proto::model::{ConditionStatus, Ingress};
 
 /// Column headers for `kind` (`wide` adds the extra ones `-o wide` shows).
 fn headers(o: &Object, wide: bool) -> Vec<&'static str> {
@@ -18,6 +18,8 @@ fn headers(o: &Object, wide: bool) -> Vec<&'static str> {
         Object::Job(_) => vec!["COMPLETIONS", "AGE"],
         Object::DaemonSet(_) => vec!["DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AGE"],
         Object::PriorityClass(_) => vec!["VALUE", "GLOBAL-DEFAULT", "AGE"],
+        Object::Ingress(_) => vec!["CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"],
+        Object::HttpRoute(_) => vec!["HOSTNAMES", "AGE"],
         _ => vec!["AGE"],
     });
     if wide && matches!(o, Object::Pod(_)) {
@@ -125,9 +127,43 @@ fn row(o: &Object, wide: bool, now: Time) -> Vec<String> {
         Object::PriorityClass(c) => {
             r.extend([c.value.to_string(), c.global_default.to_string(), age]);
         }
+        Object::Ingress(i) => r.extend(ingress_columns(i).into_iter().chain([age])),
+        Object::HttpRoute(h) => r.extend([hosts(h.spec.hostnames.iter()), age]),
         _ => r.push(age),
     }
     r
+}
+
+/// CLASS, HOSTS, ADDRESS and PORTS of an Ingress, as kubectl shows them.
+fn ingress_columns(i: &Ingress) -> [String; 4] {
+    let class = i.spec.ingress_class_name.as_deref().unwrap_or("<none>");
+    let address: Vec<&str> = i
+        .status
+        .iter()
+        .flat_map(|s| &s.load_balancer.ingress)
+        .filter_map(|a| a.ip.as_deref().or(a.hostname.as_deref()))
+        .collect();
+    let ports = if i.spec.tls.is_empty() {
+        "80"
+    } else {
+        "80, 443"
+    };
+    [
+        class.to_owned(),
+        hosts(i.spec.rules.iter().filter_map(|r| r.host.as_ref())),
+        address.join(","),
+        ports.to_owned(),
+    ]
+}
+
+/// Host names, as kubectl lists them: `*` for none, the first three and a count.
+fn hosts<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let names: Vec<&str> = names.map(String::as_str).collect();
+    match names.len() {
+        0 => "*".to_owned(),
+        n if n > 3 => format!("{} + {} more...", names[..3].join(","), n - 3),
+        _ => names.join(","),
+    }
 }
 
 /// What `STATUS` shows for a pod: the first waiting or terminated reason, else the phase.
@@ -200,6 +236,24 @@ pub fn render(objects: &[Object], wide: bool, namespaces: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ingress_hosts_read_like_kubectl() {
+        let names: Vec<String> = [
+            "a.example.com",
+            "b.example.com",
+            "c.example.com",
+            "d.example.com",
+        ]
+        .map(String::from)
+        .into();
+        assert_eq!(hosts(names[..0].iter()), "*");
+        assert_eq!(hosts(names[..2].iter()), "a.example.com,b.example.com");
+        assert_eq!(
+            hosts(names.iter()),
+            "a.example.com,b.example.com,c.example.com + 1 more..."
+        );
+    }
 
     #[test]
     fn ages_read_like_kubectl() {
