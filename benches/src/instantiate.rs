@@ -167,6 +167,7 @@ impl Skiff {
                 },
                 max_instances: INSTANCES as usize,
                 usage: Arc::new(Usage::default()),
+                outbound: None,
             },
         );
         Ok(Skiff {

@@ -57,6 +57,8 @@ impl NodeCluster {
             &api,
             "--listen",
             "127.0.0.1:0",
+            "--ingress-addr",
+            "127.0.0.1:0",
             "--max-pods",
             &pods.to_string(),
             "--max-instances",

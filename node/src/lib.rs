@@ -10,12 +10,15 @@
 //!   as `kubectl logs` shows them.
 //! - [`runtime`]: the workload-runtime traits the agent speaks, and the Wasm runtime
 //!   behind them (the container runtime will be the second).
+//! - [`router`]: service routing and ingress: every node's HTTP front door, which calls
+//!   local Wasm pods in-process and other nodes' pods through their routers.
 //! - [`agent`]: the node agent: registration, heartbeat, the pods bound to this node.
 //! - `error`: [`Error`], the crate's one error vocabulary; each variant names the stage
 //!   that failed and carries what a user needs to act.
 
 pub mod agent;
 pub mod logs;
+pub mod router;
 pub mod runtime;
 pub mod wasm;
 

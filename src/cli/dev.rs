@@ -164,6 +164,8 @@ pub fn run(a: DevArgs) -> Result<ExitCode> {
         usage_interval: Duration::from_secs(10),
         heartbeat: Duration::from_secs(1),
         backoff: BackoffPolicy::default(),
+        ingress: a.ingress_addr,
+        router: Default::default(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

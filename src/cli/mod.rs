@@ -213,6 +213,20 @@ pub struct NodeArgs {
     /// Seconds before the first restart of a failing container (doubling, up to 5 min).
     #[arg(long, default_value_t = 10)]
     pub backoff_seconds: u64,
+    /// Where the router's HTTP/1.1 and HTTP/2 ingress listens; port 0 picks a free one
+    /// (the Node's status says which).
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub ingress_addr: SocketAddr,
+    /// Largest request body the router takes (larger ones get 413), e.g. 16Mi.
+    #[arg(long, default_value = "16Mi")]
+    pub max_request_body: String,
+    /// Largest request head the router takes (larger ones get 431), e.g. 32Ki.
+    #[arg(long, default_value = "32Ki")]
+    pub max_request_headers: String,
+    /// Seconds a routed request may wait for its response head unless its route says
+    /// otherwise (then 504).
+    #[arg(long, default_value_t = 60)]
+    pub request_timeout_seconds: u64,
 }
 
 #[derive(Debug, Args)]

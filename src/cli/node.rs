@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use skiff_node::agent::{self, AgentConfig, BackoffPolicy, Capacity};
+use skiff_node::router::RouterLimits;
 use skiff_proto::model::quantity::Quantity;
 
 use super::NodeArgs;
@@ -26,6 +27,12 @@ fn labels(text: Option<&str>) -> Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
+/// A size flag such as `16Mi` or `1048576`, in bytes.
+fn bytes(flag: &str, text: &str) -> Result<u64> {
+    let q = Quantity::parse(text).map_err(|e| anyhow::anyhow!("{flag} {text:?}: {e}"))?;
+    u64::try_from(q.value()).with_context(|| format!("{flag} {text:?} must be positive"))
+}
+
 /// The machine's memory, from /proc/meminfo (bytes).
 fn machine_memory() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
@@ -43,13 +50,17 @@ pub fn run(a: NodeArgs) -> Result<ExitCode> {
         bail!("--control needs at least one control-plane member, e.g. --control 127.0.0.1:7420");
     }
     let memory_bytes = match &a.memory {
-        Some(m) => {
-            let q = Quantity::parse(m).map_err(|e| anyhow::anyhow!("--memory {m:?}: {e}"))?;
-            u64::try_from(q.value()).context("--memory must be positive")?
-        }
+        Some(m) => bytes("--memory", m)?,
         None => machine_memory(),
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+    let router = RouterLimits {
+        max_body_bytes: bytes("--max-request-body", &a.max_request_body)?,
+        max_header_bytes: usize::try_from(bytes("--max-request-headers", &a.max_request_headers)?)
+            .context("--max-request-headers is too large")?,
+        timeout: Duration::from_secs(a.request_timeout_seconds),
+        ..RouterLimits::default()
+    };
     let config = AgentConfig {
         name: a.name,
         control: a.control.iter().map(|c| c.to_string()).collect(),
@@ -72,6 +83,8 @@ pub fn run(a: NodeArgs) -> Result<ExitCode> {
             initial: Duration::from_secs(a.backoff_seconds.max(1)),
             ..BackoffPolicy::default()
         },
+        ingress: a.ingress_addr,
+        router,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

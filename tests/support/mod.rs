@@ -4,6 +4,7 @@
 
 #![allow(dead_code)] // Each test file uses a different part.
 
+pub mod http;
 pub mod node;
 
 use std::net::TcpListener;

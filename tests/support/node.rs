@@ -18,6 +18,11 @@ impl Agent {
 
     /// An agent for the node `name`.
     pub fn named(name: &str, control: &str, data: &Path, log: &Path) -> Agent {
+        Self::with_args(name, control, data, log, &[])
+    }
+
+    /// An agent for the node `name`, with more flags.
+    pub fn with_args(name: &str, control: &str, data: &Path, log: &Path, extra: &[&str]) -> Agent {
         let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -27,6 +32,8 @@ impl Agent {
             .args(["node", "--name", name, "--control", control])
             .args(["--heartbeat-seconds", "1", "--backoff-seconds", "1"])
             .args(["--listen", "127.0.0.1:0", "--usage-seconds", "1"])
+            .args(["--ingress-addr", "127.0.0.1:0"])
+            .args(extra)
             .arg("--data-dir")
             .arg(data)
             .stdout(Stdio::null())
@@ -192,6 +199,17 @@ impl NodeCluster {
             dir,
         }
     }
+}
+
+/// Where node `name`'s router listens, once the node reports it.
+pub fn ingress(server: &str, name: &str) -> String {
+    let n = wait_for(server, &["node", name], |n| {
+        n["status"]["daemonEndpoints"]["routerEndpoint"]["port"].is_u64()
+    });
+    format!(
+        "127.0.0.1:{}",
+        n["status"]["daemonEndpoints"]["routerEndpoint"]["port"]
+    )
 }
 
 /// Writes `manifests` to `path` and `skiff apply`s it, which must succeed.

@@ -8,7 +8,7 @@ use skiff_proto::grpc::api::artifact_service_client::ArtifactServiceClient;
 use skiff_proto::grpc::api::object_service_client::ObjectServiceClient;
 use skiff_proto::grpc::api::{
     ApplyRequest, FetchArtifactRequest, GetRequest, ListRequest, ObjectEnvelope, ObjectKey,
-    ReadConsistency, UpdateStatusRequest, WatchEvent, WatchRequest,
+    ReadConsistency, UpdateRequest, UpdateStatusRequest, WatchEvent, WatchRequest,
 };
 use skiff_proto::manifest::{Source, decode_one};
 use skiff_proto::{Kind, Object};
@@ -130,6 +130,26 @@ impl ControlPlane {
         .await
     }
 
+    /// Replaces `o` if it is still at revision `expected` (compare-and-swap).
+    pub async fn update(&self, o: &Object, expected: u64) -> Result<(), Error> {
+        let manifest = o.to_json().map_err(|e| Error::ControlPlane {
+            reason: format!("encoding {}: {e}", o.display_name()),
+        })?;
+        self.call("updating an object", |ch| {
+            let manifest = manifest.clone().into_bytes();
+            async move {
+                ObjectServiceClient::new(ch)
+                    .update(UpdateRequest {
+                        manifest,
+                        expected_resource_version: Some(expected),
+                    })
+                    .await
+                    .map(|_| ())
+            }
+        })
+        .await
+    }
+
     /// Writes the status of the object `key` (the agent owns its pods' and node's status).
     pub async fn update_status(&self, key: ObjectKey, status_json: Vec<u8>) -> Result<(), Error> {
         self.call("writing a status", |ch| {
@@ -183,13 +203,29 @@ impl ControlPlane {
 
     /// The pods bound to `node`, and the revision to watch from.
     pub async fn pods(&self, node: &str) -> Result<(Vec<Object>, u64), Error> {
+        self.list(Kind::Pod, &format!("spec.nodeName={node}")).await
+    }
+
+    /// Every change to the pods bound to `node` after `since`.
+    pub async fn watch_pods(&self, node: &str, since: u64) -> Result<Streaming<WatchEvent>, Error> {
+        self.watch(Kind::Pod, &format!("spec.nodeName={node}"), since)
+            .await
+    }
+
+    /// Every object of `kind` in every namespace that `field_selector` picks (empty: all),
+    /// and the revision to watch from.
+    pub async fn list(
+        &self,
+        kind: Kind,
+        field_selector: &str,
+    ) -> Result<(Vec<Object>, u64), Error> {
         let r = self
-            .call("listing pods", |ch| {
-                let field_selector = format!("spec.nodeName={node}");
+            .call("listing objects", |ch| {
+                let field_selector = field_selector.to_owned();
                 async move {
                     ObjectServiceClient::new(ch)
                         .list(ListRequest {
-                            kind: Kind::Pod.name().into(),
+                            kind: kind.name().into(),
                             field_selector,
                             ..Default::default()
                         })
@@ -198,18 +234,23 @@ impl ControlPlane {
                 }
             })
             .await?;
-        let pods = r.items.iter().map(object).collect::<Result<_, _>>()?;
-        Ok((pods, r.resource_version))
+        let items = r.items.iter().map(object).collect::<Result<_, _>>()?;
+        Ok((items, r.resource_version))
     }
 
-    /// Every change to the pods bound to `node` after `since`.
-    pub async fn watch_pods(&self, node: &str, since: u64) -> Result<Streaming<WatchEvent>, Error> {
-        self.call("watching pods", |ch| {
-            let field_selector = format!("spec.nodeName={node}");
+    /// Every change to the objects of `kind` that `field_selector` picks, after `since`.
+    pub async fn watch(
+        &self,
+        kind: Kind,
+        field_selector: &str,
+        since: u64,
+    ) -> Result<Streaming<WatchEvent>, Error> {
+        self.call("watching objects", |ch| {
+            let field_selector = field_selector.to_owned();
             async move {
                 ObjectServiceClient::new(ch)
                     .watch(WatchRequest {
-                        kind: Kind::Pod.name().into(),
+                        kind: kind.name().into(),
                         field_selector,
                         since_revision: since,
                         ..Default::default()

@@ -6,20 +6,25 @@
 //! - `given`: what a container starts with: env and volumes from ConfigMaps, Secrets and
 //!   the pod's fields.
 //! - `network`: each pod's own address.
+//! - `probe`: readiness probes (`httpGet`, `tcpSocket`).
 //! - `register`: the Node object and its heartbeat.
 //! - `serve`: the agent's API for the control plane (container logs).
 //! - `worker`: one pod: artifacts, init containers, containers, restarts, status.
 //! - `status`: a pod's status, derived from its containers' states as the kubelet does.
 //! - `backoff`: restart back-off (`CrashLoopBackOff`).
+//! - `activate`: scale from zero on this node (an instance at once, the Deployment
+//!   scaled up).
 //!
 //! On start the agent lists its pods: finished ones (Succeeded, Failed) stay finished, and
 //! the others start again (Wasm instances live in the agent's process, so they ended with
 //! it); their compiled artifacts come from the compile cache on disk.
 
+mod activate;
 mod backoff;
 mod control;
 mod given;
 mod network;
+mod probe;
 mod register;
 mod serve;
 mod status;
@@ -39,10 +44,11 @@ use skiff_proto::model::values::Time;
 use tokio::task::JoinHandle;
 
 pub use backoff::BackoffPolicy;
-pub use control::ControlPlane;
+pub use control::{ControlPlane, object as decode};
 
 use crate::Error;
 use crate::logs::LogPolicy;
+use crate::router::{Locals, Router, RouterLimits};
 use crate::runtime::{WasmRuntime, WorkloadRuntime};
 use crate::wasm::{CompileCache, Host, HostConfig};
 use network::PodNetwork;
@@ -77,6 +83,10 @@ pub struct AgentConfig {
     pub logs: LogPolicy,
     /// How often a pod's usage is sampled (and reported when it changed).
     pub usage_interval: Duration,
+    /// Where the router's ingress listener listens (port 0: any free port; the Node's
+    /// status says which).
+    pub ingress: SocketAddr,
+    pub router: RouterLimits,
 }
 
 /// What every pod worker shares.
@@ -89,6 +99,8 @@ pub struct Shared {
     logs: LogPolicy,
     /// The node's address (`status.hostIP` of its pods).
     host_ip: String,
+    /// Routes the pods' in-cluster calls.
+    router: Arc<Router>,
     usage_interval: Duration,
 }
 
@@ -150,8 +162,32 @@ pub async fn run(
         .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener));
     let api = tokio::spawn(api);
     let _stop_api = AbortOnDrop(api);
+    let ingress = tokio::net::TcpListener::bind(config.ingress)
+        .await
+        .map_err(|e| Error::Io {
+            path: PathBuf::from(config.ingress.to_string()),
+            what: "listening for ingress on".into(),
+            source: e,
+        })?;
+    if let Ok(a) = ingress.local_addr() {
+        config.ingress = a;
+    }
     let cp = Arc::new(ControlPlane::new(config.control.clone()));
-    let runtime = Arc::new(WasmRuntime::new(host, cache, cp.clone()));
+    let locals = Arc::new(Locals::default());
+    let router = Router::new(config.name.clone(), locals.clone(), config.router.clone());
+    let _serve = AbortOnDrop(tokio::spawn(crate::router::serve(router.clone(), ingress)));
+    let _watch = AbortOnDrop(tokio::spawn(crate::router::watch(
+        router.clone(),
+        cp.clone(),
+    )));
+    tracing::info!(node = %config.name, ingress = %config.ingress, "router listening");
+    let runtime = Arc::new(WasmRuntime::new(host, cache, cp.clone(), locals));
+    router.set_activator(Arc::new(activate::NodeActivator {
+        runtime: runtime.clone(),
+        cp: cp.clone(),
+        data_dir: config.data_dir.clone(),
+        logs: config.logs,
+    }));
     let since = Time::now();
     register::register(&cp, &config, since, runtime.images()).await?;
     tracing::info!(node = %config.name, "node registered");
@@ -163,6 +199,7 @@ pub async fn run(
         backoff: config.backoff,
         logs: config.logs,
         host_ip: config.address.clone(),
+        router,
         usage_interval: config.usage_interval,
     });
     let beat = {
@@ -225,9 +262,9 @@ async fn follow(shared: Arc<Shared>, node: &str) -> Result<(), Error> {
 }
 
 /// Aborts a task when dropped, so a task the agent started ends with the agent.
-struct AbortOnDrop(JoinHandle<Result<(), tonic::transport::Error>>);
+struct AbortOnDrop<T>(JoinHandle<T>);
 
-impl Drop for AbortOnDrop {
+impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }

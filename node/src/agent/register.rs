@@ -64,6 +64,9 @@ pub fn status(
             agent_endpoint: Some(DaemonEndpoint {
                 port: config.listen.port(),
             }),
+            router_endpoint: Some(DaemonEndpoint {
+                port: config.ingress.port(),
+            }),
         }),
         node_info: Some(NodeSystemInfo {
             architecture: std::env::consts::ARCH.into(),

@@ -36,6 +36,8 @@ pub struct PodState {
     /// Whether the pod was last reported ready, and since when: the `Ready` condition's
     /// `lastTransitionTime` (which `minReadySeconds` counts from).
     readiness: (bool, Time),
+    /// Which containers have a readiness probe (they are ready when it says so).
+    probed: Vec<bool>,
 }
 
 fn waiting(reason: &str) -> ContainerState {
@@ -68,6 +70,12 @@ impl PodState {
             host_ip: host_ip.to_owned(),
             ip,
             readiness: (false, Time::now()),
+            probed: pod
+                .spec
+                .containers
+                .iter()
+                .map(|c| c.readiness_probe.is_some())
+                .collect(),
         }
     }
 
@@ -81,13 +89,22 @@ impl PodState {
     /// The container's new state; a state that ended becomes its `lastState` when the
     /// next one begins.
     pub fn set(&mut self, slot: Slot, state: ContainerState) {
+        let probed = matches!(slot, Slot::Main(i) if self.probed.get(i) == Some(&true));
         if let Some(c) = self.entry(slot) {
             if c.state.terminated.is_some() && state.terminated.is_none() {
                 c.last_state = std::mem::take(&mut c.state);
             }
-            c.ready = state.running.is_some();
+            // A probed container is ready once its probe says so.
+            c.ready = state.running.is_some() && !probed;
             c.started = Some(state.running.is_some());
             c.state = state;
+        }
+    }
+
+    /// What the container's readiness probe found (while it runs).
+    pub fn set_ready(&mut self, slot: Slot, ready: bool) {
+        if let Some(c) = self.entry(slot) {
+            c.ready = ready && c.state.running.is_some();
         }
     }
 

@@ -15,7 +15,7 @@ use tokio::sync::Mutex;
 
 use super::backoff::Backoff;
 use super::status::PodState;
-use super::{Shared, given};
+use super::{Shared, given, probe};
 use crate::logs::{self, LogFile};
 use crate::runtime::{Limits, Outcome, StartSpec};
 
@@ -174,6 +174,7 @@ async fn start_spec(
             .ports
             .first()
             .and_then(|p| u16::try_from(p.container_port).ok()),
+        outbound: Some(shared.router.outbound(&pod.metadata.namespace)),
     })
 }
 
@@ -262,7 +263,25 @@ async fn run_container(
         };
         set(shared, pod, state, slot, running).await;
         let began = Instant::now();
-        let outcome = run.wait().await;
+        let ip = state.lock().await.ip;
+        let probing = async {
+            if init {
+                return std::future::pending().await;
+            }
+            probe::readiness(c, ip.into(), |ready, why| async move {
+                if let Some(why) = &why {
+                    tracing::info!(pod = %pod.metadata.name, container = %c.name, %why, "readiness probe failed");
+                }
+                state.lock().await.set_ready(slot, ready);
+                report(shared, pod, state).await;
+            })
+            .await
+        };
+        let outcome = tokio::select! {
+            o = run.wait() => o,
+            // A probe runs until its container stops; were it to end, wait for the run.
+            () = probing => run.wait().await,
+        };
         drop(run);
         let ok = outcome.exit_code == 0;
         let restart = match policy {

@@ -20,7 +20,7 @@ use std::sync::Arc;
 pub use wasm::WasmRuntime;
 
 use crate::logs::LogFile;
-pub use crate::wasm::{Limits, Outcome, Preopen, Reason, Usage};
+pub use crate::wasm::{Limits, Outbound, Outcome, Preopen, Reason, Usage};
 
 /// What one run of a workload starts with.
 pub struct StartSpec {
@@ -37,6 +37,8 @@ pub struct StartSpec {
     /// The pod's own address, and the port this workload serves on when it serves.
     pub ip: IpAddr,
     pub port: Option<u16>,
+    /// Where its outgoing HTTP requests for in-cluster names go (the node's router).
+    pub outbound: Option<Arc<dyn Outbound>>,
 }
 
 /// Why a workload cannot start (yet): `reason` is the waiting reason Kubernetes users

@@ -11,11 +11,13 @@ use std::time::Duration;
 use skiff_proto::artifact::{ArtifactRef, OciReference, parse_wasm_image};
 use tokio::sync::{OnceCell, Semaphore};
 use tokio::task::JoinHandle;
+use wasmtime::component::Component;
 
 use super::oci;
 use super::{ArtifactSource, NotStarted, Prepared, Running, StartSpec, WorkloadRuntime};
 use crate::Error;
 use crate::logs::Stream;
+use crate::router::{Locals, Registration};
 use crate::wasm::{
     CompileCache, Handler, Host, HttpPre, HttpSpec, Outcome, Output, Reason, RunSpec, Workload,
     bind, run, serve,
@@ -84,10 +86,17 @@ pub struct WasmRuntime {
     resolved: Mutex<HashMap<String, String>>,
     /// HTTP handlers pre-instantiated, by digest.
     http: Mutex<HashMap<String, HttpPre>>,
+    /// The HTTP handlers running, which the router calls in-process.
+    locals: Arc<Locals>,
 }
 
 impl WasmRuntime {
-    pub fn new(host: Host, cache: CompileCache, source: Arc<dyn ArtifactSource>) -> WasmRuntime {
+    pub fn new(
+        host: Host,
+        cache: CompileCache,
+        source: Arc<dyn ArtifactSource>,
+        locals: Arc<Locals>,
+    ) -> WasmRuntime {
         WasmRuntime {
             host: Arc::new(host),
             cache: Arc::new(cache),
@@ -97,6 +106,7 @@ impl WasmRuntime {
             compiling: Semaphore::new(2),
             resolved: Mutex::default(),
             http: Mutex::default(),
+            locals,
         }
     }
 
@@ -146,29 +156,50 @@ impl WasmRuntime {
             .await
     }
 
-    /// The prepared workload; an HTTP handler's pre-instantiation is made once per
-    /// component and shared by its pods.
+    /// An HTTP handler's pre-instantiation, made once per component and shared by its
+    /// pods.
+    fn http_pre(&self, hex: String, component: &Component) -> Result<HttpPre, NotStarted> {
+        let mut pres = self.http.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = pres.get(&hex) {
+            return Ok(p.clone());
+        }
+        let p = HttpPre::new(&self.host, component)
+            .map_err(|e| NotStarted::new("InvalidComponent", e.to_string()))?;
+        pres.insert(hex, p.clone());
+        Ok(p)
+    }
+
+    /// A handler for `image` made at once, without a pod: only when the artifact is
+    /// compiled on this node and is an HTTP handler (scale from zero).
+    pub fn handler_now(&self, image: &str, spec: HttpSpec) -> Option<Arc<Handler>> {
+        let hex = match parse_wasm_image(image) {
+            Ok(ArtifactRef::Digest(hex)) => hex,
+            Ok(ArtifactRef::Oci(r)) => self
+                .resolved
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&r.to_string())
+                .cloned()?,
+            _ => return None,
+        };
+        let Workload::HttpHandler(component) = self.cache.cached(&hex)? else {
+            return None;
+        };
+        let pre = self.http_pre(hex, &component).ok()?;
+        Some(Arc::new(Handler::new(&self.host, &pre, spec)))
+    }
+
+    /// The prepared workload.
     fn prepared(&self, hex: String, workload: Workload) -> Result<Arc<dyn Prepared>, NotStarted> {
         let http = match &workload {
-            Workload::HttpHandler(component) => {
-                let mut pres = self.http.lock().unwrap_or_else(|p| p.into_inner());
-                let pre = match pres.get(&hex) {
-                    Some(p) => p.clone(),
-                    None => {
-                        let p = HttpPre::new(&self.host, component)
-                            .map_err(|e| NotStarted::new("InvalidComponent", e.to_string()))?;
-                        pres.insert(hex, p.clone());
-                        p
-                    }
-                };
-                Some(pre)
-            }
+            Workload::HttpHandler(component) => Some(self.http_pre(hex, component)?),
             _ => None,
         };
         Ok(Arc::new(PreparedWasm {
             host: self.host.clone(),
             workload,
             http,
+            locals: self.locals.clone(),
         }))
     }
 
@@ -251,6 +282,7 @@ struct PreparedWasm {
     host: Arc<Host>,
     workload: Workload,
     http: Option<HttpPre>,
+    locals: Arc<Locals>,
 }
 
 fn create_error(e: impl std::fmt::Display) -> NotStarted {
@@ -276,17 +308,23 @@ impl Prepared for PreparedWasm {
                     limits,
                     max_instances: MAX_INSTANCES,
                     usage: spec.usage,
+                    outbound: spec.outbound,
                 },
             );
             let addr = SocketAddr::new(spec.ip, spec.port.unwrap_or(DEFAULT_PORT));
             let listener = bind(addr).await.map_err(create_error)?;
+            let handler = Arc::new(handler);
+            // The router calls the handler in-process; the pod's own address serves
+            // whoever connects to it directly.
+            let registration = self.locals.register(addr, handler.clone());
             let task = tokio::spawn(async move {
-                serve(Arc::new(handler), listener).await;
+                serve(handler, listener).await;
                 Outcome::ended(Reason::Error, 1, "the HTTP listener stopped")
             });
             return Ok(Box::new(Run {
                 task,
                 address: Some(addr),
+                _registration: Some(registration),
             }));
         }
         let (host, workload) = (self.host.clone(), self.workload.clone());
@@ -308,6 +346,7 @@ impl Prepared for PreparedWasm {
         Ok(Box::new(Run {
             task,
             address: None,
+            _registration: None,
         }))
     }
 }
@@ -316,6 +355,8 @@ impl Prepared for PreparedWasm {
 struct Run {
     task: JoinHandle<Outcome>,
     address: Option<SocketAddr>,
+    /// Takes the handler out of the router's reach when the run stops.
+    _registration: Option<Registration>,
 }
 
 impl Drop for Run {

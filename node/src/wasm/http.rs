@@ -3,10 +3,13 @@
 //! limits: memory per instance, a deadline per request, the CPU share, and at most
 //! `max_instances` requests in the guest at once (the rest wait their turn).
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http_body_util::BodyExt;
 use hyper::server::conn::http1;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -17,7 +20,9 @@ use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime_wasi_http::{
+    RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
+};
 
 use super::engine::Host;
 use super::meter::{Limits, Meter};
@@ -39,11 +44,58 @@ pub struct HttpSpec {
     pub max_instances: usize,
     /// The pod's counters.
     pub usage: Arc<Usage>,
+    /// Where the guest's outgoing requests for the cluster go (none: all go out).
+    pub outbound: Option<Arc<dyn Outbound>>,
+}
+
+/// A response on its way to a guest.
+pub type Answer = Pin<Box<dyn Future<Output = hyper::Response<WasiBody>> + Send>>;
+
+/// Routes a guest's outgoing requests for in-cluster names (`SERVICE.NAMESPACE.svc`,
+/// or a Service of the pod's own namespace by name): the node's router.
+pub trait Outbound: Send + Sync {
+    /// Whether `req` is for the cluster (else it goes out as any request would).
+    fn accepts(&self, req: &hyper::Request<WasiBody>) -> bool;
+    /// The answer to a request for the cluster.
+    fn send(&self, req: hyper::Request<WasiBody>) -> Answer;
+}
+
+/// The `wasi:http` hooks of one instance: outgoing requests go to [`Outbound`] first.
+#[derive(Default)]
+struct Hooks {
+    outbound: Option<Arc<dyn Outbound>>,
+}
+
+type Done = Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>;
+
+impl WasiHttpHooks for Hooks {
+    fn send_request(
+        &mut self,
+        request: hyper::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        fut: Done,
+    ) -> Box<
+        dyn Future<Output = Result<(hyper::Response<WasiBody>, Done), wasmtime_wasi_http::Error>>
+            + Send,
+    > {
+        drop(fut);
+        if let Some(o) = &self.outbound
+            && o.accepts(&request)
+        {
+            let answer = o.send(request);
+            return Box::new(async move { Ok((answer.await, Box::new(async { Ok(()) }) as Done)) });
+        }
+        Box::new(async move {
+            let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((res.map(|b| b.boxed_unsync()), Box::new(io) as Done))
+        })
+    }
 }
 
 struct State {
     ctx: WasiCtx,
     http: WasiHttpCtx,
+    hooks: Hooks,
     table: ResourceTable,
     meter: Meter,
 }
@@ -62,7 +114,7 @@ impl WasiHttpView for State {
         WasiHttpCtxView {
             ctx: &mut self.http,
             table: &mut self.table,
-            hooks: Default::default(),
+            hooks: &mut self.hooks,
         }
     }
 }
@@ -118,6 +170,9 @@ impl Handler {
         let state = State {
             ctx,
             http: WasiHttpCtx::new(),
+            hooks: Hooks {
+                outbound: self.spec.outbound.clone(),
+            },
             table: ResourceTable::new(),
             meter: Meter::new(self.spec.limits.clone(), self.tick)
                 .charged_to(self.spec.usage.clone()),

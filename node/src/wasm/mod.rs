@@ -28,7 +28,7 @@ mod usage;
 
 pub use cache::{CompileCache, sha256_hex};
 pub use engine::{Host, HostConfig};
-pub use http::{Handler, HttpPre, HttpSpec, bind, serve};
+pub use http::{Answer, Handler, HttpPre, HttpSpec, Outbound, bind, serve};
 pub use inspect::{Workload, WorkloadKind, inspect};
 pub use meter::{CPU_PERIOD, Limits};
 pub use output::Output;

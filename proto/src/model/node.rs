@@ -128,6 +128,10 @@ pub struct ContainerImage {
 pub struct NodeDaemonEndpoints {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent_endpoint: Option<DaemonEndpoint>,
+    /// The node's router (its ingress listener): other nodes send requests for this
+    /// node's pods here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub router_endpoint: Option<DaemonEndpoint>,
 }
 
 #[derive(
@@ -156,6 +160,21 @@ impl NodeStatus {
             .agent_endpoint
             .as_ref()?
             .port;
+        self.address_with(port)
+    }
+
+    /// `host:port` of the node's router, when the node reports both.
+    pub fn router_address(&self) -> Option<String> {
+        let port = self
+            .daemon_endpoints
+            .as_ref()?
+            .router_endpoint
+            .as_ref()?
+            .port;
+        self.address_with(port)
+    }
+
+    fn address_with(&self, port: u16) -> Option<String> {
         let ip = self
             .addresses
             .iter()

@@ -1,0 +1,132 @@
+//! Readiness probes, as the kubelet runs them: `httpGet` (a status from 200 to 399 is a
+//! success) and `tcpSocket` (a connection is), every `periodSeconds`, each within
+//! `timeoutSeconds`; `successThreshold` successes in a row make the container ready,
+//! `failureThreshold` failures in a row take it out of its Service's endpoints.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use skiff_proto::model::container::Container;
+use skiff_proto::model::probe::{Probe, Scheme};
+use skiff_proto::model::values::IntOrString;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn seconds(v: Option<i32>, default: u64) -> Duration {
+    Duration::from_secs(v.and_then(|s| u64::try_from(s).ok()).unwrap_or(default))
+}
+
+fn count(v: Option<i32>, default: u32) -> u32 {
+    v.and_then(|s| u32::try_from(s).ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(default)
+}
+
+/// A probe's port: a number, or the name of one of the container's ports.
+fn port(c: &Container, p: &IntOrString) -> Result<u16, String> {
+    match p {
+        IntOrString::Int(n) => u16::try_from(*n).map_err(|_| format!("port {n} is out of range")),
+        IntOrString::String(name) => c
+            .ports
+            .iter()
+            .find(|cp| cp.name.as_deref() == Some(name.as_str()))
+            .and_then(|cp| u16::try_from(cp.container_port).ok())
+            .ok_or_else(|| format!("the container has no port named {name:?}")),
+    }
+}
+
+/// One check of `probe` against the pod at `ip`: `Ok` or why it failed.
+pub async fn check(probe: &Probe, c: &Container, ip: IpAddr) -> Result<(), String> {
+    let timeout = seconds(probe.timeout_seconds, 1).max(Duration::from_millis(100));
+    let work = async {
+        if let Some(h) = &probe.http_get {
+            if h.scheme == Some(Scheme::Https) {
+                return Err("httpGet with scheme HTTPS is not supported yet".to_owned());
+            }
+            let addr = SocketAddr::new(ip, port(c, &h.port)?);
+            let mut s = TcpStream::connect(addr)
+                .await
+                .map_err(|e| format!("connecting to {addr}: {e}"))?;
+            let path = h.path.as_deref().unwrap_or("/");
+            let host = h.host.clone().unwrap_or_else(|| addr.to_string());
+            let mut req = format!(
+                "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: skiff-probe/1\r\nAccept: */*\r\nConnection: close\r\n"
+            );
+            for hh in &h.http_headers {
+                req.push_str(&format!("{}: {}\r\n", hh.name, hh.value));
+            }
+            req.push_str("\r\n");
+            s.write_all(req.as_bytes())
+                .await
+                .map_err(|e| format!("writing to {addr}: {e}"))?;
+            let mut head = [0u8; 64];
+            let n = s
+                .read(&mut head)
+                .await
+                .map_err(|e| format!("reading from {addr}: {e}"))?;
+            let line = String::from_utf8_lossy(head.get(..n).unwrap_or_default()).into_owned();
+            let code: u16 = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|c| c.parse().ok())
+                .ok_or_else(|| format!("{addr} did not answer HTTP: {line:?}"))?;
+            return if (200..400).contains(&code) {
+                Ok(())
+            } else {
+                Err(format!("HTTP probe failed with statuscode: {code}"))
+            };
+        }
+        if let Some(t) = &probe.tcp_socket {
+            let addr = SocketAddr::new(ip, port(c, &t.port)?);
+            return TcpStream::connect(addr)
+                .await
+                .map(drop)
+                .map_err(|e| format!("connecting to {addr}: {e}"));
+        }
+        // exec and grpc probes: not run yet; they do not hold the pod back.
+        Ok(())
+    };
+    match tokio::time::timeout(timeout, work).await {
+        Ok(r) => r,
+        Err(_) => Err(format!("the probe timed out after {timeout:?}")),
+    }
+}
+
+/// Runs the readiness probe of `c` (on the pod at `ip`) for as long as the future is
+/// polled, calling `changed(ready, why)` whenever the outcome flips (first with the first
+/// result that meets a threshold).
+pub async fn readiness<F, Fut>(c: &Container, ip: IpAddr, mut changed: F)
+where
+    F: FnMut(bool, Option<String>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let Some(p) = &c.readiness_probe else {
+        return std::future::pending().await;
+    };
+    let period = seconds(p.period_seconds, 10).max(Duration::from_millis(100));
+    let (need_ok, need_fail) = (count(p.success_threshold, 1), count(p.failure_threshold, 3));
+    tokio::time::sleep(seconds(p.initial_delay_seconds, 0)).await;
+    let (mut ready, mut oks, mut fails) = (None, 0u32, 0u32);
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match check(p, c, ip).await {
+            Ok(()) => {
+                (oks, fails) = (oks.saturating_add(1), 0);
+                if oks >= need_ok && ready != Some(true) {
+                    ready = Some(true);
+                    changed(true, None).await;
+                }
+            }
+            Err(why) => {
+                (oks, fails) = (0, fails.saturating_add(1));
+                // Not ready until proven ready; once ready, after the threshold.
+                if (ready.is_none() || fails >= need_fail) && ready != Some(false) {
+                    ready = Some(false);
+                    changed(false, Some(why)).await;
+                }
+            }
+        }
+    }
+}

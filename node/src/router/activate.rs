@@ -1,0 +1,85 @@
+//! Scale from zero, as Knative's activator does it but without the extra hop: a request
+//! for a Service with no ready endpoint whose Deployment is scaled to zero and says it
+//! may be woken (annotation `skiff.dev/scale-to-zero: "true"`) is served by an instance
+//! started here at once when the Deployment is a Wasm workload whose artifact is on this
+//! node. The activation is recorded (the Deployment scaled to one replica), so the
+//! controllers start a real pod. Requests that cannot be served at once are held (a
+//! bounded number, for a bounded time) until an endpoint is ready.
+
+use std::sync::Arc;
+
+use skiff_proto::model::pod::PodTemplateSpec;
+use tokio::sync::OnceCell;
+
+use super::table::ServiceKey;
+use crate::wasm::Handler;
+
+/// The annotation that lets a Deployment at zero replicas be woken by a request.
+pub const SCALE_TO_ZERO_ANNOTATION: &str = "skiff.dev/scale-to-zero";
+
+/// What waking needs from the node (the agent provides it).
+#[tonic::async_trait]
+pub trait Activator: Send + Sync {
+    /// An instance of `template` started here at once, if it is a Wasm HTTP handler whose
+    /// artifact is on this node and that needs nothing from the API (no ConfigMap,
+    /// Secret or volume).
+    async fn start_local(
+        &self,
+        deployment: &ServiceKey,
+        template: &PodTemplateSpec,
+    ) -> Option<Arc<Handler>>;
+
+    /// Asks for the Deployment to run (one replica), so the controllers catch up.
+    async fn record(&self, deployment: &ServiceKey) -> Result<(), String>;
+}
+
+/// A Deployment at zero that a request may wake.
+pub struct Wakeable {
+    pub deployment: ServiceKey,
+    template: PodTemplateSpec,
+    /// The instance started here, once tried (`None`: it could not be).
+    instance: OnceCell<Option<Arc<Handler>>>,
+    recorded: OnceCell<()>,
+}
+
+impl std::fmt::Debug for Wakeable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Wakeable({})", self.deployment)
+    }
+}
+
+impl Wakeable {
+    pub fn new(deployment: ServiceKey, template: PodTemplateSpec) -> Wakeable {
+        Wakeable {
+            deployment,
+            template,
+            instance: OnceCell::new(),
+            recorded: OnceCell::new(),
+        }
+    }
+
+    /// Whether `template` is the one this was made for.
+    pub fn is_for(&self, template: &PodTemplateSpec) -> bool {
+        self.template == *template
+    }
+
+    /// Records the activation once (in the background) and returns the local instance,
+    /// starting it on the first call.
+    pub async fn wake(self: &Arc<Self>, activator: &Arc<dyn Activator>) -> Option<Arc<Handler>> {
+        if self.recorded.set(()).is_ok() {
+            let (me, activator) = (self.clone(), activator.clone());
+            tokio::spawn(async move {
+                match activator.record(&me.deployment).await {
+                    Ok(()) => tracing::info!(deployment = %me.deployment, "activated from zero"),
+                    Err(e) => {
+                        tracing::warn!(deployment = %me.deployment, error = %e, "recording an activation")
+                    }
+                }
+            });
+        }
+        self.instance
+            .get_or_init(|| activator.start_local(&self.deployment, &self.template))
+            .await
+            .clone()
+    }
+}

@@ -1,0 +1,182 @@
+//! Sending a routed request on: to one of its backend's endpoints (another one after a
+//! failed connect, when the request can be sent again), to the instance that wakes a
+//! Deployment from zero, or held until an endpoint is ready; and requests another node's
+//! router sent here for a local pod.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use hyper::{Request, Response, StatusCode};
+
+use super::balance::{Backend, Via};
+use super::proxy::{ENDPOINT_HEADER, Failure, Spare};
+use super::{Body, Decision, Router, answer};
+
+impl Router {
+    /// Sends `req` to an endpoint of the decision's backend. With none: wakes the
+    /// Deployment behind it, or holds the request until an endpoint is ready.
+    pub(super) async fn dispatch(&self, d: &Decision, req: Request<Body>) -> Response<Body> {
+        let req = match self.to_endpoints(&d.backend, req).await {
+            Ok(resp) => return resp,
+            Err(req) => *req,
+        };
+        if let (Some(w), Some(a)) = (&d.backend.wake, self.activator.get())
+            && let Some(handler) = w.wake(a).await
+        {
+            return match handler.handle(req).await {
+                Ok(r) => r,
+                Err(e) => answer(
+                    StatusCode::BAD_GATEWAY,
+                    format!("{} (woken from zero): {e:#}", w.deployment),
+                ),
+            };
+        }
+        if d.backend.wake.is_none() {
+            return answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "service {} port {} has no ready endpoint",
+                    d.backend.service, d.backend.port
+                ),
+            );
+        }
+        self.hold(&d.backend, req).await
+    }
+
+    /// Waits (a bounded number of requests, for a bounded time) until the backend has an
+    /// endpoint, then sends `req` there.
+    async fn hold(&self, backend: &Backend, req: Request<Body>) -> Response<Body> {
+        let Ok(_turn) = self.held.try_acquire() else {
+            return answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "{} is starting and {} requests already wait for it",
+                    backend.service, self.limits.max_held
+                ),
+            );
+        };
+        let mut built = self.built.subscribe();
+        let deadline = tokio::time::Instant::now() + self.limits.hold_timeout;
+        loop {
+            if let Some(b) = self.table().backend_of(&backend.service, backend.port)
+                && !b.endpoints.is_empty()
+            {
+                return match self.to_endpoints(&b, req).await {
+                    Ok(resp) => resp,
+                    Err(_) => answer(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("{}: its endpoints went away", backend.service),
+                    ),
+                };
+            }
+            match tokio::time::timeout_at(deadline, built.changed()).await {
+                Ok(Ok(())) => {}
+                _ => {
+                    return answer(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!(
+                            "{} had no ready endpoint within {:?}",
+                            backend.service, self.limits.hold_timeout
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Sends `req` to one of `backend`'s endpoints; a failed connect is tried again on
+    /// another endpoint when the request can be sent again. `Err` gives the request back
+    /// when there is no endpoint at all.
+    async fn to_endpoints(
+        &self,
+        backend: &Backend,
+        req: Request<Body>,
+    ) -> Result<Response<Body>, Box<Request<Body>>> {
+        let mut tried: Vec<SocketAddr> = Vec::new();
+        let mut req = Some(Box::new(req));
+        let mut spare: Option<Spare> = None;
+        let mut last = String::new();
+        for attempt in 0..=self.limits.retries {
+            let Some(ep) = backend.pick(&tried) else {
+                break;
+            };
+            let r = match (req.take(), &spare) {
+                (Some(r), _) => *r,
+                (None, Some(s)) => s.request(),
+                (None, None) => break,
+            };
+            if ep.via != Via::Local && spare.is_none() && attempt < self.limits.retries {
+                spare = Spare::of(&r);
+            }
+            let start = Instant::now();
+            let outstanding = ep.begin();
+            let sent = self.upstreams.send(&ep, r).await;
+            drop(outstanding);
+            match sent {
+                Ok(resp) => {
+                    self.metrics
+                        .endpoint(&backend.service.name, &ep.label, start.elapsed());
+                    return Ok(resp);
+                }
+                Err(Failure::NotSent(why, back)) => {
+                    tracing::debug!(endpoint = %ep.label, %why, "trying another endpoint");
+                    tried.push(ep.addr);
+                    req = back;
+                    last = why;
+                }
+                Err(Failure::Failed(why)) => {
+                    return Ok(answer(
+                        StatusCode::BAD_GATEWAY,
+                        format!("{} endpoint {}: {why}", backend.service, ep.label),
+                    ));
+                }
+            }
+        }
+        if tried.is_empty()
+            && let Some(req) = req
+        {
+            return Err(req);
+        }
+        Ok(answer(
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "service {}: no endpoint could be reached (tried {}; last: {last})",
+                backend.service,
+                tried.len()
+            ),
+        ))
+    }
+
+    /// A request another node's router sent here for one of this node's pods.
+    pub(super) async fn forwarded(
+        &self,
+        endpoint: hyper::header::HeaderValue,
+        req: Request<Body>,
+        start: Instant,
+    ) -> Response<Body> {
+        let Some(addr) = endpoint
+            .to_str()
+            .ok()
+            .and_then(|s| s.parse::<SocketAddr>().ok())
+        else {
+            return answer(
+                StatusCode::BAD_REQUEST,
+                format!("{ENDPOINT_HEADER}: expected IP:PORT"),
+            );
+        };
+        let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+        let resp = match tokio::time::timeout(self.limits.timeout, self.upstreams.local(addr, req))
+            .await
+        {
+            Ok(Ok(r)) => r,
+            Ok(Err(Failure::NotSent(why, _))) => answer(StatusCode::SERVICE_UNAVAILABLE, why),
+            Ok(Err(Failure::Failed(why))) => answer(StatusCode::BAD_GATEWAY, why),
+            Err(_) => answer(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!("{addr} did not answer within {:?}", self.limits.timeout),
+            ),
+        };
+        self.log("forwarded", &method, "", &path, resp.status(), start);
+        resp
+    }
+}

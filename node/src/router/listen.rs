@@ -1,0 +1,165 @@
+//! The ingress listener: HTTP/1.1 and HTTP/2 (prior knowledge) on one port, with the
+//! router's limits on request heads (431) and bodies (413). `GET /metrics` with the Host
+//! `skiff-router` answers the router's metrics.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::{Body as _, Frame, Incoming, SizeHint};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+
+use super::{Body, Router, answer};
+
+/// The Host that reaches the router itself rather than a route.
+pub const ROUTER_HOST: &str = "skiff-router";
+
+/// Serves ingress on `listener` until the task is dropped.
+pub async fn serve(router: Arc<Router>, listener: TcpListener) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // hyper answers 431 itself when a request head outgrows its read buffer.
+    builder
+        .http1()
+        .max_buf_size(router.limits.max_header_bytes.max(8192))
+        .keep_alive(true);
+    builder
+        .http2()
+        .max_header_list_size(u32::try_from(router.limits.max_header_bytes).unwrap_or(u32::MAX));
+    let builder = Arc::new(builder);
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "accepting an ingress connection");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let (router, builder) = (router.clone(), builder.clone());
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let router = router.clone();
+                async move { Ok::<_, Infallible>(ingress(&router, req).await) }
+            });
+            if let Err(e) = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!(error = %e, "ingress connection");
+            }
+        });
+    }
+}
+
+/// One request from the listener.
+async fn ingress(router: &Router, req: Request<Incoming>) -> Response<Body> {
+    let limits = &router.limits;
+    let head: usize = req
+        .headers()
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum::<usize>()
+        + req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if head > limits.max_header_bytes {
+        return answer(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!(
+                "the request head is {head} bytes; this router takes at most {}",
+                limits.max_header_bytes
+            ),
+        );
+    }
+    if let Some(n) = req.body().size_hint().upper()
+        && req.body().size_hint().lower() == n
+        && n > limits.max_body_bytes
+    {
+        return answer(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the request body is {n} bytes; this router takes at most {}",
+                limits.max_body_bytes
+            ),
+        );
+    }
+    if req.method() == hyper::Method::GET
+        && req.uri().path() == "/metrics"
+        && host_of(&req) == Some(ROUTER_HOST)
+    {
+        let mut r = answer(StatusCode::OK, router.metrics());
+        r.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"),
+        );
+        return r;
+    }
+    let max = limits.max_body_bytes;
+    let req = req.map(|b| {
+        Capped {
+            inner: b,
+            left: max,
+            max,
+        }
+        .boxed_unsync()
+    });
+    router.route(req, None).await
+}
+
+fn host_of<B>(req: &Request<B>) -> Option<&str> {
+    req.uri().host().or_else(|| {
+        req.headers()
+            .get(hyper::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(|h| h.split(':').next().unwrap_or(h))
+    })
+}
+
+/// A request body that fails once it passes `max` bytes (a chunked body whose size was
+/// not known up front).
+struct Capped {
+    inner: Incoming,
+    left: u64,
+    max: u64,
+}
+
+impl hyper::body::Body for Capped {
+    type Data = Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let frame = match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(f))) => f,
+            Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => return Poll::Pending,
+        };
+        if let Some(d) = frame.data_ref() {
+            let n = d.len() as u64;
+            if n > self.left {
+                let max = self.max;
+                return Poll::Ready(Some(Err(wasmtime_wasi_http::Error::HttpRequestBodySize(
+                    Some(max),
+                ))));
+            }
+            self.left -= n;
+        }
+        Poll::Ready(Some(Ok(frame)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,294 @@
+//! The router: every node's front door for HTTP, in place of kube-proxy, an ingress
+//! controller and Knative's activator. A request is matched to a route (an Ingress or an
+//! HTTPRoute rule) or an in-cluster Service name, a backend is chosen by weight, and an
+//! endpoint by the power of two choices; a local Wasm pod is called in-process, a pod on
+//! another node through that node's router.
+//!
+//! # Layout
+//! - `table`: the compiled routing table and its matching rules (pure).
+//! - `balance`: endpoints, backends, weighted choice and two choices.
+//! - `dispatch`: a routed request to an endpoint, a woken instance, or held.
+//! - `proxy`: sending one request to one endpoint.
+//! - `outbound`: pods' in-cluster calls (the `wasi:http` outgoing hook).
+//! - `locals`: this node's Wasm handlers, called in-process.
+//! - `listen`: the HTTP/1.1 and HTTP/2 ingress listener and its limits.
+//! - `sources`: Services, Endpoints, Ingresses, HTTPRoutes and Nodes, watched and turned
+//!   into the table.
+//! - `metrics`: counters and histograms per route and per endpoint.
+//! - `activate`: scale from zero: waking a Deployment, holding requests meanwhile.
+
+mod activate;
+mod balance;
+mod dispatch;
+mod listen;
+mod locals;
+mod metrics;
+mod outbound;
+mod proxy;
+mod sources;
+pub mod table;
+
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, Response, StatusCode};
+
+pub use activate::{Activator, SCALE_TO_ZERO_ANNOTATION};
+pub use listen::serve;
+pub use locals::{Locals, Registration};
+pub use sources::watch;
+pub use table::Table;
+
+use balance::Backend;
+use proxy::{ENDPOINT_HEADER, Upstreams};
+
+/// A request or response body as `wasi:http` and the router pass it on.
+pub type Body = wasmtime_wasi_http::WasiBody;
+
+/// What a router accepts and how long it waits.
+#[derive(Debug, Clone)]
+pub struct RouterLimits {
+    /// Larger request bodies are refused with 413.
+    pub max_body_bytes: u64,
+    /// Larger request heads are refused with 431.
+    pub max_header_bytes: usize,
+    /// How long a request may wait for its response head, unless its route says (504).
+    pub timeout: Duration,
+    /// Other endpoints tried after a failed connect (idempotent requests only).
+    pub retries: usize,
+    /// Requests held at once, waiting for a Service woken from zero (more get 503).
+    pub max_held: usize,
+    /// How long a held request waits for an endpoint (then 503).
+    pub hold_timeout: Duration,
+}
+
+impl Default for RouterLimits {
+    fn default() -> Self {
+        RouterLimits {
+            max_body_bytes: 16 << 20,
+            max_header_bytes: 32 << 10,
+            timeout: Duration::from_secs(60),
+            retries: 2,
+            max_held: 1024,
+            hold_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One node's router.
+pub struct Router {
+    node: String,
+    table: RwLock<Arc<Table>>,
+    /// Counts table builds, so held requests look again.
+    built: tokio::sync::watch::Sender<u64>,
+    upstreams: Upstreams,
+    limits: RouterLimits,
+    metrics: metrics::Metrics,
+    activator: OnceLock<Arc<dyn Activator>>,
+    held: tokio::sync::Semaphore,
+}
+
+/// A response the router makes itself: `status` and a one-line reason.
+pub fn answer(status: StatusCode, why: impl Into<String>) -> Response<Body> {
+    let mut text = why.into();
+    text.push('\n');
+    let mut r = Response::new(
+        Full::new(Bytes::from(text))
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+/// Where a request goes.
+struct Decision {
+    route: Arc<str>,
+    backend: Arc<Backend>,
+    timeout: Duration,
+}
+
+impl Router {
+    pub fn new(node: String, locals: Arc<Locals>, limits: RouterLimits) -> Arc<Router> {
+        Arc::new(Router {
+            node,
+            table: RwLock::default(),
+            built: tokio::sync::watch::Sender::new(0),
+            upstreams: Upstreams::new(locals),
+            held: tokio::sync::Semaphore::new(limits.max_held),
+            limits,
+            metrics: metrics::Metrics::default(),
+            activator: OnceLock::new(),
+        })
+    }
+
+    /// What wakes Deployments scaled to zero (set once, by the agent).
+    pub fn set_activator(&self, a: Arc<dyn Activator>) {
+        let _ = self.activator.set(a);
+    }
+
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    pub fn limits(&self) -> &RouterLimits {
+        &self.limits
+    }
+
+    /// The table in use.
+    pub fn table(&self) -> Arc<Table> {
+        self.table.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Puts `t` in use.
+    pub fn set_table(&self, t: Table) {
+        *self.table.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(t);
+        self.built.send_modify(|n| *n += 1);
+    }
+
+    /// The metrics, in the Prometheus text format.
+    pub fn metrics(&self) -> String {
+        self.metrics.encode()
+    }
+
+    /// Routes `req`: from the ingress listener (`caller` is `None`), or from a pod in
+    /// namespace `caller` (an in-cluster call, which may name a Service by itself).
+    pub async fn route(&self, mut req: Request<Body>, caller: Option<&str>) -> Response<Body> {
+        let start = Instant::now();
+        if let Some(v) = req.headers_mut().remove(ENDPOINT_HEADER) {
+            return self.forwarded(v, req, start).await;
+        }
+        let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+        let host = req
+            .uri()
+            .authority()
+            .map(|a| a.as_str().to_owned())
+            .or_else(|| {
+                req.headers()
+                    .get(hyper::header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .map(str::to_owned)
+            })
+            .unwrap_or_default();
+        match self.decide(&req, &host, caller) {
+            Ok(d) => {
+                let timeout = d.timeout;
+                let sent = self.dispatch(&d, req);
+                let resp = if timeout.is_zero() {
+                    sent.await
+                } else {
+                    match tokio::time::timeout(timeout, sent).await {
+                        Ok(r) => r,
+                        Err(_) => answer(
+                            StatusCode::GATEWAY_TIMEOUT,
+                            format!(
+                                "{} did not answer within {timeout:?} (the route's timeout)",
+                                d.backend.service
+                            ),
+                        ),
+                    }
+                };
+                self.log(&d.route, &method, &host, &path, resp.status(), start);
+                resp
+            }
+            Err((status, why)) => {
+                self.log("-", &method, &host, &path, status, start);
+                answer(status, why)
+            }
+        }
+    }
+
+    fn log(
+        &self,
+        route: &str,
+        method: &hyper::Method,
+        host: &str,
+        path: &str,
+        status: StatusCode,
+        start: Instant,
+    ) {
+        let took = start.elapsed();
+        self.metrics.request(route, status.as_u16(), took);
+        tracing::info!(
+            target: "skiff::access",
+            route,
+            %method,
+            host,
+            path,
+            status = status.as_u16(),
+            micros = took.as_micros() as u64,
+        );
+    }
+
+    /// The route and backend for a request, or the answer that says why there is none.
+    fn decide(
+        &self,
+        req: &Request<Body>,
+        authority: &str,
+        caller: Option<&str>,
+    ) -> Result<Decision, (StatusCode, String)> {
+        let table = self.table();
+        let host = table::canonical_host(authority);
+        let port = authority
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok());
+        // A pod names a Service by itself or in full; outside callers in full only
+        // (`NAME.NAMESPACE.svc`), and their routes come first.
+        let service = || {
+            let named = caller.is_some() || host.contains('.');
+            let backend = table.service(&host, port, caller.unwrap_or(""));
+            named.then_some(backend).flatten().map(|backend| Decision {
+                route: format!("service/{}", backend.service).into(),
+                backend,
+                timeout: self.limits.timeout,
+            })
+        };
+        if caller.is_some()
+            && let Some(d) = service()
+        {
+            return Ok(d);
+        }
+        let rule = table.route(
+            &host,
+            req.method(),
+            req.uri().path(),
+            req.uri().query(),
+            req.headers(),
+        );
+        if let Some(rule) = rule {
+            let target = balance::weighted(&rule.backends, rule.total_weight).ok_or_else(|| {
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("{}: every backend has weight 0", rule.route),
+                )
+            })?;
+            let backend = target.as_ref().map_err(|why| {
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("{}: {why}", rule.route),
+                )
+            })?;
+            return Ok(Decision {
+                route: rule.route.clone(),
+                backend: backend.clone(),
+                timeout: rule.timeout.unwrap_or(self.limits.timeout),
+            });
+        }
+        if let Some(d) = service() {
+            return Ok(d);
+        }
+        Err((
+            StatusCode::NOT_FOUND,
+            format!(
+                "no route for host {host:?} and path {:?} (see `skiff get ingress,httproute -A`)",
+                req.uri().path()
+            ),
+        ))
+    }
+}

@@ -1,0 +1,184 @@
+//! Sending one request to one endpoint: a local Wasm handler in-process, anything else
+//! over pooled keep-alive connections (another node's router, or the endpoint's address).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::header::{self, HeaderName, HeaderValue};
+use hyper::{Method, Request, Response, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use super::Body;
+use super::balance::{Endpoint, Via};
+use super::locals::Locals;
+
+/// The header a router sets when it sends a request on to the router of the endpoint's
+/// node: the endpoint (`ip:port`) that node calls.
+pub const ENDPOINT_HEADER: &str = "skiff-endpoint";
+
+/// Headers that describe one connection, not the request (RFC 9110, 7.6.1).
+const HOP_BY_HOP: [&str; 6] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "upgrade",
+    "transfer-encoding",
+];
+
+/// Why an endpoint did not answer.
+#[derive(Debug)]
+pub enum Failure {
+    /// Nothing was sent (the connection was refused, or the local pod is gone): another
+    /// endpoint may be tried, with the request when it is given back.
+    NotSent(String, Option<Box<Request<Body>>>),
+    /// The endpoint failed after the request was sent.
+    Failed(String),
+}
+
+/// Sends requests to endpoints.
+pub struct Upstreams {
+    client: Client<HttpConnector, Body>,
+    locals: Arc<Locals>,
+}
+
+impl Upstreams {
+    pub fn new(locals: Arc<Locals>) -> Upstreams {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(1)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(1024)
+            .build(connector);
+        Upstreams { client, locals }
+    }
+
+    /// Sends `req` to `ep`.
+    pub async fn send(&self, ep: &Endpoint, req: Request<Body>) -> Result<Response<Body>, Failure> {
+        match ep.via {
+            Via::Local => self.local(ep.addr, req).await,
+            Via::Node(router) => {
+                let mut req = req;
+                let value = HeaderValue::from_str(&ep.label)
+                    .map_err(|e| Failure::Failed(format!("endpoint {}: {e}", ep.label)))?;
+                req.headers_mut()
+                    .insert(HeaderName::from_static(ENDPOINT_HEADER), value);
+                self.remote(router, req).await
+            }
+            Via::Direct => self.remote(ep.addr, req).await,
+        }
+    }
+
+    /// Calls the Wasm handler on this node that serves `addr`, in-process. (Containers,
+    /// which listen on their pod's address, come with the container runtime.)
+    pub async fn local(
+        &self,
+        addr: SocketAddr,
+        req: Request<Body>,
+    ) -> Result<Response<Body>, Failure> {
+        match self.locals.get(&addr) {
+            Some(handler) => handler
+                .handle(req)
+                .await
+                .map_err(|e| Failure::Failed(format!("{e:#}"))),
+            None => Err(Failure::NotSent(
+                format!("no pod on this node serves {addr} (it stopped)"),
+                Some(Box::new(req)),
+            )),
+        }
+    }
+
+    async fn remote(
+        &self,
+        to: SocketAddr,
+        mut req: Request<Body>,
+    ) -> Result<Response<Body>, Failure> {
+        let pq = req
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned();
+        // An HTTP/2 request's host is in its URI: keep it as the Host header.
+        if !req.headers().contains_key(header::HOST)
+            && let Some(a) = req.uri().authority()
+            && let Ok(v) = HeaderValue::from_str(a.as_str())
+        {
+            req.headers_mut().insert(header::HOST, v);
+        }
+        *req.uri_mut() = Uri::try_from(format!("http://{to}{pq}"))
+            .map_err(|e| Failure::Failed(format!("{to}{pq}: {e}")))?;
+        *req.version_mut() = hyper::Version::HTTP_11;
+        let trailers = req
+            .headers()
+            .get(header::TE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("trailers"));
+        for h in HOP_BY_HOP {
+            req.headers_mut().remove(h);
+        }
+        // The next hop sends trailers back only when asked to.
+        if trailers {
+            req.headers_mut()
+                .insert(header::TE, HeaderValue::from_static("trailers"));
+        }
+        match self.client.request(req).await {
+            Ok(resp) => Ok(resp.map(|b| b.map_err(Into::into).boxed_unsync())),
+            Err(e) if e.is_connect() => {
+                Err(Failure::NotSent(format!("connecting to {to}: {e}"), None))
+            }
+            Err(e) => Err(Failure::Failed(format!("{to}: {e}"))),
+        }
+    }
+}
+
+/// A request's head, kept to send it again with an empty body when that is safe: an
+/// idempotent method and no body.
+pub struct Spare {
+    method: Method,
+    uri: Uri,
+    version: hyper::Version,
+    headers: hyper::HeaderMap,
+}
+
+impl Spare {
+    pub fn of(req: &Request<Body>) -> Option<Spare> {
+        use hyper::body::Body as _;
+        let idempotent = matches!(
+            *req.method(),
+            Method::GET
+                | Method::HEAD
+                | Method::OPTIONS
+                | Method::TRACE
+                | Method::PUT
+                | Method::DELETE
+        );
+        (idempotent && req.body().is_end_stream()).then(|| Spare {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            version: req.version(),
+            headers: req.headers().clone(),
+        })
+    }
+
+    pub fn request(&self) -> Request<Body> {
+        let mut r = Request::new(empty());
+        *r.method_mut() = self.method.clone();
+        *r.uri_mut() = self.uri.clone();
+        *r.version_mut() = self.version;
+        *r.headers_mut() = self.headers.clone();
+        r
+    }
+}
+
+/// An empty body.
+pub fn empty() -> Body {
+    Empty::<Bytes>::new()
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
