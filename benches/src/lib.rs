@@ -15,6 +15,10 @@
 //!   3-member control plane: pods bound per second, pending → bound p99; then apply →
 //!   Running of a 1-replica Wasm Deployment on a real agent.
 //!
+//! - `routing`: runwasi's `hello_wasi_http` through a node's ingress against `wasmtime
+//!   serve` of the same wasmtime version (req/s, p50, p99, ratios); the added latency of a
+//!   scale-from-zero first request.
+//!
 //! - `api`: the object API (apply, get, list of 100, watch fan-out to 1,000 watchers)
 //!   against etcd's v3 API (put, range, range over a prefix, watch).
 //!
@@ -32,6 +36,7 @@
 //!   acknowledge) and the watch that times pods from created to bound.
 //! - [`load`]: N concurrent closed-loop clients for a duration; latencies, errors.
 //! - [`failover`]: kill the leader while a client writes; time to the next acknowledged write.
+//! - [`routing`]: the `routing` bench's HTTP client, `wasmtime serve`, manifests.
 //! - [`report`]: percentiles, medians and table printing.
 //! - [`setup`]: the `skiff` binary, waiting for a ready cluster, the machine's load.
 
@@ -43,6 +48,7 @@ pub mod instantiate;
 pub mod load;
 pub mod pods;
 pub mod report;
+pub mod routing;
 pub mod sched;
 pub mod setup;
 pub mod skiff;

@@ -1,0 +1,271 @@
+//! `routing`: Skiff's router against `wasmtime serve`.
+//! (a) runwasi's `hello_wasi_http` component served by a node's ingress (1 replica,
+//!     called in-process by the router) and by `wasmtime serve` of the same wasmtime
+//!     version, one after the other, the same closed-loop clients (one keep-alive
+//!     connection each): requests/s, p50 and p99 per round, medians and the ratios;
+//! (b) scale from zero: the first request to a Deployment at zero replicas whose
+//!     artifact is on the node, against a warm request on the same connection: the added
+//!     latency, p50 and p99 over many wake-ups.
+//!
+//! `cargo run --release -p skiff-benches --bin routing -- [--quick] [--skiff target/release/skiff]`
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use skiff_benches::load::{Round, run};
+use skiff_benches::pods::NodeCluster;
+use skiff_benches::report::{median, ms, percentile};
+use skiff_benches::routing::{Get, app, ready, wasmtime_cli, wasmtime_serve};
+use skiff_benches::setup::{Systems, loadavg, skiff_binary, workspace};
+
+#[derive(Debug, Parser)]
+#[command(about = "Skiff's router against wasmtime serve; scale from zero")]
+struct Args {
+    /// Which parts: a (throughput), b (scale from zero), or all.
+    #[arg(long, default_value = "all")]
+    part: String,
+    /// (a) rounds per system, alternating which goes first.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+    /// (a) seconds per round.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// (a) concurrent clients, each with its own connection.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// (b) wake-ups measured.
+    #[arg(long, default_value_t = 30)]
+    wakeups: usize,
+    /// The `wasmtime` CLI (default: installed into target/bench-tools).
+    #[arg(long)]
+    wasmtime: Option<PathBuf>,
+    /// A smoke run.
+    #[arg(long)]
+    quick: bool,
+    #[command(flatten)]
+    systems: Systems,
+}
+
+fn skiff_cli(bin: &Path, api: &str, args: &[&str]) -> Result<String> {
+    let out = Command::new(bin)
+        .args(args)
+        .env("SKIFF_SERVER", api)
+        .env("HOME", "/nonexistent")
+        .output()
+        .context("running skiff")?;
+    if !out.status.success() {
+        bail!("skiff {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Ready addresses of Endpoints `name`.
+fn ready_endpoints(bin: &Path, api: &str, name: &str) -> usize {
+    let Ok(text) = skiff_cli(bin, api, &["get", "endpoints", name, "-o", "json"]) else {
+        return 0;
+    };
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    v["subsets"]
+        .as_array()
+        .map(|ss| {
+            ss.iter()
+                .map(|s| s["addresses"].as_array().map_or(0, Vec::len))
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+async fn until(what: &str, secs: u64, mut f: impl FnMut() -> bool) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        if Instant::now() > deadline {
+            bail!("{what}: not within {secs} s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+fn line(label: &str, r: &Round) -> (f64, f64, f64) {
+    let mut l = r.latencies.clone();
+    l.sort();
+    let (rps, p50, p99) = (
+        r.writes_per_sec(),
+        ms(percentile(&l, 0.5)),
+        ms(percentile(&l, 0.99)),
+    );
+    println!(
+        "  {label:<16} {rps:>9.0} req/s   p50 {p50:>7.3} ms   p99 {p99:>7.3} ms   errors {}{}",
+        r.errors,
+        r.first_error
+            .as_deref()
+            .map(|e| format!(" (first: {e})"))
+            .unwrap_or_default()
+    );
+    (rps, p50, p99)
+}
+
+async fn round(clients: &[Get], secs: u64, tag: &str) -> Round {
+    run(clients, Duration::from_secs(secs), tag).await
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<()> {
+    let mut a = Args::parse();
+    if a.quick {
+        (a.rounds, a.seconds, a.wakeups) = (2, 2, 5);
+    }
+    let skiff = skiff_binary(a.systems.skiff.clone())?;
+    let ws = workspace();
+    let component = ws.join("../shared/conformance/components/runwasi-hello_wasi_http.wasm");
+    if !component.is_file() {
+        bail!(
+            "{} is missing (../shared beside the repository)",
+            component.display()
+        );
+    }
+    let wasmtime = wasmtime_cli(a.wasmtime.clone(), &ws)?;
+    let dir = tempfile::tempdir_in(&a.systems.dir)?;
+    println!(
+        "routing: {} clients, {} s rounds, load {}",
+        a.connections,
+        a.seconds,
+        loadavg()
+    );
+    let mut c = NodeCluster::start(&skiff, dir.path(), 110, 256).await?;
+    let api = c.api().to_owned();
+    let node = skiff_cli(&skiff, &api, &["get", "node", "bench", "-o", "json"])?;
+    let node: serde_json::Value = serde_json::from_str(&node)?;
+    let port = &node["status"]["daemonEndpoints"]["routerEndpoint"]["port"];
+    let ingress = format!("127.0.0.1:{port}");
+    let manifests = dir.path().join("apps.yaml");
+    let image = component.display().to_string();
+    std::fs::write(
+        &manifests,
+        format!(
+            "{}---\n{}",
+            app("hello", &image, 1, "hello.bench", false),
+            app("lazy", &image, 0, "lazy.bench", true)
+        ),
+    )?;
+    skiff_cli(
+        &skiff,
+        &api,
+        &["apply", "-f", &manifests.display().to_string()],
+    )?;
+    until("hello is ready", 60, || {
+        ready_endpoints(&skiff, &api, "hello") == 1
+    })
+    .await?;
+    ready(&ingress, "hello.bench", &mut c.agent).await?;
+
+    if a.part == "all" || a.part == "a" {
+        let (mut wt, wt_addr) = wasmtime_serve(&wasmtime, &component, dir.path()).await?;
+        let make = |addr: &str, host: &str| -> Result<Vec<Get>> {
+            (0..a.connections)
+                .map(|_| Get::new(addr, host, "/"))
+                .collect()
+        };
+        let (sk, an) = (make(&ingress, "hello.bench")?, make(&wt_addr, "localhost")?);
+        // Warm both (connections, code paths).
+        round(&sk, 1, "warm").await;
+        round(&an, 1, "warm").await;
+        let (mut s_rows, mut w_rows) = (Vec::new(), Vec::new());
+        println!("(a) hello_wasi_http, a fresh instance per request");
+        for i in 0..a.rounds {
+            let order: [(&str, &[Get]); 2] = if i % 2 == 0 {
+                [("skiff ingress", &sk), ("wasmtime serve", &an)]
+            } else {
+                [("wasmtime serve", &an), ("skiff ingress", &sk)]
+            };
+            for (label, clients) in order {
+                let r = round(clients, a.seconds, &format!("r{i}")).await;
+                let row = line(&format!("r{i} {label}"), &r);
+                if label.starts_with("skiff") {
+                    s_rows.push(row);
+                } else {
+                    w_rows.push(row);
+                }
+            }
+            c.agent.check_running()?;
+            wt.check_running()?;
+        }
+        let med = |rows: &[(f64, f64, f64)], f: fn(&(f64, f64, f64)) -> f64| {
+            median(&rows.iter().map(f).collect::<Vec<_>>())
+        };
+        let (s_rps, s_p50, s_p99) = (
+            med(&s_rows, |r| r.0),
+            med(&s_rows, |r| r.1),
+            med(&s_rows, |r| r.2),
+        );
+        let (w_rps, w_p50, w_p99) = (
+            med(&w_rows, |r| r.0),
+            med(&w_rows, |r| r.1),
+            med(&w_rows, |r| r.2),
+        );
+        println!(
+            "  median skiff     {s_rps:>9.0} req/s   p50 {s_p50:>7.3} ms   p99 {s_p99:>7.3} ms"
+        );
+        println!(
+            "  median wasmtime  {w_rps:>9.0} req/s   p50 {w_p50:>7.3} ms   p99 {w_p99:>7.3} ms"
+        );
+        println!(
+            "  ratio skiff/wasmtime: throughput {:.2}x, p50 {:.2}x, p99 {:.2}x (goal: >= 1.0x throughput, p99 <= 1.0x)",
+            s_rps / w_rps.max(1e-9),
+            s_p50 / w_p50.max(1e-9),
+            s_p99 / w_p99.max(1e-9)
+        );
+        wt.kill()?;
+    }
+
+    if a.part == "all" || a.part == "b" {
+        println!("(b) scale from zero: first request to a Deployment at zero vs a warm request");
+        let warm = Get::new(&ingress, "hello.bench", "/")?;
+        let lazy = warm.with_host("lazy.bench")?;
+        let mut added = Vec::new();
+        for i in 0..a.wakeups {
+            until("lazy has no endpoint", 60, || {
+                ready_endpoints(&skiff, &api, "lazy") == 0
+            })
+            .await?;
+            // The router sees the change within a few ms; leave it a margin.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let mut w = Vec::new();
+            for _ in 0..5 {
+                w.push(warm.once().await.map_err(anyhow::Error::msg)?);
+            }
+            w.sort();
+            let first = lazy.once().await.map_err(anyhow::Error::msg)?;
+            let extra = first.saturating_sub(w[2]);
+            if i < 3 || a.quick {
+                println!(
+                    "  wake {i}: first {:.3} ms, warm {:.3} ms",
+                    ms(first),
+                    ms(w[2])
+                );
+            }
+            added.push(extra);
+            until("lazy is running", 60, || {
+                ready_endpoints(&skiff, &api, "lazy") == 1
+            })
+            .await?;
+            skiff_cli(
+                &skiff,
+                &api,
+                &["scale", "deployment/lazy", "--replicas", "0"],
+            )?;
+        }
+        added.sort();
+        println!(
+            "  added latency of the first request over {} wake-ups: p50 {:.3} ms, p99 {:.3} ms (goal < 1 ms)",
+            added.len(),
+            ms(percentile(&added, 0.5)),
+            ms(percentile(&added, 0.99))
+        );
+    }
+    c.agent.check_running()?;
+    Ok(())
+}

@@ -1,0 +1,199 @@
+//! The `routing` bench's parts: an HTTP client that is a [`Writer`] (one keep-alive
+//! connection per client, one GET at a time), `wasmtime serve` of the same component as
+//! the anchor (the `wasmtime-cli` of the workspace's wasmtime version, installed into
+//! `target/bench-tools` on first use), and the manifests Skiff serves it with.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::Request;
+use hyper::header::HeaderValue;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::Writer;
+use crate::cluster::{Proc, free_ports};
+
+/// The wasmtime version the workspace embeds (the anchor must be the same).
+pub const WASMTIME_VERSION: &str = "48.0.8";
+
+/// One client: its own connection, one request at a time.
+#[derive(Clone)]
+pub struct Get {
+    client: Client<HttpConnector, Empty<Bytes>>,
+    uri: hyper::Uri,
+    host: HeaderValue,
+}
+
+impl Get {
+    /// A client for `http://ADDR/PATH` with Host `host`.
+    pub fn new(addr: &str, host: &str, path: &str) -> Result<Get> {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        Ok(Get {
+            client: Client::builder(TokioExecutor::new())
+                .pool_max_idle_per_host(1)
+                .build(connector),
+            uri: format!("http://{addr}{path}").parse().context("a URI")?,
+            host: HeaderValue::from_str(host).context("a Host")?,
+        })
+    }
+
+    /// The same connection pool, another Host.
+    pub fn with_host(&self, host: &str) -> Result<Get> {
+        Ok(Get {
+            client: self.client.clone(),
+            uri: self.uri.clone(),
+            host: HeaderValue::from_str(host).context("a Host")?,
+        })
+    }
+
+    /// One GET: its latency, or why it failed.
+    pub async fn once(&self) -> Result<Duration, String> {
+        let start = Instant::now();
+        let req = Request::get(self.uri.clone())
+            .header(hyper::header::HOST, self.host.clone())
+            .body(Empty::new())
+            .map_err(|e| e.to_string())?;
+        let resp = self.client.request(req).await.map_err(|e| e.to_string())?;
+        let status = resp.status();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        if status != 200 {
+            return Err(format!("{status}: {}", String::from_utf8_lossy(&body)));
+        }
+        Ok(start.elapsed())
+    }
+}
+
+impl Writer for Get {
+    async fn write(&self, _name: String) -> Result<(), tonic::Status> {
+        self.once().await.map(drop).map_err(tonic::Status::unknown)
+    }
+}
+
+/// `wasmtime` (CLI) of [`WASMTIME_VERSION`]: `--wasmtime`, or installed once with
+/// `cargo install` into `target/bench-tools`.
+pub fn wasmtime_cli(arg: Option<PathBuf>, workspace: &Path) -> Result<PathBuf> {
+    if let Some(p) = arg {
+        return Ok(p);
+    }
+    let root = workspace.join("target/bench-tools");
+    let bin = root.join("bin/wasmtime");
+    let version = Command::new(&bin).arg("--version").output();
+    if let Ok(v) = version
+        && String::from_utf8_lossy(&v.stdout).contains(WASMTIME_VERSION)
+    {
+        return Ok(bin);
+    }
+    eprintln!(
+        "installing wasmtime-cli {WASMTIME_VERSION} into {} (once; ~10 min on 2 cores)",
+        root.display()
+    );
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "install",
+            "--locked",
+            "wasmtime-cli",
+            "--version",
+            WASMTIME_VERSION,
+        ])
+        .arg("--root")
+        .arg(&root)
+        .status()
+        .context("running cargo install wasmtime-cli")?;
+    if !status.success() || !bin.is_file() {
+        bail!(
+            "`cargo install wasmtime-cli --version {WASMTIME_VERSION}` failed ({status}); pass --wasmtime PATH"
+        );
+    }
+    Ok(bin)
+}
+
+/// `wasmtime serve` of `component` on a free loopback port, ready to answer.
+pub async fn wasmtime_serve(bin: &Path, component: &Path, dir: &Path) -> Result<(Proc, String)> {
+    let port = free_ports(1)?[0];
+    let addr = format!("127.0.0.1:{port}");
+    let args = vec![
+        "serve".to_string(),
+        "--addr".into(),
+        addr.clone(),
+        component.display().to_string(),
+    ];
+    let mut p = Proc::new("wasmtime serve".into(), bin, args, dir.join("wasmtime.log"));
+    p.start()?;
+    ready(&addr, "localhost", &mut p).await?;
+    Ok((p, addr))
+}
+
+/// Waits until `addr` answers a GET with 200 (within 30 s).
+pub async fn ready(addr: &str, host: &str, p: &mut Proc) -> Result<()> {
+    let get = Get::new(addr, host, "/")?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        p.check_running()?;
+        match get.once().await {
+            Ok(_) => return Ok(()),
+            Err(e) if Instant::now() > deadline => {
+                bail!(
+                    "{addr} never answered 200 (last: {e}):\n{}",
+                    p.log_tail(2000)
+                )
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// A Deployment of `image` with `replicas`, a Service and an Ingress for `host`, all
+/// named `name`; `lazy` marks it as one a request wakes from zero.
+pub fn app(name: &str, image: &str, replicas: u32, host: &str, lazy: bool) -> String {
+    let annotations = if lazy {
+        "\n  annotations: {skiff.dev/scale-to-zero: \"true\"}"
+    } else {
+        ""
+    };
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}{annotations}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      runtimeClassName: wasm
+      containers:
+      - name: main
+        image: {image}
+        ports: [{{containerPort: 8080}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: {name}}}
+spec:
+  selector: {{app: {name}}}
+  ports: [{{port: 80, targetPort: 8080}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {{name: {name}}}
+spec:
+  rules:
+  - host: {host}
+    http: {{paths: [{{path: /, pathType: Prefix, backend: {{service: {{name: {name}, port: {{number: 80}}}}}}}}]}}
+"
+    )
+}
