@@ -494,8 +494,16 @@ fn skiff_dev_serves_the_example_and_prints_what_to_curl() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
     let api = format!("127.0.0.1:{}", support::free_port());
+    let ingress = format!("127.0.0.1:{}", support::free_port());
     let child = Command::new(env!("CARGO_BIN_EXE_skiff"))
-        .args(["dev", "--api-addr", &api, "--data-dir"])
+        .args([
+            "dev",
+            "--api-addr",
+            &api,
+            "--ingress-addr",
+            &ingress,
+            "--data-dir",
+        ])
         .arg(dir.path().join("data"))
         .env("HOME", dir.path())
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -528,8 +536,8 @@ fn skiff_dev_serves_the_example_and_prints_what_to_curl() {
     };
     let config = std::fs::read_to_string(dir.path().join(".skiff/config")).unwrap();
     assert!(config.contains(&format!("server: {api}")), "{config}");
-    let addr = url.trim_start_matches("http://").trim_end_matches('/');
-    let (status, body) = get(addr, "/");
+    assert_eq!(url, format!("http://{ingress}/"), "the example's Ingress");
+    let (status, body) = get(&ingress, "/");
     assert_eq!(status, 200);
     assert!(body.contains("Hello from Skiff"), "{body}");
     agent.stop();

@@ -1,8 +1,8 @@
 //! `skiff dev`: a one-process cluster for a new user. One control-plane member and one
 //! node agent (named `dev`) share the process and a data folder; `~/.skiff/config` points
-//! the client verbs at it; the example app (`examples/hello-http/app.yaml`: a Deployment
-//! and its Service) is applied, and the addresses of its ready pods printed from the
-//! Service's Endpoints.
+//! the client verbs at it; the example app (`examples/hello-http/app.yaml`: a Deployment,
+//! its Service and an Ingress) is applied, and once the router answers, what to curl for
+//! every route.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -54,6 +54,56 @@ async fn api_ready(api: &str) -> Result<ObjectServiceClient<tonic::transport::Ch
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Every Ingress and HTTPRoute, as `curl` arguments at the ingress `addr`.
+async fn route_urls(
+    api: &mut ObjectServiceClient<tonic::transport::Channel>,
+    addr: &str,
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for kind in ["Ingress", "HTTPRoute"] {
+        let Ok(list) = api
+            .list(skiff_proto::grpc::api::ListRequest {
+                kind: kind.into(),
+                ..Default::default()
+            })
+            .await
+        else {
+            continue;
+        };
+        for env in &list.into_inner().items {
+            let text = String::from_utf8_lossy(&env.json);
+            let source = skiff_proto::manifest::Source::named("<server>");
+            if let Ok(o) = skiff_proto::manifest::decode_one(&text, &source) {
+                let name = format!("{}/{}", kind.to_lowercase(), o.metadata().name);
+                for url in super::routes::curls(&o, addr) {
+                    out.push((name.clone(), url));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether the router at `addr` answers `GET /` for `host` with a 2xx (within 30 s).
+async fn router_answers(addr: &str, host: &str) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(mut s) = tokio::net::TcpStream::connect(addr).await {
+            let req = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+            let mut buf = [0u8; 16];
+            if s.write_all(req.as_bytes()).await.is_ok()
+                && let Ok(n) = s.read(&mut buf).await
+                && buf.get(..n).is_some_and(|b| b.starts_with(b"HTTP/1.1 2"))
+            {
+                return true;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
 }
 
 /// Applies the example app (uploading its component); returns its Service's name.
@@ -188,11 +238,14 @@ pub fn run(a: DevArgs) -> Result<ExitCode> {
         match apply_example(&api).await? {
             Some(name) => {
                 let ready = endpoints(&mut client_api, &name).await;
-                if ready.is_empty() {
+                let ingress = a.ingress_addr.to_string();
+                if ready.is_empty() || !router_answers(&ingress, "localhost").await {
                     println!("  example deployment/{name} applied; `skiff get pods` and `skiff describe pod NAME` say why it does not serve yet");
+                } else {
+                    println!("  example service/{name}: {} ready pod(s) behind the router at {ingress}", ready.len());
                 }
-                for addr in ready {
-                    println!("  example service/{name} pod serves:   curl http://{addr}/");
+                for (route, url) in route_urls(&mut client_api, &ingress).await {
+                    println!("  {route:<24} curl {url}");
                 }
             }
             None => println!(

@@ -28,6 +28,7 @@ mod logs;
 mod node;
 mod nodes;
 mod rollout;
+mod routes;
 mod scale;
 mod table;
 mod validate;
