@@ -317,8 +317,12 @@ spec:
     assert!(m2.contains(r#"route="forwarded",code="200""#), "{m2}");
 
     // b fails its readiness probe: it leaves rotation, then comes back.
+    let failing = Instant::now();
     std::fs::write(state("b").join("unready"), "").unwrap();
     eventually("b leaves rotation", || seen(40) == ["a"]);
+    // Probed every second: up to a period to notice, then the status, the Endpoints
+    // controller and the router's watch.
+    eprintln!("b left rotation within {:?} of failing", failing.elapsed());
     std::fs::remove_file(state("b").join("unready")).unwrap();
     eventually("b is back", || seen(40) == ["a", "b"]);
 

@@ -9,7 +9,7 @@ use std::time::Instant;
 use hyper::{Request, Response, StatusCode};
 
 use super::balance::{Backend, Via};
-use super::proxy::{ENDPOINT_HEADER, Failure, Spare};
+use super::proxy::{ENDPOINT_HEADER, Failure, NOT_SENT_HEADER, Spare};
 use super::{Body, Decision, Router, answer};
 
 impl Router {
@@ -169,7 +169,15 @@ impl Router {
             .await
         {
             Ok(Ok(r)) => r,
-            Ok(Err(Failure::NotSent(why, _))) => answer(StatusCode::SERVICE_UNAVAILABLE, why),
+            Ok(Err(Failure::NotSent(why, _))) => {
+                // The sending router may try another endpoint.
+                let mut r = answer(StatusCode::SERVICE_UNAVAILABLE, why);
+                r.headers_mut().insert(
+                    hyper::header::HeaderName::from_static(NOT_SENT_HEADER),
+                    hyper::header::HeaderValue::from_static("1"),
+                );
+                r
+            }
             Ok(Err(Failure::Failed(why))) => answer(StatusCode::BAD_GATEWAY, why),
             Err(_) => answer(
                 StatusCode::GATEWAY_TIMEOUT,

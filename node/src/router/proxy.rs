@@ -21,6 +21,10 @@ use super::locals::Locals;
 /// node: the endpoint (`ip:port`) that node calls.
 pub const ENDPOINT_HEADER: &str = "skiff-endpoint";
 
+/// Set on a router's 503 for a forwarded request it could not give to the pod (the pod
+/// stopped): nothing reached a workload, so the sender may try another endpoint.
+pub const NOT_SENT_HEADER: &str = "skiff-not-sent";
+
 /// Headers that describe one connection, not the request (RFC 9110, 7.6.1).
 const HOP_BY_HOP: [&str; 6] = [
     "connection",
@@ -69,7 +73,14 @@ impl Upstreams {
                     .map_err(|e| Failure::Failed(format!("endpoint {}: {e}", ep.label)))?;
                 req.headers_mut()
                     .insert(HeaderName::from_static(ENDPOINT_HEADER), value);
-                self.remote(router, req).await
+                let resp = self.remote(router, req).await?;
+                if resp.headers().contains_key(NOT_SENT_HEADER) {
+                    return Err(Failure::NotSent(
+                        format!("{} is gone from its node", ep.label),
+                        None,
+                    ));
+                }
+                Ok(resp)
             }
             Via::Direct => self.remote(ep.addr, req).await,
         }
