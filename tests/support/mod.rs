@@ -6,6 +6,7 @@
 
 pub mod http;
 pub mod node;
+pub mod routing;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};

@@ -127,7 +127,6 @@ async fn main() -> Result<()> {
             component.display()
         );
     }
-    let wasmtime = wasmtime_cli(a.wasmtime.clone(), &ws)?;
     let dir = tempfile::tempdir_in(&a.systems.dir)?;
     println!(
         "routing: {} clients, {} s rounds, load {}",
@@ -163,6 +162,7 @@ async fn main() -> Result<()> {
     ready(&ingress, "hello.bench", &mut c.agent).await?;
 
     if a.part == "all" || a.part == "a" {
+        let wasmtime = wasmtime_cli(a.wasmtime.clone(), &ws)?;
         let (mut wt, wt_addr) = wasmtime_serve(&wasmtime, &component, dir.path()).await?;
         let make = |addr: &str, host: &str| -> Result<Vec<Get>> {
             (0..a.connections)
