@@ -120,16 +120,19 @@ pub fn wasmtime_cli(arg: Option<PathBuf>, workspace: &Path) -> Result<PathBuf> {
     Ok(bin)
 }
 
-/// `wasmtime serve` of `component` on a free loopback port, ready to answer.
-pub async fn wasmtime_serve(bin: &Path, component: &Path, dir: &Path) -> Result<(Proc, String)> {
+/// `wasmtime serve` of `component` on a free loopback port (with `options`, e.g.
+/// `-O pooling-allocator=y`), ready to answer.
+pub async fn wasmtime_serve(
+    bin: &Path,
+    component: &Path,
+    dir: &Path,
+    options: &[String],
+) -> Result<(Proc, String)> {
     let port = free_ports(1)?[0];
     let addr = format!("127.0.0.1:{port}");
-    let args = vec![
-        "serve".to_string(),
-        "--addr".into(),
-        addr.clone(),
-        component.display().to_string(),
-    ];
+    let mut args = vec!["serve".to_string(), "--addr".into(), addr.clone()];
+    args.extend(options.iter().cloned());
+    args.push(component.display().to_string());
     let mut p = Proc::new("wasmtime serve".into(), bin, args, dir.join("wasmtime.log"));
     p.start()?;
     ready(&addr, "localhost", &mut p).await?;

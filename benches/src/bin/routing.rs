@@ -42,6 +42,10 @@ struct Args {
     /// The `wasmtime` CLI (default: installed into target/bench-tools).
     #[arg(long)]
     wasmtime: Option<PathBuf>,
+    /// Options for `wasmtime serve`, e.g. `-O pooling-allocator=y` (default: none, as a
+    /// user runs it).
+    #[arg(long, allow_hyphen_values = true, num_args = 1..)]
+    wasmtime_options: Vec<String>,
     /// A smoke run.
     #[arg(long)]
     quick: bool,
@@ -129,9 +133,10 @@ async fn main() -> Result<()> {
     }
     let dir = tempfile::tempdir_in(&a.systems.dir)?;
     println!(
-        "routing: {} clients, {} s rounds, load {}",
+        "routing: {} clients, {} s rounds, wasmtime serve options {:?}, load {}",
         a.connections,
         a.seconds,
+        a.wasmtime_options,
         loadavg()
     );
     let mut c = NodeCluster::start(&skiff, dir.path(), 110, 256).await?;
@@ -163,7 +168,8 @@ async fn main() -> Result<()> {
 
     if a.part == "all" || a.part == "a" {
         let wasmtime = wasmtime_cli(a.wasmtime.clone(), &ws)?;
-        let (mut wt, wt_addr) = wasmtime_serve(&wasmtime, &component, dir.path()).await?;
+        let (mut wt, wt_addr) =
+            wasmtime_serve(&wasmtime, &component, dir.path(), &a.wasmtime_options).await?;
         let make = |addr: &str, host: &str| -> Result<Vec<Get>> {
             (0..a.connections)
                 .map(|_| Get::new(addr, host, "/"))

@@ -37,8 +37,8 @@ pub trait Activator: Send + Sync {
 pub struct Wakeable {
     pub deployment: ServiceKey,
     template: PodTemplateSpec,
-    /// The instance started here, once tried (`None`: it could not be).
-    instance: OnceCell<Option<Arc<Handler>>>,
+    /// The instance started here, once it could be.
+    instance: OnceCell<Arc<Handler>>,
     recorded: OnceCell<()>,
 }
 
@@ -63,23 +63,35 @@ impl Wakeable {
         self.template == *template
     }
 
-    /// Records the activation once (in the background) and returns the local instance,
-    /// starting it on the first call.
-    pub async fn wake(self: &Arc<Self>, activator: &Arc<dyn Activator>) -> Option<Arc<Handler>> {
-        if self.recorded.set(()).is_ok() {
-            let (me, activator) = (self.clone(), activator.clone());
-            tokio::spawn(async move {
-                match activator.record(&me.deployment).await {
-                    Ok(()) => tracing::info!(deployment = %me.deployment, "activated from zero"),
-                    Err(e) => {
-                        tracing::warn!(deployment = %me.deployment, error = %e, "recording an activation")
-                    }
-                }
-            });
-        }
+    /// The local instance, started by the first call that can (`None`: not now, e.g.
+    /// the artifact is not compiled here yet; a later call tries again).
+    pub async fn instance(&self, activator: &Arc<dyn Activator>) -> Option<Arc<Handler>> {
         self.instance
-            .get_or_init(|| activator.start_local(&self.deployment, &self.template))
+            .get_or_try_init(|| async {
+                activator
+                    .start_local(&self.deployment, &self.template)
+                    .await
+                    .ok_or(())
+            })
             .await
-            .clone()
+            .ok()
+            .cloned()
+    }
+
+    /// Records the activation, once, in the background (after the first answer is on
+    /// its way: the write's work on this machine must not delay it).
+    pub fn record(self: &Arc<Self>, activator: &Arc<dyn Activator>) {
+        if self.recorded.set(()).is_err() {
+            return;
+        }
+        let (me, activator) = (self.clone(), activator.clone());
+        tokio::spawn(async move {
+            match activator.record(&me.deployment).await {
+                Ok(()) => tracing::info!(deployment = %me.deployment, "activated from zero"),
+                Err(e) => {
+                    tracing::warn!(deployment = %me.deployment, error = %e, "recording an activation")
+                }
+            }
+        });
     }
 }

@@ -20,16 +20,19 @@ impl Router {
             Ok(resp) => return resp,
             Err(req) => *req,
         };
-        if let (Some(w), Some(a)) = (&d.backend.wake, self.activator.get())
-            && let Some(handler) = w.wake(a).await
-        {
-            return match handler.handle(req).await {
-                Ok(r) => r,
-                Err(e) => answer(
-                    StatusCode::BAD_GATEWAY,
-                    format!("{} (woken from zero): {e:#}", w.deployment),
-                ),
-            };
+        if let (Some(w), Some(a)) = (&d.backend.wake, self.activator.get()) {
+            if let Some(handler) = w.instance(a).await {
+                let answered = handler.handle(req).await;
+                w.record(a);
+                return match answered {
+                    Ok(r) => r,
+                    Err(e) => answer(
+                        StatusCode::BAD_GATEWAY,
+                        format!("{} (woken from zero): {e:#}", w.deployment),
+                    ),
+                };
+            }
+            w.record(a);
         }
         if d.backend.wake.is_none() {
             return answer(

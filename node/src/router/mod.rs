@@ -128,6 +128,15 @@ impl Router {
         })
     }
 
+    /// Gets `w`'s local instance ready in the background.
+    fn prewarm(&self, w: Arc<activate::Wakeable>) {
+        if let Some(a) = self.activator.get().cloned() {
+            tokio::spawn(async move {
+                w.instance(&a).await;
+            });
+        }
+    }
+
     /// What wakes Deployments scaled to zero (set once, by the agent).
     pub fn set_activator(&self, a: Arc<dyn Activator>) {
         let _ = self.activator.set(a);

@@ -62,11 +62,24 @@ pub async fn watch(router: Arc<Router>, cp: Arc<ControlPlane>) {
     }
     loop {
         changed.notified().await;
-        let table = {
+        let (table, fresh) = {
             let mut s = sources.lock().unwrap_or_else(|p| p.into_inner());
-            build(&mut s, router.node(), &router.table())
+            let before: Vec<Arc<Wakeable>> = s.wakeables.values().cloned().collect();
+            let table = build(&mut s, router.node(), &router.table());
+            let fresh: Vec<Arc<Wakeable>> = s
+                .wakeables
+                .values()
+                .filter(|w| !before.iter().any(|b| Arc::ptr_eq(b, w)))
+                .cloned()
+                .collect();
+            (table, fresh)
         };
         router.set_table(table);
+        // Ready the instance of each Deployment that went to zero, so the request that
+        // wakes it waits for nothing but the instance itself.
+        for w in fresh {
+            router.prewarm(w);
+        }
     }
 }
 
