@@ -405,3 +405,57 @@ spec:
     });
     assert!(d["metadata"]["annotations"]["skiff.dev/activated-at"].is_string());
 }
+
+#[test]
+fn a_failed_connect_is_retried_on_another_endpoint_when_safe() {
+    let c = Cluster::start(&["n1"], &[]);
+    let addr = ingress(&c.server, "n1");
+    c.apply("one.yaml", &echo("one", "one", 1, ""));
+    c.ready("one", 1);
+    let eps = wait_for(&c.server, &["endpoints", "one"], |_| true);
+    let live = eps["subsets"][0]["addresses"][0]["ip"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Endpoints written by hand (a Service without a selector): the pod's own address
+    // and one where nothing listens.
+    let dead = support::free_port();
+    c.apply(
+        "pair.yaml",
+        &format!(
+            "apiVersion: v1
+kind: Service
+metadata: {{name: pair}}
+spec:
+  ports: [{{port: 80}}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {{name: pair}}
+subsets:
+- addresses: [{{ip: 127.0.0.1}}]
+  ports: [{{port: {dead}}}]
+- addresses: [{{ip: {live}}}]
+  ports: [{{port: 8080}}]
+"
+        ),
+    );
+    let http = Http::new();
+    eventually("the router knows pair", || {
+        http.get(&addr, "pair.default.svc", "/").status == 200
+    });
+    // GETs never fail: a refused connect goes to the other endpoint.
+    let names = http.many(&addr, "pair.default.svc", "/", 200, 4);
+    assert!(names.iter().all(|n| n == "one"), "{names:?}");
+    // A POST with a body is not sent twice: some fail with 502, none reach a wrong place.
+    let mut failed = 0;
+    for _ in 0..100 {
+        let r = http.send(request("POST", &addr, "pair.default.svc", "/", body("x")));
+        match r.status {
+            200 => assert_eq!(r.header("x-echo-name"), "one"),
+            502 => failed += 1,
+            other => panic!("{other}: {}", r.text()),
+        }
+    }
+    assert!(failed > 0, "two endpoints, one dead: some POSTs picked it");
+}

@@ -3,6 +3,7 @@
 //! `skiff-router` answers the router's metrics.
 
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -33,7 +34,7 @@ pub async fn serve(router: Arc<Router>, listener: TcpListener) {
         .max_header_list_size(u32::try_from(router.limits.max_header_bytes).unwrap_or(u32::MAX));
     let builder = Arc::new(builder);
     loop {
-        let (stream, _) = match listener.accept().await {
+        let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "accepting an ingress connection");
@@ -46,7 +47,7 @@ pub async fn serve(router: Arc<Router>, listener: TcpListener) {
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let router = router.clone();
-                async move { Ok::<_, Infallible>(ingress(&router, req).await) }
+                async move { Ok::<_, Infallible>(ingress(&router, req, peer.ip()).await) }
             });
             if let Err(e) = builder
                 .serve_connection(TokioIo::new(stream), service)
@@ -59,7 +60,7 @@ pub async fn serve(router: Arc<Router>, listener: TcpListener) {
 }
 
 /// One request from the listener.
-async fn ingress(router: &Router, req: Request<Incoming>) -> Response<Body> {
+async fn ingress(router: &Router, req: Request<Incoming>, peer: IpAddr) -> Response<Body> {
     let limits = &router.limits;
     let head: usize = req
         .headers()
@@ -108,7 +109,7 @@ async fn ingress(router: &Router, req: Request<Incoming>) -> Response<Body> {
         }
         .boxed_unsync()
     });
-    router.route(req, None).await
+    router.ingress(req, peer).await
 }
 
 fn host_of<B>(req: &Request<B>) -> Option<&str> {

@@ -28,6 +28,7 @@ mod proxy;
 mod sources;
 pub mod table;
 
+use std::net::IpAddr;
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
@@ -166,13 +167,23 @@ impl Router {
         self.metrics.encode()
     }
 
+    /// A request from the ingress listener, from `peer`: another node's router may name
+    /// the local endpoint it is for; anyone else is routed.
+    pub async fn ingress(&self, mut req: Request<Body>, peer: IpAddr) -> Response<Body> {
+        if let Some(v) = req.headers_mut().remove(ENDPOINT_HEADER)
+            && self.table().is_node(peer)
+        {
+            return self.forwarded(v, req, Instant::now()).await;
+        }
+        self.route(req, None).await
+    }
+
     /// Routes `req`: from the ingress listener (`caller` is `None`), or from a pod in
     /// namespace `caller` (an in-cluster call, which may name a Service by itself).
     pub async fn route(&self, mut req: Request<Body>, caller: Option<&str>) -> Response<Body> {
         let start = Instant::now();
-        if let Some(v) = req.headers_mut().remove(ENDPOINT_HEADER) {
-            return self.forwarded(v, req, start).await;
-        }
+        // Only a node's router may name an endpoint (see `ingress`).
+        req.headers_mut().remove(ENDPOINT_HEADER);
         let (method, path) = (req.method().clone(), req.uri().path().to_owned());
         let host = req
             .uri()

@@ -3,8 +3,8 @@
 //! backends; every Service port's ready endpoints. Built again whenever a watched object
 //! changes; an endpoint's counters live on across builds (see [`Table::build`]).
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -156,6 +156,8 @@ pub struct Table {
     services: HashMap<ServiceKey, Vec<Arc<Backend>>>,
     /// Every endpoint by address and node, to carry counters into the next build.
     endpoints: HashMap<(SocketAddr, Option<String>), Arc<Endpoint>>,
+    /// The nodes' addresses: only their routers may name an endpoint.
+    node_ips: HashSet<IpAddr>,
 }
 
 /// The lower-case host without port or trailing dot.
@@ -179,7 +181,10 @@ impl Table {
         me: &str,
         prev: &Table,
     ) -> Table {
-        let mut t = Table::default();
+        let mut t = Table {
+            node_ips: nodes.values().map(SocketAddr::ip).collect(),
+            ..Table::default()
+        };
         for (key, ports) in services {
             let mut backends = Vec::with_capacity(ports.len());
             for p in ports {
@@ -293,6 +298,11 @@ impl Table {
                 };
                 format!("service {key} has no port {port}").into()
             })
+    }
+
+    /// Whether `ip` is a node's address.
+    pub fn is_node(&self, ip: IpAddr) -> bool {
+        self.node_ips.contains(&ip)
     }
 
     /// Port `port` of Service `key`, as it is now.
