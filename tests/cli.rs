@@ -106,7 +106,7 @@ fn the_example_app_is_valid() {
         "{}\n(the example's component is built by `cargo xtask guests`)",
         text(&out.stderr)
     );
-    assert_eq!(text(&out.stdout).trim(), "2 objects valid");
+    assert_eq!(text(&out.stdout).trim(), "3 objects valid");
 }
 
 #[test]

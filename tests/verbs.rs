@@ -435,7 +435,7 @@ fn the_example_app_applies_and_any_member_serves_its_component() {
         "{out}"
     );
     assert!(
-        out.ends_with("deployment/hello created\nservice/hello created\n"),
+        out.ends_with("deployment/hello created\nservice/hello created\ningress/hello created\n"),
         "{out}"
     );
 
