@@ -146,7 +146,7 @@ fn ingress_and_httproute_route_by_host_path_and_weight() {
         "{m}"
     );
     assert!(
-        m.contains("skiff_router_endpoint_requests_total{service=\"v2\""),
+        m.contains("skiff_router_endpoint_requests_total{service=\"default/v2\""),
         "{m}"
     );
     let log = std::fs::read_to_string(c.dir.path().join("n1.log")).unwrap();
@@ -393,7 +393,7 @@ spec:
             && http
                 .get(&addr, "skiff-router", "/metrics")
                 .text()
-                .contains("skiff_router_endpoint_requests_total{service=\"lazy\"")
+                .contains("skiff_router_endpoint_requests_total{service=\"default/lazy\"")
     });
 
     // Not on this node: the request is held until the pod is ready.

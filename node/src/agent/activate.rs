@@ -12,13 +12,10 @@ use skiff_proto::{Kind, Object};
 
 use super::ControlPlane;
 use crate::logs::{self, LogPolicy, Stream};
-use crate::router::Activator;
 use crate::router::table::ServiceKey;
+use crate::router::{ACTIVATED_ANNOTATION, Activator};
 use crate::runtime::WasmRuntime;
-use crate::wasm::{Handler, HttpSpec, Limits, Output, Usage};
-
-/// The annotation an activation writes on the Deployment: when it was woken.
-pub const ACTIVATED_ANNOTATION: &str = "skiff.dev/activated-at";
+use crate::wasm::{Handler, HttpSpec, Limits, Outbound, Output, Usage};
 
 pub struct NodeActivator {
     pub runtime: Arc<WasmRuntime>,
@@ -33,6 +30,7 @@ impl Activator for NodeActivator {
         &self,
         d: &ServiceKey,
         template: &PodTemplateSpec,
+        outbound: Arc<dyn Outbound>,
     ) -> Option<Arc<Handler>> {
         let spec = &template.spec;
         let [c] = spec.containers.as_slice() else {
@@ -46,6 +44,8 @@ impl Activator for NodeActivator {
         if !spec.is_wasm() || needs_api {
             return None;
         }
+        // The compiled artifact first: without it there is nothing to open a log for.
+        let pre = self.runtime.http_pre_now(&c.image)?;
         let dir = self
             .data_dir
             .join("activations")
@@ -60,23 +60,21 @@ impl Activator for NodeActivator {
                 .and_then(|q| u64::try_from(q.milli_value()).ok()),
             deadline: Some(Duration::from_secs(60)),
         };
-        self.runtime.handler_now(
-            &c.image,
-            HttpSpec {
-                env: c
-                    .env
-                    .iter()
-                    .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
-                    .collect(),
-                dirs: Vec::new(),
-                stdout: Output::new(log.sink(Stream::Stdout)),
-                stderr: Output::new(log.sink(Stream::Stderr)),
-                limits,
-                max_instances: 64,
-                usage: Arc::new(Usage::default()),
-                outbound: None,
-            },
-        )
+        let spec = HttpSpec {
+            env: c
+                .env
+                .iter()
+                .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
+                .collect(),
+            dirs: Vec::new(),
+            stdout: Output::new(log.sink(Stream::Stdout)),
+            stderr: Output::new(log.sink(Stream::Stderr)),
+            limits,
+            max_instances: 64,
+            usage: Arc::new(Usage::default()),
+            outbound: Some(outbound),
+        };
+        Some(Arc::new(self.runtime.handler(&pre, spec)))
     }
 
     async fn record(&self, d: &ServiceKey) -> Result<(), String> {

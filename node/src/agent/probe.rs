@@ -43,33 +43,52 @@ pub async fn check(probe: &Probe, c: &Container, ip: IpAddr) -> Result<(), Strin
             if h.scheme == Some(Scheme::Https) {
                 return Err("httpGet with scheme HTTPS is not supported yet".to_owned());
             }
-            let addr = SocketAddr::new(ip, port(c, &h.port)?);
-            let mut s = TcpStream::connect(addr)
+            let port = port(c, &h.port)?;
+            // `host` is where to connect (the pod's address by default), as the kubelet
+            // reads it; a Host header, if wanted, is among `httpHeaders`.
+            let target = match h.host.as_deref() {
+                Some(host) => format!("{host}:{port}"),
+                None => SocketAddr::new(ip, port).to_string(),
+            };
+            let mut s = TcpStream::connect(target.as_str())
                 .await
-                .map_err(|e| format!("connecting to {addr}: {e}"))?;
+                .map_err(|e| format!("connecting to {target}: {e}"))?;
             let path = h.path.as_deref().unwrap_or("/");
-            let host = h.host.clone().unwrap_or_else(|| addr.to_string());
-            let mut req = format!(
-                "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: skiff-probe/1\r\nAccept: */*\r\nConnection: close\r\n"
-            );
+            let mut req = format!("GET {path} HTTP/1.1\r\n");
+            if !h
+                .http_headers
+                .iter()
+                .any(|x| x.name.eq_ignore_ascii_case("host"))
+            {
+                req.push_str(&format!("Host: {target}\r\n"));
+            }
+            req.push_str("User-Agent: skiff-probe/1\r\nAccept: */*\r\nConnection: close\r\n");
             for hh in &h.http_headers {
                 req.push_str(&format!("{}: {}\r\n", hh.name, hh.value));
             }
             req.push_str("\r\n");
             s.write_all(req.as_bytes())
                 .await
-                .map_err(|e| format!("writing to {addr}: {e}"))?;
-            let mut head = [0u8; 64];
-            let n = s
-                .read(&mut head)
-                .await
-                .map_err(|e| format!("reading from {addr}: {e}"))?;
-            let line = String::from_utf8_lossy(head.get(..n).unwrap_or_default()).into_owned();
+                .map_err(|e| format!("writing to {target}: {e}"))?;
+            // The status line, however the bytes arrive.
+            let mut head = Vec::with_capacity(64);
+            let mut buf = [0u8; 64];
+            while !head.contains(&b'\n') && head.len() < 512 {
+                let n = s
+                    .read(&mut buf)
+                    .await
+                    .map_err(|e| format!("reading from {target}: {e}"))?;
+                if n == 0 {
+                    break;
+                }
+                head.extend_from_slice(buf.get(..n).unwrap_or_default());
+            }
+            let line = String::from_utf8_lossy(&head).into_owned();
             let code: u16 = line
                 .split_whitespace()
                 .nth(1)
                 .and_then(|c| c.parse().ok())
-                .ok_or_else(|| format!("{addr} did not answer HTTP: {line:?}"))?;
+                .ok_or_else(|| format!("{target} did not answer HTTP: {line:?}"))?;
             return if (200..400).contains(&code) {
                 Ok(())
             } else {

@@ -7,26 +7,31 @@
 //! bounded number, for a bounded time) until an endpoint is ready.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use skiff_proto::model::pod::PodTemplateSpec;
 use tokio::sync::OnceCell;
 
 use super::table::ServiceKey;
-use crate::wasm::Handler;
+use crate::wasm::{Handler, Outbound};
 
 /// The annotation that lets a Deployment at zero replicas be woken by a request.
 pub const SCALE_TO_ZERO_ANNOTATION: &str = "skiff.dev/scale-to-zero";
+
+/// The annotation an activation writes on the Deployment: when it was woken.
+pub const ACTIVATED_ANNOTATION: &str = "skiff.dev/activated-at";
 
 /// What waking needs from the node (the agent provides it).
 #[tonic::async_trait]
 pub trait Activator: Send + Sync {
     /// An instance of `template` started here at once, if it is a Wasm HTTP handler whose
     /// artifact is on this node and that needs nothing from the API (no ConfigMap,
-    /// Secret or volume).
+    /// Secret or volume). Its outgoing in-cluster calls go to `outbound`.
     async fn start_local(
         &self,
         deployment: &ServiceKey,
         template: &PodTemplateSpec,
+        outbound: Arc<dyn Outbound>,
     ) -> Option<Arc<Handler>>;
 
     /// Asks for the Deployment to run (one replica), so the controllers catch up.
@@ -39,7 +44,9 @@ pub struct Wakeable {
     template: PodTemplateSpec,
     /// The instance started here, once it could be.
     instance: OnceCell<Arc<Handler>>,
-    recorded: OnceCell<()>,
+    /// An activation write is under way or done (cleared when it fails, so the next
+    /// request tries again).
+    recorded: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Wakeable {
@@ -54,7 +61,7 @@ impl Wakeable {
             deployment,
             template,
             instance: OnceCell::new(),
-            recorded: OnceCell::new(),
+            recorded: Arc::default(),
         }
     }
 
@@ -65,11 +72,15 @@ impl Wakeable {
 
     /// The local instance, started by the first call that can (`None`: not now, e.g.
     /// the artifact is not compiled here yet; a later call tries again).
-    pub async fn instance(&self, activator: &Arc<dyn Activator>) -> Option<Arc<Handler>> {
+    pub async fn instance(
+        &self,
+        activator: &Arc<dyn Activator>,
+        outbound: impl FnOnce() -> Arc<dyn Outbound>,
+    ) -> Option<Arc<Handler>> {
         self.instance
             .get_or_try_init(|| async {
                 activator
-                    .start_local(&self.deployment, &self.template)
+                    .start_local(&self.deployment, &self.template, outbound())
                     .await
                     .ok_or(())
             })
@@ -81,7 +92,7 @@ impl Wakeable {
     /// Records the activation, once, in the background (after the first answer is on
     /// its way: the write's work on this machine must not delay it).
     pub fn record(self: &Arc<Self>, activator: &Arc<dyn Activator>) {
-        if self.recorded.set(()).is_err() {
+        if self.recorded.swap(true, Ordering::AcqRel) {
             return;
         }
         let (me, activator) = (self.clone(), activator.clone());
@@ -89,6 +100,7 @@ impl Wakeable {
             match activator.record(&me.deployment).await {
                 Ok(()) => tracing::info!(deployment = %me.deployment, "activated from zero"),
                 Err(e) => {
+                    me.recorded.store(false, Ordering::Release);
                     tracing::warn!(deployment = %me.deployment, error = %e, "recording an activation")
                 }
             }

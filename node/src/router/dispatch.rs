@@ -21,7 +21,8 @@ impl Router {
             Err(req) => *req,
         };
         if let (Some(w), Some(a)) = (&d.backend.wake, self.activator.get()) {
-            if let Some(handler) = w.instance(a).await {
+            let ns = w.deployment.namespace.clone();
+            if let Some(handler) = w.instance(a, || self.outbound_for(&ns)).await {
                 let answered = handler.handle(req).await;
                 w.record(a);
                 return match answered {
@@ -118,7 +119,7 @@ impl Router {
             match sent {
                 Ok(resp) => {
                     self.metrics
-                        .endpoint(&backend.service.name, &ep.label, start.elapsed());
+                        .endpoint(&backend.service.to_string(), &ep.label, start.elapsed());
                     return Ok(resp);
                 }
                 Err(Failure::NotSent(why, back)) => {
@@ -168,11 +169,15 @@ impl Router {
             );
         };
         let (method, path) = (req.method().clone(), req.uri().path().to_owned());
-        let resp = match tokio::time::timeout(self.limits.timeout, self.upstreams.local(addr, req))
-            .await
-        {
-            Ok(Ok(r)) => r,
-            Ok(Err(Failure::NotSent(why, _))) => {
+        // No timeout here: the sending router holds the route's deadline, and drops the
+        // connection (and with it this request) when it passes.
+        let resp = match self.upstreams.local(addr, req).await {
+            Ok(mut r) => {
+                // Only this router may say nothing was sent; a pod may not.
+                r.headers_mut().remove(NOT_SENT_HEADER);
+                r
+            }
+            Err(Failure::NotSent(why, _)) => {
                 // The sending router may try another endpoint.
                 let mut r = answer(StatusCode::SERVICE_UNAVAILABLE, why);
                 r.headers_mut().insert(
@@ -181,11 +186,7 @@ impl Router {
                 );
                 r
             }
-            Ok(Err(Failure::Failed(why))) => answer(StatusCode::BAD_GATEWAY, why),
-            Err(_) => answer(
-                StatusCode::GATEWAY_TIMEOUT,
-                format!("{addr} did not answer within {:?}", self.limits.timeout),
-            ),
+            Err(Failure::Failed(why)) => answer(StatusCode::BAD_GATEWAY, why),
         };
         self.log("forwarded", &method, "", &path, resp.status(), start);
         resp

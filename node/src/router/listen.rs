@@ -7,12 +7,13 @@ use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::{Body as _, Frame, Incoming, SizeHint};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
@@ -28,7 +29,10 @@ pub async fn serve(router: Arc<Router>, listener: TcpListener) {
     builder
         .http1()
         .max_buf_size(router.limits.max_header_bytes.max(8192))
-        .keep_alive(true);
+        .keep_alive(true)
+        // A client that sends its head too slowly is let go (hyper answers 408).
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30));
     builder
         .http2()
         .max_header_list_size(u32::try_from(router.limits.max_header_bytes).unwrap_or(u32::MAX));
@@ -87,6 +91,17 @@ async fn ingress(router: &Router, req: Request<Incoming>, peer: IpAddr) -> Respo
                 "the request body is {n} bytes; this router takes at most {}",
                 limits.max_body_bytes
             ),
+        );
+    }
+    let websocket = req
+        .headers()
+        .get(hyper::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("websocket"));
+    if websocket {
+        return answer(
+            StatusCode::NOT_IMPLEMENTED,
+            "WebSocket upgrades are not routed yet",
         );
     }
     if req.method() == hyper::Method::GET

@@ -97,7 +97,7 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
-    /// One request an endpoint answered.
+    /// One request an endpoint answered (`service` is `NAMESPACE/NAME`).
     pub fn endpoint(&self, service: &str, endpoint: &str, took: Duration) {
         let l = EndpointLabels {
             service: service.to_owned(),

@@ -36,7 +36,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response, StatusCode};
 
-pub use activate::{Activator, SCALE_TO_ZERO_ANNOTATION};
+pub use activate::{ACTIVATED_ANNOTATION, Activator, SCALE_TO_ZERO_ANNOTATION};
 pub use listen::serve;
 pub use locals::{Locals, Registration};
 pub use sources::watch;
@@ -89,6 +89,8 @@ pub struct Router {
     metrics: metrics::Metrics,
     activator: OnceLock<Arc<dyn Activator>>,
     held: tokio::sync::Semaphore,
+    /// Itself, for the in-cluster calls of instances it wakes.
+    me: std::sync::Weak<Router>,
 }
 
 /// A response the router makes itself: `status` and a one-line reason.
@@ -117,7 +119,8 @@ struct Decision {
 
 impl Router {
     pub fn new(node: String, locals: Arc<Locals>, limits: RouterLimits) -> Arc<Router> {
-        Arc::new(Router {
+        Arc::new_cyclic(|me| Router {
+            me: me.clone(),
             node,
             table: RwLock::default(),
             built: tokio::sync::watch::Sender::new(0),
@@ -131,10 +134,20 @@ impl Router {
 
     /// Gets `w`'s local instance ready in the background.
     fn prewarm(&self, w: Arc<activate::Wakeable>) {
-        if let Some(a) = self.activator.get().cloned() {
+        if let (Some(a), Some(me)) = (self.activator.get().cloned(), self.me.upgrade()) {
             tokio::spawn(async move {
-                w.instance(&a).await;
+                w.instance(&a, || me.outbound(&w.deployment.namespace))
+                    .await;
             });
+        }
+    }
+
+    /// In-cluster calls as pods of `namespace` make them (the router itself may be going
+    /// away: then calls go out as any request would).
+    fn outbound_for(&self, namespace: &str) -> Arc<dyn crate::wasm::Outbound> {
+        match self.me.upgrade() {
+            Some(me) => me.outbound(namespace),
+            None => Arc::new(outbound::Nowhere),
         }
     }
 
@@ -171,7 +184,7 @@ impl Router {
     /// the local endpoint it is for; anyone else is routed.
     pub async fn ingress(&self, mut req: Request<Body>, peer: IpAddr) -> Response<Body> {
         if let Some(v) = req.headers_mut().remove(ENDPOINT_HEADER)
-            && self.table().is_node(peer)
+            && self.table().is_node(peer.to_canonical())
         {
             return self.forwarded(v, req, Instant::now()).await;
         }
@@ -261,7 +274,8 @@ impl Router {
         // A pod names a Service by itself or in full; outside callers in full only
         // (`NAME.NAMESPACE.svc`), and their routes come first.
         let service = || {
-            let named = caller.is_some() || host.contains('.');
+            let full = host.ends_with(".svc") || host.ends_with(".svc.cluster.local");
+            let named = caller.is_some() || full;
             let backend = table.service(&host, port, caller.unwrap_or(""));
             named.then_some(backend).flatten().map(|backend| Decision {
                 route: format!("service/{}", backend.service).into(),

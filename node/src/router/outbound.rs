@@ -42,3 +42,18 @@ impl Router {
         })
     }
 }
+
+/// Sends nothing to the cluster (a router that is shutting down).
+pub(super) struct Nowhere;
+
+impl crate::wasm::Outbound for Nowhere {
+    fn accepts(&self, _: &Request<Body>) -> bool {
+        false
+    }
+
+    fn send(&self, _: Request<Body>) -> crate::wasm::Answer {
+        Box::pin(async {
+            super::answer(hyper::StatusCode::SERVICE_UNAVAILABLE, "the router stopped")
+        })
+    }
+}

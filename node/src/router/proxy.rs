@@ -124,27 +124,61 @@ impl Upstreams {
         }
         *req.uri_mut() = Uri::try_from(format!("http://{to}{pq}"))
             .map_err(|e| Failure::Failed(format!("{to}{pq}: {e}")))?;
+        // HTTP/2 may split the Cookie header; HTTP/1.1 servers expect one (RFC 9113
+        // 8.2.3).
+        if req.version() == hyper::Version::HTTP_2
+            && req.headers().get_all(header::COOKIE).iter().count() > 1
+        {
+            let joined: Vec<&str> = req
+                .headers()
+                .get_all(header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            if let Ok(v) = HeaderValue::from_str(&joined.join("; ")) {
+                req.headers_mut().insert(header::COOKIE, v);
+            }
+        }
         *req.version_mut() = hyper::Version::HTTP_11;
         let trailers = req
             .headers()
             .get(header::TE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("trailers"));
-        for h in HOP_BY_HOP {
-            req.headers_mut().remove(h);
-        }
+        strip_hop_by_hop(req.headers_mut());
         // The next hop sends trailers back only when asked to.
         if trailers {
             req.headers_mut()
                 .insert(header::TE, HeaderValue::from_static("trailers"));
         }
         match self.client.request(req).await {
-            Ok(resp) => Ok(resp.map(|b| b.map_err(Into::into).boxed_unsync())),
+            Ok(mut resp) => {
+                strip_hop_by_hop(resp.headers_mut());
+                Ok(resp.map(|b| b.map_err(Into::into).boxed_unsync()))
+            }
             Err(e) if e.is_connect() => {
                 Err(Failure::NotSent(format!("connecting to {to}: {e}"), None))
             }
             Err(e) => Err(Failure::Failed(format!("{to}: {e}"))),
         }
+    }
+}
+
+/// Removes the headers that describe one connection: the standard ones and those the
+/// `Connection` header names.
+fn strip_hop_by_hop(h: &mut hyper::HeaderMap) {
+    let named: Vec<HeaderName> = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    for n in named {
+        h.remove(n);
+    }
+    for n in HOP_BY_HOP {
+        h.remove(n);
     }
 }
 

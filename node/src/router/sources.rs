@@ -15,11 +15,12 @@ use skiff_proto::model::endpoints::Endpoints;
 use skiff_proto::model::httproute::{self, HttpRoute, PathMatchType};
 use skiff_proto::model::ingress::{Ingress, IngressBackend, PathType};
 use skiff_proto::model::service::Service;
+use skiff_proto::model::values::Time;
 use skiff_proto::{Kind, Object};
 use tokio::sync::Notify;
 
 use super::Router;
-use super::activate::{SCALE_TO_ZERO_ANNOTATION, Wakeable};
+use super::activate::{ACTIVATED_ANNOTATION, SCALE_TO_ZERO_ANNOTATION, Wakeable};
 use super::table::{
     BackendSpec, Nodes, PathMatch, PortRef, PortSpec, RouteSpec, RuleSpec, ServiceKey, Table,
 };
@@ -248,11 +249,25 @@ fn wakeable(s: &Sources, k: &ServiceKey, svc: &Service) -> Option<Arc<Wakeable>>
                 .selector
                 .iter()
                 .all(|(l, v)| labels.get(l) == Some(v))
+            && (d.spec.replicas == Some(0) || waking(d))
     })?;
     Some(match s.wakeables.get(dk) {
         Some(w) if w.is_for(&d.spec.template) => w.clone(),
         _ => Arc::new(Wakeable::new(dk.clone(), d.spec.template.clone())),
     })
+}
+
+/// Woken in the last minute and not available yet: its first pod is still starting. (A
+/// Deployment whose pods fail readiness for longer is not served around its probes.)
+fn waking(d: &Deployment) -> bool {
+    let available = d.status.as_ref().map_or(0, |s| s.available_replicas);
+    let recent = d
+        .metadata
+        .annotations
+        .get(ACTIVATED_ANNOTATION)
+        .and_then(|t| Time::parse(t).ok())
+        .is_some_and(|t| Time::now().unix_seconds.saturating_sub(t.unix_seconds) < 60);
+    available == 0 && recent
 }
 
 /// A Service's ports and each one's ready endpoints.
@@ -406,19 +421,31 @@ fn http_route(k: &ServiceKey, r: &HttpRoute) -> RouteSpec {
                 Some(p) => PathMatch::prefix(&p.value),
                 None => PathMatch::prefix("/"),
             };
+            // A match that cannot be compiled is left out whole: dropping one of its
+            // conditions would widen it to requests it was written to exclude.
+            let method = match m.method.as_deref().map(str::parse::<hyper::Method>) {
+                None => None,
+                Some(Ok(x)) => Some(x),
+                Some(Err(_)) => continue,
+            };
+            let headers: Option<Vec<_>> = m
+                .headers
+                .iter()
+                .map(|h| {
+                    Some((
+                        HeaderName::from_bytes(h.name.to_ascii_lowercase().as_bytes()).ok()?,
+                        HeaderValue::from_bytes(h.value.as_bytes()).ok()?,
+                    ))
+                })
+                .collect();
+            let Some(headers) = headers else {
+                tracing::warn!(route = %k, "router: a header match cannot be compiled; the match is left out");
+                continue;
+            };
             rules.push(RuleSpec {
                 path,
-                method: m.method.as_deref().and_then(|x| x.parse().ok()),
-                headers: m
-                    .headers
-                    .iter()
-                    .filter_map(|h| {
-                        Some((
-                            HeaderName::from_bytes(h.name.to_ascii_lowercase().as_bytes()).ok()?,
-                            HeaderValue::from_str(&h.value).ok()?,
-                        ))
-                    })
-                    .collect(),
+                method,
+                headers,
                 query: m
                     .query_params
                     .iter()

@@ -126,7 +126,9 @@ pub struct Rule {
     pub backends: Vec<(u32, Target)>,
     pub total_weight: u32,
     pub timeout: Option<Duration>,
-    rank: (u8, usize, u8, usize, usize, i64),
+    /// Precedence (Gateway API's): exact paths, longer prefixes, a method, more headers,
+    /// more query parameters, the older route, then its name and the rule's place.
+    rank: (u8, usize, u8, usize, usize, i64, Arc<str>, usize),
 }
 
 impl Rule {
@@ -135,10 +137,14 @@ impl Rule {
             && self.method.as_ref().is_none_or(|m| m == method)
             && self.headers.iter().all(|(n, v)| h.get(n) == Some(v))
             && self.query.iter().all(|(n, v)| {
-                query.is_some_and(|q| {
-                    q.split('&')
-                        .any(|kv| kv.split_once('=').is_some_and(|(k, x)| k == n && x == v))
-                })
+                // The first value of a repeated parameter counts, as Gateway API says.
+                query
+                    .and_then(|q| {
+                        q.split('&')
+                            .filter_map(|kv| kv.split_once('='))
+                            .find(|(k, _)| k == n)
+                    })
+                    .is_some_and(|(_, x)| x == v)
             })
     }
 }
@@ -205,8 +211,8 @@ impl Table {
         let mut wildcard: HashMap<String, Vec<Arc<Rule>>> = HashMap::new();
         for r in routes {
             let route: Arc<str> = r.name.as_str().into();
-            for spec in &r.rules {
-                let rule = Arc::new(t.rule(route.clone(), spec, r.created));
+            for (index, spec) in r.rules.iter().enumerate() {
+                let rule = Arc::new(t.rule(route.clone(), spec, r.created, index));
                 if r.hosts.is_empty() {
                     t.any.push(rule.clone());
                 }
@@ -220,7 +226,7 @@ impl Table {
                 }
             }
         }
-        let order = |rules: &mut Vec<Arc<Rule>>| rules.sort_by_key(|r| r.rank);
+        let order = |rules: &mut Vec<Arc<Rule>>| rules.sort_by(|a, b| a.rank.cmp(&b.rank));
         exact.values_mut().for_each(order);
         wildcard.values_mut().for_each(order);
         order(&mut t.any);
@@ -253,7 +259,7 @@ impl Table {
         ep
     }
 
-    fn rule(&self, route: Arc<str>, spec: &RuleSpec, created: i64) -> Rule {
+    fn rule(&self, route: Arc<str>, spec: &RuleSpec, created: i64, index: usize) -> Rule {
         let backends: Vec<(u32, Target)> = spec
             .backends
             .iter()
@@ -269,6 +275,8 @@ impl Table {
                 usize::MAX - spec.headers.len(),
                 usize::MAX - spec.query.len(),
                 created,
+                route.clone(),
+                index,
             ),
             route,
             path: spec.path.clone(),

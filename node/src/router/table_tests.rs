@@ -156,6 +156,11 @@ fn methods_headers_and_queries_narrow_a_match() {
     assert_eq!(reach(&t, "h", Method::GET, "/", &h), Some(1));
     assert_eq!(reach(&t, "h", Method::POST, "/", &h), Some(3));
     assert_eq!(reach(&t, "h", Method::GET, "/?a=1&v=2", &h), Some(4));
+    assert_eq!(
+        reach(&t, "h", Method::GET, "/?v=1&v=2", &h),
+        Some(1),
+        "the first value of a repeated parameter counts"
+    );
     h.insert("x-canary", HeaderValue::from_static("yes"));
     assert_eq!(reach(&t, "h", Method::GET, "/", &h), Some(2));
     assert_eq!(reach(&t, "nope", Method::GET, "/", &h), None);
@@ -222,4 +227,27 @@ fn endpoints_keep_their_counters_and_say_how_they_are_reached() {
     assert_eq!(again.endpoints[0].outstanding(), 1, "counted across builds");
     drop(held);
     assert_eq!(again.endpoints[0].outstanding(), 0);
+}
+
+#[test]
+fn equal_rules_are_ordered_by_route_name_on_every_node() {
+    let r = |name: &str, svc: &str| {
+        route(
+            name,
+            &["h"],
+            vec![rule(PathMatch::prefix("/"), vec![to(svc, 80, 1)])],
+        )
+    };
+    let h = HeaderMap::new();
+    // Same age, same match: the name decides, whatever order the routes come in.
+    let a = table(&[
+        r("httproute/default/b", "web"),
+        r("httproute/default/a", "api"),
+    ]);
+    let b = table(&[
+        r("httproute/default/a", "api"),
+        r("httproute/default/b", "web"),
+    ]);
+    assert_eq!(reach(&a, "h", Method::GET, "/", &h), Some(2));
+    assert_eq!(reach(&b, "h", Method::GET, "/", &h), Some(2));
 }

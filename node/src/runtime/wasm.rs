@@ -169,9 +169,9 @@ impl WasmRuntime {
         Ok(p)
     }
 
-    /// A handler for `image` made at once, without a pod: only when the artifact is
-    /// compiled on this node and is an HTTP handler (scale from zero).
-    pub fn handler_now(&self, image: &str, spec: HttpSpec) -> Option<Arc<Handler>> {
+    /// The pre-instantiated handler for `image`, at once and without a pod: only when
+    /// the artifact is compiled on this node and is an HTTP handler (scale from zero).
+    pub fn http_pre_now(&self, image: &str) -> Option<HttpPre> {
         let hex = match parse_wasm_image(image) {
             Ok(ArtifactRef::Digest(hex)) => hex,
             Ok(ArtifactRef::Oci(r)) => self
@@ -185,8 +185,12 @@ impl WasmRuntime {
         let Workload::HttpHandler(component) = self.cache.cached(&hex)? else {
             return None;
         };
-        let pre = self.http_pre(hex, &component).ok()?;
-        Some(Arc::new(Handler::new(&self.host, &pre, spec)))
+        self.http_pre(hex, &component).ok()
+    }
+
+    /// A handler over `pre` with `spec`.
+    pub fn handler(&self, pre: &HttpPre, spec: HttpSpec) -> Handler {
+        Handler::new(&self.host, pre, spec)
     }
 
     /// The prepared workload.

@@ -79,6 +79,9 @@ impl WasiHttpHooks for Hooks {
             + Send,
     > {
         drop(fut);
+        let mut request = request;
+        // Routers' own header: a guest may not name an endpoint.
+        request.headers_mut().remove("skiff-endpoint");
         if let Some(o) = &self.outbound
             && o.accepts(&request)
         {
