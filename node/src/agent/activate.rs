@@ -15,7 +15,7 @@ use crate::logs::{self, LogPolicy, Stream};
 use crate::router::table::ServiceKey;
 use crate::router::{ACTIVATED_ANNOTATION, Activator};
 use crate::runtime::WasmRuntime;
-use crate::wasm::{Handler, HttpSpec, Limits, Outbound, Output, Usage};
+use crate::wasm::{Handler, HttpSpec, Outbound, Output, Usage};
 
 pub struct NodeActivator {
     pub runtime: Arc<WasmRuntime>,
@@ -52,14 +52,9 @@ impl Activator for NodeActivator {
             .join(format!("{}_{}", d.namespace, d.name))
             .join(&c.name);
         let log = logs::start_run(&dir, self.logs).ok()?;
-        let l = &c.resources.limits;
-        let limits = Limits {
-            memory_bytes: l.get("memory").and_then(|q| u64::try_from(q.value()).ok()),
-            cpu_millis: l
-                .get("cpu")
-                .and_then(|q| u64::try_from(q.milli_value()).ok()),
-            deadline: Some(Duration::from_secs(60)),
-        };
+        let mut limits = super::worker::limits(spec, c);
+        // A request's deadline, as the runtime gives HTTP pods that set none.
+        limits.deadline = Some(limits.deadline.unwrap_or(Duration::from_secs(60)));
         let spec = HttpSpec {
             env: c
                 .env

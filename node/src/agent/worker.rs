@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use skiff_proto::model::container::Container;
 use skiff_proto::model::pod::{
-    ContainerState, Pod, RestartPolicy, StateRunning, StateTerminated, StateWaiting,
+    ContainerState, Pod, PodSpec, RestartPolicy, StateRunning, StateTerminated, StateWaiting,
 };
 use skiff_proto::model::values::Time;
 use tokio::sync::Mutex;
@@ -114,15 +114,15 @@ fn waiting(reason: &str, message: String) -> ContainerState {
     }
 }
 
-fn limits(pod: &Pod, c: &Container) -> Limits {
+/// A container's limits, as the pod spec sets them.
+pub(super) fn limits(spec: &PodSpec, c: &Container) -> Limits {
     let l = &c.resources.limits;
     Limits {
         memory_bytes: l.get("memory").and_then(|q| u64::try_from(q.value()).ok()),
         cpu_millis: l
             .get("cpu")
             .and_then(|q| u64::try_from(q.milli_value()).ok()),
-        deadline: pod
-            .spec
+        deadline: spec
             .active_deadline_seconds
             .and_then(|s| u64::try_from(s).ok())
             .map(Duration::from_secs),
@@ -167,7 +167,7 @@ async fn start_spec(
         env: given.env,
         dirs: given.dirs,
         log,
-        limits: limits(pod, c),
+        limits: limits(&pod.spec, c),
         usage,
         ip: ip.into(),
         port: c
