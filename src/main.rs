@@ -13,7 +13,21 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The hidden argument that runs a container's shim (see
+/// `skiff_node::runtime::container::shim`): checked before anything else is set up, so a
+/// shim, one per container, stays small.
+const SHIM: &str = "__shim";
+
 fn main() -> ExitCode {
+    let mut argv = std::env::args_os();
+    if argv.nth(1).is_some_and(|a| a == SHIM) {
+        let Some(dir) = argv.next() else {
+            eprintln!("skiff {SHIM}: expected the run's folder");
+            return ExitCode::from(2);
+        };
+        let code = skiff_node::runtime::container::shim::main(std::path::Path::new(&dir));
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     // A usage mistake is a user error (exit 1); exit 2 means no server answered.
     let args = match cli::Cli::try_parse() {
         Ok(a) => a,

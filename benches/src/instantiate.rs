@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
+use skiff_node::runtime::{Limits, Usage};
 use skiff_node::wasm::{
-    CompileCache, Handler, Host, HostConfig, HttpPre, HttpSpec, Limits, Output, Usage, Workload,
-    sha256_hex,
+    CompileCache, Handler, Host, HostConfig, HttpPre, HttpSpec, Output, Workload, sha256_hex,
 };
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
@@ -164,6 +164,7 @@ impl Skiff {
                     memory_bytes: Some(128 << 20),
                     cpu_millis: Some(1000),
                     deadline: Some(Duration::from_secs(60)),
+                    ..Limits::default()
                 },
                 max_instances: INSTANCES as usize,
                 usage: Arc::new(Usage::default()),

@@ -5,10 +5,8 @@
 use std::fs;
 use std::time::Duration;
 
-use skiff_node::wasm::{
-    CompileCache, Host, HostConfig, Limits, OOM_EXIT_CODE, Outcome, Reason, RunSpec, run,
-    sha256_hex,
-};
+use skiff_node::runtime::{Limits, OOM_EXIT_CODE, Outcome, Reason};
+use skiff_node::wasm::{CompileCache, Host, HostConfig, RunSpec, run, sha256_hex};
 
 // The guests are WebAssembly text in `misbehaving/`, shared with the process tests.
 const MEMORY_BOMB: &str = include_str!("misbehaving/memory-bomb.wat");

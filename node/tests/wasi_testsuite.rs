@@ -6,7 +6,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use skiff_node::wasm::{CompileCache, Host, HostConfig, Limits, Preopen, RunSpec, run};
+use skiff_node::runtime::{Limits, Mount};
+use skiff_node::wasm::{CompileCache, Host, HostConfig, RunSpec, run};
 
 fn suites() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/wasi-testsuite");
@@ -86,7 +87,7 @@ async fn every_wasi_testsuite_program_passes() {
         if let Some(root) = spec["root"].as_str() {
             let copy = run_dir.join("root");
             copy_dir(&wasm.parent().unwrap().join(root), &copy);
-            dirs.push(Preopen::read_write(copy, "/"));
+            dirs.push(Mount::read_write(copy, "/"));
         }
         let out_path = run_dir.join("stdout");
         let stdout = fs::File::create(&out_path).unwrap();

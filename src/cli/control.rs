@@ -42,6 +42,11 @@ pub fn run_member(a: ControlArgs) -> Result<ExitCode> {
                 monitor_grace: Duration::from_secs(a.node_monitor_grace_seconds.max(1)),
                 eviction_grace: Duration::from_secs(a.pod_eviction_grace_seconds),
             },
+            cluster_cidr: skiff_control::controllers::node_ipam::ClusterCidr::parse(
+                &a.cluster_cidr,
+                a.node_cidr_mask_size,
+            )
+            .map_err(|e| anyhow::anyhow!("--cluster-cidr: {e}"))?,
         },
     };
     let result = runtime()?.block_on(async {

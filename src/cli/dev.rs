@@ -216,6 +216,7 @@ pub fn run(a: DevArgs) -> Result<ExitCode> {
         backoff: BackoffPolicy::default(),
         ingress: a.ingress_addr,
         router: Default::default(),
+        containers: a.containers.config(&a.data_dir.join("node"))?,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

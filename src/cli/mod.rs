@@ -59,11 +59,11 @@ pub struct Cli {
 pub enum Command {
     /// Run a whole cluster in this process: one control-plane member and one node agent
     /// on an embedded data directory.
-    Dev(DevArgs),
+    Dev(Box<DevArgs>),
     /// Run a control-plane member (replicated store, API server, scheduler, controllers).
     Control(ControlArgs),
     /// Run a node agent that hosts Wasm components and containers.
-    Node(NodeArgs),
+    Node(Box<NodeArgs>),
     /// List the control-plane members (id, address, role, term, applied index), or remove one.
     Members(MembersArgs),
     /// Check manifests offline: print every error found (exit 1) or "N objects valid".
@@ -108,6 +108,8 @@ pub struct DevArgs {
     /// Address of the HTTP ingress that routes to services.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub ingress_addr: SocketAddr,
+    #[command(flatten)]
+    pub containers: ContainerArgs,
 }
 
 #[derive(Debug, Args)]
@@ -143,6 +145,12 @@ pub struct ControlArgs {
     /// recreated elsewhere (unless they tolerate the taint longer).
     #[arg(long, default_value_t = 5)]
     pub pod_eviction_grace_seconds: u64,
+    /// The addresses of container pods, cut into one range per node (spec.podCIDR).
+    #[arg(long, default_value = "10.88.0.0/16")]
+    pub cluster_cidr: String,
+    /// The prefix length of each node's range.
+    #[arg(long, default_value_t = 24)]
+    pub node_cidr_mask_size: u8,
 }
 
 #[derive(Debug, Args)]
@@ -228,6 +236,50 @@ pub struct NodeArgs {
     /// otherwise (then 504).
     #[arg(long, default_value_t = 60)]
     pub request_timeout_seconds: u64,
+    #[command(flatten)]
+    pub containers: ContainerArgs,
+}
+
+/// How a node runs containers.
+#[derive(Debug, Clone, Args)]
+pub struct ContainerArgs {
+    /// Run Wasm pods only (no container runtime, even if runc is here).
+    #[arg(long)]
+    pub no_containers: bool,
+    /// The runc binary.
+    #[arg(long, default_value = "runc")]
+    pub runc: PathBuf,
+    /// Where the CNI plugins (bridge, host-local, loopback) are.
+    #[arg(long, default_value = "/usr/lib/cni")]
+    pub cni_bin: PathBuf,
+    /// The bridge container pods are attached to (one per node agent on a machine).
+    #[arg(long, default_value = "skiff0")]
+    pub bridge: String,
+    /// Processes each container may have (its cgroup's pids limit).
+    #[arg(long, default_value_t = 4096)]
+    pub pod_pids_limit: i64,
+}
+
+impl ContainerArgs {
+    /// The container runtime's settings, unless containers are off.
+    pub fn config(
+        &self,
+        data_dir: &std::path::Path,
+    ) -> anyhow::Result<Option<skiff_node::runtime::ContainerConfig>> {
+        if self.no_containers {
+            return Ok(None);
+        }
+        let exe = std::env::current_exe()
+            .map_err(|e| anyhow::anyhow!("finding this binary (the containers' shim): {e}"))?;
+        Ok(Some(skiff_node::runtime::ContainerConfig {
+            dir: data_dir.join("containers"),
+            runc: self.runc.clone(),
+            cni_bin: self.cni_bin.clone(),
+            bridge: self.bridge.clone(),
+            shim: vec![exe.into_os_string(), "__shim".into()],
+            pids_limit: (self.pod_pids_limit > 0).then_some(self.pod_pids_limit),
+        }))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -378,10 +430,10 @@ fn default_data_dir() -> PathBuf {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate(a) => validate::run(&a.files),
-        Command::Dev(a) => dev::run(a),
+        Command::Dev(a) => dev::run(*a),
         Command::Control(a) => control::run_member(a),
         Command::Members(a) => control::members(&a),
-        Command::Node(a) => node::run(a),
+        Command::Node(a) => node::run(*a),
         Command::Apply(a) => client::run_verb(apply::run(&a)),
         Command::Get(a) => client::run_verb(get::run(&a)),
         Command::Delete(a) => client::run_verb(delete::run(&a)),

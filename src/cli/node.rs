@@ -61,6 +61,7 @@ pub fn run(a: NodeArgs) -> Result<ExitCode> {
         timeout: Duration::from_secs(a.request_timeout_seconds),
         ..RouterLimits::default()
     };
+    let containers = a.containers.config(&a.data_dir)?;
     let config = AgentConfig {
         name: a.name,
         control: a.control.iter().map(|c| c.to_string()).collect(),
@@ -85,6 +86,7 @@ pub fn run(a: NodeArgs) -> Result<ExitCode> {
         },
         ingress: a.ingress_addr,
         router,
+        containers,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -4,8 +4,10 @@
 
 #![allow(dead_code)] // Each test file uses a different part.
 
+pub mod containers;
 pub mod http;
 pub mod node;
+pub mod registry;
 pub mod routing;
 
 use std::net::TcpListener;

@@ -9,6 +9,7 @@
 //! - `job`: pods to completion, with retries and deadlines.
 //! - `daemonset`: one pod per qualifying node, updated rolling.
 //! - `node_lifecycle`: nodes that stop reporting are tainted and their pods evicted.
+//! - `node_ipam`: every node's range of the cluster CIDR for its container pods.
 //! - `endpoints`: each Service's ready and unready pod addresses.
 //! - `gc`: objects whose owner (or pods whose node) never existed or is gone.
 
@@ -17,6 +18,7 @@ pub mod deployment;
 pub mod endpoints;
 pub mod gc;
 pub mod job;
+pub mod node_ipam;
 pub mod node_lifecycle;
 pub mod pods;
 pub mod replicaset;
@@ -30,6 +32,7 @@ use crate::machinery::leader::Tasks;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Config {
     pub lifecycle: node_lifecycle::Timing,
+    pub cluster_cidr: node_ipam::ClusterCidr,
 }
 
 /// Starts every controller, each with its number of workers.
@@ -80,6 +83,12 @@ pub fn start(tasks: &mut Tasks, cache: &Cache, client: &Client, config: Config) 
         node_lifecycle::NodeLifecycle::new(c.clone(), k.clone(), config.lifecycle),
         c.clone(),
         2,
+    ));
+    // One worker: ranges are handed out one at a time.
+    tasks.spawn(runner::run(
+        node_ipam::NodeIpam::new(c.clone(), k.clone(), config.cluster_cidr),
+        c.clone(),
+        1,
     ));
     tasks.spawn(gc::run(c.clone(), client));
 }

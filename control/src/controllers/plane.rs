@@ -99,19 +99,29 @@ impl Plane {
             "apiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\n  labels: {{{labels}}}\n"
         ))
         .await;
-        let s = self.cache_get(Kind::Node, "", name).await;
-        let mut o = s.object.clone();
-        if let Object::Node(n) = &mut o {
-            let text = format!(
-                "apiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\nstatus:\n  allocatable: {{cpu: '8', memory: 16Gi, pods: '110', wasm-instances: '1000'}}\n  runtimes: [wasm, oci]\n  conditions:\n  - type: Ready\n    status: 'True'\n    lastHeartbeatTime: '{}'\n",
-                Time::now()
-            );
-            let Object::Node(with) = decode_one(&text, &Source::named("node")).unwrap() else {
-                unreachable!()
-            };
-            n.status = with.status;
+        // The node IPAM controller may write the node meanwhile: read it again and retry.
+        for attempt in 0.. {
+            let s = self.cache_get(Kind::Node, "", name).await;
+            let mut o = s.object.clone();
+            if let Object::Node(n) = &mut o {
+                let text = format!(
+                    "apiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\nstatus:\n  allocatable: {{cpu: '8', memory: 16Gi, pods: '110', wasm-instances: '1000'}}\n  runtimes: [wasm, oci]\n  conditions:\n  - type: Ready\n    status: 'True'\n    lastHeartbeatTime: '{}'\n",
+                    Time::now()
+                );
+                let Object::Node(with) = decode_one(&text, &Source::named("node")).unwrap() else {
+                    unreachable!()
+                };
+                n.status = with.status;
+            }
+            match self.client.update_status(&o, s.revision).await {
+                Ok(_) => break,
+                Err(e) if attempt < 20 => {
+                    tracing::debug!(error = %e, "stand-in heartbeat lost a race");
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("writing node {name}'s status: {e}"),
+            }
         }
-        self.client.update_status(&o, s.revision).await.unwrap();
         self.live.lock().unwrap().insert(name.to_owned());
     }
 

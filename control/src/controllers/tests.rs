@@ -232,6 +232,7 @@ async fn a_lost_nodes_pods_are_evicted_and_recreated_elsewhere() {
             monitor_grace: Duration::from_secs(2),
             eviction_grace: Duration::from_secs(1),
         },
+        ..super::Config::default()
     };
     let p = Plane::with(config).await;
     p.node("n1", "").await;

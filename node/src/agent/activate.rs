@@ -10,12 +10,12 @@ use skiff_proto::model::pod::PodTemplateSpec;
 use skiff_proto::model::values::Time;
 use skiff_proto::{Kind, Object};
 
-use super::ControlPlane;
+use crate::cluster::ControlPlane;
 use crate::logs::{self, LogPolicy, Stream};
 use crate::router::table::ServiceKey;
-use crate::router::{ACTIVATED_ANNOTATION, Activator};
-use crate::runtime::WasmRuntime;
-use crate::wasm::{Handler, HttpSpec, Outbound, Output, Usage};
+use crate::router::{ACTIVATED_ANNOTATION, Activator, LocalEndpoint};
+use crate::runtime::{Usage, WasmRuntime};
+use crate::wasm::{HttpSpec, Outbound, Output};
 
 pub struct NodeActivator {
     pub runtime: Arc<WasmRuntime>,
@@ -31,7 +31,7 @@ impl Activator for NodeActivator {
         d: &ServiceKey,
         template: &PodTemplateSpec,
         outbound: Arc<dyn Outbound>,
-    ) -> Option<Arc<Handler>> {
+    ) -> Option<Arc<dyn LocalEndpoint>> {
         let spec = &template.spec;
         let [c] = spec.containers.as_slice() else {
             return None;

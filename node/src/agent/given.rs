@@ -18,12 +18,16 @@ use skiff_proto::model::volume::{KeyToPath, Volume};
 use skiff_proto::{Kind, Object};
 
 use super::Shared;
-use crate::wasm::Preopen;
+use crate::oci::Credentials;
+use crate::runtime::Mount;
 
-/// The env and folders a container starts with.
+/// The env, folders and argv a container starts with.
 pub struct Given {
     pub env: Vec<(String, String)>,
-    pub dirs: Vec<Preopen>,
+    pub mounts: Vec<Mount>,
+    /// `command` and `args` with `$(VAR)` references to the env expanded.
+    pub command: Vec<String>,
+    pub args: Vec<String>,
 }
 
 /// ConfigMaps and Secrets read for one container start (each read once).
@@ -45,7 +49,7 @@ impl Sources {
     ) -> Result<Option<Data>, String> {
         if !self.config_maps.contains_key(name) {
             let o = shared
-                .cp
+                .api
                 .get(Kind::ConfigMap, ns, name)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -74,7 +78,7 @@ impl Sources {
     ) -> Result<Option<Data>, String> {
         if !self.secrets.contains_key(name) {
             let o = shared
-                .cp
+                .api
                 .get(Kind::Secret, ns, name)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -377,7 +381,7 @@ pub async fn resolve(
 ) -> Result<Given, String> {
     let mut src = Sources::default();
     let env = env(shared, &mut src, pod, c, pod_ip, &shared.host_ip).await?;
-    let mut dirs = Vec::new();
+    let mut mounts = Vec::new();
     for m in &c.volume_mounts {
         let v = pod
             .spec
@@ -389,13 +393,44 @@ pub async fn resolve(
         if let Some(sub) = m.sub_path.as_deref().filter(|s| !s.is_empty()) {
             host = host.join(inside(sub).map_err(|e| format!("subPath: {e}"))?);
         }
-        dirs.push(Preopen {
+        mounts.push(Mount {
             host,
-            guest: m.mount_path.clone(),
+            path: m.mount_path.clone(),
             read_only: read_only || m.read_only.unwrap_or(false),
         });
     }
-    Ok(Given { env, dirs })
+    let command = c.command.iter().map(|a| expand(a, &env)).collect();
+    let args = c.args.iter().map(|a| expand(a, &env)).collect();
+    Ok(Given {
+        env,
+        mounts,
+        command,
+        args,
+    })
+}
+
+/// The registry credentials of the pod's `imagePullSecrets`. A Secret that is missing or
+/// not a `.dockerconfigjson` is skipped with a warning, and the pull goes on without it,
+/// as the kubelet does.
+pub async fn pull_credentials(shared: &Shared, pod: &Pod) -> Credentials {
+    let mut creds = Credentials::default();
+    let mut src = Sources::default();
+    for r in &pod.spec.image_pull_secrets {
+        let ns = &pod.metadata.namespace;
+        let found = src.secret(shared, ns, &r.name).await;
+        let json = match &found {
+            Ok(Some(d)) => d.get(".dockerconfigjson").or_else(|| d.get(".dockercfg")),
+            _ => None,
+        };
+        let Some(json) = json else {
+            tracing::warn!(pod = %pod.metadata.name, secret = %r.name, "an image pull secret is missing or has no .dockerconfigjson; pulling without it");
+            continue;
+        };
+        if let Err(e) = creds.add_docker_config(json) {
+            tracing::warn!(pod = %pod.metadata.name, secret = %r.name, error = %e, "an image pull secret is not a docker config; pulling without it");
+        }
+    }
+    creds
 }
 
 #[cfg(test)]

@@ -2,35 +2,38 @@
 //! bound to it and runs them.
 //!
 //! # Layout
-//! - `control`: [`ControlPlane`], the connection to whichever member answers.
 //! - `given`: what a container starts with: env and volumes from ConfigMaps, Secrets and
 //!   the pod's fields.
-//! - `network`: each pod's own address.
 //! - `probe`: readiness probes (`httpGet`, `tcpSocket`).
 //! - `register`: the Node object and its heartbeat.
 //! - `serve`: the agent's API for the control plane (container logs).
-//! - `worker`: one pod: artifacts, init containers, containers, restarts, status.
+//! - `worker`: one pod: its sandbox, init containers, containers, restarts, status, and
+//!   stopping it gracefully.
 //! - `status`: a pod's status, derived from its containers' states as the kubelet does.
 //! - `backoff`: restart back-off (`CrashLoopBackOff`).
+//! - `containers`: the container runtime's upkeep: the node's pod CIDR, image garbage
+//!   collection.
 //! - `activate`: scale from zero on this node (an instance at once, the Deployment
 //!   scaled up).
 //!
-//! On start the agent lists its pods: finished ones (Succeeded, Failed) stay finished, and
-//! the others start again (Wasm instances live in the agent's process, so they ended with
-//! it); their compiled artifacts come from the compile cache on disk.
+//! The agent holds one runtime per `runtimeClassName` it serves ([`Runtimes`]) and registers
+//! its Node with the runtimes it has. On start it lists its pods: finished ones (Succeeded,
+//! Failed) stay finished, and a worker follows each of the others: it adopts the runs that
+//! outlived the last agent (containers) and starts the rest again (Wasm instances live in
+//! the agent's process, so they ended with it; their compiled artifacts come from the
+//! compile cache on disk). What earlier agents left for pods that are gone is swept.
 
 mod activate;
 mod backoff;
-mod control;
+mod containers;
 mod given;
-mod network;
 mod probe;
 mod register;
 mod serve;
 mod status;
 mod worker;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,14 +47,13 @@ use skiff_proto::model::values::Time;
 use tokio::task::JoinHandle;
 
 pub use backoff::BackoffPolicy;
-pub use control::{ControlPlane, object as decode};
 
 use crate::Error;
+use crate::cluster::{self, ControlPlane, PodApi};
 use crate::logs::LogPolicy;
 use crate::router::{Locals, Router, RouterLimits};
-use crate::runtime::{WasmRuntime, WorkloadRuntime};
+use crate::runtime::{ContainerConfig, ContainerRuntime, Runtimes, WasmRuntime};
 use crate::wasm::{CompileCache, Host, HostConfig};
-use network::PodNetwork;
 
 /// What this node offers.
 #[derive(Debug, Clone)]
@@ -87,13 +89,14 @@ pub struct AgentConfig {
     /// status says which).
     pub ingress: SocketAddr,
     pub router: RouterLimits,
+    /// The container runtime's settings (`None`: Wasm pods only).
+    pub containers: Option<ContainerConfig>,
 }
 
 /// What every pod worker shares.
 pub struct Shared {
-    cp: Arc<ControlPlane>,
-    runtime: Arc<dyn WorkloadRuntime>,
-    network: Arc<PodNetwork>,
+    api: Arc<dyn PodApi>,
+    runtimes: Runtimes,
     data_dir: PathBuf,
     backoff: BackoffPolicy,
     logs: LogPolicy,
@@ -129,7 +132,7 @@ impl Shared {
             namespace: pod.metadata.namespace.clone(),
             name: pod.metadata.name.clone(),
         };
-        self.cp.update_status(key, json).await
+        self.api.update_status(key, json).await
     }
 }
 
@@ -181,20 +184,35 @@ pub async fn run(
         cp.clone(),
     )));
     tracing::info!(node = %config.name, ingress = %config.ingress, "router listening");
-    let runtime = Arc::new(WasmRuntime::new(host, cache, cp.clone(), locals));
+    let wasm = Arc::new(WasmRuntime::new(host, cache, cp.clone(), locals));
     router.set_activator(Arc::new(activate::NodeActivator {
-        runtime: runtime.clone(),
+        runtime: wasm.clone(),
         cp: cp.clone(),
         data_dir: config.data_dir.clone(),
         logs: config.logs,
     }));
+    let mut runtimes = Runtimes::default();
+    runtimes.add(skiff_proto::model::pod::WASM_RUNTIME_CLASS, wasm);
+    let containers = match &config.containers {
+        Some(c) => match ContainerRuntime::new(c.clone()).await {
+            Ok(rt) => {
+                let rt = Arc::new(rt);
+                runtimes.add("", rt.clone());
+                Some(rt)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "this node runs Wasm pods only");
+                None
+            }
+        },
+        None => None,
+    };
     let since = Time::now();
-    register::register(&cp, &config, since, runtime.images()).await?;
-    tracing::info!(node = %config.name, "node registered");
+    register::register(&cp, &config, since, &runtimes).await?;
+    tracing::info!(node = %config.name, runtimes = ?runtimes.kinds(), "node registered");
     let shared = Arc::new(Shared {
-        cp,
-        runtime,
-        network: Arc::default(),
+        api: cp.clone(),
+        runtimes,
         data_dir: config.data_dir.clone(),
         backoff: config.backoff,
         logs: config.logs,
@@ -203,13 +221,16 @@ pub async fn run(
         usage_interval: config.usage_interval,
     });
     let beat = {
-        let (shared, config) = (shared.clone(), config.clone());
+        let (shared, config, cp) = (shared.clone(), config.clone(), cp.clone());
         async move {
             let mut tick = tokio::time::interval(config.heartbeat);
+            let mut last_gc = tokio::time::Instant::now();
             loop {
                 tick.tick().await;
-                let images = shared.runtime.images();
-                if let Err(e) = register::heartbeat(&shared.cp, &config, since, images).await {
+                if let Some(rt) = &containers {
+                    containers::network_and_gc(rt, &cp, &config.name, &mut last_gc).await;
+                }
+                if let Err(e) = register::heartbeat(&cp, &config, since, &shared.runtimes).await {
                     tracing::warn!(error = %e, "heartbeat");
                 }
             }
@@ -218,27 +239,56 @@ pub async fn run(
     tokio::select! {
         () = shutdown => Ok(()),
         () = beat => Ok(()),
-        r = follow(shared.clone(), &config.name) => r,
+        r = follow(shared.clone(), &cp, &config.name) => r,
     }
 }
 
-/// Keeps a worker running for every pod bound to `node` that has not finished.
-async fn follow(shared: Arc<Shared>, node: &str) -> Result<(), Error> {
-    let mut workers: HashMap<String, JoinHandle<()>> = HashMap::new();
+/// A pod's worker: stopped gracefully through `stop`, aborted when dropped (the agent is
+/// going away; runs that can outlive it are left as they are).
+struct Worker {
+    task: Option<JoinHandle<()>>,
+    stop: tokio::sync::watch::Sender<Option<Duration>>,
+}
+
+impl Worker {
+    /// Stops the pod's runs within `grace` and removes its sandbox, in the background
+    /// (the task is let go, not aborted).
+    fn stop(mut self, grace: Duration) {
+        let _ = self.stop.send(Some(grace));
+        drop(self.task.take());
+    }
+}
+
+/// Keeps a worker running for every pod bound to `node` that has not finished, and stops
+/// the worker of every pod that goes away.
+async fn follow(shared: Arc<Shared>, cp: &ControlPlane, node: &str) -> Result<(), Error> {
+    let mut workers: HashMap<String, (Worker, Duration)> = HashMap::new();
+    let mut swept = false;
     loop {
-        let (pods, revision) = shared.cp.pods(node).await?;
-        let listed: Vec<String> = pods.iter().filter_map(uid).collect();
-        workers.retain(|k, w| {
-            let keep = listed.contains(k);
-            if !keep {
-                w.abort();
+        let (pods, revision) = cp.pods(node).await?;
+        let listed: HashSet<String> = pods.iter().filter_map(uid).collect();
+        for gone in workers
+            .keys()
+            .filter(|k| !listed.contains(*k))
+            .cloned()
+            .collect::<Vec<_>>()
+        {
+            if let Some((w, grace)) = workers.remove(&gone) {
+                w.stop(grace);
             }
-            keep
-        });
+        }
+        if !swept {
+            // Once, with the first list: whatever earlier agents left for pods that are
+            // no longer bound here (deleted while no agent watched) goes.
+            for r in shared.runtimes.all() {
+                r.sweep(&listed).await;
+            }
+            swept = true;
+        }
         for p in pods {
             start(&shared, &mut workers, p);
         }
-        let mut stream = shared.cp.watch_pods(node, revision).await?;
+        let mut stream = cp.watch_pods(node, revision).await?;
         loop {
             let ev = match stream.message().await {
                 Ok(Some(ev)) => ev,
@@ -248,10 +298,10 @@ async fn follow(shared: Arc<Shared>, node: &str) -> Result<(), Error> {
             let Some(env) = ev.object.as_ref() else {
                 continue;
             };
-            let o = control::object(env)?;
+            let o = cluster::object(env)?;
             if ev.r#type == WatchEventType::Deleted as i32 {
-                if let Some(w) = uid(&o).and_then(|k| workers.remove(&k)) {
-                    w.abort();
+                if let Some((w, grace)) = uid(&o).and_then(|k| workers.remove(&k)) {
+                    w.stop(grace);
                 }
             } else {
                 start(&shared, &mut workers, o);
@@ -270,20 +320,28 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if let Some(t) = &self.task {
+            t.abort();
+        }
+    }
+}
+
 fn uid(o: &Object) -> Option<String> {
     o.metadata().uid.clone()
 }
 
-/// Starts a worker for `o` unless it has one, is being deleted, is not a Wasm pod, or has
-/// finished.
-fn start(shared: &Arc<Shared>, workers: &mut HashMap<String, JoinHandle<()>>, o: Object) {
+/// Starts a worker for `o` unless it has one or has finished; stops the worker of a pod
+/// being deleted.
+fn start(shared: &Arc<Shared>, workers: &mut HashMap<String, (Worker, Duration)>, o: Object) {
     let Object::Pod(pod) = o else { return };
     let Some(k) = pod.metadata.uid.clone() else {
         return;
     };
     if pod.metadata.deletion_timestamp.is_some() {
-        if let Some(w) = workers.remove(&k) {
-            w.abort();
+        if let Some((w, grace)) = workers.remove(&k) {
+            w.stop(grace);
         }
         return;
     }
@@ -291,9 +349,21 @@ fn start(shared: &Arc<Shared>, workers: &mut HashMap<String, JoinHandle<()>>, o:
         .status
         .as_ref()
         .is_some_and(|s| matches!(s.phase, PodPhase::Succeeded | PodPhase::Failed));
-    if workers.contains_key(&k) || finished || !pod.spec.is_wasm() {
+    if workers.contains_key(&k) || finished {
         return;
     }
     tracing::info!(pod = %pod.metadata.name, namespace = %pod.metadata.namespace, "starting pod");
-    workers.insert(k, tokio::spawn(worker::run_pod(shared.clone(), pod)));
+    let grace = worker::grace(&pod.spec);
+    let (stop, rx) = tokio::sync::watch::channel(None);
+    let task = tokio::spawn(worker::run_pod(shared.clone(), pod, rx));
+    workers.insert(
+        k,
+        (
+            Worker {
+                task: Some(task),
+                stop,
+            },
+            grace,
+        ),
+    );
 }

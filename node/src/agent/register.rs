@@ -9,15 +9,15 @@ use skiff_proto::grpc::api::ObjectKey;
 use skiff_proto::model::condition::{Condition, ConditionStatus};
 use skiff_proto::model::meta::ObjectMeta;
 use skiff_proto::model::node::{
-    ContainerImage, DaemonEndpoint, Node, NodeAddress, NodeDaemonEndpoints, NodeStatus,
-    NodeSystemInfo, Runtime,
+    DaemonEndpoint, Node, NodeAddress, NodeDaemonEndpoints, NodeStatus, NodeSystemInfo,
 };
 use skiff_proto::model::quantity::Quantity;
 use skiff_proto::model::values::Time;
 
 use super::AgentConfig;
-use super::control::ControlPlane;
 use crate::Error;
+use crate::cluster::ControlPlane;
+use crate::runtime::Runtimes;
 
 fn quantity(text: String) -> Result<Quantity, Error> {
     Quantity::parse(&text).map_err(|reason| Error::ControlPlane {
@@ -31,7 +31,7 @@ pub fn status(
     config: &AgentConfig,
     now: Time,
     since: Time,
-    images: Vec<ContainerImage>,
+    runtimes: &Runtimes,
 ) -> Result<NodeStatus, Error> {
     let c = &config.capacity;
     let mut capacity = BTreeMap::new();
@@ -58,8 +58,8 @@ pub fn status(
             type_: "InternalIP".into(),
             address: config.address.clone(),
         }],
-        runtimes: vec![Runtime::Wasm],
-        images,
+        runtimes: runtimes.kinds(),
+        images: runtimes.images(),
         daemon_endpoints: Some(NodeDaemonEndpoints {
             agent_endpoint: Some(DaemonEndpoint {
                 port: config.listen.port(),
@@ -90,7 +90,7 @@ pub async fn register(
     cp: &ControlPlane,
     config: &AgentConfig,
     since: Time,
-    images: Vec<ContainerImage>,
+    runtimes: &Runtimes,
 ) -> Result<(), Error> {
     let node = Object::Node(Node {
         metadata: ObjectMeta {
@@ -101,7 +101,7 @@ pub async fn register(
         ..Default::default()
     });
     cp.apply(&node).await?;
-    heartbeat(cp, config, since, images).await
+    heartbeat(cp, config, since, runtimes).await
 }
 
 /// Renews the `Ready` heartbeat (with the whole status, so a node object that lost it
@@ -110,9 +110,9 @@ pub async fn heartbeat(
     cp: &ControlPlane,
     config: &AgentConfig,
     since: Time,
-    images: Vec<ContainerImage>,
+    runtimes: &Runtimes,
 ) -> Result<(), Error> {
-    let s = status(config, Time::now(), since, images)?;
+    let s = status(config, Time::now(), since, runtimes)?;
     let json = serde_json::to_vec(&s).map_err(|e| Error::ControlPlane {
         reason: format!("encoding the node status: {e}"),
     })?;

@@ -8,7 +8,7 @@ use skiff_proto::model::pod::{
 };
 use skiff_proto::model::values::Time;
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,7 +16,7 @@ use skiff_proto::model::pod::PodUsage;
 use skiff_proto::model::quantity::Quantity;
 
 use super::worker::Slot;
-use crate::wasm::{Usage, UsageSnapshot};
+use crate::runtime::{Usage, UsageSnapshot};
 
 /// What the agent reports for one pod.
 pub struct PodState {
@@ -32,7 +32,7 @@ pub struct PodState {
     pub pod_ip: Option<String>,
     pub host_ip: String,
     /// The pod's own address (shown as `podIP` once a container serves on it).
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     /// Whether the pod was last reported ready, and since when: the `Ready` condition's
     /// `lastTransitionTime` (which `minReadySeconds` counts from).
     readiness: (bool, Time),
@@ -51,7 +51,7 @@ fn waiting(reason: &str) -> ContainerState {
 }
 
 impl PodState {
-    pub fn new(pod: &Pod, host_ip: &str, ip: Ipv4Addr) -> PodState {
+    pub fn new(pod: &Pod, host_ip: &str, ip: IpAddr) -> PodState {
         let entry = |c: &skiff_proto::model::container::Container| ContainerStatus {
             name: c.name.clone(),
             state: waiting("ContainerCreating"),
@@ -88,6 +88,33 @@ impl PodState {
 
     /// The container's new state; a state that ended becomes its `lastState` when the
     /// next one begins.
+    /// Takes the restart counts (and start time) the pod's status already has, written by
+    /// an earlier agent.
+    pub fn carry_over(&mut self, pod: &Pod) {
+        let Some(status) = &pod.status else { return };
+        for (mine, theirs) in [
+            (&mut self.init, &status.init_container_statuses),
+            (&mut self.main, &status.container_statuses),
+        ] {
+            for c in mine.iter_mut() {
+                if let Some(t) = theirs.iter().find(|t| t.name == c.name) {
+                    c.restart_count = t.restart_count;
+                    c.last_state = t.last_state.clone();
+                }
+            }
+        }
+        if let Some(t) = status.start_time {
+            self.started = t;
+        }
+    }
+
+    /// Every container waits, for the same reason (the pod has no sandbox).
+    pub fn set_all(&mut self, state: ContainerState) {
+        for c in self.init.iter_mut().chain(self.main.iter_mut()) {
+            c.state = state.clone();
+        }
+    }
+
     pub fn set(&mut self, slot: Slot, state: ContainerState) {
         let probed = matches!(slot, Slot::Main(i) if self.probed.get(i) == Some(&true));
         if let Some(c) = self.entry(slot) {
@@ -230,7 +257,7 @@ mod tests {
             name: "c".into(),
             ..Default::default()
         });
-        let mut s = PodState::new(&pod, "127.0.0.1", Ipv4Addr::LOCALHOST);
+        let mut s = PodState::new(&pod, "127.0.0.1", std::net::Ipv4Addr::LOCALHOST.into());
         s.readiness.1 = Time { unix_seconds: 1 };
         assert_eq!(ready_since(&s.status()), Some(Time { unix_seconds: 1 }));
         let running = ContainerState {

@@ -1,6 +1,9 @@
-//! One pod on this node: its address, its init containers run in order, then its
-//! containers side by side (each prepared and started by the workload runtime), each restarted as the pod's restart policy
-//! says (with back-off), and the pod's status reported at every change.
+//! One pod on this node: its sandbox (made by the runtime its `runtimeClassName` picks),
+//! its init containers run in order, then its containers side by side (each prepared and
+//! started by that runtime), each restarted as the pod's restart policy says (with
+//! back-off), and the pod's status reported at every change. When the pod goes away its
+//! runs are stopped gracefully (its grace period, then killed) and its sandbox removed;
+//! when the agent goes away the worker is dropped and its runs left as they are.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,63 +14,145 @@ use skiff_proto::model::pod::{
     ContainerState, Pod, PodSpec, RestartPolicy, StateRunning, StateTerminated, StateWaiting,
 };
 use skiff_proto::model::values::Time;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, watch};
 
 use super::backoff::Backoff;
 use super::status::PodState;
 use super::{Shared, given, probe};
 use crate::logs::{self, LogFile};
-use crate::runtime::{Limits, Outcome, StartSpec};
+use crate::runtime::{
+    Limits, NotStarted, Outcome, PodRef, Pull, Running, Sandbox, Security, StartSpec,
+    WorkloadRuntime,
+};
 
-/// Runs `pod` until it is done (or the task is aborted because the pod went away).
-pub async fn run_pod(shared: Arc<Shared>, pod: Pod) {
-    let ip = shared
-        .network
-        .allocate(pod.metadata.uid.as_deref().unwrap_or(&pod.metadata.name));
-    let state = Arc::new(Mutex::new(PodState::new(&pod, &shared.host_ip, ip.ip)));
-    report(&shared, &pod, &state).await;
-    let _reporter = AbortOnDrop(tokio::spawn(report_usage(
-        shared.clone(),
-        pod.clone(),
-        state.clone(),
-    )));
-    let dir = shared.pod_dir(&pod);
-    for (i, c) in pod.spec.init_containers.iter().enumerate() {
-        let ok = run_container(&shared, &pod, &state, &dir, c, Slot::Init(i), true).await;
-        if !ok {
-            return;
+/// A pod worker's stop signal: `Some(grace)` once its pod is going away.
+pub type Stop = watch::Receiver<Option<Duration>>;
+
+/// Resolves with the grace period once the pod is to stop (never, if the sender is gone:
+/// the agent is going away and drops the worker).
+async fn stopping(stop: &mut Stop) -> Duration {
+    loop {
+        if let Some(grace) = *stop.borrow_and_update() {
+            return grace;
+        }
+        if stop.changed().await.is_err() {
+            return std::future::pending().await;
         }
     }
-    // The containers run side by side; aborting this task (the pod went away) drops the
-    // set, which stops them all.
-    let mut set = tokio::task::JoinSet::new();
-    for (i, c) in pod.spec.containers.iter().enumerate() {
-        let (shared, pod, state, dir, c) = (
-            shared.clone(),
-            pod.clone(),
-            state.clone(),
-            dir.clone(),
-            c.clone(),
-        );
-        set.spawn(async move {
-            run_container(&shared, &pod, &state, &dir, &c, Slot::Main(i), false).await
-        });
+}
+
+/// What every container of one pod shares.
+struct PodCtx {
+    shared: Arc<Shared>,
+    pod: Pod,
+    state: Arc<Mutex<PodState>>,
+    runtime: Arc<dyn WorkloadRuntime>,
+    sandbox: Arc<dyn Sandbox>,
+    dir: std::path::PathBuf,
+}
+
+/// Runs `pod` until it is done or `stop` says to stop.
+pub async fn run_pod(shared: Arc<Shared>, pod: Pod, mut stop: Stop) {
+    let mut state = PodState::new(
+        &pod,
+        &shared.host_ip,
+        std::net::Ipv4Addr::UNSPECIFIED.into(),
+    );
+    // Restarts counted by an earlier agent stay counted.
+    state.carry_over(&pod);
+    let Some((runtime, sandbox)) = sandbox(&shared, &pod, &mut state, &mut stop).await else {
+        return;
+    };
+    state.ip = sandbox.ip();
+    let state = Arc::new(Mutex::new(state));
+    let cx = Arc::new(PodCtx {
+        dir: shared.pod_dir(&pod),
+        shared,
+        pod,
+        state,
+        runtime,
+        sandbox,
+    });
+    report(&cx.shared, &cx.pod, &cx.state).await;
+    let reporter = AbortOnDrop(tokio::spawn(report_usage(cx.clone())));
+    let mut finished = true;
+    for (i, c) in cx.pod.spec.init_containers.iter().enumerate() {
+        if run_container(&cx, c, Slot::Init(i), true, stop.clone()).await != Ended::Succeeded {
+            finished = false;
+            break;
+        }
     }
-    while set.join_next().await.is_some() {}
+    if finished {
+        // The containers run side by side.
+        let mut set = tokio::task::JoinSet::new();
+        for (i, c) in cx.pod.spec.containers.iter().enumerate() {
+            let (cx, c, stop) = (cx.clone(), c.clone(), stop.clone());
+            set.spawn(async move { run_container(&cx, &c, Slot::Main(i), false, stop).await });
+        }
+        while set.join_next().await.is_some() {}
+    }
+    drop(reporter);
     // What the finished pod used, for good.
-    if state.lock().await.sample() {
-        report(&shared, &pod, &state).await;
+    cx.sandbox.sample(&cx.state.lock().await.usage);
+    if cx.state.lock().await.sample() {
+        report(&cx.shared, &cx.pod, &cx.state).await;
+    }
+    cx.sandbox.remove().await;
+}
+
+/// The pod's runtime and sandbox; until they can be had, every container waits with the
+/// reason. `None`: the pod was stopped first.
+async fn sandbox(
+    shared: &Shared,
+    pod: &Pod,
+    state: &mut PodState,
+    stop: &mut Stop,
+) -> Option<(Arc<dyn WorkloadRuntime>, Arc<dyn Sandbox>)> {
+    let m = &pod.metadata;
+    let of = PodRef {
+        uid: m.uid.clone().unwrap_or_else(|| m.name.clone()),
+        namespace: m.namespace.clone(),
+        name: m.name.clone(),
+    };
+    let mut backoff = Backoff::new(shared.backoff);
+    loop {
+        let made = match shared.runtimes.for_pod(&pod.spec) {
+            Ok(runtime) => tokio::select! {
+                s = runtime.sandbox(&of) => s.map(|s| (runtime, s)),
+                _ = stopping(stop) => return None,
+            },
+            Err(n) => Err(n),
+        };
+        let n = match made {
+            Ok(made) => return Some(made),
+            Err(n) => n,
+        };
+        tracing::warn!(pod = %m.name, namespace = %m.namespace, reason = n.reason, message = %n.message, "no sandbox");
+        state.set_all(waiting(n.reason, n.message));
+        let status = state.status();
+        if let Err(e) = shared.report(pod, &status).await {
+            tracing::warn!(pod = %m.name, error = %e, "reporting pod status");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff.after_run(Duration::ZERO)) => {}
+            _ = stopping(stop) => return None,
+        }
     }
 }
 
 /// Reports the pod's usage every `usage_interval` while it changes.
-async fn report_usage(shared: Arc<Shared>, pod: Pod, state: Arc<Mutex<PodState>>) {
-    let mut tick = tokio::time::interval(shared.usage_interval);
+async fn report_usage(cx: Arc<PodCtx>) {
+    let mut tick = tokio::time::interval(cx.shared.usage_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if state.lock().await.sample() {
-            report(&shared, &pod, &state).await;
+        let changed = {
+            let mut s = cx.state.lock().await;
+            cx.sandbox.sample(&s.usage);
+            s.sample()
+        };
+        if changed {
+            report(&cx.shared, &cx.pod, &cx.state).await;
         }
     }
 }
@@ -116,12 +201,13 @@ fn waiting(reason: &str, message: String) -> ContainerState {
 
 /// A container's limits, as the pod spec sets them.
 pub(super) fn limits(spec: &PodSpec, c: &Container) -> Limits {
-    let l = &c.resources.limits;
+    let (l, r) = (&c.resources.limits, &c.resources.requests);
+    let millis = |q: &skiff_proto::model::quantity::Quantity| u64::try_from(q.milli_value()).ok();
     Limits {
         memory_bytes: l.get("memory").and_then(|q| u64::try_from(q.value()).ok()),
-        cpu_millis: l
-            .get("cpu")
-            .and_then(|q| u64::try_from(q.milli_value()).ok()),
+        cpu_millis: l.get("cpu").and_then(millis),
+        // Kubernetes defaults a request to its limit.
+        cpu_request_millis: r.get("cpu").or_else(|| l.get("cpu")).and_then(millis),
         deadline: spec
             .active_deadline_seconds
             .and_then(|s| u64::try_from(s).ok())
@@ -129,15 +215,28 @@ pub(super) fn limits(spec: &PodSpec, c: &Container) -> Limits {
     }
 }
 
-/// argv: `command` then `args`, or the container's name then `args`.
-fn argv(c: &Container) -> Vec<String> {
-    let mut a = if c.command.is_empty() {
-        vec![c.name.clone()]
-    } else {
-        c.command.clone()
-    };
-    a.extend(c.args.iter().cloned());
-    a
+/// What the container's `securityContext` asks for, over its pod's.
+fn security(spec: &PodSpec, c: &Container) -> Security {
+    let pod = spec.security_context.clone().unwrap_or_default();
+    let own = c.security_context.clone().unwrap_or_default();
+    let id = |v: Option<i64>| v.and_then(|n| u32::try_from(n).ok());
+    let caps = own.capabilities.unwrap_or_default();
+    Security {
+        run_as_user: id(own.run_as_user.or(pod.run_as_user)),
+        run_as_group: id(own.run_as_group.or(pod.run_as_group)),
+        run_as_non_root: own.run_as_non_root.or(pod.run_as_non_root).unwrap_or(false),
+        supplemental_groups: pod
+            .supplemental_groups
+            .iter()
+            .chain(pod.fs_group.iter())
+            .filter_map(|g| u32::try_from(*g).ok())
+            .collect(),
+        read_only_root_filesystem: own.read_only_root_filesystem.unwrap_or(false),
+        privileged: own.privileged.unwrap_or(false),
+        allow_privilege_escalation: own.allow_privilege_escalation,
+        add_capabilities: caps.add,
+        drop_capabilities: caps.drop,
+    }
 }
 
 /// Starts the log of a new run of container `c`.
@@ -147,34 +246,30 @@ fn new_log(shared: &Shared, dir: &Path, c: &Container) -> Result<Arc<LogFile>, S
 
 /// What one run of container `c` starts with, or the waiting state that says why it
 /// cannot start.
-async fn start_spec(
-    shared: &Shared,
-    pod: &Pod,
-    c: &Container,
-    dir: &Path,
-    state: &Mutex<PodState>,
-) -> Result<StartSpec, ContainerState> {
+async fn start_spec(cx: &PodCtx, c: &Container) -> Result<StartSpec, ContainerState> {
     let (ip, usage) = {
-        let s = state.lock().await;
+        let s = cx.state.lock().await;
         (s.ip, s.usage.clone())
     };
-    let given = given::resolve(shared, pod, c, dir, Some(&ip.to_string()))
+    let given = given::resolve(&cx.shared, &cx.pod, c, &cx.dir, Some(&ip.to_string()))
         .await
         .map_err(config_error)?;
-    let log = new_log(shared, dir, c).map_err(create_error)?;
+    let log = new_log(&cx.shared, &cx.dir, c).map_err(create_error)?;
     Ok(StartSpec {
-        args: argv(c),
+        command: given.command,
+        args: given.args,
         env: given.env,
-        dirs: given.dirs,
+        working_dir: c.working_dir.clone(),
+        security: security(&cx.pod.spec, c),
+        mounts: given.mounts,
         log,
-        limits: limits(&pod.spec, c),
+        limits: limits(&cx.pod.spec, c),
         usage,
-        ip: ip.into(),
         port: c
             .ports
             .first()
             .and_then(|p| u16::try_from(p.container_port).ok()),
-        outbound: Some(shared.router.outbound(&pod.metadata.namespace)),
+        outbound: Some(cx.shared.router.outbound(&cx.pod.metadata.namespace)),
     })
 }
 
@@ -201,54 +296,89 @@ fn config_error(why: String) -> ContainerState {
     waiting("CreateContainerConfigError", why)
 }
 
-/// Shows why the container cannot start, and waits its back-off before trying again.
-async fn wait(
-    shared: &Shared,
-    pod: &Pod,
-    state: &Mutex<PodState>,
-    slot: Slot,
-    backoff: &mut Backoff,
-    why: ContainerState,
-) {
-    set(shared, pod, state, slot, why).await;
-    tokio::time::sleep(backoff.after_run(Duration::ZERO)).await;
+fn not_started(n: NotStarted) -> ContainerState {
+    waiting(n.reason, n.message)
 }
 
-/// Runs one container as the restart policy says; returns whether it ended well (exit 0).
+/// How a container's runs came to an end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// Its last run exited 0 and the policy does not run it again.
+    Succeeded,
+    /// Its last run failed and the policy does not run it again.
+    Failed,
+    /// The pod is going away.
+    Stopped,
+}
+
+/// A run of the container: one an earlier agent left (the first time round), or a new
+/// one; `Err` is the waiting state that says why there is none.
+async fn launch(
+    cx: &PodCtx,
+    c: &Container,
+    adopt: bool,
+) -> Result<(Box<dyn Running>, Time), ContainerState> {
+    if adopt && let Some(run) = cx.sandbox.adopt(&c.name).await {
+        tracing::info!(pod = %cx.pod.metadata.name, container = %c.name, "adopted a run an earlier agent started");
+        return Ok((run, Time::now()));
+    }
+    let pull = Pull {
+        policy: c.image_pull_policy,
+        credentials: given::pull_credentials(&cx.shared, &cx.pod).await,
+    };
+    let prepared = cx
+        .runtime
+        .prepare(&c.image, &pull)
+        .await
+        .map_err(not_started)?;
+    let spec = start_spec(cx, c).await?;
+    let started = Time::now();
+    let run = prepared
+        .start(&cx.sandbox, &c.name, spec)
+        .await
+        .map_err(not_started)?;
+    Ok((run, started))
+}
+
+/// Runs one container as the restart policy says, until it is done or the pod stops.
 async fn run_container(
-    shared: &Shared,
-    pod: &Pod,
-    state: &Mutex<PodState>,
-    dir: &Path,
+    cx: &PodCtx,
     c: &Container,
     slot: Slot,
     init: bool,
-) -> bool {
+    mut stop: Stop,
+) -> Ended {
+    let (shared, pod, state) = (&*cx.shared, &cx.pod, &*cx.state);
     let policy = pod.spec.restart_policy.unwrap_or(RestartPolicy::Always);
     let mut backoff = Backoff::new(shared.backoff);
+    let mut adopt = true;
     loop {
-        let prepared = match shared.runtime.prepare(&c.image).await {
-            Ok(p) => p,
-            Err(n) => {
-                let why = waiting(n.reason, n.message);
-                wait(shared, pod, state, slot, &mut backoff, why).await;
-                continue;
-            }
+        let launched = tokio::select! {
+            l = launch(cx, c, std::mem::take(&mut adopt)) => l,
+            _ = stopping(&mut stop) => return Ended::Stopped,
         };
-        let spec = match start_spec(shared, pod, c, dir, state).await {
-            Ok(s) => s,
-            Err(why) => {
-                wait(shared, pod, state, slot, &mut backoff, why).await;
-                continue;
-            }
-        };
-        let started = Time::now();
-        let mut run = match prepared.start(spec).await {
+        let (mut run, started) = match launched {
             Ok(r) => r,
-            Err(n) => {
-                let why = waiting(n.reason, n.message);
-                wait(shared, pod, state, slot, &mut backoff, why).await;
-                continue;
+            Err(why) => {
+                let pull_failed = why
+                    .waiting
+                    .as_ref()
+                    .is_some_and(|w| w.reason.as_deref() == Some("ErrImagePull"));
+                let message = why.waiting.as_ref().and_then(|w| w.message.clone());
+                set(shared, pod, state, slot, why).await;
+                if pull_failed {
+                    // As the kubelet shows it: the pull failed, and waits to be tried again.
+                    let why = format!(
+                        "Back-off pulling image {:?}: {}",
+                        c.image,
+                        message.unwrap_or_default()
+                    );
+                    set(shared, pod, state, slot, waiting("ImagePullBackOff", why)).await;
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(backoff.after_run(Duration::ZERO)) => continue,
+                    _ = stopping(&mut stop) => return Ended::Stopped,
+                }
             }
         };
         if let Some(addr) = run.address() {
@@ -268,7 +398,7 @@ async fn run_container(
             if init {
                 return std::future::pending().await;
             }
-            probe::readiness(c, ip.into(), |ready, why| async move {
+            probe::readiness(c, ip, |ready, why| async move {
                 if let Some(why) = &why {
                     tracing::info!(pod = %pod.metadata.name, container = %c.name, %why, "readiness probe failed");
                 }
@@ -277,21 +407,25 @@ async fn run_container(
             })
             .await
         };
-        let outcome = tokio::select! {
-            o = run.wait() => o,
+        let (outcome, stopped) = tokio::select! {
+            o = run.wait() => (o, false),
             // A probe runs until its container stops; were it to end, wait for the run.
-            () = probing => run.wait().await,
+            () = probing => (run.wait().await, false),
+            grace = stopping(&mut stop) => (run.stop(grace).await, true),
         };
         drop(run);
+        set(shared, pod, state, slot, terminated(&outcome, started)).await;
         let ok = outcome.exit_code == 0;
+        if stopped {
+            return Ended::Stopped;
+        }
         let restart = match policy {
             RestartPolicy::Always => !init || !ok,
             RestartPolicy::OnFailure => !ok,
             RestartPolicy::Never => false,
         };
-        set(shared, pod, state, slot, terminated(&outcome, started)).await;
         if !restart {
-            return ok;
+            return if ok { Ended::Succeeded } else { Ended::Failed };
         }
         let wait = backoff.after_run(began.elapsed());
         let message = format!(
@@ -307,6 +441,22 @@ async fn run_container(
             s.set(slot, waiting("CrashLoopBackOff", message));
         }
         report(shared, pod, state).await;
-        tokio::time::sleep(wait).await;
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = stopping(&mut stop) => return Ended::Stopped,
+        }
     }
 }
+
+/// The pod's `terminationGracePeriodSeconds` (30 s when unset, as in Kubernetes).
+pub(super) fn grace(spec: &PodSpec) -> Duration {
+    Duration::from_secs(
+        spec.termination_grace_period_seconds
+            .and_then(|s| u64::try_from(s).ok())
+            .unwrap_or(30),
+    )
+}
+
+#[cfg(test)]
+#[path = "worker_tests.rs"]
+mod tests;

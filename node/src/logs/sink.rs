@@ -73,6 +73,15 @@ impl LogFile {
         }))
     }
 
+    /// Where the log is (a container's shim writes it from its own process).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn policy(&self) -> LogPolicy {
+        self.policy
+    }
+
     /// The writer for one of the guest's streams.
     pub fn sink(self: &Arc<Self>, stream: Stream) -> LogSink {
         LogSink {

@@ -12,8 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use skiff_proto::model::pod::PodTemplateSpec;
 use tokio::sync::OnceCell;
 
+use super::locals::LocalEndpoint;
 use super::table::ServiceKey;
-use crate::wasm::{Handler, Outbound};
+use crate::wasm::Outbound;
 
 /// The annotation that lets a Deployment at zero replicas be woken by a request.
 pub const SCALE_TO_ZERO_ANNOTATION: &str = "skiff.dev/scale-to-zero";
@@ -32,7 +33,7 @@ pub trait Activator: Send + Sync {
         deployment: &ServiceKey,
         template: &PodTemplateSpec,
         outbound: Arc<dyn Outbound>,
-    ) -> Option<Arc<Handler>>;
+    ) -> Option<Arc<dyn LocalEndpoint>>;
 
     /// Asks for the Deployment to run (one replica), so the controllers catch up.
     async fn record(&self, deployment: &ServiceKey) -> Result<(), String>;
@@ -43,7 +44,7 @@ pub struct Wakeable {
     pub deployment: ServiceKey,
     template: PodTemplateSpec,
     /// The instance started here, once it could be.
-    instance: OnceCell<Arc<Handler>>,
+    instance: OnceCell<Arc<dyn LocalEndpoint>>,
     /// An activation write is under way or done (cleared when it fails, so the next
     /// request tries again).
     recorded: Arc<AtomicBool>,
@@ -76,7 +77,7 @@ impl Wakeable {
         &self,
         activator: &Arc<dyn Activator>,
         outbound: impl FnOnce() -> Arc<dyn Outbound>,
-    ) -> Option<Arc<Handler>> {
+    ) -> Option<Arc<dyn LocalEndpoint>> {
         self.instance
             .get_or_try_init(|| async {
                 activator

@@ -23,13 +23,13 @@ impl Router {
         if let (Some(w), Some(a)) = (&d.backend.wake, self.activator.get()) {
             let ns = w.deployment.namespace.clone();
             if let Some(handler) = w.instance(a, || self.outbound_for(&ns)).await {
-                let answered = handler.handle(req).await;
+                let answered = handler.call(req).await;
                 w.record(a);
                 return match answered {
                     Ok(r) => r,
                     Err(e) => answer(
                         StatusCode::BAD_GATEWAY,
-                        format!("{} (woken from zero): {e:#}", w.deployment),
+                        format!("{} (woken from zero): {e}", w.deployment),
                     ),
                 };
             }
@@ -109,7 +109,10 @@ impl Router {
                 (None, Some(s)) => s.request(),
                 (None, None) => break,
             };
-            if ep.via != Via::Local && spare.is_none() && attempt < self.limits.retries {
+            // A request sent over TCP is gone when the connect fails: keep its head to
+            // send again. One called in-process is given back instead.
+            let in_process = ep.via == Via::Local && self.upstreams.in_process(ep.addr);
+            if !in_process && spare.is_none() && attempt < self.limits.retries {
                 spare = Spare::of(&r);
             }
             let start = Instant::now();
@@ -169,6 +172,20 @@ impl Router {
             );
         };
         let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+        // Only this node's pods: the header may not make the router call anything else
+        // this machine listens on.
+        if !self.table().is_local_endpoint(addr) {
+            let mut r = answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("no ready pod on this node serves {addr}"),
+            );
+            r.headers_mut().insert(
+                hyper::header::HeaderName::from_static(NOT_SENT_HEADER),
+                hyper::header::HeaderValue::from_static("1"),
+            );
+            self.log("forwarded", &method, "", &path, r.status(), start);
+            return r;
+        }
         // No timeout here: the sending router holds the route's deadline, and drops the
         // connection (and with it this request) when it passes.
         let resp = match self.upstreams.local(addr, req).await {

@@ -1,17 +1,27 @@
-//! The Wasm HTTP handlers running on this node, by the address their pod serves on: the
-//! router calls them in-process. The Wasm runtime adds a handler when a pod's HTTP
-//! container starts and removes it when the run ends.
+//! The endpoints on this node that the router calls in-process, by the address their pod
+//! serves on: a runtime registers one when a run starts serving (the Wasm runtime, for
+//! its HTTP handlers) and it is removed when the run ends. Local endpoints without one
+//! (containers) are reached over TCP at their address.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
-use crate::wasm::Handler;
+use hyper::{Request, Response};
 
-/// Handlers by address.
+use super::Body;
+
+/// Something that answers HTTP requests in this process.
+#[tonic::async_trait]
+pub trait LocalEndpoint: Send + Sync {
+    /// The answer to `req`, or why there is none (the workload failed).
+    async fn call(self: Arc<Self>, req: Request<Body>) -> Result<Response<Body>, String>;
+}
+
+/// In-process endpoints by address.
 #[derive(Default)]
 pub struct Locals {
-    handlers: RwLock<HashMap<SocketAddr, Arc<Handler>>>,
+    handlers: RwLock<HashMap<SocketAddr, Arc<dyn LocalEndpoint>>>,
 }
 
 /// A handler's place in [`Locals`], given back when dropped (the run ended).
@@ -33,7 +43,11 @@ impl Drop for Registration {
 
 impl Locals {
     /// Serves `addr` with `handler` until the registration is dropped.
-    pub fn register(self: &Arc<Self>, addr: SocketAddr, handler: Arc<Handler>) -> Registration {
+    pub fn register(
+        self: &Arc<Self>,
+        addr: SocketAddr,
+        handler: Arc<dyn LocalEndpoint>,
+    ) -> Registration {
         self.handlers
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -44,7 +58,7 @@ impl Locals {
         }
     }
 
-    pub fn get(&self, addr: &SocketAddr) -> Option<Arc<Handler>> {
+    pub fn get(&self, addr: &SocketAddr) -> Option<Arc<dyn LocalEndpoint>> {
         self.handlers
             .read()
             .unwrap_or_else(|p| p.into_inner())

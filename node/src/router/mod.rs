@@ -38,7 +38,7 @@ use hyper::{Request, Response, StatusCode};
 
 pub use activate::{ACTIVATED_ANNOTATION, Activator, SCALE_TO_ZERO_ANNOTATION};
 pub use listen::serve;
-pub use locals::{Locals, Registration};
+pub use locals::{LocalEndpoint, Locals, Registration};
 pub use sources::watch;
 pub use table::Table;
 

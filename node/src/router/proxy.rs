@@ -1,5 +1,6 @@
-//! Sending one request to one endpoint: a local Wasm handler in-process, anything else
-//! over pooled keep-alive connections (another node's router, or the endpoint's address).
+//! Sending one request to one endpoint: a local endpoint that has a [`LocalEndpoint`]
+//! in-process, anything else over pooled keep-alive connections (another node's router, or
+//! the endpoint's own address: a container's).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -86,22 +87,22 @@ impl Upstreams {
         }
     }
 
-    /// Calls the Wasm handler on this node that serves `addr`, in-process. (Containers,
-    /// which listen on their pod's address, come with the container runtime.)
+    /// Whether the endpoint at `addr` is called in-process.
+    pub fn in_process(&self, addr: SocketAddr) -> bool {
+        self.locals.get(&addr).is_some()
+    }
+
+    /// Calls the endpoint on this node that serves `addr`: in-process when its runtime
+    /// registered it, else over TCP at its address (a container listening in its pod's
+    /// network namespace).
     pub async fn local(
         &self,
         addr: SocketAddr,
         req: Request<Body>,
     ) -> Result<Response<Body>, Failure> {
         match self.locals.get(&addr) {
-            Some(handler) => handler
-                .handle(req)
-                .await
-                .map_err(|e| Failure::Failed(format!("{e:#}"))),
-            None => Err(Failure::NotSent(
-                format!("no pod on this node serves {addr} (it stopped)"),
-                Some(Box::new(req)),
-            )),
+            Some(handler) => handler.call(req).await.map_err(Failure::Failed),
+            None => self.remote(addr, req).await,
         }
     }
 

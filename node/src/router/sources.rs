@@ -24,7 +24,7 @@ use super::activate::{ACTIVATED_ANNOTATION, SCALE_TO_ZERO_ANNOTATION, Wakeable};
 use super::table::{
     BackendSpec, Nodes, PathMatch, PortRef, PortSpec, RouteSpec, RuleSpec, ServiceKey, Table,
 };
-use crate::agent::ControlPlane;
+use crate::cluster::ControlPlane;
 
 /// An Ingress's request timeout (a duration such as `30s`), as ingress-nginx's
 /// `proxy-read-timeout` annotation sets one.
@@ -128,7 +128,7 @@ async fn follow(
             let Some(env) = ev.object.as_ref() else {
                 continue;
             };
-            let Ok(o) = crate::agent::decode(env) else {
+            let Ok(o) = crate::cluster::object(env) else {
                 continue;
             };
             {

@@ -309,6 +309,13 @@ impl Table {
     }
 
     /// Whether `ip` is a node's address.
+    /// Whether `addr` is a ready endpoint of a pod on this node.
+    pub fn is_local_endpoint(&self, addr: SocketAddr) -> bool {
+        self.endpoints
+            .iter()
+            .any(|((a, _), ep)| *a == addr && ep.via == Via::Local)
+    }
+
     pub fn is_node(&self, ip: IpAddr) -> bool {
         self.node_ips.contains(&ip)
     }

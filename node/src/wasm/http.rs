@@ -25,17 +25,17 @@ use wasmtime_wasi_http::{
 };
 
 use super::engine::Host;
-use super::meter::{Limits, Meter};
+use super::meter::Meter;
 use super::output::Output;
-use super::preopen::{self, Preopen};
-use super::usage::{Charged, Usage};
+use super::preopen;
 use crate::Error;
+use crate::runtime::{Charged, Limits, Mount, Usage};
 
 /// What one HTTP pod's handler is given.
 pub struct HttpSpec {
     pub env: Vec<(String, String)>,
     /// Host folders every instance sees (the pod's volumes).
-    pub dirs: Vec<Preopen>,
+    pub dirs: Vec<Mount>,
     /// Where the guest's stdout and stderr go (the pod's log).
     pub stdout: Output,
     pub stderr: Output,
@@ -185,6 +185,13 @@ impl Handler {
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut cx| Ok(cx.data_mut().meter.on_tick()));
         Ok(store)
+    }
+
+    /// Waits until no request is in flight; while it waits, new requests also wait
+    /// (a stopping pod's are refused by its router first).
+    pub async fn drain(&self) {
+        let all = u32::try_from(self.spec.max_instances.max(1)).unwrap_or(u32::MAX);
+        let _all = self.slots.acquire_many(all).await;
     }
 
     /// One request, in a fresh instance: from a connection, or in-process (a router

@@ -11,21 +11,10 @@ use std::time::{Duration, Instant};
 
 use wasmtime::{ResourceLimiter, UpdateDeadline};
 
-use super::usage::Usage;
+use crate::runtime::{Limits, Usage};
 
 /// The accounting period of the CPU share (CFS' default).
 pub const CPU_PERIOD: Duration = Duration::from_millis(100);
-
-/// What a pod may use.
-#[derive(Debug, Clone, Default)]
-pub struct Limits {
-    /// Linear memory (and table) bytes per instance.
-    pub memory_bytes: Option<u64>,
-    /// Thousandths of one core.
-    pub cpu_millis: Option<u64>,
-    /// Wall-clock time from the start of the run.
-    pub deadline: Option<Duration>,
-}
 
 /// One instance's meter: the limits, and what happened against them.
 pub struct Meter {

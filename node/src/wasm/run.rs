@@ -4,7 +4,6 @@
 //! plus Skiff's own for what only a Wasm guest can do (`Trapped`).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use wasmtime::component::{Linker as ComponentLinker, ResourceTable};
 use wasmtime::{Linker, Store, Trap, WasmBacktrace};
@@ -14,15 +13,11 @@ use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::engine::Host;
 use super::inspect::Workload;
-use super::meter::{Limits, Meter};
+use super::meter::Meter;
 use super::output::Output;
-use super::preopen::{self, Preopen};
-use super::usage::{Charged, Usage};
+use super::preopen;
 use crate::Error;
-
-/// Exit code reported for a guest stopped by its memory limit (128 + SIGKILL, as a
-/// container killed by the OOM killer reports).
-pub const OOM_EXIT_CODE: i32 = 137;
+use crate::runtime::{Charged, Limits, Mount, OOM_EXIT_CODE, Outcome, Reason, Usage};
 
 /// What a run gets.
 #[derive(Debug)]
@@ -31,63 +26,12 @@ pub struct RunSpec {
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     /// Host folders the guest sees.
-    pub dirs: Vec<Preopen>,
+    pub dirs: Vec<Mount>,
     pub stdout: Output,
     pub stderr: Output,
     pub limits: Limits,
     /// The pod's counters, which this run adds to.
     pub usage: Arc<Usage>,
-}
-
-/// Why a run ended, in the words `status.containerStatuses[].state.terminated.reason` uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
-    /// Exit code 0.
-    Completed,
-    /// Another exit code.
-    Error,
-    /// Past `limits.memory`.
-    OomKilled,
-    /// A trap: `unreachable`, stack overflow, out-of-bounds access...
-    Trapped,
-    /// Past its deadline.
-    DeadlineExceeded,
-}
-
-impl Reason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::Completed => "Completed",
-            Reason::Error => "Error",
-            Reason::OomKilled => "OOMKilled",
-            Reason::Trapped => "Trapped",
-            Reason::DeadlineExceeded => "DeadlineExceeded",
-        }
-    }
-}
-
-/// How a run ended, and what it used.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    pub reason: Reason,
-    pub exit_code: i32,
-    /// For traps and failures: what happened, with the guest's backtrace.
-    pub message: Option<String>,
-    pub cpu: Duration,
-    pub peak_memory: u64,
-}
-
-impl Outcome {
-    /// A run that ended without measuring anything (it failed around the guest).
-    pub fn ended(reason: Reason, exit_code: i32, message: impl Into<String>) -> Outcome {
-        Outcome {
-            reason,
-            exit_code,
-            message: Some(message.into()),
-            cpu: Duration::ZERO,
-            peak_memory: 0,
-        }
-    }
 }
 
 /// The store's data: the guest's WASI state and its meter.

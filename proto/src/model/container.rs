@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::probe::Probe;
 use super::quantity::Quantity;
+use super::security::SecurityContext;
 
 /// A container (or Wasm component) and how to run it.
 #[derive(
@@ -52,6 +53,8 @@ pub struct Container {
     pub readiness_probe: Option<Probe>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub startup_probe: Option<Probe>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<SecurityContext>,
 }
 
 #[derive(

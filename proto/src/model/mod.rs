@@ -23,6 +23,7 @@ pub mod quantity;
 pub mod replicaset;
 pub mod scheduling;
 pub mod secret;
+pub mod security;
 pub mod selector;
 mod selector_text;
 pub mod service;

@@ -44,6 +44,12 @@ pub struct Node {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 pub struct NodeSpec {
+    /// The addresses this node gives its container pods (assigned by the control plane
+    /// from the cluster CIDR, one range per node).
+    #[serde(rename = "podCIDR", skip_serializing_if = "Option::is_none")]
+    pub pod_cidr: Option<String>,
+    #[serde(rename = "podCIDRs", default, skip_serializing_if = "Vec::is_empty")]
+    pub pod_cidrs: Vec<String>,
     /// Cordoned: no new pods are scheduled here.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unschedulable: Option<bool>,

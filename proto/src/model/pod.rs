@@ -10,6 +10,7 @@ use super::container::Container;
 use super::meta::ObjectMeta;
 use super::quantity::Quantity;
 use super::scheduling::{Affinity, Toleration, TopologySpreadConstraint};
+use super::security::PodSecurityContext;
 use super::values::Time;
 use super::volume::Volume;
 
@@ -107,6 +108,8 @@ pub struct PodSpec {
     pub hostname: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub image_pull_secrets: Vec<LocalObjectReference>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<PodSecurityContext>,
 }
 
 impl PodSpec {

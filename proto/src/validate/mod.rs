@@ -9,6 +9,7 @@ mod network;
 mod pod;
 mod routes;
 mod scheduling;
+mod security;
 mod workloads;
 
 use std::path::Path;

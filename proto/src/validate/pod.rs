@@ -60,6 +60,9 @@ pub fn pod_spec(spec: &PodSpec, at: &FieldPath, ctx: &Context<'_>, v: &mut Viola
     if let Some(t) = spec.active_deadline_seconds {
         v.range(at.field("activeDeadlineSeconds"), t, 1, i64::MAX);
     }
+    if let Some(sc) = &spec.security_context {
+        super::security::pod(sc, &at.field("securityContext"), v);
+    }
 }
 
 /// Checks volumes and returns their names, for mounts to refer to.
@@ -178,6 +181,9 @@ fn container(
                 format!("mountPath {:?} must be absolute", m.mount_path),
             );
         }
+    }
+    if let Some(sc) = &c.security_context {
+        super::security::container(sc, &at.field("securityContext"), v);
     }
     for (probe, field) in [
         (&c.liveness_probe, "livenessProbe"),

@@ -1,7 +1,7 @@
-//! Pod addresses: every pod gets a loopback address of its own (`127.x.y.z`), chosen from
-//! its uid (so an agent restart usually gives it the same one) and unique on the node, so
-//! every pod can listen on the port its manifest names. The routing issue puts a router in
-//! front of these; containers will get a network namespace with the same address.
+//! Wasm pods' addresses: every pod gets a loopback address of its own (`127.x.y.z`), chosen
+//! from its uid (so an agent restart usually gives it the same one) and unique on the node,
+//! so every pod can listen on the port its manifest names. Containers get addresses from
+//! the node's pod CIDR instead, in network namespaces of their own.
 
 use std::collections::HashSet;
 use std::net::Ipv4Addr;

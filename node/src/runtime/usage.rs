@@ -1,11 +1,11 @@
-//! What a pod's instances use, measured as they run and shared by all of them: CPU time,
-//! linear memory held now and at most, requests served. The agent reports it in the pod's
-//! status, so `skiff get pod -o yaml` shows real figures (Wasm shims that report nothing
-//! are a common complaint).
+//! What a pod uses, shared by all its runs: CPU time, memory held now and at most,
+//! requests served. The agent reports it in the pod's status, so `skiff get pod -o yaml`
+//! shows real figures (Wasm shims that report nothing are a common complaint).
 //!
-//! CPU is the time the pod's futures spend being polled ([`Charged`]): the guest's code and
-//! the host calls it makes, not the time it waits. That is what a CFS quota would count
-//! for a container, measured with the monotonic clock.
+//! A Wasm pod's CPU is the time its futures spend being polled ([`Charged`]): the guest's
+//! code and the host calls it makes, not the time it waits. That is what a CFS quota would
+//! count for a container, measured with the monotonic clock. A container's figures are read
+//! from its cgroup.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -47,25 +47,34 @@ impl Usage {
         }
     }
 
-    pub(super) fn cpu(&self, d: Duration) {
+    /// Sets the counters to figures read whole (from a cgroup).
+    pub(crate) fn set(&self, cpu: Duration, memory_bytes: u64, peak_memory_bytes: u64) {
+        let n = u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX);
+        self.cpu_nanos.store(n, Ordering::Relaxed);
+        self.memory_bytes.store(memory_bytes, Ordering::Relaxed);
+        self.peak_memory_bytes
+            .fetch_max(peak_memory_bytes.max(memory_bytes), Ordering::Relaxed);
+    }
+
+    pub(crate) fn cpu(&self, d: Duration) {
         let n = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         self.cpu_nanos.fetch_add(n, Ordering::Relaxed);
     }
 
-    pub(super) fn grew(&self, bytes: u64) {
+    pub(crate) fn grew(&self, bytes: u64) {
         let now = self.memory_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
         self.peak_memory_bytes.fetch_max(now, Ordering::Relaxed);
     }
 
-    pub(super) fn released(&self, bytes: u64) {
+    pub(crate) fn released(&self, bytes: u64) {
         self.memory_bytes.fetch_sub(bytes, Ordering::Relaxed);
     }
 
-    pub(super) fn request(&self) {
+    pub(crate) fn request(&self) {
         self.requests.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(super) fn failure(&self) {
+    pub(crate) fn failure(&self) {
         self.failures.fetch_add(1, Ordering::Relaxed);
     }
 }

@@ -1,27 +1,42 @@
 //! The Wasm runtime: artifacts by digest from an [`ArtifactSource`] or from OCI
-//! registries, verified and compiled once ([`CompileCache`]); a `wasi:http` handler runs as a server on the pod's address (a
-//! fresh instance per request), a command or preview 1 module as a process-like run.
+//! registries (`pull`), verified and compiled once ([`CompileCache`]); a `wasi:http`
+//! handler runs as a server on the pod's address (a fresh instance per request, called
+//! in-process by the router), a command or preview 1 module as a process-like run. A
+//! pod's sandbox is a loopback address of its own (`network`). Runs live in the agent's
+//! process: none outlives it, so there is nothing to adopt.
+//!
+//! # Modules
+//! - `pull`: Wasm OCI artifacts from registries.
+//! - `network`: each pod's own loopback address.
 
+mod network;
+mod pull;
+
+use std::any::Any;
 use std::collections::HashMap;
-use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use hyper::{Request, Response};
 use skiff_proto::artifact::{ArtifactRef, OciReference, parse_wasm_image};
-use tokio::sync::{OnceCell, Semaphore};
+use skiff_proto::model::node::Runtime;
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use wasmtime::component::Component;
 
-use super::oci;
-use super::{ArtifactSource, NotStarted, Prepared, Running, StartSpec, WorkloadRuntime};
+use super::{
+    ArtifactSource, NotStarted, Outcome, PodRef, Prepared, Pull, Reason, Running, Sandbox,
+    StartSpec, WorkloadRuntime,
+};
 use crate::Error;
 use crate::logs::Stream;
-use crate::router::{Locals, Registration};
+use crate::router::{Body, LocalEndpoint, Locals, Registration};
+use crate::single_flight::SingleFlight;
 use crate::wasm::{
-    CompileCache, Handler, Host, HttpPre, HttpSpec, Outcome, Output, Reason, RunSpec, Workload,
-    bind, run, serve,
+    CompileCache, Handler, Host, HttpPre, HttpSpec, Output, RunSpec, Workload, bind, run, serve,
 };
+use network::{PodIp, PodNetwork};
 
 /// Requests one HTTP pod serves at once; the rest wait.
 const MAX_INSTANCES: usize = 64;
@@ -29,47 +44,6 @@ const MAX_INSTANCES: usize = 64;
 const REQUEST_DEADLINE: Duration = Duration::from_secs(60);
 /// The port an HTTP handler serves on when its container names none.
 const DEFAULT_PORT: u16 = 8080;
-
-/// Work in flight by key (a fetch and compile, a pull): every caller that asks while it
-/// runs awaits the same cell and gets its result.
-struct SingleFlight<T> {
-    cells: Mutex<HashMap<String, Cell<T>>>,
-}
-
-/// One piece of work's result, once it has one.
-type Cell<T> = Arc<OnceCell<Result<T, NotStarted>>>;
-
-impl<T> Default for SingleFlight<T> {
-    fn default() -> Self {
-        SingleFlight {
-            cells: Mutex::default(),
-        }
-    }
-}
-
-impl<T: Clone> SingleFlight<T> {
-    async fn run(
-        &self,
-        key: &str,
-        work: impl Future<Output = Result<T, NotStarted>>,
-    ) -> Result<T, NotStarted> {
-        let cell = self
-            .cells
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(key.to_owned())
-            .or_default()
-            .clone();
-        let result = cell.get_or_init(|| work).await.clone();
-        // Done (or failed: the next caller tries again): later callers find the result
-        // in the cache.
-        self.cells
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
-        result
-    }
-}
 
 /// Wasm workloads in this process's wasmtime.
 pub struct WasmRuntime {
@@ -88,6 +62,8 @@ pub struct WasmRuntime {
     http: Mutex<HashMap<String, HttpPre>>,
     /// The HTTP handlers running, which the router calls in-process.
     locals: Arc<Locals>,
+    /// The pods' addresses.
+    network: Arc<PodNetwork>,
 }
 
 impl WasmRuntime {
@@ -107,6 +83,7 @@ impl WasmRuntime {
             resolved: Mutex::default(),
             http: Mutex::default(),
             locals,
+            network: Arc::default(),
         }
     }
 
@@ -145,7 +122,7 @@ impl WasmRuntime {
         }
         self.pulls
             .run(&key, async {
-                let (hex, bytes) = oci::pull(r).await?;
+                let (hex, bytes) = pull::pull(r).await?;
                 let w = self.compile(hex.clone(), bytes).await?;
                 self.resolved
                     .lock()
@@ -231,6 +208,18 @@ impl WasmRuntime {
 
 #[tonic::async_trait]
 impl WorkloadRuntime for WasmRuntime {
+    fn kind(&self) -> Runtime {
+        Runtime::Wasm
+    }
+
+    async fn sandbox(&self, pod: &PodRef) -> Result<Arc<dyn Sandbox>, NotStarted> {
+        let ip = self.network.allocate(&pod.uid);
+        Ok(Arc::new(WasmSandbox {
+            addr: ip.ip.into(),
+            ip: Mutex::new(Some(ip)),
+        }))
+    }
+
     fn images(&self) -> Vec<skiff_proto::model::node::ContainerImage> {
         let resolved = self
             .resolved
@@ -260,7 +249,7 @@ impl WorkloadRuntime for WasmRuntime {
         out
     }
 
-    async fn prepare(&self, image: &str) -> Result<Arc<dyn Prepared>, NotStarted> {
+    async fn prepare(&self, image: &str, _pull: &Pull) -> Result<Arc<dyn Prepared>, NotStarted> {
         let hex = match parse_wasm_image(image) {
             Ok(ArtifactRef::Digest(hex)) => hex,
             Ok(ArtifactRef::Oci(r)) => {
@@ -295,7 +284,12 @@ fn create_error(e: impl std::fmt::Display) -> NotStarted {
 
 #[tonic::async_trait]
 impl Prepared for PreparedWasm {
-    async fn start(&self, spec: StartSpec) -> Result<Box<dyn Running>, NotStarted> {
+    async fn start(
+        &self,
+        sandbox: &Arc<dyn Sandbox>,
+        container: &str,
+        spec: StartSpec,
+    ) -> Result<Box<dyn Running>, NotStarted> {
         let stdout = Output::new(spec.log.sink(Stream::Stdout));
         let stderr = Output::new(spec.log.sink(Stream::Stderr));
         if let Some(pre) = &self.http {
@@ -306,7 +300,7 @@ impl Prepared for PreparedWasm {
                 pre,
                 HttpSpec {
                     env: spec.env,
-                    dirs: spec.dirs,
+                    dirs: spec.mounts,
                     stdout,
                     stderr,
                     limits,
@@ -315,27 +309,37 @@ impl Prepared for PreparedWasm {
                     outbound: spec.outbound,
                 },
             );
-            let addr = SocketAddr::new(spec.ip, spec.port.unwrap_or(DEFAULT_PORT));
+            let addr = SocketAddr::new(sandbox.ip(), spec.port.unwrap_or(DEFAULT_PORT));
             let listener = bind(addr).await.map_err(create_error)?;
             let handler = Arc::new(handler);
             // The router calls the handler in-process; the pod's own address serves
             // whoever connects to it directly.
             let registration = self.locals.register(addr, handler.clone());
-            let task = tokio::spawn(async move {
-                serve(handler, listener).await;
-                Outcome::ended(Reason::Error, 1, "the HTTP listener stopped")
+            let task = tokio::spawn({
+                let handler = handler.clone();
+                async move {
+                    serve(handler, listener).await;
+                    Outcome::ended(Reason::Error, 1, "the HTTP listener stopped")
+                }
             });
             return Ok(Box::new(Run {
                 task,
                 address: Some(addr),
-                _registration: Some(registration),
+                server: Some((handler, registration)),
             }));
         }
         let (host, workload) = (self.host.clone(), self.workload.clone());
+        // argv: `command` then `args`, or the container's name then `args`.
+        let mut args = if spec.command.is_empty() {
+            vec![container.to_owned()]
+        } else {
+            spec.command
+        };
+        args.extend(spec.args);
         let run_spec = RunSpec {
-            args: spec.args,
+            args,
             env: spec.env,
-            dirs: spec.dirs,
+            dirs: spec.mounts,
             stdout,
             stderr,
             limits: spec.limits,
@@ -350,17 +354,26 @@ impl Prepared for PreparedWasm {
         Ok(Box::new(Run {
             task,
             address: None,
-            _registration: None,
+            server: None,
         }))
     }
 }
 
-/// A run in a task of its own, stopped (aborted) when dropped.
+/// The router calls a pod's handler in-process.
+#[tonic::async_trait]
+impl LocalEndpoint for Handler {
+    async fn call(self: Arc<Self>, req: Request<Body>) -> Result<Response<Body>, String> {
+        self.handle(req).await.map_err(|e| format!("{e:#}"))
+    }
+}
+
+/// A run in a task of its own, ended (aborted) when dropped: it lives in this process.
 struct Run {
     task: JoinHandle<Outcome>,
     address: Option<SocketAddr>,
-    /// Takes the handler out of the router's reach when the run stops.
-    _registration: Option<Registration>,
+    /// An HTTP handler, and its place among the router's in-process endpoints (given back
+    /// when the run stops).
+    server: Option<(Arc<Handler>, Registration)>,
 }
 
 impl Drop for Run {
@@ -380,5 +393,50 @@ impl Running for Run {
             Ok(o) => o,
             Err(e) => Outcome::ended(Reason::Error, 128, format!("the run's task ended: {e}")),
         }
+    }
+
+    /// A server stops taking requests at once and finishes those in flight within
+    /// `grace`; a command has no signal to heed, so it is interrupted.
+    async fn stop(&mut self, grace: Duration) -> Outcome {
+        if let Some((handler, registration)) = self.server.take() {
+            drop(registration);
+            self.task.abort();
+            let drained = tokio::time::timeout(grace, handler.drain()).await.is_ok();
+            return if drained {
+                Outcome::ended(Reason::Completed, 0, "stopped")
+            } else {
+                Outcome::ended(
+                    Reason::Error,
+                    137,
+                    format!("requests still in flight after the {grace:?} grace period"),
+                )
+            };
+        }
+        if self.task.is_finished() {
+            return self.wait().await;
+        }
+        self.task.abort();
+        Outcome::ended(Reason::Error, 137, "stopped (interrupted)")
+    }
+}
+
+/// A Wasm pod's sandbox: its loopback address, given back when removed.
+struct WasmSandbox {
+    ip: Mutex<Option<PodIp>>,
+    addr: IpAddr,
+}
+
+#[tonic::async_trait]
+impl Sandbox for WasmSandbox {
+    fn ip(&self) -> IpAddr {
+        self.addr
+    }
+
+    async fn remove(&self) {
+        self.ip.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
     }
 }

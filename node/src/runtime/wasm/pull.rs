@@ -11,7 +11,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use skiff_proto::artifact::OciReference;
 
-use super::NotStarted;
+use crate::runtime::NotStarted;
 use crate::wasm::sha256_hex;
 
 /// Layer media types that hold a Wasm binary.

@@ -1,6 +1,7 @@
-//! The agent's connection to the control plane: the object API (the Node, its pods, their
+//! The node's connection to the control plane: the object API (the Node, its pods, their
 //! status) and the artifact store, through whichever member answers. A member that stops
-//! answering is replaced by the next one on the list.
+//! answering is replaced by the next one on the list. The agent and the router both use
+//! it; [`PodApi`] is the part a pod worker needs, so a worker can be tested without one.
 
 use std::time::Duration;
 
@@ -284,6 +285,27 @@ impl ControlPlane {
     /// Whether `e` says an artifact is not in the store.
     pub fn is_not_found(e: &Error) -> bool {
         matches!(e, Error::ControlPlane { reason } if reason.contains("not in the store"))
+    }
+}
+
+/// What a pod worker reads and writes: the objects its containers are given (ConfigMaps,
+/// Secrets) and its pod's status.
+#[tonic::async_trait]
+pub trait PodApi: Send + Sync {
+    /// The object `kind` `namespace/name`, or `None` when there is none.
+    async fn get(&self, kind: Kind, namespace: &str, name: &str) -> Result<Option<Object>, Error>;
+    /// Writes the status of the object `key`.
+    async fn update_status(&self, key: ObjectKey, status_json: Vec<u8>) -> Result<(), Error>;
+}
+
+#[tonic::async_trait]
+impl PodApi for ControlPlane {
+    async fn get(&self, kind: Kind, namespace: &str, name: &str) -> Result<Option<Object>, Error> {
+        ControlPlane::get(self, kind, namespace, name).await
+    }
+
+    async fn update_status(&self, key: ObjectKey, status_json: Vec<u8>) -> Result<(), Error> {
+        ControlPlane::update_status(self, key, status_json).await
     }
 }
 

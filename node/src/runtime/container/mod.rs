@@ -1,0 +1,431 @@
+//! The container runtime: OCI images run by runc, one shim per container, as the kubelet
+//! runs them through containerd. A pod's sandbox is a network namespace on the node's
+//! bridge; each run of a container is a bundle (an overlay root filesystem and a
+//! `config.json`) in the sandbox's folder, started and watched by its shim, so it outlives
+//! the agent and is adopted again when the agent restarts.
+//!
+//! # Modules
+//! - `bundle`: `config.json` from the image's config and the pod spec; `seccomp`: the
+//!   default filter it carries.
+//! - `rootfs`: the overlay root filesystem of a run.
+//! - `shim`: the per-container supervisor (the `skiff` binary in its shim mode).
+//! - `run`: a run as the agent follows it (wait, stop, exec).
+//! - `runc`: the agent's calls to runc.
+//! - `cgroup`: cgroup v1 and v2: usage, OOM kills, removal.
+//! - `network`: network namespaces and addresses (the CNI reference plugins).
+//! - `sandbox`: a pod's sandbox.
+
+mod bundle;
+mod cgroup;
+mod network;
+mod rootfs;
+mod run;
+mod runc;
+mod sandbox;
+mod seccomp;
+pub mod shim;
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use skiff_proto::model::container::PullPolicy;
+use skiff_proto::model::node::{ContainerImage, Runtime};
+use tokio::io::AsyncBufReadExt;
+
+pub use cgroup::{CgroupUsage, Cgroups};
+pub use network::{Attachment, Cni, PodNetwork};
+pub use runc::Runc;
+
+use super::{NotStarted, PodRef, Prepared, Pull, Running, Sandbox, StartSpec, WorkloadRuntime};
+use crate::oci::{Image, ImageStore};
+use bundle::BundleSpec;
+use rootfs::Rootfs;
+use run::{ContainerRun, Shim};
+use sandbox::ContainerSandbox;
+use shim::{ShimConfig, Started};
+
+/// How long a shim may take to say whether runc started the container.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How the container runtime runs.
+#[derive(Debug, Clone)]
+pub struct ContainerConfig {
+    /// Its folder: images, sandboxes and runs, runc's state, network namespaces.
+    pub dir: PathBuf,
+    pub runc: PathBuf,
+    /// The CNI plugins' folder.
+    pub cni_bin: PathBuf,
+    /// The node's bridge.
+    pub bridge: String,
+    /// The command that runs a shim, to which the run's folder is added
+    /// (`skiff __shim`).
+    pub shim: Vec<OsString>,
+    /// Processes a container may have (`None`: no limit).
+    pub pids_limit: Option<i64>,
+}
+
+/// What the runtime's parts share.
+pub struct Inner {
+    config: ContainerConfig,
+    images: Arc<ImageStore>,
+    runc: Runc,
+    cgroups: Cgroups,
+    seccomp: bool,
+    network: RwLock<Option<Arc<dyn PodNetwork>>>,
+}
+
+impl Inner {
+    fn network(&self) -> Option<Arc<dyn PodNetwork>> {
+        self.network
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// OCI containers through runc.
+pub struct ContainerRuntime {
+    inner: Arc<Inner>,
+}
+
+impl ContainerRuntime {
+    /// The runtime, once runc is found; `Err` says what is missing.
+    pub async fn new(config: ContainerConfig) -> Result<ContainerRuntime, crate::Error> {
+        let found = tokio::process::Command::new(&config.runc)
+            .arg("--version")
+            .output()
+            .await;
+        if !found.is_ok_and(|o| o.status.success()) {
+            return Err(crate::Error::NotRunnable {
+                reason: format!(
+                    "runc is not at {} (install Debian's runc, or pass --runc)",
+                    config.runc.display()
+                ),
+            });
+        }
+        let images = Arc::new(ImageStore::open(&config.dir.join("images"))?);
+        let seccomp = Runc::has_seccomp(&config.runc).await;
+        let runc = Runc {
+            bin: config.runc.clone(),
+            root: config.dir.join("runc"),
+        };
+        Ok(ContainerRuntime {
+            inner: Arc::new(Inner {
+                config,
+                images,
+                runc,
+                cgroups: Cgroups::detect(),
+                seccomp,
+                network: RwLock::new(None),
+            }),
+        })
+    }
+
+    /// Gives pods addresses from `pod_cidr` (the Node's `spec.podCIDR`) once it is known.
+    pub fn set_pod_cidr(&self, pod_cidr: &str) -> Result<(), String> {
+        let mut net = self
+            .inner
+            .network
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        if net.is_some() {
+            return Ok(());
+        }
+        Cni::gateway(pod_cidr)?;
+        *net = Some(Arc::new(Cni {
+            bin: self.inner.config.cni_bin.clone(),
+            bridge: self.inner.config.bridge.clone(),
+            subnet: pod_cidr.to_owned(),
+            dir: self.inner.config.dir.join("net"),
+        }));
+        tracing::info!(pod_cidr, bridge = %self.inner.config.bridge, "container pod network ready");
+        Ok(())
+    }
+
+    /// Whether pods can have addresses yet.
+    pub fn has_network(&self) -> bool {
+        self.inner.network().is_some()
+    }
+
+    /// The images on this node.
+    pub fn image_store(&self) -> Arc<ImageStore> {
+        self.inner.images.clone()
+    }
+
+    /// The machine's cgroup layout.
+    pub fn cgroups(&self) -> &Cgroups {
+        &self.inner.cgroups
+    }
+}
+
+/// Kubernetes' default pull policy: `Always` for `:latest` or no tag, else `IfNotPresent`.
+pub fn default_policy(image: &str) -> PullPolicy {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    if image.contains('@') {
+        return PullPolicy::IfNotPresent;
+    }
+    match last.split_once(':') {
+        Some((_, "latest")) | None => PullPolicy::Always,
+        Some(_) => PullPolicy::IfNotPresent,
+    }
+}
+
+#[tonic::async_trait]
+impl WorkloadRuntime for ContainerRuntime {
+    fn kind(&self) -> Runtime {
+        Runtime::Oci
+    }
+
+    async fn sandbox(&self, pod: &PodRef) -> Result<Arc<dyn Sandbox>, NotStarted> {
+        let Some(net) = self.inner.network() else {
+            return Err(NotStarted::new(
+                "NetworkNotReady",
+                "the node has no pod CIDR yet (Node spec.podCIDR, which the control plane assigns)",
+            ));
+        };
+        let dir = self.inner.config.dir.join("pods").join(&pod.uid);
+        std::fs::create_dir_all(dir.join("runs")).map_err(|e| {
+            NotStarted::new("CreatePodSandboxError", format!("{}: {e}", dir.display()))
+        })?;
+        let attachment = net
+            .attach(&pod.uid)
+            .await
+            .map_err(|e| NotStarted::new("CreatePodSandboxError", e))?;
+        let hostname = pod.name.clone();
+        sandbox::write_etc(&dir, &hostname, &pod.namespace, &attachment)
+            .map_err(|e| NotStarted::new("CreatePodSandboxError", e))?;
+        Ok(Arc::new(ContainerSandbox {
+            uid: pod.uid.clone(),
+            dir,
+            attachment,
+            hostname,
+            inner: self.inner.clone(),
+        }))
+    }
+
+    async fn prepare(&self, image: &str, pull: &Pull) -> Result<Arc<dyn Prepared>, NotStarted> {
+        let policy = pull.policy.unwrap_or_else(|| default_policy(image));
+        let image = self
+            .inner
+            .images
+            .image(image, policy, &pull.credentials)
+            .await?;
+        Ok(Arc::new(PreparedContainer {
+            image,
+            inner: self.inner.clone(),
+        }))
+    }
+
+    fn images(&self) -> Vec<ContainerImage> {
+        self.inner.images.images()
+    }
+
+    async fn sweep(&self, keep: &HashSet<String>) {
+        let pods = self.inner.config.dir.join("pods");
+        let gone: Vec<String> = std::fs::read_dir(&pods)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+            .filter(|uid| !keep.contains(uid))
+            .collect();
+        let mut gone_net: Vec<String> = self
+            .inner
+            .network()
+            .map(|n| n.attached())
+            .unwrap_or_default();
+        gone_net.retain(|uid| !keep.contains(uid) && !gone.contains(uid));
+        for uid in gone.iter().chain(&gone_net) {
+            tracing::info!(pod = %uid, "removing what an earlier agent left for a pod that is gone");
+            let sandbox = ContainerSandbox {
+                uid: uid.clone(),
+                dir: pods.join(uid),
+                attachment: Attachment {
+                    netns: PathBuf::new(),
+                    ip: std::net::Ipv4Addr::UNSPECIFIED.into(),
+                    gateway: std::net::Ipv4Addr::UNSPECIFIED.into(),
+                },
+                hostname: String::new(),
+                inner: self.inner.clone(),
+            };
+            sandbox.remove().await;
+        }
+    }
+}
+
+struct PreparedContainer {
+    image: Arc<Image>,
+    inner: Arc<Inner>,
+}
+
+fn create_error(message: impl Into<String>) -> NotStarted {
+    NotStarted::new("CreateContainerError", message)
+}
+
+#[tonic::async_trait]
+impl Prepared for PreparedContainer {
+    async fn start(
+        &self,
+        sandbox: &Arc<dyn Sandbox>,
+        container: &str,
+        spec: StartSpec,
+    ) -> Result<Box<dyn Running>, NotStarted> {
+        let sb = sandbox
+            .as_any()
+            .downcast_ref::<ContainerSandbox>()
+            .ok_or_else(|| create_error("a container needs a container pod's sandbox"))?;
+        sb.clear_run(container).await;
+        let dir = sb.run_dir(container);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| create_error(format!("creating {}: {e}", dir.display())))?;
+        let started = self.launch(sb, container, &dir, spec).await;
+        if started.is_err() {
+            sb.clear_run(container).await;
+        }
+        started
+    }
+}
+
+impl PreparedContainer {
+    async fn launch(
+        &self,
+        sb: &ContainerSandbox,
+        container: &str,
+        dir: &std::path::Path,
+        spec: StartSpec,
+    ) -> Result<Box<dyn Running>, NotStarted> {
+        let rootfs = Rootfs::in_dir(dir);
+        let empty = self.inner.config.dir.join("empty");
+        std::fs::create_dir_all(&empty).map_err(|e| create_error(e.to_string()))?;
+        rootfs
+            .mount(&self.image.layers, &empty)
+            .map_err(create_error)?;
+        let mut mounts = sb.etc_mounts();
+        mounts.extend(spec.mounts.iter().cloned());
+        let image_config = self.image.config.config().as_ref();
+        let cgroup = Cgroups::container(&sb.uid, container);
+        let oci = bundle::spec(&BundleSpec {
+            image: image_config,
+            command: &spec.command,
+            args: &spec.args,
+            env: &spec.env,
+            working_dir: spec.working_dir.as_deref(),
+            mounts: &mounts,
+            limits: &spec.limits,
+            security: &spec.security,
+            rootfs: &rootfs.target,
+            hostname: &sb.hostname,
+            netns: Some(&sb.attachment.netns),
+            cgroups_path: cgroup.clone(),
+            pids_limit: self.inner.config.pids_limit,
+            seccomp: self.inner.seccomp,
+        })
+        .map_err(create_error)?;
+        oci.save(dir.join("config.json"))
+            .map_err(|e| create_error(format!("writing config.json: {e}")))?;
+        let id = sb.container_id(container);
+        let shim_config = ShimConfig {
+            id: id.clone(),
+            bundle: dir.to_owned(),
+            runc: self.inner.runc.bin.clone(),
+            runc_root: self.inner.runc.root.clone(),
+            log: spec.log.path().to_owned(),
+            log_max_bytes: spec.log.policy().max_bytes,
+            log_max_files: spec.log.policy().max_files,
+            cgroup,
+        };
+        let json = serde_json::to_vec(&shim_config).map_err(|e| create_error(e.to_string()))?;
+        std::fs::write(dir.join(shim::CONFIG), json)
+            .map_err(|e| create_error(format!("writing the shim's config: {e}")))?;
+        let child = self.spawn_shim(dir).await?;
+        let stop_signal = image_config
+            .and_then(|c| c.stop_signal().clone())
+            .map(|s| s.trim_start_matches("SIG").to_owned())
+            .unwrap_or_else(|| "TERM".into());
+        Ok(Box::new(ContainerRun {
+            id,
+            dir: dir.to_owned(),
+            runc: self.inner.runc.clone(),
+            shim: Shim::Child(child),
+            address: spec
+                .port
+                .map(|p| std::net::SocketAddr::new(sb.attachment.ip, p)),
+            stop_signal,
+            held: Some(self.inner.images.hold(&self.image)),
+            ended: None,
+        }))
+    }
+
+    /// Starts the run's shim and waits for its word on runc's start.
+    async fn spawn_shim(&self, dir: &std::path::Path) -> Result<tokio::process::Child, NotStarted> {
+        let (program, args) = self
+            .inner
+            .config
+            .shim
+            .split_first()
+            .ok_or_else(|| create_error("no shim command is configured"))?;
+        let mut child = tokio::process::Command::new(program)
+            .args(args)
+            .arg(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| create_error(format!("starting the shim {program:?}: {e}")))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| create_error("the shim has no stdout"))?;
+        let mut line = String::new();
+        let mut reader = tokio::io::BufReader::new(stdout);
+        let read = tokio::time::timeout(START_TIMEOUT, reader.read_line(&mut line)).await;
+        let started: Option<Started> = serde_json::from_str(line.trim()).ok();
+        match (read, started) {
+            (Ok(Ok(_)), Some(Started { pid: Some(_), .. })) => Ok(child),
+            (Ok(Ok(_)), Some(Started { error: Some(e), .. })) => {
+                let _ = child.wait().await;
+                Err(NotStarted::new("RunContainerError", e))
+            }
+            (Err(_), _) => {
+                let _ = child.start_kill();
+                Err(NotStarted::new(
+                    "RunContainerError",
+                    format!("runc did not start the container within {START_TIMEOUT:?}"),
+                ))
+            }
+            _ => {
+                let _ = child.wait().await;
+                let why = std::fs::read_to_string(dir.join("shim.error"))
+                    .unwrap_or_else(|_| format!("the shim said {line:?}"));
+                Err(NotStarted::new("RunContainerError", why.trim().to_owned()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pull_policy_defaults_as_kubernetes_defaults_it() {
+        assert_eq!(default_policy("busybox"), PullPolicy::Always);
+        assert_eq!(default_policy("busybox:latest"), PullPolicy::Always);
+        assert_eq!(default_policy("busybox:1.36"), PullPolicy::IfNotPresent);
+        assert_eq!(default_policy("127.0.0.1:5000/busybox"), PullPolicy::Always);
+        assert_eq!(
+            default_policy("127.0.0.1:5000/busybox:v1"),
+            PullPolicy::IfNotPresent
+        );
+        assert_eq!(
+            default_policy(
+                "r.example/b@sha256:0000000000000000000000000000000000000000000000000000000000000000"
+            ),
+            PullPolicy::IfNotPresent
+        );
+    }
+}

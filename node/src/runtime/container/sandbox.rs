@@ -1,0 +1,147 @@
+//! A container pod's sandbox: its network namespace and address, the files every one of
+//! its containers sees at `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`, and the
+//! folder its containers' runs live in (`<data>/containers/<pod uid>/`). Removing it
+//! removes every run's leftovers, the pod's cgroup, its address and its namespace.
+
+use std::any::Any;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::network::Attachment;
+use super::rootfs::Rootfs;
+use super::run::{ContainerRun, Shim};
+use super::shim::{EXIT, ShimConfig};
+use super::{Cgroups, Inner};
+use crate::runtime::{Mount, Running, Sandbox, Usage};
+
+pub struct ContainerSandbox {
+    pub uid: String,
+    pub dir: PathBuf,
+    pub attachment: Attachment,
+    pub hostname: String,
+    pub inner: Arc<Inner>,
+}
+
+/// The files of `/etc` a pod's containers share.
+pub fn write_etc(
+    dir: &Path,
+    hostname: &str,
+    namespace: &str,
+    a: &Attachment,
+) -> Result<(), String> {
+    let write = |name: &str, text: String| {
+        std::fs::write(dir.join(name), text)
+            .map_err(|e| format!("writing {}: {e}", dir.join(name).display()))
+    };
+    write(
+        "hosts",
+        format!(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{}\t{hostname}\n",
+            a.ip
+        ),
+    )?;
+    write("hostname", format!("{hostname}\n"))?;
+    write(
+        "resolv.conf",
+        format!(
+            "search {namespace}.svc.cluster.local svc.cluster.local cluster.local\nnameserver {}\noptions ndots:5\n",
+            a.gateway
+        ),
+    )
+}
+
+impl ContainerSandbox {
+    /// The folder of container `name`'s runs.
+    pub fn run_dir(&self, name: &str) -> PathBuf {
+        self.dir.join("runs").join(name)
+    }
+
+    /// The bind mounts of the shared `/etc` files.
+    pub fn etc_mounts(&self) -> Vec<Mount> {
+        ["hosts", "hostname", "resolv.conf"]
+            .iter()
+            .map(|f| Mount {
+                host: self.dir.join(f),
+                path: format!("/etc/{f}"),
+                read_only: false,
+            })
+            .collect()
+    }
+
+    /// runc's name for a run of container `name`.
+    pub fn container_id(&self, name: &str) -> String {
+        format!("{}-{name}", self.uid)
+    }
+
+    /// Clears what an ended run of `name` left (runc's record, the mount, its folder).
+    pub async fn clear_run(&self, name: &str) {
+        let dir = self.run_dir(name);
+        if !dir.exists() {
+            return;
+        }
+        let _ = self.inner.runc.delete(&self.container_id(name)).await;
+        if let Err(e) = Rootfs::in_dir(&dir).remove() {
+            tracing::warn!(dir = %dir.display(), error = %e, "clearing a run");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[tonic::async_trait]
+impl Sandbox for ContainerSandbox {
+    fn ip(&self) -> IpAddr {
+        self.attachment.ip
+    }
+
+    async fn adopt(&self, container: &str) -> Option<Box<dyn Running>> {
+        let dir = self.run_dir(container);
+        let config: ShimConfig = std::fs::read(dir.join(super::shim::CONFIG))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())?;
+        let shim = match Shim::find(&dir) {
+            Some(s) => s,
+            // Ended while no agent watched, and not yet acted on.
+            None if dir.join(EXIT).exists() => Shim::Ended,
+            None => return None,
+        };
+        Some(Box::new(ContainerRun {
+            id: config.id,
+            dir,
+            runc: self.inner.runc.clone(),
+            shim,
+            address: None,
+            stop_signal: "TERM".into(),
+            held: None,
+            ended: None,
+        }))
+    }
+
+    async fn remove(&self) {
+        let runs = self.dir.join("runs");
+        for e in std::fs::read_dir(&runs).into_iter().flatten().flatten() {
+            if let Some(name) = e.file_name().to_str() {
+                self.clear_run(name).await;
+            }
+        }
+        if let Err(e) = self.inner.cgroups.remove(&Cgroups::pod(&self.uid)) {
+            tracing::warn!(pod = %self.uid, error = %e, "removing the pod's cgroup");
+        }
+        if let Some(net) = self.inner.network()
+            && let Err(e) = net.detach(&self.uid).await
+        {
+            tracing::warn!(pod = %self.uid, error = %e, "removing the pod's network");
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    fn sample(&self, usage: &Usage) {
+        if let Some(u) = self.inner.cgroups.usage(&Cgroups::pod(&self.uid)) {
+            usage.set(u.cpu, u.memory_bytes, u.peak_memory_bytes);
+        }
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
