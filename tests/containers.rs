@@ -7,7 +7,9 @@ mod support;
 use std::time::Duration;
 
 use support::containers::{ContainerCluster, eventually, links, mounts_under, pod_cgroups};
-use support::node::{apply, get, skiff, wait_for};
+use support::http::Http;
+use support::node::{apply, get, ingress, skiff, wait_for};
+use support::routing::echo;
 
 fn httpd_pod(name: &str, image: &str, extra: &str) -> String {
     format!(
@@ -64,5 +66,96 @@ fn a_busybox_pod_serves_at_its_address_and_leaves_nothing_when_deleted() {
             Duration::from_millis(500)
         )
         .is_err()
+    );
+}
+
+/// A Deployment of busybox's httpd on node `node`, its Service (port 80) and an Ingress
+/// for `HOST`; the container's `script` runs before httpd starts.
+fn httpd_app(name: &str, image: &str, node: &str, script: &str) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      nodeSelector: {{kubernetes.io/hostname: {node}}}
+      terminationGracePeriodSeconds: 2
+      containers:
+      - name: web
+        image: {image}
+        command: [sh, -c, '{script} exec httpd -f -p 80 -h /www']
+        ports: [{{containerPort: 80}}]
+        readinessProbe: {{httpGet: {{path: /index.html, port: 80}}, periodSeconds: 1}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: {name}}}
+spec:
+  selector: {{app: {name}}}
+  ports: [{{port: 80, targetPort: 80}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {{name: {name}}}
+spec:
+  rules:
+  - host: {name}.example.com
+    http:
+      paths:
+      - {{path: /, pathType: Prefix, backend: {{service: {{name: {name}, port: {{number: 80}}}}}}}}
+---
+"
+    )
+}
+
+#[test]
+fn containers_and_wasm_call_each_other_through_the_routers_of_both_nodes() {
+    let c = ContainerCluster::start(&["n1", "n2"]);
+    let s = c.server.as_str();
+    // The container calls the Wasm Service through the pods' DNS and router, and serves
+    // the answer's head (the echo guest answers with what reached it).
+    let fetch = "until wget -S -O /dev/null http://echo.default.svc/from-a-container 2>/www/from-wasm.txt; do sleep 0.2; done;";
+    let manifests = format!(
+        "{}{}",
+        httpd_app("web", &c.busybox, "n1", fetch),
+        echo("echo", "echo", 1, "")
+    );
+    apply(s, &c.dir.path().join("app.yaml"), &manifests);
+    let http = Http::new();
+    for node in ["n1", "n2"] {
+        let router = ingress(s, node);
+        eventually(
+            &format!("web through {node}'s router"),
+            Duration::from_secs(60),
+            || http.get(&router, "web.example.com", "/index.html").status == 200,
+        );
+        let r = http.get(&router, "web.example.com", "/index.html");
+        assert_eq!(r.text(), "hello from a container\n", "through {node}");
+    }
+    // Container -> Wasm: the echo guest saw the container's call.
+    let router = ingress(s, "n2");
+    eventually(
+        "the container's call to the Wasm Service",
+        Duration::from_secs(60),
+        || {
+            http.get(&router, "web.example.com", "/from-wasm.txt")
+                .status
+                == 200
+        },
+    );
+    let seen = http
+        .get(&router, "web.example.com", "/from-wasm.txt")
+        .text();
+    assert!(seen.contains("x-echo-path: /from-a-container"), "{seen}");
+    // Wasm -> container, by Service name, from a guest on whichever node it runs.
+    let url = "http%3A%2F%2Fweb.default.svc%2Findex.html";
+    let r = http.get(&router, "echo.default.svc", &format!("/call?url={url}"));
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "hello from a container\n")
     );
 }

@@ -11,6 +11,7 @@
 //!   stopping it gracefully.
 //! - `status`: a pod's status, derived from its containers' states as the kubelet does.
 //! - `backoff`: restart back-off (`CrashLoopBackOff`).
+//! - `gateway`: DNS and the router on the pod network's gateway, for container pods.
 //! - `containers`: the container runtime's upkeep: the node's pod CIDR, image garbage
 //!   collection.
 //! - `activate`: scale from zero on this node (an instance at once, the Deployment
@@ -26,6 +27,7 @@
 mod activate;
 mod backoff;
 mod containers;
+mod gateway;
 mod given;
 mod probe;
 mod register;
@@ -104,6 +106,8 @@ pub struct Shared {
     host_ip: String,
     /// Routes the pods' in-cluster calls.
     router: Arc<Router>,
+    /// Where container pods' DNS and in-cluster calls are answered.
+    gateways: gateway::Gateways,
     usage_interval: Duration,
 }
 
@@ -218,6 +222,7 @@ pub async fn run(
         logs: config.logs,
         host_ip: config.address.clone(),
         router,
+        gateways: gateway::Gateways::default(),
         usage_interval: config.usage_interval,
     });
     let beat = {

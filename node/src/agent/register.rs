@@ -92,16 +92,40 @@ pub async fn register(
     since: Time,
     runtimes: &Runtimes,
 ) -> Result<(), Error> {
+    // The kubelet's well-known labels, under the ones the node was given.
+    let mut labels = BTreeMap::from([
+        ("kubernetes.io/hostname".to_owned(), config.name.clone()),
+        (
+            "kubernetes.io/os".to_owned(),
+            std::env::consts::OS.to_owned(),
+        ),
+        (
+            "kubernetes.io/arch".to_owned(),
+            crate::oci::platform().1.to_owned(),
+        ),
+    ]);
+    labels.extend(config.labels.clone());
     let node = Object::Node(Node {
         metadata: ObjectMeta {
             name: config.name.clone(),
-            labels: config.labels.clone(),
+            labels,
             ..Default::default()
         },
         ..Default::default()
     });
     cp.apply(&node).await?;
-    heartbeat(cp, config, since, runtimes).await
+    // The control plane writes the Node too (its pod CIDR): a write that lost that race
+    // is made again.
+    let mut tries = 0;
+    loop {
+        match heartbeat(cp, config, since, runtimes).await {
+            Err(e) if tries < 10 && e.to_string().contains("was modified") => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            done => return done,
+        }
+    }
 }
 
 /// Renews the `Ready` heartbeat (with the whole status, so a node object that lost it

@@ -36,8 +36,9 @@ pub struct PodState {
     /// Whether the pod was last reported ready, and since when: the `Ready` condition's
     /// `lastTransitionTime` (which `minReadySeconds` counts from).
     readiness: (bool, Time),
-    /// Which containers have a readiness probe (they are ready when it says so).
-    probed: Vec<bool>,
+    /// Which containers have a readiness probe (they are ready when it says so) and a
+    /// startup probe (they are started, and then ready, when it has passed).
+    probed: Vec<(bool, bool)>,
 }
 
 fn waiting(reason: &str) -> ContainerState {
@@ -74,7 +75,7 @@ impl PodState {
                 .spec
                 .containers
                 .iter()
-                .map(|c| c.readiness_probe.is_some())
+                .map(|c| (c.readiness_probe.is_some(), c.startup_probe.is_some()))
                 .collect(),
         }
     }
@@ -116,15 +117,38 @@ impl PodState {
     }
 
     pub fn set(&mut self, slot: Slot, state: ContainerState) {
-        let probed = matches!(slot, Slot::Main(i) if self.probed.get(i) == Some(&true));
+        let (ready_probe, startup_probe) = self.probes(slot);
         if let Some(c) = self.entry(slot) {
             if c.state.terminated.is_some() && state.terminated.is_none() {
                 c.last_state = std::mem::take(&mut c.state);
             }
-            // A probed container is ready once its probe says so.
-            c.ready = state.running.is_some() && !probed;
-            c.started = Some(state.running.is_some());
+            // A probed container is ready once its probe says so, and started once its
+            // startup probe has passed.
+            let running = state.running.is_some();
+            c.ready = running && !ready_probe && !startup_probe;
+            c.started = Some(running && !startup_probe);
             c.state = state;
+        }
+    }
+
+    fn probes(&self, slot: Slot) -> (bool, bool) {
+        match slot {
+            Slot::Main(i) => self.probed.get(i).copied().unwrap_or_default(),
+            Slot::Init(_) => (false, false),
+        }
+    }
+
+    /// The container's startup probe passed: it is started (and ready, unless a readiness
+    /// probe says when).
+    pub fn set_started(&mut self, slot: Slot) {
+        let (ready_probe, _) = self.probes(slot);
+        if let Some(c) = self.entry(slot)
+            && c.state.running.is_some()
+        {
+            c.started = Some(true);
+            if !ready_probe {
+                c.ready = true;
+            }
         }
     }
 

@@ -64,6 +64,13 @@ pub async fn run_pod(shared: Arc<Shared>, pod: Pod, mut stop: Stop) {
         return;
     };
     state.ip = sandbox.ip();
+    if let Some(gateway) = sandbox.gateway() {
+        shared.gateways.ensure(gateway, &shared.router).await;
+    }
+    // Its in-cluster calls come from its address.
+    let _address = shared
+        .router
+        .register_pod(sandbox.ip(), &pod.metadata.namespace);
     let state = Arc::new(Mutex::new(state));
     let cx = Arc::new(PodCtx {
         dir: shared.pod_dir(&pod),
@@ -393,24 +400,38 @@ async fn run_container(
         };
         set(shared, pod, state, slot, running).await;
         let began = Instant::now();
-        let ip = state.lock().await.ip;
+        let target = probe::Target {
+            ip: state.lock().await.ip,
+            exec: run.exec(),
+        };
         let probing = async {
             if init {
                 return std::future::pending().await;
             }
-            probe::readiness(c, ip, |ready, why| async move {
-                if let Some(why) = &why {
-                    tracing::info!(pod = %pod.metadata.name, container = %c.name, %why, "readiness probe failed");
+            probe::supervise(c, &target, |found| async move {
+                match found {
+                    probe::Found::Started => state.lock().await.set_started(slot),
+                    probe::Found::Ready(ready, why) => {
+                        if let Some(why) = &why {
+                            tracing::info!(pod = %pod.metadata.name, container = %c.name, %why, "readiness probe failed");
+                        }
+                        state.lock().await.set_ready(slot, ready);
+                    }
                 }
-                state.lock().await.set_ready(slot, ready);
                 report(shared, pod, state).await;
             })
             .await
         };
         let (outcome, stopped) = tokio::select! {
             o = run.wait() => (o, false),
-            // A probe runs until its container stops; were it to end, wait for the run.
-            () = probing => (run.wait().await, false),
+            // A failed startup or liveness probe: the container is killed and restarted
+            // as its policy says.
+            why = probing => {
+                tracing::info!(pod = %pod.metadata.name, container = %c.name, %why, "restarting the container");
+                let mut o = run.stop(grace(&pod.spec)).await;
+                o.message = Some(why);
+                (o, false)
+            }
             grace = stopping(&mut stop) => (run.stop(grace).await, true),
         };
         drop(run);

@@ -64,6 +64,7 @@ fn fixture() -> Fixture {
             Arc::new(Locals::default()),
             RouterLimits::default(),
         ),
+        gateways: Default::default(),
         usage_interval: Duration::from_secs(3600),
     });
     Fixture {

@@ -24,6 +24,16 @@ pub const ROUTER_HOST: &str = "skiff-router";
 
 /// Serves ingress on `listener` until the task is dropped.
 pub async fn serve(router: Arc<Router>, listener: TcpListener) {
+    serve_as(router, listener, false).await
+}
+
+/// Serves the pods of this node's pod network on `listener` (on its gateway) until the
+/// task is dropped: their calls are in-cluster calls, from their pod's namespace.
+pub async fn serve_pods(router: Arc<Router>, listener: TcpListener) {
+    serve_as(router, listener, true).await
+}
+
+async fn serve_as(router: Arc<Router>, listener: TcpListener, pods: bool) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // hyper answers 431 itself when a request head outgrows its read buffer.
     builder
@@ -51,7 +61,7 @@ pub async fn serve(router: Arc<Router>, listener: TcpListener) {
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let router = router.clone();
-                async move { Ok::<_, Infallible>(ingress(&router, req, peer.ip()).await) }
+                async move { Ok::<_, Infallible>(ingress(&router, req, peer.ip(), pods).await) }
             });
             if let Err(e) = builder
                 .serve_connection(TokioIo::new(stream), service)
@@ -63,8 +73,13 @@ pub async fn serve(router: Arc<Router>, listener: TcpListener) {
     }
 }
 
-/// One request from the listener.
-async fn ingress(router: &Router, req: Request<Incoming>, peer: IpAddr) -> Response<Body> {
+/// One request from the listener (from a pod of this node when `pod`).
+async fn ingress(
+    router: &Router,
+    req: Request<Incoming>,
+    peer: IpAddr,
+    pod: bool,
+) -> Response<Body> {
     let limits = &router.limits;
     let head: usize = req
         .headers()
@@ -124,6 +139,10 @@ async fn ingress(router: &Router, req: Request<Incoming>, peer: IpAddr) -> Respo
         }
         .boxed_unsync()
     });
+    if pod {
+        let namespace = router.pod_namespace(peer.to_canonical());
+        return router.from_pod(req, namespace.as_deref()).await;
+    }
     router.ingress(req, peer).await
 }
 

@@ -16,10 +16,12 @@
 //!   into the table.
 //! - `metrics`: counters and histograms per route and per endpoint.
 //! - `activate`: scale from zero: waking a Deployment, holding requests meanwhile.
+//! - `dns`: the pods' resolver for Service names, on the pod network's gateway.
 
 mod activate;
 mod balance;
 mod dispatch;
+pub mod dns;
 mod listen;
 mod locals;
 mod metrics;
@@ -37,7 +39,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response, StatusCode};
 
 pub use activate::{ACTIVATED_ANNOTATION, Activator, SCALE_TO_ZERO_ANNOTATION};
-pub use listen::serve;
+pub use listen::{serve, serve_pods};
 pub use locals::{LocalEndpoint, Locals, Registration};
 pub use sources::watch;
 pub use table::Table;
@@ -91,6 +93,24 @@ pub struct Router {
     held: tokio::sync::Semaphore,
     /// Itself, for the in-cluster calls of instances it wakes.
     me: std::sync::Weak<Router>,
+    /// The namespaces of this node's pods, by address (for their in-cluster calls).
+    pods: RwLock<std::collections::HashMap<IpAddr, String>>,
+}
+
+/// A pod's place in the router's address book, given back when dropped.
+pub struct PodAddress {
+    router: Arc<Router>,
+    ip: IpAddr,
+}
+
+impl Drop for PodAddress {
+    fn drop(&mut self) {
+        self.router
+            .pods
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.ip);
+    }
 }
 
 /// A response the router makes itself: `status` and a one-line reason.
@@ -121,6 +141,7 @@ impl Router {
     pub fn new(node: String, locals: Arc<Locals>, limits: RouterLimits) -> Arc<Router> {
         Arc::new_cyclic(|me| Router {
             me: me.clone(),
+            pods: RwLock::default(),
             node,
             table: RwLock::default(),
             built: tokio::sync::watch::Sender::new(0),
@@ -178,6 +199,33 @@ impl Router {
     /// The metrics, in the Prometheus text format.
     pub fn metrics(&self) -> String {
         self.metrics.encode()
+    }
+
+    /// A call from a pod of this node's pod network, in `namespace` (when the pod is
+    /// known): routed as an in-cluster call; nothing may name an endpoint.
+    pub async fn from_pod(&self, req: Request<Body>, namespace: Option<&str>) -> Response<Body> {
+        self.route(req, namespace).await
+    }
+
+    /// The namespace of the pod at `ip` on this node.
+    pub fn pod_namespace(&self, ip: IpAddr) -> Option<String> {
+        self.pods
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&ip)
+            .cloned()
+    }
+
+    /// Records that the pod at `ip` is in `namespace` until the guard is dropped.
+    pub fn register_pod(self: &Arc<Self>, ip: IpAddr, namespace: &str) -> PodAddress {
+        self.pods
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(ip, namespace.to_owned());
+        PodAddress {
+            router: self.clone(),
+            ip,
+        }
     }
 
     /// A request from the ingress listener, from `peer`: another node's router may name

@@ -146,6 +146,12 @@ pub trait Sandbox: Send + Sync {
     /// The pod's address (`status.podIP`).
     fn ip(&self) -> IpAddr;
 
+    /// The gateway of the pod's network, where the node answers its DNS and in-cluster
+    /// calls (none for a pod on the node's own loopback, a Wasm pod).
+    fn gateway(&self) -> Option<IpAddr> {
+        None
+    }
+
     /// A run of `container` that an earlier agent started and that is still going (or
     /// ended while no agent watched), to be followed instead of starting another.
     async fn adopt(&self, container: &str) -> Option<Box<dyn Running>> {
@@ -192,12 +198,17 @@ pub trait Running: Send + Sync {
     /// requests), gives it `grace` to finish, then kills it (SIGKILL; interruption).
     async fn stop(&mut self, grace: Duration) -> Outcome;
 
-    /// Runs `command` inside the run (an `exec` probe) within `timeout`: its exit code,
-    /// or why it could not run.
-    async fn exec(&self, command: &[String], timeout: Duration) -> Result<i32, String> {
-        let _ = (command, timeout);
-        Err("exec probes need a container; this runtime cannot run commands in a workload".into())
+    /// A way to run commands inside the run (`exec` probes), where the runtime has one.
+    fn exec(&self) -> Option<Arc<dyn Exec>> {
+        None
     }
+}
+
+/// Runs commands inside a run.
+#[tonic::async_trait]
+pub trait Exec: Send + Sync {
+    /// Runs `command` within `timeout`: its exit code, or why it could not run.
+    async fn exec(&self, command: &[String], timeout: Duration) -> Result<i32, String>;
 }
 
 /// The runtimes this node has, by the `runtimeClassName` that selects each (`""`: pods

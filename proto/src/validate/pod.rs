@@ -192,6 +192,13 @@ fn container(
     ] {
         if let Some(p) = probe {
             self::probe(p, &at.field(field), v);
+            if wasm && p.exec.is_some() {
+                v.add_hint(
+                    at.field(field).field("exec"),
+                    "exec probes need a container: a Wasm component has no processes to run commands in",
+                    "probe it with httpGet or tcpSocket",
+                );
+            }
         }
     }
 }

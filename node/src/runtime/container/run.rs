@@ -14,7 +14,7 @@ use super::rootfs::Rootfs;
 use super::runc::Runc;
 use super::shim::{EXIT, Exit, SHIM_PID};
 use crate::oci::Held;
-use crate::runtime::{OOM_EXIT_CODE, Outcome, Reason, Running};
+use crate::runtime::{Exec, OOM_EXIT_CODE, Outcome, Reason, Running};
 
 /// The exit record once the agent has acted on it (so a restarted agent does not again).
 pub const EXIT_SEEN: &str = "exit.seen.json";
@@ -163,6 +163,22 @@ impl Running for ContainerRun {
         self.finish()
     }
 
+    fn exec(&self) -> Option<std::sync::Arc<dyn Exec>> {
+        Some(std::sync::Arc::new(RuncExec {
+            runc: self.runc.clone(),
+            id: self.id.clone(),
+        }))
+    }
+}
+
+/// `runc exec` in one container.
+struct RuncExec {
+    runc: Runc,
+    id: String,
+}
+
+#[tonic::async_trait]
+impl Exec for RuncExec {
     async fn exec(&self, command: &[String], timeout: Duration) -> Result<i32, String> {
         self.runc.exec(&self.id, command, timeout).await
     }

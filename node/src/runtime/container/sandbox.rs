@@ -94,6 +94,10 @@ impl Sandbox for ContainerSandbox {
         self.attachment.ip
     }
 
+    fn gateway(&self) -> Option<IpAddr> {
+        Some(self.attachment.gateway)
+    }
+
     async fn adopt(&self, container: &str) -> Option<Box<dyn Running>> {
         let dir = self.run_dir(container);
         let config: ShimConfig = std::fs::read(dir.join(super::shim::CONFIG))
