@@ -9,6 +9,7 @@ use std::time::Duration;
 use support::containers::{ContainerCluster, eventually, links, mounts_under, pod_cgroups};
 use support::http::Http;
 use support::node::{apply, get, ingress, skiff, wait_for};
+use support::registry::{Registry, push_busybox};
 use support::routing::echo;
 
 fn httpd_pod(name: &str, image: &str, extra: &str) -> String {
@@ -158,4 +159,215 @@ fn containers_and_wasm_call_each_other_through_the_routers_of_both_nodes() {
         (r.status, r.text().as_str()),
         (200, "hello from a container\n")
     );
+}
+
+/// A pod of one busybox container on n1 running `script`, with `extra` YAML in the
+/// container.
+fn script_pod(name: &str, image: &str, policy: &str, script: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  nodeName: n1\n  restartPolicy: {policy}\n  terminationGracePeriodSeconds: 2\n  containers:\n  - name: main\n    image: {image}\n    command: [sh, -c, '{script}']\n{extra}"
+    )
+}
+
+fn state<'a>(p: &'a serde_json::Value, which: &str) -> &'a serde_json::Value {
+    &p["status"]["containerStatuses"][0][which]
+}
+
+#[test]
+fn limits_hold_a_memory_hog_and_a_fork_bomb_and_a_failing_liveness_probe_restarts() {
+    let c = ContainerCluster::start(&["n1"]);
+    let s = c.server.as_str();
+    let hog = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: hog}}\nspec:\n  nodeName: n1\n  restartPolicy: Never\n  containers:\n  - name: main\n    image: {}\n    command: [dd, if=/dev/zero, of=/dev/null, bs=256M, count=1]\n    resources: {{limits: {{memory: 32Mi}}}}\n",
+        c.busybox
+    );
+    // A fork bomb, and a neighbour that must keep answering.
+    let bomb = script_pod(
+        "bomb",
+        &c.busybox,
+        "Never",
+        "echo bombing; b() { b | b & }; b; sleep 600",
+        "",
+    );
+    let neighbour = httpd_pod("neighbour", &c.busybox, "");
+    let probed = script_pod(
+        "probed",
+        &c.busybox,
+        "Always",
+        "echo started; touch /tmp/healthy; sleep 2; rm /tmp/healthy; sleep 600",
+        "    livenessProbe: {exec: {command: [cat, /tmp/healthy]}, periodSeconds: 1, failureThreshold: 1}\n",
+    );
+    let all = [hog, bomb, neighbour, probed].join("---\n");
+    apply(s, &c.dir.path().join("pods.yaml"), &all);
+
+    let p = wait_for(s, &["pod", "hog"], |p| {
+        state(p, "state")["terminated"].is_object()
+    });
+    let t = &state(&p, "state")["terminated"];
+    assert_eq!(
+        (t["reason"].as_str(), t["exitCode"].as_i64()),
+        (Some("OOMKilled"), Some(137)),
+        "{t}"
+    );
+
+    let p = wait_for(s, &["pod", "neighbour"], |p| {
+        p["status"]["podIP"].is_string() && state(p, "state")["running"].is_object()
+    });
+    let neighbour_ip = p["status"]["podIP"].as_str().unwrap().to_owned();
+    let bomb = wait_for(s, &["pod", "bomb"], |p| {
+        state(p, "state")["running"].is_object()
+    });
+    let bomb_uid = bomb["metadata"]["uid"].as_str().unwrap().to_owned();
+    // The bomb reaches its pids limit (the agents' --pod-pids-limit) and stays there.
+    let pids = || -> u64 {
+        pod_cgroups(&bomb_uid)
+            .iter()
+            .find(|p| {
+                p.parent()
+                    .and_then(|p| p.parent())
+                    .is_some_and(|h| h.ends_with("pids"))
+            })
+            .and_then(|p| std::fs::read_to_string(p.join("main/pids.current")).ok())
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    eventually(
+        "the fork bomb to reach its limit",
+        Duration::from_secs(30),
+        || pids() >= 60,
+    );
+    assert!(pids() <= 64, "{} processes", pids());
+    for _ in 0..5 {
+        let (status, body) = get(&format!("{neighbour_ip}:80"), "/index.html");
+        assert_eq!((status, body.as_str()), (200, "hello from a container\n"));
+    }
+
+    // The exec liveness probe starts failing after 2 s: the container restarts.
+    let p = wait_for(s, &["pod", "probed"], |p| {
+        state(p, "restartCount").as_u64() >= Some(1) && state(p, "state")["running"].is_object()
+    });
+    assert!(state(&p, "lastState")["terminated"].is_object(), "{p:#}");
+    let logs = skiff(s, &["logs", "probed", "--previous"]);
+    assert_eq!(
+        String::from_utf8_lossy(&logs.stdout).trim(),
+        "started",
+        "{}",
+        String::from_utf8_lossy(&logs.stderr)
+    );
+}
+
+#[test]
+fn a_container_outlives_its_agent_and_is_adopted_again() {
+    let mut c = ContainerCluster::start(&["n1"]);
+    let s = c.server.clone();
+    apply(
+        &s,
+        &c.dir.path().join("pod.yaml"),
+        &httpd_pod("web", &c.busybox, ""),
+    );
+    let p = wait_for(&s, &["pod", "web"], |p| {
+        state(p, "state")["running"].is_object() && p["status"]["podIP"].is_string()
+    });
+    let ip = p["status"]["podIP"].as_str().unwrap().to_owned();
+    let started = state(&p, "state")["running"]["startedAt"].clone();
+    let uid = p["metadata"]["uid"].as_str().unwrap().to_owned();
+    let pid_file = c
+        .data("n1")
+        .join("containers/pods")
+        .join(&uid)
+        .join("runs/web/container.pid");
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+
+    c.agents[0].stop(); // SIGKILL
+    let (status, _) = get(&format!("{ip}:80"), "/index.html");
+    assert_eq!(status, 200, "the container serves while no agent runs");
+    c.agents[0] = c.agent("n1", 0);
+    // Adopted: the same process, not counted as a restart.
+    std::thread::sleep(Duration::from_secs(3));
+    let p = wait_for(&s, &["pod", "web"], |p| {
+        state(p, "state")["running"].is_object()
+    });
+    assert_eq!(state(&p, "restartCount"), 0, "{p:#}");
+    assert_eq!(std::fs::read_to_string(&pid_file).unwrap(), pid);
+    let (status, body) = get(&format!("{ip}:80"), "/index.html");
+    assert_eq!((status, body.as_str()), (200, "hello from a container\n"));
+    let _ = started;
+    // And it still goes when the pod does.
+    let out = skiff(&s, &["delete", "pod", "web"]);
+    assert!(out.status.success());
+    eventually(
+        "the adopted container to go",
+        Duration::from_secs(30),
+        || pod_cgroups(&uid).is_empty(),
+    );
+}
+
+#[test]
+fn bad_images_are_waiting_reasons_that_say_why_and_the_node_stays_healthy() {
+    let c = ContainerCluster::start(&["n1"]);
+    let s = c.server.as_str();
+    let r = &c.registry;
+    let arm = format!("{}/skiff/busybox-arm:1", r.addr);
+    push_busybox(&r.addr, &arm, Some(&["sh"]), "arm64");
+    let bare = format!("{}/skiff/bare:1", r.addr);
+    push_busybox(&r.addr, &bare, None, "amd64");
+    let corrupt = format!("{}/skiff/corrupt:1", r.addr);
+    let pushed = push_busybox(&r.addr, &corrupt, Some(&["sh"]), "amd64");
+    // The registry now serves other bytes for the layer than the manifest's digest.
+    let blob = r.blob_file(&pushed.layer);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&blob, bytes).unwrap();
+    let refusing = Registry::start_with(
+        "auth:\n  silly:\n    realm: silly-realm\n    service: silly-service\n",
+    );
+    let refused = format!("{}/skiff/busybox:1", refusing.addr);
+    let missing = format!("{}/skiff/nothing-here:1", r.addr);
+
+    let pod = |name: &str, image: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  nodeName: n1\n  containers:\n  - name: main\n    image: {image}\n"
+        )
+    };
+    let all = [
+        pod("missing", &missing),
+        pod("refused", &refused),
+        pod("corrupt", &corrupt),
+        pod("arm", &arm),
+        pod("bare", &bare),
+    ]
+    .join("---\n");
+    apply(s, &c.dir.path().join("bad.yaml"), &all);
+    let waiting = |name: &str, reasons: &[&str], says: &str| {
+        let p = wait_for(s, &["pod", name], |p| {
+            let w = &state(p, "state")["waiting"];
+            w["reason"].as_str().is_some_and(|r| reasons.contains(&r))
+                && w["message"].as_str().is_some_and(|m| m.contains(says))
+        });
+        state(&p, "state")["waiting"]["message"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let pull = ["ErrImagePull", "ImagePullBackOff"];
+    waiting("missing", &pull, "nothing-here");
+    waiting("refused", &pull, &refusing.addr);
+    waiting("corrupt", &pull, "sha256");
+    waiting("arm", &pull, "linux/arm64; this node runs linux/amd64");
+    waiting("bare", &["CreateContainerError"], "no command specified");
+
+    // The node is still Ready and still runs a good pod.
+    apply(
+        s,
+        &c.dir.path().join("good.yaml"),
+        &httpd_pod("good", &c.busybox, ""),
+    );
+    let p = wait_for(s, &["pod", "good"], |p| {
+        state(p, "state")["running"].is_object()
+    });
+    let ip = p["status"]["podIP"].as_str().unwrap();
+    assert_eq!(get(&format!("{ip}:80"), "/index.html").0, 200);
+    let n = wait_for(s, &["node", "n1"], |_| true);
+    assert_eq!(n["status"]["conditions"][0]["status"], "True");
 }

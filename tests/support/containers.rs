@@ -78,7 +78,7 @@ impl ContainerCluster {
             &self.server,
             &self.data(name),
             &self.dir.path().join(format!("{name}.log")),
-            &["--bridge", &format!("skiffbr{i}")],
+            &["--bridge", &format!("skiffbr{i}"), "--pod-pids-limit", "64"],
         )
     }
 }
@@ -131,6 +131,16 @@ pub fn sweep(dir: &Path) -> Vec<String> {
             remove_cgroup(&cg);
         }
     }
+    // runc's parent folder for every pod, once no test's pods are left in it (another
+    // test's agent may still use it: then it stays, and that test removes it).
+    for hierarchy in std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let _ = std::fs::remove_dir(hierarchy.path().join("skiff"));
+    }
+    let _ = std::fs::remove_dir("/sys/fs/cgroup/skiff");
     left
 }
 

@@ -120,7 +120,7 @@ pub struct Pushed {
 /// `/etc/group` with root, `www-data` (33) and `nobody`, `/tmp`, and `/www/index.html`.
 /// `cmd` is its Cmd (none: an image that names no command); `arch` its architecture.
 pub fn push_busybox(registry: &str, reference: &str, cmd: Option<&[&str]>, arch: &str) -> Pushed {
-    let tar = busybox_layer();
+    let tar = busybox_layer(reference);
     let diff_id = format!("sha256:{:x}", Sha256::digest(&tar));
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&tar).unwrap();
@@ -166,8 +166,8 @@ fn busybox() -> PathBuf {
     path
 }
 
-/// The layer's tar.
-fn busybox_layer() -> Vec<u8> {
+/// The layer's tar; `/etc/skiff-image` names `reference`, so no two images share a layer.
+fn busybox_layer(reference: &str) -> Vec<u8> {
     let bin = busybox();
     let applets = Command::new(&bin).arg("--list").output().unwrap();
     let applets = String::from_utf8(applets.stdout).unwrap();
@@ -218,6 +218,7 @@ fn busybox_layer() -> Vec<u8> {
         b"root:x:0:\nwww-data:x:33:\nnogroup:x:65534:\n",
     );
     file(&mut b, "www/index.html", 0o644, b"hello from a container\n");
+    file(&mut b, "etc/skiff-image", 0o644, reference.as_bytes());
     for applet in applets.lines().map(str::trim).filter(|a| !a.is_empty()) {
         if applet == "busybox" {
             continue;

@@ -37,17 +37,28 @@ impl Missing {
 /// `/usr/bin/rustc` and `/usr/bin/cargo`, so existence alone proves nothing.
 const MIN_DEBIAN_RUST: (u32, u32) = (1, 87);
 
-/// What the end-to-end tests run beside Skiff: `runc` for containers, a static `busybox` to
-/// fill test root filesystems, a local OCI registry and `skopeo` to push images into it.
+/// What the end-to-end tests run beside Skiff: `runc` for containers, the CNI reference
+/// plugins for their pod networks, `ip` to bring up the tests' own network namespaces, a
+/// static `busybox` to fill test images, a local OCI registry and `skopeo`.
 pub fn test_host_missing() -> Vec<Missing> {
     let mut missing = Vec::new();
     for (command, package) in [
         ("runc", "runc"),
+        ("ip", "iproute2"),
         ("docker-registry", "docker-registry"),
         ("skopeo", "skopeo"),
     ] {
         if which(command).is_none() {
             missing.push(Missing::new(format!("command `{command}`"), package));
+        }
+    }
+    for plugin in ["bridge", "host-local", "loopback"] {
+        let path = Path::new("/usr/lib/cni").join(plugin);
+        if !path.is_file() {
+            missing.push(Missing::new(
+                format!("the CNI plugin {}", path.display()),
+                "containernetworking-plugins",
+            ));
         }
     }
     // A dynamically linked busybox (package `busybox`) does not run inside a bare rootfs.

@@ -1,7 +1,9 @@
 //! `cargo xtask test`: the single test command, for a fresh Debian machine as much as for a
 //! developer's. CI runs it (through `.ci/run`) as root on a clean clone.
 //!
-//! 1. The machine: runc, busybox, a registry and skopeo, installed if missing.
+//! 1. The machine: runc, the CNI plugins, iproute2, busybox, a registry and skopeo,
+//!    installed if missing. The container tests need root (network namespaces, mounts,
+//!    cgroups): CI runs this as root.
 //! 2. The guests: built into components (see `guests`), their folder exported to the tests
 //!    as `SKIFF_GUESTS_DIR`.
 //! 3. The tests: the doc tests (which nextest does not run), then `cargo nextest run
@@ -23,7 +25,7 @@ enum Runner {
 
 pub fn run(root: &Path, nextest_args: &[String]) -> Result<()> {
     system::ensure(
-        "test machine (runc, busybox-static, docker-registry, skopeo)",
+        "test machine (runc, containernetworking-plugins, iproute2, busybox-static, docker-registry, skopeo)",
         system::test_host_missing,
     )?;
     let guests_dir = guests::build(root)?;

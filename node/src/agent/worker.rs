@@ -66,6 +66,9 @@ pub async fn run_pod(shared: Arc<Shared>, pod: Pod, mut stop: Stop) {
     state.ip = sandbox.ip();
     if let Some(gateway) = sandbox.gateway() {
         shared.gateways.ensure(gateway, &shared.router).await;
+        // A pod on a pod network has its address as soon as it has its sandbox (a Wasm
+        // pod's shows once it serves).
+        state.pod_ip = Some(sandbox.ip().to_string());
     }
     // Its in-cluster calls come from its address.
     let _address = shared

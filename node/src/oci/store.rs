@@ -315,6 +315,13 @@ impl ImageStore {
         }
     }
 
+    /// Marks the image `reference` was pulled as used, if it is here (a container an
+    /// earlier agent started).
+    pub fn hold_reference(self: &Arc<Self>, reference: &str) -> Option<Held> {
+        let image = self.present(reference)?;
+        Some(self.hold(&image))
+    }
+
     /// The images here, for the Node's `status.images`.
     pub fn images(&self) -> Vec<ContainerImage> {
         let records = self.records.lock().unwrap_or_else(|p| p.into_inner());

@@ -254,7 +254,7 @@ impl Runtimes {
         })
     }
 
-    /// What the Node reports it runs.
+    /// What the Node reports it runs (Wasm first).
     pub fn kinds(&self) -> Vec<Runtime> {
         let mut kinds: Vec<Runtime> = Vec::new();
         for r in self.by_class.values() {
@@ -262,6 +262,7 @@ impl Runtimes {
                 kinds.push(r.kind());
             }
         }
+        kinds.sort_by_key(|k| *k != Runtime::Wasm);
         kinds
     }
 

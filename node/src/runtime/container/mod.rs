@@ -337,6 +337,7 @@ impl PreparedContainer {
             log_max_bytes: spec.log.policy().max_bytes,
             log_max_files: spec.log.policy().max_files,
             cgroup,
+            image: self.image.reference.clone(),
         };
         let json = serde_json::to_vec(&shim_config).map_err(|e| create_error(e.to_string()))?;
         std::fs::write(dir.join(shim::CONFIG), json)

@@ -11,7 +11,7 @@ use std::process::Stdio;
 use tokio::io::AsyncWriteExt;
 
 /// A pod's place on the network.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Attachment {
     pub netns: PathBuf,
     pub ip: IpAddr,
@@ -84,6 +84,11 @@ pub struct Cni {
 impl Cni {
     fn netns(&self, uid: &str) -> PathBuf {
         self.dir.join("netns").join(uid)
+    }
+
+    /// Where a pod's attachment is recorded, for the agent that comes after this one.
+    fn record(&self, uid: &str) -> PathBuf {
+        self.dir.join("attachments").join(format!("{uid}.json"))
     }
 
     /// The gateway of `subnet`: its first address.
@@ -173,10 +178,20 @@ impl Cni {
 impl PodNetwork for Cni {
     async fn attach(&self, uid: &str) -> Result<Attachment, String> {
         let netns = self.netns(uid);
-        if !super::rootfs::is_mounted(&netns) {
-            let _ = remove_netns_file(&netns);
-            create_netns(&netns)?;
+        let record = self.record(uid);
+        if super::rootfs::is_mounted(&netns) {
+            // An earlier agent attached it: its containers may still run there.
+            if let Some(a) = std::fs::read(&record)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Attachment>(&b).ok())
+            {
+                return Ok(a);
+            }
+            // Half made: start again.
+            let _ = self.detach(uid).await;
         }
+        let _ = remove_netns_file(&netns);
+        create_netns(&netns)?;
         let lo = serde_json::json!({"cniVersion": "1.0.0", "name": "lo", "type": "loopback"});
         let attached = async {
             self.plugin("loopback", "ADD", uid, "lo", &lo).await?;
@@ -197,11 +212,17 @@ impl PodNetwork for Cni {
             .and_then(|a| a.split('/').next())
             .and_then(|a| a.parse::<IpAddr>().ok())
             .ok_or_else(|| format!("the bridge plugin gave pod {uid} no address: {answer}"))?;
-        Ok(Attachment {
+        let a = Attachment {
             netns,
             ip,
             gateway: Cni::gateway(&self.subnet)?,
-        })
+        };
+        let json = serde_json::to_vec(&a).map_err(|e| e.to_string())?;
+        if let Some(dir) = record.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        }
+        std::fs::write(&record, json).map_err(|e| format!("writing {}: {e}", record.display()))?;
+        Ok(a)
     }
 
     async fn detach(&self, uid: &str) -> Result<(), String> {
@@ -210,6 +231,7 @@ impl PodNetwork for Cni {
             .plugin("bridge", "DEL", uid, "eth0", &self.bridge_config())
             .await;
         let removed = remove_netns_file(&netns);
+        let _ = std::fs::remove_file(self.record(uid));
         del.and(removed)
     }
 

@@ -116,7 +116,7 @@ impl Sandbox for ContainerSandbox {
             shim,
             address: None,
             stop_signal: "TERM".into(),
-            held: None,
+            held: self.inner.images.hold_reference(&config.image),
             ended: None,
         }))
     }

@@ -48,6 +48,10 @@ pub struct ShimConfig {
     pub log_max_files: u32,
     /// The container's cgroup (for the OOM killer's count).
     pub cgroup: String,
+    /// The image the container runs (for the agent: an adopted run keeps it from being
+    /// collected).
+    #[serde(default)]
+    pub image: String,
 }
 
 /// What the shim tells the agent once runc has answered.
