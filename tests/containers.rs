@@ -22,6 +22,10 @@ fn httpd_pod(name: &str, image: &str, extra: &str) -> String {
 fn a_busybox_pod_serves_at_its_address_and_leaves_nothing_when_deleted() {
     let c = ContainerCluster::start(&["n1"]);
     let s = c.server.as_str();
+    // The node keeps two namespaces attached ahead of need.
+    eventually("the namespace pool", Duration::from_secs(30), || {
+        links("veth").len() == 2
+    });
     let file = c.dir.path().join("pod.yaml");
     apply(s, &file, &httpd_pod("web", &c.busybox, ""));
     let p = wait_for(s, &["pod", "web"], |p| {
@@ -35,20 +39,33 @@ fn a_busybox_pod_serves_at_its_address_and_leaves_nothing_when_deleted() {
 
     let uid = p["metadata"]["uid"].as_str().unwrap().to_owned();
     let data = c.data("n1");
+    let record = data.join(format!("containers/net/attachments/{uid}.json"));
+    let attachment: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+    let netns = attachment["netns"].as_str().unwrap().to_owned();
     let out = skiff(s, &["delete", "pod", "web"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let pod_dir = data.join("containers/pods").join(&uid);
     let traces = || {
         let mut t: Vec<String> = pod_cgroups(&uid)
             .iter()
             .map(|c| format!("cgroup {}", c.display()))
             .collect();
-        t.extend(mounts_under(&data.display().to_string()));
-        if data.join("containers/pods").join(&uid).exists() {
-            t.push("the pod's folder".into());
+        t.extend(mounts_under(&pod_dir.display().to_string()));
+        t.extend(mounts_under(&netns));
+        t.extend(
+            support::containers::processes_mentioning(&pod_dir.display().to_string())
+                .iter()
+                .map(|p| format!("process {p}")),
+        );
+        for f in [&pod_dir, &record] {
+            if f.exists() {
+                t.push(f.display().to_string());
+            }
         }
         t
     };
@@ -59,8 +76,11 @@ fn a_busybox_pod_serves_at_its_address_and_leaves_nothing_when_deleted() {
         }
         t.is_empty()
     });
-    // The bridge stays for the next pod; the pod's veth is gone with its namespace.
-    assert!(links("veth").is_empty(), "{:?}", links("veth"));
+    // The bridge stays for the next pod; the pod's veth is gone with its namespace, and the
+    // pool is full again.
+    eventually("the pod's veth to go", Duration::from_secs(30), || {
+        links("veth").len() == 2
+    });
     assert!(
         std::net::TcpStream::connect_timeout(
             &format!("{ip}:80").parse().unwrap(),

@@ -22,6 +22,10 @@
 //! - `api`: the object API (apply, get, list of 100, watch fan-out to 1,000 watchers)
 //!   against etcd's v3 API (put, range, range over a prefix, watch).
 //!
+//! - `containers`: container pod start (bound → Running) through the agent and its shim
+//!   against `runc run -d` of the same bundle, beside Wasm pod start in the same run; the
+//!   agent's and each shim's memory per running container.
+//!
 //! # Modules
 //! - [`api`]: the `api` bench's operations for both systems, and the watch fan-out.
 //! - [`cluster`]: start and stop 3 `skiff control` or 3 `etcd` processes on free loopback
@@ -37,6 +41,8 @@
 //! - [`load`]: N concurrent closed-loop clients for a duration; latencies, errors.
 //! - [`failover`]: kill the leader while a client writes; time to the next acknowledged write.
 //! - [`routing`]: the `routing` bench's HTTP client, `wasmtime serve`, manifests.
+//! - [`images`]: the busybox container image (built from Debian's static busybox) and
+//!   pushing images to a registry; the tests use it too.
 //! - [`report`]: percentiles, medians and table printing.
 //! - [`setup`]: the `skiff` binary, waiting for a ready cluster, the machine's load.
 
@@ -44,6 +50,7 @@ pub mod api;
 pub mod cluster;
 pub mod etcd;
 pub mod failover;
+pub mod images;
 pub mod instantiate;
 pub mod load;
 pub mod pods;

@@ -46,6 +46,18 @@ impl NodeCluster {
         pods: u32,
         instances: u32,
     ) -> Result<NodeCluster> {
+        Self::start_args(bin, parent, members, pods, instances, &[]).await
+    }
+
+    /// [`NodeCluster::start_with`], the agent with `extra` flags.
+    pub async fn start_args(
+        bin: &Path,
+        parent: &Path,
+        members: usize,
+        pods: u32,
+        instances: u32,
+        extra: &[&str],
+    ) -> Result<NodeCluster> {
         let control = Cluster::skiff_members(bin, parent, members)?;
         let api = control.api[0].clone();
         let data = control.dir().join("node");
@@ -67,6 +79,7 @@ impl NodeCluster {
             "60",
         ]
         .iter()
+        .chain(extra)
         .map(|s| s.to_string())
         .chain(["--data-dir".to_string(), data.display().to_string()])
         .collect();

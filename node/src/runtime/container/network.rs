@@ -7,12 +7,16 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 
 use tokio::io::AsyncWriteExt;
 
 /// A pod's place on the network.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Attachment {
+    /// The namespace's name for the CNI plugins (a pool entry's, or the pod's uid).
+    #[serde(default)]
+    pub id: String,
     pub netns: PathBuf,
     pub ip: IpAddr,
     pub gateway: IpAddr,
@@ -69,43 +73,34 @@ pub fn remove_netns_file(path: &Path) -> Result<(), String> {
     }
 }
 
-/// The CNI reference plugins on a bridge of the node's.
+/// The CNI reference plugins on a bridge of the node's, with a few namespaces attached
+/// ahead of need (a pod's start does not wait for the plugins; it takes one, and the pool
+/// is filled again in the background).
 pub struct Cni {
+    inner: Arc<CniPlugins>,
+    pool: Arc<std::sync::Mutex<Vec<Attachment>>>,
+    /// Names this agent's pool entries (`pool-<nonce>-<n>`), so a sweep of what earlier
+    /// agents left does not take them.
+    nonce: String,
+    made: std::sync::atomic::AtomicU64,
+}
+
+/// How the plugins are run.
+pub struct CniPlugins {
     /// Where the plugins are (`/usr/lib/cni`).
     pub bin: PathBuf,
     /// The bridge's name (one per node agent on a machine).
     pub bridge: String,
     /// The node's pod CIDR (`10.88.0.0/24`).
     pub subnet: String,
-    /// Where namespaces are pinned and `host-local` keeps its leases.
+    /// Where namespaces are pinned, attachments recorded, and `host-local` keeps its
+    /// leases.
     pub dir: PathBuf,
 }
 
-impl Cni {
-    fn netns(&self, uid: &str) -> PathBuf {
-        self.dir.join("netns").join(uid)
-    }
-
-    /// Where a pod's attachment is recorded, for the agent that comes after this one.
-    fn record(&self, uid: &str) -> PathBuf {
-        self.dir.join("attachments").join(format!("{uid}.json"))
-    }
-
-    /// The gateway of `subnet`: its first address.
-    pub fn gateway(subnet: &str) -> Result<IpAddr, String> {
-        let (net, bits) = subnet
-            .split_once('/')
-            .ok_or_else(|| format!("pod CIDR {subnet:?} is not ADDRESS/BITS"))?;
-        let net: Ipv4Addr = net
-            .parse()
-            .map_err(|_| format!("pod CIDR {subnet:?}: {net:?} is not an IPv4 address"))?;
-        let bits: u32 = bits
-            .parse()
-            .ok()
-            .filter(|b| (8..=30).contains(b))
-            .ok_or_else(|| format!("pod CIDR {subnet:?}: the prefix must be 8 to 30 bits"))?;
-        let mask = u32::MAX << (32 - bits);
-        Ok(IpAddr::V4(Ipv4Addr::from((u32::from(net) & mask) + 1)))
+impl CniPlugins {
+    fn netns(&self, id: &str) -> PathBuf {
+        self.dir.join("netns").join(id)
     }
 
     fn bridge_config(&self) -> serde_json::Value {
@@ -126,12 +121,12 @@ impl Cni {
         })
     }
 
-    /// Runs plugin `kind` with `command` on pod `uid`'s namespace: its JSON answer.
+    /// Runs plugin `kind` with `command` on namespace `id`: its JSON answer.
     async fn plugin(
         &self,
         kind: &str,
         command: &str,
-        uid: &str,
+        id: &str,
         ifname: &str,
         config: &serde_json::Value,
     ) -> Result<serde_json::Value, String> {
@@ -140,8 +135,8 @@ impl Cni {
             .env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
             .env("CNI_COMMAND", command)
-            .env("CNI_CONTAINERID", uid)
-            .env("CNI_NETNS", self.netns(uid))
+            .env("CNI_CONTAINERID", id)
+            .env("CNI_NETNS", self.netns(id))
             .env("CNI_IFNAME", ifname)
             .env("CNI_PATH", &self.bin)
             .stdin(Stdio::piped())
@@ -168,42 +163,27 @@ impl Cni {
                 .as_str()
                 .map(str::to_owned)
                 .unwrap_or_else(|| String::from_utf8_lossy(&out.stderr).trim().to_owned());
-            return Err(format!("CNI {kind} {command} for pod {uid}: {msg}"));
+            return Err(format!("CNI {kind} {command} for {id}: {msg}"));
         }
         Ok(answer)
     }
-}
 
-#[tonic::async_trait]
-impl PodNetwork for Cni {
-    async fn attach(&self, uid: &str) -> Result<Attachment, String> {
-        let netns = self.netns(uid);
-        let record = self.record(uid);
-        if super::rootfs::is_mounted(&netns) {
-            // An earlier agent attached it: its containers may still run there.
-            if let Some(a) = std::fs::read(&record)
-                .ok()
-                .and_then(|b| serde_json::from_slice::<Attachment>(&b).ok())
-            {
-                return Ok(a);
-            }
-            // Half made: start again.
-            let _ = self.detach(uid).await;
-        }
+    /// A new namespace `id` with loopback up and an address on the bridge.
+    async fn add(&self, id: &str) -> Result<Attachment, String> {
+        let netns = self.netns(id);
         let _ = remove_netns_file(&netns);
         create_netns(&netns)?;
         let lo = serde_json::json!({"cniVersion": "1.0.0", "name": "lo", "type": "loopback"});
         let attached = async {
-            self.plugin("loopback", "ADD", uid, "lo", &lo).await?;
-            // host-local hands a pod that asks again the address it already has.
-            self.plugin("bridge", "ADD", uid, "eth0", &self.bridge_config())
+            self.plugin("loopback", "ADD", id, "lo", &lo).await?;
+            self.plugin("bridge", "ADD", id, "eth0", &self.bridge_config())
                 .await
         }
         .await;
         let answer = match attached {
             Ok(a) => a,
             Err(e) => {
-                let _ = self.detach(uid).await;
+                let _ = self.del(id).await;
                 return Err(e);
             }
         };
@@ -211,37 +191,151 @@ impl PodNetwork for Cni {
             .as_str()
             .and_then(|a| a.split('/').next())
             .and_then(|a| a.parse::<IpAddr>().ok())
-            .ok_or_else(|| format!("the bridge plugin gave pod {uid} no address: {answer}"))?;
-        let a = Attachment {
+            .ok_or_else(|| format!("the bridge plugin gave {id} no address: {answer}"))?;
+        Ok(Attachment {
+            id: id.to_owned(),
             netns,
             ip,
             gateway: Cni::gateway(&self.subnet)?,
+        })
+    }
+
+    /// Removes namespace `id`'s address and the namespace.
+    async fn del(&self, id: &str) -> Result<(), String> {
+        let del = self
+            .plugin("bridge", "DEL", id, "eth0", &self.bridge_config())
+            .await;
+        let removed = remove_netns_file(&self.netns(id));
+        del.and(removed)
+    }
+}
+
+impl Cni {
+    /// The plugins, with `size` namespaces kept ready (filled in the background now).
+    pub fn new(plugins: CniPlugins, size: usize) -> Cni {
+        let cni = Cni {
+            inner: Arc::new(plugins),
+            pool: Arc::default(),
+            nonce: format!("{:08x}", fastrand::u32(..)),
+            made: Default::default(),
         };
+        for _ in 0..size {
+            cni.refill();
+        }
+        cni
+    }
+
+    /// Adds one namespace to the pool, in the background.
+    fn refill(&self) {
+        let n = self.made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("pool-{}-{n}", self.nonce);
+        let (inner, pool) = (self.inner.clone(), self.pool.clone());
+        tokio::spawn(async move {
+            match inner.add(&id).await {
+                Ok(a) => pool.lock().unwrap_or_else(|p| p.into_inner()).push(a),
+                Err(e) => tracing::warn!(error = %e, "preparing a pod network namespace"),
+            }
+        });
+    }
+
+    /// Where pod `uid`'s attachment is recorded, for the agent that comes after this one.
+    fn record(&self, uid: &str) -> PathBuf {
+        self.inner
+            .dir
+            .join("attachments")
+            .join(format!("{uid}.json"))
+    }
+
+    fn recorded(&self, uid: &str) -> Option<Attachment> {
+        std::fs::read(self.record(uid))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Attachment>(&b).ok())
+    }
+
+    /// The gateway of `subnet`: its first address.
+    pub fn gateway(subnet: &str) -> Result<IpAddr, String> {
+        let (net, bits) = subnet
+            .split_once('/')
+            .ok_or_else(|| format!("pod CIDR {subnet:?} is not ADDRESS/BITS"))?;
+        let net: Ipv4Addr = net
+            .parse()
+            .map_err(|_| format!("pod CIDR {subnet:?}: {net:?} is not an IPv4 address"))?;
+        let bits: u32 = bits
+            .parse()
+            .ok()
+            .filter(|b| (8..=30).contains(b))
+            .ok_or_else(|| format!("pod CIDR {subnet:?}: the prefix must be 8 to 30 bits"))?;
+        let mask = u32::MAX << (32 - bits);
+        Ok(IpAddr::V4(Ipv4Addr::from((u32::from(net) & mask) + 1)))
+    }
+}
+
+#[tonic::async_trait]
+impl PodNetwork for Cni {
+    async fn attach(&self, uid: &str) -> Result<Attachment, String> {
+        if let Some(a) = self.recorded(uid) {
+            if super::rootfs::is_mounted(&a.netns) {
+                // An earlier agent attached it: its containers may still run there.
+                return Ok(a);
+            }
+            // Half made: start again.
+            let _ = self.detach(uid).await;
+        }
+        let ready = self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let a = match ready {
+            Some(a) => {
+                self.refill();
+                a
+            }
+            None => self.inner.add(uid).await?,
+        };
+        let record = self.record(uid);
         let json = serde_json::to_vec(&a).map_err(|e| e.to_string())?;
         if let Some(dir) = record.parent() {
             std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
         }
-        std::fs::write(&record, json).map_err(|e| format!("writing {}: {e}", record.display()))?;
+        if let Err(e) = std::fs::write(&record, json) {
+            let _ = self.inner.del(&a.id).await;
+            return Err(format!("writing {}: {e}", record.display()));
+        }
         Ok(a)
     }
 
     async fn detach(&self, uid: &str) -> Result<(), String> {
-        let netns = self.netns(uid);
-        let del = self
-            .plugin("bridge", "DEL", uid, "eth0", &self.bridge_config())
-            .await;
-        let removed = remove_netns_file(&netns);
+        // A pod's namespace is the pool entry it took, or one named after it.
+        let id = self.recorded(uid).map_or_else(|| uid.to_owned(), |a| a.id);
+        let done = self.inner.del(&id).await;
         let _ = std::fs::remove_file(self.record(uid));
-        del.and(removed)
+        done
     }
 
     fn attached(&self) -> Vec<String> {
-        std::fs::read_dir(self.dir.join("netns"))
+        let mine = format!("pool-{}-", self.nonce);
+        let recorded: Vec<(String, String)> = std::fs::read_dir(self.inner.dir.join("attachments"))
             .into_iter()
             .flatten()
             .flatten()
-            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
-            .collect()
+            .filter_map(|e| {
+                let uid = e.file_name().to_str()?.strip_suffix(".json")?.to_owned();
+                let a = self.recorded(&uid)?;
+                Some((uid, a.id))
+            })
+            .collect();
+        let mut out: Vec<String> = recorded.iter().map(|(uid, _)| uid.clone()).collect();
+        // Namespaces no pod's record names: this agent's pool aside, leftovers.
+        for e in std::fs::read_dir(self.inner.dir.join("netns"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let Some(id) = e.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            if !id.starts_with(&mine) && !recorded.iter().any(|(_, i)| *i == id) {
+                out.push(id);
+            }
+        }
+        out
     }
 }
 
