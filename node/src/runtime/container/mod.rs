@@ -98,6 +98,11 @@ pub struct ContainerRuntime {
 impl ContainerRuntime {
     /// The runtime, once runc is found; `Err` says what is missing.
     pub async fn new(config: ContainerConfig) -> Result<ContainerRuntime, crate::Error> {
+        if !rustix::process::geteuid().is_root() {
+            return Err(crate::Error::NotRunnable {
+                reason: "containers need root (network namespaces, mounts, cgroups); run the node agent as root for them".into(),
+            });
+        }
         let found = tokio::process::Command::new(&config.runc)
             .arg("--version")
             .output()
