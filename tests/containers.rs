@@ -36,6 +36,11 @@ fn a_busybox_pod_serves_at_its_address_and_leaves_nothing_when_deleted() {
     assert!(ip.starts_with("10.88."), "{ip}");
     let (status, body) = get(&format!("{ip}:80"), "/index.html");
     assert_eq!((status, body.as_str()), (200, "hello from a container\n"));
+    // What it uses is read from its cgroup.
+    wait_for(s, &["pod", "web"], |p| {
+        let u = &p["status"]["usage"];
+        u["memory"].as_str().is_some_and(|m| m != "0") && u["cpuNanos"].as_u64() > Some(0)
+    });
 
     let uid = p["metadata"]["uid"].as_str().unwrap().to_owned();
     let data = c.data("n1");
@@ -376,6 +381,19 @@ fn bad_images_are_waiting_reasons_that_say_why_and_the_node_stays_healthy() {
     waiting("corrupt", &pull, "sha256");
     waiting("arm", &pull, "linux/arm64; this node runs linux/amd64");
     waiting("bare", &["CreateContainerError"], "no command specified");
+    // The kubelet's events say so too.
+    wait_for(s, &["ev"], |list| {
+        list["items"].as_array().is_some_and(|items| {
+            items.iter().any(|e| {
+                e["involvedObject"]["name"] == "missing"
+                    && e["reason"] == "Failed"
+                    && e["type"] == "Warning"
+                    && e["message"]
+                        .as_str()
+                        .is_some_and(|m| m.starts_with("Failed to pull image"))
+            })
+        })
+    });
 
     // The node is still Ready and still runs a good pod.
     apply(

@@ -296,6 +296,8 @@ pub trait PodApi: Send + Sync {
     async fn get(&self, kind: Kind, namespace: &str, name: &str) -> Result<Option<Object>, Error>;
     /// Writes the status of the object `key`.
     async fn update_status(&self, key: ObjectKey, status_json: Vec<u8>) -> Result<(), Error>;
+    /// Records an event (creates or updates the Event object).
+    async fn event(&self, e: skiff_proto::model::event::Event) -> Result<(), Error>;
 }
 
 #[tonic::async_trait]
@@ -306,6 +308,10 @@ impl PodApi for ControlPlane {
 
     async fn update_status(&self, key: ObjectKey, status_json: Vec<u8>) -> Result<(), Error> {
         ControlPlane::update_status(self, key, status_json).await
+    }
+
+    async fn event(&self, e: skiff_proto::model::event::Event) -> Result<(), Error> {
+        self.apply(&Object::Event(e)).await
     }
 }
 

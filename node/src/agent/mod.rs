@@ -11,6 +11,7 @@
 //!   stopping it gracefully.
 //! - `status`: a pod's status, derived from its containers' states as the kubelet does.
 //! - `backoff`: restart back-off (`CrashLoopBackOff`).
+//! - `events`: a pod's events (`Pulled`, `Started`, `BackOff`, `Unhealthy`, ...).
 //! - `gateway`: DNS and the router on the pod network's gateway, for container pods.
 //! - `containers`: the container runtime's upkeep: the node's pod CIDR, image garbage
 //!   collection.
@@ -27,6 +28,7 @@
 mod activate;
 mod backoff;
 mod containers;
+mod events;
 mod gateway;
 mod given;
 mod probe;

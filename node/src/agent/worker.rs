@@ -17,6 +17,7 @@ use skiff_proto::model::values::Time;
 use tokio::sync::{Mutex, watch};
 
 use super::backoff::Backoff;
+use super::events::PodEvents;
 use super::status::PodState;
 use super::{Shared, given, probe};
 use crate::logs::{self, LogFile};
@@ -49,6 +50,7 @@ struct PodCtx {
     runtime: Arc<dyn WorkloadRuntime>,
     sandbox: Arc<dyn Sandbox>,
     dir: std::path::PathBuf,
+    events: PodEvents,
 }
 
 /// Runs `pod` until it is done or `stop` says to stop.
@@ -77,6 +79,7 @@ pub async fn run_pod(shared: Arc<Shared>, pod: Pod, mut stop: Stop) {
     let state = Arc::new(Mutex::new(state));
     let cx = Arc::new(PodCtx {
         dir: shared.pod_dir(&pod),
+        events: PodEvents::new(shared.api.clone(), &pod, &shared.host_ip),
         shared,
         pod,
         state,
@@ -336,17 +339,51 @@ async fn launch(
         policy: c.image_pull_policy,
         credentials: given::pull_credentials(&cx.shared, &cx.pod).await,
     };
-    let prepared = cx
-        .runtime
-        .prepare(&c.image, &pull)
-        .await
-        .map_err(not_started)?;
-    let spec = start_spec(cx, c).await?;
+    let began = Instant::now();
+    let prepared = match cx.runtime.prepare(&c.image, &pull).await {
+        Ok(p) => p,
+        Err(n) => {
+            let what = if n.reason == "ErrImagePull" {
+                format!("Failed to pull image {:?}: {}", c.image, n.message)
+            } else {
+                format!("Error: {}: {}", n.reason, n.message)
+            };
+            cx.events.warning("Failed", what);
+            return Err(not_started(n));
+        }
+    };
+    let took = began.elapsed();
+    if took > Duration::from_millis(200) {
+        cx.events.normal(
+            "Pulled",
+            format!("Successfully pulled image {:?} in {took:.1?}", c.image),
+        );
+    } else {
+        cx.events.normal(
+            "Pulled",
+            format!("Container image {:?} already present on machine", c.image),
+        );
+    }
+    let spec = start_spec(cx, c).await.inspect_err(|why| {
+        if let Some(w) = &why.waiting {
+            cx.events.warning(
+                "Failed",
+                format!("Error: {}", w.message.as_deref().unwrap_or_default()),
+            );
+        }
+    })?;
     let started = Time::now();
-    let run = prepared
-        .start(&cx.sandbox, &c.name, spec)
-        .await
-        .map_err(not_started)?;
+    let run = match prepared.start(&cx.sandbox, &c.name, spec).await {
+        Ok(r) => r,
+        Err(n) => {
+            cx.events.warning("Failed", format!("Error: {}", n.message));
+            return Err(not_started(n));
+        }
+    };
+    cx.events
+        .normal("Created", format!("Created container {}", c.name));
+    cx.events
+        .normal("Started", format!("Started container {}", c.name));
     Ok((run, started))
 }
 
@@ -377,6 +414,8 @@ async fn run_container(
                 let message = why.waiting.as_ref().and_then(|w| w.message.clone());
                 set(shared, pod, state, slot, why).await;
                 if pull_failed {
+                    cx.events
+                        .normal("BackOff", format!("Back-off pulling image {:?}", c.image));
                     // As the kubelet shows it: the pull failed, and waits to be tried again.
                     let why = format!(
                         "Back-off pulling image {:?}: {}",
@@ -417,6 +456,7 @@ async fn run_container(
                     probe::Found::Ready(ready, why) => {
                         if let Some(why) = &why {
                             tracing::info!(pod = %pod.metadata.name, container = %c.name, %why, "readiness probe failed");
+                            cx.events.warning("Unhealthy", format!("Readiness probe failed: {why}"));
                         }
                         state.lock().await.set_ready(slot, ready);
                     }
@@ -431,11 +471,16 @@ async fn run_container(
             // as its policy says.
             why = probing => {
                 tracing::info!(pod = %pod.metadata.name, container = %c.name, %why, "restarting the container");
+                cx.events.warning("Unhealthy", why.clone());
+                cx.events.normal("Killing", format!("Container {} failed a probe, will be restarted", c.name));
                 let mut o = run.stop(grace(&pod.spec)).await;
                 o.message = Some(why);
                 (o, false)
             }
-            grace = stopping(&mut stop) => (run.stop(grace).await, true),
+            grace = stopping(&mut stop) => {
+                cx.events.normal("Killing", format!("Stopping container {}", c.name));
+                (run.stop(grace).await, true)
+            }
         };
         drop(run);
         set(shared, pod, state, slot, terminated(&outcome, started)).await;
@@ -458,6 +503,13 @@ async fn run_container(
             if ok { "completed" } else { "failed" },
             c.name,
             pod.metadata.name
+        );
+        cx.events.warning(
+            "BackOff",
+            format!(
+                "Back-off restarting failed container {} in pod {}",
+                c.name, pod.metadata.name
+            ),
         );
         {
             let mut s = state.lock().await;

@@ -26,6 +26,10 @@ impl PodApi for Api {
         Ok(None)
     }
 
+    async fn event(&self, _: skiff_proto::model::event::Event) -> Result<(), Error> {
+        Ok(())
+    }
+
     async fn update_status(&self, _: ObjectKey, json: Vec<u8>) -> Result<(), Error> {
         let s: PodStatus = serde_json::from_slice(&json).map_err(|e| Error::ControlPlane {
             reason: e.to_string(),

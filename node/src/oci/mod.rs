@@ -15,5 +15,5 @@ mod layers;
 mod registry;
 mod store;
 
-pub use registry::{Credentials, local, platform};
+pub use registry::{Credentials, client, local, platform};
 pub use store::{Held, Image, ImageStore};

@@ -107,7 +107,11 @@ impl WasmRuntime {
 
     /// The compiled workload for the OCI artifact `r`: pulled once (later pods of the same
     /// reference use what it resolved to, as `imagePullPolicy: IfNotPresent` does).
-    async fn pulled(&self, r: &OciReference) -> Result<(String, Workload), NotStarted> {
+    async fn pulled(
+        &self,
+        r: &OciReference,
+        credentials: &crate::oci::Credentials,
+    ) -> Result<(String, Workload), NotStarted> {
         let key = r.to_string();
         let known = self
             .resolved
@@ -122,7 +126,7 @@ impl WasmRuntime {
         }
         self.pulls
             .run(&key, async {
-                let (hex, bytes) = pull::pull(r).await?;
+                let (hex, bytes) = pull::pull(r, credentials).await?;
                 let w = self.compile(hex.clone(), bytes).await?;
                 self.resolved
                     .lock()
@@ -249,11 +253,11 @@ impl WorkloadRuntime for WasmRuntime {
         out
     }
 
-    async fn prepare(&self, image: &str, _pull: &Pull) -> Result<Arc<dyn Prepared>, NotStarted> {
+    async fn prepare(&self, image: &str, pull: &Pull) -> Result<Arc<dyn Prepared>, NotStarted> {
         let hex = match parse_wasm_image(image) {
             Ok(ArtifactRef::Digest(hex)) => hex,
             Ok(ArtifactRef::Oci(r)) => {
-                let (hex, workload) = self.pulled(&r).await?;
+                let (hex, workload) = self.pulled(&r, &pull.credentials).await?;
                 return self.prepared(hex, workload);
             }
             Ok(ArtifactRef::Path(p)) => {
