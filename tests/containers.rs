@@ -22,10 +22,8 @@ fn httpd_pod(name: &str, image: &str, extra: &str) -> String {
 fn a_busybox_pod_serves_at_its_address_and_leaves_nothing_when_deleted() {
     let c = ContainerCluster::start(&["n1"]);
     let s = c.server.as_str();
-    // The node keeps two namespaces attached ahead of need.
-    eventually("the namespace pool", Duration::from_secs(30), || {
-        links("veth").len() == 2
-    });
+    // A node runs no container pod yet: it has not touched the network.
+    assert!(links("veth").is_empty(), "{:?}", links("veth"));
     let file = c.dir.path().join("pod.yaml");
     apply(s, &file, &httpd_pod("web", &c.busybox, ""));
     let p = wait_for(s, &["pod", "web"], |p| {
@@ -81,8 +79,8 @@ fn a_busybox_pod_serves_at_its_address_and_leaves_nothing_when_deleted() {
         }
         t.is_empty()
     });
-    // The bridge stays for the next pod; the pod's veth is gone with its namespace, and the
-    // pool is full again.
+    // The bridge stays for the next pod; the pod's veth is gone with its namespace; the two
+    // namespaces the node now keeps ready stay.
     eventually("the pod's veth to go", Duration::from_secs(30), || {
         links("veth").len() == 2
     });
@@ -317,6 +315,14 @@ fn a_container_outlives_its_agent_and_is_adopted_again() {
     let (status, body) = get(&format!("{ip}:80"), "/index.html");
     assert_eq!((status, body.as_str()), (200, "hello from a container\n"));
     let _ = started;
+    // The namespaces the killed agent kept ready are removed; the pod's stays (the new
+    // agent keeps some ready again once it starts a pod).
+    let netns = c.data("n1").join("containers/net/netns");
+    eventually(
+        "the old agent's spare namespaces to go",
+        Duration::from_secs(30),
+        || std::fs::read_dir(&netns).map(|d| d.count()).unwrap_or(0) == 1,
+    );
     // And it still goes when the pod does.
     let out = skiff(&s, &["delete", "pod", "web"]);
     assert!(out.status.success());

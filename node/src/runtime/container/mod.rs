@@ -144,7 +144,7 @@ impl ContainerRuntime {
             return Ok(());
         }
         Cni::gateway(pod_cidr)?;
-        *net = Some(Arc::new(Cni::new(
+        let cni = Cni::new(
             CniPlugins {
                 bin: self.inner.config.cni_bin.clone(),
                 bridge: self.inner.config.bridge.clone(),
@@ -152,7 +152,9 @@ impl ContainerRuntime {
                 dir: self.inner.config.dir.join("net"),
             },
             NETNS_POOL,
-        )));
+        );
+        cni.sweep_pool();
+        *net = Some(Arc::new(cni));
         tracing::info!(pod_cidr, bridge = %self.inner.config.bridge, "container pod network ready");
         Ok(())
     }

@@ -74,11 +74,15 @@ pub fn remove_netns_file(path: &Path) -> Result<(), String> {
 }
 
 /// The CNI reference plugins on a bridge of the node's, with a few namespaces attached
-/// ahead of need (a pod's start does not wait for the plugins; it takes one, and the pool
-/// is filled again in the background).
+/// ahead of need once the node runs container pods (a pod's start does not wait for the
+/// plugins; it takes one, and the pool is filled again in the background). A node that
+/// never runs a container pod never touches the network.
 pub struct Cni {
     inner: Arc<CniPlugins>,
     pool: Arc<std::sync::Mutex<Vec<Attachment>>>,
+    size: usize,
+    /// Pool entries being made now.
+    filling: Arc<std::sync::atomic::AtomicUsize>,
     /// Names this agent's pool entries (`pool-<nonce>-<n>`), so a sweep of what earlier
     /// agents left does not take them.
     nonce: String,
@@ -211,31 +215,71 @@ impl CniPlugins {
 }
 
 impl Cni {
-    /// The plugins, with `size` namespaces kept ready (filled in the background now).
+    /// The plugins, with `size` namespaces kept ready from the first pod on.
     pub fn new(plugins: CniPlugins, size: usize) -> Cni {
-        let cni = Cni {
+        Cni {
             inner: Arc::new(plugins),
             pool: Arc::default(),
+            size,
+            filling: Arc::default(),
             nonce: format!("{:08x}", fastrand::u32(..)),
             made: Default::default(),
-        };
-        for _ in 0..size {
-            cni.refill();
         }
-        cni
     }
 
-    /// Adds one namespace to the pool, in the background.
-    fn refill(&self) {
-        let n = self.made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let id = format!("pool-{}-{n}", self.nonce);
-        let (inner, pool) = (self.inner.clone(), self.pool.clone());
+    /// Removes, in the background, the pool entries earlier agents left unused (no pod's
+    /// record names them; they are never a pod's).
+    pub fn sweep_pool(&self) {
+        let mine = format!("pool-{}-", self.nonce);
+        let recorded: Vec<String> = std::fs::read_dir(self.inner.dir.join("attachments"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let uid = e.file_name().to_str()?.strip_suffix(".json")?.to_owned();
+                self.recorded(&uid).map(|a| a.id)
+            })
+            .collect();
+        let left: Vec<String> = std::fs::read_dir(self.inner.dir.join("netns"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+            .filter(|id| id.starts_with("pool-") && !id.starts_with(&mine))
+            .filter(|id| !recorded.contains(id))
+            .collect();
+        if left.is_empty() {
+            return;
+        }
+        let inner = self.inner.clone();
         tokio::spawn(async move {
-            match inner.add(&id).await {
-                Ok(a) => pool.lock().unwrap_or_else(|p| p.into_inner()).push(a),
-                Err(e) => tracing::warn!(error = %e, "preparing a pod network namespace"),
+            for id in left {
+                if let Err(e) = inner.del(&id).await {
+                    tracing::warn!(netns = %id, error = %e, "removing an unused pod network namespace");
+                }
             }
         });
+    }
+
+    /// Fills the pool up to its size, in the background (counting what is being made).
+    fn refill(&self) {
+        use std::sync::atomic::Ordering;
+        let ready = self.pool.lock().unwrap_or_else(|p| p.into_inner()).len();
+        let making = self.filling.load(Ordering::Acquire);
+        for _ in (ready + making)..self.size {
+            self.filling.fetch_add(1, Ordering::AcqRel);
+            let n = self.made.fetch_add(1, Ordering::Relaxed);
+            let id = format!("pool-{}-{n}", self.nonce);
+            let (inner, pool, filling) =
+                (self.inner.clone(), self.pool.clone(), self.filling.clone());
+            tokio::spawn(async move {
+                match inner.add(&id).await {
+                    Ok(a) => pool.lock().unwrap_or_else(|p| p.into_inner()).push(a),
+                    Err(e) => tracing::warn!(error = %e, "preparing a pod network namespace"),
+                }
+                filling.fetch_sub(1, Ordering::AcqRel);
+            });
+        }
     }
 
     /// Where pod `uid`'s attachment is recorded, for the agent that comes after this one.
@@ -283,12 +327,10 @@ impl PodNetwork for Cni {
         }
         let ready = self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let a = match ready {
-            Some(a) => {
-                self.refill();
-                a
-            }
+            Some(a) => a,
             None => self.inner.add(uid).await?,
         };
+        self.refill();
         let record = self.record(uid);
         let json = serde_json::to_vec(&a).map_err(|e| e.to_string())?;
         if let Some(dir) = record.parent() {
@@ -310,7 +352,6 @@ impl PodNetwork for Cni {
     }
 
     fn attached(&self) -> Vec<String> {
-        let mine = format!("pool-{}-", self.nonce);
         let recorded: Vec<(String, String)> = std::fs::read_dir(self.inner.dir.join("attachments"))
             .into_iter()
             .flatten()
@@ -322,7 +363,8 @@ impl PodNetwork for Cni {
             })
             .collect();
         let mut out: Vec<String> = recorded.iter().map(|(uid, _)| uid.clone()).collect();
-        // Namespaces no pod's record names: this agent's pool aside, leftovers.
+        // Namespaces no pod's record names and named after a pod (half made); pool
+        // entries are `sweep_pool`'s.
         for e in std::fs::read_dir(self.inner.dir.join("netns"))
             .into_iter()
             .flatten()
@@ -331,7 +373,7 @@ impl PodNetwork for Cni {
             let Some(id) = e.file_name().to_str().map(str::to_owned) else {
                 continue;
             };
-            if !id.starts_with(&mine) && !recorded.iter().any(|(_, i)| *i == id) {
+            if !id.starts_with("pool-") && !recorded.iter().any(|(_, i)| *i == id) {
                 out.push(id);
             }
         }
