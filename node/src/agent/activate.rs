@@ -52,7 +52,7 @@ impl Activator for NodeActivator {
             .join(format!("{}_{}", d.namespace, d.name))
             .join(&c.name);
         let log = logs::start_run(&dir, self.logs).ok()?;
-        let mut limits = super::worker::limits(spec, c);
+        let mut limits = super::settings::limits(spec, c);
         // A request's deadline, as the runtime gives HTTP pods that set none.
         limits.deadline = Some(limits.deadline.unwrap_or(Duration::from_secs(60)));
         let spec = HttpSpec {

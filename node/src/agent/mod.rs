@@ -9,6 +9,7 @@
 //! - `serve`: the agent's API for the control plane (container logs).
 //! - `worker`: one pod: its sandbox, init containers, containers, restarts, status, and
 //!   stopping it gracefully.
+//! - `settings`: a container's limits, security context and grace period, from the spec.
 //! - `status`: a pod's status, derived from its containers' states as the kubelet does.
 //! - `backoff`: restart back-off (`CrashLoopBackOff`).
 //! - `events`: a pod's events (`Pulled`, `Started`, `BackOff`, `Unhealthy`, ...).
@@ -34,6 +35,7 @@ mod given;
 mod probe;
 mod register;
 mod serve;
+mod settings;
 mod status;
 mod worker;
 
@@ -360,7 +362,7 @@ fn start(shared: &Arc<Shared>, workers: &mut HashMap<String, (Worker, Duration)>
         return;
     }
     tracing::info!(pod = %pod.metadata.name, namespace = %pod.metadata.namespace, "starting pod");
-    let grace = worker::grace(&pod.spec);
+    let grace = settings::grace(&pod.spec);
     let (stop, rx) = tokio::sync::watch::channel(None);
     let task = tokio::spawn(worker::run_pod(shared.clone(), pod, rx));
     workers.insert(
