@@ -427,7 +427,15 @@ async fn run(a: Args) -> Result<()> {
     while !shims(&data).is_empty() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The namespaces the agent kept ready (it is killed, not asked to clean up), and
     // runc's parent folder of the pods' cgroups, once empty.
+    let prefix = data.display().to_string();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    for m in mounts.lines().filter_map(|l| l.split(' ').nth(4)) {
+        if m.starts_with(&prefix) {
+            let _ = rustix::mount::unmount(m, rustix::mount::UnmountFlags::DETACH);
+        }
+    }
     remove_cgroups(&["skiff"]);
     Ok(())
 }
