@@ -7,19 +7,10 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
-use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
+use oci_client::Reference;
+use oci_client::client::{Config, ImageLayer};
 use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
 use sha2::{Digest, Sha256};
-
-/// A client for a registry on loopback (plain HTTP).
-pub fn client(registry: &str) -> Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    Client::new(ClientConfig {
-        protocol: ClientProtocol::HttpsExcept(vec![registry.to_owned()]),
-        ..ClientConfig::default()
-    })
-}
 
 /// Pushes an image of `layers` and `config` to `reference` in `registry`.
 pub async fn push(
@@ -31,7 +22,8 @@ pub async fn push(
     let r: Reference = reference
         .parse()
         .with_context(|| format!("{reference} is not a reference"))?;
-    client(registry)
+    // The node's own client: plain HTTP for a loopback registry.
+    skiff_node::oci::client(registry)
         .push(&r, &layers, config, &RegistryAuth::Anonymous, None)
         .await
         .with_context(|| format!("pushing {reference}"))?;

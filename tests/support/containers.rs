@@ -100,7 +100,9 @@ pub fn sweep(dir: &Path) -> Vec<String> {
     // Shims and anything else started with the folder on its command line.
     for pid in processes_mentioning(&dir_text) {
         left.push(format!("process {pid}"));
-        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        if let Some(p) = rustix::process::Pid::from_raw(pid as i32) {
+            let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+        }
     }
     for runc_root in glob_dirs(dir, "containers/runc") {
         let list = Command::new("runc")

@@ -195,18 +195,19 @@ impl Anchor {
         for d in ["rootfs", "upper", "work"] {
             std::fs::create_dir_all(bundle.join(d))?;
         }
-        let status = Command::new("mount")
-            .args(["-t", "overlay", "overlay", "-o"])
-            .arg(format!(
-                "lowerdir={lower},upperdir={},workdir={}",
-                bundle.join("upper").display(),
-                bundle.join("work").display()
-            ))
-            .arg(bundle.join("rootfs"))
-            .status()?;
-        if !status.success() {
-            bail!("mounting the anchor's root filesystem");
-        }
+        let data = std::ffi::CString::new(format!(
+            "lowerdir={lower},upperdir={},workdir={}",
+            bundle.join("upper").display(),
+            bundle.join("work").display()
+        ))?;
+        rustix::mount::mount(
+            "overlay",
+            bundle.join("rootfs"),
+            "overlay",
+            rustix::mount::MountFlags::empty(),
+            data.as_c_str(),
+        )
+        .context("mounting the anchor's root filesystem")?;
         spec["root"]["path"] = serde_json::json!(bundle.join("rootfs"));
         if let Some(ns) = spec["linux"]["namespaces"].as_array_mut() {
             for n in ns.iter_mut() {
@@ -252,9 +253,10 @@ impl Anchor {
 
 impl Drop for Anchor {
     fn drop(&mut self) {
-        let _ = Command::new("umount")
-            .arg(self.bundle.join("rootfs"))
-            .status();
+        let _ = rustix::mount::unmount(
+            self.bundle.join("rootfs"),
+            rustix::mount::UnmountFlags::DETACH,
+        );
         remove_cgroups(&["skiff-bench/anchor", "skiff-bench"]);
     }
 }

@@ -175,14 +175,7 @@ impl Router {
         // Only this node's pods: the header may not make the router call anything else
         // this machine listens on.
         if !self.table().is_local_endpoint(addr) {
-            let mut r = answer(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("no ready pod on this node serves {addr}"),
-            );
-            r.headers_mut().insert(
-                hyper::header::HeaderName::from_static(NOT_SENT_HEADER),
-                hyper::header::HeaderValue::from_static("1"),
-            );
+            let r = not_sent(format!("no ready pod on this node serves {addr}"));
             self.log("forwarded", &method, "", &path, r.status(), start);
             return r;
         }
@@ -194,18 +187,21 @@ impl Router {
                 r.headers_mut().remove(NOT_SENT_HEADER);
                 r
             }
-            Err(Failure::NotSent(why, _)) => {
-                // The sending router may try another endpoint.
-                let mut r = answer(StatusCode::SERVICE_UNAVAILABLE, why);
-                r.headers_mut().insert(
-                    hyper::header::HeaderName::from_static(NOT_SENT_HEADER),
-                    hyper::header::HeaderValue::from_static("1"),
-                );
-                r
-            }
+            Err(Failure::NotSent(why, _)) => not_sent(why),
             Err(Failure::Failed(why)) => answer(StatusCode::BAD_GATEWAY, why),
         };
         self.log("forwarded", &method, "", &path, resp.status(), start);
         resp
     }
+}
+
+/// A 503 that tells the sending router nothing reached a workload, so it may try another
+/// endpoint.
+fn not_sent(why: impl Into<String>) -> Response<Body> {
+    let mut r = answer(StatusCode::SERVICE_UNAVAILABLE, why);
+    r.headers_mut().insert(
+        hyper::header::HeaderName::from_static(NOT_SENT_HEADER),
+        hyper::header::HeaderValue::from_static("1"),
+    );
+    r
 }

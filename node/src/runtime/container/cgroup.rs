@@ -54,10 +54,6 @@ impl Cgroups {
         }
     }
 
-    pub fn is_v2(&self) -> bool {
-        matches!(self, Cgroups::V2 { .. })
-    }
-
     /// The cgroup of a pod.
     pub fn pod(uid: &str) -> String {
         format!("/skiff/pod{uid}")
@@ -116,19 +112,8 @@ impl Cgroups {
         }
     }
 
-    /// The processes in `cgroup` and below it.
-    pub fn processes(&self, cgroup: &str) -> Vec<u32> {
-        let dir = match self {
-            Cgroups::V2 { .. } => self.at("", cgroup),
-            Cgroups::V1 { .. } => self.at("pids", cgroup),
-        };
-        let mut out = Vec::new();
-        collect_procs(&dir, &mut out);
-        out
-    }
-
     /// Every folder of `cgroup` (v1: in each hierarchy), whether it exists.
-    pub fn folders(&self, cgroup: &str) -> Vec<PathBuf> {
+    fn folders(&self, cgroup: &str) -> Vec<PathBuf> {
         match self {
             Cgroups::V2 { .. } => vec![self.at("", cgroup)],
             // Every hierarchy mounted (runc makes the folder in each, the empty v2 one of
@@ -155,17 +140,6 @@ impl Cgroups {
             Ok(())
         } else {
             Err(format!("cgroup folders still in use: {}", stuck.join(", ")))
-        }
-    }
-}
-
-fn collect_procs(dir: &Path, out: &mut Vec<u32>) {
-    if let Some(text) = read(&dir.join("cgroup.procs")) {
-        out.extend(text.lines().filter_map(|l| l.trim().parse::<u32>().ok()));
-    }
-    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
-        if e.file_type().is_ok_and(|t| t.is_dir()) {
-            collect_procs(&e.path(), out);
         }
     }
 }

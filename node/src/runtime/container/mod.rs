@@ -168,11 +168,6 @@ impl ContainerRuntime {
     pub fn image_store(&self) -> Arc<ImageStore> {
         self.inner.images.clone()
     }
-
-    /// The machine's cgroup layout.
-    pub fn cgroups(&self) -> &Cgroups {
-        &self.inner.cgroups
-    }
 }
 
 /// Kubernetes' default pull policy: `Always` for `:latest` or no tag, else `IfNotPresent`.
@@ -254,19 +249,7 @@ impl WorkloadRuntime for ContainerRuntime {
         gone_net.retain(|uid| !keep.contains(uid) && !gone.contains(uid));
         for uid in gone.iter().chain(&gone_net) {
             tracing::info!(pod = %uid, "removing what an earlier agent left for a pod that is gone");
-            let sandbox = ContainerSandbox {
-                uid: uid.clone(),
-                dir: pods.join(uid),
-                attachment: Attachment {
-                    id: uid.clone(),
-                    netns: PathBuf::new(),
-                    ip: std::net::Ipv4Addr::UNSPECIFIED.into(),
-                    gateway: std::net::Ipv4Addr::UNSPECIFIED.into(),
-                },
-                hostname: String::new(),
-                inner: self.inner.clone(),
-            };
-            sandbox.remove().await;
+            sandbox::remove_pod(&self.inner, uid, &pods.join(uid)).await;
         }
     }
 }

@@ -85,16 +85,14 @@ pub struct ContainerRun {
 /// The outcome an `exit.json` records.
 pub fn outcome(exit: &Exit) -> Outcome {
     if exit.oom_killed {
-        let mut o = Outcome::ended(
-            Reason::OomKilled,
-            if exit.exit_code == 0 {
-                OOM_EXIT_CODE
-            } else {
-                exit.exit_code
-            },
-            "the container's memory passed its limit and the kernel's OOM killer stopped it",
-        );
-        o.message = None;
+        // Killed by the OOM killer: 137, as Kubernetes reports it, with no message.
+        let code = if exit.exit_code == 0 {
+            OOM_EXIT_CODE
+        } else {
+            exit.exit_code
+        };
+        let mut o = Outcome::exited(code);
+        o.reason = Reason::OomKilled;
         return o;
     }
     let mut o = Outcome::exited(exit.exit_code);

@@ -1,6 +1,5 @@
 //! The agent's side of runc (the CLI, with Skiff's own `--root`): signalling a container,
-//! running a command in it (`exec` probes), deleting what is left of it, and listing
-//! what runc knows (to sweep containers whose pods are gone). Starting a container is the
+//! running a command in it (`exec` probes), and deleting what is left of it. Starting a container is the
 //! shim's job (`shim`).
 
 use std::path::{Path, PathBuf};
@@ -54,21 +53,6 @@ impl Runc {
     /// Removes runc's record of the container (killing it first if it runs).
     pub async fn delete(&self, id: &str) -> Result<(), String> {
         self.run(&["delete", "--force", id]).await.map(drop)
-    }
-
-    /// The ids of the containers runc knows.
-    pub async fn list(&self) -> Result<Vec<String>, String> {
-        let text = self.run(&["list", "--format", "json"]).await?;
-        let parsed: serde_json::Value =
-            serde_json::from_str(text.trim()).unwrap_or(serde_json::Value::Null);
-        Ok(parsed
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|c| c["id"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default())
     }
 
     /// Runs `argv` in the container within `timeout`: its exit code.

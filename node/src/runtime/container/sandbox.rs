@@ -71,21 +71,56 @@ impl ContainerSandbox {
 
     /// runc's name for a run of container `name`.
     pub fn container_id(&self, name: &str) -> String {
-        format!("{}-{name}", self.uid)
+        container_id(&self.uid, name)
     }
 
     /// Clears what an ended run of `name` left (runc's record, the mount, its folder).
     pub async fn clear_run(&self, name: &str) {
-        let dir = self.run_dir(name);
-        if !dir.exists() {
-            return;
-        }
-        let _ = self.inner.runc.delete(&self.container_id(name)).await;
-        if let Err(e) = Rootfs::in_dir(&dir).remove() {
-            tracing::warn!(dir = %dir.display(), error = %e, "clearing a run");
-        }
-        let _ = std::fs::remove_dir_all(&dir);
+        clear_run(&self.inner, &self.uid, &self.dir, name).await;
     }
+}
+
+/// runc's name for a run of container `name` of pod `uid`.
+fn container_id(uid: &str, name: &str) -> String {
+    format!("{uid}-{name}")
+}
+
+/// Clears what an ended run of container `name` of the pod in `dir` left (runc's record,
+/// the mount, its folder).
+async fn clear_run(inner: &Inner, uid: &str, dir: &Path, name: &str) {
+    let run = dir.join("runs").join(name);
+    if !run.exists() {
+        return;
+    }
+    let _ = inner.runc.delete(&container_id(uid, name)).await;
+    if let Err(e) = Rootfs::in_dir(&run).remove() {
+        tracing::warn!(dir = %run.display(), error = %e, "clearing a run");
+    }
+    let _ = std::fs::remove_dir_all(&run);
+}
+
+/// Removes everything of pod `uid` whose folder is `dir`: its runs' leftovers, its
+/// cgroup, its address and namespace, the folder. For a sandbox, and for what an earlier
+/// agent left of a pod that is gone.
+pub async fn remove_pod(inner: &Inner, uid: &str, dir: &Path) {
+    for e in std::fs::read_dir(dir.join("runs"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if let Some(name) = e.file_name().to_str() {
+            clear_run(inner, uid, dir, name).await;
+        }
+    }
+    if let Err(e) = inner.cgroups.remove(&Cgroups::pod(uid)) {
+        tracing::warn!(pod = %uid, error = %e, "removing the pod's cgroup");
+    }
+    if let Some(net) = inner.network()
+        && let Err(e) = net.detach(uid).await
+    {
+        tracing::warn!(pod = %uid, error = %e, "removing the pod's network");
+    }
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tonic::async_trait]
@@ -122,21 +157,7 @@ impl Sandbox for ContainerSandbox {
     }
 
     async fn remove(&self) {
-        let runs = self.dir.join("runs");
-        for e in std::fs::read_dir(&runs).into_iter().flatten().flatten() {
-            if let Some(name) = e.file_name().to_str() {
-                self.clear_run(name).await;
-            }
-        }
-        if let Err(e) = self.inner.cgroups.remove(&Cgroups::pod(&self.uid)) {
-            tracing::warn!(pod = %self.uid, error = %e, "removing the pod's cgroup");
-        }
-        if let Some(net) = self.inner.network()
-            && let Err(e) = net.detach(&self.uid).await
-        {
-            tracing::warn!(pod = %self.uid, error = %e, "removing the pod's network");
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        remove_pod(&self.inner, &self.uid, &self.dir).await;
     }
 
     fn sample(&self, usage: &Usage) {
