@@ -243,7 +243,8 @@ pub struct NodeArgs {
 /// How a node runs containers.
 #[derive(Debug, Clone, Args)]
 pub struct ContainerArgs {
-    /// Run Wasm pods only (no container runtime, even if runc is here).
+    /// Run Wasm pods only. Containers need root, runc and the CNI plugins; a node without
+    /// them runs Wasm pods only and says why in its log.
     #[arg(long)]
     pub no_containers: bool,
     /// The runc binary.
