@@ -8,12 +8,12 @@
 //!   replaced.
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use skiff_proto::grpc::api::ListRequest;
-use skiff_proto::grpc::api::ReadConsistency;
 use skiff_proto::grpc::api::object_service_client::ObjectServiceClient;
+use skiff_proto::grpc::api::{ReadConsistency, WatchEventType, WatchRequest};
 use skiff_proto::model::values::Time;
 use skiff_proto::model::{Deployment, ReplicaSet};
 use skiff_proto::{Kind, Object};
@@ -226,30 +226,74 @@ fn deployment_progress(d: &Deployment) -> Result<(String, bool), Failure> {
     Ok((line, false))
 }
 
+/// Follows the object through a watch (as kubectl does), so every status the controller
+/// writes is seen and printed, however quickly the rollout goes.
 async fn status(
     api: &mut ObjectServiceClient<Channel>,
     t: &Target,
     timeout: u64,
 ) -> Result<ExitCode, Failure> {
-    let started = Instant::now();
+    let follow = follow(api, t);
+    if timeout == 0 {
+        return follow.await;
+    }
+    match tokio::time::timeout(Duration::from_secs(timeout), follow).await {
+        Ok(r) => r,
+        Err(_) => Err(Failure::User(format!(
+            "error: timed out waiting for the rollout of {} ({timeout} s)",
+            t.display()
+        ))),
+    }
+}
+
+async fn follow(api: &mut ObjectServiceClient<Channel>, t: &Target) -> Result<ExitCode, Failure> {
     let mut last = String::new();
-    loop {
-        let (o, _) = t.fetch(api).await?;
-        let (line, done) = progress(&o)?;
+    let mut show = |o: &Object| -> Result<bool, Failure> {
+        let (line, done) = progress(o)?;
         if line != last {
             println!("{line}");
             last = line;
         }
-        if done {
+        Ok(done)
+    };
+    loop {
+        let (o, revision) = t.fetch(api).await?;
+        if show(&o)? {
             return Ok(ExitCode::SUCCESS);
         }
-        if timeout > 0 && started.elapsed() >= Duration::from_secs(timeout) {
-            return Err(Failure::User(format!(
-                "error: timed out waiting for the rollout of {} ({timeout} s)",
-                t.display()
-            )));
+        let mut stream = api
+            .watch(WatchRequest {
+                kind: t.kind.name().into(),
+                namespace: t.namespace.clone(),
+                field_selector: format!("metadata.name={}", t.name),
+                since_revision: revision,
+                ..Default::default()
+            })
+            .await
+            .map_err(|s| refused(&format!("watching {}", t.display()), &s))?
+            .into_inner();
+        loop {
+            match stream.message().await {
+                Ok(Some(ev)) if ev.r#type == WatchEventType::Deleted as i32 => {
+                    return Err(Failure::User(format!(
+                        "error: {} was deleted during its rollout",
+                        t.display()
+                    )));
+                }
+                Ok(Some(ev)) => {
+                    if let Some(env) = ev.object.as_ref()
+                        && show(&object(env)?)?
+                    {
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                }
+                // The server ended the stream, or our revision was compacted away: read
+                // the object again and watch from there.
+                Ok(None) => break,
+                Err(s) if s.code() == tonic::Code::OutOfRange => break,
+                Err(s) => return Err(refused(&format!("watching {}", t.display()), &s)),
+            }
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
