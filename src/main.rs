@@ -25,7 +25,12 @@ fn main() -> ExitCode {
             eprintln!("skiff {SHIM}: expected the run's folder");
             return ExitCode::from(2);
         };
-        let code = skiff_node::runtime::container::shim::main(std::path::Path::new(&dir));
+        // `-`: a shim started ahead of need, given its folder on stdin.
+        let code = if dir == "-" {
+            skiff_node::runtime::container::shim::main_waiting()
+        } else {
+            skiff_node::runtime::container::shim::main(std::path::Path::new(&dir))
+        };
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
     // A usage mistake is a user error (exit 1); exit 2 means no server answered.

@@ -61,7 +61,7 @@ fn a_busybox_pod_serves_at_its_address_and_leaves_nothing_when_deleted() {
         t.extend(mounts_under(&pod_dir.display().to_string()));
         t.extend(mounts_under(&netns));
         t.extend(
-            support::containers::processes_mentioning(&pod_dir.display().to_string())
+            support::containers::processes_of(&pod_dir.display().to_string())
                 .iter()
                 .map(|p| format!("process {p}")),
         );

@@ -97,8 +97,9 @@ impl Drop for ContainerCluster {
 pub fn sweep(dir: &Path) -> Vec<String> {
     let mut left = Vec::new();
     let dir_text = dir.display().to_string();
-    // Shims and anything else started with the folder on its command line.
-    for pid in processes_mentioning(&dir_text) {
+    // Shims and anything else working in the folder or started with it on its command
+    // line.
+    for pid in processes_of(&dir_text) {
         left.push(format!("process {pid}"));
         if let Some(p) = rustix::process::Pid::from_raw(pid as i32) {
             let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
@@ -168,8 +169,9 @@ fn glob_dirs(dir: &Path, rel: &str) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Pids whose command line mentions `text`.
-pub fn processes_mentioning(text: &str) -> Vec<u32> {
+/// Pids whose command line mentions `text` or whose working folder is under it (a shim
+/// works in its run's folder).
+pub fn processes_of(text: &str) -> Vec<u32> {
     let me = std::process::id();
     std::fs::read_dir("/proc")
         .into_iter()
@@ -178,9 +180,11 @@ pub fn processes_mentioning(text: &str) -> Vec<u32> {
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| *pid != me)
         .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).contains(text))
-                .unwrap_or(false)
+            let named = std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(text));
+            let inside =
+                std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|d| d.starts_with(text));
+            named || inside
         })
         .collect()
 }

@@ -23,6 +23,8 @@ use skiff_benches::cluster::{Proc, free_ports};
 use skiff_benches::pods::{self, NodeCluster, Running};
 use skiff_benches::report::{ms, percentile};
 use skiff_benches::setup::{Systems, loadavg, skiff_binary};
+use skiff_proto::grpc::api::object_service_client::ObjectServiceClient;
+use skiff_proto::grpc::api::{CreateRequest, DeleteRequest, ObjectKey};
 
 #[derive(Debug, Parser)]
 #[command(about = "Container pod start against runc run -d, and memory per container")]
@@ -54,6 +56,9 @@ fn isolate() -> Result<()> {
     }
     Ok(())
 }
+
+/// The pause before each timed start.
+const SETTLE: Duration = Duration::from_millis(500);
 
 fn main() -> Result<()> {
     let mut a = Args::parse();
@@ -98,27 +103,35 @@ fn summary(label: &str, mut v: Vec<Duration>) -> (f64, f64) {
     (p50, p99)
 }
 
-async fn delete(api: &str, name: &str) -> Result<()> {
-    use skiff_proto::grpc::api::object_service_client::ObjectServiceClient;
-    use skiff_proto::grpc::api::{DeleteRequest, ObjectKey};
-    ObjectServiceClient::new(skiff_benches::channel(api).await?)
-        .delete(DeleteRequest {
-            key: Some(ObjectKey {
-                kind: "Pod".into(),
-                namespace: "default".into(),
-                name: name.into(),
-            }),
-            ..Default::default()
-        })
-        .await
-        .with_context(|| format!("deleting pod {name}"))?;
+/// The API, over one connection kept open: a start is timed from its create call.
+type Api = ObjectServiceClient<tonic::transport::Channel>;
+
+async fn delete(api: &mut Api, name: &str) -> Result<()> {
+    api.delete(DeleteRequest {
+        key: Some(ObjectKey {
+            kind: "Pod".into(),
+            namespace: "default".into(),
+            name: name.into(),
+        }),
+        ..Default::default()
+    })
+    .await
+    .with_context(|| format!("deleting pod {name}"))?;
     Ok(())
 }
 
-/// Creates pod `name` and waits until it runs: how long that took.
-async fn start(c: &NodeCluster, running: &Running, name: &str, pod: Vec<u8>) -> Result<Duration> {
+/// Creates pod `name` (bound to the node) and waits until it runs: how long that took.
+async fn start(
+    c: &NodeCluster,
+    api: &mut Api,
+    running: &Running,
+    name: &str,
+    manifest: Vec<u8>,
+) -> Result<Duration> {
     let began = Instant::now();
-    pods::create_all(c.api(), vec![pod], 1).await?;
+    api.create(CreateRequest { manifest })
+        .await
+        .with_context(|| format!("creating pod {name}"))?;
     if running
         .wait_all(
             std::slice::from_ref(&name.to_owned()),
@@ -165,11 +178,15 @@ async fn registry(dir: &Path) -> Result<(Proc, String)> {
 }
 
 /// The anchor's bundle: the `config.json` Skiff wrote for a container of the same pod
-/// spec, with its own runc-made network namespace and cgroup, on an overlay mount of the
-/// same layers.
+/// spec, with its own runc-made network namespace. Each run gets what a Skiff container
+/// gets, made untimed: a fresh overlay mount of the same layers and a new pod-level
+/// cgroup parent.
 struct Anchor {
     root: PathBuf,
     bundle: PathBuf,
+    spec: serde_json::Value,
+    /// The layers Skiff's mount stacks (overlayfs' `lowerdir`).
+    lower: String,
 }
 
 impl Anchor {
@@ -180,7 +197,6 @@ impl Anchor {
         let text = std::fs::read_to_string(skiff_run.join("config.json"))
             .context("reading the config.json of a Skiff container")?;
         let mut spec: serde_json::Value = serde_json::from_str(&text)?;
-        // The layers Skiff's mount stacks, mounted again for the anchor.
         let mounts = std::fs::read_to_string("/proc/self/mountinfo")?;
         let target = skiff_run.join("rootfs").display().to_string();
         let line = mounts
@@ -191,23 +207,8 @@ impl Anchor {
             .split("lowerdir=")
             .nth(1)
             .and_then(|r| r.split(',').next())
-            .context("no lowerdir in the overlay's options")?;
-        for d in ["rootfs", "upper", "work"] {
-            std::fs::create_dir_all(bundle.join(d))?;
-        }
-        let data = std::ffi::CString::new(format!(
-            "lowerdir={lower},upperdir={},workdir={}",
-            bundle.join("upper").display(),
-            bundle.join("work").display()
-        ))?;
-        rustix::mount::mount(
-            "overlay",
-            bundle.join("rootfs"),
-            "overlay",
-            rustix::mount::MountFlags::empty(),
-            data.as_c_str(),
-        )
-        .context("mounting the anchor's root filesystem")?;
+            .context("no lowerdir in the overlay's options")?
+            .to_owned();
         spec["root"]["path"] = serde_json::json!(bundle.join("rootfs"));
         if let Some(ns) = spec["linux"]["namespaces"].as_array_mut() {
             for n in ns.iter_mut() {
@@ -216,11 +217,14 @@ impl Anchor {
                 }
             }
         }
-        // Skiff's own /etc files are bind mounts from its pod folder: keep them (the
-        // same work for runc), they exist while the Skiff pod does.
-        spec["linux"]["cgroupsPath"] = serde_json::json!("/skiff-bench/anchor");
-        std::fs::write(bundle.join("config.json"), serde_json::to_vec(&spec)?)?;
-        Ok(Anchor { root, bundle })
+        // Skiff's own /etc files are bind mounts from its pod folder: kept (the same work
+        // for runc); they exist while the Skiff pod does.
+        Ok(Anchor {
+            root,
+            bundle,
+            spec,
+            lower,
+        })
     }
 
     fn runc(&self) -> Command {
@@ -232,8 +236,37 @@ impl Anchor {
         c
     }
 
-    /// Times `runc run -d` of the bundle, then removes the container (untimed).
+    /// A fresh root filesystem and `config.json` for run `i`.
+    fn prepare(&self, i: usize) -> Result<()> {
+        let _ = std::fs::remove_dir_all(self.bundle.join("upper"));
+        let _ = std::fs::remove_dir_all(self.bundle.join("work"));
+        for d in ["rootfs", "upper", "work"] {
+            std::fs::create_dir_all(self.bundle.join(d))?;
+        }
+        let data = std::ffi::CString::new(format!(
+            "lowerdir={},upperdir={},workdir={}",
+            self.lower,
+            self.bundle.join("upper").display(),
+            self.bundle.join("work").display()
+        ))?;
+        rustix::mount::mount(
+            "overlay",
+            self.bundle.join("rootfs"),
+            "overlay",
+            rustix::mount::MountFlags::empty(),
+            data.as_c_str(),
+        )
+        .context("mounting the anchor's root filesystem")?;
+        let mut spec = self.spec.clone();
+        spec["linux"]["cgroupsPath"] = serde_json::json!(format!("/skiff-bench/pod{i}/anchor"));
+        std::fs::write(self.bundle.join("config.json"), serde_json::to_vec(&spec)?)?;
+        Ok(())
+    }
+
+    /// Times `runc run -d` of the bundle (prepared untimed), then removes the container,
+    /// its cgroup and its root filesystem (untimed).
     fn start(&self, i: usize) -> Result<Duration> {
+        self.prepare(i)?;
         let id = format!("anchor-{i}");
         let began = Instant::now();
         let status = self
@@ -243,21 +276,30 @@ impl Anchor {
             .arg(&id)
             .status()?;
         let took = began.elapsed();
+        let _ = self.runc().args(["delete", "--force", &id]).status();
+        self.unmount();
+        remove_cgroups(&[
+            &format!("skiff-bench/pod{i}/anchor"),
+            &format!("skiff-bench/pod{i}"),
+        ]);
         if !status.success() {
             bail!("runc run -d of the anchor bundle failed");
         }
-        let _ = self.runc().args(["delete", "--force", &id]).status();
         Ok(took)
+    }
+
+    fn unmount(&self) {
+        let _ = rustix::mount::unmount(
+            self.bundle.join("rootfs"),
+            rustix::mount::UnmountFlags::DETACH,
+        );
     }
 }
 
 impl Drop for Anchor {
     fn drop(&mut self) {
-        let _ = rustix::mount::unmount(
-            self.bundle.join("rootfs"),
-            rustix::mount::UnmountFlags::DETACH,
-        );
-        remove_cgroups(&["skiff-bench/anchor", "skiff-bench"]);
+        self.unmount();
+        remove_cgroups(&["skiff-bench"]);
     }
 }
 
@@ -336,13 +378,22 @@ async fn run(a: Args) -> Result<()> {
     let (component, _) = pods::guests()?;
     let wasm_image = pods::upload(c.api(), &component).await?;
     let running = Running::watch(c.api()).await?;
+    let mut api = ObjectServiceClient::new(skiff_benches::channel(c.api()).await?);
     let data = c.control.dir().join("node");
 
     // The image is pulled, the component compiled, and the anchor's bundle made from a
     // running Skiff container.
-    start(&c, &running, "warm-c", container_pod("warm-c", &image)).await?;
     start(
         &c,
+        &mut api,
+        &running,
+        "warm-c",
+        container_pod("warm-c", &image),
+    )
+    .await?;
+    start(
+        &c,
+        &mut api,
         &running,
         "warm-w",
         pods::pod("warm-w", &wasm_image, &[]),
@@ -356,24 +407,38 @@ async fn run(a: Args) -> Result<()> {
     let anchor = Anchor::new(dir.path(), &warm)?;
 
     println!(
-        "(a) pod start, one at a time, image pulled: {} per system, rounds alternating",
+        "(a) pod start, one at a time, image pulled: {} per system, rounds alternating, {SETTLE:?} between starts",
         a.starts
     );
     let (mut sk, mut rc, mut wa) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..a.starts {
         let order = if i % 2 == 0 { [0, 1, 2] } else { [2, 1, 0] };
         for which in order {
+            // What the last start left to do (a deleted pod's teardown, the pools' refill)
+            // is done before the next start is timed, whichever system it is.
+            tokio::time::sleep(SETTLE).await;
             match which {
                 0 => {
                     let name = format!("c-{i}");
-                    sk.push(start(&c, &running, &name, container_pod(&name, &image)).await?);
-                    delete(c.api(), &name).await?;
+                    sk.push(
+                        start(&c, &mut api, &running, &name, container_pod(&name, &image)).await?,
+                    );
+                    delete(&mut api, &name).await?;
                 }
                 1 => rc.push(anchor.start(i)?),
                 _ => {
                     let name = format!("w-{i}");
-                    wa.push(start(&c, &running, &name, pods::pod(&name, &wasm_image, &[])).await?);
-                    delete(c.api(), &name).await?;
+                    wa.push(
+                        start(
+                            &c,
+                            &mut api,
+                            &running,
+                            &name,
+                            pods::pod(&name, &wasm_image, &[]),
+                        )
+                        .await?,
+                    );
+                    delete(&mut api, &name).await?;
                 }
             }
         }
@@ -419,10 +484,10 @@ async fn run(a: Args) -> Result<()> {
         uss / n
     );
     for name in &names {
-        delete(c.api(), name).await?;
+        delete(&mut api, name).await?;
     }
     for name in ["warm-c", "warm-w"] {
-        delete(c.api(), name).await?;
+        delete(&mut api, name).await?;
     }
     // Give the agent time to stop the containers and remove their traces.
     let deadline = Instant::now() + Duration::from_secs(60);

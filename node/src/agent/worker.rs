@@ -7,6 +7,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use skiff_proto::model::container::Container;
@@ -23,7 +24,7 @@ use super::status::PodState;
 use super::{Shared, given, probe};
 use crate::logs::{self, LogFile};
 use crate::runtime::{
-    NotStarted, Outcome, PodRef, Pull, Running, Sandbox, StartSpec, WorkloadRuntime,
+    NotStarted, Outcome, PodRef, Pull, Running, Sandbox, StartSpec, Usage, WorkloadRuntime,
 };
 
 /// A pod worker's stop signal: `Some(grace)` once its pod is going away.
@@ -49,9 +50,17 @@ struct PodCtx {
     state: Arc<Mutex<PodState>>,
     runtime: Arc<dyn WorkloadRuntime>,
     sandbox: Arc<dyn Sandbox>,
+    /// The pod's usage counters (the state's).
+    usage: Arc<Usage>,
+    /// Whether a status has been written.
+    reported: AtomicBool,
     dir: std::path::PathBuf,
     events: PodEvents,
 }
+
+/// How long a pod's containers may take to start before the pod's address and waiting
+/// containers are reported on their own.
+const FIRST_REPORT_AFTER: Duration = Duration::from_millis(100);
 
 /// Runs `pod` until it is done or `stop` says to stop.
 pub async fn run_pod(shared: Arc<Shared>, pod: Pod, mut stop: Stop) {
@@ -76,8 +85,11 @@ pub async fn run_pod(shared: Arc<Shared>, pod: Pod, mut stop: Stop) {
     let _address = shared
         .router
         .register_pod(sandbox.ip(), &pod.metadata.namespace);
+    let usage = state.usage.clone();
     let state = Arc::new(Mutex::new(state));
     let cx = Arc::new(PodCtx {
+        usage,
+        reported: AtomicBool::new(false),
         dir: shared.pod_dir(&pod),
         events: PodEvents::new(shared.api.clone(), &pod, &shared.host_ip),
         shared,
@@ -86,7 +98,17 @@ pub async fn run_pod(shared: Arc<Shared>, pod: Pod, mut stop: Stop) {
         runtime,
         sandbox,
     });
-    report(&cx.shared, &cx.pod, &cx.state).await;
+    // The pod's address and waiting containers are reported unless a container's own
+    // report (its start, or why it cannot) comes first: a start that is done quickly
+    // writes one status, not two, and does not compete with a write of its own.
+    let first = cx.clone();
+    let _first = AbortOnDrop(tokio::spawn(async move {
+        tokio::time::sleep(FIRST_REPORT_AFTER).await;
+        let s = first.state.lock().await;
+        if !first.reported.load(Ordering::Acquire) {
+            write_status(&first, s).await;
+        }
+    }));
     let reporter = AbortOnDrop(tokio::spawn(report_usage(cx.clone())));
     let mut finished = true;
     for (i, c) in cx.pod.spec.init_containers.iter().enumerate() {
@@ -108,7 +130,7 @@ pub async fn run_pod(shared: Arc<Shared>, pod: Pod, mut stop: Stop) {
     // What the finished pod used, for good.
     cx.sandbox.sample(&cx.state.lock().await.usage);
     if cx.state.lock().await.sample() {
-        report(&cx.shared, &cx.pod, &cx.state).await;
+        report(&cx).await;
     }
     cx.sandbox.remove().await;
 }
@@ -157,6 +179,8 @@ async fn sandbox(
 async fn report_usage(cx: Arc<PodCtx>) {
     let mut tick = tokio::time::interval(cx.shared.usage_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first sample is one interval in: a starting pod has used nothing worth a write.
+    tick.tick().await;
     loop {
         tick.tick().await;
         let changed = {
@@ -165,7 +189,7 @@ async fn report_usage(cx: Arc<PodCtx>) {
             s.sample()
         };
         if changed {
-            report(&cx.shared, &cx.pod, &cx.state).await;
+            report(&cx).await;
         }
     }
 }
@@ -189,17 +213,22 @@ pub enum Slot {
 /// Sends the pod's status. The state stays locked until the status is written, so
 /// reports from the containers and the usage sampler reach the API in the order they
 /// were computed: an older status never overwrites a newer one.
-async fn report(shared: &Shared, pod: &Pod, state: &Mutex<PodState>) {
-    let mut s = state.lock().await;
+async fn report(cx: &PodCtx) {
+    write_status(cx, cx.state.lock().await).await;
+}
+
+/// Writes the status of the state `s` holds locked.
+async fn write_status(cx: &PodCtx, mut s: tokio::sync::MutexGuard<'_, PodState>) {
     let status = s.status();
-    if let Err(e) = shared.report(pod, &status).await {
-        tracing::warn!(pod = %pod.metadata.name, error = %e, "reporting pod status");
+    cx.reported.store(true, Ordering::Release);
+    if let Err(e) = cx.shared.report(&cx.pod, &status).await {
+        tracing::warn!(pod = %cx.pod.metadata.name, error = %e, "reporting pod status");
     }
 }
 
-async fn set(shared: &Shared, pod: &Pod, state: &Mutex<PodState>, slot: Slot, s: ContainerState) {
-    state.lock().await.set(slot, s);
-    report(shared, pod, state).await;
+async fn set(cx: &PodCtx, slot: Slot, s: ContainerState) {
+    cx.state.lock().await.set(slot, s);
+    report(cx).await;
 }
 
 fn waiting(reason: &str, message: String) -> ContainerState {
@@ -220,10 +249,8 @@ fn new_log(shared: &Shared, dir: &Path, c: &Container) -> Result<Arc<LogFile>, S
 /// What one run of container `c` starts with, or the waiting state that says why it
 /// cannot start.
 async fn start_spec(cx: &PodCtx, c: &Container) -> Result<StartSpec, ContainerState> {
-    let (ip, usage) = {
-        let s = cx.state.lock().await;
-        (s.ip, s.usage.clone())
-    };
+    // Not from the locked state: the pod's first status may still be being written.
+    let (ip, usage) = (cx.sandbox.ip(), cx.usage.clone());
     let given = given::resolve(&cx.shared, &cx.pod, c, &cx.dir, Some(&ip.to_string()))
         .await
         .map_err(config_error)?;
@@ -284,16 +311,37 @@ enum Ended {
     Stopped,
 }
 
+/// A run of a container, as `launch` gives it.
+struct Launched {
+    run: Box<dyn Running>,
+    started: Time,
+    /// For a new run, the `Pulled` event's message: the start's events are recorded once
+    /// its status is written, so their writes do not hold that one up.
+    pulled: Option<String>,
+}
+
+impl Launched {
+    fn record_events(&self, cx: &PodCtx, c: &Container) {
+        if let Some(pulled) = &self.pulled {
+            cx.events.normal("Pulled", pulled.clone());
+            cx.events
+                .normal("Created", format!("Created container {}", c.name));
+            cx.events
+                .normal("Started", format!("Started container {}", c.name));
+        }
+    }
+}
+
 /// A run of the container: one an earlier agent left (the first time round), or a new
 /// one; `Err` is the waiting state that says why there is none.
-async fn launch(
-    cx: &PodCtx,
-    c: &Container,
-    adopt: bool,
-) -> Result<(Box<dyn Running>, Time), ContainerState> {
+async fn launch(cx: &PodCtx, c: &Container, adopt: bool) -> Result<Launched, ContainerState> {
     if adopt && let Some(run) = cx.sandbox.adopt(&c.name).await {
         tracing::info!(pod = %cx.pod.metadata.name, container = %c.name, "adopted a run an earlier agent started");
-        return Ok((run, Time::now()));
+        return Ok(Launched {
+            run,
+            started: Time::now(),
+            pulled: None,
+        });
     }
     let pull = Pull {
         policy: c.image_pull_policy,
@@ -313,18 +361,14 @@ async fn launch(
         }
     };
     let took = began.elapsed();
-    if took > Duration::from_millis(200) {
-        cx.events.normal(
-            "Pulled",
-            format!("Successfully pulled image {:?} in {took:.1?}", c.image),
-        );
+    // Recorded with what comes of the start, so its write does not compete with it.
+    let pulled = if took > Duration::from_millis(200) {
+        format!("Successfully pulled image {:?} in {took:.1?}", c.image)
     } else {
-        cx.events.normal(
-            "Pulled",
-            format!("Container image {:?} already present on machine", c.image),
-        );
-    }
+        format!("Container image {:?} already present on machine", c.image)
+    };
     let spec = start_spec(cx, c).await.inspect_err(|why| {
+        cx.events.normal("Pulled", pulled.clone());
         if let Some(w) = &why.waiting {
             cx.events.warning(
                 "Failed",
@@ -336,15 +380,16 @@ async fn launch(
     let run = match prepared.start(&cx.sandbox, &c.name, spec).await {
         Ok(r) => r,
         Err(n) => {
+            cx.events.normal("Pulled", pulled);
             cx.events.warning("Failed", format!("Error: {}", n.message));
             return Err(not_started(n));
         }
     };
-    cx.events
-        .normal("Created", format!("Created container {}", c.name));
-    cx.events
-        .normal("Started", format!("Started container {}", c.name));
-    Ok((run, started))
+    Ok(Launched {
+        run,
+        started,
+        pulled: Some(pulled),
+    })
 }
 
 /// Runs one container as the restart policy says, until it is done or the pod stops.
@@ -364,15 +409,15 @@ async fn run_container(
             l = launch(cx, c, std::mem::take(&mut adopt)) => l,
             _ = stopping(&mut stop) => return Ended::Stopped,
         };
-        let (mut run, started) = match launched {
-            Ok(r) => r,
+        let launched = match launched {
+            Ok(l) => l,
             Err(why) => {
                 let pull_failed = why
                     .waiting
                     .as_ref()
                     .is_some_and(|w| w.reason.as_deref() == Some("ErrImagePull"));
                 let message = why.waiting.as_ref().and_then(|w| w.message.clone());
-                set(shared, pod, state, slot, why).await;
+                set(cx, slot, why).await;
                 if pull_failed {
                     cx.events
                         .normal("BackOff", format!("Back-off pulling image {:?}", c.image));
@@ -382,7 +427,7 @@ async fn run_container(
                         c.image,
                         message.unwrap_or_default()
                     );
-                    set(shared, pod, state, slot, waiting("ImagePullBackOff", why)).await;
+                    set(cx, slot, waiting("ImagePullBackOff", why)).await;
                 }
                 tokio::select! {
                     () = tokio::time::sleep(backoff.after_run(Duration::ZERO)) => continue,
@@ -390,7 +435,8 @@ async fn run_container(
                 }
             }
         };
-        if let Some(addr) = run.address() {
+        let started = launched.started;
+        if let Some(addr) = launched.run.address() {
             tracing::info!(pod = %pod.metadata.name, container = %c.name, %addr, "serving");
             state.lock().await.pod_ip = Some(addr.ip().to_string());
         }
@@ -400,7 +446,9 @@ async fn run_container(
             }),
             ..Default::default()
         };
-        set(shared, pod, state, slot, running).await;
+        set(cx, slot, running).await;
+        launched.record_events(cx, c);
+        let mut run = launched.run;
         let began = Instant::now();
         let target = probe::Target {
             ip: state.lock().await.ip,
@@ -421,7 +469,7 @@ async fn run_container(
                         state.lock().await.set_ready(slot, ready);
                     }
                 }
-                report(shared, pod, state).await;
+                report(cx).await;
             })
             .await
         };
@@ -443,7 +491,7 @@ async fn run_container(
             }
         };
         drop(run);
-        set(shared, pod, state, slot, terminated(&outcome, started)).await;
+        set(cx, slot, terminated(&outcome, started)).await;
         let ok = outcome.exit_code == 0;
         if stopped {
             return Ended::Stopped;
@@ -476,7 +524,7 @@ async fn run_container(
             s.restarted(slot);
             s.set(slot, waiting("CrashLoopBackOff", message));
         }
-        report(shared, pod, state).await;
+        report(cx).await;
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             _ = stopping(&mut stop) => return Ended::Stopped,

@@ -8,7 +8,8 @@
 //! - `bundle`: `config.json` from the image's config and the pod spec; `seccomp`: the
 //!   default filter it carries.
 //! - `rootfs`: the overlay root filesystem of a run.
-//! - `shim`: the per-container supervisor (the `skiff` binary in its shim mode).
+//! - `shim`: the per-container supervisor (the `skiff` binary in its shim mode);
+//!   `spawn`: starting shims, one kept ready.
 //! - `run`: a run as the agent follows it (wait, stop, exec).
 //! - `runc`: the agent's calls to runc.
 //! - `cgroup`: cgroup v1 and v2: usage, OOM kills, removal.
@@ -24,17 +25,16 @@ mod runc;
 mod sandbox;
 mod seccomp;
 pub mod shim;
+mod spawn;
 
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use skiff_proto::model::container::PullPolicy;
 use skiff_proto::model::node::{ContainerImage, Runtime};
-use tokio::io::AsyncBufReadExt;
 
 pub use cgroup::{CgroupUsage, Cgroups};
 pub use network::{Attachment, Cni, CniPlugins, PodNetwork};
@@ -46,13 +46,15 @@ use bundle::BundleSpec;
 use rootfs::Rootfs;
 use run::{ContainerRun, Shim};
 use sandbox::ContainerSandbox;
-use shim::{ShimConfig, Started};
+use shim::ShimConfig;
+use spawn::Shims;
 
 /// Pod network namespaces kept attached ahead of need.
 const NETNS_POOL: usize = 2;
 
-/// How long a shim may take to say whether runc started the container.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long after a pod's start the pools of ready network namespaces and shims are
+/// filled again, so that work does not compete with the start.
+const REFILL_AFTER: Duration = Duration::from_millis(200);
 
 /// How the container runtime runs.
 #[derive(Debug, Clone)]
@@ -79,6 +81,7 @@ pub struct Inner {
     cgroups: Cgroups,
     seccomp: bool,
     network: RwLock<Option<Arc<dyn PodNetwork>>>,
+    shims: Arc<Shims>,
 }
 
 impl Inner {
@@ -121,6 +124,7 @@ impl ContainerRuntime {
             bin: config.runc.clone(),
             root: config.dir.join("runc"),
         };
+        let shims = Shims::new(config.shim.clone());
         Ok(ContainerRuntime {
             inner: Arc::new(Inner {
                 config,
@@ -129,6 +133,7 @@ impl ContainerRuntime {
                 cgroups: Cgroups::detect(),
                 seccomp,
                 network: RwLock::new(None),
+                shims,
             }),
         })
     }
@@ -295,6 +300,7 @@ impl PreparedContainer {
         dir: &std::path::Path,
         spec: StartSpec,
     ) -> Result<Box<dyn Running>, NotStarted> {
+        let t0 = std::time::Instant::now();
         let rootfs = Rootfs::in_dir(dir);
         let empty = self.inner.config.dir.join("empty");
         std::fs::create_dir_all(&empty).map_err(|e| create_error(e.to_string()))?;
@@ -322,6 +328,7 @@ impl PreparedContainer {
             seccomp: self.inner.seccomp,
         })
         .map_err(create_error)?;
+        let t1 = std::time::Instant::now();
         oci.save(dir.join("config.json"))
             .map_err(|e| create_error(format!("writing config.json: {e}")))?;
         let id = sb.container_id(container);
@@ -339,7 +346,15 @@ impl PreparedContainer {
         let json = serde_json::to_vec(&shim_config).map_err(|e| create_error(e.to_string()))?;
         std::fs::write(dir.join(shim::CONFIG), json)
             .map_err(|e| create_error(format!("writing the shim's config: {e}")))?;
-        let child = self.spawn_shim(dir).await?;
+        let t2 = std::time::Instant::now();
+        let child = self.inner.shims.start(dir).await?;
+        tracing::debug!(
+            container,
+            mount_us = (t1 - t0).as_micros() as u64,
+            bundle_us = (t2 - t1).as_micros() as u64,
+            runc_us = t2.elapsed().as_micros() as u64,
+            "container started"
+        );
         let stop_signal = image_config
             .and_then(|c| c.stop_signal().clone())
             .map(|s| s.trim_start_matches("SIG").to_owned())
@@ -356,54 +371,6 @@ impl PreparedContainer {
             held: Some(self.inner.images.hold(&self.image)),
             ended: None,
         }))
-    }
-
-    /// Starts the run's shim and waits for its word on runc's start.
-    async fn spawn_shim(&self, dir: &std::path::Path) -> Result<tokio::process::Child, NotStarted> {
-        let (program, args) = self
-            .inner
-            .config
-            .shim
-            .split_first()
-            .ok_or_else(|| create_error("no shim command is configured"))?;
-        let mut child = tokio::process::Command::new(program)
-            .args(args)
-            .arg(dir)
-            // mimalloc would commit a whole arena up front: 4 MiB of a shim's memory.
-            .env("MIMALLOC_ARENA_EAGER_COMMIT", "0")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| create_error(format!("starting the shim {program:?}: {e}")))?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| create_error("the shim has no stdout"))?;
-        let mut line = String::new();
-        let mut reader = tokio::io::BufReader::new(stdout);
-        let read = tokio::time::timeout(START_TIMEOUT, reader.read_line(&mut line)).await;
-        let started: Option<Started> = serde_json::from_str(line.trim()).ok();
-        match (read, started) {
-            (Ok(Ok(_)), Some(Started { pid: Some(_), .. })) => Ok(child),
-            (Ok(Ok(_)), Some(Started { error: Some(e), .. })) => {
-                let _ = child.wait().await;
-                Err(NotStarted::new("RunContainerError", e))
-            }
-            (Err(_), _) => {
-                let _ = child.start_kill();
-                Err(NotStarted::new(
-                    "RunContainerError",
-                    format!("runc did not start the container within {START_TIMEOUT:?}"),
-                ))
-            }
-            _ => {
-                let _ = child.wait().await;
-                let why = std::fs::read_to_string(dir.join("shim.error"))
-                    .unwrap_or_else(|_| format!("the shim said {line:?}"));
-                Err(NotStarted::new("RunContainerError", why.trim().to_owned()))
-            }
-        }
     }
 }
 

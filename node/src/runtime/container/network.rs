@@ -75,7 +75,8 @@ pub fn remove_netns_file(path: &Path) -> Result<(), String> {
 
 /// The CNI reference plugins on a bridge of the node's, with a few namespaces attached
 /// ahead of need once the node runs container pods (a pod's start does not wait for the
-/// plugins; it takes one, and the pool is filled again in the background). A node that
+/// plugins; it takes one, and the pool is filled again in the background once the start
+/// is done, so the plugins do not compete with it). A node that
 /// never runs a container pod never touches the network.
 pub struct Cni {
     inner: Arc<CniPlugins>,
@@ -273,6 +274,7 @@ impl Cni {
             let (inner, pool, filling) =
                 (self.inner.clone(), self.pool.clone(), self.filling.clone());
             tokio::spawn(async move {
+                tokio::time::sleep(super::REFILL_AFTER).await;
                 match inner.add(&id).await {
                     Ok(a) => pool.lock().unwrap_or_else(|p| p.into_inner()).push(a),
                     Err(e) => tracing::warn!(error = %e, "preparing a pod network namespace"),

@@ -39,13 +39,9 @@ impl Shim {
             .ok()?;
         let pid = rustix::process::Pid::from_raw(pid)?;
         let fd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::NONBLOCK).ok()?;
-        // The pid may have been reused since: it must still be this run's shim.
-        let cmdline = std::fs::read(format!("/proc/{}/cmdline", pid.as_raw_nonzero())).ok()?;
-        let dir_text = dir.display().to_string();
-        let ours = cmdline
-            .split(|b| *b == 0)
-            .any(|arg| arg == dir_text.as_bytes());
-        if !ours {
+        // The pid may have been reused since: it must still be this run's shim, which
+        // works in the run's folder (or, started by an older agent, names it).
+        if !works_in(pid, dir) && !names(pid, dir) {
             return None;
         }
         // SAFETY: the AsyncFd owns the pidfd; nothing else closes or replaces it.
@@ -66,6 +62,19 @@ impl Shim {
             Shim::Ended => {}
         }
     }
+}
+
+/// Whether process `pid` works in folder `dir`.
+fn works_in(pid: rustix::process::Pid, dir: &Path) -> bool {
+    std::fs::read_link(format!("/proc/{}/cwd", pid.as_raw_nonzero()))
+        .is_ok_and(|cwd| cwd == dir || dir.canonicalize().is_ok_and(|d| d == cwd))
+}
+
+/// Whether process `pid`'s command line has `dir` as an argument.
+fn names(pid: rustix::process::Pid, dir: &Path) -> bool {
+    let dir = dir.as_os_str().as_encoded_bytes();
+    std::fs::read(format!("/proc/{}/cmdline", pid.as_raw_nonzero()))
+        .is_ok_and(|c| c.split(|b| *b == 0).any(|arg| arg == dir))
 }
 
 /// A container run.

@@ -11,6 +11,10 @@
 //! 4. reaps the container, records how it ended (`exit.json`: code, signal, whether the
 //!    OOM killer struck its cgroup), deletes it from runc, and exits.
 //!
+//! The agent keeps one shim started ahead of need (`skiff __shim -`), waiting for its
+//! run's folder on stdin, so a container's start does not wait for the binary to load.
+//! A shim works in its run's folder (its cwd), which names it in `/proc`.
+//!
 //! The shim keeps no connection to the agent: an agent that restarts finds the run's
 //! folder, watches the shim's pid through a pidfd, and reads `exit.json` when it is gone.
 //! It is plain blocking code (no async runtime), so it stays small.
@@ -84,6 +88,18 @@ pub fn main(dir: &Path) -> i32 {
     }
 }
 
+/// A shim started ahead of need: reads its run's folder from stdin (to the end: the agent
+/// writes it and closes the pipe), then supervises that run. Nothing on stdin means the
+/// agent went away first: the shim ends quietly.
+pub fn main_waiting() -> i32 {
+    use std::os::unix::ffi::OsStringExt;
+    let mut bytes = Vec::new();
+    if io::stdin().lock().read_to_end(&mut bytes).is_err() || bytes.is_empty() {
+        return 0;
+    }
+    main(&PathBuf::from(std::ffi::OsString::from_vec(bytes)))
+}
+
 fn report(line: &Started) {
     let mut out = io::stdout().lock();
     let _ = serde_json::to_writer(&mut out, line);
@@ -105,6 +121,7 @@ fn detach_stdio() -> io::Result<()> {
 }
 
 fn supervise(dir: &Path) -> Result<(), String> {
+    std::env::set_current_dir(dir).map_err(|e| format!("entering {}: {e}", dir.display()))?;
     let text = fs::read(dir.join(CONFIG)).map_err(|e| format!("reading {CONFIG}: {e}"))?;
     let config: ShimConfig =
         serde_json::from_slice(&text).map_err(|e| format!("parsing {CONFIG}: {e}"))?;
