@@ -96,8 +96,9 @@ fn container_pod(name: &str, image: &str) -> Vec<u8> {
 fn summary(label: &str, mut v: Vec<Duration>) -> (f64, f64) {
     v.sort();
     let (p50, p99) = (ms(percentile(&v, 0.5)), ms(percentile(&v, 0.99)));
+    let (p10, p90) = (ms(percentile(&v, 0.1)), ms(percentile(&v, 0.9)));
     println!(
-        "  {label:<34} n={:<4} p50 {p50:>8.2} ms   p99 {p99:>8.2} ms",
+        "  {label:<34} n={:<4} p10 {p10:>6.2}  p50 {p50:>6.2}  p90 {p90:>6.2}  p99 {p99:>6.2} ms",
         v.len()
     );
     (p50, p99)
