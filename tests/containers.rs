@@ -25,11 +25,42 @@ fn a_busybox_pod_serves_at_its_address_and_leaves_nothing_when_deleted() {
     // A node runs no container pod yet: it has not touched the network.
     assert!(links("veth").is_empty(), "{:?}", links("veth"));
     let file = c.dir.path().join("pod.yaml");
-    apply(s, &file, &httpd_pod("web", &c.busybox, ""));
+    // Two sidecars say which IPC and UTS namespaces they are in, and their hostname.
+    let mut manifest = httpd_pod("web", &c.busybox, "");
+    for name in ["a", "b"] {
+        manifest.push_str(&format!(
+            "  - name: {name}\n    image: {}\n    command: [sh, -c, \"trap 'exit 0' TERM; echo ipc=`readlink /proc/self/ns/ipc` uts=`readlink /proc/self/ns/uts` host=`hostname`; sleep 3600 & wait\"]\n",
+            c.busybox
+        ));
+    }
+    apply(s, &file, &manifest);
     let p = wait_for(s, &["pod", "web"], |p| {
-        p["status"]["containerStatuses"][0]["state"]["running"].is_object()
+        p["status"]["containerStatuses"]
+            .as_array()
+            .is_some_and(|cs| cs.len() == 3 && cs.iter().all(|c| c["state"]["running"].is_object()))
             && p["status"]["podIP"].is_string()
     });
+    // As under the kubelet, a pod's containers share its IPC and UTS namespaces (the
+    // hostname is the pod's), each container having its own pid namespace.
+    let said = |name: &str| {
+        let mut line = String::new();
+        eventually("a sidecar's line", Duration::from_secs(10), || {
+            line = support::node::logs(s, &["web", "-c", name]);
+            line.contains("host=")
+        });
+        line.trim().to_owned()
+    };
+    let (a, b) = (said("a"), said("b"));
+    assert_eq!(a, b, "the sidecars share their namespaces");
+    assert!(
+        a.contains("ipc=ipc:[") && a.contains("uts=uts:[") && a.ends_with("host=web"),
+        "{a}"
+    );
+    let host_ipc = std::fs::read_link("/proc/self/ns/ipc").unwrap();
+    assert!(
+        !a.contains(&format!("ipc={}", host_ipc.display())),
+        "not the host's: {a}"
+    );
     let ip = p["status"]["podIP"].as_str().unwrap().to_owned();
     assert!(ip.starts_with("10.88."), "{ip}");
     let (status, body) = get(&format!("{ip}:80"), "/index.html");

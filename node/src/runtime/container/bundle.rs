@@ -6,8 +6,8 @@
 //! - env: the image's, then the container's (a later name wins); `workingDir` over the
 //!   image's; the user from `runAsUser`/`runAsGroup`, else the image's `USER` (names looked
 //!   up in the image's `/etc/passwd` and `/etc/group`);
-//! - namespaces: new pid, ipc, uts, mount and cgroup namespaces; the pod's network
-//!   namespace; volumes and the pod's `/etc/hosts`, `/etc/hostname` and
+//! - namespaces: new pid, mount and cgroup namespaces; the pod's network, IPC and UTS
+//!   namespaces, which its containers share; volumes and the pod's `/etc/hosts`, `/etc/hostname` and
 //!   `/etc/resolv.conf` as bind mounts;
 //! - limits: CPU quota from `limits.cpu` (100 ms period), shares from `requests.cpu`,
 //!   the memory limit, a pids limit;
@@ -28,6 +28,7 @@ use oci_spec::runtime::{
 };
 
 use super::super::{Limits, Mount, Security};
+use super::namespaces::PodNamespaces;
 use super::seccomp;
 
 /// The period CPU quotas are counted over (CFS' default), in microseconds.
@@ -66,6 +67,8 @@ pub struct BundleSpec<'a> {
     pub hostname: &'a str,
     /// The pod's network namespace (`None`: the host's, for `hostNetwork`).
     pub netns: Option<&'a Path>,
+    /// The pod's shared IPC and UTS namespaces (else the container gets its own).
+    pub shared: Option<&'a PodNamespaces>,
     pub cgroups_path: String,
     pub pids_limit: Option<i64>,
     /// Whether runc can load seccomp filters here.
@@ -346,29 +349,29 @@ pub fn spec(b: &BundleSpec<'_>) -> Result<Spec, String> {
         mounts.push(bind(m)?);
     }
 
+    let (ipc, uts) = (
+        b.shared.map(|s| s.ipc.as_path()),
+        b.shared.map(|s| s.uts.as_path()),
+    );
     let mut namespaces = Vec::new();
-    for typ in [
-        LinuxNamespaceType::Pid,
-        LinuxNamespaceType::Ipc,
-        LinuxNamespaceType::Uts,
-        LinuxNamespaceType::Mount,
-        LinuxNamespaceType::Cgroup,
+    for (typ, path) in [
+        (LinuxNamespaceType::Pid, None),
+        (LinuxNamespaceType::Ipc, ipc),
+        (LinuxNamespaceType::Uts, uts),
+        (LinuxNamespaceType::Mount, None),
+        (LinuxNamespaceType::Cgroup, None),
+        (LinuxNamespaceType::Network, b.netns),
     ] {
-        namespaces.push(
-            LinuxNamespaceBuilder::default()
-                .typ(typ)
-                .build()
-                .map_err(oci)?,
-        );
-    }
-    if let Some(path) = b.netns {
-        namespaces.push(
-            LinuxNamespaceBuilder::default()
-                .typ(LinuxNamespaceType::Network)
-                .path(path.to_owned())
-                .build()
-                .map_err(oci)?,
-        );
+        // A network namespace is joined or, without one, the host's is used.
+        if typ == LinuxNamespaceType::Network && path.is_none() {
+            continue;
+        }
+        let mut ns = LinuxNamespaceBuilder::default();
+        ns = ns.typ(typ);
+        if let Some(p) = path {
+            ns = ns.path(p.to_owned());
+        }
+        namespaces.push(ns.build().map_err(oci)?);
     }
 
     let mut cpu = LinuxCpuBuilder::default().shares(shares(b.limits.cpu_request_millis));

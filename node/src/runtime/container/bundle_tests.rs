@@ -113,6 +113,7 @@ fn limits_namespaces_and_the_default_profile_are_in_the_spec() {
         read_only: true,
     }];
     let netns = dir.path().join("netns");
+    let shared = PodNamespaces::in_dir(dir.path());
     let b = BundleSpec {
         image: Some(&img),
         command: &[],
@@ -125,6 +126,7 @@ fn limits_namespaces_and_the_default_profile_are_in_the_spec() {
         rootfs: dir.path(),
         hostname: "web-1",
         netns: Some(&netns),
+        shared: Some(&shared),
         cgroups_path: "/skiff/podu/web".into(),
         pids_limit: Some(256),
         seccomp: true,
@@ -158,7 +160,15 @@ fn limits_namespaces_and_the_default_profile_are_in_the_spec() {
         ns.iter()
             .any(|n| n["type"] == "network" && n["path"] == netns.to_str().unwrap())
     );
-    assert!(ns.iter().any(|n| n["type"] == "pid"));
+    assert!(ns.iter().any(|n| n["type"] == "pid" && n["path"].is_null()));
+    // The pod's containers share its IPC and UTS namespaces.
+    for (typ, path) in [("ipc", &shared.ipc), ("uts", &shared.uts)] {
+        assert!(
+            ns.iter()
+                .any(|n| n["type"] == typ && n["path"] == path.to_str().unwrap()),
+            "{typ}: {ns:?}"
+        );
+    }
     assert!(
         json["linux"]["maskedPaths"]
             .as_array()

@@ -13,11 +13,13 @@
 //! - `run`: a run as the agent follows it (wait, stop, exec).
 //! - `runc`: the agent's calls to runc.
 //! - `cgroup`: cgroup v1 and v2: usage, OOM kills, removal.
-//! - `network`: network namespaces and addresses (the CNI reference plugins).
+//! - `network`: network namespaces and addresses (the CNI reference plugins);
+//!   `namespaces`: pinning namespaces, and the IPC and UTS ones a pod's containers share.
 //! - `sandbox`: a pod's sandbox.
 
 mod bundle;
 mod cgroup;
+mod namespaces;
 mod network;
 mod rootfs;
 mod run;
@@ -43,6 +45,7 @@ pub use runc::Runc;
 use super::{NotStarted, PodRef, Prepared, Pull, Running, Sandbox, StartSpec, WorkloadRuntime};
 use crate::oci::{Image, ImageStore};
 use bundle::BundleSpec;
+use namespaces::PodNamespaces;
 use rootfs::Rootfs;
 use run::{ContainerRun, Shim};
 use sandbox::ContainerSandbox;
@@ -211,10 +214,15 @@ impl WorkloadRuntime for ContainerRuntime {
         let hostname = pod.name.clone();
         sandbox::write_etc(&dir, &hostname, &pod.namespace, &attachment)
             .map_err(|e| NotStarted::new("CreatePodSandboxError", e))?;
+        let namespaces = PodNamespaces::in_dir(&dir);
+        namespaces
+            .create(&hostname)
+            .map_err(|e| NotStarted::new("CreatePodSandboxError", e))?;
         Ok(Arc::new(ContainerSandbox {
             uid: pod.uid.clone(),
             dir,
             attachment,
+            namespaces,
             hostname,
             inner: self.inner.clone(),
         }))
@@ -323,6 +331,7 @@ impl PreparedContainer {
             rootfs: &rootfs.target,
             hostname: &sb.hostname,
             netns: Some(&sb.attachment.netns),
+            shared: Some(&sb.namespaces),
             cgroups_path: cgroup.clone(),
             pids_limit: self.inner.config.pids_limit,
             seccomp: self.inner.seccomp,

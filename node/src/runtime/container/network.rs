@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 
+use rustix::thread::UnshareFlags;
 use tokio::io::AsyncWriteExt;
+
+use super::namespaces::{pin, unpin};
 
 /// A pod's place on the network.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -33,44 +36,9 @@ pub trait PodNetwork: Send + Sync {
     fn attached(&self) -> Vec<String>;
 }
 
-/// Makes a network namespace and pins it at `path`. The namespace is made on a thread of
-/// its own (`unshare` moves only the calling thread), which ends once it is pinned.
+/// Makes a network namespace and pins it at `path`.
 pub fn create_netns(path: &Path) -> Result<(), String> {
-    let pinned = path.to_owned();
-    let made = std::thread::spawn(move || -> Result<(), String> {
-        if let Some(dir) = pinned.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-        }
-        std::fs::File::create(&pinned)
-            .map_err(|e| format!("creating {}: {e}", pinned.display()))?;
-        // SAFETY: only the network namespace is unshared, on a thread that does nothing
-        // but pin it and end; no file table or filesystem state is split from the process.
-        unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNET) }
-            .map_err(|e| format!("unshare(CLONE_NEWNET): {e}"))?;
-        rustix::mount::mount_bind("/proc/thread-self/ns/net", &pinned)
-            .map_err(|e| format!("pinning the namespace at {}: {e}", pinned.display()))
-    })
-    .join()
-    .map_err(|_| "the namespace thread panicked".to_owned())
-    .and_then(|r| r);
-    if made.is_err() {
-        let _ = remove_netns_file(path);
-    }
-    made
-}
-
-/// Unpins and removes a namespace made by [`create_netns`]; the kernel frees it once no
-/// process is in it.
-pub fn remove_netns_file(path: &Path) -> Result<(), String> {
-    match rustix::mount::unmount(path, rustix::mount::UnmountFlags::DETACH) {
-        Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => {}
-        Err(e) => return Err(format!("unmounting {}: {e}", path.display())),
-    }
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(format!("removing {}: {e}", path.display())),
-    }
+    pin(UnshareFlags::NEWNET, &[("net", path)], None)
 }
 
 /// The CNI reference plugins on a bridge of the node's, with a few namespaces attached
@@ -176,7 +144,7 @@ impl CniPlugins {
     /// A new namespace `id` with loopback up and an address on the bridge.
     async fn add(&self, id: &str) -> Result<Attachment, String> {
         let netns = self.netns(id);
-        let _ = remove_netns_file(&netns);
+        let _ = unpin(&netns);
         create_netns(&netns)?;
         let lo = serde_json::json!({"cniVersion": "1.0.0", "name": "lo", "type": "loopback"});
         let attached = async {
@@ -210,7 +178,7 @@ impl CniPlugins {
         let del = self
             .plugin("bridge", "DEL", id, "eth0", &self.bridge_config())
             .await;
-        let removed = remove_netns_file(&self.netns(id));
+        let removed = unpin(&self.netns(id));
         del.and(removed)
     }
 }

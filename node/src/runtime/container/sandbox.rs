@@ -1,5 +1,5 @@
-//! A container pod's sandbox: its network namespace and address, the files every one of
-//! its containers sees at `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`, and the
+//! A container pod's sandbox: its network namespace and address, the IPC and UTS
+//! namespaces its containers share, the files every one of its containers sees at `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`, and the
 //! folder its containers' runs live in (`<data>/containers/<pod uid>/`). Removing it
 //! removes every run's leftovers, the pod's cgroup, its address and its namespace.
 
@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::namespaces::PodNamespaces;
 use super::network::Attachment;
 use super::rootfs::Rootfs;
 use super::run::{ContainerRun, Shim};
@@ -19,6 +20,8 @@ pub struct ContainerSandbox {
     pub uid: String,
     pub dir: PathBuf,
     pub attachment: Attachment,
+    /// The IPC and UTS namespaces its containers share.
+    pub namespaces: PodNamespaces,
     pub hostname: String,
     pub inner: Arc<Inner>,
 }
@@ -111,6 +114,9 @@ pub async fn remove_pod(inner: &Inner, uid: &str, dir: &Path) {
         if let Some(name) = e.file_name().to_str() {
             clear_run(inner, uid, dir, name).await;
         }
+    }
+    if let Err(e) = PodNamespaces::in_dir(dir).remove() {
+        tracing::warn!(pod = %uid, error = %e, "removing the pod's namespaces");
     }
     if let Err(e) = inner.cgroups.remove(&Cgroups::pod(uid)) {
         tracing::warn!(pod = %uid, error = %e, "removing the pod's cgroup");
