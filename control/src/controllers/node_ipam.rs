@@ -36,23 +36,14 @@ impl Default for ClusterCidr {
 impl ClusterCidr {
     /// Parses `ADDRESS/BITS` with `node_prefix` bits per node.
     pub fn parse(text: &str, node_prefix: u8) -> Result<ClusterCidr, String> {
-        let (a, b) = text
-            .split_once('/')
-            .ok_or_else(|| format!("{text:?} is not a CIDR (ADDRESS/BITS)"))?;
-        let network: Ipv4Addr = a
-            .parse()
-            .map_err(|_| format!("{text:?}: {a:?} is not an IPv4 address"))?;
-        let prefix: u8 = b
-            .parse()
-            .map_err(|_| format!("{text:?}: {b:?} is not a prefix length"))?;
+        let (network, prefix) = skiff_proto::validate::cidr::ipv4_cidr(text)?;
         if !(8..=28).contains(&prefix) || node_prefix <= prefix || node_prefix > 30 {
             return Err(format!(
                 "{text:?} with /{node_prefix} per node: the cluster prefix must be 8 to 28 bits and shorter than the nodes' (at most 30)"
             ));
         }
-        let mask = u32::MAX << (32 - prefix);
         Ok(ClusterCidr {
-            network: Ipv4Addr::from(u32::from(network) & mask),
+            network,
             prefix,
             node_prefix,
         })

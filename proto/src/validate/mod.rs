@@ -2,6 +2,7 @@
 //! fields, selectors that must match templates. Each rule reports the field path and a fix;
 //! all violations are collected, not just the first.
 
+pub mod cidr;
 mod config;
 mod meta;
 pub mod names;

@@ -69,8 +69,8 @@ pub struct ContainerConfig {
     pub cni_bin: PathBuf,
     /// The node's bridge.
     pub bridge: String,
-    /// The command that runs a shim, to which the run's folder is added
-    /// (`skiff __shim`).
+    /// The command that runs a shim (`skiff __shim`), to which the run's folder is added,
+    /// or `-` for a shim started ahead of need that reads it from stdin.
     pub shim: Vec<OsString>,
     /// Processes a container may have (`None`: no limit).
     pub pids_limit: Option<i64>,

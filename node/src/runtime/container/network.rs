@@ -268,19 +268,14 @@ impl Cni {
 
     /// The gateway of `subnet`: its first address.
     pub fn gateway(subnet: &str) -> Result<IpAddr, String> {
-        let (net, bits) = subnet
-            .split_once('/')
-            .ok_or_else(|| format!("pod CIDR {subnet:?} is not ADDRESS/BITS"))?;
-        let net: Ipv4Addr = net
-            .parse()
-            .map_err(|_| format!("pod CIDR {subnet:?}: {net:?} is not an IPv4 address"))?;
-        let bits: u32 = bits
-            .parse()
-            .ok()
-            .filter(|b| (8..=30).contains(b))
-            .ok_or_else(|| format!("pod CIDR {subnet:?}: the prefix must be 8 to 30 bits"))?;
-        let mask = u32::MAX << (32 - bits);
-        Ok(IpAddr::V4(Ipv4Addr::from((u32::from(net) & mask) + 1)))
+        let (net, bits) = skiff_proto::validate::cidr::ipv4_cidr(subnet)
+            .map_err(|e| format!("the node's pod CIDR: {e}"))?;
+        if !(8..=30).contains(&bits) {
+            return Err(format!(
+                "the node's pod CIDR {subnet:?}: the prefix must be 8 to 30 bits"
+            ));
+        }
+        Ok(IpAddr::V4(Ipv4Addr::from(u32::from(net) + 1)))
     }
 }
 
