@@ -130,8 +130,8 @@ pub fn environment(image: Option<&ImageConfig>, env: &[(String, String)]) -> Vec
 
 /// Looks `name` up in an `/etc/passwd` or `/etc/group` style file: its id (third field)
 /// and, for passwd, the primary group (fourth).
-fn lookup(file: &Path, name: &str) -> Option<(u32, Option<u32>)> {
-    let text = std::fs::read_to_string(file).ok()?;
+fn lookup(rootfs: &Path, file: &str, name: &str) -> Option<(u32, Option<u32>)> {
+    let text = read_in_root(rootfs, file)?;
     text.lines().find_map(|l| {
         let f: Vec<&str> = l.split(':').collect();
         (f.first() == Some(&name)).then(|| {
@@ -139,6 +139,48 @@ fn lookup(file: &Path, name: &str) -> Option<(u32, Option<u32>)> {
             Some((id, f.get(3).and_then(|g| g.parse().ok())))
         })?
     })
+}
+
+/// Whether [`user`] reads the image's files for `image_user`, so needs its root mounted.
+pub fn user_reads_rootfs(image_user: &str) -> bool {
+    !image_user.is_empty()
+}
+
+const PASSWD: &str = "etc/passwd";
+const GROUP: &str = "etc/group";
+/// Larger account files are not read (they are the image's, not the agent's, to size).
+const MAX_ACCOUNT_FILE: u64 = 4 << 20;
+
+/// Reads the regular file at `rel` as the container would see it: symbolic links resolve
+/// inside `root` (an image's `/etc/passwd -> /host/file` must not read the host's), and a
+/// FIFO or device there is not opened for reading (it could block the agent).
+fn read_in_root(root: &Path, rel: &str) -> Option<String> {
+    use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
+    use std::io::Read;
+    let dir = rustix::fs::open(
+        root,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let fd = rustix::fs::openat2(
+        &dir,
+        rel,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+    )
+    .ok()?;
+    let stat = rustix::fs::fstat(&fd).ok()?;
+    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+        return None;
+    }
+    let mut text = String::new();
+    std::fs::File::from(fd)
+        .take(MAX_ACCOUNT_FILE)
+        .read_to_string(&mut text)
+        .ok()?;
+    Some(text)
 }
 
 /// The uid and gid the process runs as.
@@ -151,9 +193,9 @@ pub fn user(rootfs: &Path, image_user: &str, sec: &Security) -> Result<(u32, u32
     if !u.is_empty() {
         if let Ok(n) = u.parse() {
             uid = n;
-            gid = lookup_by_id(&rootfs.join("etc/passwd"), n).unwrap_or(0);
+            gid = lookup_by_id(rootfs, PASSWD, n).unwrap_or(0);
         } else {
-            let (id, primary) = lookup(&rootfs.join("etc/passwd"), u)
+            let (id, primary) = lookup(rootfs, PASSWD, u)
                 .ok_or_else(|| format!("the image's USER {u:?} is not in its /etc/passwd"))?;
             uid = id;
             gid = primary.unwrap_or(0);
@@ -163,7 +205,7 @@ pub fn user(rootfs: &Path, image_user: &str, sec: &Security) -> Result<(u32, u32
         gid = match g.parse() {
             Ok(n) => n,
             Err(_) => {
-                lookup(&rootfs.join("etc/group"), g)
+                lookup(rootfs, GROUP, g)
                     .ok_or_else(|| format!("the image's group {g:?} is not in its /etc/group"))?
                     .0
             }
@@ -181,8 +223,8 @@ pub fn user(rootfs: &Path, image_user: &str, sec: &Security) -> Result<(u32, u32
 }
 
 /// The primary group of the user with id `uid` in a passwd file.
-fn lookup_by_id(file: &Path, uid: u32) -> Option<u32> {
-    let text = std::fs::read_to_string(file).ok()?;
+fn lookup_by_id(rootfs: &Path, file: &str, uid: u32) -> Option<u32> {
+    let text = read_in_root(rootfs, file)?;
     text.lines().find_map(|l| {
         let f: Vec<&str> = l.split(':').collect();
         (f.get(2)?.parse::<u32>().ok()? == uid).then(|| f.get(3)?.parse().ok())?

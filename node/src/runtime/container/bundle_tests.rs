@@ -92,6 +92,42 @@ fn users_come_from_the_security_context_or_the_images_passwd() {
 }
 
 #[test]
+fn an_images_account_files_are_read_inside_its_root_only() {
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(outside.path().join("passwd"), "www:x:33:34::/:/bin/sh\n").unwrap();
+    let root = tempfile::tempdir().unwrap();
+    fs::create_dir_all(root.path().join("etc")).unwrap();
+    fs::create_dir_all(root.path().join("real")).unwrap();
+    fs::write(root.path().join("real/group"), "staff:x:50:\n").unwrap();
+    // An absolute link resolves inside the root, as it does in the container.
+    std::os::unix::fs::symlink(
+        outside.path().join("passwd"),
+        root.path().join("etc/passwd"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("/real/group", root.path().join("etc/group")).unwrap();
+    let none = Security::default();
+    assert!(
+        user(root.path(), "www", &none)
+            .unwrap_err()
+            .contains("not in its /etc/passwd")
+    );
+    assert_eq!(user(root.path(), "0:staff", &none).unwrap(), (0, 50));
+    // A FIFO is not opened for reading: the lookup fails instead of blocking.
+    fs::remove_file(root.path().join("etc/passwd")).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        root.path().join("etc/passwd"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+    assert!(user(root.path(), "www", &none).is_err());
+    assert!(user_reads_rootfs("www") && user_reads_rootfs("0:0") && !user_reads_rootfs(""));
+}
+
+#[test]
 fn limits_namespaces_and_the_default_profile_are_in_the_spec() {
     let dir = tempfile::tempdir().unwrap();
     let img = image(&["/bin/httpd"], &["-f"], "");

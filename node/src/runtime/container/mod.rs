@@ -300,21 +300,38 @@ impl Prepared for PreparedContainer {
     }
 }
 
+/// Waits for a mount started by [`PreparedContainer::mount`] (none: done already).
+async fn mounted(
+    mounting: Option<tokio::task::JoinHandle<Result<(), String>>>,
+) -> Result<(), NotStarted> {
+    let Some(m) = mounting else { return Ok(()) };
+    m.await
+        .map_err(|e| create_error(format!("mounting the root filesystem: {e}")))?
+        .map_err(create_error)
+}
+
 impl PreparedContainer {
-    async fn launch(
+    /// Mounts the run's root filesystem on a blocking thread.
+    fn mount(&self, dir: &std::path::Path) -> tokio::task::JoinHandle<Result<(), String>> {
+        let image = self.image.clone();
+        let empty = self.inner.config.dir.join("empty");
+        let dir = dir.to_owned();
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&empty)
+                .map_err(|e| format!("creating {}: {e}", empty.display()))?;
+            Rootfs::in_dir(&dir).mount(&image.layers, &empty)
+        })
+    }
+
+    /// Writes the run's `config.json` and the shim's config; returns the container's id.
+    fn write_bundle(
         &self,
         sb: &ContainerSandbox,
         container: &str,
         dir: &std::path::Path,
+        rootfs: &Rootfs,
         spec: StartSpec,
-    ) -> Result<Box<dyn Running>, NotStarted> {
-        let t0 = std::time::Instant::now();
-        let rootfs = Rootfs::in_dir(dir);
-        let empty = self.inner.config.dir.join("empty");
-        std::fs::create_dir_all(&empty).map_err(|e| create_error(e.to_string()))?;
-        rootfs
-            .mount(&self.image.layers, &empty)
-            .map_err(create_error)?;
+    ) -> Result<(String, StartSpec), NotStarted> {
         let mut mounts = sb.etc_mounts();
         mounts.extend(spec.mounts.iter().cloned());
         let image_config = self.image.config.config().as_ref();
@@ -337,7 +354,6 @@ impl PreparedContainer {
             seccomp: self.inner.seccomp,
         })
         .map_err(create_error)?;
-        let t1 = std::time::Instant::now();
         oci.save(dir.join("config.json"))
             .map_err(|e| create_error(format!("writing config.json: {e}")))?;
         let id = sb.container_id(container);
@@ -355,13 +371,40 @@ impl PreparedContainer {
         let json = serde_json::to_vec(&shim_config).map_err(|e| create_error(e.to_string()))?;
         std::fs::write(dir.join(shim::CONFIG), json)
             .map_err(|e| create_error(format!("writing the shim's config: {e}")))?;
+        Ok((id, spec))
+    }
+
+    async fn launch(
+        &self,
+        sb: &ContainerSandbox,
+        container: &str,
+        dir: &std::path::Path,
+        spec: StartSpec,
+    ) -> Result<Box<dyn Running>, NotStarted> {
+        let t0 = std::time::Instant::now();
+        let rootfs = Rootfs::in_dir(dir);
+        let image_config = self.image.config.config().as_ref();
+        let image_user = image_config
+            .and_then(|c| c.user().clone())
+            .unwrap_or_default();
+        // The overlay mount runs beside the spec and the config files, unless the spec
+        // reads the image's accounts from the mounted root.
+        let mut mounting = Some(self.mount(dir));
+        if bundle::user_reads_rootfs(&image_user) {
+            mounted(mounting.take()).await?;
+        }
+        let written = self.write_bundle(sb, container, dir, &rootfs, spec);
+        let t1 = std::time::Instant::now();
+        let mount = mounted(mounting).await;
+        let (id, spec) = written?;
+        mount?;
         let t2 = std::time::Instant::now();
         let child = self.inner.shims.start(dir).await?;
         tracing::debug!(
             container,
-            mount_us = (t1 - t0).as_micros() as u64,
-            bundle_us = (t2 - t1).as_micros() as u64,
-            runc_us = t2.elapsed().as_micros() as u64,
+            bundle_us = (t1 - t0).as_micros() as u64,
+            mount_wait_us = (t2 - t1).as_micros() as u64,
+            shim_us = t2.elapsed().as_micros() as u64,
             "container started"
         );
         let stop_signal = image_config
