@@ -157,6 +157,7 @@ fn help_lists_every_verb() {
         "cordon",
         "uncordon",
         "drain",
+        "pki",
     ] {
         assert!(
             help.contains(verb),

@@ -3,7 +3,7 @@
 //! process is killed when the test ends, pass or fail.
 
 use std::path::Path;
-use std::process::Command;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -192,8 +192,9 @@ fn spawn_writers(
                     i += 1;
                     let name = format!("w{w}-{i:04}");
                     let port = ports[(w + i) % ports.len()];
-                    let Ok(mut c) =
-                        ObjectServiceClient::connect(format!("http://127.0.0.1:{port}")).await
+                    let Ok(mut c) = support::pki::channel(&format!("127.0.0.1:{port}"))
+                        .await
+                        .map(ObjectServiceClient::new)
                     else {
                         tokio::time::sleep(Duration::from_millis(20)).await;
                         continue;
@@ -222,10 +223,13 @@ async fn assert_every_member_has(ports: &[u16], acked: &[String]) {
         acked.len()
     );
     for (i, port) in ports.iter().enumerate() {
-        let url = format!("http://127.0.0.1:{port}");
+        let addr = format!("127.0.0.1:{port}");
         let mut names = std::collections::HashSet::new();
         for attempt in 0.. {
-            let answer = match ObjectServiceClient::connect(url.clone()).await {
+            let answer = match support::pki::channel(&addr)
+                .await
+                .map(ObjectServiceClient::new)
+            {
                 Ok(mut c) => c
                     .list(ListRequest {
                         kind: "ConfigMap".into(),
@@ -318,7 +322,7 @@ async fn sigkill_of_every_member_at_once_loses_no_acknowledged_write() {
 
 #[test]
 fn a_bad_initial_cluster_is_refused_with_the_reason() {
-    let out = Command::new(env!("CARGO_BIN_EXE_skiff"))
+    let out = support::pki::skiff()
         .args([
             "control",
             "--id",

@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use skiff_proto::grpc::api::{CreateRequest, ListRequest};
@@ -81,7 +80,7 @@ async fn members_join_restart_and_leave() {
     wait_voters(&m, 1, 5);
 
     // Remove member 5 through member 1: it is told, and stops with the reason.
-    let out = Command::new(env!("CARGO_BIN_EXE_skiff"))
+    let out = support::pki::skiff()
         .args([
             "members",
             "remove",
@@ -113,7 +112,7 @@ async fn members_join_restart_and_leave() {
         m.log(five)
     );
     // Its id is not reused.
-    let out = Command::new(env!("CARGO_BIN_EXE_skiff"))
+    let out = support::pki::skiff()
         .args([
             "members",
             "remove",
@@ -139,7 +138,7 @@ async fn members_join_restart_and_leave() {
 #[test]
 fn an_empty_data_directory_needs_a_cluster_to_found_or_join() {
     let dir = tempfile::TempDir::new().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_skiff"))
+    let out = support::pki::skiff()
         .args(["control", "--id", "1", "--listen", "127.0.0.1:0"])
         .arg("--data-dir")
         .arg(dir.path())

@@ -213,7 +213,7 @@ fn skiff_logs_reads_a_pods_log_through_the_api_as_kubectl_does() {
     assert_eq!(logs(s, &["hw", "--since", "1h"]), "Hello, world!\n");
 
     // -f keeps streaming: the next run's line arrives on the same stream.
-    let mut follow = Command::new(env!("CARGO_BIN_EXE_skiff"))
+    let mut follow = support::pki::skiff()
         .args(["logs", "hw", "-f"])
         .env("SKIFF_SERVER", s)
         .env("HOME", "/nonexistent")
@@ -499,6 +499,7 @@ fn skiff_dev_serves_the_example_and_prints_what_to_curl() {
     let dir = tempfile::tempdir().unwrap();
     let api = format!("127.0.0.1:{}", support::free_port());
     let ingress = format!("127.0.0.1:{}", support::free_port());
+    // As a new user runs it: no credentials in the environment.
     let child = Command::new(env!("CARGO_BIN_EXE_skiff"))
         .args([
             "dev",
@@ -540,6 +541,28 @@ fn skiff_dev_serves_the_example_and_prints_what_to_curl() {
     };
     let config = std::fs::read_to_string(dir.path().join(".skiff/config")).unwrap();
     assert!(config.contains(&format!("server: {api}")), "{config}");
+    assert!(config.contains("credentials: "), "{config}");
+    // The client verbs find the server and the admin credential in ~/.skiff/config.
+    let pods = Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .args(["get", "pods"])
+        .env("HOME", dir.path())
+        .env_remove("SKIFF_CREDENTIALS")
+        .env_remove("SKIFF_SERVER")
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&pods.stdout);
+    assert!(
+        pods.status.success() && listed.contains("hello-"),
+        "{listed}{}",
+        String::from_utf8_lossy(&pods.stderr)
+    );
+    // Another cluster's credentials are refused in the handshake, with a hint.
+    let stranger = support::pki::skiff()
+        .args(["get", "pods", "--server", &api])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&stranger.stderr);
+    assert!(!stranger.status.success() && said.contains("TLS"), "{said}");
     assert_eq!(url, format!("http://{ingress}/"), "the example's Ingress");
     let (status, body) = get(&ingress, "/");
     assert_eq!(status, 200);

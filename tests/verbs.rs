@@ -2,7 +2,7 @@
 //! processes, with the Kubernetes docs' nginx Deployment + Service.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 mod support;
 
@@ -11,7 +11,7 @@ use support::Members;
 const NGINX: &str = "proto/tests/manifests/good/nginx-deployment.yaml";
 
 fn skiff(server: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_skiff"))
+    support::pki::skiff()
         .args(args)
         .env("SKIFF_SERVER", server)
         .env("HOME", "/nonexistent")
@@ -334,7 +334,7 @@ fn get_watch_prints_a_row_per_change_under_one_header() {
     m.leader(1);
     let server = m.addr(1);
     let s = server.as_str();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_skiff"))
+    let mut child = support::pki::skiff()
         .args(["get", "cm", "--watch"])
         .env("SKIFF_SERVER", s)
         .env("HOME", "/nonexistent")
@@ -444,9 +444,8 @@ fn the_example_app_applies_and_any_member_serves_its_component() {
     let fetched = rt.block_on(async {
         use skiff_proto::grpc::api::FetchArtifactRequest;
         use skiff_proto::grpc::api::artifact_service_client::ArtifactServiceClient;
-        let mut client = ArtifactServiceClient::connect(format!("http://{}", m.addr(3)))
-            .await
-            .unwrap();
+        let mut client =
+            ArtifactServiceClient::new(support::pki::channel(&m.addr(3)).await.unwrap());
         let mut stream = client
             .fetch(FetchArtifactRequest {
                 digest: digest.clone(),

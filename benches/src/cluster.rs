@@ -177,6 +177,8 @@ impl Cluster {
                 addr.clone(),
                 "--initial-cluster".into(),
                 initial.clone(),
+                "--pki".into(),
+                crate::pki::dir()?.display().to_string(),
             ];
             args.extend(extra.iter().map(|s| s.to_string()));
             let log = dir.path().join(format!("m{id}.log"));

@@ -45,7 +45,7 @@ impl Writer for EtcdWriter {
 /// `Maintenance.Status` from the member at `addr`, within a second.
 pub async fn status(addr: &str) -> Result<StatusResponse> {
     let ask = async {
-        let mut c = MaintenanceClient::new(crate::channel(addr).await?);
+        let mut c = MaintenanceClient::new(crate::plain_channel(addr).await?);
         let r = c
             .status(StatusRequest {})
             .await
@@ -67,7 +67,7 @@ impl System for Etcd {
 
     async fn connect(addr: &str) -> Result<EtcdWriter> {
         Ok(EtcdWriter {
-            kv: KvClient::new(crate::channel(addr).await?),
+            kv: KvClient::new(crate::plain_channel(addr).await?),
         })
     }
 

@@ -27,6 +27,7 @@
 //!   agent's and each shim's memory per running container.
 //!
 //! # Modules
+//! - [`pki`]: the benches' cluster CA and admin credential (Skiff is always TLS).
 //! - [`api`]: the `api` bench's operations for both systems, and the watch fan-out.
 //! - [`cluster`]: start and stop 3 `skiff control` or 3 `etcd` processes on free loopback
 //!   ports in a temporary directory; every child is killed by PID on drop.
@@ -53,6 +54,7 @@ pub mod failover;
 pub mod images;
 pub mod instantiate;
 pub mod load;
+pub mod pki;
 pub mod pods;
 pub mod report;
 pub mod routing;
@@ -87,8 +89,19 @@ pub trait System {
     async fn caught_up(cluster: &cluster::Cluster, member: usize) -> anyhow::Result<bool>;
 }
 
-/// Connects one gRPC channel (its own HTTP/2 connection) to `addr` (`host:port`).
+/// Connects one gRPC channel (its own HTTP/2 connection, TLS 1.3 with the bench's admin
+/// certificate, as every Skiff client) to the Skiff member at `addr` (`host:port`).
 pub async fn channel(addr: &str) -> anyhow::Result<tonic::transport::Channel> {
+    use anyhow::Context;
+    pki::dialer()?
+        .member(addr)
+        .await
+        .with_context(|| format!("connecting to {addr}"))
+}
+
+/// Connects one plaintext gRPC channel to `addr` (etcd, which the benches run as its
+/// defaults do: without TLS; see each bench's notes).
+pub async fn plain_channel(addr: &str) -> anyhow::Result<tonic::transport::Channel> {
     use anyhow::Context;
     tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .context("building an endpoint")?

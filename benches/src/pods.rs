@@ -61,8 +61,12 @@ impl NodeCluster {
         let control = Cluster::skiff_members(bin, parent, members)?;
         let api = control.api[0].clone();
         let data = control.dir().join("node");
+        let creds = crate::pki::node(NODE, &control.dir().join("node-credentials"))?;
+        let creds = creds.display().to_string();
         let args: Vec<String> = [
             "node",
+            "--credentials",
+            &creds,
             "--name",
             NODE,
             "--control",

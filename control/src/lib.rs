@@ -8,6 +8,8 @@
 //! - [`membership`]: joining (learner, catch up, promote) and removing members.
 //! - [`peer`]: raft between members over gRPC, and the membership service.
 //! - [`server`]: one member put together (store, transport, services) for `skiff control`.
+//! - [`auth`]: who is calling (the client certificate the TLS layer verified) and the
+//!   checks made before a request is read.
 //! - [`api`]: the object API (create, update, get, list, watch, delete) on every member.
 //! - [`machinery`]: the informer cache, work queues, the in-process API client and
 //!   leader-only running that the scheduler and controllers share.
@@ -17,6 +19,7 @@
 //! - `error`: [`Error`], the crate's one error type.
 
 pub mod api;
+pub mod auth;
 pub mod cluster;
 pub mod controllers;
 mod error;

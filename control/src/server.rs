@@ -44,6 +44,9 @@ pub struct MemberConfig {
     pub tick: Duration,
     /// How the controllers the leader runs behave (node failure timing).
     pub controllers: crate::controllers::Config,
+    /// This member's certificate and the cluster CA: every connection in or out is TLS
+    /// 1.3 with client certificates.
+    pub tls: skiff_pki::Tls,
 }
 
 /// The file in the data directory that holds the log and the state machine.
@@ -65,20 +68,23 @@ impl MemberConfig {
     }
 
     fn check(&self) -> Result<(), Error> {
-        if !self.initial_cluster.is_empty() && !self.initial_cluster.contains_key(&self.id) {
-            return Err(Error::Config(format!(
-                "member {} is not in --initial-cluster ({}); add `{}=ADDRESS`",
-                self.id,
-                self.initial_cluster
-                    .keys()
-                    .map(u64::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                self.id
-            )));
-        }
-        Ok(())
+        check_initial_cluster(self.id, &self.initial_cluster)
     }
+}
+
+/// A founding member must be in the founding list.
+pub fn check_initial_cluster(id: u64, initial: &AddressBook) -> Result<(), Error> {
+    if !initial.is_empty() && !initial.contains_key(&id) {
+        return Err(Error::Config(format!(
+            "member {id} is not in --initial-cluster ({}); add `{id}=ADDRESS`",
+            initial
+                .keys()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+        )));
+    }
+    Ok(())
 }
 
 /// Runs the member until `shutdown` completes or the store fails (or this member is
@@ -109,15 +115,20 @@ pub async fn run(
     if !fresh && !in_conf(&conf, config.id) {
         return Err(Error::Removed { id: config.id });
     }
-    let (transport, events) = GrpcTransport::new(config.id);
+    let dialer = skiff_pki::Dialer::new(config.tls.clone());
+    let (transport, events) = GrpcTransport::new(config.id, dialer.clone());
     let transport = Arc::new(transport);
     let (store, task) = spawn(member, transport.clone(), config.tick);
     tokio::spawn(relay(events, store.clone()));
     tracing::info!(id = config.id, listen = %config.listen, data = %path.display(), "control-plane member starting");
-    let raft = RaftTransportServer::new(RaftService {
-        store: store.clone(),
-    })
-    .max_decoding_message_size(crate::peer::MAX_MESSAGE);
+    // Only members may send raft messages: the check runs before a message is decoded.
+    let raft = tonic::service::interceptor::InterceptedService::new(
+        RaftTransportServer::new(RaftService {
+            store: store.clone(),
+        })
+        .max_decoding_message_size(crate::peer::MAX_MESSAGE),
+        crate::auth::members_only,
+    );
     let api = Arc::new(ObjectApi::new(store.clone()));
     let objects = ObjectServiceServer::from_arc(api.clone());
     let artifacts = ArtifactServiceServer::new(ArtifactApi {
@@ -125,10 +136,12 @@ pub async fn run(
     });
     let logs = LogServiceServer::new(crate::api::LogApi {
         store: store.clone(),
+        dialer: dialer.clone(),
     });
     let membership = MembershipServer::new(MembershipService {
         store: store.clone(),
         limits: Limits::default(),
+        dialer: dialer.clone(),
     });
     // Housekeeping every member runs: the `default` namespace, and expired events (the
     // leader's job). Both stop with the member.
@@ -146,16 +159,23 @@ pub async fn run(
         )),
     ];
     let _stop_chores = AbortOnDrop(chores.into_iter().collect());
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| Error::Config(format!("listening on {}: {e}", config.listen)))?;
+    let incoming = skiff_pki::TlsIncoming::new(listener, config.tls.server_config());
     let serve = tonic::transport::Server::builder()
+        .layer(tonic::service::InterceptorLayer::new(
+            crate::auth::authenticated,
+        ))
         .add_service(raft)
         .add_service(membership)
         .add_service(objects)
         .add_service(artifacts)
         .add_service(logs)
-        .serve_with_shutdown(config.listen, shutdown);
+        .serve_with_incoming_shutdown(incoming, shutdown);
     let joining = async {
         if fresh {
-            join(&config.join, config.id, &advertise, &*transport).await
+            join(&config.join, config.id, &advertise, &*transport, &dialer).await
         } else {
             if !config.join.is_empty() {
                 tracing::info!(id = config.id, "already a member; --join is not needed");
@@ -234,6 +254,7 @@ async fn join(
     id: u64,
     advertise: &str,
     transport: &dyn Transport,
+    dialer: &skiff_pki::Dialer,
 ) -> Result<(), Error> {
     let deadline = tokio::time::Instant::now() + JOIN_PATIENCE;
     let mut last = String::new();
@@ -243,8 +264,8 @@ async fn join(
                 id,
                 address: advertise.to_owned(),
             };
-            let mut client = match MembershipClient::connect(format!("http://{addr}")).await {
-                Ok(c) => c,
+            let mut client = match dialer.member(addr).await {
+                Ok(c) => MembershipClient::new(c),
                 Err(e) => {
                     last = format!("{addr}: {e}");
                     continue;

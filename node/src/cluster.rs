@@ -23,6 +23,8 @@ use crate::runtime::ArtifactSource;
 /// Members to talk to, and the connection in use.
 pub struct ControlPlane {
     members: Vec<String>,
+    /// TLS with the node's certificate (`system:node:NAME`).
+    dialer: skiff_pki::Dialer,
     channel: Mutex<Option<Channel>>,
 }
 
@@ -44,9 +46,10 @@ fn transient(s: &Status) -> bool {
 }
 
 impl ControlPlane {
-    pub fn new(members: Vec<String>) -> ControlPlane {
+    pub fn new(members: Vec<String>, dialer: skiff_pki::Dialer) -> ControlPlane {
         ControlPlane {
             members,
+            dialer,
             channel: Mutex::new(None),
         }
     }
@@ -59,10 +62,7 @@ impl ControlPlane {
         }
         let mut last = String::from("no members given");
         for m in &self.members {
-            let endpoint = Channel::from_shared(format!("http://{m}"))
-                .map_err(|e| unreachable(&self.members, e))?
-                .connect_timeout(Duration::from_secs(2));
-            match endpoint.connect().await {
+            match self.dialer.member(m).await {
                 Ok(ch) => {
                     *c = Some(ch.clone());
                     return Ok(ch);

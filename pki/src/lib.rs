@@ -24,7 +24,7 @@ pub use ca::{Ca, Issue};
 pub use credentials::Credentials;
 pub use identity::{Identity, Role};
 pub use tls::Tls;
-pub use transport::{PeerInfo, TlsIncoming};
+pub use transport::{Dialer, PeerInfo, TlsIncoming};
 
 /// What went wrong with a certificate, key, CA or TLS setup.
 #[derive(Debug, thiserror::Error)]

@@ -42,6 +42,12 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tls({})", self.identity())
+    }
+}
+
 impl Tls {
     pub fn new(creds: &Credentials) -> Result<Tls, Error> {
         let provider = provider();

@@ -205,6 +205,51 @@ pub async fn channel(
     }
 }
 
+/// How long dialling a peer may take.
+const CONNECT_WITHIN: Duration = Duration::from_secs(3);
+
+/// Dials Skiff's servers with this party's certificate, checking each server's role:
+/// a member by the control plane's name, a node agent by its node's.
+#[derive(Clone)]
+pub struct Dialer {
+    tls: crate::Tls,
+}
+
+impl std::fmt::Debug for Dialer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Dialer({})", self.tls.identity())
+    }
+}
+
+impl Dialer {
+    pub fn new(tls: crate::Tls) -> Dialer {
+        Dialer { tls }
+    }
+
+    pub fn tls(&self) -> &crate::Tls {
+        &self.tls
+    }
+
+    /// A channel to the member at `addr`, connected now.
+    pub async fn member(&self, addr: &str) -> Result<Channel, tonic::transport::Error> {
+        let name = crate::identity::member_server_name();
+        channel(addr, &name, self.tls.client_config(), CONNECT_WITHIN, false).await
+    }
+
+    /// A channel to the member at `addr`, dialled on first use (and again after a
+    /// failure).
+    pub async fn member_lazy(&self, addr: &str) -> Result<Channel, tonic::transport::Error> {
+        let name = crate::identity::member_server_name();
+        channel(addr, &name, self.tls.client_config(), CONNECT_WITHIN, true).await
+    }
+
+    /// A channel to node `node`'s agent at `addr`, connected now.
+    pub async fn node(&self, node: &str, addr: &str) -> Result<Channel, tonic::transport::Error> {
+        let name = crate::identity::node_server_name(node);
+        channel(addr, &name, self.tls.client_config(), CONNECT_WITHIN, false).await
+    }
+}
+
 #[cfg(test)]
 #[path = "transport_tests.rs"]
 mod tests;

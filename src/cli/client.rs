@@ -62,23 +62,44 @@ pub fn refused(what: &str, s: &tonic::Status) -> Failure {
     Failure::User(m)
 }
 
-/// The server address: `--server`, else `SKIFF_SERVER` (both through clap), else the
-/// `server:` line of `~/.skiff/config` (written by `skiff dev`), else the default.
-pub fn server(args: &ServerArgs) -> String {
-    if let Some(s) = &args.server {
-        return s.clone();
-    }
-    config_path()
+/// Where a verb talks to and as whom.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub addr: String,
+    /// A folder with `ca.crt`, `tls.crt` and `tls.key`.
+    pub credentials: Option<PathBuf>,
+}
+
+/// The server and credentials: `--server` and `--credentials` (or `SKIFF_SERVER` and
+/// `SKIFF_CREDENTIALS`, through clap), else the `server:` and `credentials:` lines of
+/// `~/.skiff/config` (written by `skiff dev`), else the default address.
+pub fn server(args: &ServerArgs) -> Target {
+    target(args.server.as_deref(), args.credentials.as_deref())
+}
+
+pub fn target(server: Option<&str>, credentials: Option<&std::path::Path>) -> Target {
+    let config = config_path()
         .and_then(|p| std::fs::read_to_string(p).ok())
-        .and_then(|text| {
-            text.lines().find_map(|l| {
+        .unwrap_or_default();
+    let line = |key: &str| {
+        config
+            .lines()
+            .find_map(|l| {
                 l.trim()
-                    .strip_prefix("server:")
+                    .strip_prefix(key)
                     .map(|v| v.trim().trim_matches('"').to_owned())
             })
-        })
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| DEFAULT_SERVER.to_owned())
+            .filter(|s| !s.is_empty())
+    };
+    Target {
+        addr: server
+            .map(str::to_owned)
+            .or_else(|| line("server:"))
+            .unwrap_or_else(|| DEFAULT_SERVER.to_owned()),
+        credentials: credentials
+            .map(PathBuf::from)
+            .or_else(|| line("credentials:").map(PathBuf::from)),
+    }
 }
 
 /// `~/.skiff/config`.
@@ -86,28 +107,56 @@ pub fn config_path() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".skiff").join("config"))
 }
 
-/// A connection to the object API at `addr`, or why there is none.
-pub async fn connect(addr: &str) -> Result<ObjectServiceClient<Channel>, Failure> {
-    channel(addr).await.map(ObjectServiceClient::new)
+/// A connection to the object API, or why there is none.
+pub async fn connect(t: &Target) -> Result<ObjectServiceClient<Channel>, Failure> {
+    channel(t).await.map(ObjectServiceClient::new)
 }
 
-/// A connection to the member at `addr` (any of its services), or why there is none.
-pub async fn channel(addr: &str) -> Result<Channel, Failure> {
-    let unreachable = |why: String| {
+/// The TLS setup for `t`'s credentials.
+pub fn dialer(t: &Target) -> Result<skiff_pki::Dialer, Failure> {
+    let Some(dir) = &t.credentials else {
+        return Err(Failure::User(format!(
+            "no credentials for the Skiff API at {}: `skiff dev` writes an admin credential \
+             into ~/.skiff/config; elsewhere pass --credentials DIR (a folder with ca.crt, \
+             tls.crt and tls.key, e.g. from `skiff pki issue --user NAME`) or set SKIFF_CREDENTIALS",
+            t.addr
+        )));
+    };
+    let creds = skiff_pki::Credentials::load(dir)
+        .map_err(|e| Failure::User(format!("--credentials {}: {e}", dir.display())))?;
+    let tls = skiff_pki::Tls::new(&creds)
+        .map_err(|e| Failure::User(format!("--credentials {}: {e}", dir.display())))?;
+    Ok(skiff_pki::Dialer::new(tls))
+}
+
+/// A connection to the member at `t` (any of its services), or why there is none.
+pub async fn channel(t: &Target) -> Result<Channel, Failure> {
+    let addr = &t.addr;
+    let dialer = dialer(t)?;
+    if addr.parse::<std::net::SocketAddr>().is_err() && !addr.contains(':') {
+        return Err(Failure::User(format!(
+            "--server {addr:?} is not an address: give HOST:PORT"
+        )));
+    }
+    dialer.member(addr).await.map_err(|e| {
+        let why = source_text(&e);
+        if why.contains("certificate") || why.contains("CertificateRequired") {
+            return Failure::User(format!(
+                "the Skiff API at {addr} refused the TLS handshake ({why}).\n\
+                 The credentials in {} are not from this cluster's CA, or have expired: \
+                 use the cluster's (`skiff dev` writes them to ~/.skiff/config)",
+                t.credentials
+                    .as_deref()
+                    .unwrap_or(std::path::Path::new("?"))
+                    .display()
+            ));
+        }
         Failure::Unreachable(format!(
             "cannot reach a Skiff API server at {addr} ({why}).\n\
              Start one with `skiff dev` (a one-process cluster), or point at a running member \
              with --server ADDR or SKIFF_SERVER."
         ))
-    };
-    let endpoint = Channel::from_shared(format!("http://{addr}"))
-        .map_err(|e| Failure::User(format!("--server {addr:?} is not an address: {e}")))?
-        .connect_timeout(std::time::Duration::from_secs(3));
-    let channel = endpoint
-        .connect()
-        .await
-        .map_err(|e| unreachable(source_text(&e)))?;
-    Ok(channel)
+    })
 }
 
 fn source_text(e: &dyn std::error::Error) -> String {

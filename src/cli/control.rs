@@ -10,7 +10,17 @@ use skiff_control::server::{self, MemberConfig};
 use skiff_proto::grpc::raft::membership_client::MembershipClient;
 use skiff_proto::grpc::raft::{MembersRequest, RemoveMemberRequest, Role};
 
+use super::pki::{self, CaSource};
 use super::{ControlArgs, MembersAction, MembersArgs};
+
+/// Aborts a background task when dropped.
+pub struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
@@ -29,6 +39,32 @@ pub fn run_member(a: ControlArgs) -> Result<ExitCode> {
         }
         None => Default::default(),
     };
+    // Refused before anything is written to the data folder.
+    server::check_initial_cluster(a.id, &initial_cluster)?;
+    let source = match (&a.pki, initial_cluster.len(), a.join.is_empty()) {
+        (Some(dir), _, _) => CaSource::Given(dir),
+        (None, 1, _) => CaSource::MakeOne,
+        (None, n, _) if n > 1 => CaSource::Missing(
+            "the founding members of a cluster share one CA: make it with `skiff pki init DIR` and give each member --pki DIR",
+        ),
+        (None, _, false) => CaSource::Missing(
+            "a joining member needs the cluster's CA: give --pki DIR (the folder `skiff pki init` made, or `pki/ca` in a member's data folder)",
+        ),
+        (None, _, true) => CaSource::Missing(
+            "this data folder holds no member certificate: found a cluster with --initial-cluster, or join one with --join and --pki",
+        ),
+    };
+    let advertised = a.advertise.clone().unwrap_or_else(|| a.listen.to_string());
+    let listen = a.listen.to_string();
+    let addresses = pki::addresses([listen.as_str(), advertised.as_str()]);
+    let (tls, ca) = pki::member_tls(&a.data_dir, a.id, addresses.clone(), source)?;
+    let renewal = pki::renew(
+        tls.clone(),
+        pki::member_dir(&a.data_dir),
+        ca,
+        skiff_pki::Role::Member { id: a.id },
+        addresses,
+    );
     let config = MemberConfig {
         id: a.id,
         data_dir: a.data_dir,
@@ -48,8 +84,11 @@ pub fn run_member(a: ControlArgs) -> Result<ExitCode> {
             )
             .map_err(|e| anyhow::anyhow!("--cluster-cidr: {e}"))?,
         },
+        tls,
     };
     let result = runtime()?.block_on(async {
+        let renewal = tokio::spawn(renewal);
+        let _stop = AbortOnDrop(renewal);
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
@@ -78,16 +117,17 @@ fn role_name(r: i32) -> &'static str {
 /// `skiff members [list]` and `skiff members remove ID`.
 pub fn members(a: &MembersArgs) -> Result<ExitCode> {
     runtime()?.block_on(async {
-        let url = format!("http://{}", a.server);
-        let Ok(mut client) = MembershipClient::connect(url).await else {
-            eprintln!(
-                "cannot reach a control-plane member at {}: start one with `skiff control` (or `skiff dev`), or pass --server",
-                a.server
-            );
-            return Ok(ExitCode::from(2));
+        let target = super::client::target(a.server.as_deref(), a.credentials.as_deref());
+        let dialer = match super::client::dialer(&target) {
+            Ok(d) => d,
+            Err(f) => return Ok(f.report()),
+        };
+        let mut client = match super::client::channel(&target).await {
+            Ok(c) => MembershipClient::new(c),
+            Err(f) => return Ok(f.report()),
         };
         match a.action {
-            None | Some(MembersAction::List) => list(&mut client).await,
+            None | Some(MembersAction::List) => list(&mut client, &dialer).await,
             Some(MembersAction::Remove { id }) => {
                 match client.remove(RemoveMemberRequest { id }).await {
                     Ok(_) => {
@@ -105,7 +145,10 @@ pub fn members(a: &MembersArgs) -> Result<ExitCode> {
     })
 }
 
-async fn list(client: &mut MembershipClient<tonic::transport::Channel>) -> Result<ExitCode> {
+async fn list(
+    client: &mut MembershipClient<tonic::transport::Channel>,
+    dialer: &skiff_pki::Dialer,
+) -> Result<ExitCode> {
     let book = client
         .members(MembersRequest {})
         .await
@@ -122,9 +165,7 @@ async fn list(client: &mut MembershipClient<tonic::transport::Channel>) -> Resul
     for m in book.members {
         // Each member reports its own role, term and applied index.
         let own = async {
-            let mut c = MembershipClient::connect(format!("http://{}", m.address))
-                .await
-                .ok()?;
+            let mut c = MembershipClient::new(dialer.member(&m.address).await.ok()?);
             let r = tokio::time::timeout(Duration::from_secs(2), c.members(MembersRequest {}))
                 .await
                 .ok()?

@@ -15,26 +15,35 @@ use skiff_proto::Object;
 use skiff_proto::grpc::api::object_service_client::ObjectServiceClient;
 use skiff_proto::grpc::api::{GetRequest, ObjectKey, ReadConsistency};
 
+use skiff_pki::{Ca, Role};
+
 use super::DevArgs;
 use super::apply::{apply_request, read_objects};
+use super::pki::{self, CaSource};
 use super::{artifacts, client};
 
 const EXAMPLE: &str = "examples/hello-http/app.yaml";
 
-fn write_config(api: &str) -> Result<Option<PathBuf>> {
+fn write_config(api: &str, credentials: &Path) -> Result<Option<PathBuf>> {
     let Some(path) = client::config_path() else {
         return Ok(None);
     };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    std::fs::write(&path, format!("# Written by `skiff dev`.\nserver: {api}\n"))
-        .with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(
+        &path,
+        format!(
+            "# Written by `skiff dev`.\nserver: {api}\ncredentials: {}\n",
+            credentials.display()
+        ),
+    )
+    .with_context(|| format!("writing {}", path.display()))?;
     Ok(Some(path))
 }
 
 /// Waits until the API answers (the member elected itself).
-async fn api_ready(api: &str) -> Result<ObjectServiceClient<tonic::transport::Channel>> {
+async fn api_ready(api: &client::Target) -> Result<ObjectServiceClient<tonic::transport::Channel>> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(ch) = client::channel(api).await {
@@ -50,7 +59,10 @@ async fn api_ready(api: &str) -> Result<ObjectServiceClient<tonic::transport::Ch
             }
         }
         if Instant::now() > deadline {
-            bail!("the control-plane member at {api} did not answer within 30 s");
+            bail!(
+                "the control-plane member at {} did not answer within 30 s",
+                api.addr
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -107,7 +119,7 @@ async fn router_answers(addr: &str, host: &str) -> bool {
 }
 
 /// Applies the example app (uploading its component); returns its Service's name.
-async fn apply_example(api: &str) -> Result<Option<String>> {
+async fn apply_example(api: &client::Target) -> Result<Option<String>> {
     let path = Path::new(EXAMPLE);
     if !path.is_file() {
         return Ok(None);
@@ -182,6 +194,43 @@ pub fn run(a: DevArgs) -> Result<ExitCode> {
     let control_dir = a.data_dir.join("control");
     let fresh = !control_dir.join(DATABASE_FILE).exists();
     let api = a.api_addr.to_string();
+    // The CA, the member's and the node's certificates, and the admin credential the
+    // client verbs use, all made on the first run.
+    let addresses = pki::addresses([api.as_str()]);
+    let (member_tls, ca) = pki::member_tls(&control_dir, 1, addresses.clone(), CaSource::MakeOne)?;
+    let ca = ca.context("the dev cluster's CA is missing from its data folder")?;
+    let node_dir = a.data_dir.join("node").join("pki").join("node");
+    if !skiff_pki::Credentials::exist(&node_dir) {
+        pki::issue(
+            &ca,
+            Role::Node { name: "dev".into() },
+            addresses.clone(),
+            pki::VALID_FOR,
+        )?
+        .save(&node_dir)?;
+    }
+    let node_tls = skiff_pki::Tls::new(&skiff_pki::Credentials::load(&node_dir)?)?;
+    let admin = pki::admin_dir(&control_dir);
+    let target = client::Target {
+        addr: api.clone(),
+        credentials: Some(admin.clone()),
+    };
+    let renewals = [
+        pki::renew(
+            member_tls.clone(),
+            pki::member_dir(&control_dir),
+            Some(Ca::load(&pki::ca_dir(&control_dir))?),
+            Role::Member { id: 1 },
+            addresses.clone(),
+        ),
+        pki::renew(
+            node_tls.clone(),
+            node_dir,
+            Some(ca),
+            Role::Node { name: "dev".into() },
+            addresses,
+        ),
+    ];
     let member = MemberConfig {
         id: 1,
         data_dir: control_dir,
@@ -195,6 +244,7 @@ pub fn run(a: DevArgs) -> Result<ExitCode> {
         join: Vec::new(),
         tick: Duration::from_millis(50),
         controllers: Default::default(),
+        tls: member_tls,
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
     let node = AgentConfig {
@@ -217,6 +267,7 @@ pub fn run(a: DevArgs) -> Result<ExitCode> {
         ingress: a.ingress_addr,
         router: Default::default(),
         containers: a.containers.config(&a.data_dir.join("node"))?,
+        tls: node_tls,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -227,16 +278,20 @@ pub fn run(a: DevArgs) -> Result<ExitCode> {
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
+        let _renewing: Vec<_> = renewals
+            .into_iter()
+            .map(|r| super::control::AbortOnDrop(tokio::spawn(r)))
+            .collect();
         let control = tokio::spawn(server::run(member, stopped(stop_rx.clone())));
-        let mut client_api = api_ready(&api).await?;
-        let config = write_config(&api)?;
+        let mut client_api = api_ready(&target).await?;
+        let config = write_config(&api, &admin)?;
         let agent = tokio::spawn(agent::run(node, stopped(stop_rx.clone())));
         println!("Skiff is running: one control-plane member and one node (`dev`), data in {}.", a.data_dir.display());
         match config {
             Some(p) => println!("  API     {api} (written to {}: `skiff get pods` talks to it)", p.display()),
             None => println!("  API     {api} (set SKIFF_SERVER={api} for the client verbs)"),
         }
-        match apply_example(&api).await? {
+        match apply_example(&target).await? {
             Some(name) => {
                 let ready = endpoints(&mut client_api, &name).await;
                 let ingress = a.ingress_addr.to_string();

@@ -6,6 +6,7 @@
 //! - `dev`: `skiff dev`, a control-plane member and a node agent in one process.
 //! - `node`: `skiff node` (run a node agent).
 //! - `control`: `skiff control` (run a member) and `skiff members` (list them).
+//! - `pki`: the certificates of members, nodes and `skiff dev`, and `skiff pki`.
 //! - `client`: the server address, the connection, kinds, and failures as exit codes.
 //! - `artifacts`: local Wasm component files in manifests, uploaded and named by digest.
 //! - `apply`, `get`, `delete`, `describe`, `diff`, `logs`: the client verbs; `table`: kubectl-like tables for `get`.
@@ -27,6 +28,7 @@ mod get;
 mod logs;
 mod node;
 mod nodes;
+mod pki;
 mod rollout;
 mod routes;
 mod scale;
@@ -64,6 +66,8 @@ pub enum Command {
     Control(ControlArgs),
     /// Run a node agent that hosts Wasm components and containers.
     Node(Box<NodeArgs>),
+    /// Make a cluster CA, or issue certificates with one (nodes, users).
+    Pki(pki::PkiArgs),
     /// List the control-plane members (id, address, role, term, applied index), or remove one.
     Members(MembersArgs),
     /// Check manifests offline: print every error found (exit 1) or "N objects valid".
@@ -127,6 +131,11 @@ pub struct ControlArgs {
     /// The address other members reach this one at (default: --listen).
     #[arg(long, value_name = "HOST:PORT")]
     pub advertise: Option<String>,
+    /// The cluster CA's folder (`ca.crt`, `ca.key`: `skiff pki init DIR`), for founding
+    /// members of a cluster of more than one, and for joining. Copied into the data folder
+    /// on first start; not needed afterwards.
+    #[arg(long, value_name = "DIR")]
+    pub pki: Option<PathBuf>,
     /// The founding members: `1=ADDR1,2=ADDR2,3=ADDR3` (the same on each of them).
     #[arg(long, conflicts_with = "join")]
     pub initial_cluster: Option<String>,
@@ -156,13 +165,11 @@ pub struct ControlArgs {
 #[derive(Debug, Args)]
 pub struct MembersArgs {
     /// Any member's address.
-    #[arg(
-        long,
-        env = "SKIFF_SERVER",
-        default_value = "127.0.0.1:7420",
-        global = true
-    )]
-    pub server: String,
+    #[arg(long, env = "SKIFF_SERVER", global = true)]
+    pub server: Option<String>,
+    /// A folder with the credentials to call it with (`ca.crt`, `tls.crt`, `tls.key`).
+    #[arg(long, env = "SKIFF_CREDENTIALS", global = true, value_name = "DIR")]
+    pub credentials: Option<PathBuf>,
     #[command(subcommand)]
     pub action: Option<MembersAction>,
 }
@@ -180,6 +187,11 @@ pub enum MembersAction {
 
 #[derive(Debug, Args)]
 pub struct NodeArgs {
+    /// The node's credentials (`ca.crt`, `tls.crt`, `tls.key` naming `system:node:NAME`:
+    /// `skiff pki issue --node NAME`). Kept in the data folder, so needed only the first
+    /// time.
+    #[arg(long, value_name = "DIR")]
+    pub credentials: Option<PathBuf>,
     /// The Node object's name.
     #[arg(long)]
     pub name: String,
@@ -305,6 +317,9 @@ pub struct ServerArgs {
     /// A control-plane member's API address.
     #[arg(long, env = "SKIFF_SERVER", global = true)]
     pub server: Option<String>,
+    /// A folder with the credentials to call it with (`ca.crt`, `tls.crt`, `tls.key`).
+    #[arg(long, env = "SKIFF_CREDENTIALS", global = true, value_name = "DIR")]
+    pub credentials: Option<PathBuf>,
     /// The namespace to act in.
     #[arg(short, long, global = true)]
     pub namespace: Option<String>,
@@ -435,6 +450,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Control(a) => control::run_member(a),
         Command::Members(a) => control::members(&a),
         Command::Node(a) => node::run(*a),
+        Command::Pki(a) => pki::run(&a),
         Command::Apply(a) => client::run_verb(apply::run(&a)),
         Command::Get(a) => client::run_verb(get::run(&a)),
         Command::Delete(a) => client::run_verb(delete::run(&a)),

@@ -45,6 +45,36 @@ fn machine_memory() -> u64 {
         .map_or(4 << 30, |kb| kb * 1024)
 }
 
+/// The node's credentials: from `--credentials DIR` (kept in the data folder from then
+/// on), else those kept before. They must name this node.
+fn node_tls(
+    name: &str,
+    given: Option<&std::path::Path>,
+    data: &std::path::Path,
+) -> Result<skiff_pki::Tls> {
+    let kept = data.join("pki").join("node");
+    let creds = match given {
+        Some(dir) => {
+            let c = skiff_pki::Credentials::load(dir)
+                .with_context(|| format!("--credentials {}", dir.display()))?;
+            c.save(&kept)?;
+            c
+        }
+        None if skiff_pki::Credentials::exist(&kept) => skiff_pki::Credentials::load(&kept)?,
+        None => bail!(
+            "node {name} has no credentials: issue them with `skiff pki issue --ca CA_DIR --node {name} --out DIR` and pass --credentials DIR"
+        ),
+    };
+    let who = creds.identity()?;
+    if who.node_name() != Some(name) {
+        bail!(
+            "the credentials name {}, not system:node:{name}: issue this node its own (`skiff pki issue --node {name}`)",
+            who.user
+        );
+    }
+    Ok(skiff_pki::Tls::new(&creds)?)
+}
+
 pub fn run(a: NodeArgs) -> Result<ExitCode> {
     if a.control.is_empty() {
         bail!("--control needs at least one control-plane member, e.g. --control 127.0.0.1:7420");
@@ -62,6 +92,7 @@ pub fn run(a: NodeArgs) -> Result<ExitCode> {
         ..RouterLimits::default()
     };
     let containers = a.containers.config(&a.data_dir)?;
+    let tls = node_tls(&a.name, a.credentials.as_deref(), &a.data_dir)?;
     let config = AgentConfig {
         name: a.name,
         control: a.control.iter().map(|c| c.to_string()).collect(),
@@ -87,6 +118,7 @@ pub fn run(a: NodeArgs) -> Result<ExitCode> {
         ingress: a.ingress_addr,
         router,
         containers,
+        tls,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -7,11 +7,12 @@
 pub mod containers;
 pub mod http;
 pub mod node;
+pub mod pki;
 pub mod registry;
 pub mod routing;
 
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use skiff_proto::grpc::api::object_service_client::ObjectServiceClient;
@@ -106,7 +107,7 @@ impl Members {
     /// Starts member `id` with `extra` flags after its id, address and data directory.
     pub fn spawn_with(&self, id: u64, extra: &[&str]) -> Child {
         let port = self.ports[id as usize - 1];
-        Command::new(env!("CARGO_BIN_EXE_skiff"))
+        pki::skiff()
             .args([
                 "control",
                 "--id",
@@ -115,6 +116,8 @@ impl Members {
                 &format!("127.0.0.1:{port}"),
             ])
             .args(extra)
+            .arg("--pki")
+            .arg(pki::dir())
             .arg("--data-dir")
             .arg(self.dir.path().join(format!("m{id}")))
             .stdout(Stdio::null())
@@ -135,7 +138,7 @@ impl Members {
 
     /// `skiff members` as seen through member `via`: (id, role, applied) rows.
     pub fn table(&self, via: u64) -> Vec<(u64, String, Option<u64>)> {
-        let out = Command::new(env!("CARGO_BIN_EXE_skiff"))
+        let out = pki::skiff()
             .args([
                 "members",
                 "--server",
@@ -183,12 +186,12 @@ pub fn config_map(name: &str) -> Vec<u8> {
 
 /// A client of the member on `port`, waiting for it to listen.
 pub async fn client(port: u16) -> ObjectServiceClient<tonic::transport::Channel> {
-    let url = format!("http://127.0.0.1:{port}");
+    let addr = format!("127.0.0.1:{port}");
     for _ in 0..100 {
-        if let Ok(c) = ObjectServiceClient::connect(url.clone()).await {
-            return c;
+        if let Ok(c) = pki::channel(&addr).await {
+            return ObjectServiceClient::new(c);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("no member listening on {url}");
+    panic!("no member listening on {addr}");
 }

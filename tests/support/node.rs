@@ -2,7 +2,7 @@
 //! log printed when the test failed), and the client verbs the tests drive it with.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// The agent process, killed (by its PID) when dropped.
@@ -28,8 +28,11 @@ impl Agent {
             .append(true)
             .open(log)
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_skiff"))
+        let creds = super::pki::node(name, &data.with_extension(format!("{name}.creds")));
+        let child = super::pki::skiff()
             .args(["node", "--name", name, "--control", control])
+            .arg("--credentials")
+            .arg(creds)
             .args(["--heartbeat-seconds", "1", "--backoff-seconds", "1"])
             .args(["--listen", "127.0.0.1:0", "--usage-seconds", "1"])
             .args(["--ingress-addr", "127.0.0.1:0"])
@@ -67,7 +70,7 @@ impl Drop for Agent {
 }
 
 pub fn skiff(server: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_skiff"))
+    super::pki::skiff()
         .args(args)
         .env("SKIFF_SERVER", server)
         .env("HOME", "/nonexistent")

@@ -17,7 +17,7 @@ use skiff_benches::load::{self, Round};
 use skiff_benches::report::{median, ms, percentile};
 use skiff_benches::setup::{Systems, loadavg, skiff_binary, wait_ready};
 use skiff_benches::skiff::Skiff;
-use skiff_benches::{Writer, channel};
+use skiff_benches::{Writer, channel, plain_channel};
 use skiff_proto::grpc::api::ApplyRequest;
 use skiff_proto::grpc::api::object_service_client::ObjectServiceClient;
 
@@ -52,7 +52,7 @@ struct Args {
 /// Objects gets and lists read, written once before the measurements.
 async fn preload(skiff: &Cluster, etcd: &Cluster) -> Result<()> {
     let mut s = ObjectServiceClient::new(channel(&skiff.api[0]).await?);
-    let mut e = KvClient::new(channel(&etcd.api[0]).await?);
+    let mut e = KvClient::new(plain_channel(&etcd.api[0]).await?);
     let sets = [
         ("get", "default", "/get/", api::GET_OBJECTS),
         ("list", "list", "/list/", api::LIST_OBJECTS),
@@ -188,7 +188,7 @@ async fn main() -> Result<()> {
             });
             e_clients.push(EtcdOp {
                 op,
-                kv: KvClient::new(channel(&etcd.api[i % 3]).await?),
+                kv: KvClient::new(plain_channel(&etcd.api[i % 3]).await?),
             });
         }
         let s = summarize(&measure(&s_clients, &a, op, "skiff").await);

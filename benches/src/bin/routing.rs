@@ -57,6 +57,7 @@ fn skiff_cli(bin: &Path, api: &str, args: &[&str]) -> Result<String> {
     let out = Command::new(bin)
         .args(args)
         .env("SKIFF_SERVER", api)
+        .env("SKIFF_CREDENTIALS", skiff_benches::pki::admin()?)
         .env("HOME", "/nonexistent")
         .output()
         .context("running skiff")?;

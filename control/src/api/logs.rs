@@ -16,12 +16,11 @@ use tonic::{Request, Response, Status};
 use super::status;
 use crate::store::{StoreHandle, key};
 
-/// How long a member waits to reach a node's agent.
-const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-
 /// Serves the log API of one member.
 pub struct LogApi {
     pub store: StoreHandle,
+    /// Dials the node agents (TLS, this member's certificate).
+    pub dialer: skiff_pki::Dialer,
 }
 
 impl LogApi {
@@ -109,10 +108,7 @@ impl LogService for LogApi {
                 "node {node_name} reports no agent endpoint (an agent older than this server?)"
             )));
         };
-        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
-            .map_err(|e| Status::internal(format!("node {node_name} address {address}: {e}")))?
-            .connect_timeout(CONNECT_TIMEOUT);
-        let channel = endpoint.connect().await.map_err(|e| {
+        let channel = self.dialer.node(&node_name, &address).await.map_err(|e| {
             Status::unavailable(format!(
                 "node {node_name}'s agent at {address} cannot be reached: {e}"
             ))

@@ -9,11 +9,13 @@ use std::time::Duration;
 
 use protobuf::Message as _;
 use raft::prelude::{Message, MessageType};
+use skiff_pki::Dialer;
 use skiff_proto::grpc::raft::raft_transport_client::RaftTransportClient;
 use skiff_proto::grpc::raft::{RaftBatch, SnapshotChunk};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
+use tonic::transport::Channel;
 
 use super::AddressBook;
 use crate::store::Transport;
@@ -47,6 +49,7 @@ struct Peer {
 
 pub struct GrpcTransport {
     me: u64,
+    dialer: Dialer,
     peers: Mutex<HashMap<u64, Peer>>,
     events: mpsc::UnboundedSender<PeerEvent>,
 }
@@ -54,10 +57,11 @@ pub struct GrpcTransport {
 impl GrpcTransport {
     /// A transport for member `me`; peers arrive through [`Transport::set_peers`]. The
     /// receiver yields what the store must be told.
-    pub fn new(me: u64) -> (Self, mpsc::UnboundedReceiver<PeerEvent>) {
+    pub fn new(me: u64, dialer: Dialer) -> (Self, mpsc::UnboundedReceiver<PeerEvent>) {
         let (events, rx) = mpsc::unbounded_channel();
         let t = GrpcTransport {
             me,
+            dialer,
             peers: Mutex::new(HashMap::new()),
             events,
         };
@@ -73,8 +77,11 @@ impl Transport for GrpcTransport {
                 continue;
             };
             if m.get_msg_type() == MessageType::MsgSnapshot {
-                let url = format!("http://{}", peer.address);
-                tokio::spawn(send_snapshot(self.me, url, m, self.events.clone()));
+                let to = Target {
+                    dialer: self.dialer.clone(),
+                    address: peer.address.clone(),
+                };
+                tokio::spawn(send_snapshot(self.me, to, m, self.events.clone()));
             } else {
                 let _ = peer.queue.try_send(m);
             }
@@ -90,8 +97,11 @@ impl Transport for GrpcTransport {
                 continue;
             }
             let (tx, rx) = mpsc::channel(QUEUE);
-            let url = format!("http://{addr}");
-            tokio::spawn(pump(self.me, id, url, rx, self.events.clone()));
+            let target = Target {
+                dialer: self.dialer.clone(),
+                address: addr.clone(),
+            };
+            tokio::spawn(pump(self.me, id, target, rx, self.events.clone()));
             peers.insert(
                 id,
                 Peer {
@@ -103,20 +113,34 @@ impl Transport for GrpcTransport {
     }
 }
 
+/// A peer's address and how to dial it (TLS with this member's certificate).
+struct Target {
+    dialer: Dialer,
+    address: String,
+}
+
+impl Target {
+    async fn client(&self) -> Result<RaftTransportClient<Channel>, tonic::transport::Error> {
+        Ok(RaftTransportClient::new(
+            self.dialer.member(&self.address).await?,
+        ))
+    }
+}
+
 /// Keeps one peer's stream going until the peer is dropped from the transport.
 async fn pump(
     me: u64,
     to: u64,
-    url: String,
+    target: Target,
     mut queue: mpsc::Receiver<Message>,
     events: mpsc::UnboundedSender<PeerEvent>,
 ) {
     let mut backoff = Duration::from_millis(50);
     loop {
-        let mut client = match RaftTransportClient::connect(url.clone()).await {
+        let mut client = match target.client().await {
             Ok(c) => c.max_encoding_message_size(MAX_MESSAGE),
             Err(e) => {
-                tracing::debug!(peer = to, %url, error = %e, "raft peer unreachable");
+                tracing::debug!(peer = to, address = %target.address, error = %e, "raft peer unreachable");
                 if queue.is_closed() {
                     return;
                 }
@@ -169,7 +193,7 @@ async fn pump(
 /// in the first, the data spread over all of them.
 async fn send_snapshot(
     me: u64,
-    url: String,
+    target: Target,
     mut msg: Message,
     events: mpsc::UnboundedSender<PeerEvent>,
 ) {
@@ -199,7 +223,11 @@ async fn send_snapshot(
         offset = end;
     }
     let sent = async {
-        let mut client = RaftTransportClient::connect(url.clone()).await.ok()?;
+        let mut client = target
+            .client()
+            .await
+            .ok()?
+            .max_encoding_message_size(MAX_MESSAGE);
         client
             .install_snapshot(tokio_stream::iter(chunks))
             .await

@@ -107,6 +107,7 @@ impl RaftTransport for RaftService {
 pub struct MembershipService {
     pub store: StoreHandle,
     pub limits: Limits,
+    pub dialer: skiff_pki::Dialer,
 }
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -123,6 +124,7 @@ fn refused(e: ChangeError) -> Status {
 /// A client for member `id`, from the replicated address book.
 async fn client_for(
     store: &StoreHandle,
+    dialer: &skiff_pki::Dialer,
     id: u64,
 ) -> Result<MembershipClient<tonic::transport::Channel>, Status> {
     let members = store
@@ -132,9 +134,11 @@ async fn client_for(
     let addr = members
         .get(&id)
         .ok_or_else(|| Status::unavailable(format!("no address known for member {id}; retry")))?;
-    MembershipClient::connect(format!("http://{addr}"))
+    let channel = dialer
+        .member(addr)
         .await
-        .map_err(|e| Status::unavailable(format!("member {id} at {addr}: {e}")))
+        .map_err(|e| Status::unavailable(format!("member {id} at {addr}: {e}")))?;
+    Ok(MembershipClient::new(channel))
 }
 
 impl MembershipService {
@@ -179,13 +183,21 @@ impl MembershipService {
 impl Membership for MembershipService {
     /// Runs the join on the leader (forwarding there from any other member).
     async fn join(&self, request: Request<JoinRequest>) -> Reply<JoinResponse> {
+        let id = crate::auth::caller(request.extensions())?;
+        // A new member joins as itself; a member forwards a join to the leader.
+        if id.member_id().is_none() {
+            return Err(crate::auth::forbidden(
+                id,
+                "join the control plane (only a member's certificate may)",
+            ));
+        }
         let req = request.into_inner();
         match membership::join(&self.store, req.id, &req.address, &self.limits).await {
             Ok(_) => Ok(Response::new(JoinResponse {
                 members: self.members_now().await?,
             })),
             Err(ChangeError::NotLeader(Some(leader))) if leader != self.store.id() => {
-                let mut c = client_for(&self.store, leader).await?;
+                let mut c = client_for(&self.store, &self.dialer, leader).await?;
                 let limit = self.limits.catch_up + self.limits.change * 2;
                 match tokio::time::timeout(limit, c.join(req)).await {
                     Ok(r) => r,
@@ -210,6 +222,10 @@ impl Membership for MembershipService {
     /// Removes a member; a member asked to remove itself asks another one to do it, so
     /// the answer does not depend on a member that is going away.
     async fn remove(&self, request: Request<RemoveMemberRequest>) -> Reply<RemoveMemberResponse> {
+        let id = crate::auth::caller(request.extensions())?;
+        if !crate::auth::is_member_or_admin(id) {
+            return Err(crate::auth::forbidden(id, "remove control-plane members"));
+        }
         let req = request.into_inner();
         if req.id == self.store.id() {
             let s = self.store.status().await.map_err(unavailable)?;
@@ -219,7 +235,7 @@ impl Membership for MembershipService {
                     req.id
                 )));
             };
-            let mut c = client_for(&self.store, other).await?;
+            let mut c = client_for(&self.store, &self.dialer, other).await?;
             return match tokio::time::timeout(Duration::from_secs(30), c.remove(req)).await {
                 Ok(r) => r,
                 Err(_) => Err(Status::deadline_exceeded("the removal did not finish")),

@@ -97,6 +97,9 @@ pub struct AgentConfig {
     pub router: RouterLimits,
     /// The container runtime's settings (`None`: Wasm pods only).
     pub containers: Option<ContainerConfig>,
+    /// The node's certificate (`system:node:NAME`) and the cluster CA: the agent's API
+    /// serves members only, and it reaches the control plane with it.
+    pub tls: skiff_pki::Tls,
 }
 
 /// What every pod worker shares.
@@ -165,12 +168,19 @@ pub async fn run(
     if let Ok(a) = listener.local_addr() {
         config.listen = a;
     }
+    // Only the control plane's members call a node's agent (for logs).
     let api = tonic::transport::Server::builder()
-        .add_service(NodeServiceServer::new(serve::NodeApi {
-            data_dir: config.data_dir.clone(),
-            logs: config.logs,
-        }))
-        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener));
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            NodeServiceServer::new(serve::NodeApi {
+                data_dir: config.data_dir.clone(),
+                logs: config.logs,
+            }),
+            members_only,
+        ))
+        .serve_with_incoming(skiff_pki::TlsIncoming::new(
+            listener,
+            config.tls.server_config(),
+        ));
     let api = tokio::spawn(api);
     let _stop_api = AbortOnDrop(api);
     let ingress = tokio::net::TcpListener::bind(config.ingress)
@@ -183,7 +193,10 @@ pub async fn run(
     if let Ok(a) = ingress.local_addr() {
         config.ingress = a;
     }
-    let cp = Arc::new(ControlPlane::new(config.control.clone()));
+    let cp = Arc::new(ControlPlane::new(
+        config.control.clone(),
+        skiff_pki::Dialer::new(config.tls.clone()),
+    ));
     let locals = Arc::new(Locals::default());
     let router = Router::new(config.name.clone(), locals.clone(), config.router.clone());
     let _serve = AbortOnDrop(tokio::spawn(crate::router::serve(router.clone(), ingress)));
@@ -375,4 +388,22 @@ fn start(shared: &Arc<Shared>, workers: &mut HashMap<String, (Worker, Duration)>
             grace,
         ),
     );
+}
+
+/// Lets only control-plane members call the agent's API.
+fn members_only(req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    let who = req
+        .extensions()
+        .get::<skiff_pki::PeerInfo>()
+        .and_then(|p| p.identity.as_ref());
+    match who {
+        Some(id) if id.member_id().is_some() => Ok(req),
+        Some(id) => Err(tonic::Status::permission_denied(format!(
+            "Forbidden: User {:?} cannot call a node's agent (only control-plane members may)",
+            id.user
+        ))),
+        None => Err(tonic::Status::unauthenticated(
+            "Unauthenticated: no client certificate from this cluster's CA was presented",
+        )),
+    }
 }
