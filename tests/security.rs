@@ -1,8 +1,9 @@
 //! Every channel is TLS 1.3 with a client certificate from the cluster's CA: a member's
 //! port (client API, raft, membership) and a node agent's API refuse plaintext, no
 //! certificate, a certificate from another CA and an expired one; raft messages from
-//! anyone but a member are refused before they are parsed, and a node's agent serves
-//! only members.
+//! anyone but a member are refused before they are parsed, a node's agent serves only
+//! members, and a node's router takes requests naming an endpoint only from other nodes'
+//! routers, on its TLS peer port.
 
 mod support;
 

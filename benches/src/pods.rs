@@ -75,6 +75,8 @@ impl NodeCluster {
             "127.0.0.1:0",
             "--ingress-addr",
             "127.0.0.1:0",
+            "--peer-listen",
+            "127.0.0.1:0",
             "--max-pods",
             &pods.to_string(),
             "--max-instances",

@@ -265,6 +265,7 @@ pub fn run(a: DevArgs) -> Result<ExitCode> {
         heartbeat: Duration::from_secs(1),
         backoff: BackoffPolicy::default(),
         ingress: a.ingress_addr,
+        peer_listen: ([127, 0, 0, 1], 0).into(),
         router: Default::default(),
         containers: a.containers.config(&a.data_dir.join("node"))?,
         tls: node_tls,

@@ -238,6 +238,10 @@ pub struct NodeArgs {
     /// (the Node's status says which).
     #[arg(long, default_value = "0.0.0.0:8080")]
     pub ingress_addr: SocketAddr,
+    /// Where other nodes' routers send requests for this node's pods (TLS with node
+    /// certificates only; port 0: any free port).
+    #[arg(long, default_value = "0.0.0.0:7431")]
+    pub peer_listen: SocketAddr,
     /// Largest request body the router takes (larger ones get 413), e.g. 16Mi.
     #[arg(long, default_value = "16Mi")]
     pub max_request_body: String,

@@ -116,6 +116,7 @@ pub fn run(a: NodeArgs) -> Result<ExitCode> {
             ..BackoffPolicy::default()
         },
         ingress: a.ingress_addr,
+        peer_listen: a.peer_listen,
         router,
         containers,
         tls,

@@ -35,7 +35,12 @@ impl Agent {
             .arg(creds)
             .args(["--heartbeat-seconds", "1", "--backoff-seconds", "1"])
             .args(["--listen", "127.0.0.1:0", "--usage-seconds", "1"])
-            .args(["--ingress-addr", "127.0.0.1:0"])
+            .args([
+                "--ingress-addr",
+                "127.0.0.1:0",
+                "--peer-listen",
+                "127.0.0.1:0",
+            ])
             .args(extra)
             .arg("--data-dir")
             .arg(data)

@@ -97,6 +97,9 @@ pub struct AgentConfig {
     pub router: RouterLimits,
     /// The container runtime's settings (`None`: Wasm pods only).
     pub containers: Option<ContainerConfig>,
+    /// Where other nodes' routers send requests for this node's pods (TLS, node
+    /// certificates only; port 0: any free port, the Node's status says which).
+    pub peer_listen: SocketAddr,
     /// The node's certificate (`system:node:NAME`) and the cluster CA: the agent's API
     /// serves members only, and it reaches the control plane with it.
     pub tls: skiff_pki::Tls,
@@ -193,13 +196,32 @@ pub async fn run(
     if let Ok(a) = ingress.local_addr() {
         config.ingress = a;
     }
+    let peers = tokio::net::TcpListener::bind(config.peer_listen)
+        .await
+        .map_err(|e| Error::Io {
+            path: PathBuf::from(config.peer_listen.to_string()),
+            what: "listening for other nodes' routers on".into(),
+            source: e,
+        })?;
+    if let Ok(a) = peers.local_addr() {
+        config.peer_listen = a;
+    }
     let cp = Arc::new(ControlPlane::new(
         config.control.clone(),
         skiff_pki::Dialer::new(config.tls.clone()),
     ));
     let locals = Arc::new(Locals::default());
-    let router = Router::new(config.name.clone(), locals.clone(), config.router.clone());
+    let router = Router::new(
+        config.name.clone(),
+        locals.clone(),
+        config.router.clone(),
+        &config.tls,
+    );
     let _serve = AbortOnDrop(tokio::spawn(crate::router::serve(router.clone(), ingress)));
+    let _peers = AbortOnDrop(tokio::spawn(crate::router::serve_peers(
+        router.clone(),
+        skiff_pki::TlsIncoming::new(peers, config.tls.server_config()),
+    )));
     let _watch = AbortOnDrop(tokio::spawn(crate::router::watch(
         router.clone(),
         cp.clone(),

@@ -67,6 +67,9 @@ pub fn status(
             router_endpoint: Some(DaemonEndpoint {
                 port: config.ingress.port(),
             }),
+            peer_endpoint: Some(DaemonEndpoint {
+                port: config.peer_listen.port(),
+            }),
         }),
         node_info: Some(NodeSystemInfo {
             architecture: std::env::consts::ARCH.into(),

@@ -10,13 +10,14 @@ use super::activate::Wakeable;
 use super::table::{ServiceKey, Target};
 
 /// How an endpoint is reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Via {
     /// A pod on this node: called in-process when it is a Wasm handler, else over its
     /// address.
     Local,
-    /// A pod on another node: through that node's router.
-    Node(SocketAddr),
+    /// A pod on another node: through that node's router, at its peer address (TLS,
+    /// checked against the node's name).
+    Node(SocketAddr, Arc<str>),
     /// An address with no node (endpoints written by hand): directly.
     Direct,
 }

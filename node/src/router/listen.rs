@@ -1,5 +1,6 @@
-//! The ingress listener: HTTP/1.1 and HTTP/2 (prior knowledge) on one port, with the
-//! router's limits on request heads (431) and bodies (413). `GET /metrics` with the Host
+//! The router's listeners: the ingress (HTTP/1.1 and HTTP/2, prior knowledge), the pods'
+//! gateway, and the peer listener other nodes' routers use (TLS, node certificates only),
+//! all with the router's limits on request heads (431) and bodies (413). `GET /metrics` with the Host
 //! `skiff-router` answers the router's metrics.
 
 use std::convert::Infallible;
@@ -59,9 +60,14 @@ async fn serve_as(router: Arc<Router>, listener: TcpListener, pods: bool) {
         let _ = stream.set_nodelay(true);
         let (router, builder) = (router.clone(), builder.clone());
         tokio::spawn(async move {
+            let from = if pods {
+                From::Pod(peer.ip())
+            } else {
+                From::Ingress
+            };
             let service = hyper::service::service_fn(move |req| {
                 let router = router.clone();
-                async move { Ok::<_, Infallible>(ingress(&router, req, peer.ip(), pods).await) }
+                async move { Ok::<_, Infallible>(ingress(&router, req, from).await) }
             });
             if let Err(e) = builder
                 .serve_connection(TokioIo::new(stream), service)
@@ -73,13 +79,48 @@ async fn serve_as(router: Arc<Router>, listener: TcpListener, pods: bool) {
     }
 }
 
-/// One request from the listener (from a pod of this node when `pod`).
-async fn ingress(
-    router: &Router,
-    req: Request<Incoming>,
-    peer: IpAddr,
-    pod: bool,
-) -> Response<Body> {
+/// Who sent a request, by the listener it came in on.
+#[derive(Debug, Clone, Copy)]
+enum From {
+    /// The ingress: anyone.
+    Ingress,
+    /// A pod of this node, at this address.
+    Pod(IpAddr),
+    /// Another node's router (its node certificate checked).
+    Peer,
+}
+
+/// Serves other nodes' routers on `incoming` (TLS; connections whose certificate names no
+/// node are closed) until the task is dropped.
+pub async fn serve_peers(router: Arc<Router>, mut incoming: skiff_pki::TlsIncoming) {
+    use tokio_stream::StreamExt;
+    let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
+    while let Some(conn) = incoming.next().await {
+        let Ok(conn) = conn else { continue };
+        let node = conn
+            .peer()
+            .identity
+            .as_ref()
+            .and_then(|i| i.node_name().map(str::to_owned));
+        if node.is_none() {
+            tracing::debug!(remote = %conn.peer().remote, "a router peer that is not a node; closed");
+            continue;
+        }
+        let (router, builder) = (router.clone(), builder.clone());
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let router = router.clone();
+                async move { Ok::<_, Infallible>(ingress(&router, req, From::Peer).await) }
+            });
+            if let Err(e) = builder.serve_connection(TokioIo::new(conn), service).await {
+                tracing::debug!(error = %e, ?node, "router peer connection");
+            }
+        });
+    }
+}
+
+/// One request from a listener.
+async fn ingress(router: &Router, req: Request<Incoming>, from: From) -> Response<Body> {
     let limits = &router.limits;
     let head: usize = req
         .headers()
@@ -139,11 +180,14 @@ async fn ingress(
         }
         .boxed_unsync()
     });
-    if pod {
-        let namespace = router.pod_namespace(peer.to_canonical());
-        return router.from_pod(req, namespace.as_deref()).await;
+    match from {
+        From::Pod(peer) => {
+            let namespace = router.pod_namespace(peer.to_canonical());
+            router.from_pod(req, namespace.as_deref()).await
+        }
+        From::Peer => router.from_peer(req).await,
+        From::Ingress => router.ingress(req).await,
     }
-    router.ingress(req, peer).await
 }
 
 fn host_of<B>(req: &Request<B>) -> Option<&str> {

@@ -9,6 +9,7 @@
 //! - `balance`: endpoints, backends, weighted choice and two choices.
 //! - `dispatch`: a routed request to an endpoint, a woken instance, or held.
 //! - `proxy`: sending one request to one endpoint.
+//! - `peer`: the TLS hop to another node's router (node certificates, pooled per node).
 //! - `outbound`: pods' in-cluster calls (the `wasi:http` outgoing hook).
 //! - `locals`: this node's Wasm handlers, called in-process.
 //! - `listen`: the HTTP/1.1 and HTTP/2 ingress listener and its limits.
@@ -26,6 +27,7 @@ mod listen;
 mod locals;
 mod metrics;
 mod outbound;
+mod peer;
 mod proxy;
 mod sources;
 pub mod table;
@@ -39,7 +41,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response, StatusCode};
 
 pub use activate::{ACTIVATED_ANNOTATION, Activator, SCALE_TO_ZERO_ANNOTATION};
-pub use listen::{serve, serve_pods};
+pub use listen::{serve, serve_peers, serve_pods};
 pub use locals::{LocalEndpoint, Locals, Registration};
 pub use sources::watch;
 pub use table::Table;
@@ -138,14 +140,21 @@ struct Decision {
 }
 
 impl Router {
-    pub fn new(node: String, locals: Arc<Locals>, limits: RouterLimits) -> Arc<Router> {
+    /// A router for node `node`; `tls` (the node's certificate) secures the hop to other
+    /// nodes' routers.
+    pub fn new(
+        node: String,
+        locals: Arc<Locals>,
+        limits: RouterLimits,
+        tls: &skiff_pki::Tls,
+    ) -> Arc<Router> {
         Arc::new_cyclic(|me| Router {
             me: me.clone(),
             pods: RwLock::default(),
             node,
             table: RwLock::default(),
             built: tokio::sync::watch::Sender::new(0),
-            upstreams: Upstreams::new(locals),
+            upstreams: Upstreams::new(locals, tls),
             held: tokio::sync::Semaphore::new(limits.max_held),
             limits,
             metrics: metrics::Metrics::default(),
@@ -228,15 +237,22 @@ impl Router {
         }
     }
 
-    /// A request from the ingress listener, from `peer`: another node's router may name
-    /// the local endpoint it is for; anyone else is routed.
-    pub async fn ingress(&self, mut req: Request<Body>, peer: IpAddr) -> Response<Body> {
-        if let Some(v) = req.headers_mut().remove(ENDPOINT_HEADER)
-            && self.table().is_node(peer.to_canonical())
-        {
-            return self.forwarded(v, req, Instant::now()).await;
-        }
+    /// A request from the ingress listener: routed (an endpoint it names is ignored; only
+    /// other nodes' routers, on the peer listener, may name one).
+    pub async fn ingress(&self, req: Request<Body>) -> Response<Body> {
         self.route(req, None).await
+    }
+
+    /// A request from another node's router (its certificate checked by the peer
+    /// listener): for the local endpoint it names.
+    pub async fn from_peer(&self, mut req: Request<Body>) -> Response<Body> {
+        match req.headers_mut().remove(ENDPOINT_HEADER) {
+            Some(v) => self.forwarded(v, req, Instant::now()).await,
+            None => answer(
+                StatusCode::BAD_REQUEST,
+                format!("a request between routers names its endpoint in {ENDPOINT_HEADER}"),
+            ),
+        }
     }
 
     /// Routes `req`: from the ingress listener (`caller` is `None`), or from a pod in

@@ -17,6 +17,7 @@ use hyper_util::rt::TokioExecutor;
 use super::Body;
 use super::balance::{Endpoint, Via};
 use super::locals::Locals;
+use super::peer::{PeerBook, PeerConnector};
 
 /// The header a router sets when it sends a request on to the router of the endpoint's
 /// node: the endpoint (`ip:port`) that node calls.
@@ -49,32 +50,45 @@ pub enum Failure {
 /// Sends requests to endpoints.
 pub struct Upstreams {
     client: Client<HttpConnector, Body>,
+    /// To other nodes' routers: TLS with this node's certificate, pooled per node.
+    peers: Client<PeerConnector, Body>,
+    book: Arc<PeerBook>,
     locals: Arc<Locals>,
 }
 
 impl Upstreams {
-    pub fn new(locals: Arc<Locals>) -> Upstreams {
+    pub fn new(locals: Arc<Locals>, tls: &skiff_pki::Tls) -> Upstreams {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(1)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(1024)
-            .build(connector);
-        Upstreams { client, locals }
+        let pool = || {
+            let mut b = Client::builder(TokioExecutor::new());
+            b.pool_idle_timeout(Duration::from_secs(90))
+                .pool_max_idle_per_host(1024);
+            b
+        };
+        let client = pool().build(connector);
+        let book = Arc::new(PeerBook::default());
+        let peers = pool().build(PeerConnector::new(tls.client_config(), book.clone()));
+        Upstreams {
+            client,
+            peers,
+            book,
+            locals,
+        }
     }
 
     /// Sends `req` to `ep`.
     pub async fn send(&self, ep: &Endpoint, req: Request<Body>) -> Result<Response<Body>, Failure> {
-        match ep.via {
+        match &ep.via {
             Via::Local => self.local(ep.addr, req).await,
-            Via::Node(router) => {
+            Via::Node(router, node) => {
                 let mut req = req;
                 let value = HeaderValue::from_str(&ep.label)
                     .map_err(|e| Failure::Failed(format!("endpoint {}: {e}", ep.label)))?;
                 req.headers_mut()
                     .insert(HeaderName::from_static(ENDPOINT_HEADER), value);
-                let resp = self.remote(router, req).await?;
+                let resp = self.to_peer(*router, node, req).await?;
                 if resp.headers().contains_key(NOT_SENT_HEADER) {
                     return Err(Failure::NotSent(
                         format!("{} is gone from its node", ep.label),
@@ -106,11 +120,33 @@ impl Upstreams {
         }
     }
 
-    async fn remote(
+    async fn remote(&self, to: SocketAddr, req: Request<Body>) -> Result<Response<Body>, Failure> {
+        self.forward(&self.client, &to.to_string(), req).await
+    }
+
+    /// To node `node`'s router at `addr`: the URI names the node (the connection is
+    /// checked against its name, and pooled per node), the book says where it is.
+    async fn to_peer(
         &self,
-        to: SocketAddr,
-        mut req: Request<Body>,
+        addr: SocketAddr,
+        node: &str,
+        req: Request<Body>,
     ) -> Result<Response<Body>, Failure> {
+        let host = skiff_pki::identity::node_server_name(node);
+        self.book.note(&host, addr);
+        self.forward(&self.peers, &format!("{host}:{}", addr.port()), req)
+            .await
+    }
+
+    async fn forward<C>(
+        &self,
+        client: &Client<C, Body>,
+        to: &str,
+        mut req: Request<Body>,
+    ) -> Result<Response<Body>, Failure>
+    where
+        C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
+    {
         let pq = req
             .uri()
             .path_and_query()
@@ -152,7 +188,7 @@ impl Upstreams {
             req.headers_mut()
                 .insert(header::TE, HeaderValue::from_static("trailers"));
         }
-        match self.client.request(req).await {
+        match client.request(req).await {
             Ok(mut resp) => {
                 strip_hop_by_hop(resp.headers_mut());
                 Ok(resp.map(|b| b.map_err(Into::into).boxed_unsync()))

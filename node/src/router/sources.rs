@@ -181,7 +181,7 @@ impl Sources {
                 let addr = n
                     .status
                     .as_ref()
-                    .and_then(|s| s.router_address())
+                    .and_then(|s| s.peer_address())
                     .and_then(|a| a.parse::<SocketAddr>().ok());
                 match addr {
                     Some(a) => drop(self.nodes.insert(k.name, a)),

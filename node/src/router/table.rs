@@ -3,8 +3,8 @@
 //! backends; every Service port's ready endpoints. Built again whenever a watched object
 //! changes; an endpoint's counters live on across builds (see [`Table::build`]).
 
-use std::collections::{HashMap, HashSet};
-use std::net::{IpAddr, SocketAddr};
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -149,7 +149,7 @@ impl Rule {
     }
 }
 
-/// Where the endpoints' routers are: node name to router address.
+/// Where the nodes' routers take requests from other nodes: node name to peer address.
 pub type Nodes = HashMap<String, SocketAddr>;
 
 /// The compiled table.
@@ -162,8 +162,6 @@ pub struct Table {
     services: HashMap<ServiceKey, Vec<Arc<Backend>>>,
     /// Every endpoint by address and node, to carry counters into the next build.
     endpoints: HashMap<(SocketAddr, Option<String>), Arc<Endpoint>>,
-    /// The nodes' addresses: only their routers may name an endpoint.
-    node_ips: HashSet<IpAddr>,
 }
 
 /// The lower-case host without port or trailing dot.
@@ -187,10 +185,7 @@ impl Table {
         me: &str,
         prev: &Table,
     ) -> Table {
-        let mut t = Table {
-            node_ips: nodes.values().map(SocketAddr::ip).collect(),
-            ..Table::default()
-        };
+        let mut t = Table::default();
         for (key, ports) in services {
             let mut backends = Vec::with_capacity(ports.len());
             for p in ports {
@@ -247,7 +242,9 @@ impl Table {
     ) -> Arc<Endpoint> {
         let via = match node.as_deref() {
             Some(n) if n == me => Via::Local,
-            Some(n) => nodes.get(n).map_or(Via::Direct, |a| Via::Node(*a)),
+            Some(n) => nodes
+                .get(n)
+                .map_or(Via::Direct, |a| Via::Node(*a, Arc::from(n))),
             None => Via::Direct,
         };
         let key = (addr, node);
@@ -308,16 +305,11 @@ impl Table {
             })
     }
 
-    /// Whether `ip` is a node's address.
     /// Whether `addr` is a ready endpoint of a pod on this node.
     pub fn is_local_endpoint(&self, addr: SocketAddr) -> bool {
         self.endpoints
             .iter()
             .any(|((a, _), ep)| *a == addr && ep.via == Via::Local)
-    }
-
-    pub fn is_node(&self, ip: IpAddr) -> bool {
-        self.node_ips.contains(&ip)
     }
 
     /// Port `port` of Service `key`, as it is now.

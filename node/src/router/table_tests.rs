@@ -219,7 +219,7 @@ fn endpoints_keep_their_counters_and_say_how_they_are_reached() {
     assert_eq!(web.endpoints[0].via, Via::Local);
     assert_eq!(
         web.endpoints[1].via,
-        Via::Node(([10, 0, 0, 2], 8080).into())
+        Via::Node(([10, 0, 0, 2], 8080).into(), "n2".into())
     );
     let held = web.endpoints[0].begin();
     let second = Table::build(&[], &svcs, &nodes, "n1", &first);

@@ -134,10 +134,13 @@ pub struct ContainerImage {
 pub struct NodeDaemonEndpoints {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent_endpoint: Option<DaemonEndpoint>,
-    /// The node's router (its ingress listener): other nodes send requests for this
-    /// node's pods here.
+    /// The node's router (its ingress listener).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub router_endpoint: Option<DaemonEndpoint>,
+    /// Where other nodes' routers send requests for this node's pods (TLS with node
+    /// certificates only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_endpoint: Option<DaemonEndpoint>,
 }
 
 #[derive(
@@ -166,6 +169,12 @@ impl NodeStatus {
             .agent_endpoint
             .as_ref()?
             .port;
+        self.address_with(port)
+    }
+
+    /// `host:port` where other nodes' routers reach this node's, when it reports both.
+    pub fn peer_address(&self) -> Option<String> {
+        let port = self.daemon_endpoints.as_ref()?.peer_endpoint.as_ref()?.port;
         self.address_with(port)
     }
 
