@@ -164,3 +164,59 @@ async fn every_port_refuses_callers_without_a_valid_certificate() {
         "a refused raft message was parsed:\n{log}"
     );
 }
+
+/// A member renews its certificate two thirds through its life while clients keep
+/// calling: new connections see the new certificate, none is refused, and a connection
+/// opened before the renewal keeps working after the old certificate expired.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_renews_its_certificate_without_downtime() {
+    let m = tokio::task::spawn_blocking(|| {
+        let ports = vec![support::free_port()];
+        let mut m = support::Members {
+            children: Vec::new(),
+            cluster: format!("1=127.0.0.1:{}", ports[0]),
+            ports,
+            dir: tempfile::TempDir::new().unwrap(),
+        };
+        let child = m.spawn_with(
+            1,
+            &[
+                "--initial-cluster",
+                &m.cluster.clone(),
+                "--cert-validity",
+                "3s",
+            ],
+        );
+        m.children.push(Some(child));
+        m.leader(1);
+        m
+    })
+    .await
+    .unwrap();
+    let addr = m.addr(1);
+    let admin = support::pki::dialer();
+    let list = ListRequest {
+        kind: "Namespace".into(),
+        ..Default::default()
+    };
+    let mut early = ObjectServiceClient::new(admin.member(&addr).await.unwrap());
+    early.list(list.clone()).await.unwrap();
+    let cert = m.dir.path().join("m1/pki/member/tls.crt");
+    let first = std::fs::read_to_string(&cert).unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(7);
+    while std::time::Instant::now() < deadline {
+        // A new connection (and handshake) every time.
+        let ch = admin.member(&addr).await.unwrap();
+        ObjectServiceClient::new(ch)
+            .list(list.clone())
+            .await
+            .unwrap();
+        seen.insert(std::fs::read_to_string(&cert).unwrap());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Renewed at least once while the clients called (three times, on an idle machine).
+    assert!(seen.len() >= 2, "never renewed: {seen:?}");
+    assert_ne!(std::fs::read_to_string(&cert).unwrap(), first);
+    early.list(list).await.unwrap();
+}

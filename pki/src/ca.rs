@@ -22,7 +22,8 @@ pub const CA_CERT: &str = "ca.crt";
 pub const CA_KEY: &str = "ca.key";
 /// How long the CA is valid.
 const CA_VALIDITY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
-/// Certificates start this much in the past, for clocks a little behind.
+/// Certificates start this much in the past, for clocks a little behind (a tenth of a
+/// short certificate's life at most, so its renewal point stays ahead of its issue).
 const SKEW: Duration = Duration::from_secs(5 * 60);
 
 /// What a certificate is for.
@@ -159,7 +160,7 @@ impl Ca {
 
 fn validity(params: &mut CertificateParams, valid_for: Duration) {
     let now = time::OffsetDateTime::now_utc();
-    params.not_before = now - SKEW;
+    params.not_before = now - SKEW.min(valid_for / 10);
     params.not_after = now + valid_for;
 }
 

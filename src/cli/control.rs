@@ -57,13 +57,15 @@ pub fn run_member(a: ControlArgs) -> Result<ExitCode> {
     let advertised = a.advertise.clone().unwrap_or_else(|| a.listen.to_string());
     let listen = a.listen.to_string();
     let addresses = pki::addresses([listen.as_str(), advertised.as_str()]);
-    let (tls, ca) = pki::member_tls(&a.data_dir, a.id, addresses.clone(), source)?;
+    let valid_for = *a.cert_validity;
+    let (tls, ca) = pki::member_tls(&a.data_dir, a.id, addresses.clone(), source, valid_for)?;
     let renewal = pki::renew(
         tls.clone(),
         pki::member_dir(&a.data_dir),
         ca,
         skiff_pki::Role::Member { id: a.id },
         addresses,
+        valid_for,
     );
     let config = MemberConfig {
         id: a.id,

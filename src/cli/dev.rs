@@ -197,7 +197,13 @@ pub fn run(a: DevArgs) -> Result<ExitCode> {
     // The CA, the member's and the node's certificates, and the admin credential the
     // client verbs use, all made on the first run.
     let addresses = pki::addresses([api.as_str()]);
-    let (member_tls, ca) = pki::member_tls(&control_dir, 1, addresses.clone(), CaSource::MakeOne)?;
+    let (member_tls, ca) = pki::member_tls(
+        &control_dir,
+        1,
+        addresses.clone(),
+        CaSource::MakeOne,
+        pki::VALID_FOR,
+    )?;
     let ca = ca.context("the dev cluster's CA is missing from its data folder")?;
     let node_dir = a.data_dir.join("node").join("pki").join("node");
     if !skiff_pki::Credentials::exist(&node_dir) {
@@ -222,6 +228,7 @@ pub fn run(a: DevArgs) -> Result<ExitCode> {
             Some(Ca::load(&pki::ca_dir(&control_dir))?),
             Role::Member { id: 1 },
             addresses.clone(),
+            pki::VALID_FOR,
         ),
         pki::renew(
             node_tls.clone(),
@@ -229,6 +236,7 @@ pub fn run(a: DevArgs) -> Result<ExitCode> {
             Some(ca),
             Role::Node { name: "dev".into() },
             addresses,
+            pki::VALID_FOR,
         ),
     ];
     let member = MemberConfig {

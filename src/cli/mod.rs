@@ -136,6 +136,9 @@ pub struct ControlArgs {
     /// on first start; not needed afterwards.
     #[arg(long, value_name = "DIR")]
     pub pki: Option<PathBuf>,
+    /// How long the member's own certificate is valid; it is renewed two thirds through.
+    #[arg(long, default_value = "365d", hide = true)]
+    pub cert_validity: humantime::Duration,
     /// The founding members: `1=ADDR1,2=ADDR2,3=ADDR3` (the same on each of them).
     #[arg(long, conflicts_with = "join")]
     pub initial_cluster: Option<String>,

@@ -146,6 +146,7 @@ pub fn member_tls(
     id: u64,
     addresses: Vec<IpAddr>,
     source: CaSource<'_>,
+    valid_for: Duration,
 ) -> Result<(Tls, Option<Ca>)> {
     let own = member_dir(data);
     let ca = if Ca::exists(&ca_dir(data)) {
@@ -175,7 +176,7 @@ pub fn member_tls(
         let ca = ca
             .as_ref()
             .context("no CA to issue this member's certificate")?;
-        let c = issue(ca, Role::Member { id }, addresses, VALID_FOR)?;
+        let c = issue(ca, Role::Member { id }, addresses, valid_for)?;
         c.save(&own)?;
         c
     };
@@ -197,7 +198,14 @@ pub fn admin_dir(data: &Path) -> PathBuf {
 
 /// Renews the certificate in `dir` (and what `tls` presents) two thirds through its life,
 /// while the process runs. Only a holder of the CA can; others are told when theirs ends.
-pub async fn renew(tls: Tls, dir: PathBuf, ca: Option<Ca>, role: Role, addresses: Vec<IpAddr>) {
+pub async fn renew(
+    tls: Tls,
+    dir: PathBuf,
+    ca: Option<Ca>,
+    role: Role,
+    addresses: Vec<IpAddr>,
+    valid_for: Duration,
+) {
     loop {
         let at = Credentials::load(&dir).and_then(|c| c.renew_at());
         let wait = match &at {
@@ -216,11 +224,15 @@ pub async fn renew(tls: Tls, dir: PathBuf, ca: Option<Ca>, role: Role, addresses
             tokio::time::sleep(RENEW_CHECK).await;
             continue;
         };
-        let renewed = issue(ca, role.clone(), addresses.clone(), VALID_FOR)
+        let renewed = issue(ca, role.clone(), addresses.clone(), valid_for)
             .and_then(|c| c.save(&dir).map(|()| c).map_err(Into::into))
             .and_then(|c| tls.rotate(&c).map_err(Into::into));
         match renewed {
-            Ok(()) => tracing::info!(dir = %dir.display(), "certificate renewed"),
+            Ok(()) => {
+                tracing::info!(dir = %dir.display(), "certificate renewed");
+                // However short the certificates, never renew in a tight loop.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
             Err(e) => {
                 tracing::warn!(dir = %dir.display(), error = %e, "renewing the certificate");
                 tokio::time::sleep(Duration::from_secs(60)).await;

@@ -3,8 +3,9 @@
 //! the membership service (`skiff members`, joins and removals).
 //!
 //! raft-rs messages are protobuf 2.x; they travel as bytes inside our prost messages and
-//! are parsed only here (see ../shared/TOOLCHAIN.md on RUSTSEC-2024-0437: peers are not yet
-//! authenticated, which the security work must add).
+//! are parsed only here (see ../shared/TOOLCHAIN.md on RUSTSEC-2024-0437), and only from a
+//! member: the connection is TLS with a client certificate, and the raft service's
+//! interceptor (`auth::members_only`) refuses anyone else before a message is decoded.
 
 mod client;
 mod server;
