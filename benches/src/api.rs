@@ -159,10 +159,16 @@ pub struct Fanout {
 type Sent = Arc<Mutex<std::collections::HashMap<String, Instant>>>;
 
 /// `conns` connections (at least one), spread round-robin over `addrs`.
-async fn connections(addrs: &[String], conns: usize) -> Result<Vec<Channel>> {
+/// (Skiff's over TLS with the bench's admin certificate; etcd's plaintext, with `plain`.)
+async fn connections(addrs: &[String], conns: usize, plain: bool) -> Result<Vec<Channel>> {
     let mut out = Vec::new();
     for i in 0..conns.max(1) {
-        out.push(crate::channel(&addrs[i % addrs.len()]).await?);
+        let addr = &addrs[i % addrs.len()];
+        out.push(if plain {
+            crate::plain_channel(addr).await?
+        } else {
+            crate::channel(addr).await?
+        });
     }
     Ok(out)
 }
@@ -176,7 +182,7 @@ pub async fn skiff_fanout(
     conns: usize,
     events: usize,
 ) -> Result<Fanout> {
-    let channels: Vec<_> = connections(addrs, conns)
+    let channels: Vec<_> = connections(addrs, conns, false)
         .await?
         .into_iter()
         .map(ObjectServiceClient::new)
@@ -249,7 +255,7 @@ pub async fn etcd_fanout(
     conns: usize,
     events: usize,
 ) -> Result<Fanout> {
-    let channels = connections(addrs, conns).await?;
+    let channels = connections(addrs, conns, true).await?;
     let sent: Sent = Arc::default();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Duration>();
     for w in 0..watchers {
