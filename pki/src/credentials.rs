@@ -78,22 +78,25 @@ impl Credentials {
 
     /// When the certificate stops being valid.
     pub fn not_after(&self) -> Result<SystemTime, Error> {
-        let der = first_cert(self.cert_pem.as_bytes())?;
-        let (_, cert) = x509_parser::parse_x509_certificate(&der)
-            .map_err(|e| Error::cert(format!("the certificate does not parse: {e}")))?;
-        let secs = cert.validity().not_after.timestamp();
-        Ok(SystemTime::UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64))
+        Ok(self.validity()?.1)
     }
 
     /// When to renew: two thirds through the certificate's life (kubelet renews between
     /// 70 % and 90 %).
     pub fn renew_at(&self) -> Result<SystemTime, Error> {
+        let (from, to) = self.validity()?;
+        let life = to.duration_since(from).unwrap_or_default();
+        Ok(from + life * 2 / 3)
+    }
+
+    /// The certificate's not-before and not-after times.
+    fn validity(&self) -> Result<(SystemTime, SystemTime), Error> {
         let der = first_cert(self.cert_pem.as_bytes())?;
         let (_, cert) = x509_parser::parse_x509_certificate(&der)
             .map_err(|e| Error::cert(format!("the certificate does not parse: {e}")))?;
-        let from = cert.validity().not_before.timestamp().max(0) as u64;
-        let to = cert.validity().not_after.timestamp().max(0) as u64;
-        Ok(SystemTime::UNIX_EPOCH + Duration::from_secs(from + (to.saturating_sub(from)) * 2 / 3))
+        let at = |t: i64| SystemTime::UNIX_EPOCH + Duration::from_secs(t.max(0) as u64);
+        let v = cert.validity();
+        Ok((at(v.not_before.timestamp()), at(v.not_after.timestamp())))
     }
 }
 

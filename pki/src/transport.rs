@@ -36,6 +36,23 @@ pub struct PeerInfo {
     pub identity: Option<Identity>,
 }
 
+/// The verified identity of a gRPC request's caller (from the [`PeerInfo`] the accept
+/// loop put in its extensions), or `Unauthenticated`.
+pub fn caller(ext: &tonic::Extensions) -> Result<&Identity, tonic::Status> {
+    ext.get::<PeerInfo>()
+        .and_then(|p| p.identity.as_ref())
+        .ok_or_else(|| {
+            tonic::Status::unauthenticated(
+                "Unauthenticated: no client certificate from this cluster's CA was presented",
+            )
+        })
+}
+
+/// Kubernetes' wording for a refusal: `Forbidden: User "alice" cannot ...`.
+pub fn forbidden(id: &Identity, what: &str) -> tonic::Status {
+    tonic::Status::permission_denied(format!("Forbidden: User {:?} cannot {what}", id.user))
+}
+
 /// A server-side TLS connection.
 pub struct TlsConn {
     stream: tokio_rustls::server::TlsStream<TcpStream>,

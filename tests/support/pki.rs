@@ -58,16 +58,7 @@ pub fn admin() -> PathBuf {
 
 /// Credentials for node `name`, written to `out` (for `skiff node --credentials`).
 pub fn node(name: &str, out: &Path) -> PathBuf {
-    let ca = Ca::load(dir()).unwrap();
-    ca.issue(&Issue {
-        role: Role::Node { name: name.into() },
-        addresses: vec!["127.0.0.1".parse().unwrap()],
-        valid_for: VALID_FOR,
-    })
-    .unwrap()
-    .save(out)
-    .unwrap();
-    out.to_owned()
+    issue(Role::Node { name: name.into() }, VALID_FOR, out)
 }
 
 /// Credentials for `role`, written to `out`.

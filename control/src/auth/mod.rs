@@ -1,22 +1,12 @@
 //! Who is calling, and whether they may. Every connection to a member is TLS 1.3 with a
 //! client certificate from the cluster CA (see `skiff-pki`); the accept loop puts the
-//! peer's [`PeerInfo`] in each request's extensions, and the checks here read it before a
-//! request's body is decoded.
+//! peer's `PeerInfo` in each request's extensions (read by `caller`, shared with the node
+//! agent through `skiff-pki`), and the checks here run before a request's body is decoded.
 
+use skiff_pki::Identity;
 use skiff_pki::identity::MASTERS;
-use skiff_pki::{Identity, PeerInfo};
+pub use skiff_pki::transport::{caller, forbidden};
 use tonic::Status;
-
-/// The caller's verified identity, or `Unauthenticated`.
-pub fn caller(ext: &tonic::Extensions) -> Result<&Identity, Status> {
-    ext.get::<PeerInfo>()
-        .and_then(|p| p.identity.as_ref())
-        .ok_or_else(|| {
-            Status::unauthenticated(
-                "Unauthenticated: no client certificate from this cluster's CA was presented",
-            )
-        })
-}
 
 /// A gRPC interceptor that lets only members through: raft messages from anyone else are
 /// refused before they are parsed.
@@ -40,9 +30,4 @@ pub fn authenticated(req: tonic::Request<()>) -> Result<tonic::Request<()>, Stat
 /// Whether `id` is a member or in `system:masters`.
 pub fn is_member_or_admin(id: &Identity) -> bool {
     id.member_id().is_some() || id.in_group(MASTERS)
-}
-
-/// Kubernetes' wording for a refusal: `Forbidden: User "alice" cannot ...`.
-pub fn forbidden(id: &Identity, what: &str) -> Status {
-    Status::permission_denied(format!("Forbidden: User {:?} cannot {what}", id.user))
 }

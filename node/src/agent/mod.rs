@@ -161,16 +161,7 @@ pub async fn run(
     })?;
     let cache = CompileCache::open(&config.data_dir.join("compiled"), host.engine())?;
     let mut config = config;
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| Error::Io {
-            path: PathBuf::from(config.listen.to_string()),
-            what: "listening for the agent's API on".into(),
-            source: e,
-        })?;
-    if let Ok(a) = listener.local_addr() {
-        config.listen = a;
-    }
+    let listener = bind(&mut config.listen, "listening for the agent's API on").await?;
     // Only the control plane's members call a node's agent (for logs).
     let api = tonic::transport::Server::builder()
         .add_service(tonic::service::interceptor::InterceptedService::new(
@@ -186,26 +177,12 @@ pub async fn run(
         ));
     let api = tokio::spawn(api);
     let _stop_api = AbortOnDrop(api);
-    let ingress = tokio::net::TcpListener::bind(config.ingress)
-        .await
-        .map_err(|e| Error::Io {
-            path: PathBuf::from(config.ingress.to_string()),
-            what: "listening for ingress on".into(),
-            source: e,
-        })?;
-    if let Ok(a) = ingress.local_addr() {
-        config.ingress = a;
-    }
-    let peers = tokio::net::TcpListener::bind(config.peer_listen)
-        .await
-        .map_err(|e| Error::Io {
-            path: PathBuf::from(config.peer_listen.to_string()),
-            what: "listening for other nodes' routers on".into(),
-            source: e,
-        })?;
-    if let Ok(a) = peers.local_addr() {
-        config.peer_listen = a;
-    }
+    let ingress = bind(&mut config.ingress, "listening for ingress on").await?;
+    let peers = bind(
+        &mut config.peer_listen,
+        "listening for other nodes' routers on",
+    )
+    .await?;
     let cp = Arc::new(ControlPlane::new(
         config.control.clone(),
         skiff_pki::Dialer::new(config.tls.clone()),
@@ -412,20 +389,29 @@ fn start(shared: &Arc<Shared>, workers: &mut HashMap<String, (Worker, Duration)>
     );
 }
 
+/// Listens on `addr` (port 0: a free one, written back into `addr`).
+async fn bind(addr: &mut SocketAddr, what: &str) -> Result<tokio::net::TcpListener, Error> {
+    let listener = tokio::net::TcpListener::bind(*addr)
+        .await
+        .map_err(|e| Error::Io {
+            path: PathBuf::from(addr.to_string()),
+            what: what.into(),
+            source: e,
+        })?;
+    if let Ok(a) = listener.local_addr() {
+        *addr = a;
+    }
+    Ok(listener)
+}
+
 /// Lets only control-plane members call the agent's API.
 fn members_only(req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-    let who = req
-        .extensions()
-        .get::<skiff_pki::PeerInfo>()
-        .and_then(|p| p.identity.as_ref());
-    match who {
-        Some(id) if id.member_id().is_some() => Ok(req),
-        Some(id) => Err(tonic::Status::permission_denied(format!(
-            "Forbidden: User {:?} cannot call a node's agent (only control-plane members may)",
-            id.user
-        ))),
-        None => Err(tonic::Status::unauthenticated(
-            "Unauthenticated: no client certificate from this cluster's CA was presented",
-        )),
+    let id = skiff_pki::transport::caller(req.extensions())?;
+    if id.member_id().is_none() {
+        return Err(skiff_pki::transport::forbidden(
+            id,
+            "call a node's agent (only control-plane members may)",
+        ));
     }
+    Ok(req)
 }
