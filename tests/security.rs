@@ -6,6 +6,8 @@
 //! routers, on its TLS peer port.
 
 mod support;
+#[path = "security/tenancy.rs"]
+mod tenancy;
 
 use std::sync::Arc;
 use std::time::Duration;

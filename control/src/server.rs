@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use skiff_proto::grpc::api::artifact_service_server::ArtifactServiceServer;
+use skiff_proto::grpc::api::auth_service_server::AuthServiceServer;
 use skiff_proto::grpc::api::log_service_server::LogServiceServer;
 use skiff_proto::grpc::api::object_service_server::ObjectServiceServer;
 use skiff_proto::grpc::raft::membership_client::MembershipClient;
@@ -20,6 +21,7 @@ use tonic::Code;
 
 use crate::Error;
 use crate::api::{ArtifactApi, ObjectApi};
+use crate::auth::{Authorizer, Guarded};
 use crate::cluster::{AddressBook, check_address};
 use crate::machinery::cache::Cache;
 use crate::machinery::client::Client;
@@ -45,8 +47,10 @@ pub struct MemberConfig {
     /// How the controllers the leader runs behave (node failure timing).
     pub controllers: crate::controllers::Config,
     /// This member's certificate and the cluster CA: every connection in or out is TLS
-    /// 1.3 with client certificates.
+    /// 1.3 with client certificates (or, for API clients, a ServiceAccount's token).
     pub tls: skiff_pki::Tls,
+    /// Signs ServiceAccount tokens: a member that holds the CA key has one.
+    pub tokens: Option<Arc<skiff_pki::tokens::Issuer>>,
 }
 
 /// The file in the data directory that holds the log and the state machine.
@@ -129,24 +133,42 @@ pub async fn run(
         .max_decoding_message_size(crate::peer::MAX_MESSAGE),
         crate::auth::members_only,
     );
+    // The client API: every call authorized (see `auth`); controllers call `api` itself.
     let api = Arc::new(ObjectApi::new(store.clone()));
-    let objects = ObjectServiceServer::from_arc(api.clone());
-    let artifacts = ArtifactServiceServer::new(ArtifactApi {
-        store: store.clone(),
+    let authz = Authorizer::new(store.clone());
+    let objects = ObjectServiceServer::new(Guarded::new(api.clone(), authz.clone()));
+    let artifacts = ArtifactServiceServer::new(Guarded::new(
+        Arc::new(ArtifactApi {
+            store: store.clone(),
+        }),
+        authz.clone(),
+    ));
+    let logs = LogServiceServer::new(Guarded::new(
+        Arc::new(crate::api::LogApi {
+            store: store.clone(),
+            dialer: dialer.clone(),
+        }),
+        authz.clone(),
+    ));
+    let auth = AuthServiceServer::new(crate::auth::AuthApi {
+        authz,
+        issuer: config.tokens.clone(),
     });
-    let logs = LogServiceServer::new(crate::api::LogApi {
-        store: store.clone(),
-        dialer: dialer.clone(),
-    });
+    let authenticate = crate::auth::Authenticate::new(
+        store.clone(),
+        skiff_pki::tokens::Verifier::from_ca_pem(config.tls.ca_pem())
+            .map_err(|e| Error::Config(format!("the cluster CA: {e}")))?,
+    );
     let membership = MembershipServer::new(MembershipService {
         store: store.clone(),
         limits: Limits::default(),
         dialer: dialer.clone(),
     });
-    // Housekeeping every member runs: the `default` namespace, and expired events (the
+    // Housekeeping every member runs: the `default` namespace, the default ClusterRoles, and expired events (the
     // leader's job). Both stop with the member.
     let chores = [
         tokio::spawn(crate::api::ensure_default_namespace(store.clone())),
+        tokio::spawn(crate::auth::bootstrap::ensure(store.clone())),
         tokio::spawn(crate::machinery::leader::while_leading(
             store.clone(),
             LEADERSHIP_CHECK,
@@ -162,16 +184,22 @@ pub async fn run(
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| Error::Config(format!("listening on {}: {e}", config.listen)))?;
-    let incoming = skiff_pki::TlsIncoming::new(listener, config.tls.server_config());
+    // Clients without a certificate may finish the handshake (to present a token); the
+    // authentication layer refuses every call that has neither, and raft and membership
+    // take only members' certificates.
+    let server_tls = config
+        .tls
+        .server_config_allowing_anonymous()
+        .map_err(|e| Error::Config(format!("TLS: {e}")))?;
+    let incoming = skiff_pki::TlsIncoming::new(listener, server_tls);
     let serve = tonic::transport::Server::builder()
-        .layer(tonic::service::InterceptorLayer::new(
-            crate::auth::authenticated,
-        ))
+        .layer(tonic::service::InterceptorLayer::new(authenticate))
         .add_service(raft)
         .add_service(membership)
         .add_service(objects)
         .add_service(artifacts)
         .add_service(logs)
+        .add_service(auth)
         .serve_with_incoming_shutdown(incoming, shutdown);
     let joining = async {
         if fresh {

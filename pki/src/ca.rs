@@ -122,6 +122,11 @@ impl Ca {
         )?))
     }
 
+    /// Signs ServiceAccount tokens with this CA's key (see `tokens`).
+    pub fn token_issuer(&self) -> Result<crate::tokens::Issuer, Error> {
+        crate::tokens::Issuer::from_pem(&self.key.serialize_pem())
+    }
+
     /// A new key and a certificate for `what`, signed by this CA.
     pub fn issue(&self, what: &Issue) -> Result<Credentials, Error> {
         let key = KeyPair::generate().map_err(Error::cert)?;

@@ -25,6 +25,7 @@ pub struct Tls {
     roots: Arc<RootCertStore>,
     server: Arc<ServerConfig>,
     client: Arc<ClientConfig>,
+    ca_pem: Arc<str>,
 }
 
 struct Current {
@@ -77,6 +78,7 @@ impl Tls {
             roots,
             server,
             client: Arc::new(client),
+            ca_pem: creds.ca_pem.as_str().into(),
         })
     }
 
@@ -103,6 +105,11 @@ impl Tls {
             .read()
             .map(|i| i.clone())
             .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// The CA certificate (PEM) this party trusts.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
     }
 
     pub fn server_config(&self) -> Arc<ServerConfig> {
@@ -178,4 +185,25 @@ fn certified(creds: &Credentials, provider: &CryptoProvider) -> Result<Arc<Certi
     let key = PrivateKeyDer::from_pem_slice(creds.key_pem.as_bytes())
         .map_err(|e| Error::cert(format!("the private key: {e}")))?;
     Ok(Arc::new(CertifiedKey::from_der(chain, key, provider)?))
+}
+
+/// A client configuration that trusts `ca_pem` and presents no certificate: for a client
+/// that authenticates another way (a bearer token).
+pub fn anonymous_client(ca_pem: &str) -> Result<Arc<ClientConfig>, Error> {
+    let mut roots = RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        let c = c.map_err(|e| Error::cert(format!("the CA certificate: {e}")))?;
+        roots
+            .add(c)
+            .map_err(|e| Error::cert(format!("the CA certificate: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(Error::cert("no CA certificate"));
+    }
+    let mut client = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    client.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(client))
 }

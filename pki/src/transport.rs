@@ -267,6 +267,22 @@ impl Dialer {
     }
 }
 
+/// A channel to the member at `addr` with a client configuration of the caller's own
+/// (e.g. [`crate::tls::anonymous_client`]), connected now.
+pub async fn member_channel(
+    addr: &str,
+    config: Arc<ClientConfig>,
+) -> Result<Channel, tonic::transport::Error> {
+    channel(
+        addr,
+        &crate::identity::member_server_name(),
+        config,
+        CONNECT_WITHIN,
+        false,
+    )
+    .await
+}
+
 #[cfg(test)]
 #[path = "transport_tests.rs"]
 mod tests;

@@ -25,10 +25,15 @@ pub enum Kind {
     PriorityClass,
     Ingress,
     HttpRoute,
+    ServiceAccount,
+    Role,
+    ClusterRole,
+    RoleBinding,
+    ClusterRoleBinding,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 20] = [
         Kind::Namespace,
         Kind::Node,
         Kind::Pod,
@@ -44,6 +49,11 @@ impl Kind {
         Kind::PriorityClass,
         Kind::Ingress,
         Kind::HttpRoute,
+        Kind::ServiceAccount,
+        Kind::Role,
+        Kind::ClusterRole,
+        Kind::RoleBinding,
+        Kind::ClusterRoleBinding,
     ];
 
     /// The name written in `kind:`.
@@ -64,6 +74,11 @@ impl Kind {
             Kind::PriorityClass => "PriorityClass",
             Kind::Ingress => "Ingress",
             Kind::HttpRoute => "HTTPRoute",
+            Kind::ServiceAccount => "ServiceAccount",
+            Kind::Role => "Role",
+            Kind::ClusterRole => "ClusterRole",
+            Kind::RoleBinding => "RoleBinding",
+            Kind::ClusterRoleBinding => "ClusterRoleBinding",
         }
     }
 
@@ -75,13 +90,56 @@ impl Kind {
             Kind::PriorityClass => "scheduling.k8s.io/v1",
             Kind::Ingress => "networking.k8s.io/v1",
             Kind::HttpRoute => "gateway.networking.k8s.io/v1",
+            Kind::Role | Kind::ClusterRole | Kind::RoleBinding | Kind::ClusterRoleBinding => {
+                "rbac.authorization.k8s.io/v1"
+            }
             _ => "v1",
+        }
+    }
+
+    /// The API group (`""` for the core group), as RBAC rules name it.
+    pub fn group(self) -> &'static str {
+        self.api_version()
+            .rsplit_once('/')
+            .map_or("", |(group, _)| group)
+    }
+
+    /// The plural resource name RBAC rules and URLs use (`pods`, `ingresses`).
+    pub fn resource(self) -> &'static str {
+        match self {
+            Kind::Namespace => "namespaces",
+            Kind::Node => "nodes",
+            Kind::Pod => "pods",
+            Kind::ReplicaSet => "replicasets",
+            Kind::Deployment => "deployments",
+            Kind::Job => "jobs",
+            Kind::DaemonSet => "daemonsets",
+            Kind::Service => "services",
+            Kind::Endpoints => "endpoints",
+            Kind::ConfigMap => "configmaps",
+            Kind::Secret => "secrets",
+            Kind::Event => "events",
+            Kind::PriorityClass => "priorityclasses",
+            Kind::Ingress => "ingresses",
+            Kind::HttpRoute => "httproutes",
+            Kind::ServiceAccount => "serviceaccounts",
+            Kind::Role => "roles",
+            Kind::ClusterRole => "clusterroles",
+            Kind::RoleBinding => "rolebindings",
+            Kind::ClusterRoleBinding => "clusterrolebindings",
         }
     }
 
     /// Cluster-scoped kinds have no namespace.
     pub fn is_namespaced(self) -> bool {
-        !matches!(self, Kind::Namespace | Kind::Node | Kind::PriorityClass)
+        !matches!(
+            self,
+            Kind::Namespace
+                | Kind::Node
+                | Kind::PriorityClass
+                | Kind::ClusterRole
+                | Kind::ClusterRoleBinding
+        )
     }
 
     pub fn from_name(name: &str) -> Option<Kind> {
@@ -114,6 +172,11 @@ pub enum Object {
     PriorityClass(PriorityClass),
     Ingress(Ingress),
     HttpRoute(HttpRoute),
+    ServiceAccount(ServiceAccount),
+    Role(Role),
+    ClusterRole(ClusterRole),
+    RoleBinding(RoleBinding),
+    ClusterRoleBinding(ClusterRoleBinding),
 }
 
 /// Calls `$body` with `$o` bound to the inner object, whatever its kind.
@@ -135,6 +198,11 @@ macro_rules! each_kind {
             Object::PriorityClass($o) => $body,
             Object::Ingress($o) => $body,
             Object::HttpRoute($o) => $body,
+            Object::ServiceAccount($o) => $body,
+            Object::Role($o) => $body,
+            Object::ClusterRole($o) => $body,
+            Object::RoleBinding($o) => $body,
+            Object::ClusterRoleBinding($o) => $body,
         }
     };
 }
@@ -157,7 +225,12 @@ macro_rules! with_status {
             | Object::ConfigMap(_)
             | Object::Secret(_)
             | Object::Event(_)
-            | Object::PriorityClass(_) => $no,
+            | Object::PriorityClass(_)
+            | Object::ServiceAccount(_)
+            | Object::Role(_)
+            | Object::ClusterRole(_)
+            | Object::RoleBinding(_)
+            | Object::ClusterRoleBinding(_) => $no,
         }
     };
 }
@@ -180,6 +253,11 @@ impl Object {
             Object::PriorityClass(_) => Kind::PriorityClass,
             Object::Ingress(_) => Kind::Ingress,
             Object::HttpRoute(_) => Kind::HttpRoute,
+            Object::ServiceAccount(_) => Kind::ServiceAccount,
+            Object::Role(_) => Kind::Role,
+            Object::ClusterRole(_) => Kind::ClusterRole,
+            Object::RoleBinding(_) => Kind::RoleBinding,
+            Object::ClusterRoleBinding(_) => Kind::ClusterRoleBinding,
         }
     }
 

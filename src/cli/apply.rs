@@ -7,13 +7,13 @@ use std::process::ExitCode;
 
 use std::collections::BTreeSet;
 
+use super::client::Conn;
 use skiff_proto::grpc::api::object_service_client::ObjectServiceClient;
 use skiff_proto::grpc::api::{
     ApplyOutcome, ApplyRequest, DeleteRequest, ListRequest, ReadConsistency,
 };
 use skiff_proto::manifest;
 use skiff_proto::{Kind, Object};
-use tonic::transport::Channel;
 
 use super::artifacts;
 use super::client::{self, Failure, refused};
@@ -74,7 +74,7 @@ pub fn place(o: &mut Object, namespace: Option<&str>) -> Result<(), Failure> {
 pub async fn prepare(
     args: &ApplyArgs,
     upload: bool,
-) -> Result<(Vec<Object>, ObjectServiceClient<Channel>), Failure> {
+) -> Result<(Vec<Object>, ObjectServiceClient<Conn>), Failure> {
     let mut objects = read_objects(&args.files.filenames, args.files.recursive)?;
     for o in &mut objects {
         place(o, args.server.namespace.as_deref())?;
@@ -152,7 +152,7 @@ pub async fn run(args: &ApplyArgs) -> Result<ExitCode, Failure> {
 /// Deletes what matches `-l` in the namespaces the files touched (and cluster-scoped
 /// kinds) but is not among `applied`; returns how many deletions failed.
 async fn prune(
-    api: &mut ObjectServiceClient<Channel>,
+    api: &mut ObjectServiceClient<Conn>,
     args: &ApplyArgs,
     applied: &[Object],
     dry_run: bool,

@@ -5,13 +5,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::client::Conn;
 use skiff_control::store::blobs::{CHUNK_BYTES, sha256_hex};
 use skiff_proto::Object;
 use skiff_proto::artifact::{ArtifactRef, parse_wasm_image};
 use skiff_proto::grpc::api::artifact_service_client::ArtifactServiceClient;
 use skiff_proto::grpc::api::{StatArtifactRequest, UploadArtifactRequest};
 use tonic::Code;
-use tonic::transport::Channel;
 
 use super::client::{Failure, refused};
 
@@ -45,7 +45,7 @@ pub fn resolve_paths(o: &mut Object, base: Option<&Path>) {
 /// in the artifact store (unless it is there already), printing what was uploaded.
 pub async fn upload_local(
     objects: &mut [Object],
-    channel: &Channel,
+    channel: &Conn,
     upload: bool,
 ) -> Result<(), Failure> {
     // Path → digest: a file several objects name is read and sent once.
@@ -74,7 +74,7 @@ pub async fn upload_local(
 }
 
 /// Uploads `bytes` as `digest` unless the store has it.
-async fn send(channel: &Channel, path: &Path, bytes: &[u8], digest: &str) -> Result<(), Failure> {
+async fn send(channel: &Conn, path: &Path, bytes: &[u8], digest: &str) -> Result<(), Failure> {
     let what = format!("artifact {digest} ({})", path.display());
     let mut api = ArtifactServiceClient::new(channel.clone());
     let stat = api

@@ -66,18 +66,30 @@ pub fn refused(what: &str, s: &tonic::Status) -> Failure {
 #[derive(Debug, Clone)]
 pub struct Target {
     pub addr: String,
-    /// A folder with `ca.crt`, `tls.crt` and `tls.key`.
+    /// A folder with `ca.crt`, and `tls.crt` and `tls.key` unless a token is given.
     pub credentials: Option<PathBuf>,
+    /// A ServiceAccount's bearer token (`skiff create token`), sent instead of a client
+    /// certificate.
+    pub token: Option<String>,
 }
 
-/// The server and credentials: `--server` and `--credentials` (or `SKIFF_SERVER` and
-/// `SKIFF_CREDENTIALS`, through clap), else the `server:` and `credentials:` lines of
-/// `~/.skiff/config` (written by `skiff dev`), else the default address.
+/// The server and credentials: `--server`, `--credentials` and `--token` (or
+/// `SKIFF_SERVER`, `SKIFF_CREDENTIALS` and `SKIFF_TOKEN`, through clap), else the
+/// `server:`, `credentials:` and `token:` lines of `~/.skiff/config` (written by `skiff
+/// dev`), else the default address.
 pub fn server(args: &ServerArgs) -> Target {
-    target(args.server.as_deref(), args.credentials.as_deref())
+    target(
+        args.server.as_deref(),
+        args.credentials.as_deref(),
+        args.token.as_deref(),
+    )
 }
 
-pub fn target(server: Option<&str>, credentials: Option<&std::path::Path>) -> Target {
+pub fn target(
+    server: Option<&str>,
+    credentials: Option<&std::path::Path>,
+    token: Option<&str>,
+) -> Target {
     let config = config_path()
         .and_then(|p| std::fs::read_to_string(p).ok())
         .unwrap_or_default();
@@ -99,7 +111,41 @@ pub fn target(server: Option<&str>, credentials: Option<&std::path::Path>) -> Ta
         credentials: credentials
             .map(PathBuf::from)
             .or_else(|| line("credentials:").map(PathBuf::from)),
+        token: token
+            .map(|t| t.trim().to_owned())
+            .or_else(|| line("token:"))
+            .filter(|t| !t.is_empty()),
     }
+}
+
+/// Adds `authorization: Bearer TOKEN` to every call when there is a token.
+#[derive(Clone, Debug, Default)]
+pub struct Bearer(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut r: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            r.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(r)
+    }
+}
+
+/// A connection to a member, with the caller's token (if any) on every call.
+pub type Conn = tonic::service::interceptor::InterceptedService<Channel, Bearer>;
+
+fn bearer(t: &Target) -> Result<Bearer, Failure> {
+    let Some(token) = &t.token else {
+        return Ok(Bearer(None));
+    };
+    format!("Bearer {token}")
+        .parse()
+        .map(|v| Bearer(Some(v)))
+        .map_err(|_| {
+            Failure::User(
+                "--token: the token holds characters a header cannot carry; paste it as `skiff create token` printed it".into(),
+            )
+        })
 }
 
 /// `~/.skiff/config`.
@@ -108,7 +154,7 @@ pub fn config_path() -> Option<PathBuf> {
 }
 
 /// A connection to the object API, or why there is none.
-pub async fn connect(t: &Target) -> Result<ObjectServiceClient<Channel>, Failure> {
+pub async fn connect(t: &Target) -> Result<ObjectServiceClient<Conn>, Failure> {
     channel(t).await.map(ObjectServiceClient::new)
 }
 
@@ -118,7 +164,8 @@ pub fn dialer(t: &Target) -> Result<skiff_pki::Dialer, Failure> {
         return Err(Failure::User(format!(
             "no credentials for the Skiff API at {}: `skiff dev` writes an admin credential \
              into ~/.skiff/config; elsewhere pass --credentials DIR (a folder with ca.crt, \
-             tls.crt and tls.key, e.g. from `skiff pki issue --user NAME`) or set SKIFF_CREDENTIALS",
+             tls.crt and tls.key, e.g. from `skiff pki issue --user NAME`; with --token, \
+             ca.crt alone) or set SKIFF_CREDENTIALS",
             t.addr
         )));
     };
@@ -130,15 +177,30 @@ pub fn dialer(t: &Target) -> Result<skiff_pki::Dialer, Failure> {
 }
 
 /// A connection to the member at `t` (any of its services), or why there is none.
-pub async fn channel(t: &Target) -> Result<Channel, Failure> {
+pub async fn channel(t: &Target) -> Result<Conn, Failure> {
     let addr = &t.addr;
-    let dialer = dialer(t)?;
     if addr.parse::<std::net::SocketAddr>().is_err() && !addr.contains(':') {
         return Err(Failure::User(format!(
             "--server {addr:?} is not an address: give HOST:PORT"
         )));
     }
-    dialer.member(addr).await.map_err(|e| {
+    let bearer = bearer(t)?;
+    let dialled = match (&t.token, &t.credentials) {
+        // A token authenticates; the folder need only hold the CA to check the server.
+        (Some(_), Some(dir)) if !dir.join("tls.crt").exists() => {
+            let ca = std::fs::read_to_string(dir.join("ca.crt")).map_err(|e| {
+                Failure::User(format!(
+                    "--credentials {}: reading ca.crt: {e}",
+                    dir.display()
+                ))
+            })?;
+            let config = skiff_pki::tls::anonymous_client(&ca)
+                .map_err(|e| Failure::User(format!("--credentials {}: {e}", dir.display())))?;
+            skiff_pki::transport::member_channel(addr, config).await
+        }
+        _ => dialer(t)?.member(addr).await,
+    };
+    dialled.map(|ch| Conn::new(ch, bearer)).map_err(|e| {
         let why = source_text(&e);
         if why.contains("certificate") || why.contains("CertificateRequired") {
             return Failure::User(format!(
@@ -185,18 +247,18 @@ pub fn kind(word: &str) -> Result<Kind, Failure> {
         "ev" => Some(Kind::Event),
         "pc" => Some(Kind::PriorityClass),
         "ing" => Some(Kind::Ingress),
+        "sa" => Some(Kind::ServiceAccount),
         _ => None,
     };
     short
         .or_else(|| {
             Kind::ALL.into_iter().find(|k| {
-                let n = k.name().to_ascii_lowercase();
-                w == n || w == format!("{n}s") || (n.ends_with('s') && w == format!("{n}es"))
+                w == k.name().to_ascii_lowercase() || w == k.resource()
             })
         })
         .ok_or_else(|| {
             Failure::User(format!(
-                "unknown kind {word:?}; kinds: {} (short: po, deploy, rs, ds, svc, ep, no, ns, cm, ev, pc, ing)",
+                "unknown kind {word:?}; kinds: {} (short: po, deploy, rs, ds, svc, ep, no, ns, cm, ev, pc, ing, sa)",
                 Kind::ALL.map(|k| k.name().to_ascii_lowercase()).join(", ")
             ))
         })

@@ -59,6 +59,10 @@ pub fn run_member(a: ControlArgs) -> Result<ExitCode> {
     let addresses = pki::addresses([listen.as_str(), advertised.as_str()]);
     let valid_for = *a.cert_validity;
     let (tls, ca) = pki::member_tls(&a.data_dir, a.id, addresses.clone(), source, valid_for)?;
+    let tokens = match &ca {
+        Some(ca) => Some(std::sync::Arc::new(ca.token_issuer()?)),
+        None => None,
+    };
     let renewal = pki::renew(
         tls.clone(),
         pki::member_dir(&a.data_dir),
@@ -87,6 +91,7 @@ pub fn run_member(a: ControlArgs) -> Result<ExitCode> {
             .map_err(|e| anyhow::anyhow!("--cluster-cidr: {e}"))?,
         },
         tls,
+        tokens,
     };
     let result = runtime()?.block_on(async {
         let renewal = tokio::spawn(renewal);
@@ -119,7 +124,7 @@ fn role_name(r: i32) -> &'static str {
 /// `skiff members [list]` and `skiff members remove ID`.
 pub fn members(a: &MembersArgs) -> Result<ExitCode> {
     runtime()?.block_on(async {
-        let target = super::client::target(a.server.as_deref(), a.credentials.as_deref());
+        let target = super::client::target(a.server.as_deref(), a.credentials.as_deref(), None);
         let dialer = match super::client::dialer(&target) {
             Ok(d) => d,
             Err(f) => return Ok(f.report()),
@@ -148,7 +153,7 @@ pub fn members(a: &MembersArgs) -> Result<ExitCode> {
 }
 
 async fn list(
-    client: &mut MembershipClient<tonic::transport::Channel>,
+    client: &mut MembershipClient<super::client::Conn>,
     dialer: &skiff_pki::Dialer,
 ) -> Result<ExitCode> {
     let book = client

@@ -43,7 +43,7 @@ fn write_config(api: &str, credentials: &Path) -> Result<Option<PathBuf>> {
 }
 
 /// Waits until the API answers (the member elected itself).
-async fn api_ready(api: &client::Target) -> Result<ObjectServiceClient<tonic::transport::Channel>> {
+async fn api_ready(api: &client::Target) -> Result<ObjectServiceClient<client::Conn>> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(ch) = client::channel(api).await {
@@ -70,7 +70,7 @@ async fn api_ready(api: &client::Target) -> Result<ObjectServiceClient<tonic::tr
 
 /// Every Ingress and HTTPRoute, as `curl` arguments at the ingress `addr`.
 async fn route_urls(
-    api: &mut ObjectServiceClient<tonic::transport::Channel>,
+    api: &mut ObjectServiceClient<client::Conn>,
     addr: &str,
 ) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -152,10 +152,7 @@ async fn apply_example(api: &client::Target) -> Result<Option<String>> {
 }
 
 /// The ready addresses of the Service's Endpoints, once there are any (within 60 s).
-async fn endpoints(
-    api: &mut ObjectServiceClient<tonic::transport::Channel>,
-    name: &str,
-) -> Vec<String> {
+async fn endpoints(api: &mut ObjectServiceClient<client::Conn>, name: &str) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         let got = api
@@ -220,7 +217,9 @@ pub fn run(a: DevArgs) -> Result<ExitCode> {
     let target = client::Target {
         addr: api.clone(),
         credentials: Some(admin.clone()),
+        token: None,
     };
+    let tokens = Some(std::sync::Arc::new(ca.token_issuer()?));
     let renewals = [
         pki::renew(
             member_tls.clone(),
@@ -253,6 +252,7 @@ pub fn run(a: DevArgs) -> Result<ExitCode> {
         tick: Duration::from_millis(50),
         controllers: Default::default(),
         tls: member_tls,
+        tokens,
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
     let node = AgentConfig {

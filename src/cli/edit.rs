@@ -2,11 +2,11 @@
 //! naming it (`KIND/NAME` or `KIND NAME`), reading it, and changing it with a
 //! compare-and-swap that reads again and retries when someone else wrote in between.
 
+use super::client::Conn;
 use skiff_proto::grpc::api::object_service_client::ObjectServiceClient;
 use skiff_proto::grpc::api::{GetRequest, ObjectKey, ReadConsistency, UpdateRequest};
 use skiff_proto::{Kind, Object};
 use tonic::Code;
-use tonic::transport::Channel;
 
 use super::client::{self, Failure, refused};
 use super::get::{namespace, object};
@@ -67,7 +67,7 @@ impl Target {
     /// The object and its revision, read linearizably.
     pub async fn fetch(
         &self,
-        api: &mut ObjectServiceClient<Channel>,
+        api: &mut ObjectServiceClient<Conn>,
     ) -> Result<(Object, u64), Failure> {
         let r = api
             .get(GetRequest {
@@ -88,7 +88,7 @@ impl Target {
     /// got in first. Returns the object as written (or as it was, unchanged).
     pub async fn modify(
         &self,
-        api: &mut ObjectServiceClient<Channel>,
+        api: &mut ObjectServiceClient<Conn>,
         mut change: impl FnMut(&mut Object) -> Result<bool, Failure>,
     ) -> Result<(Object, bool), Failure> {
         for _ in 0..10 {

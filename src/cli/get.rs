@@ -180,9 +180,7 @@ pub async fn run(a: &GetArgs) -> Result<ExitCode, Failure> {
 
 /// Prints every change after `revision` until the server ends the stream or Ctrl-C.
 async fn watch(
-    api: &mut skiff_proto::grpc::api::object_service_client::ObjectServiceClient<
-        tonic::transport::Channel,
-    >,
+    api: &mut skiff_proto::grpc::api::object_service_client::ObjectServiceClient<client::Conn>,
     kind: Kind,
     ns: &str,
     a: &GetArgs,

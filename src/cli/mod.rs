@@ -6,6 +6,7 @@
 //! - `dev`: `skiff dev`, a control-plane member and a node agent in one process.
 //! - `node`: `skiff node` (run a node agent).
 //! - `control`: `skiff control` (run a member) and `skiff members` (list them).
+//! - `auth`: `skiff auth whoami|can-i` and `skiff create token`.
 //! - `pki`: the certificates of members, nodes and `skiff dev`, and `skiff pki`.
 //! - `client`: the server address, the connection, kinds, and failures as exit codes.
 //! - `artifacts`: local Wasm component files in manifests, uploaded and named by digest.
@@ -16,6 +17,7 @@
 
 mod apply;
 mod artifacts;
+mod auth;
 mod client;
 mod control;
 mod delete;
@@ -93,6 +95,10 @@ pub enum Command {
     Rollout(rollout::RolloutArgs),
     /// Set the number of replicas of a Deployment or ReplicaSet.
     Scale(scale::ScaleArgs),
+    /// Who you are to the API, and what you may do: `whoami`, `can-i VERB RESOURCE`.
+    Auth(auth::AuthArgs),
+    /// Create things that are not manifests: `create token SERVICEACCOUNT`.
+    Create(auth::CreateArgs),
     /// Mark a node unschedulable: no new pods go there.
     Cordon(nodes::NodeVerbArgs),
     /// Make a cordoned node schedulable again.
@@ -327,6 +333,10 @@ pub struct ServerArgs {
     /// A folder with the credentials to call it with (`ca.crt`, `tls.crt`, `tls.key`).
     #[arg(long, env = "SKIFF_CREDENTIALS", global = true, value_name = "DIR")]
     pub credentials: Option<PathBuf>,
+    /// A ServiceAccount's bearer token (`skiff create token`), instead of a client
+    /// certificate (--credentials then needs only `ca.crt`).
+    #[arg(long, env = "SKIFF_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
     /// The namespace to act in.
     #[arg(short, long, global = true)]
     pub namespace: Option<String>,
@@ -475,5 +485,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cordon(a) => client::run_verb(nodes::cordon(&a, true)),
         Command::Uncordon(a) => client::run_verb(nodes::cordon(&a, false)),
         Command::Drain(a) => client::run_verb(nodes::drain(&a)),
+        Command::Auth(a) => client::run_verb(auth::run(&a)),
+        Command::Create(a) => client::run_verb(auth::create(&a)),
     }
 }

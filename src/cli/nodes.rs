@@ -8,12 +8,12 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use super::client::Conn;
 use clap::Args;
 use skiff_proto::grpc::api::object_service_client::ObjectServiceClient;
 use skiff_proto::grpc::api::{DeleteRequest, ListRequest, ObjectKey, ReadConsistency};
 use skiff_proto::model::Pod;
 use skiff_proto::{Kind, Object};
-use tonic::transport::Channel;
 
 use super::ServerArgs;
 use super::client::{self, Failure, refused};
@@ -52,7 +52,7 @@ fn node(name: &str) -> Target {
 }
 
 async fn set_unschedulable(
-    api: &mut ObjectServiceClient<Channel>,
+    api: &mut ObjectServiceClient<Conn>,
     name: &str,
     on: bool,
 ) -> Result<bool, Failure> {
@@ -80,7 +80,7 @@ pub async fn cordon(a: &NodeVerbArgs, on: bool) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn pods_on(api: &mut ObjectServiceClient<Channel>, node: &str) -> Result<Vec<Pod>, Failure> {
+async fn pods_on(api: &mut ObjectServiceClient<Conn>, node: &str) -> Result<Vec<Pod>, Failure> {
     let r = api
         .list(ListRequest {
             kind: Kind::Pod.name().into(),

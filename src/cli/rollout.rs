@@ -10,6 +10,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use super::client::Conn;
 use clap::{Args, Subcommand};
 use skiff_proto::grpc::api::ListRequest;
 use skiff_proto::grpc::api::object_service_client::ObjectServiceClient;
@@ -17,7 +18,6 @@ use skiff_proto::grpc::api::{ReadConsistency, WatchEventType, WatchRequest};
 use skiff_proto::model::values::Time;
 use skiff_proto::model::{Deployment, ReplicaSet};
 use skiff_proto::{Kind, Object};
-use tonic::transport::Channel;
 
 use super::ServerArgs;
 use super::client::{self, Failure, refused};
@@ -229,7 +229,7 @@ fn deployment_progress(d: &Deployment) -> Result<(String, bool), Failure> {
 /// Follows the object through a watch (as kubectl does), so every status the controller
 /// writes is seen and printed, however quickly the rollout goes.
 async fn status(
-    api: &mut ObjectServiceClient<Channel>,
+    api: &mut ObjectServiceClient<Conn>,
     t: &Target,
     timeout: u64,
 ) -> Result<ExitCode, Failure> {
@@ -246,7 +246,7 @@ async fn status(
     }
 }
 
-async fn follow(api: &mut ObjectServiceClient<Channel>, t: &Target) -> Result<ExitCode, Failure> {
+async fn follow(api: &mut ObjectServiceClient<Conn>, t: &Target) -> Result<ExitCode, Failure> {
     let mut last = String::new();
     let mut show = |o: &Object| -> Result<bool, Failure> {
         let (line, done) = progress(o)?;
@@ -299,7 +299,7 @@ async fn follow(api: &mut ObjectServiceClient<Channel>, t: &Target) -> Result<Ex
 
 /// The Deployment's ReplicaSets, oldest revision first.
 async fn revisions(
-    api: &mut ObjectServiceClient<Channel>,
+    api: &mut ObjectServiceClient<Conn>,
     t: &Target,
 ) -> Result<(Deployment, u64, Vec<ReplicaSet>), Failure> {
     let (o, rev) = t.fetch(api).await?;
@@ -341,7 +341,7 @@ fn revision_of(rs: &ReplicaSet) -> u64 {
 }
 
 async fn history(
-    api: &mut ObjectServiceClient<Channel>,
+    api: &mut ObjectServiceClient<Conn>,
     t: &Target,
     revision: Option<u64>,
 ) -> Result<ExitCode, Failure> {
@@ -371,7 +371,7 @@ async fn history(
 }
 
 async fn undo(
-    api: &mut ObjectServiceClient<Channel>,
+    api: &mut ObjectServiceClient<Conn>,
     t: &Target,
     to: Option<u64>,
 ) -> Result<ExitCode, Failure> {
@@ -419,7 +419,7 @@ async fn undo(
 }
 
 async fn set_paused(
-    api: &mut ObjectServiceClient<Channel>,
+    api: &mut ObjectServiceClient<Conn>,
     t: &Target,
     paused: bool,
 ) -> Result<ExitCode, Failure> {

@@ -29,16 +29,16 @@ mod events;
 mod fields;
 mod logs;
 mod namespaces;
-mod objects;
+pub(crate) mod objects;
 mod priority;
-mod status;
+pub(crate) mod status;
 mod watch;
 mod writes;
 
 pub use artifacts::{ArtifactApi, MAX_ARTIFACT_BYTES};
 pub use events::{EVENT_TTL, expire as expire_events, record as record_event};
 pub use logs::LogApi;
-pub use namespaces::ensure_default as ensure_default_namespace;
+pub use namespaces::{ensure, ensure_default as ensure_default_namespace};
 pub use objects::ObjectApi;
 
 #[cfg(test)]

@@ -60,25 +60,33 @@ impl ObjectApi {
 /// Creates the `default` namespace if it is missing, retrying until the cluster has a
 /// leader; returns once it exists.
 pub async fn ensure_default(store: StoreHandle) {
-    let k = key::make(Kind::Namespace, "", DEFAULT_NAMESPACE);
-    loop {
-        if matches!(store.state().get(&k), Ok(Some(_))) {
-            return;
-        }
-        let ns = Object::Namespace(Namespace {
-            metadata: ObjectMeta {
-                name: DEFAULT_NAMESPACE.to_owned(),
-                ..Default::default()
-            },
+    let ns = Object::Namespace(Namespace {
+        metadata: ObjectMeta {
+            name: DEFAULT_NAMESPACE.to_owned(),
             ..Default::default()
-        });
-        let cmd = Command {
-            ops: vec![Op::Create(created(ns, &Time::now()))],
-        };
-        match store.propose(cmd).await {
-            Ok(_) | Err(WriteError::Rejected(Rejection::AlreadyExists(_))) => return,
-            Err(WriteError::Stopped) => return,
-            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        },
+        ..Default::default()
+    });
+    ensure(store, vec![ns]).await
+}
+
+/// Creates each of `objects` that is missing (one left alone if it exists, whatever it
+/// holds now), retrying until the cluster has a leader; returns once all exist.
+pub async fn ensure(store: StoreHandle, objects: Vec<Object>) {
+    for o in objects {
+        let k = key::of(&o);
+        loop {
+            if matches!(store.state().get(&k), Ok(Some(_))) {
+                break;
+            }
+            let cmd = Command {
+                ops: vec![Op::Create(created(o.clone(), &Time::now()))],
+            };
+            match store.propose(cmd).await {
+                Ok(_) | Err(WriteError::Rejected(Rejection::AlreadyExists(_))) => break,
+                Err(WriteError::Stopped) => return,
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
         }
     }
 }

@@ -64,7 +64,7 @@ pub(super) fn envelope(o: &Object, revision: u64) -> Result<ObjectEnvelope, Stat
     })
 }
 
-fn kind(name: &str) -> Result<Kind, Status> {
+pub(crate) fn kind(name: &str) -> Result<Kind, Status> {
     Kind::ALL
         .into_iter()
         .find(|k| k.name().eq_ignore_ascii_case(name))
@@ -83,7 +83,7 @@ pub(super) fn object_key(k: Option<ObjectKey>) -> Result<String, Status> {
 
 /// Decodes one manifest with the same strict rules as `skiff validate`, then fills in the
 /// defaults (see `admission`).
-fn decode(manifest: &[u8]) -> Result<Object, Status> {
+pub(crate) fn decode(manifest: &[u8]) -> Result<Object, Status> {
     if manifest.len() > MAX_OBJECT_BYTES {
         return Err(Status::invalid_argument(format!(
             "the object is {} bytes; the limit is {MAX_OBJECT_BYTES} (1 MiB, as etcd's request limit keeps Kubernetes objects small); hint: keep large data out of the object, e.g. in an artifact or a volume",
@@ -109,32 +109,32 @@ fn selector(s: &str) -> Result<Option<LabelSelector>, Status> {
         .map_err(Status::invalid_argument)
 }
 
-type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchEvent, Status>> + Send>>;
+pub(crate) type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchEvent, Status>> + Send>>;
 
-#[tonic::async_trait]
-impl ObjectService for ObjectApi {
-    async fn create(&self, r: Request<CreateRequest>) -> Result<Response<CreateResponse>, Status> {
-        let o = plan::created(decode(&r.into_inner().manifest)?, &Time::now());
-        let (object, _) = self.commit(None, Plan::Create(o)).await?;
-        Ok(Response::new(CreateResponse {
-            object: Some(object),
-        }))
+impl ObjectApi {
+    /// Creates `o` (decoded and defaulted).
+    pub(crate) async fn create_object(&self, o: Object) -> Result<ObjectEnvelope, Status> {
+        let o = plan::created(o, &Time::now());
+        Ok(self.commit(None, Plan::Create(o)).await?.0)
     }
 
-    async fn update(&self, r: Request<UpdateRequest>) -> Result<Response<UpdateResponse>, Status> {
-        let r = r.into_inner();
-        let o = decode(&r.manifest)?;
+    /// Replaces the object `o` names; a compare-and-swap with `expected`.
+    pub(crate) async fn update_object(
+        &self,
+        o: Object,
+        expected: Option<u64>,
+    ) -> Result<ObjectEnvelope, Status> {
         let current = self.current(&key::of(&o)).await?;
-        let plan = plan::update(&current, o, r.expected_resource_version);
-        let (object, _) = self.commit(Some(&current), plan).await?;
-        Ok(Response::new(UpdateResponse {
-            object: Some(object),
-        }))
+        let plan = plan::update(&current, o, expected);
+        Ok(self.commit(Some(&current), plan).await?.0)
     }
 
-    async fn apply(&self, r: Request<ApplyRequest>) -> Result<Response<ApplyResponse>, Status> {
-        let r = r.into_inner();
-        let desired = decode(&r.manifest)?;
+    /// Server-side apply of `desired`.
+    pub(crate) async fn apply_object(
+        &self,
+        desired: Object,
+        dry_run: bool,
+    ) -> Result<ApplyResponse, Status> {
         let k = key::of(&desired);
         // Another writer may get in between the read and the write: plan again from what
         // it wrote, as Kubernetes' apiserver retries its guaranteed updates.
@@ -148,17 +148,17 @@ impl ObjectService for ObjectApi {
                 Plan::Update { .. } => ApplyOutcome::Configured,
                 Plan::Unchanged(_) => ApplyOutcome::Unchanged,
             };
-            let written = if r.dry_run {
+            let written = if dry_run {
                 self.check(current.as_ref(), plan).await.map(|o| (o, 0))
             } else {
                 self.commit(current.as_ref(), plan).await
             };
             match written {
                 Ok((object, _)) => {
-                    return Ok(Response::new(ApplyResponse {
+                    return Ok(ApplyResponse {
                         object: Some(object),
                         outcome: outcome as i32,
-                    }));
+                    });
                 }
                 Err(e) if lost_race(&e) && desired.metadata().resource_version.is_none() => {}
                 Err(e) => return Err(e),
@@ -167,6 +167,34 @@ impl ObjectService for ObjectApi {
         Err(Status::aborted(format!(
             "{k} kept changing while it was applied ({APPLY_ATTEMPTS} attempts); apply again"
         )))
+    }
+}
+
+#[tonic::async_trait]
+impl ObjectService for ObjectApi {
+    async fn create(&self, r: Request<CreateRequest>) -> Result<Response<CreateResponse>, Status> {
+        let object = self
+            .create_object(decode(&r.into_inner().manifest)?)
+            .await?;
+        Ok(Response::new(CreateResponse {
+            object: Some(object),
+        }))
+    }
+
+    async fn update(&self, r: Request<UpdateRequest>) -> Result<Response<UpdateResponse>, Status> {
+        let r = r.into_inner();
+        let object = self
+            .update_object(decode(&r.manifest)?, r.expected_resource_version)
+            .await?;
+        Ok(Response::new(UpdateResponse {
+            object: Some(object),
+        }))
+    }
+
+    async fn apply(&self, r: Request<ApplyRequest>) -> Result<Response<ApplyResponse>, Status> {
+        let r = r.into_inner();
+        let desired = decode(&r.manifest)?;
+        Ok(Response::new(self.apply_object(desired, r.dry_run).await?))
     }
 
     async fn get(&self, r: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {

@@ -34,7 +34,7 @@ pub fn status_object(current: &Object, status_json: &[u8]) -> Result<Object, Sta
 
 impl ObjectApi {
     /// The object at `k`, read linearizably, or NOT_FOUND.
-    pub(super) async fn current(&self, k: &str) -> Result<Stored, Status> {
+    pub(crate) async fn current(&self, k: &str) -> Result<Stored, Status> {
         self.read_barrier(ReadConsistency::Linearizable as i32)
             .await?;
         self.store

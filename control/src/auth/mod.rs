@@ -1,10 +1,40 @@
-//! Who is calling, and whether they may. Every connection to a member is TLS 1.3 with a
-//! client certificate from the cluster CA (see `skiff-pki`); the accept loop puts the
-//! peer's `PeerInfo` in each request's extensions (read by `caller`, shared with the node
-//! agent through `skiff-pki`), and the checks here run before a request's body is decoded.
+//! Who is calling, and whether they may.
+//!
+//! Every connection to a member is TLS 1.3; the accept loop puts the peer's `PeerInfo`
+//! (with the identity its client certificate names) in each request's extensions, and
+//! [`Authenticate`] turns it (or a bearer token) into the request's [`Identity`] before
+//! anything is decoded.
+//!
+//! # Layout
+//! - `authn`: who a request is from: a client certificate, or a ServiceAccount's token.
+//! - `service`: the AuthService (whoami, access reviews, tokens).
+//! - `attributes`: a request as an authorizer sees it (verb, resource, namespace, name).
+//! - `authorizer`: the chain: members and `system:masters`, then the node authorizer,
+//!   then RBAC; deny by default.
+//! - `rules`: how one RBAC rule matches, and when rules cover others.
+//! - `rbac`: the bindings that name a caller and the rules they give, cached per change.
+//! - `node`: what a node agent may read and write.
+//! - `escalation`: no Role or binding gives more than its writer holds.
+//! - `guard`: the client API's services behind the authorizer.
+//! - `bootstrap`: the default ClusterRoles (`cluster-admin`, `admin`, `edit`, `view`).
 
+pub mod attributes;
+mod authn;
+pub mod authorizer;
+pub mod bootstrap;
+mod escalation;
+pub mod guard;
+mod node;
+pub mod rbac;
+mod rules;
+mod service;
+
+pub use attributes::Attributes;
+pub use authn::Authenticate;
+pub use authorizer::{Authorizer, Decision, is_privileged};
+pub use guard::Guarded;
+pub use service::AuthApi;
 use skiff_pki::Identity;
-use skiff_pki::identity::MASTERS;
 pub use skiff_pki::transport::{caller, forbidden};
 use tonic::Status;
 
@@ -21,13 +51,16 @@ pub fn members_only(req: tonic::Request<()>) -> Result<tonic::Request<()>, Statu
     Ok(req)
 }
 
-/// A gRPC interceptor that lets any authenticated caller through.
-pub fn authenticated(req: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
-    caller(req.extensions())?;
-    Ok(req)
+/// The authenticated caller of a request (see [`Authenticate`]).
+pub fn requester(ext: &tonic::Extensions) -> Result<&Identity, Status> {
+    ext.get::<Identity>().ok_or_else(|| {
+        Status::unauthenticated(
+            "Unauthenticated: present a client certificate from this cluster's CA or a bearer token",
+        )
+    })
 }
 
 /// Whether `id` is a member or in `system:masters`.
 pub fn is_member_or_admin(id: &Identity) -> bool {
-    id.member_id().is_some() || id.in_group(MASTERS)
+    is_privileged(id)
 }

@@ -57,6 +57,11 @@ pub(super) struct Overlay {
     pub index: BTreeMap<String, At>,
     pub active: Layer,
     pub flushing: Option<Arc<Layer>>,
+    /// Kind name → the revision of its last change since `base` (see
+    /// [`StateMachine::kind_changed`]).
+    pub changed: std::collections::HashMap<String, u64>,
+    /// The applied index this overlay started from (open, or a snapshot's install).
+    pub base: u64,
 }
 
 impl Overlay {
@@ -101,12 +106,27 @@ impl StateMachine {
         Ok(View { overlay, txn })
     }
 
+    /// A number that grows whenever an object of `kind` is created, changed or deleted:
+    /// caches derived from a kind (RBAC's rules) compare it to know they are current.
+    pub fn kind_changed(&self, kind: skiff_proto::Kind) -> u64 {
+        let o = self.overlay.read().unwrap_or_else(|p| p.into_inner());
+        o.changed.get(kind.name()).copied().unwrap_or(0).max(o.base)
+    }
+
     /// Adds what a batch of entries changed to the overlay, and makes its index changes
     /// and position the applied ones, atomically for readers.
     pub(super) fn buffer(&self, batch: Layer, index: BTreeMap<String, Option<At>>) {
         let mut o = self.overlay.write().unwrap_or_else(|p| p.into_inner());
         let meta = batch.meta.clone();
         o.active.absorb(batch);
+        if let Some(m) = &meta {
+            for k in index.keys() {
+                let kind = k.split_once('/').map_or(k.as_str(), |(kind, _)| kind);
+                if o.changed.get(kind) != Some(&m.index) {
+                    o.changed.insert(kind.to_owned(), m.index);
+                }
+            }
+        }
         for (k, at) in index {
             match at {
                 Some(at) => o.index.insert(k, at),

@@ -237,6 +237,7 @@ pub fn restore(sm: &StateMachine, snap: &Snapshot) -> Result<(), Error> {
     txn.commit().map_err(|e| sm.err(e))?;
     *overlay = Overlay {
         index,
+        base: meta.index,
         ..Overlay::default()
     };
     sm.reset_applied(meta);

@@ -107,7 +107,11 @@ impl StateMachine {
             let events = txn.open_table(EVENTS).map_err(|e| sm.err(e))?;
             sm.rebuild_index(&events)?
         };
-        sm.overlay.write().unwrap_or_else(|p| p.into_inner()).index = index;
+        {
+            let mut o = sm.overlay.write().unwrap_or_else(|p| p.into_inner());
+            o.index = index;
+            o.base = sm.applied().0;
+        }
         Ok(sm)
     }
 

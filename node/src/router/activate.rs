@@ -19,8 +19,7 @@ use crate::wasm::Outbound;
 /// The annotation that lets a Deployment at zero replicas be woken by a request.
 pub const SCALE_TO_ZERO_ANNOTATION: &str = "skiff.dev/scale-to-zero";
 
-/// The annotation an activation writes on the Deployment: when it was woken.
-pub const ACTIVATED_ANNOTATION: &str = "skiff.dev/activated-at";
+pub use skiff_proto::model::deployment::ACTIVATED_ANNOTATION;
 
 /// What waking needs from the node (the agent provides it).
 #[tonic::async_trait]

@@ -333,5 +333,10 @@ fn typed(kind: Kind, v: serde_json::Value) -> Result<Object, (FieldPath, String)
         Kind::PriorityClass => Object::PriorityClass(from_value(v)?),
         Kind::Ingress => Object::Ingress(from_value(v)?),
         Kind::HttpRoute => Object::HttpRoute(from_value(v)?),
+        Kind::ServiceAccount => Object::ServiceAccount(from_value(v)?),
+        Kind::Role => Object::Role(from_value(v)?),
+        Kind::ClusterRole => Object::ClusterRole(from_value(v)?),
+        Kind::RoleBinding => Object::RoleBinding(from_value(v)?),
+        Kind::ClusterRoleBinding => Object::ClusterRoleBinding(from_value(v)?),
     })
 }

@@ -156,3 +156,7 @@ pub struct DeploymentStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub collision_count: Option<i32>,
 }
+
+/// The annotation a node's activator writes on a Deployment it scales up from zero: when
+/// it was woken (the one change to a Deployment a node may make).
+pub const ACTIVATED_ANNOTATION: &str = "skiff.dev/activated-at";

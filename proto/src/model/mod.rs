@@ -20,6 +20,7 @@ pub mod pod;
 pub mod priorityclass;
 pub mod probe;
 pub mod quantity;
+pub mod rbac;
 pub mod replicaset;
 pub mod scheduling;
 pub mod secret;
@@ -27,6 +28,7 @@ pub mod security;
 pub mod selector;
 mod selector_text;
 pub mod service;
+pub mod serviceaccount;
 pub mod values;
 pub mod volume;
 
@@ -62,9 +64,11 @@ pub use pod::{
 pub use priorityclass::PriorityClass;
 pub use probe::Probe;
 pub use quantity::Quantity;
+pub use rbac::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject};
 pub use replicaset::{ReplicaSet, ReplicaSetSpec, ReplicaSetStatus};
 pub use secret::Secret;
 pub use selector::LabelSelector;
 pub use service::{Service, ServicePort, ServiceSpec};
+pub use serviceaccount::ServiceAccount;
 pub use values::{Base64Bytes, IntOrString, Time};
 pub use volume::Volume;

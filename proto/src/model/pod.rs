@@ -117,6 +117,49 @@ impl PodSpec {
     pub fn is_wasm(&self) -> bool {
         self.runtime_class_name.as_deref() == Some(WASM_RUNTIME_CLASS)
     }
+
+    /// Whether the pod uses the Secret `name` (a volume, an environment variable or an
+    /// image pull secret): what a node may read for it.
+    pub fn uses_secret(&self, name: &str) -> bool {
+        self.volumes
+            .iter()
+            .any(|v| v.secret.as_ref().is_some_and(|s| s.secret_name == name))
+            || self.image_pull_secrets.iter().any(|r| r.name == name)
+            || self.all_containers().any(|c| {
+                c.env_from
+                    .iter()
+                    .any(|f| f.secret_ref.as_ref().is_some_and(|r| r.name == name))
+                    || c.env.iter().any(|e| {
+                        e.value_from
+                            .as_ref()
+                            .and_then(|f| f.secret_key_ref.as_ref())
+                            .is_some_and(|k| k.name == name)
+                    })
+            })
+    }
+
+    /// Whether the pod uses the ConfigMap `name` (a volume or an environment variable).
+    pub fn uses_config_map(&self, name: &str) -> bool {
+        self.volumes
+            .iter()
+            .any(|v| v.config_map.as_ref().is_some_and(|c| c.name == name))
+            || self.all_containers().any(|c| {
+                c.env_from
+                    .iter()
+                    .any(|f| f.config_map_ref.as_ref().is_some_and(|r| r.name == name))
+                    || c.env.iter().any(|e| {
+                        e.value_from
+                            .as_ref()
+                            .and_then(|f| f.config_map_key_ref.as_ref())
+                            .is_some_and(|k| k.name == name)
+                    })
+            })
+    }
+
+    /// Init containers, then the others.
+    pub fn all_containers(&self) -> impl Iterator<Item = &Container> {
+        self.init_containers.iter().chain(&self.containers)
+    }
 }
 
 /// An object in the same namespace, by name.

@@ -12,6 +12,10 @@ pub fn object_meta(kind: Kind, m: &ObjectMeta, at: &FieldPath, v: &mut Violation
     let name_rule = match kind {
         // These names become DNS labels (service names, namespace folders).
         Kind::Namespace | Kind::Service => names::dns_label,
+        // RBAC names may hold `:` (`system:node`), as in Kubernetes.
+        Kind::Role | Kind::ClusterRole | Kind::RoleBinding | Kind::ClusterRoleBinding => {
+            names::path_segment
+        }
         _ => names::dns_subdomain,
     };
     if m.name.is_empty() {

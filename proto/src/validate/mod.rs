@@ -8,6 +8,7 @@ mod meta;
 pub mod names;
 mod network;
 mod pod;
+mod rbac;
 mod routes;
 mod scheduling;
 mod security;
@@ -118,7 +119,17 @@ pub fn object(obj: &Object, ctx: &Context<'_>) -> Vec<Violation> {
                 );
             }
         }
-        Object::Namespace(_) => {}
+        Object::Role(r) => rbac::rules(&r.rules, false, &mut v),
+        Object::ClusterRole(r) => rbac::rules(&r.rules, true, &mut v),
+        Object::RoleBinding(b) => {
+            rbac::role_ref(&b.role_ref, false, &mut v);
+            rbac::subjects(&b.subjects, false, &mut v);
+        }
+        Object::ClusterRoleBinding(b) => {
+            rbac::role_ref(&b.role_ref, true, &mut v);
+            rbac::subjects(&b.subjects, true, &mut v);
+        }
+        Object::Namespace(_) | Object::ServiceAccount(_) => {}
     }
     v.0
 }

@@ -72,6 +72,20 @@ fn qualified_part(s: &str) -> Result<(), String> {
 }
 
 /// A label or annotation key: `[prefix/]name`, prefix a DNS subdomain.
+/// An RBAC object's name, as Kubernetes allows (`system:node`): one path segment.
+pub fn path_segment(s: &str) -> Result<(), String> {
+    if s == "." || s == ".." {
+        return Err("must not be `.` or `..`".into());
+    }
+    if let Some(c) = s.chars().find(|c| matches!(c, '/' | '%')) {
+        return Err(format!("must not contain `{c}`"));
+    }
+    if s.len() > 253 {
+        return Err("must be no more than 253 characters".into());
+    }
+    Ok(())
+}
+
 pub fn label_key(s: &str) -> Result<(), String> {
     let (prefix, name) = match s.split_once('/') {
         Some((p, n)) => (Some(p), n),

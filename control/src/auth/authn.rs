@@ -1,0 +1,100 @@
+//! Authentication: who a request is from. A client certificate from the cluster CA names
+//! its user and groups (the TLS layer verified it); without one, a ServiceAccount's bearer
+//! token (`authorization: Bearer ...`) must verify and name an account that still exists.
+//! Anything else is `Unauthenticated`, before the request's body is read.
+
+use std::sync::Arc;
+
+use skiff_pki::Identity;
+use skiff_pki::tokens::Verifier;
+use skiff_pki::transport::PeerInfo;
+use skiff_proto::model::serviceaccount;
+use skiff_proto::{Kind, Object};
+use tonic::Status;
+
+use super::rbac::AUTHENTICATED;
+use crate::store::{StoreHandle, key};
+
+/// The interceptor that authenticates every call to a member's client API.
+#[derive(Clone)]
+pub struct Authenticate {
+    store: StoreHandle,
+    tokens: Arc<Verifier>,
+}
+
+fn unauthenticated(why: impl std::fmt::Display) -> Status {
+    Status::unauthenticated(format!("Unauthenticated: {why}"))
+}
+
+impl Authenticate {
+    pub fn new(store: StoreHandle, tokens: Verifier) -> Authenticate {
+        Authenticate {
+            store,
+            tokens: Arc::new(tokens),
+        }
+    }
+
+    /// Who `token` is for, or why it is refused.
+    pub fn token(&self, token: &str) -> Result<Identity, Status> {
+        let a = self.tokens.verify(token).map_err(unauthenticated)?;
+        let k = key::make(Kind::ServiceAccount, &a.namespace, &a.name);
+        let current = self
+            .store
+            .state()
+            .get(&k)
+            .map_err(|e| Status::internal(e.to_string()))?;
+        match current.map(|s| s.object) {
+            Some(Object::ServiceAccount(sa))
+                if sa.metadata.uid.as_deref() == Some(a.uid.as_str()) => {}
+            _ => {
+                return Err(unauthenticated(format!(
+                    "the token's ServiceAccount {}/{} no longer exists (it was deleted, or deleted and made again)",
+                    a.namespace, a.name
+                )));
+            }
+        }
+        let mut groups: Vec<String> = serviceaccount::groups(&a.namespace).into();
+        groups.push(AUTHENTICATED.into());
+        Ok(Identity {
+            user: serviceaccount::user_name(&a.namespace, &a.name),
+            groups,
+        })
+    }
+}
+
+/// The token of an `authorization: Bearer TOKEN` header; `None` when there is none.
+fn bearer(md: &tonic::metadata::MetadataMap) -> Result<Option<&str>, Status> {
+    let Some(v) = md.get("authorization") else {
+        return Ok(None);
+    };
+    let v = v
+        .to_str()
+        .map_err(|_| unauthenticated("the authorization header is not text"))?;
+    let token = v
+        .strip_prefix("Bearer ")
+        .ok_or_else(|| unauthenticated("the authorization header must be `Bearer TOKEN`"))?;
+    Ok(Some(token.trim()))
+}
+
+impl tonic::service::Interceptor for Authenticate {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        let from_cert = req
+            .extensions()
+            .get::<PeerInfo>()
+            .and_then(|p| p.identity.clone());
+        let id = match (from_cert, bearer(req.metadata())?) {
+            (Some(mut id), _) => {
+                id.groups.push(AUTHENTICATED.into());
+                id
+            }
+            (None, Some(token)) => self.token(token)?,
+            (None, None) => {
+                return Err(unauthenticated(
+                    "present a client certificate from this cluster's CA or a bearer token (--credentials, --token)",
+                ));
+            }
+        };
+        req.extensions_mut().insert(id);
+        Ok(req)
+    }
+}
