@@ -266,6 +266,24 @@ roleRef: {kind: ClusterRole, name: view, apiGroup: rbac.authorization.k8s.io}
         .await,
         "clusterrolebindings",
     );
+    // A route in team-a cannot send to team-b's Services (no ReferenceGrant), whoever
+    // writes it.
+    let e = apply(
+        &mut admin,
+        r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: steal, namespace: team-a}
+spec:
+  rules:
+  - backendRefs: [{name: db, namespace: team-b, port: 80}]
+"#,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e}");
+    assert!(e.message().contains("ReferenceGrant"), "{e}");
+
     // What she holds she may pass on: bob gets her role in team-a.
     apply(
         &mut alice,

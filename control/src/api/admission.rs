@@ -55,6 +55,27 @@ pub fn default(o: &mut Object) {
     }
 }
 
+/// Refuses an HTTPRoute that sends to a Service in another namespace: in the Gateway API
+/// that takes a ReferenceGrant from the other namespace, which Skiff does not have, and
+/// without one a tenant could route to another's Services.
+pub fn own_namespace_backends(o: &Object) -> Result<(), Status> {
+    let Object::HttpRoute(r) = o else {
+        return Ok(());
+    };
+    let ns = &r.metadata.namespace;
+    for (i, rule) in r.spec.rules.iter().enumerate() {
+        for (j, b) in rule.backend_refs.iter().enumerate() {
+            if let Some(other) = b.namespace.as_deref().filter(|x| *x != ns) {
+                return Err(Status::invalid_argument(format!(
+                    "HTTPRoute {ns}/{}: spec.rules[{i}].backendRefs[{j}].namespace {other:?}: a route may only send to Services in its own namespace ({ns:?}); a cross-namespace reference needs a ReferenceGrant, which Skiff does not support; hint: put the route in {other:?}",
+                    r.metadata.name
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Refuses a Wasm image written as a file path: that file is on the client's machine,
 /// where no node can read it. `skiff apply` uploads it and sends its digest instead.
 pub fn no_local_files(o: &Object) -> Result<(), Status> {

@@ -24,6 +24,7 @@ impl ObjectApi {
         for mut o in objects {
             admission::default(&mut o);
             admission::no_local_files(&o)?;
+            admission::own_namespace_backends(&o)?;
             let mut o = created(o, &now);
             self.admit_priority(&mut o)?;
             let problems = validate::object(&o, &validate::Context::default());

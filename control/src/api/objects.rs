@@ -96,6 +96,7 @@ pub(crate) fn decode(manifest: &[u8]) -> Result<Object, Status> {
         manifest::decode_one(text, &Source::named("<request>")).map_err(|d| status::invalid(&d))?;
     admission::default(&mut o);
     admission::no_local_files(&o)?;
+    admission::own_namespace_backends(&o)?;
     Ok(o)
 }
 

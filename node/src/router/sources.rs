@@ -393,10 +393,14 @@ fn http_route(k: &ServiceKey, r: &HttpRoute) -> RouteSpec {
         let backends: Vec<BackendSpec> = rule
             .backend_refs
             .iter()
+            // Only Services in the route's own namespace (the API refuses others; one
+            // stored before that rule is ignored, as the Gateway API ignores a reference
+            // no ReferenceGrant allows).
+            .filter(|b| b.namespace.as_ref().is_none_or(|ns| *ns == k.namespace))
             .filter_map(|b| {
                 Some(BackendSpec {
                     service: ServiceKey {
-                        namespace: b.namespace.clone().unwrap_or_else(|| k.namespace.clone()),
+                        namespace: k.namespace.clone(),
                         name: b.name.clone(),
                     },
                     port: PortRef::Number(u16::try_from(b.port?).ok()?),
