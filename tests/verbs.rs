@@ -51,14 +51,16 @@ fn apply_get_delete_with_a_kubernetes_manifest() {
         out,
         "deployment/nginx-deployment created\nservice/nginx-service created\n"
     );
-    // Every cluster has the `default` namespace, as Kubernetes clusters do.
+    // Every cluster has the `default` namespace, as Kubernetes clusters do, and its own
+    // (`skiff-system`, as `kube-system`).
+    let want = "namespace/default\nnamespace/skiff-system\n";
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let mut ns = expect(s, &["get", "ns", "-o", "name"], 0);
-    while ns.is_empty() && std::time::Instant::now() < deadline {
+    while ns != want && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(100));
         ns = expect(s, &["get", "ns", "-o", "name"], 0);
     }
-    assert_eq!(ns, "namespace/default\n");
+    assert_eq!(ns, want);
     let out = expect(s, &["apply", "-f", NGINX], 0);
     assert_eq!(
         out,

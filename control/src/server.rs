@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use skiff_proto::grpc::api::artifact_service_server::ArtifactServiceServer;
 use skiff_proto::grpc::api::auth_service_server::AuthServiceServer;
+use skiff_proto::grpc::api::certificate_service_server::CertificateServiceServer;
 use skiff_proto::grpc::api::log_service_server::LogServiceServer;
 use skiff_proto::grpc::api::object_service_server::ObjectServiceServer;
 use skiff_proto::grpc::raft::membership_client::MembershipClient;
@@ -49,8 +50,11 @@ pub struct MemberConfig {
     /// This member's certificate and the cluster CA: every connection in or out is TLS
     /// 1.3 with client certificates (or, for API clients, a ServiceAccount's token).
     pub tls: skiff_pki::Tls,
-    /// Signs ServiceAccount tokens: a member that holds the CA key has one.
-    pub tokens: Option<Arc<skiff_pki::tokens::Issuer>>,
+    /// The cluster CA with its key, on a member that holds it: it signs certificates
+    /// for joiners and renewals, and ServiceAccount tokens.
+    pub ca: Option<Arc<skiff_pki::Ca>>,
+    /// How long the certificates this member signs for others last.
+    pub cert_validity: Duration,
 }
 
 /// The file in the data directory that holds the log and the state machine.
@@ -150,9 +154,19 @@ pub async fn run(
         }),
         authz.clone(),
     ));
-    let auth = AuthServiceServer::new(crate::auth::AuthApi {
-        authz,
-        issuer: config.tokens.clone(),
+    let issuer = match &config.ca {
+        Some(ca) => {
+            Some(Arc::new(ca.token_issuer().map_err(|e| {
+                Error::Config(format!("the cluster CA: {e}"))
+            })?))
+        }
+        None => None,
+    };
+    let auth = AuthServiceServer::new(crate::auth::AuthApi { authz, issuer });
+    let certificates = CertificateServiceServer::new(crate::auth::CertificateApi {
+        api: api.clone(),
+        ca: config.ca.clone(),
+        valid_for: config.cert_validity,
     });
     let authenticate = crate::auth::Authenticate::new(
         store.clone(),
@@ -168,7 +182,7 @@ pub async fn run(
     // leader's job). Both stop with the member.
     let chores = [
         tokio::spawn(crate::api::ensure_default_namespace(store.clone())),
-        tokio::spawn(crate::auth::bootstrap::ensure(store.clone())),
+        tokio::spawn(crate::auth::defaults::ensure(store.clone())),
         tokio::spawn(crate::machinery::leader::while_leading(
             store.clone(),
             LEADERSHIP_CHECK,
@@ -200,6 +214,7 @@ pub async fn run(
         .add_service(artifacts)
         .add_service(logs)
         .add_service(auth)
+        .add_service(certificates)
         .serve_with_incoming_shutdown(incoming, shutdown);
     let joining = async {
         if fresh {

@@ -42,6 +42,12 @@ pub struct Ca {
     key: KeyPair,
 }
 
+impl std::fmt::Debug for Ca {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ca(with its key)")
+    }
+}
+
 impl Ca {
     /// A new CA for the cluster named `cluster`.
     pub fn create(cluster: &str) -> Result<Ca, Error> {
@@ -71,30 +77,39 @@ impl Ca {
             let p = dir.join(name);
             std::fs::read_to_string(&p).map_err(Error::io(format!("reading {}", p.display())))
         };
-        let cert_pem = read(CA_CERT)?;
-        let key = KeyPair::from_pem(&read(CA_KEY)?).map_err(|e| {
-            Error::cert(format!(
-                "{} is not a private key: {e}",
-                dir.join(CA_KEY).display()
-            ))
-        })?;
+        Ca::from_pem(
+            read(CA_CERT)?,
+            &read(CA_KEY)?,
+            &dir.join(CA_CERT).display().to_string(),
+            &dir.join(CA_KEY).display().to_string(),
+        )
+    }
+
+    /// The CA from its certificate and key (named `cert_at` and `key_at` in errors).
+    pub fn from_pem(
+        cert_pem: String,
+        key_pem: &str,
+        cert_at: &str,
+        key_at: &str,
+    ) -> Result<Ca, Error> {
+        let key = KeyPair::from_pem(key_pem)
+            .map_err(|e| Error::cert(format!("{key_at} is not a private key: {e}")))?;
         let der = crate::credentials::first_cert(cert_pem.as_bytes())
-            .map_err(|e| Error::cert(format!("{}: {e}", dir.join(CA_CERT).display())))?;
+            .map_err(|e| Error::cert(format!("{cert_at}: {e}")))?;
         // The pair must match, or every certificate it signs would fail to verify.
-        let (_, cert) = x509_parser::parse_x509_certificate(&der).map_err(|e| {
-            Error::cert(format!(
-                "{} is not a certificate: {e}",
-                dir.join(CA_CERT).display()
-            ))
-        })?;
+        let (_, cert) = x509_parser::parse_x509_certificate(&der)
+            .map_err(|e| Error::cert(format!("{cert_at} is not a certificate: {e}")))?;
         if cert.public_key().subject_public_key.data.as_ref() != key.public_key_raw() {
             return Err(Error::cert(format!(
-                "{} is not the key of {}; keep the pair together",
-                dir.join(CA_KEY).display(),
-                dir.join(CA_CERT).display()
+                "{key_at} is not the key of {cert_at}; keep the pair together"
             )));
         }
         Ok(Ca { cert_pem, key })
+    }
+
+    /// The CA's private key (PEM): only for a member joining the control plane.
+    pub fn key_pem(&self) -> String {
+        self.key.serialize_pem()
     }
 
     /// Whether `dir` holds a CA.
@@ -130,6 +145,24 @@ impl Ca {
     /// A new key and a certificate for `what`, signed by this CA.
     pub fn issue(&self, what: &Issue) -> Result<Credentials, Error> {
         let key = KeyPair::generate().map_err(Error::cert)?;
+        let cert = self.sign(what, &key)?;
+        Ok(Credentials {
+            ca_pem: self.cert_pem.clone(),
+            cert_pem: cert,
+            key_pem: key.serialize_pem(),
+        })
+    }
+
+    /// A certificate (PEM) for `what`, for the key of the certificate signing request
+    /// `csr_pem`. The request's own subject and extensions are ignored: `what` says who
+    /// the certificate names. The request's signature must verify (it proves the key).
+    pub fn sign_request(&self, what: &Issue, csr_pem: &str) -> Result<String, Error> {
+        let csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem)
+            .map_err(|e| Error::cert(format!("the certificate signing request: {e}")))?;
+        self.sign(what, &csr.public_key)
+    }
+
+    fn sign(&self, what: &Issue, key: &impl rcgen::PublicKeyData) -> Result<String, Error> {
         let mut params = CertificateParams::default();
         let id = what.role.identity();
         let mut dn = DistinguishedName::new();
@@ -151,16 +184,22 @@ impl Ca {
                 .extend(what.addresses.iter().map(|a| SanType::IpAddress(*a)));
         }
         validity(&mut params, what.valid_for);
-        params.serial_number = Some(serial(key.public_key_raw()));
+        params.serial_number = Some(serial(key.der_bytes()));
         params.use_authority_key_identifier_extension = true;
         let issuer = Issuer::from_ca_cert_pem(&self.cert_pem, &self.key).map_err(Error::cert)?;
-        let cert = params.signed_by(&key, &issuer).map_err(Error::cert)?;
-        Ok(Credentials {
-            ca_pem: self.cert_pem.clone(),
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-        })
+        let cert = params.signed_by(key, &issuer).map_err(Error::cert)?;
+        Ok(cert.pem())
     }
+}
+
+/// A new key and a certificate signing request for it (both PEM): what a party joining
+/// with a token sends, keeping its key.
+pub fn request() -> Result<(String, String), Error> {
+    let key = KeyPair::generate().map_err(Error::cert)?;
+    let csr = CertificateParams::default()
+        .serialize_request(&key)
+        .map_err(Error::cert)?;
+    Ok((key.serialize_pem(), csr.pem().map_err(Error::cert)?))
 }
 
 fn validity(params: &mut CertificateParams, valid_for: Duration) {

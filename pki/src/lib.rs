@@ -11,6 +11,8 @@
 //! - [`credentials`]: one party's certificate, key and the CA, as files in a folder.
 //! - [`tls`]: rustls configurations (TLS 1.3 only, client certificates) whose certificate
 //!   can be swapped while connections keep going, for rotation.
+//! - [`join`]: join tokens (`SKIFF1::<CA fingerprint>::<id>.<secret>`) and trusting a
+//!   server by the CA a token pins.
 //! - [`tokens`]: ServiceAccount bearer tokens: JWTs signed with the CA's key.
 //! - [`transport`]: TLS under tonic: an accept loop whose connections carry the peer's
 //!   identity, and a connector for channels.
@@ -18,6 +20,7 @@
 pub mod ca;
 pub mod credentials;
 pub mod identity;
+pub mod join;
 pub mod tls;
 pub mod tokens;
 pub mod transport;

@@ -48,7 +48,7 @@ pub fn run_member(a: ControlArgs) -> Result<ExitCode> {
             "the founding members of a cluster share one CA: make it with `skiff pki init DIR` and give each member --pki DIR",
         ),
         (None, _, false) => CaSource::Missing(
-            "a joining member needs the cluster's CA: give --pki DIR (the folder `skiff pki init` made, or `pki/ca` in a member's data folder)",
+            "a joining member needs the cluster's CA: give --join-token TOKEN (`skiff token create --usages member`), or --pki DIR (the folder `skiff pki init` made, or `pki/ca` in a member's data folder)",
         ),
         (None, _, true) => CaSource::Missing(
             "this data folder holds no member certificate: found a cluster with --initial-cluster, or join one with --join and --pki",
@@ -58,15 +58,31 @@ pub fn run_member(a: ControlArgs) -> Result<ExitCode> {
     let listen = a.listen.to_string();
     let addresses = pki::addresses([listen.as_str(), advertised.as_str()]);
     let valid_for = *a.cert_validity;
+    if let Some(token) = &a.join_token
+        && !skiff_pki::Credentials::exist(&pki::member_dir(&a.data_dir))
+    {
+        let token = skiff_pki::join::JoinToken::parse(token).context("--join-token")?;
+        let who = super::join::Joiner::Member(a.id);
+        let (creds, ca) =
+            runtime()?.block_on(super::join::join(&token, &a.join, &who, &addresses))?;
+        let ca = ca.context("the member joined through sent no CA")?;
+        ca.save(&pki::ca_dir(&a.data_dir))?;
+        creds.save(&pki::member_dir(&a.data_dir))?;
+        tracing::info!(
+            id = a.id,
+            "joined with a token: certificate and CA received"
+        );
+    }
     let (tls, ca) = pki::member_tls(&a.data_dir, a.id, addresses.clone(), source, valid_for)?;
-    let tokens = match &ca {
-        Some(ca) => Some(std::sync::Arc::new(ca.token_issuer()?)),
-        None => None,
+    let ca = ca.map(std::sync::Arc::new);
+    let signer = match &ca {
+        Some(ca) => pki::Signer::Local(ca.clone()),
+        None => pki::Signer::Remote(a.join.clone()),
     };
     let renewal = pki::renew(
         tls.clone(),
         pki::member_dir(&a.data_dir),
-        ca,
+        signer,
         skiff_pki::Role::Member { id: a.id },
         addresses,
         valid_for,
@@ -91,7 +107,8 @@ pub fn run_member(a: ControlArgs) -> Result<ExitCode> {
             .map_err(|e| anyhow::anyhow!("--cluster-cidr: {e}"))?,
         },
         tls,
-        tokens,
+        ca,
+        cert_validity: valid_for,
     };
     let result = runtime()?.block_on(async {
         let renewal = tokio::spawn(renewal);

@@ -15,7 +15,7 @@ use skiff_proto::Object;
 use skiff_proto::grpc::api::object_service_client::ObjectServiceClient;
 use skiff_proto::grpc::api::{GetRequest, ObjectKey, ReadConsistency};
 
-use skiff_pki::{Ca, Role};
+use skiff_pki::Role;
 
 use super::DevArgs;
 use super::apply::{apply_request, read_objects};
@@ -219,12 +219,12 @@ pub fn run(a: DevArgs) -> Result<ExitCode> {
         credentials: Some(admin.clone()),
         token: None,
     };
-    let tokens = Some(std::sync::Arc::new(ca.token_issuer()?));
+    let ca = std::sync::Arc::new(ca);
     let renewals = [
         pki::renew(
             member_tls.clone(),
             pki::member_dir(&control_dir),
-            Some(Ca::load(&pki::ca_dir(&control_dir))?),
+            pki::Signer::Local(ca.clone()),
             Role::Member { id: 1 },
             addresses.clone(),
             pki::VALID_FOR,
@@ -232,7 +232,7 @@ pub fn run(a: DevArgs) -> Result<ExitCode> {
         pki::renew(
             node_tls.clone(),
             node_dir,
-            Some(ca),
+            pki::Signer::Local(ca.clone()),
             Role::Node { name: "dev".into() },
             addresses,
             pki::VALID_FOR,
@@ -252,7 +252,8 @@ pub fn run(a: DevArgs) -> Result<ExitCode> {
         tick: Duration::from_millis(50),
         controllers: Default::default(),
         tls: member_tls,
-        tokens,
+        ca: Some(ca),
+        cert_validity: pki::VALID_FOR,
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
     let node = AgentConfig {

@@ -7,6 +7,7 @@
 //! - `node`: `skiff node` (run a node agent).
 //! - `control`: `skiff control` (run a member) and `skiff members` (list them).
 //! - `auth`: `skiff auth whoami|can-i` and `skiff create token`.
+//! - `join`: joining with a token, renewing through the control plane, `skiff token`.
 //! - `pki`: the certificates of members, nodes and `skiff dev`, and `skiff pki`.
 //! - `client`: the server address, the connection, kinds, and failures as exit codes.
 //! - `artifacts`: local Wasm component files in manifests, uploaded and named by digest.
@@ -27,6 +28,7 @@ mod diff;
 mod edit;
 mod files;
 mod get;
+mod join;
 mod logs;
 mod node;
 mod nodes;
@@ -70,6 +72,8 @@ pub enum Command {
     Node(Box<NodeArgs>),
     /// Make a cluster CA, or issue certificates with one (nodes, users).
     Pki(pki::PkiArgs),
+    /// Join tokens for nodes and members: create, list, delete.
+    Token(join::TokenArgs),
     /// List the control-plane members (id, address, role, term, applied index), or remove one.
     Members(MembersArgs),
     /// Check manifests offline: print every error found (exit 1) or "N objects valid".
@@ -142,6 +146,15 @@ pub struct ControlArgs {
     /// on first start; not needed afterwards.
     #[arg(long, value_name = "DIR")]
     pub pki: Option<PathBuf>,
+    /// Join with a token instead of --pki (`skiff token create --usages member`): the
+    /// member gets its certificate and the CA from the member it joins through.
+    #[arg(
+        long,
+        env = "SKIFF_JOIN_TOKEN",
+        hide_env_values = true,
+        requires = "join"
+    )]
+    pub join_token: Option<String>,
     /// How long the member's own certificate is valid; it is renewed two thirds through.
     #[arg(long, default_value = "365d", hide = true)]
     pub cert_validity: humantime::Duration,
@@ -201,6 +214,15 @@ pub struct NodeArgs {
     /// time.
     #[arg(long, value_name = "DIR")]
     pub credentials: Option<PathBuf>,
+    /// Join with a token instead of --credentials (`skiff token create`): the node makes
+    /// its key and gets its certificate from the control plane, the first time.
+    #[arg(
+        long,
+        env = "SKIFF_JOIN_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "credentials"
+    )]
+    pub join_token: Option<String>,
     /// The Node object's name.
     #[arg(long)]
     pub name: String,
@@ -468,6 +490,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Members(a) => control::members(&a),
         Command::Node(a) => node::run(*a),
         Command::Pki(a) => pki::run(&a),
+        Command::Token(a) => client::run_verb(join::run(&a)),
         Command::Apply(a) => client::run_verb(apply::run(&a)),
         Command::Get(a) => client::run_verb(get::run(&a)),
         Command::Delete(a) => client::run_verb(delete::run(&a)),

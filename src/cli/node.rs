@@ -10,7 +10,10 @@ use skiff_node::agent::{self, AgentConfig, BackoffPolicy, Capacity};
 use skiff_node::router::RouterLimits;
 use skiff_proto::model::quantity::Quantity;
 
+use std::net::IpAddr;
+
 use super::NodeArgs;
+use super::join::Joiner;
 
 fn labels(text: Option<&str>) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
@@ -45,24 +48,35 @@ fn machine_memory() -> u64 {
         .map_or(4 << 30, |kb| kb * 1024)
 }
 
+/// Where a node keeps its credentials.
+fn kept(data: &std::path::Path) -> std::path::PathBuf {
+    data.join("pki").join("node")
+}
+
 /// The node's credentials: from `--credentials DIR` (kept in the data folder from then
-/// on), else those kept before. They must name this node.
-fn node_tls(
-    name: &str,
-    given: Option<&std::path::Path>,
-    data: &std::path::Path,
-) -> Result<skiff_pki::Tls> {
-    let kept = data.join("pki").join("node");
-    let creds = match given {
-        Some(dir) => {
+/// on), else those kept before, else a certificate got with `--join-token`. They must
+/// name this node.
+async fn node_tls(a: &NodeArgs, addresses: &[IpAddr]) -> Result<skiff_pki::Tls> {
+    let (name, kept) = (&a.name, kept(&a.data_dir));
+    let creds = match (&a.credentials, &a.join_token) {
+        (Some(dir), _) => {
             let c = skiff_pki::Credentials::load(dir)
                 .with_context(|| format!("--credentials {}", dir.display()))?;
             c.save(&kept)?;
             c
         }
-        None if skiff_pki::Credentials::exist(&kept) => skiff_pki::Credentials::load(&kept)?,
-        None => bail!(
-            "node {name} has no credentials: issue them with `skiff pki issue --ca CA_DIR --node {name} --out DIR` and pass --credentials DIR"
+        (None, _) if skiff_pki::Credentials::exist(&kept) => skiff_pki::Credentials::load(&kept)?,
+        (None, Some(token)) => {
+            let token = skiff_pki::join::JoinToken::parse(token).context("--join-token")?;
+            let control: Vec<String> = a.control.iter().map(|c| c.to_string()).collect();
+            let who = Joiner::Node(name.clone());
+            let (c, _) = super::join::join(&token, &control, &who, addresses).await?;
+            c.save(&kept)?;
+            tracing::info!(node = %name, "joined with a token: certificate received");
+            c
+        }
+        (None, None) => bail!(
+            "node {name} has no credentials: join with --join-token TOKEN (`skiff token create`), or issue them with `skiff pki issue --ca CA_DIR --node {name} --out DIR` and pass --credentials DIR"
         ),
     };
     let who = creds.identity()?;
@@ -92,7 +106,23 @@ pub fn run(a: NodeArgs) -> Result<ExitCode> {
         ..RouterLimits::default()
     };
     let containers = a.containers.config(&a.data_dir)?;
-    let tls = node_tls(&a.name, a.credentials.as_deref(), &a.data_dir)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let addresses: Vec<IpAddr> = a.address.parse().into_iter().collect();
+    let tls = rt.block_on(node_tls(&a, &addresses))?;
+    // Renewed through the control plane: a node does not hold the CA.
+    let _renewal = super::control::AbortOnDrop(rt.spawn(super::pki::renew(
+        tls.clone(),
+        kept(&a.data_dir),
+        super::pki::Signer::Remote(a.control.iter().map(|c| c.to_string()).collect()),
+        skiff_pki::Role::Node {
+            name: a.name.clone(),
+        },
+        addresses,
+        super::pki::VALID_FOR,
+    )));
     let config = AgentConfig {
         name: a.name,
         control: a.control.iter().map(|c| c.to_string()).collect(),
@@ -121,10 +151,6 @@ pub fn run(a: NodeArgs) -> Result<ExitCode> {
         containers,
         tls,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
     rt.block_on(agent::run(config, async {
         let _ = tokio::signal::ctrl_c().await;
     }))

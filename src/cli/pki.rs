@@ -3,10 +3,12 @@
 //!
 //! A member keeps its files in its data folder: `pki/ca/` (the cluster CA, `ca.crt` and
 //! `ca.key`) and `pki/member/` (its own `ca.crt`, `tls.crt`, `tls.key`). The member that
-//! founds a cluster alone makes the CA; founding members of a larger cluster, and members
-//! that join, are given one (`--pki DIR`, made by `skiff pki init DIR`). A node agent is
-//! given its credentials (`skiff pki issue --node NAME`). Whoever holds the CA renews its
-//! own certificate two thirds through its life, without a restart.
+//! founds a cluster alone makes the CA; founding members of a larger cluster are given one
+//! (`--pki DIR`, made by `skiff pki init DIR`); members that join are given it too, or get
+//! it with a join token (`join`). A node agent is given its credentials (`skiff pki issue
+//! --node NAME`) or joins with a token. Every party renews its certificate two thirds
+//! through its life, without a restart: with the CA if it holds it, else through the
+//! control plane.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -196,12 +198,21 @@ pub fn admin_dir(data: &Path) -> PathBuf {
     data.join("pki").join("admin")
 }
 
+/// Who signs a renewed certificate.
+pub enum Signer {
+    /// The CA, held here.
+    Local(std::sync::Arc<Ca>),
+    /// The control plane at these addresses (a certificate signing request, presented
+    /// with the certificate being renewed).
+    Remote(Vec<String>),
+}
+
 /// Renews the certificate in `dir` (and what `tls` presents) two thirds through its life,
-/// while the process runs. Only a holder of the CA can; others are told when theirs ends.
+/// while the process runs.
 pub async fn renew(
     tls: Tls,
     dir: PathBuf,
-    ca: Option<Ca>,
+    signer: Signer,
     role: Role,
     addresses: Vec<IpAddr>,
     valid_for: Duration,
@@ -219,12 +230,11 @@ pub async fn renew(
             tokio::time::sleep(wait).await;
             continue;
         }
-        let Some(ca) = &ca else {
-            tracing::warn!(dir = %dir.display(), "this certificate is due for renewal and no CA is here to renew it; issue new credentials");
-            tokio::time::sleep(RENEW_CHECK).await;
-            continue;
+        let fresh = match &signer {
+            Signer::Local(ca) => issue(ca, role.clone(), addresses.clone(), valid_for),
+            Signer::Remote(control) => super::join::renew_remote(&tls, control, &addresses).await,
         };
-        let renewed = issue(ca, role.clone(), addresses.clone(), valid_for)
+        let renewed = fresh
             .and_then(|c| c.save(&dir).map(|()| c).map_err(Into::into))
             .and_then(|c| tls.rotate(&c).map_err(Into::into));
         match renewed {
@@ -234,8 +244,14 @@ pub async fn renew(
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
             Err(e) => {
-                tracing::warn!(dir = %dir.display(), error = %e, "renewing the certificate");
-                tokio::time::sleep(Duration::from_secs(60)).await;
+                tracing::warn!(dir = %dir.display(), error = %format!("{e:#}"), "renewing the certificate");
+                // Soon again, but not before a short certificate's next renewal point.
+                tokio::time::sleep(
+                    Duration::from_secs(60)
+                        .min(valid_for / 10)
+                        .max(Duration::from_secs(1)),
+                )
+                .await;
             }
         }
     }

@@ -106,6 +106,25 @@ impl Members {
 
     /// Starts member `id` with `extra` flags after its id, address and data directory.
     pub fn spawn_with(&self, id: u64, extra: &[&str]) -> Child {
+        let mut all = extra.to_vec();
+        let dir = pki::dir().to_str().unwrap();
+        all.extend(["--pki", dir]);
+        self.spawn_bare(id, &all)
+    }
+
+    /// Starts a new member that joins through member `via` with a join token (no CA is
+    /// given to it); returns its id.
+    pub fn join_with_token(&mut self, via: u64, token: &str) -> u64 {
+        self.ports.push(free_port());
+        let id = self.ports.len() as u64;
+        let through = self.addr(via);
+        let child = self.spawn_bare(id, &["--join", &through, "--join-token", token]);
+        self.children.push(Some(child));
+        id
+    }
+
+    /// Starts member `id` with exactly `extra` besides its id, address and data folder.
+    fn spawn_bare(&self, id: u64, extra: &[&str]) -> Child {
         let port = self.ports[id as usize - 1];
         pki::skiff()
             .args([
@@ -116,8 +135,6 @@ impl Members {
                 &format!("127.0.0.1:{port}"),
             ])
             .args(extra)
-            .arg("--pki")
-            .arg(pki::dir())
             .arg("--data-dir")
             .arg(self.dir.path().join(format!("m{id}")))
             .stdout(Stdio::null())

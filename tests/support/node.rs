@@ -23,16 +23,33 @@ impl Agent {
 
     /// An agent for the node `name`, with more flags.
     pub fn with_args(name: &str, control: &str, data: &Path, log: &Path, extra: &[&str]) -> Agent {
+        let creds = super::pki::node(name, &data.with_extension(format!("{name}.creds")));
+        let auth = ["--credentials".into(), creds.into_os_string()];
+        Self::spawn(name, control, data, log, &auth, extra)
+    }
+
+    /// An agent for the node `name` that joins with a join token (no credentials given).
+    pub fn joining(name: &str, control: &str, data: &Path, log: &Path, token: &str) -> Agent {
+        let auth = ["--join-token".into(), token.into()];
+        Self::spawn(name, control, data, log, &auth, &[])
+    }
+
+    fn spawn(
+        name: &str,
+        control: &str,
+        data: &Path,
+        log: &Path,
+        auth: &[std::ffi::OsString],
+        extra: &[&str],
+    ) -> Agent {
         let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
             .unwrap();
-        let creds = super::pki::node(name, &data.with_extension(format!("{name}.creds")));
         let child = super::pki::skiff()
             .args(["node", "--name", name, "--control", control])
-            .arg("--credentials")
-            .arg(creds)
+            .args(auth)
             .args(["--heartbeat-seconds", "1", "--backoff-seconds", "1"])
             .args(["--listen", "127.0.0.1:0", "--usage-seconds", "1"])
             .args([

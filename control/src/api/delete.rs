@@ -30,6 +30,9 @@ pub const FOREGROUND: &str = "foregroundDeletion";
 
 /// The namespace every cluster has, which cannot be deleted.
 pub const DEFAULT_NAMESPACE: &str = "default";
+/// The namespaces every cluster has from its start: objects may go in them before a
+/// member has made them, and they cannot be deleted.
+pub const ALWAYS_THERE: [&str; 2] = [DEFAULT_NAMESPACE, skiff_proto::model::bootstrap::NAMESPACE];
 
 /// Every object a deletion may touch: the namespace of the object (or, for a cluster-scoped
 /// object, every cluster-scoped object).
@@ -352,10 +355,12 @@ impl ObjectApi {
         propagation: DeletePropagation,
         dry_run: bool,
     ) -> Result<ObjectEnvelope, Status> {
-        if k == key::make(Kind::Namespace, "", DEFAULT_NAMESPACE) {
-            return Err(Status::failed_precondition(
-                "namespace default may not be deleted: every cluster has it; delete what is in it instead",
-            ));
+        for ns in ALWAYS_THERE {
+            if k == key::make(Kind::Namespace, "", ns) {
+                return Err(Status::failed_precondition(format!(
+                    "namespace {ns} may not be deleted: every cluster has it; delete what is in it instead"
+                )));
+            }
         }
         let current = self.current(k).await?;
         if let Some(e) = expected.filter(|&e| e != current.revision) {

@@ -12,17 +12,18 @@ use skiff_proto::{Kind, Object};
 use tonic::Status;
 
 use super::apply::created;
-use super::delete::DEFAULT_NAMESPACE;
+use super::delete::{ALWAYS_THERE, DEFAULT_NAMESPACE};
 use super::objects::ObjectApi;
 use super::status;
 use crate::store::{Command, Op, Rejection, StoreHandle, WriteError, key};
 
 impl ObjectApi {
     /// The precondition under which `o` may be created: its namespace exists, as read, and
-    /// is not being deleted. `None` for cluster-scoped objects and for `default`.
+    /// is not being deleted. `None` for cluster-scoped objects and for `default` and
+    /// `skiff-system`.
     pub(super) async fn namespace_guard(&self, o: &Object) -> Result<Option<Op>, Status> {
         let ns = &o.metadata().namespace;
-        if !o.kind().is_namespaced() || ns == DEFAULT_NAMESPACE {
+        if !o.kind().is_namespaced() || ALWAYS_THERE.contains(&ns.as_str()) {
             return Ok(None);
         }
         let k = key::make(Kind::Namespace, "", ns);

@@ -1,14 +1,20 @@
 //! Authentication: who a request is from. A client certificate from the cluster CA names
-//! its user and groups (the TLS layer verified it); without one, a ServiceAccount's bearer
-//! token (`authorization: Bearer ...`) must verify and name an account that still exists.
-//! Anything else is `Unauthenticated`, before the request's body is read.
+//! its user and groups (the TLS layer verified it); without one, a bearer token
+//! (`authorization: Bearer ...`): a ServiceAccount's, which must verify and name an
+//! account that still exists, or a bootstrap token (`<id>.<secret>`, from a join token),
+//! which must match a current record with uses left (`system:bootstrap:<id>`, in
+//! `system:bootstrappers`). Anything else is `Unauthenticated`, before the request's body
+//! is read.
 
 use std::sync::Arc;
 
 use skiff_pki::Identity;
+use skiff_pki::join::Bootstrap;
 use skiff_pki::tokens::Verifier;
 use skiff_pki::transport::PeerInfo;
+use skiff_proto::model::bootstrap::{self, TokenRecord};
 use skiff_proto::model::serviceaccount;
+use skiff_proto::model::values::Time;
 use skiff_proto::{Kind, Object};
 use tonic::Status;
 
@@ -36,6 +42,9 @@ impl Authenticate {
 
     /// Who `token` is for, or why it is refused.
     pub fn token(&self, token: &str) -> Result<Identity, Status> {
+        if let Some(b) = Bootstrap::parse(token) {
+            return self.bootstrap(&b);
+        }
         let a = self.tokens.verify(token).map_err(unauthenticated)?;
         let k = key::make(Kind::ServiceAccount, &a.namespace, &a.name);
         let current = self
@@ -60,6 +69,62 @@ impl Authenticate {
             groups,
         })
     }
+}
+
+impl Authenticate {
+    /// The joiner a bootstrap token names, if its record says it may still join.
+    fn bootstrap(&self, b: &Bootstrap) -> Result<Identity, Status> {
+        let record = current_record(&self.store, &b.id)?
+            .filter(|(r, _)| b.matches(&r.secret_sha256))
+            .map(|(r, _)| r)
+            .ok_or_else(|| {
+                unauthenticated("the join token is not one this cluster issued (or it was deleted)")
+            })?;
+        if record.expiration <= Time::now() {
+            return Err(unauthenticated(format!(
+                "the join token {} expired at {}; create another with `skiff token create`",
+                b.id, record.expiration
+            )));
+        }
+        if record.uses_left == Some(0) {
+            return Err(unauthenticated(format!(
+                "the join token {} has been used as many times as it allows; create another with `skiff token create --uses N`",
+                b.id
+            )));
+        }
+        let mut groups = vec![BOOTSTRAPPERS.to_owned(), AUTHENTICATED.to_owned()];
+        groups.extend(
+            record
+                .usages
+                .iter()
+                .map(|u| format!("{BOOTSTRAPPERS}:{}", u.name())),
+        );
+        Ok(Identity {
+            user: format!("system:bootstrap:{}", b.id),
+            groups,
+        })
+    }
+}
+
+/// The group every holder of a bootstrap token is in (and `:node`, `:member` for what the
+/// token allows).
+pub const BOOTSTRAPPERS: &str = "system:bootstrappers";
+
+/// Bootstrap token `id`'s record and the revision of its Secret, if there is one.
+pub fn current_record(store: &StoreHandle, id: &str) -> Result<Option<(TokenRecord, u64)>, Status> {
+    let k = key::make(
+        Kind::Secret,
+        bootstrap::NAMESPACE,
+        &bootstrap::secret_name(id),
+    );
+    let found = store
+        .state()
+        .get(&k)
+        .map_err(|e| Status::internal(e.to_string()))?;
+    Ok(found.and_then(|s| match s.object {
+        Object::Secret(secret) => TokenRecord::from_secret(&secret).map(|r| (r, s.revision)),
+        _ => None,
+    }))
 }
 
 /// The token of an `authorization: Bearer TOKEN` header; `None` when there is none.

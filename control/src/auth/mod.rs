@@ -16,12 +16,15 @@
 //! - `node`: what a node agent may read and write.
 //! - `escalation`: no Role or binding gives more than its writer holds.
 //! - `guard`: the client API's services behind the authorizer.
-//! - `bootstrap`: the default ClusterRoles (`cluster-admin`, `admin`, `edit`, `view`).
+//! - `defaults`: the default ClusterRoles (`cluster-admin`, `admin`, `edit`, `view`).
+//! - `certificates`: the CertificateService: first certificates for joiners with a
+//!   bootstrap token, renewals for nodes and members.
 
 pub mod attributes;
 mod authn;
 pub mod authorizer;
-pub mod bootstrap;
+mod certificates;
+pub mod defaults;
 mod escalation;
 pub mod guard;
 mod node;
@@ -32,6 +35,7 @@ mod service;
 pub use attributes::Attributes;
 pub use authn::Authenticate;
 pub use authorizer::{Authorizer, Decision, is_privileged};
+pub use certificates::CertificateApi;
 pub use guard::Guarded;
 pub use service::AuthApi;
 use skiff_pki::Identity;

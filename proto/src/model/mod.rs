@@ -3,6 +3,7 @@
 //! Every type derives serde (the YAML/JSON form users write, shaped like Kubernetes and
 //! decoded strictly: unknown fields are errors) and rkyv (the stored form).
 
+pub mod bootstrap;
 pub mod condition;
 pub mod configmap;
 pub mod container;

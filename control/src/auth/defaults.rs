@@ -2,7 +2,7 @@
 //! (everything), `admin` (everything in a namespace, roles included), `edit` (workloads,
 //! config and secrets, no roles) and `view` (read, secrets excepted); and `cluster-admin`
 //! bound to `system:masters`. Members create them at start when missing; an edited one is
-//! left as it is.
+//! left as it is. Also the `skiff-system` namespace, where bootstrap tokens live.
 
 use skiff_proto::Object;
 use skiff_proto::model::meta::ObjectMeta;
@@ -120,5 +120,14 @@ pub fn defaults() -> Vec<Object> {
 
 /// Creates the defaults that are missing (see [`defaults`]).
 pub async fn ensure(store: StoreHandle) {
-    crate::api::ensure(store, defaults()).await
+    let system = Object::Namespace(skiff_proto::model::namespace::Namespace {
+        metadata: ObjectMeta {
+            name: skiff_proto::model::bootstrap::NAMESPACE.into(),
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    let mut all = vec![system];
+    all.extend(defaults());
+    crate::api::ensure(store, all).await
 }
