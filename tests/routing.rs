@@ -175,7 +175,14 @@ fn readiness_and_pods_on_other_nodes() {
     c.apply(
         "flap.yaml",
         &format!(
-            "{}{}apiVersion: v1
+            "apiVersion: v1
+kind: Namespace
+metadata:
+  name: default
+  # The pods keep state in hostPath folders.
+  labels: {{pod-security.kubernetes.io/enforce: privileged}}
+---
+{}{}apiVersion: v1
 kind: Service
 metadata: {{name: flap}}
 spec:

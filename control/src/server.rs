@@ -55,6 +55,11 @@ pub struct MemberConfig {
     pub ca: Option<Arc<skiff_pki::Ca>>,
     /// How long the certificates this member signs for others last.
     pub cert_validity: Duration,
+    /// The Pod Security level of namespaces without a `pod-security.kubernetes.io/enforce`
+    /// label.
+    pub pod_security_default: crate::api::podsecurity::Level,
+    /// Where the audit log goes (JSON lines); `None`: `audit.log` in the data folder.
+    pub audit_log: Option<PathBuf>,
 }
 
 /// The file in the data directory that holds the log and the state machine.
@@ -138,14 +143,23 @@ pub async fn run(
         crate::auth::members_only,
     );
     // The client API: every call authorized (see `auth`); controllers call `api` itself.
-    let api = Arc::new(ObjectApi::new(store.clone()));
+    let api = Arc::new(
+        ObjectApi::new(store.clone()).with_pod_security_default(config.pod_security_default),
+    );
     let authz = Authorizer::new(store.clone());
-    let objects = ObjectServiceServer::new(Guarded::new(api.clone(), authz.clone()));
+    let audit_path = config
+        .audit_log
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("audit.log"));
+    let audit = crate::auth::audit::Audit::to_file(&audit_path)
+        .map_err(|e| Error::Config(format!("the audit log {}: {e}", audit_path.display())))?;
+    let objects = ObjectServiceServer::new(Guarded::new(api.clone(), authz.clone(), audit.clone()));
     let artifacts = ArtifactServiceServer::new(Guarded::new(
         Arc::new(ArtifactApi {
             store: store.clone(),
         }),
         authz.clone(),
+        audit.clone(),
     ));
     let logs = LogServiceServer::new(Guarded::new(
         Arc::new(crate::api::LogApi {
@@ -153,6 +167,7 @@ pub async fn run(
             dialer: dialer.clone(),
         }),
         authz.clone(),
+        audit,
     ));
     let issuer = match &config.ca {
         Some(ca) => {

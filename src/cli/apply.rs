@@ -121,6 +121,10 @@ pub async fn run(args: &ApplyArgs) -> Result<ExitCode, Failure> {
         let r = api.apply(request).await;
         match r {
             Ok(r) => {
+                // Kubernetes' warning headers (e.g. a namespace's Pod Security `warn`).
+                for w in r.metadata().get_all("warning") {
+                    eprintln!("Warning: {}", w.to_str().unwrap_or("(not text)"));
+                }
                 let outcome = match r.into_inner().outcome() {
                     ApplyOutcome::Created => "created",
                     ApplyOutcome::Configured => "configured",

@@ -109,6 +109,11 @@ pub fn run_member(a: ControlArgs) -> Result<ExitCode> {
         tls,
         ca,
         cert_validity: valid_for,
+        pod_security_default: skiff_control::api::podsecurity::Level::parse(
+            &a.pod_security_default,
+        )
+        .context("--pod-security-default")?,
+        audit_log: a.audit_log.clone(),
     };
     let result = runtime()?.block_on(async {
         let renewal = tokio::spawn(renewal);

@@ -254,6 +254,8 @@ pub fn run(a: DevArgs) -> Result<ExitCode> {
         tls: member_tls,
         ca: Some(ca),
         cert_validity: pki::VALID_FOR,
+        pod_security_default: skiff_control::api::podsecurity::Level::Baseline,
+        audit_log: None,
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
     let node = AgentConfig {

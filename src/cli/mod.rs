@@ -182,6 +182,14 @@ pub struct ControlArgs {
     /// The prefix length of each node's range.
     #[arg(long, default_value_t = 24)]
     pub node_cidr_mask_size: u8,
+    /// The Pod Security level of namespaces that set none with the
+    /// `pod-security.kubernetes.io/enforce` label: privileged, baseline or restricted.
+    #[arg(long, default_value = "baseline", value_parser = ["privileged", "baseline", "restricted"])]
+    pub pod_security_default: String,
+    /// Where to write the audit log, one JSON line per API call (default: audit.log in
+    /// the data folder).
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

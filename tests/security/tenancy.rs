@@ -331,6 +331,41 @@ roleRef: {kind: Role, name: dev, apiGroup: rbac.authorization.k8s.io}
         &["auth", "can-i", "get", "pods", "--as", "bob"],
     );
     assert!(!ok && text.contains("subjectaccessreviews"), "{text}");
+
+    // The audit log has who did what, and the verdict: her refused list, her secret.
+    let audit = m.dir.path().join("m1/audit.log");
+    let events = |want: &dyn Fn(&serde_json::Value) -> bool| -> usize {
+        std::fs::read_to_string(&audit)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|e| want(e))
+            .count()
+    };
+    let refused_list = |e: &serde_json::Value| {
+        e["user"]["username"] == "alice"
+            && e["verb"] == "list"
+            && e["objectRef"]["resource"] == "secrets"
+            && e["objectRef"]["namespace"] == "team-b"
+            && e["annotations"]["authorization.k8s.io/decision"] == "forbid"
+            && e["responseStatus"]["code"] == 403
+    };
+    let created = |e: &serde_json::Value| {
+        e["user"]["username"] == "alice"
+            && e["verb"] == "create"
+            && e["objectRef"]["name"] == "mine"
+            && e["annotations"]["authorization.k8s.io/decision"] == "allow"
+            && e["responseStatus"]["code"] == 200
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while events(&refused_list) == 0 || events(&created) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not in the audit log:\n{}",
+            std::fs::read_to_string(&audit).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -504,4 +539,146 @@ async fn a_node_reads_only_its_pods_secrets_and_writes_only_its_own_status() {
         apply(&mut n1, &pod("p3", "n1", "s1")).await,
         "system:node:n1",
     );
+}
+
+fn pod_with(ns: &str, name: &str, extra_container: &str, extra_spec: &str) -> String {
+    format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  containers:
+  - name: app
+    image: registry.example/app:1
+{extra_container}
+{extra_spec}
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pod_security_levels_refuse_what_they_forbid_and_name_the_rule() {
+    let (m, mut admin) = member().await;
+    let ns = |name: &str, labels: &str| {
+        format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}, labels: {{{labels}}}}}\n"
+        )
+    };
+    apply(&mut admin, &ns("base", "")).await.unwrap();
+    apply(
+        &mut admin,
+        &ns("open", "pod-security.kubernetes.io/enforce: privileged"),
+    )
+    .await
+    .unwrap();
+    apply(
+        &mut admin,
+        &ns("strict", "pod-security.kubernetes.io/enforce: restricted"),
+    )
+    .await
+    .unwrap();
+    apply(
+        &mut admin,
+        &ns("warned", "pod-security.kubernetes.io/warn: restricted"),
+    )
+    .await
+    .unwrap();
+    let e = apply(
+        &mut admin,
+        &ns("typo", "pod-security.kubernetes.io/enforce: strict"),
+    )
+    .await
+    .unwrap_err();
+    assert!(e.message().contains("unknown Pod Security level"), "{e}");
+
+    let host = "  volumes: [{name: host, hostPath: {path: /etc}}]";
+    // New namespaces are baseline: no hostPath, for pods and for workloads' templates.
+    forbidden(
+        apply(&mut admin, &pod_with("base", "h", "", host)).await,
+        r#"violates PodSecurity "baseline:latest": hostPath volumes (volume "host")"#,
+    );
+    let deployment = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: d, namespace: base}
+spec:
+  selector: {matchLabels: {app: d}}
+  template:
+    metadata: {labels: {app: d}}
+    spec:
+      containers: [{name: app, image: registry.example/app:1}]
+      volumes: [{name: host, hostPath: {path: /}}]
+"#;
+    forbidden(apply(&mut admin, deployment).await, "hostPath volumes");
+    forbidden(
+        apply(
+            &mut admin,
+            &pod_with("base", "p", "    securityContext: {privileged: true}", ""),
+        )
+        .await,
+        r#"privileged (container "app" must not set securityContext.privileged=true)"#,
+    );
+    // A privileged namespace takes both.
+    apply(&mut admin, &pod_with("open", "h", "", host))
+        .await
+        .unwrap();
+    // Restricted asks for more than baseline, and says all of it.
+    let e = apply(&mut admin, &pod_with("strict", "plain", "", ""))
+        .await
+        .unwrap_err();
+    for rule in [
+        "restricted:latest",
+        "allowPrivilegeEscalation != false",
+        "unrestricted capabilities",
+        "runAsNonRoot != true",
+    ] {
+        assert!(e.message().contains(rule), "{rule}: {e}");
+    }
+    apply(
+        &mut admin,
+        &pod_with(
+            "strict",
+            "careful",
+            "    securityContext: {allowPrivilegeEscalation: false, runAsNonRoot: true, capabilities: {drop: [ALL]}}",
+            "",
+        ),
+    )
+    .await
+    .unwrap();
+    // `warn` lets it in and says what enforcing would refuse.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pod.yaml");
+    std::fs::write(&file, pod_with("warned", "plain", "", "")).unwrap();
+    let (ok, text) = output(
+        skiff(&m, &support::pki::admin(), None),
+        &["apply", "-f", file.to_str().unwrap()],
+    );
+    assert!(ok, "{text}");
+    assert!(
+        text.contains(r#"Warning: would violate PodSecurity "restricted:latest""#),
+        "{text}"
+    );
+    // `audit` lets it in and notes it in the audit log.
+    apply(
+        &mut admin,
+        &ns("audited", "pod-security.kubernetes.io/audit: restricted"),
+    )
+    .await
+    .unwrap();
+    apply(&mut admin, &pod_with("audited", "plain", "", ""))
+        .await
+        .unwrap();
+    let audit = m.dir.path().join("m1/audit.log");
+    let noted = || {
+        std::fs::read_to_string(&audit)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.contains(r#""pod-security.kubernetes.io/audit-violations":"would violate PodSecurity \"restricted:latest\""#))
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !noted() {
+        assert!(std::time::Instant::now() < deadline, "no audit annotation");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -14,6 +14,7 @@
 //! - `delete`: deletion with finalizers, owner-reference cascades and namespaces.
 //! - `events`: Event objects recorded (and aggregated) in the transaction of the change
 //!   they describe; their expiry.
+//! - `podsecurity`: Pod Security admission (the namespace's enforce and warn levels).
 //! - `priority`: pods get their PriorityClass's value; one global default class.
 //! - `namespaces`: nothing created in a missing or terminating namespace; `default`.
 //! - `fields`: field selectors (`spec.nodeName`, `status.phase`, name, namespace).
@@ -30,6 +31,7 @@ mod fields;
 mod logs;
 mod namespaces;
 pub(crate) mod objects;
+pub mod podsecurity;
 mod priority;
 pub(crate) mod status;
 mod watch;

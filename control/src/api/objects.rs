@@ -25,6 +25,8 @@ pub const MAX_OBJECT_BYTES: usize = 1 << 20;
 /// Serves the object API of one member.
 pub struct ObjectApi {
     pub store: StoreHandle,
+    /// The Pod Security level of namespaces without the enforce label.
+    pub(super) pod_security_default: super::podsecurity::Level,
     /// Changes read once for every watch.
     hub: Hub,
 }
@@ -35,7 +37,14 @@ impl ObjectApi {
         ObjectApi {
             hub: Hub::start(store.clone()),
             store,
+            pod_security_default: super::podsecurity::Level::Baseline,
         }
+    }
+
+    /// The same API with another level for namespaces that set none.
+    pub fn with_pod_security_default(mut self, level: super::podsecurity::Level) -> Self {
+        self.pod_security_default = level;
+        self
     }
 
     /// The API with a watch hub that keeps only `backlog` batches for a slow watch.
@@ -44,6 +53,7 @@ impl ObjectApi {
         ObjectApi {
             hub: Hub::with_backlog(store.clone(), backlog),
             store,
+            pod_security_default: super::podsecurity::Level::Baseline,
         }
     }
 }

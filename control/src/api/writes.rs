@@ -55,11 +55,13 @@ impl ObjectApi {
             Plan::Create(mut o) => {
                 self.admit_priority(&mut o)?;
                 self.namespace_guard(&o).await?;
+                self.pod_security(&o)?;
                 envelope(&o, 0)
             }
             Plan::Update { mut object, .. } => {
                 if let Some(c) = current {
                     admission::immutable(&c.object, &object)?;
+                    self.pod_security_changed(&c.object, &object)?;
                 }
                 if matches!(object, Object::PriorityClass(_)) {
                     self.admit_priority(&mut object)?;
@@ -81,6 +83,7 @@ impl ObjectApi {
             Plan::Create(mut o) => {
                 self.admit_priority(&mut o)?;
                 let guard = self.namespace_guard(&o).await?;
+                self.pod_security(&o)?;
                 (Op::Create(o), guard)
             }
             Plan::Update {
@@ -89,6 +92,7 @@ impl ObjectApi {
             } => {
                 if let Some(c) = current {
                     admission::immutable(&c.object, &object)?;
+                    self.pod_security_changed(&c.object, &object)?;
                 }
                 if matches!(object, Object::PriorityClass(_)) {
                     self.admit_priority(&mut object)?;

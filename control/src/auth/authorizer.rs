@@ -94,7 +94,12 @@ impl Authorizer {
         if d.allowed {
             return Ok(());
         }
-        Err(forbidden(who, &format!("{}: {}", a.describe(), d.reason)))
+        Err(Authorizer::refusal(who, a, &d))
+    }
+
+    /// The refusal of `a` to `who` that decision `d` made.
+    pub fn refusal(who: &Identity, a: &Attributes, d: &Decision) -> Status {
+        forbidden(who, &format!("{}: {}", a.describe(), d.reason))
     }
 }
 

@@ -13,22 +13,60 @@ use skiff_proto::{Kind, Object};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::attributes::{Attributes, verb};
+use super::audit::Audit;
 use super::authorizer::{Authorizer, forbidden};
 use super::{escalation, node, requester};
 use crate::api::objects::{WatchStream, decode, kind};
 use crate::api::status;
 use crate::api::{ArtifactApi, LogApi, ObjectApi};
 use crate::store::key;
+use skiff_proto::model::namespace::POD_SECURITY_AUDIT;
 
-/// A service of the client API behind the authorizer.
+/// A service of the client API behind the authorizer, with every call audited.
 pub struct Guarded<T> {
     pub inner: Arc<T>,
     pub authz: Authorizer,
+    pub audit: Audit,
 }
 
 impl<T> Guarded<T> {
-    pub fn new(inner: Arc<T>, authz: Authorizer) -> Self {
-        Guarded { inner, authz }
+    pub fn new(inner: Arc<T>, authz: Authorizer, audit: Audit) -> Self {
+        Guarded {
+            inner,
+            authz,
+            audit,
+        }
+    }
+
+    /// Authorizes `a` for `who`, runs `body` if allowed, and audits the call (with
+    /// `extra` annotations).
+    async fn run<R>(
+        &self,
+        who: &Identity,
+        a: &Attributes,
+        extra: &[(&'static str, String)],
+        body: impl std::future::Future<Output = Result<R, Status>>,
+    ) -> Result<R, Status> {
+        let d = match self.authz.decide(who, a) {
+            Ok(d) => d,
+            Err(e) => {
+                self.audit.record(who, a, None, Err(&e), extra);
+                return Err(e);
+            }
+        };
+        let result = if d.allowed {
+            body.await
+        } else {
+            Err(Authorizer::refusal(who, a, &d))
+        };
+        self.audit.record(
+            who,
+            a,
+            Some((d.allowed, &d.reason)),
+            result.as_ref().map(|_| ()),
+            extra,
+        );
+        result
     }
 }
 
@@ -64,16 +102,33 @@ fn attrs_at(verb: &str, k: &Option<ObjectKey>) -> Result<Attributes, Status> {
     ))
 }
 
+/// `r` with Kubernetes-style `warning` headers.
+fn warned<T>(mut r: Response<T>, warnings: Vec<String>) -> Response<T> {
+    for w in warnings {
+        if let Ok(v) = w.parse() {
+            r.metadata_mut().append("warning", v);
+        }
+    }
+    r
+}
+
 impl Guarded<ObjectApi> {
-    /// Authorizes a write of `o` with `verb`: RBAC, no escalation, and a node's limits.
-    async fn writes(&self, who: &Identity, verb: &str, o: &Object) -> Result<(), Status> {
-        self.authz.check(who, &attrs_of(verb, o))?;
+    /// Checks past RBAC for a write of `o`: no escalation, and a node's limits.
+    async fn admits(&self, who: &Identity, o: &Object) -> Result<(), Status> {
         escalation::check(&self.authz, who, o)?;
         if who.node_name().is_some() && o.kind() == Kind::Deployment {
             let current = self.inner.current(&key::of(o)).await?;
             node::activation_only(&current.object, o).map_err(|why| forbidden(who, &why))?;
         }
         Ok(())
+    }
+
+    /// Pod Security's `audit` level: what it would refuse in `o`, for the audit log.
+    fn audited_violations(&self, o: &Object) -> Vec<(&'static str, String)> {
+        match self.inner.pod_security_violations(o, POD_SECURITY_AUDIT) {
+            Ok(Some(v)) => vec![("pod-security.kubernetes.io/audit-violations", v)],
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -82,25 +137,41 @@ impl ObjectService for Guarded<ObjectApi> {
     async fn create(&self, r: Request<CreateRequest>) -> Result<Response<CreateResponse>, Status> {
         let who = requester(r.extensions())?.clone();
         let o = decode(&r.into_inner().manifest)?;
-        self.writes(&who, verb::CREATE, &o).await?;
-        let object = self.inner.create_object(o).await?;
-        Ok(Response::new(CreateResponse {
-            object: Some(object),
-        }))
+        let extra = self.audited_violations(&o);
+        self.run(&who, &attrs_of(verb::CREATE, &o), &extra, async {
+            self.admits(&who, &o).await?;
+            let warnings = self.inner.pod_security_warnings(&o)?;
+            let object = self.inner.create_object(o.clone()).await?;
+            Ok(warned(
+                Response::new(CreateResponse {
+                    object: Some(object),
+                }),
+                warnings,
+            ))
+        })
+        .await
     }
 
     async fn update(&self, r: Request<UpdateRequest>) -> Result<Response<UpdateResponse>, Status> {
         let who = requester(r.extensions())?.clone();
         let r = r.into_inner();
         let o = decode(&r.manifest)?;
-        self.writes(&who, verb::UPDATE, &o).await?;
-        let object = self
-            .inner
-            .update_object(o, r.expected_resource_version)
-            .await?;
-        Ok(Response::new(UpdateResponse {
-            object: Some(object),
-        }))
+        let extra = self.audited_violations(&o);
+        self.run(&who, &attrs_of(verb::UPDATE, &o), &extra, async {
+            self.admits(&who, &o).await?;
+            let warnings = self.inner.pod_security_warnings(&o)?;
+            let object = self
+                .inner
+                .update_object(o.clone(), r.expected_resource_version)
+                .await?;
+            Ok(warned(
+                Response::new(UpdateResponse {
+                    object: Some(object),
+                }),
+                warnings,
+            ))
+        })
+        .await
     }
 
     async fn apply(&self, r: Request<ApplyRequest>) -> Result<Response<ApplyResponse>, Status> {
@@ -116,56 +187,51 @@ impl ObjectService for Guarded<ObjectApi> {
             .map_err(status::store)?
             .is_some();
         let v = if exists { verb::PATCH } else { verb::CREATE };
-        self.writes(&who, v, &o).await?;
-        Ok(Response::new(self.inner.apply_object(o, r.dry_run).await?))
+        let extra = self.audited_violations(&o);
+        self.run(&who, &attrs_of(v, &o), &extra, async {
+            self.admits(&who, &o).await?;
+            let warnings = self.inner.pod_security_warnings(&o)?;
+            let applied = self.inner.apply_object(o.clone(), r.dry_run).await?;
+            Ok(warned(Response::new(applied), warnings))
+        })
+        .await
     }
 
     async fn get(&self, r: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
-        let who = requester(r.extensions())?;
-        self.authz
-            .check(who, &attrs_at(verb::GET, &r.get_ref().key)?)?;
-        self.inner.get(r).await
+        let who = requester(r.extensions())?.clone();
+        let a = attrs_at(verb::GET, &r.get_ref().key)?;
+        self.run(&who, &a, &[], self.inner.get(r)).await
     }
 
     async fn list(&self, r: Request<ListRequest>) -> Result<Response<ListResponse>, Status> {
-        let who = requester(r.extensions())?;
+        let who = requester(r.extensions())?.clone();
         let l = r.get_ref();
-        self.authz.check(
-            who,
-            &Attributes::kind(verb::LIST, kind(&l.kind)?, &l.namespace, ""),
-        )?;
-        self.inner.list(r).await
+        let a = Attributes::kind(verb::LIST, kind(&l.kind)?, &l.namespace, "");
+        self.run(&who, &a, &[], self.inner.list(r)).await
     }
 
     type WatchStream = WatchStream;
 
     async fn watch(&self, r: Request<WatchRequest>) -> Result<Response<WatchStream>, Status> {
-        let who = requester(r.extensions())?;
+        let who = requester(r.extensions())?.clone();
         let w = r.get_ref();
-        self.authz.check(
-            who,
-            &Attributes::kind(verb::WATCH, kind(&w.kind)?, &w.namespace, ""),
-        )?;
-        self.inner.watch(r).await
+        let a = Attributes::kind(verb::WATCH, kind(&w.kind)?, &w.namespace, "");
+        self.run(&who, &a, &[], self.inner.watch(r)).await
     }
 
     async fn delete(&self, r: Request<DeleteRequest>) -> Result<Response<DeleteResponse>, Status> {
-        let who = requester(r.extensions())?;
-        self.authz
-            .check(who, &attrs_at(verb::DELETE, &r.get_ref().key)?)?;
-        self.inner.delete(r).await
+        let who = requester(r.extensions())?.clone();
+        let a = attrs_at(verb::DELETE, &r.get_ref().key)?;
+        self.run(&who, &a, &[], self.inner.delete(r)).await
     }
 
     async fn update_status(
         &self,
         r: Request<UpdateStatusRequest>,
     ) -> Result<Response<UpdateStatusResponse>, Status> {
-        let who = requester(r.extensions())?;
-        self.authz.check(
-            who,
-            &attrs_at(verb::UPDATE, &r.get_ref().key)?.subresource("status"),
-        )?;
-        self.inner.update_status(r).await
+        let who = requester(r.extensions())?.clone();
+        let a = attrs_at(verb::UPDATE, &r.get_ref().key)?.subresource("status");
+        self.run(&who, &a, &[], self.inner.update_status(r)).await
     }
 }
 
@@ -175,20 +241,18 @@ impl ArtifactService for Guarded<ArtifactApi> {
         &self,
         r: Request<StatArtifactRequest>,
     ) -> Result<Response<ArtifactInfo>, Status> {
-        let who = requester(r.extensions())?;
-        self.authz
-            .check(who, &Attributes::artifacts(verb::GET, &r.get_ref().digest))?;
-        self.inner.stat(r).await
+        let who = requester(r.extensions())?.clone();
+        let a = Attributes::artifacts(verb::GET, &r.get_ref().digest);
+        self.run(&who, &a, &[], self.inner.stat(r)).await
     }
 
     async fn upload(
         &self,
         r: Request<Streaming<UploadArtifactRequest>>,
     ) -> Result<Response<UploadArtifactResponse>, Status> {
-        let who = requester(r.extensions())?;
-        self.authz
-            .check(who, &Attributes::artifacts(verb::CREATE, ""))?;
-        self.inner.upload(r).await
+        let who = requester(r.extensions())?.clone();
+        let a = Attributes::artifacts(verb::CREATE, "");
+        self.run(&who, &a, &[], self.inner.upload(r)).await
     }
 
     type FetchStream = <ArtifactApi as ArtifactService>::FetchStream;
@@ -197,10 +261,9 @@ impl ArtifactService for Guarded<ArtifactApi> {
         &self,
         r: Request<FetchArtifactRequest>,
     ) -> Result<Response<Self::FetchStream>, Status> {
-        let who = requester(r.extensions())?;
-        self.authz
-            .check(who, &Attributes::artifacts(verb::GET, &r.get_ref().digest))?;
-        self.inner.fetch(r).await
+        let who = requester(r.extensions())?.clone();
+        let a = Attributes::artifacts(verb::GET, &r.get_ref().digest);
+        self.run(&who, &a, &[], self.inner.fetch(r)).await
     }
 }
 
@@ -209,7 +272,7 @@ impl LogService for Guarded<LogApi> {
     type LogsStream = <LogApi as LogService>::LogsStream;
 
     async fn logs(&self, r: Request<LogsRequest>) -> Result<Response<Self::LogsStream>, Status> {
-        let who = requester(r.extensions())?;
+        let who = requester(r.extensions())?.clone();
         let l = r.get_ref();
         let a = Attributes::kind(
             verb::GET,
@@ -218,7 +281,6 @@ impl LogService for Guarded<LogApi> {
             &l.pod,
         )
         .subresource("log");
-        self.authz.check(who, &a)?;
-        self.inner.logs(r).await
+        self.run(&who, &a, &[], self.inner.logs(r)).await
     }
 }

@@ -15,12 +15,14 @@
 //! - `rbac`: the bindings that name a caller and the rules they give, cached per change.
 //! - `node`: what a node agent may read and write.
 //! - `escalation`: no Role or binding gives more than its writer holds.
-//! - `guard`: the client API's services behind the authorizer.
+//! - `guard`: the client API's services behind the authorizer, every call audited.
+//! - `audit`: the audit log, one JSON line per call (Kubernetes' audit events).
 //! - `defaults`: the default ClusterRoles (`cluster-admin`, `admin`, `edit`, `view`).
 //! - `certificates`: the CertificateService: first certificates for joiners with a
 //!   bootstrap token, renewals for nodes and members.
 
 pub mod attributes;
+pub mod audit;
 mod authn;
 pub mod authorizer;
 mod certificates;

@@ -86,3 +86,12 @@ pub enum NamespacePhase {
     Active,
     Terminating,
 }
+
+/// The label that sets the Pod Security level a namespace enforces.
+pub const POD_SECURITY_ENFORCE: &str = "pod-security.kubernetes.io/enforce";
+/// The label whose level is reported to clients as warnings.
+pub const POD_SECURITY_WARN: &str = "pod-security.kubernetes.io/warn";
+/// The label whose level is recorded in the audit log.
+pub const POD_SECURITY_AUDIT: &str = "pod-security.kubernetes.io/audit";
+/// The Pod Security Standards' levels, least strict first.
+pub const POD_SECURITY_LEVELS: [&str; 3] = ["privileged", "baseline", "restricted"];

@@ -129,7 +129,24 @@ pub fn object(obj: &Object, ctx: &Context<'_>) -> Vec<Violation> {
             rbac::role_ref(&b.role_ref, true, &mut v);
             rbac::subjects(&b.subjects, true, &mut v);
         }
-        Object::Namespace(_) | Object::ServiceAccount(_) => {}
+        Object::Namespace(n) => {
+            use crate::model::namespace::*;
+            for label in [POD_SECURITY_ENFORCE, POD_SECURITY_WARN, POD_SECURITY_AUDIT] {
+                if let Some(level) = n.metadata.labels.get(label)
+                    && !POD_SECURITY_LEVELS.contains(&level.as_str())
+                {
+                    v.add_hint(
+                        FieldPath::root()
+                            .field("metadata")
+                            .field("labels")
+                            .field(label),
+                        format!("unknown Pod Security level {level:?}"),
+                        "privileged, baseline or restricted",
+                    );
+                }
+            }
+        }
+        Object::ServiceAccount(_) => {}
     }
     v.0
 }
