@@ -5,6 +5,8 @@
 //! members, and a node's router takes requests naming an endpoint only from other nodes'
 //! routers, on its TLS peer port.
 
+#[path = "security/encryption.rs"]
+mod encryption;
 #[path = "security/joining.rs"]
 mod joining;
 mod support;

@@ -8,8 +8,10 @@
 //! - [`membership`]: joining (learner, catch up, promote) and removing members.
 //! - [`peer`]: raft between members over gRPC, and the membership service.
 //! - [`server`]: one member put together (store, transport, services) for `skiff control`.
-//! - [`auth`]: who is calling (the client certificate the TLS layer verified) and the
-//!   checks made before a request is read.
+//! - [`auth`]: who is calling (a client certificate or a token), whether they may (RBAC,
+//!   the node authorizer), joining, and the audit log.
+//! - [`encryption`]: Secrets encrypted at rest (AES-256-GCM data keys under a
+//!   key-encryption key), and key rotation.
 //! - [`api`]: the object API (create, update, get, list, watch, delete) on every member.
 //! - [`machinery`]: the informer cache, work queues, the in-process API client and
 //!   leader-only running that the scheduler and controllers share.
@@ -22,6 +24,7 @@ pub mod api;
 pub mod auth;
 pub mod cluster;
 pub mod controllers;
+pub mod encryption;
 mod error;
 pub mod machinery;
 pub mod membership;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use skiff_proto::grpc::api::artifact_service_server::ArtifactServiceServer;
 use skiff_proto::grpc::api::auth_service_server::AuthServiceServer;
 use skiff_proto::grpc::api::certificate_service_server::CertificateServiceServer;
+use skiff_proto::grpc::api::encryption_service_server::EncryptionServiceServer;
 use skiff_proto::grpc::api::log_service_server::LogServiceServer;
 use skiff_proto::grpc::api::object_service_server::ObjectServiceServer;
 use skiff_proto::grpc::raft::membership_client::MembershipClient;
@@ -60,6 +61,9 @@ pub struct MemberConfig {
     pub pod_security_default: crate::api::podsecurity::Level,
     /// Where the audit log goes (JSON lines); `None`: `audit.log` in the data folder.
     pub audit_log: Option<PathBuf>,
+    /// The key-encryption key for Secrets at rest (base64 of 32 bytes, the same on every
+    /// member); `None`: derived from the CA's key.
+    pub encryption_key: Option<String>,
 }
 
 /// The file in the data directory that holds the log and the state machine.
@@ -117,6 +121,21 @@ pub async fn run(
         &config.initial_cluster,
         &Tuning::default(),
     )?;
+    // Secrets are sealed before they are proposed and opened as they are read.
+    let kek = match (&config.encryption_key, &config.ca) {
+        (Some(text), _) => Some(crate::encryption::Kek::from_base64(text).map_err(Error::Config)?),
+        (None, Some(ca)) => {
+            Some(crate::encryption::Kek::from_ca_key(&ca.key_pem()).map_err(Error::Config)?)
+        }
+        (None, None) => {
+            tracing::warn!(
+                "no key-encryption key (no CA key, no SKIFF_ENCRYPTION_KEY): this member cannot read or write Secrets"
+            );
+            None
+        }
+    };
+    let sealer = Arc::new(crate::encryption::Sealer::new(kek));
+    member.state().set_transform(sealer.clone())?;
     let conf = member.state().conf_state();
     let fresh = conf.voters.is_empty() && conf.learners.is_empty();
     if fresh && config.join.is_empty() {
@@ -178,6 +197,10 @@ pub async fn run(
         None => None,
     };
     let auth = AuthServiceServer::new(crate::auth::AuthApi { authz, issuer });
+    let encryption = EncryptionServiceServer::new(crate::encryption::EncryptionApi {
+        store: store.clone(),
+        sealer,
+    });
     let certificates = CertificateServiceServer::new(crate::auth::CertificateApi {
         api: api.clone(),
         ca: config.ca.clone(),
@@ -230,6 +253,7 @@ pub async fn run(
         .add_service(logs)
         .add_service(auth)
         .add_service(certificates)
+        .add_service(encryption)
         .serve_with_incoming_shutdown(incoming, shutdown);
     let joining = async {
         if fresh {

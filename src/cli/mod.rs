@@ -7,6 +7,7 @@
 //! - `node`: `skiff node` (run a node agent).
 //! - `control`: `skiff control` (run a member) and `skiff members` (list them).
 //! - `auth`: `skiff auth whoami|can-i` and `skiff create token`.
+//! - `secrets`: `skiff secrets rotate-key`.
 //! - `join`: joining with a token, renewing through the control plane, `skiff token`.
 //! - `pki`: the certificates of members, nodes and `skiff dev`, and `skiff pki`.
 //! - `client`: the server address, the connection, kinds, and failures as exit codes.
@@ -36,6 +37,7 @@ mod pki;
 mod rollout;
 mod routes;
 mod scale;
+mod secrets;
 mod table;
 mod validate;
 
@@ -103,6 +105,8 @@ pub enum Command {
     Auth(auth::AuthArgs),
     /// Create things that are not manifests: `create token SERVICEACCOUNT`.
     Create(auth::CreateArgs),
+    /// Secrets at rest: `rotate-key`.
+    Secrets(secrets::SecretsArgs),
     /// Mark a node unschedulable: no new pods go there.
     Cordon(nodes::NodeVerbArgs),
     /// Make a cordoned node schedulable again.
@@ -518,5 +522,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Drain(a) => client::run_verb(nodes::drain(&a)),
         Command::Auth(a) => client::run_verb(auth::run(&a)),
         Command::Create(a) => client::run_verb(auth::create(&a)),
+        Command::Secrets(a) => client::run_verb(secrets::run(&a)),
     }
 }

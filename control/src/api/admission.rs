@@ -44,6 +44,13 @@ pub fn default(o: &mut Object) {
             d.spec.revision_history_limit.get_or_insert(10);
             default_pod(&mut d.spec.template.spec, RestartPolicy::Always);
         }
+        // `stringData` is a write-only convenience: stored (and read back) as `data`.
+        Object::Secret(s) => {
+            for (k, v) in std::mem::take(&mut s.string_data) {
+                s.data
+                    .insert(k, skiff_proto::model::values::Base64Bytes(v.into_bytes()));
+            }
+        }
         Object::Job(j) => {
             j.spec.completions.get_or_insert(1);
             j.spec.parallelism.get_or_insert(1);

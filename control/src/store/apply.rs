@@ -125,6 +125,17 @@ impl StateMachine {
         }
         batch.layer.records.extend(records);
         batch.index.extend(moved);
+        // The transformer learns its new keys as their record is written.
+        let t = self.transform();
+        if let Some(k) = t.config_key() {
+            for op in &cmd.ops {
+                if let Op::Create(o) | Op::Update { object: o, .. } = op
+                    && key::of(o) == k
+                {
+                    t.configure(o);
+                }
+            }
+        }
         Ok(Ok(index))
     }
 

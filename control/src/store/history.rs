@@ -94,6 +94,18 @@ impl StateMachine {
     }
 
     pub(super) fn decode_event(&self, at: At, rec: &[u8]) -> Result<Event, Error> {
+        let mut e = self.decode_stored_event(at, rec)?;
+        self.transform().unseal(&mut e.object).map_err(|err| {
+            self.corrupt(
+                format!("event {}.{} ({})", at.0, at.1, e.key),
+                err.to_string(),
+            )
+        })?;
+        Ok(e)
+    }
+
+    /// The event at `at` with its object in the stored form (see `transform`).
+    pub(super) fn decode_stored_event(&self, at: At, rec: &[u8]) -> Result<Event, Error> {
         let p = self.parts(at, rec)?;
         let object = stored::decode(p.body)
             .map_err(|e| self.corrupt(format!("event {}.{}", at.0, at.1), e.to_string()))?;

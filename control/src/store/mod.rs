@@ -55,6 +55,7 @@ mod runtime;
 mod snapshot;
 mod state;
 mod syncer;
+pub mod transform;
 mod wal;
 
 #[cfg(test)]

@@ -12,11 +12,12 @@ use raft::prelude::{ConfChangeV2, ConfState, Message};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use super::command::{Command, Rejection};
+use super::command::{Command, Op, Rejection};
 use super::member::{Applied, Early, Member, ProposalId};
 use super::metrics::StoreMetrics;
 use super::reads::Reads;
 use super::state::StateMachine;
+use super::transform::{TransformError, Transformer};
 use crate::Error;
 use crate::cluster::AddressBook;
 
@@ -364,8 +365,28 @@ impl StoreHandle {
     }
 
     /// Proposes a command through raft (any member: followers forward to the leader) and
-    /// returns the revision it applied at, once applied here.
-    pub async fn propose(&self, cmd: Command) -> Result<u64, WriteError> {
+    /// returns the revision it applied at, once applied here. Its objects go in their
+    /// stored form (see `transform`).
+    pub async fn propose(&self, mut cmd: Command) -> Result<u64, WriteError> {
+        let t = self.state.transform();
+        for attempt in 0.. {
+            match seal_all(&*t, &mut cmd) {
+                Ok(()) => break,
+                Err(TransformError::NeedsKeys) if attempt < 3 => {
+                    let first = t
+                        .first_keys()
+                        .map_err(|e| WriteError::Rejected(Rejection::Malformed(e.to_string())))?;
+                    let keys = Command {
+                        ops: vec![Op::Create(first)],
+                    };
+                    match self.ask(|tx| Input::Propose(keys, tx)).await {
+                        Ok(_) | Err(WriteError::Rejected(Rejection::AlreadyExists(_))) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Err(e) => return Err(WriteError::Rejected(Rejection::Malformed(e.to_string()))),
+            }
+        }
         self.ask(|tx| Input::Propose(cmd, tx)).await
     }
 
@@ -432,4 +453,14 @@ impl StoreHandle {
             .map_err(|_| WriteError::Stopped)?;
         rx.await.map_err(|_| WriteError::Stopped)
     }
+}
+
+/// Every object of `cmd` in its stored form.
+fn seal_all(t: &dyn Transformer, cmd: &mut Command) -> Result<(), TransformError> {
+    for op in &mut cmd.ops {
+        if let Op::Create(o) | Op::Update { object: o, .. } = op {
+            t.seal(o)?;
+        }
+    }
+    Ok(())
 }

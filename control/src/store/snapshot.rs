@@ -241,5 +241,6 @@ pub fn restore(sm: &StateMachine, snap: &Snapshot) -> Result<(), Error> {
         ..Overlay::default()
     };
     sm.reset_applied(meta);
-    Ok(())
+    drop(overlay);
+    sm.configure_transform()
 }

@@ -26,6 +26,7 @@ use super::command::{Command, Rejection};
 use super::log::SnapshotSource;
 use super::overlay::{At, Overlay};
 use super::roster::{MEMBERS, REMOVED};
+use super::transform::{Plain, Transformer};
 use super::{frame, key};
 use crate::Error;
 
@@ -69,6 +70,8 @@ pub struct StateMachine {
     pub(super) flushes: Arc<Mutex<()>>,
     /// Uploaded artifacts, in a directory beside the database.
     pub(super) blobs: Blobs,
+    /// Objects' stored form (see `transform`).
+    pub(super) transform: Arc<RwLock<Arc<dyn Transformer>>>,
 }
 
 impl StateMachine {
@@ -101,6 +104,7 @@ impl StateMachine {
             overlay: Arc::default(),
             flushes: Arc::default(),
             blobs: Blobs::open(&path.with_extension("artifacts"))?,
+            transform: Arc::new(RwLock::new(Arc::new(Plain))),
         };
         let index = {
             let txn = sm.db.begin_read().map_err(|e| sm.err(e))?;
@@ -113,6 +117,31 @@ impl StateMachine {
             o.base = sm.applied().0;
         }
         Ok(sm)
+    }
+
+    /// Stores objects through `t` from now on, configured from the store's record.
+    pub fn set_transform(&self, t: Arc<dyn Transformer>) -> Result<(), Error> {
+        *self.transform.write().unwrap_or_else(|p| p.into_inner()) = t;
+        self.configure_transform()
+    }
+
+    /// The transformer in use.
+    pub fn transform(&self) -> Arc<dyn Transformer> {
+        self.transform
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Shows the transformer its configuration record, as now stored.
+    pub(super) fn configure_transform(&self) -> Result<(), Error> {
+        let t = self.transform();
+        if let Some(k) = t.config_key()
+            && let Some(s) = self.get(&k)?
+        {
+            t.configure(&s.object);
+        }
+        Ok(())
     }
 
     /// Installs what a restored snapshot applied: its position, and no history before it.
@@ -305,6 +334,31 @@ impl StateMachine {
             }
         }
         Ok((out, revision))
+    }
+
+    /// Every object of `kind` in its stored form (see `transform`), with its key.
+    pub fn list_stored(&self, kind: Kind) -> Result<Vec<(String, Stored)>, Error> {
+        let view = self.view()?;
+        let events = view.txn.open_table(EVENTS).map_err(|e| self.err(e))?;
+        let (start, end) = key::range(kind, None);
+        let mut out = Vec::new();
+        for (k, &at) in view.overlay.index.range::<str, _>((
+            Bound::Included(start.as_str()),
+            Bound::Excluded(end.as_str()),
+        )) {
+            let rec = self
+                .record_in(&view.overlay, &events, at)?
+                .ok_or_else(|| self.missing(k, at))?;
+            let e = self.decode_stored_event(at, rec.bytes())?;
+            out.push((
+                k.clone(),
+                Stored {
+                    revision: at.0,
+                    object: e.object,
+                },
+            ));
+        }
+        Ok(out)
     }
 
     /// The object `k` whose current record is at `at`.
