@@ -5,6 +5,10 @@
 //! members, and a node's router takes requests naming an endpoint only from other nodes'
 //! routers, on its TLS peer port.
 
+#[path = "security/admission.rs"]
+mod admission;
+#[path = "security/common.rs"]
+mod common;
 #[path = "security/encryption.rs"]
 mod encryption;
 #[path = "security/joining.rs"]

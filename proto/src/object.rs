@@ -30,10 +30,12 @@ pub enum Kind {
     ClusterRole,
     RoleBinding,
     ClusterRoleBinding,
+    ResourceQuota,
+    LimitRange,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 20] = [
+    pub const ALL: [Kind; 22] = [
         Kind::Namespace,
         Kind::Node,
         Kind::Pod,
@@ -54,6 +56,8 @@ impl Kind {
         Kind::ClusterRole,
         Kind::RoleBinding,
         Kind::ClusterRoleBinding,
+        Kind::ResourceQuota,
+        Kind::LimitRange,
     ];
 
     /// The name written in `kind:`.
@@ -79,6 +83,8 @@ impl Kind {
             Kind::ClusterRole => "ClusterRole",
             Kind::RoleBinding => "RoleBinding",
             Kind::ClusterRoleBinding => "ClusterRoleBinding",
+            Kind::ResourceQuota => "ResourceQuota",
+            Kind::LimitRange => "LimitRange",
         }
     }
 
@@ -127,6 +133,8 @@ impl Kind {
             Kind::ClusterRole => "clusterroles",
             Kind::RoleBinding => "rolebindings",
             Kind::ClusterRoleBinding => "clusterrolebindings",
+            Kind::ResourceQuota => "resourcequotas",
+            Kind::LimitRange => "limitranges",
         }
     }
 
@@ -177,6 +185,8 @@ pub enum Object {
     ClusterRole(ClusterRole),
     RoleBinding(RoleBinding),
     ClusterRoleBinding(ClusterRoleBinding),
+    ResourceQuota(ResourceQuota),
+    LimitRange(LimitRange),
 }
 
 /// Calls `$body` with `$o` bound to the inner object, whatever its kind.
@@ -203,6 +213,8 @@ macro_rules! each_kind {
             Object::ClusterRole($o) => $body,
             Object::RoleBinding($o) => $body,
             Object::ClusterRoleBinding($o) => $body,
+            Object::ResourceQuota($o) => $body,
+            Object::LimitRange($o) => $body,
         }
     };
 }
@@ -221,6 +233,7 @@ macro_rules! with_status {
             Object::Service($o) => $yes,
             Object::Ingress($o) => $yes,
             Object::HttpRoute($o) => $yes,
+            Object::ResourceQuota($o) => $yes,
             Object::Endpoints(_)
             | Object::ConfigMap(_)
             | Object::Secret(_)
@@ -230,7 +243,8 @@ macro_rules! with_status {
             | Object::Role(_)
             | Object::ClusterRole(_)
             | Object::RoleBinding(_)
-            | Object::ClusterRoleBinding(_) => $no,
+            | Object::ClusterRoleBinding(_)
+            | Object::LimitRange(_) => $no,
         }
     };
 }
@@ -258,6 +272,8 @@ impl Object {
             Object::ClusterRole(_) => Kind::ClusterRole,
             Object::RoleBinding(_) => Kind::RoleBinding,
             Object::ClusterRoleBinding(_) => Kind::ClusterRoleBinding,
+            Object::ResourceQuota(_) => Kind::ResourceQuota,
+            Object::LimitRange(_) => Kind::LimitRange,
         }
     }
 
@@ -298,8 +314,17 @@ impl Object {
             };
         }
         copy!(
-            Namespace, Node, Pod, ReplicaSet, Deployment, Job, DaemonSet, Service, Ingress,
-            HttpRoute
+            Namespace,
+            Node,
+            Pod,
+            ReplicaSet,
+            Deployment,
+            Job,
+            DaemonSet,
+            Service,
+            Ingress,
+            HttpRoute,
+            ResourceQuota
         );
     }
 

@@ -11,6 +11,7 @@ use tonic::Status;
 
 use super::apply::created;
 use super::objects::ObjectApi;
+use super::quota::{QUOTA_ATTEMPTS, lost_quota_race};
 use super::{admission, status};
 use crate::store::{Command, Op};
 
@@ -27,6 +28,8 @@ impl ObjectApi {
             admission::own_namespace_backends(&o)?;
             let mut o = created(o, &now);
             self.admit_priority(&mut o)?;
+            self.limit_ranges(&mut o)?;
+            self.pod_security(&o)?;
             let problems = validate::object(&o, &validate::Context::default());
             if let Some(p) = problems.first() {
                 return Err(Status::invalid_argument(format!(
@@ -43,15 +46,31 @@ impl ObjectApi {
             }
             made.push(o);
         }
-        let ops: Vec<Op> = guards
-            .into_values()
-            .chain(made.iter().cloned().map(Op::Create))
-            .collect();
-        let rev = self
-            .store
-            .propose(Command { ops })
-            .await
-            .map_err(status::write)?;
+        // Charged to the namespaces' quotas in the same command (again, if a quota
+        // changed first).
+        let mut attempts = 0;
+        let rev = loop {
+            let quotas = self.quota_ops(&made)?;
+            let ops: Vec<Op> = guards
+                .values()
+                .cloned()
+                .chain(quotas)
+                .chain(made.iter().cloned().map(Op::Create))
+                .collect();
+            match self
+                .store
+                .propose(Command { ops })
+                .await
+                .map_err(status::write)
+            {
+                Err(e) if lost_quota_race(&e) && attempts < QUOTA_ATTEMPTS => {
+                    attempts += 1;
+                    self.read_barrier(skiff_proto::grpc::api::ReadConsistency::Linearizable as i32)
+                        .await?;
+                }
+                done => break done?,
+            }
+        };
         self.store.wait_applied(rev).await.map_err(status::write)?;
         for o in &mut made {
             o.metadata_mut().resource_version = Some(rev);

@@ -15,6 +15,8 @@
 //! - `events`: Event objects recorded (and aggregated) in the transaction of the change
 //!   they describe; their expiry.
 //! - `podsecurity`: Pod Security admission (the namespace's enforce and warn levels).
+//! - `quota`: LimitRange defaults and bounds; ResourceQuota charged atomically with
+//!   the write.
 //! - `priority`: pods get their PriorityClass's value; one global default class.
 //! - `namespaces`: nothing created in a missing or terminating namespace; `default`.
 //! - `fields`: field selectors (`spec.nodeName`, `status.phase`, name, namespace).
@@ -33,6 +35,7 @@ mod namespaces;
 pub(crate) mod objects;
 pub mod podsecurity;
 mod priority;
+mod quota;
 pub(crate) mod status;
 mod watch;
 mod writes;

@@ -8,6 +8,7 @@ use tonic::{Code, Status};
 
 use super::apply::Plan;
 use super::objects::{ObjectApi, envelope};
+use super::quota::{QUOTA_ATTEMPTS, lost_quota_race};
 use super::{admission, status};
 use crate::store::{Command, Op, Stored};
 
@@ -54,8 +55,10 @@ impl ObjectApi {
             Plan::Unchanged(s) => envelope(&s.object, s.revision),
             Plan::Create(mut o) => {
                 self.admit_priority(&mut o)?;
+                self.limit_ranges(&mut o)?;
                 self.namespace_guard(&o).await?;
                 self.pod_security(&o)?;
+                self.quota_ops(std::slice::from_ref(&o))?;
                 envelope(&o, 0)
             }
             Plan::Update { mut object, .. } => {
@@ -82,9 +85,12 @@ impl ObjectApi {
             Plan::Unchanged(s) => return Ok((envelope(&s.object, s.revision)?, s.revision)),
             Plan::Create(mut o) => {
                 self.admit_priority(&mut o)?;
+                self.limit_ranges(&mut o)?;
                 let guard = self.namespace_guard(&o).await?;
                 self.pod_security(&o)?;
-                (Op::Create(o), guard)
+                let object = self.create_charged(o, guard).await?;
+                let rev = object.resource_version;
+                return Ok((object, rev));
             }
             Plan::Update {
                 mut object,
@@ -115,9 +121,30 @@ impl ObjectApi {
                 (op, None)
             }
         };
-        let object = self.write(op, guard).await?;
+        let object = self.write(op, guard.into_iter().collect()).await?;
         let rev = object.resource_version;
         Ok((object, rev))
+    }
+
+    /// Creates `o` after `guard`, charging its namespace's quotas in the same command;
+    /// planned again when another write changed a quota first.
+    async fn create_charged(&self, o: Object, guard: Option<Op>) -> Result<ObjectEnvelope, Status> {
+        for _ in 0..QUOTA_ATTEMPTS {
+            let quotas = self.quota_ops(std::slice::from_ref(&o))?;
+            let charged = !quotas.is_empty();
+            let guards = guard.clone().into_iter().chain(quotas).collect();
+            match self.write(Op::Create(o.clone()), guards).await {
+                Err(e) if charged && lost_quota_race(&e) => {
+                    self.read_barrier(ReadConsistency::Linearizable as i32)
+                        .await?;
+                }
+                done => return done,
+            }
+        }
+        Err(Status::aborted(format!(
+            "{}: its namespace's quota kept changing ({QUOTA_ATTEMPTS} attempts); try again",
+            o.display_name()
+        )))
     }
 
     pub(super) async fn read_barrier(&self, c: i32) -> Result<(), Status> {
@@ -131,10 +158,10 @@ impl ObjectApi {
             .map_err(status::write)
     }
 
-    /// Proposes one operation (after the precondition `guard`, if any) and answers with
-    /// the object as that write left it (for a deletion, its last state), at the write's
-    /// revision.
-    pub(super) async fn write(&self, op: Op, guard: Option<Op>) -> Result<ObjectEnvelope, Status> {
+    /// Proposes one operation (after `guards`: preconditions and quota charges) and
+    /// answers with the object as that write left it (for a deletion, its last state), at
+    /// the write's revision.
+    pub(super) async fn write(&self, op: Op, guards: Vec<Op>) -> Result<ObjectEnvelope, Status> {
         let k = op
             .key()
             .ok_or_else(|| Status::internal("an artifact operation is not an object write"))?;
@@ -151,7 +178,7 @@ impl ObjectApi {
         let rev = self
             .store
             .propose(Command {
-                ops: guard.into_iter().chain([op]).collect(),
+                ops: guards.into_iter().chain([op]).collect(),
             })
             .await
             .map_err(status::write)?;

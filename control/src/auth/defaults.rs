@@ -66,14 +66,17 @@ fn workloads(verbs: &[&str]) -> Vec<PolicyRule> {
 /// The default ClusterRoles and the `system:masters` binding.
 pub fn defaults() -> Vec<Object> {
     let status = rule(READ, "*", &["*/status"]);
+    let limits = rule(READ, "", &["resourcequotas", "limitranges"]);
     let view = {
         let mut r = workloads(READ);
+        r.push(limits.clone());
         r.push(status.clone());
         r
     };
     let edit = {
         let mut r = workloads(WRITE);
         r.push(rule(WRITE, "", &["secrets"]));
+        r.push(limits);
         r.push(status);
         r
     };

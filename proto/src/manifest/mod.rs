@@ -338,5 +338,7 @@ fn typed(kind: Kind, v: serde_json::Value) -> Result<Object, (FieldPath, String)
         Kind::ClusterRole => Object::ClusterRole(from_value(v)?),
         Kind::RoleBinding => Object::RoleBinding(from_value(v)?),
         Kind::ClusterRoleBinding => Object::ClusterRoleBinding(from_value(v)?),
+        Kind::ResourceQuota => Object::ResourceQuota(from_value(v)?),
+        Kind::LimitRange => Object::LimitRange(from_value(v)?),
     })
 }

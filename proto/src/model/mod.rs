@@ -21,6 +21,7 @@ pub mod pod;
 pub mod priorityclass;
 pub mod probe;
 pub mod quantity;
+pub mod quota;
 pub mod rbac;
 pub mod replicaset;
 pub mod scheduling;
@@ -65,6 +66,9 @@ pub use pod::{
 pub use priorityclass::PriorityClass;
 pub use probe::Probe;
 pub use quantity::Quantity;
+pub use quota::{
+    LimitRange, LimitRangeItem, ResourceQuota, ResourceQuotaSpec, ResourceQuotaStatus,
+};
 pub use rbac::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject};
 pub use replicaset::{ReplicaSet, ReplicaSetSpec, ReplicaSetStatus};
 pub use secret::Secret;

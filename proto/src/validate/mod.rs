@@ -8,6 +8,7 @@ mod meta;
 pub mod names;
 mod network;
 mod pod;
+pub mod quota;
 mod rbac;
 mod routes;
 mod scheduling;
@@ -146,6 +147,8 @@ pub fn object(obj: &Object, ctx: &Context<'_>) -> Vec<Violation> {
                 }
             }
         }
+        Object::ResourceQuota(q) => quota::resource_quota(q, &mut v),
+        Object::LimitRange(l) => quota::limit_range(l, &mut v),
         Object::ServiceAccount(_) => {}
     }
     v.0
