@@ -57,8 +57,29 @@ pub fn node(name: &str, out: &Path) -> Result<PathBuf> {
     Ok(out.to_owned())
 }
 
-/// Dials Skiff members as the admin.
-pub fn dialer() -> Result<Dialer> {
+/// The user the bench's clients call as, once [`call_as`] chose one.
+static USER: OnceLock<Dialer> = OnceLock::new();
+
+/// From now on the bench's clients ([`dialer`]) call as user `name` (no groups): every
+/// call then goes through RBAC instead of `system:masters`' shortcut.
+pub fn call_as(name: &str) -> Result<()> {
+    let ca = Ca::load(dir()?)?;
+    let out = dir()?.join(format!("user-{name}"));
+    issue_with(
+        &ca,
+        Role::User {
+            name: name.into(),
+            groups: Vec::new(),
+        },
+        &out,
+    )?;
+    let creds = Credentials::load(&out)?;
+    let _ = USER.set(Dialer::new(Tls::new(&creds)?));
+    Ok(())
+}
+
+/// The admin's dialer, whatever [`call_as`] chose.
+pub fn admin_dialer() -> Result<Dialer> {
     static DIALER: OnceLock<Dialer> = OnceLock::new();
     if let Some(d) = DIALER.get() {
         return Ok(d.clone());
@@ -67,4 +88,12 @@ pub fn dialer() -> Result<Dialer> {
     Ok(DIALER
         .get_or_init(|| Dialer::new(Tls::new(&creds).expect("admin TLS")))
         .clone())
+}
+
+/// Dials Skiff members as the admin, or as the user [`call_as`] chose.
+pub fn dialer() -> Result<Dialer> {
+    match USER.get() {
+        Some(d) => Ok(d.clone()),
+        None => admin_dialer(),
+    }
 }

@@ -344,6 +344,11 @@ roleRef: {kind: ClusterRole, name: view, apiGroup: rbac.authorization.k8s.io}
         let (ok, text) = as_bot(t, &["get", "pods", "-n", "team-a"]);
         assert!(!ok && text.contains("Unauthenticated"), "{t:.40}: {text}");
     }
+    // 100 KiB of header is refused by the HTTP/2 layer, and the member goes on.
+    let (ok, text) = as_bot(&"a".repeat(100 << 10), &["get", "pods", "-n", "team-a"]);
+    assert!(!ok, "{text:.200}");
+    let (ok, text) = as_bot(&long, &["get", "pods", "-n", "team-a"]);
+    assert!(ok, "{text}");
 
     // The account deleted: its tokens die with it.
     admin

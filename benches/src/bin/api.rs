@@ -45,6 +45,11 @@ struct Args {
     /// A short smoke run: 1 round of 1 s, 100 watchers, 20 events.
     #[arg(long)]
     quick: bool,
+    /// Measure as user `bench`, bound to the `edit` ClusterRole in the bench's namespaces
+    /// (RBAC decides every call), instead of as the admin (`system:masters`, which RBAC
+    /// does not look at).
+    #[arg(long)]
+    as_user: bool,
     #[command(flatten)]
     systems: Systems,
 }
@@ -85,6 +90,24 @@ async fn preload(skiff: &Cluster, etcd: &Cluster) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Binds user `bench` to `edit` in every namespace the bench uses, then makes the
+/// measured clients call as it.
+async fn bind_bench_user(skiff: &Cluster) -> Result<()> {
+    let mut s = ObjectServiceClient::new(channel(&skiff.api[0]).await?);
+    for ns in ["default", "list", "fan"] {
+        let binding = format!(
+            r#"{{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"RoleBinding","metadata":{{"name":"bench-edit","namespace":"{ns}"}},"subjects":[{{"kind":"User","name":"bench"}}],"roleRef":{{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"edit"}}}}"#
+        );
+        s.apply(ApplyRequest {
+            manifest: binding.into_bytes(),
+            ..Default::default()
+        })
+        .await
+        .with_context(|| format!("binding user bench in {ns}"))?;
+    }
+    skiff_benches::pki::call_as("bench")
 }
 
 struct Summary {
@@ -170,11 +193,19 @@ async fn main() -> Result<()> {
     wait_ready::<Skiff>(&mut skiff).await?;
     wait_ready::<Etcd>(&mut etcd).await?;
     preload(&skiff, &etcd).await?;
+    if a.as_user {
+        bind_bench_user(&skiff).await?;
+    }
     println!(
-        "api bench: {} clients, {} rounds of {} s; load average {}",
+        "api bench: {} clients, {} rounds of {} s, as {}; load average {}",
         a.clients,
         a.rounds,
         a.round_secs,
+        if a.as_user {
+            "user bench (RBAC: edit)"
+        } else {
+            "admin (system:masters)"
+        },
         loadavg()
     );
     println!("  op      system   ops/s     p50 ms    p99 ms   errors   | skiff/etcd ops/s  p99");

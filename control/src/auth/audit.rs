@@ -19,6 +19,8 @@ use super::attributes::Attributes;
 
 /// Lines waiting for the writer.
 const BUFFER: usize = 16 * 1024;
+/// How long the writer gathers lines between writes.
+const GATHER: Duration = Duration::from_millis(20);
 /// Past this size the log is renamed to `<file>.1` (the one before is removed).
 const ROTATE_AT: u64 = 64 << 20;
 
@@ -193,6 +195,9 @@ fn write_lines(mut rx: mpsc::Receiver<String>, file: std::fs::File, path: PathBu
             written += l.len() as u64 + 1;
         }
         let _ = out.flush();
+        // Lines gathered for a moment are written together: a busy API costs the log a
+        // few writes a second, not one per call.
+        std::thread::sleep(GATHER);
         if written > ROTATE_AT {
             let _ = std::fs::rename(&path, path.with_extension("log.1"));
             match open(&path) {
