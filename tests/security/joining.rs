@@ -99,6 +99,45 @@ fn members_and_nodes_join_with_tokens_and_bad_tokens_are_refused_plainly() {
         assert_eq!(creds.identity().unwrap().node_name(), Some(n));
     }
 
+    // Every port of this token-made cluster refuses callers without a valid certificate
+    // (none, another CA's, an expired one): a joined member's, and a joined node's agent.
+    let agent = wait_for(&server, &["node", "n1"], |n| {
+        n["status"]["daemonEndpoints"]["agentEndpoint"]["port"].is_u64()
+    })["status"]["daemonEndpoints"]["agentEndpoint"]["port"]
+        .clone();
+    let agent = format!("127.0.0.1:{agent}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let list = skiff_proto::grpc::api::ListRequest {
+            kind: "Namespace".into(),
+            ..Default::default()
+        };
+        let member = m.addr(m2);
+        let name = skiff_pki::identity::member_server_name();
+        for (how, ch) in super::strangers(&member, &name).await {
+            let Some(ch) = ch else { continue };
+            let r = skiff_proto::grpc::api::object_service_client::ObjectServiceClient::new(ch)
+                .list(list.clone())
+                .await;
+            assert!(r.is_err(), "member {m2} answered a caller with {how}");
+        }
+        let logs = skiff_proto::grpc::node::ContainerLogsRequest {
+            namespace: "default".into(),
+            pod: "x".into(),
+            pod_uid: "u".into(),
+            container: "c".into(),
+            query: None,
+        };
+        let name = skiff_pki::identity::node_server_name("n1");
+        for (how, ch) in super::strangers(&agent, &name).await {
+            let Some(ch) = ch else { continue };
+            let r = skiff_proto::grpc::node::node_service_client::NodeServiceClient::new(ch)
+                .container_logs(logs.clone())
+                .await;
+            assert!(r.is_err(), "n1's agent answered a caller with {how}");
+        }
+    });
+
     // Used up: the fifth join is refused.
     let e = refused_node(&server, &t, dir.path());
     assert!(e.contains("used as many times as it allows"), "{e}");
