@@ -186,7 +186,7 @@ pub async fn run(
             dialer: dialer.clone(),
         }),
         authz.clone(),
-        audit,
+        audit.clone(),
     ));
     let issuer = match &config.ca {
         Some(ca) => {
@@ -196,15 +196,21 @@ pub async fn run(
         }
         None => None,
     };
-    let auth = AuthServiceServer::new(crate::auth::AuthApi { authz, issuer });
+    let auth = AuthServiceServer::new(crate::auth::AuthApi {
+        authz,
+        issuer,
+        audit: audit.clone(),
+    });
     let encryption = EncryptionServiceServer::new(crate::encryption::EncryptionApi {
         store: store.clone(),
         sealer,
+        audit: audit.clone(),
     });
     let certificates = CertificateServiceServer::new(crate::auth::CertificateApi {
         api: api.clone(),
         ca: config.ca.clone(),
         valid_for: config.cert_validity,
+        audit: audit.clone(),
     });
     let authenticate = crate::auth::Authenticate::new(
         store.clone(),

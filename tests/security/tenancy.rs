@@ -360,6 +360,17 @@ roleRef: {kind: ClusterRole, name: view, apiGroup: rbac.authorization.k8s.io}
         .unwrap();
     let (ok, text) = as_bot(&long, &["get", "pods", "-n", "team-a"]);
     assert!(!ok && text.contains("no longer exists"), "{text}");
+    // Who made the tokens is in the audit log.
+    let audit = std::fs::read_to_string(m.dir.path().join("m1/audit.log")).unwrap();
+    let made = audit
+        .lines()
+        .filter(|l| {
+            l.contains(r#""username":"admin""#)
+                && l.contains(r#""resource":"serviceaccounts","subresource":"token""#)
+                && l.contains(r#""code":200"#)
+        })
+        .count();
+    assert_eq!(made, 2, "{audit}");
     drop(m);
 }
 

@@ -16,6 +16,7 @@ use skiff_proto::model::bootstrap::Usage;
 use skiff_proto::validate::names;
 use tonic::{Request, Response, Status};
 
+use super::attributes::{Attributes, verb};
 use super::authn::{BOOTSTRAPPERS, current_record};
 use super::{forbidden, requester};
 use crate::api::ObjectApi;
@@ -29,6 +30,8 @@ pub struct CertificateApi {
     pub ca: Option<Arc<Ca>>,
     /// How long the certificates it signs last.
     pub valid_for: Duration,
+    /// Every request is audited (joins above all).
+    pub audit: super::audit::Audit,
 }
 
 /// What `who` may get a certificate as, for `r`; and whether it joins with a token.
@@ -119,13 +122,36 @@ impl CertificateService for CertificateApi {
     async fn sign(&self, r: Request<SignRequest>) -> Result<Response<SignResponse>, Status> {
         let who = requester(r.extensions())?.clone();
         let r = r.into_inner();
+        let name = match (r.node_name.as_str(), r.member_id) {
+            ("", 0) => who.user.clone(),
+            ("", id) => format!("system:member:{id}"),
+            (node, _) => format!("system:node:{node}"),
+        };
+        let a = Attributes {
+            verb: verb::CREATE.into(),
+            group: "certificates.k8s.io".into(),
+            resource: "certificatesigningrequests".into(),
+            subresource: String::new(),
+            namespace: String::new(),
+            name,
+        };
+        let result = self.signed(&who, r).await;
+        self.audit
+            .record(&who, &a, None, result.as_ref().map(|_| ()), &[]);
+        result.map(Response::new)
+    }
+}
+
+impl CertificateApi {
+    /// The certificate `who` asked for in `r`, if it may have it.
+    async fn signed(&self, who: &Identity, r: SignRequest) -> Result<SignResponse, Status> {
         if r.csr_pem.len() > MAX_CSR_BYTES {
             return Err(Status::invalid_argument(format!(
                 "the certificate signing request is {} bytes; at most {MAX_CSR_BYTES}",
                 r.csr_pem.len()
             )));
         }
-        let (role, joining) = role_for(&who, &r)?;
+        let (role, joining) = role_for(who, &r)?;
         let addresses = r
             .addresses
             .iter()
@@ -150,10 +176,10 @@ impl CertificateService for CertificateApi {
             .sign_request(&issue, &r.csr_pem)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         if joining.is_some() {
-            self.spend(&who).await?;
+            self.spend(who).await?;
             tracing::info!(joiner = %who.user, role = ?issue.role, "signed a joiner's first certificate");
         }
-        Ok(Response::new(SignResponse {
+        Ok(SignResponse {
             cert_pem,
             ca_pem: ca.cert_pem().to_owned(),
             ca_key_pem: if joining == Some(Usage::Member) {
@@ -161,6 +187,6 @@ impl CertificateService for CertificateApi {
             } else {
                 String::new()
             },
-        }))
+        })
     }
 }

@@ -25,6 +25,8 @@ pub struct AuthApi {
     pub authz: Authorizer,
     /// Signs tokens; `None` on a member without the CA key.
     pub issuer: Option<Arc<Issuer>>,
+    /// Tokens made are audited.
+    pub audit: super::audit::Audit,
 }
 
 fn review_attributes(r: &AccessReviewRequest) -> Attributes {
@@ -93,13 +95,32 @@ impl AuthService for AuthApi {
         let who = requester(r.extensions())?.clone();
         let q = r.into_inner();
         let ns = if q.namespace.is_empty() {
-            "default"
+            "default".to_owned()
         } else {
-            q.namespace.as_str()
+            q.namespace.clone()
         };
-        let a = Attributes::kind(verb::CREATE, Kind::ServiceAccount, ns, &q.service_account)
+        let a = Attributes::kind(verb::CREATE, Kind::ServiceAccount, &ns, &q.service_account)
             .subresource("token");
-        self.authz.check(&who, &a)?;
+        let d = self.authz.decide(&who, &a)?;
+        let result = if d.allowed {
+            self.token(&ns, &q).await
+        } else {
+            Err(Authorizer::refusal(&who, &a, &d))
+        };
+        self.audit.record(
+            &who,
+            &a,
+            Some((d.allowed, &d.reason)),
+            result.as_ref().map(|_| ()),
+            &[],
+        );
+        result.map(Response::new)
+    }
+}
+
+impl AuthApi {
+    /// A token for ServiceAccount `q.service_account` in `ns` (the caller may have one).
+    async fn token(&self, ns: &str, q: &TokenRequest) -> Result<TokenResponse, Status> {
         let life = match q.expiration_seconds {
             0 => DEFAULT_TOKEN_LIFE,
             s if s < 0 || s as u64 > MAX_TOKEN_LIFE.as_secs() => {
@@ -136,9 +157,9 @@ impl AuthService for AuthApi {
         let (token, exp) = issuer
             .issue(&account, SystemTime::now(), life)
             .map_err(|e| Status::internal(e.to_string()))?;
-        Ok(Response::new(TokenResponse {
+        Ok(TokenResponse {
             token,
             expiration_timestamp: humantime::format_rfc3339_seconds(exp).to_string(),
-        }))
+        })
     }
 }

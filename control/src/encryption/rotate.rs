@@ -24,6 +24,7 @@ const SWEEPS: usize = 5;
 pub struct EncryptionApi {
     pub store: StoreHandle,
     pub sealer: Arc<Sealer>,
+    pub audit: crate::auth::audit::Audit,
 }
 
 impl EncryptionApi {
@@ -113,7 +114,24 @@ impl EncryptionService for EncryptionApi {
         &self,
         r: Request<RotateKeyRequest>,
     ) -> Result<Response<RotateKeyResponse>, Status> {
-        let who = requester(r.extensions())?;
+        let who = requester(r.extensions())?.clone();
+        let a = crate::auth::Attributes {
+            verb: "update".into(),
+            group: "skiff.dev".into(),
+            resource: "encryptionkeys".into(),
+            subresource: String::new(),
+            namespace: String::new(),
+            name: keys::NAME.into(),
+        };
+        let result = self.rotate(&who).await;
+        self.audit
+            .record(&who, &a, None, result.as_ref().map(|_| ()), &[]);
+        result.map(Response::new)
+    }
+}
+
+impl EncryptionApi {
+    async fn rotate(&self, who: &skiff_pki::Identity) -> Result<RotateKeyResponse, Status> {
         if !is_privileged(who) {
             return Err(forbidden(
                 who,
@@ -169,10 +187,10 @@ impl EncryptionService for EncryptionApi {
             }
         };
         tracing::info!(%active, resealed, ?removed, "encryption key rotated");
-        Ok(Response::new(RotateKeyResponse {
+        Ok(RotateKeyResponse {
             active_key: active,
             resealed,
             removed_keys: removed,
-        }))
+        })
     }
 }
