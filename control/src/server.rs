@@ -227,6 +227,10 @@ pub async fn run(
     let chores = [
         tokio::spawn(crate::api::ensure_default_namespace(store.clone())),
         tokio::spawn(crate::auth::defaults::ensure(store.clone())),
+        tokio::spawn(crate::api::refresh_quotas(
+            api.clone(),
+            Duration::from_secs(2),
+        )),
         tokio::spawn(crate::machinery::leader::while_leading(
             store.clone(),
             LEADERSHIP_CHECK,

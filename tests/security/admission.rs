@@ -226,6 +226,28 @@ spec:
         })
         .await
         .unwrap();
+    // The leader brings the quota's usage back down after the deletion.
+    let used = |q: &serde_json::Value| q["status"]["used"]["pods"].clone();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let q = admin
+            .get(GetRequest {
+                key: key("ResourceQuota", "team-q", "q"),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let q: serde_json::Value = serde_json::from_slice(&q.object.unwrap().json).unwrap();
+        if used(&q) == "1" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "usage not refreshed: {q}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     apply(&mut admin, &pod_with("team-q", "later", "", ""))
         .await
         .unwrap();

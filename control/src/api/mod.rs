@@ -45,6 +45,7 @@ pub use events::{EVENT_TTL, expire as expire_events, record as record_event};
 pub use logs::LogApi;
 pub use namespaces::{ensure, ensure_default as ensure_default_namespace};
 pub use objects::ObjectApi;
+pub use quota::refresh as refresh_quotas;
 
 #[cfg(test)]
 mod api_tests;

@@ -282,6 +282,65 @@ impl ObjectApi {
     }
 }
 
+/// Keeps every ResourceQuota's `status.used` true to what its namespace holds (creates
+/// are charged as they happen; this catches deletions and finished pods): the leader
+/// recomputes each every `every` and writes the ones that changed, by compare-and-swap.
+pub async fn refresh(api: std::sync::Arc<ObjectApi>, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let leader = matches!(api.store.status().await, Ok(s) if s.role == raft::StateRole::Leader);
+        if !leader {
+            continue;
+        }
+        if let Err(e) = api.refresh_once().await {
+            tracing::debug!(error = %e, "refreshing quota usage");
+        }
+    }
+}
+
+impl ObjectApi {
+    async fn refresh_once(&self) -> Result<(), Status> {
+        let (quotas, _) = self
+            .store
+            .state()
+            .list(Kind::ResourceQuota, None, None)
+            .map_err(status::store)?;
+        for s in quotas {
+            let Object::ResourceQuota(q) = &s.object else {
+                continue;
+            };
+            let used = self.used(q, &q.metadata.namespace)?;
+            let mut fresh = ResourceQuotaStatus {
+                hard: q.spec.hard.clone(),
+                used: BTreeMap::new(),
+            };
+            for name in q.spec.hard.keys() {
+                let total = quantity(name, used.get(name).copied().unwrap_or(0));
+                fresh.used.insert(
+                    name.clone(),
+                    Quantity::parse(&total).map_err(Status::internal)?,
+                );
+            }
+            if q.status.as_ref() == Some(&fresh) {
+                continue;
+            }
+            let mut updated = q.clone();
+            updated.status = Some(fresh);
+            let cmd = crate::store::Command {
+                ops: vec![Op::Update {
+                    object: Object::ResourceQuota(updated),
+                    expected: Some(s.revision),
+                }],
+            };
+            // A create charged it meanwhile: the next round looks again.
+            let _ = self.store.propose(cmd).await;
+        }
+        Ok(())
+    }
+}
+
 fn o_name(ns: &str, name: &str) -> String {
     format!("Pod/{ns}/{name}")
 }
