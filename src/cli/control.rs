@@ -1,17 +1,86 @@
 //! `skiff control`: run a control-plane member (found, join, restart). `skiff members`:
 //! list the members, or remove one.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use clap::Args;
 use skiff_control::cluster::parse_initial_cluster;
 use skiff_control::server::{self, MemberConfig};
 use skiff_proto::grpc::raft::membership_client::MembershipClient;
 use skiff_proto::grpc::raft::{MembersRequest, RemoveMemberRequest, Role};
 
 use super::pki::{self, CaSource};
-use super::{ControlArgs, MembersAction, MembersArgs};
+use super::{MembersAction, MembersArgs};
+
+#[derive(Debug, Args)]
+pub struct ControlArgs {
+    /// This member's raft id (unique in the cluster, not 0).
+    #[arg(long)]
+    pub id: u64,
+    /// Where this member keeps its raft log and objects (created if missing; keep it across
+    /// restarts).
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// Address for the API and the raft transport.
+    #[arg(long, default_value = "127.0.0.1:7420")]
+    pub listen: SocketAddr,
+    /// The address other members reach this one at (default: --listen).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub advertise: Option<String>,
+    /// The cluster CA's folder (`ca.crt`, `ca.key`: `skiff pki init DIR`), for founding
+    /// members of a cluster of more than one, and for joining. Copied into the data folder
+    /// on first start; not needed afterwards.
+    #[arg(long, value_name = "DIR")]
+    pub pki: Option<PathBuf>,
+    /// Join with a token instead of --pki (`skiff token create --usages member`): the
+    /// member gets its certificate and the CA from the member it joins through.
+    #[arg(
+        long,
+        env = "SKIFF_JOIN_TOKEN",
+        hide_env_values = true,
+        requires = "join"
+    )]
+    pub join_token: Option<String>,
+    /// How long the member's own certificate is valid; it is renewed two thirds through.
+    #[arg(long, default_value = "365d", hide = true)]
+    pub cert_validity: humantime::Duration,
+    /// The founding members: `1=ADDR1,2=ADDR2,3=ADDR3` (the same on each of them).
+    #[arg(long, conflicts_with = "join")]
+    pub initial_cluster: Option<String>,
+    /// Join a running cluster through any of its members: `ADDR[,ADDR...]`. The member
+    /// is added as a learner, catches up, then becomes a voter. Not needed to restart.
+    #[arg(long, value_delimiter = ',', value_name = "ADDR")]
+    pub join: Vec<String>,
+    /// Raft's clock tick in milliseconds (elections take 10 to 20 ticks).
+    #[arg(long, default_value_t = 50, hide = true)]
+    pub tick_ms: u64,
+    /// Seconds a node may go without reporting before it is marked unreachable and
+    /// tainted (Kubernetes' node-monitor-grace-period).
+    #[arg(long, default_value_t = 3)]
+    pub node_monitor_grace_seconds: u64,
+    /// Seconds the pods of an unreachable node stay before they are evicted and
+    /// recreated elsewhere (unless they tolerate the taint longer).
+    #[arg(long, default_value_t = 5)]
+    pub pod_eviction_grace_seconds: u64,
+    /// The addresses of container pods, cut into one range per node (spec.podCIDR).
+    #[arg(long, default_value = "10.88.0.0/16")]
+    pub cluster_cidr: String,
+    /// The prefix length of each node's range.
+    #[arg(long, default_value_t = 24)]
+    pub node_cidr_mask_size: u8,
+    /// The Pod Security level of namespaces that set none with the
+    /// `pod-security.kubernetes.io/enforce` label: privileged, baseline or restricted.
+    #[arg(long, default_value = "baseline", value_parser = ["privileged", "baseline", "restricted"])]
+    pub pod_security_default: String,
+    /// Where to write the audit log, one JSON line per API call (default: audit.log in
+    /// the data folder).
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+}
 
 /// Aborts a background task when dropped.
 pub struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
