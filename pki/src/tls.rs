@@ -52,17 +52,7 @@ impl std::fmt::Debug for Tls {
 impl Tls {
     pub fn new(creds: &Credentials) -> Result<Tls, Error> {
         let provider = provider();
-        let mut roots = RootCertStore::empty();
-        for c in CertificateDer::pem_slice_iter(creds.ca_pem.as_bytes()) {
-            let c = c.map_err(|e| Error::cert(format!("the CA certificate: {e}")))?;
-            roots
-                .add(c)
-                .map_err(|e| Error::cert(format!("the CA certificate: {e}")))?;
-        }
-        if roots.is_empty() {
-            return Err(Error::cert("no CA certificate"));
-        }
-        let roots = Arc::new(roots);
+        let roots = Arc::new(roots(&creds.ca_pem)?);
         let current = Arc::new(Current {
             key: RwLock::new(certified(creds, &provider)?),
             identity: RwLock::new(creds.identity()?),
@@ -190,6 +180,17 @@ fn certified(creds: &Credentials, provider: &CryptoProvider) -> Result<Arc<Certi
 /// A client configuration that trusts `ca_pem` and presents no certificate: for a client
 /// that authenticates another way (a bearer token).
 pub fn anonymous_client(ca_pem: &str) -> Result<Arc<ClientConfig>, Error> {
+    let roots = roots(ca_pem)?;
+    let mut client = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    client.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(client))
+}
+
+/// The trust roots: every certificate of `ca_pem` (at least one).
+fn roots(ca_pem: &str) -> Result<RootCertStore, Error> {
     let mut roots = RootCertStore::empty();
     for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
         let c = c.map_err(|e| Error::cert(format!("the CA certificate: {e}")))?;
@@ -200,10 +201,5 @@ pub fn anonymous_client(ca_pem: &str) -> Result<Arc<ClientConfig>, Error> {
     if roots.is_empty() {
         return Err(Error::cert("no CA certificate"));
     }
-    let mut client = ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    client.alpn_protocols = vec![b"h2".to_vec()];
-    Ok(Arc::new(client))
+    Ok(roots)
 }

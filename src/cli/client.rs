@@ -221,7 +221,8 @@ pub async fn channel(t: &Target) -> Result<Conn, Failure> {
     })
 }
 
-fn source_text(e: &dyn std::error::Error) -> String {
+/// An error with its chain of causes, `a: b: c`.
+pub fn source_text(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {

@@ -22,7 +22,7 @@ use skiff_proto::{Object, manifest};
 use tonic::transport::Channel;
 
 use super::ServerArgs;
-use super::client::{self, Failure, refused};
+use super::client::{self, Failure, refused, source_text};
 
 /// What a newcomer joins as.
 #[derive(Debug, Clone)]
@@ -148,16 +148,6 @@ fn received(
         )?)
     };
     Ok((creds, ca))
-}
-
-fn source_text(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s = format!("{s}: {c}");
-        cur = c.source();
-    }
-    s
 }
 
 /// A new certificate for the party `tls` presents, signed by the control plane (for

@@ -29,18 +29,36 @@ pub fn lost_quota_race(e: &Status) -> bool {
     e.code() == tonic::Code::Aborted && e.message().contains("ResourceQuota/")
 }
 
+/// A container's `requests` or `limits`.
+fn side<'a>(c: &'a skiff_proto::model::Container, field: &str) -> &'a BTreeMap<String, Quantity> {
+    if field == "requests" {
+        &c.resources.requests
+    } else {
+        &c.resources.limits
+    }
+}
+
 fn containers_sum(spec: &PodSpec, field: &str, resource: &str) -> i128 {
     spec.containers
         .iter()
         .map(|c| {
-            let map = if field == "requests" {
-                &c.resources.requests
-            } else {
-                &c.resources.limits
-            };
-            map.get(resource).map_or(0, Quantity::milli_value)
+            side(c, field)
+                .get(resource)
+                .map_or(0, Quantity::milli_value)
         })
         .sum()
+}
+
+/// The container field and resource a pod's quota resource `name` sums
+/// (`requests.cpu` → requests' `cpu`); `None` for counts.
+fn pod_resource(name: &str) -> Option<(&'static str, &'static str)> {
+    Some(match name {
+        "cpu" | "requests.cpu" => ("requests", "cpu"),
+        "memory" | "requests.memory" => ("requests", "memory"),
+        "limits.cpu" => ("limits", "cpu"),
+        "limits.memory" => ("limits", "memory"),
+        _ => return None,
+    })
 }
 
 /// Whether objects of `kind` count toward quota resource `name`.
@@ -66,12 +84,8 @@ fn usage(o: &Object, name: &str) -> Option<i128> {
     if !counts(o.kind(), name) {
         return None;
     }
-    let (field, resource) = match name {
-        "cpu" | "requests.cpu" => ("requests", "cpu"),
-        "memory" | "requests.memory" => ("requests", "memory"),
-        "limits.cpu" => ("limits", "cpu"),
-        "limits.memory" => ("limits", "memory"),
-        _ => return Some(1000),
+    let Some((field, resource)) = pod_resource(name) else {
+        return Some(1000);
     };
     let Object::Pod(p) = o else { return None };
     Some(containers_sum(&p.spec, field, resource))
@@ -100,24 +114,11 @@ fn quantity(name: &str, milli: i128) -> String {
 /// A container of a pod that a quota on requests or limits needs to say them.
 fn unspecified(o: &Object, name: &str) -> Option<String> {
     let Object::Pod(p) = o else { return None };
-    let (field, resource) = match name {
-        "cpu" | "requests.cpu" => ("requests", "cpu"),
-        "memory" | "requests.memory" => ("requests", "memory"),
-        "limits.cpu" => ("limits", "cpu"),
-        "limits.memory" => ("limits", "memory"),
-        _ => return None,
-    };
+    let (field, resource) = pod_resource(name)?;
     p.spec
         .containers
         .iter()
-        .find(|c| {
-            let map = if field == "requests" {
-                &c.resources.requests
-            } else {
-                &c.resources.limits
-            };
-            !map.contains_key(resource)
-        })
+        .find(|c| !side(c, field).contains_key(resource))
         .map(|c| format!("must specify {field}.{resource} for: {}", c.name))
 }
 
