@@ -19,6 +19,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const SHIM: &str = "__shim";
 
 fn main() -> ExitCode {
+    // No transparent huge pages for Skiff's own memory. mimalloc returns idle memory to the
+    // kernel after a second and asks for huge pages; the next burst of requests then
+    // faults in whole 2 MiB pages, each zeroed on the request's path (12 % of a member's
+    // CPU while it started a pod every half second). The flag is inherited: the shim
+    // clears it for the containers it starts (`shim::start`).
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
     let mut argv = std::env::args_os();
     if argv.nth(1).is_some_and(|a| a == SHIM) {
         let Some(dir) = argv.next() else {

@@ -25,11 +25,13 @@ fn a_busybox_pod_serves_at_its_address_and_leaves_nothing_when_deleted() {
     // A node runs no container pod yet: it has not touched the network.
     assert!(links("veth").is_empty(), "{:?}", links("veth"));
     let file = c.dir.path().join("pod.yaml");
-    // Two sidecars say which IPC and UTS namespaces they are in, and their hostname.
+    // Two sidecars say which IPC and UTS namespaces they are in, their hostname, whether
+    // each sees the file the other left in /dev/shm, and whether they may have
+    // transparent huge pages.
     let mut manifest = httpd_pod("web", &c.busybox, "");
     for name in ["a", "b"] {
         manifest.push_str(&format!(
-            "  - name: {name}\n    image: {}\n    command: [sh, -c, \"trap 'exit 0' TERM; echo ipc=`readlink /proc/self/ns/ipc` uts=`readlink /proc/self/ns/uts` host=`hostname`; sleep 3600 & wait\"]\n",
+            "  - name: {name}\n    image: {}\n    command: [sh, -c, \"trap 'exit 0' TERM; touch /dev/shm/{name}; until [ -e /dev/shm/a ] && [ -e /dev/shm/b ]; do sleep 0.1; done; echo ipc=`readlink /proc/self/ns/ipc` uts=`readlink /proc/self/ns/uts` shm=`grep -c ' /dev/shm tmpfs ' /proc/mounts` thp=`grep THP_enabled /proc/self/status | tr -dc 0-9` host=`hostname`; sleep 3600 & wait\"]\n",
             c.busybox
         ));
     }
@@ -51,11 +53,24 @@ fn a_busybox_pod_serves_at_its_address_and_leaves_nothing_when_deleted() {
         line.trim().to_owned()
     };
     let (a, b) = (said("a"), said("b"));
-    assert_eq!(a, b, "the sidecars share their namespaces");
+    assert_eq!(a, b, "the sidecars share their namespaces and /dev/shm");
     assert!(
         a.contains("ipc=ipc:[") && a.contains("uts=uts:[") && a.ends_with("host=web"),
         "{a}"
     );
+    assert!(a.contains(" shm=1 "), "one tmpfs at /dev/shm: {a}");
+    // Skiff's own processes run without transparent huge pages; a container gets the
+    // machine's setting, as this test process has it.
+    let thp = |pid: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("THP_enabled:").map(|v| v.trim().to_owned()))
+            .unwrap_or_default()
+    };
+    assert!(a.contains(&format!(" thp={} ", thp("self"))), "{a}");
+    let agent = c.agents[0].child.as_ref().unwrap().id();
+    assert_eq!(thp(&agent.to_string()), "0");
     let host_ipc = std::fs::read_link("/proc/self/ns/ipc").unwrap();
     assert!(
         !a.contains(&format!("ipc={}", host_ipc.display())),

@@ -291,6 +291,19 @@ pub fn process_cpu_time(pid: u32) -> Option<Duration> {
     Some(Duration::from_secs_f64((user + system) / ticks))
 }
 
+/// Time process `pid`'s threads have spent on a CPU, from each thread's
+/// `/proc/PID/task/TID/schedstat` (nanoseconds, unlike `stat`'s clock ticks). Threads that
+/// ended are not counted.
+pub fn process_on_cpu(pid: u32) -> Option<Duration> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let ns: u64 = tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    Some(Duration::from_nanos(ns))
+}
+
 /// The filesystem type holding `path` (from /proc/mounts), to warn when it is a tmpfs on
 /// which fsync costs nothing.
 pub fn filesystem_type(path: &Path) -> Option<String> {

@@ -431,21 +431,42 @@ async fn run(a: Args) -> Result<()> {
         a.starts
     );
     let (mut sk, mut rc, mut wa) = (Vec::new(), Vec::new(), Vec::new());
+    // Skiff's own processes' CPU while each system starts, per system: what competes
+    // with runc for the machine's CPUs (for the anchor: Skiff idling).
+    let mut busy = [Duration::ZERO; 3];
+    let skiff_pids: Vec<u32> = c
+        .control
+        .members
+        .iter()
+        .chain([&c.agent])
+        .filter_map(|p| p.pid())
+        .collect();
+    let on_cpu = || -> Duration {
+        skiff_pids
+            .iter()
+            .filter_map(|p| skiff_benches::cluster::process_on_cpu(*p))
+            .sum()
+    };
     for i in 0..a.starts {
         let order = if i % 2 == 0 { [0, 1, 2] } else { [2, 1, 0] };
         for which in order {
             // What the last start left to do (a deleted pod's teardown, the pools' refill)
             // is done before the next start is timed, whichever system it is.
             tokio::time::sleep(SETTLE).await;
+            let cpu_before = on_cpu();
             match which {
                 0 => {
                     let name = format!("c-{i}");
                     sk.push(
                         start(&c, &mut api, &running, &name, container_pod(&name, &image)).await?,
                     );
+                    busy[0] += on_cpu().saturating_sub(cpu_before);
                     delete(&mut api, &name).await?;
                 }
-                1 => rc.push(anchor.start(i)?),
+                1 => {
+                    rc.push(anchor.start(i)?);
+                    busy[1] += on_cpu().saturating_sub(cpu_before);
+                }
                 _ => {
                     let name = format!("w-{i}");
                     wa.push(
@@ -458,6 +479,7 @@ async fn run(a: Args) -> Result<()> {
                         )
                         .await?,
                     );
+                    busy[2] += on_cpu().saturating_sub(cpu_before);
                     delete(&mut api, &name).await?;
                 }
             }
@@ -478,6 +500,13 @@ async fn run(a: Args) -> Result<()> {
         ratio(s50, r50),
         ratio(s99, r99),
         ratio(s50, w50)
+    );
+    let per_start = |d: Duration| ms(d / a.starts.max(1) as u32);
+    println!(
+        "  Skiff's member + agent on CPU per start (mean): container {:.2} ms, wasm {:.2} ms, while runc runs alone {:.2} ms",
+        per_start(busy[0]),
+        per_start(busy[2]),
+        per_start(busy[1])
     );
     drop(anchor);
 

@@ -387,6 +387,12 @@ pub fn spec(b: &BundleSpec<'_>) -> Result<Spec, String> {
         .map_err(oci)?;
 
     let mut mounts = oci_spec::runtime::get_default_mounts();
+    // A mount given for a default's place replaces it (the pod's shared `/dev/shm`).
+    mounts.retain(|d| {
+        !b.mounts
+            .iter()
+            .any(|m| d.destination() == Path::new(&m.path))
+    });
     for m in b.mounts {
         mounts.push(bind(m)?);
     }

@@ -213,6 +213,7 @@ impl WorkloadRuntime for ContainerRuntime {
             .map_err(|e| NotStarted::new("CreatePodSandboxError", e))?;
         let hostname = pod.name.clone();
         sandbox::write_etc(&dir, &hostname, &pod.namespace, &attachment)
+            .and_then(|()| sandbox::mount_shm(&dir))
             .map_err(|e| NotStarted::new("CreatePodSandboxError", e))?;
         let namespaces = PodNamespaces::in_dir(&dir);
         namespaces
@@ -332,7 +333,7 @@ impl PreparedContainer {
         rootfs: &Rootfs,
         spec: StartSpec,
     ) -> Result<(String, StartSpec), NotStarted> {
-        let mut mounts = sb.etc_mounts();
+        let mut mounts = sb.shared_mounts();
         mounts.extend(spec.mounts.iter().cloned());
         let image_config = self.image.config.config().as_ref();
         let cgroup = Cgroups::container(&sb.uid, container);

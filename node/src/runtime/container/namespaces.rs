@@ -94,12 +94,17 @@ pub fn pin(
     made
 }
 
+/// Unmounts what is mounted at `path` (nothing happens if nothing is).
+pub fn unmount(path: &Path) -> Result<(), String> {
+    match rustix::mount::unmount(path, rustix::mount::UnmountFlags::DETACH) {
+        Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => Ok(()),
+        Err(e) => Err(format!("unmounting {}: {e}", path.display())),
+    }
+}
+
 /// Unpins and removes a namespace pinned at `path` (nothing happens if none is).
 pub fn unpin(path: &Path) -> Result<(), String> {
-    match rustix::mount::unmount(path, rustix::mount::UnmountFlags::DETACH) {
-        Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => {}
-        Err(e) => return Err(format!("unmounting {}: {e}", path.display())),
-    }
+    unmount(path)?;
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

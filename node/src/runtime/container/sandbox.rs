@@ -1,5 +1,6 @@
 //! A container pod's sandbox: its network namespace and address, the IPC and UTS
-//! namespaces its containers share, the files every one of its containers sees at `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`, and the
+//! namespaces its containers share, the files every one of its containers sees at
+//! `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`, their shared `/dev/shm`, and the
 //! folder its containers' runs live in (`<data>/containers/<pod uid>/`). Removing it
 //! removes every run's leftovers, the pod's cgroup, its address and its namespace.
 
@@ -54,22 +55,58 @@ pub fn write_etc(
     )
 }
 
+/// The pod's `/dev/shm`: one tmpfs its containers share, as they share its IPC namespace
+/// (POSIX shared memory lives there), sized as Docker and the kubelet size it.
+const SHM: &str = "shm";
+const SHM_OPTIONS: &std::ffi::CStr = c"mode=1777,size=65536k";
+
+/// Mounts the pod's `/dev/shm` in `dir` (one an earlier agent mounted is kept).
+pub fn mount_shm(dir: &Path) -> Result<(), String> {
+    use rustix::mount::MountFlags;
+    let at = dir.join(SHM);
+    // A new pod's folder has none; only a pod an earlier agent started reads the table.
+    if at.exists() && super::rootfs::is_mounted(&at) {
+        return Ok(());
+    }
+    std::fs::create_dir_all(&at).map_err(|e| format!("creating {}: {e}", at.display()))?;
+    rustix::mount::mount(
+        "shm",
+        &at,
+        "tmpfs",
+        MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+        Some(SHM_OPTIONS),
+    )
+    .map_err(|e| {
+        format!(
+            "mounting the pod's /dev/shm ({SHM_OPTIONS:?}) at {}: {e}",
+            at.display()
+        )
+    })
+}
+
 impl ContainerSandbox {
     /// The folder of container `name`'s runs.
     pub fn run_dir(&self, name: &str) -> PathBuf {
         self.dir.join("runs").join(name)
     }
 
-    /// The bind mounts of the shared `/etc` files.
-    pub fn etc_mounts(&self) -> Vec<Mount> {
-        ["hosts", "hostname", "resolv.conf"]
+    /// The bind mounts of what the pod's containers share: the `/etc` files and
+    /// `/dev/shm`.
+    pub fn shared_mounts(&self) -> Vec<Mount> {
+        let mut m: Vec<Mount> = ["hosts", "hostname", "resolv.conf"]
             .iter()
             .map(|f| Mount {
                 host: self.dir.join(f),
                 path: format!("/etc/{f}"),
                 read_only: false,
             })
-            .collect()
+            .collect();
+        m.push(Mount {
+            host: self.dir.join(SHM),
+            path: "/dev/shm".into(),
+            read_only: false,
+        });
+        m
     }
 
     /// runc's name for a run of container `name`.
@@ -114,6 +151,9 @@ pub async fn remove_pod(inner: &Inner, uid: &str, dir: &Path) {
         if let Some(name) = e.file_name().to_str() {
             clear_run(inner, uid, dir, name).await;
         }
+    }
+    if let Err(e) = super::namespaces::unmount(&dir.join(SHM)) {
+        tracing::warn!(pod = %uid, error = %e, "unmounting the pod's /dev/shm");
     }
     if let Err(e) = PodNamespaces::in_dir(dir).remove() {
         tracing::warn!(pod = %uid, error = %e, "removing the pod's namespaces");

@@ -201,8 +201,8 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
 
 /// `runc run --detach`; the container's pid.
 fn start(dir: &Path, c: &ShimConfig, out: OwnedFd, err: OwnedFd) -> Result<u32, String> {
-    let status = Command::new(&c.runc)
-        .arg("--root")
+    let mut runc = Command::new(&c.runc);
+    runc.arg("--root")
         .arg(&c.runc_root)
         .arg("--log")
         .arg(dir.join(RUNC_LOG))
@@ -215,8 +215,15 @@ fn start(dir: &Path, c: &ShimConfig, out: OwnedFd, err: OwnedFd) -> Result<u32, 
         .arg(&c.id)
         .stdin(Stdio::null())
         .stdout(Stdio::from(out))
-        .stderr(Stdio::from(err))
-        .status()
+        .stderr(Stdio::from(err));
+    // Skiff's processes run without transparent huge pages (see `main`), a flag children
+    // inherit: the container gets the machine's setting instead. The shim is one thread
+    // here, and keeps the flag for itself once runc has been started.
+    let _ = rustix::thread::disable_transparent_huge_pages(false);
+    let spawned = runc.spawn();
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
+    let status = spawned
+        .and_then(|mut child| child.wait())
         .map_err(|e| format!("running {}: {e}", c.runc.display()))?;
     if !status.success() {
         return Err(runc_error(&dir.join(RUNC_LOG))

@@ -50,6 +50,8 @@ impl Shims {
             .arg(dir.map_or_else(|| "-".into(), |d| d.as_os_str().to_owned()))
             // mimalloc would commit a whole arena up front: 4 MiB of a shim's memory.
             .env("MIMALLOC_ARENA_EAGER_COMMIT", "0")
+            // Nor ask for huge pages, which the agent's inherited flag refuses anyway.
+            .env("MIMALLOC_ALLOW_THP", "0")
             .stdin(if dir.is_some() {
                 Stdio::null()
             } else {
