@@ -26,12 +26,12 @@ fn a_busybox_pod_serves_at_its_address_and_leaves_nothing_when_deleted() {
     assert!(links("veth").is_empty(), "{:?}", links("veth"));
     let file = c.dir.path().join("pod.yaml");
     // Two sidecars say which IPC and UTS namespaces they are in, their hostname, whether
-    // each sees the file the other left in /dev/shm, and whether they may have
-    // transparent huge pages.
+    // each sees the file the other left in /dev/shm, whether they may have transparent
+    // huge pages, and whether they may make a user namespace.
     let mut manifest = httpd_pod("web", &c.busybox, "");
     for name in ["a", "b"] {
         manifest.push_str(&format!(
-            "  - name: {name}\n    image: {}\n    command: [sh, -c, \"trap 'exit 0' TERM; touch /dev/shm/{name}; until [ -e /dev/shm/a ] && [ -e /dev/shm/b ]; do sleep 0.1; done; echo ipc=`readlink /proc/self/ns/ipc` uts=`readlink /proc/self/ns/uts` shm=`grep -c ' /dev/shm tmpfs ' /proc/mounts` thp=`grep THP_enabled /proc/self/status | tr -dc 0-9` host=`hostname`; sleep 3600 & wait\"]\n",
+            "  - name: {name}\n    image: {}\n    command: [sh, -c, \"trap 'exit 0' TERM; touch /dev/shm/{name}; until [ -e /dev/shm/a ] && [ -e /dev/shm/b ]; do sleep 0.1; done; echo ipc=`readlink /proc/self/ns/ipc` uts=`readlink /proc/self/ns/uts` shm=`grep -c ' /dev/shm tmpfs ' /proc/mounts` thp=`grep THP_enabled /proc/self/status | tr -dc 0-9` userns=`unshare -U true 2>&1 | grep -c 'not permitted'` host=`hostname`; sleep 3600 & wait\"]\n",
             c.busybox
         ));
     }
@@ -59,6 +59,8 @@ fn a_busybox_pod_serves_at_its_address_and_leaves_nothing_when_deleted() {
         "{a}"
     );
     assert!(a.contains(" shm=1 "), "one tmpfs at /dev/shm: {a}");
+    // The seccomp filter refuses a new user namespace (no capability is needed for one).
+    assert!(a.contains(" userns=1 "), "{a}");
     // Skiff's own processes run without transparent huge pages; a container gets the
     // machine's setting, as this test process has it.
     let thp = |pid: &str| {

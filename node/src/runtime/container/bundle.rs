@@ -23,8 +23,8 @@ use oci_spec::image::Config as ImageConfig;
 use oci_spec::runtime::{
     Capability, LinuxBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxMemoryBuilder,
     LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResourcesBuilder,
-    LinuxSeccompAction, LinuxSeccompBuilder, LinuxSyscallBuilder, Mount as OciMount, MountBuilder,
-    PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec, UserBuilder,
+    Mount as OciMount, MountBuilder, PosixRlimitBuilder, PosixRlimitType, ProcessBuilder,
+    RootBuilder, Spec, UserBuilder,
 };
 
 use super::super::{Limits, Mount, Security};
@@ -370,7 +370,7 @@ pub fn spec(b: &BundleSpec<'_>) -> Result<Spec, String> {
             oci_spec::runtime::LinuxCapabilitiesBuilder::default()
                 .bounding(caps.clone())
                 .effective(caps.clone())
-                .permitted(caps)
+                .permitted(caps.clone())
                 .build()
                 .map_err(oci)?,
         )
@@ -464,25 +464,7 @@ pub fn spec(b: &BundleSpec<'_>) -> Result<Spec, String> {
             .masked_paths(oci_spec::runtime::get_default_maskedpaths())
             .readonly_paths(oci_spec::runtime::get_default_readonly_paths());
         if b.seccomp {
-            let denied = LinuxSyscallBuilder::default()
-                .names(
-                    seccomp::DENIED
-                        .iter()
-                        .map(|s| (*s).to_owned())
-                        .collect::<Vec<_>>(),
-                )
-                .action(LinuxSeccompAction::ScmpActErrno)
-                .errno_ret(1u32)
-                .build()
-                .map_err(oci)?;
-            linux = linux.seccomp(
-                LinuxSeccompBuilder::default()
-                    .default_action(LinuxSeccompAction::ScmpActAllow)
-                    .architectures(seccomp::architectures())
-                    .syscalls(vec![denied])
-                    .build()
-                    .map_err(oci)?,
-            );
+            linux = linux.seccomp(seccomp::filter(&caps)?);
         }
     }
     let mut spec = Spec::default();
