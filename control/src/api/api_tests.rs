@@ -238,6 +238,32 @@ async fn status_is_its_own_subresource() {
     .await
     .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+
+    // Without an expected version a status write starts from the member's own copy. Four
+    // at once, through the leader and a follower (whose copy may lag): each lands, as a
+    // stale copy or a lost race is a conflict the server retries from a linearizable
+    // read (each loses at most to the three others).
+    let leader = c.leader().await;
+    let follower = c.ids().into_iter().find(|i| *i != leader).unwrap();
+    let apis = [self::api(&c, leader), self::api(&c, follower)];
+    let writes = (1..=4).map(|n| {
+        let (api, key) = (&apis[n % 2], key.clone());
+        async move {
+            retry(|| {
+                api.update_status(Request::new(UpdateStatusRequest {
+                    key: key.clone(),
+                    expected_resource_version: 0,
+                    status_json: format!(r#"{{"replicas": {n}}}"#).into_bytes(),
+                }))
+            })
+            .await
+            .map(|r| r.into_inner().object.unwrap().resource_version)
+        }
+    });
+    let mut revisions: Vec<u64> = futures_util::future::try_join_all(writes).await.unwrap();
+    revisions.sort();
+    revisions.dedup();
+    assert_eq!(revisions.len(), 4, "each write is its own revision");
 }
 
 async fn list(api: &ObjectApi, labels: &str, fields: &str) -> Result<Vec<String>, tonic::Status> {

@@ -301,18 +301,45 @@ impl ObjectService for ObjectApi {
     ) -> Result<Response<UpdateStatusResponse>, Status> {
         let r = r.into_inner();
         let k = object_key(r.key)?;
-        let current = self.current(&k).await?;
-        if !current.object.has_status() {
-            return Err(Status::invalid_argument(format!(
-                "{k} has no status subresource; update the object itself"
-            )));
-        }
-        let with_status = status_object(&current.object, &r.status_json)?;
         let expected = (r.expected_resource_version != 0).then_some(r.expected_resource_version);
-        let plan = plan::status(&current, &with_status, expected);
-        let (object, _) = self.commit(Some(&current), plan).await?;
-        Ok(Response::new(UpdateStatusResponse {
-            object: Some(object),
-        }))
+        // This member's copy first, as the kube-apiserver starts a status update from its
+        // cache: the write is conditional on the copy's revision, so a stale copy costs
+        // another attempt (read linearizably), never a lost update; a current one saves
+        // the read's round through raft on every status a node reports. Without an
+        // expected version, a write that lost a race is tried again.
+        let mut fresh = false;
+        for _ in 0..APPLY_ATTEMPTS {
+            let current = if fresh {
+                self.current(&k).await?
+            } else {
+                match self.local(&k) {
+                    // Maybe not here yet: asked again, linearizably.
+                    Err(e) if e.code() == tonic::Code::NotFound => {
+                        fresh = true;
+                        continue;
+                    }
+                    read => read?,
+                }
+            };
+            if !current.object.has_status() {
+                return Err(Status::invalid_argument(format!(
+                    "{k} has no status subresource; update the object itself"
+                )));
+            }
+            let with_status = status_object(&current.object, &r.status_json)?;
+            let plan = plan::status(&current, &with_status, expected);
+            match self.commit(Some(&current), plan).await {
+                Err(e) if expected.is_none() && lost_race(&e) => fresh = true,
+                done => {
+                    let (object, _) = done?;
+                    return Ok(Response::new(UpdateStatusResponse {
+                        object: Some(object),
+                    }));
+                }
+            }
+        }
+        Err(Status::aborted(format!(
+            "{k} kept changing while its status was written ({APPLY_ATTEMPTS} attempts); write it again"
+        )))
     }
 }

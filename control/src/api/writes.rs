@@ -38,6 +38,11 @@ impl ObjectApi {
     pub(crate) async fn current(&self, k: &str) -> Result<Stored, Status> {
         self.read_barrier(ReadConsistency::Linearizable as i32)
             .await?;
+        self.local(k)
+    }
+
+    /// This member's copy of the object at `k` (it may lag the leader), or NOT_FOUND.
+    pub(crate) fn local(&self, k: &str) -> Result<Stored, Status> {
         self.store
             .state()
             .get(k)
