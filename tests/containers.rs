@@ -9,7 +9,7 @@ use std::time::Duration;
 use support::containers::{ContainerCluster, eventually, links, mounts_under, pod_cgroups};
 use support::http::Http;
 use support::node::{apply, get, ingress, skiff, wait_for};
-use support::registry::{Registry, push_busybox};
+use support::registry::{PushOptions, Registry, private_registry, push_busybox, push_busybox_with};
 use support::routing::echo;
 
 fn httpd_pod(name: &str, image: &str, extra: &str) -> String {
@@ -188,11 +188,13 @@ spec:
 fn containers_and_wasm_call_each_other_through_the_routers_of_both_nodes() {
     let c = ContainerCluster::start(&["n1", "n2"]);
     let s = c.server.as_str();
-    // The container calls the Wasm Service through the pods' DNS and router, and serves
-    // the answer's head (the echo guest answers with what reached it).
-    let fetch = "until wget -S -O /dev/null http://echo.default.svc/from-a-container 2>/www/from-wasm.txt; do sleep 0.2; done;";
+    // The container calls the Wasm Service through the pods' DNS and router, on the
+    // Service's port 80 and on another port, and serves the answers' heads (the echo guest
+    // answers with what reached it).
+    let fetch = "until wget -S -O /dev/null http://echo.default.svc/from-a-container 2>/www/from-wasm.txt; do sleep 0.2; done; until wget -S -O /dev/null http://echo-alt:8081/on-8081 2>/www/alt.txt; do sleep 0.2; done;";
+    let alt = "apiVersion: v1\nkind: Service\nmetadata: {name: echo-alt}\nspec:\n  selector: {name: echo}\n  ports: [{port: 8081, targetPort: 8080}]\n---\n";
     let manifests = format!(
-        "{}{}",
+        "{}{}{alt}",
         httpd_app("web", &c.busybox, "n1", fetch),
         echo("echo", "echo", 1, "")
     );
@@ -223,6 +225,13 @@ fn containers_and_wasm_call_each_other_through_the_routers_of_both_nodes() {
         .get(&router, "web.example.com", "/from-wasm.txt")
         .text();
     assert!(seen.contains("x-echo-path: /from-a-container"), "{seen}");
+    eventually(
+        "the container's call to port 8081",
+        Duration::from_secs(60),
+        || http.get(&router, "web.example.com", "/alt.txt").status == 200,
+    );
+    let seen = http.get(&router, "web.example.com", "/alt.txt").text();
+    assert!(seen.contains("x-echo-path: /on-8081"), "{seen}");
     // Wasm -> container, by Service name, from a guest on whichever node it runs.
     let url = "http%3A%2F%2Fweb.default.svc%2Findex.html";
     let r = http.get(&router, "echo.default.svc", &format!("/call?url={url}"));
@@ -462,4 +471,68 @@ fn bad_images_are_waiting_reasons_that_say_why_and_the_node_stays_healthy() {
     assert_eq!(get(&format!("{ip}:80"), "/index.html").0, 200);
     let n = wait_for(s, &["node", "n1"], |_| true);
     assert_eq!(n["status"]["conditions"][0]["status"], "True");
+}
+
+#[test]
+fn a_private_image_pulls_with_its_pull_secret_and_a_zstd_layer_unpacks() {
+    use base64::Engine;
+    let c = ContainerCluster::start(&["n1"]);
+    let s = c.server.as_str();
+    let private = private_registry(c.dir.path(), "puller", "s3cret");
+    let image = format!("{}/team/busybox:zstd", private.addr);
+    let options = PushOptions {
+        zstd: true,
+        basic: Some(("puller".into(), "s3cret".into())),
+    };
+    push_busybox_with(&private.addr, &image, Some(&["sh"]), "amd64", &options);
+    let secret = |name: &str, password: &str| {
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("puller:{password}"));
+        let config = format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, private.addr);
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}}}\ntype: kubernetes.io/dockerconfigjson\ndata:\n  .dockerconfigjson: {}\n",
+            base64::engine::general_purpose::STANDARD.encode(config)
+        )
+    };
+    let pulls = |secret: &str| format!("  imagePullSecrets: [{{name: {secret}}}]\n");
+    // Those without the right secret ask the registry every time (`Always`), as under the
+    // kubelet: with `IfNotPresent` a node uses an image it has, whoever pulled it.
+    let always = |name: &str, extra: &str| {
+        httpd_pod(name, &image, extra)
+            .replace("    image: ", "    imagePullPolicy: Always\n    image: ")
+    };
+    let all = [
+        secret("regcred", "s3cret"),
+        secret("wrong", "guess"),
+        httpd_pod("with-secret", &image, &pulls("regcred")),
+        always("wrong-secret", &pulls("wrong")),
+        always("no-secret", ""),
+    ]
+    .join("---\n");
+    apply(s, &c.dir.path().join("private.yaml"), &all);
+
+    // The right secret pulls the image, whose zstd layer unpacks into a working root.
+    let p = wait_for(s, &["pod", "with-secret"], |p| {
+        state(p, "state")["running"].is_object() && p["status"]["podIP"].is_string()
+    });
+    let ip = p["status"]["podIP"].as_str().unwrap();
+    let (status, body) = get(&format!("{ip}:80"), "/index.html");
+    assert_eq!((status, body.as_str()), (200, "hello from a container\n"));
+    // A wrong password and none at all are refused by the registry, and say so.
+    for name in ["wrong-secret", "no-secret"] {
+        let p = wait_for(s, &["pod", name], |p| {
+            let w = &state(p, "state")["waiting"];
+            w["reason"]
+                .as_str()
+                .is_some_and(|r| ["ErrImagePull", "ImagePullBackOff"].contains(&r))
+                && w["message"].as_str().is_some_and(|m| !m.is_empty())
+        });
+        let message = state(&p, "state")["waiting"]["message"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            message.contains(&private.addr) && message.to_lowercase().contains("auth"),
+            "{name}: {message}"
+        );
+    }
 }

@@ -19,15 +19,42 @@ pub async fn push(
     layers: Vec<ImageLayer>,
     config: Config,
 ) -> Result<()> {
+    push_as(
+        registry,
+        reference,
+        layers,
+        config,
+        &RegistryAuth::Anonymous,
+    )
+    .await
+}
+
+/// [`push`] with credentials.
+pub async fn push_as(
+    registry: &str,
+    reference: &str,
+    layers: Vec<ImageLayer>,
+    config: Config,
+    auth: &RegistryAuth,
+) -> Result<()> {
     let r: Reference = reference
         .parse()
         .with_context(|| format!("{reference} is not a reference"))?;
     // The node's own client: plain HTTP for a loopback registry.
     skiff_node::oci::client(registry)
-        .push(&r, &layers, config, &RegistryAuth::Anonymous, None)
+        .push(&r, &layers, config, auth, None)
         .await
         .with_context(|| format!("pushing {reference}"))?;
     Ok(())
+}
+
+/// How [`push_busybox_with`] pushes the image.
+#[derive(Debug, Clone, Default)]
+pub struct PushOptions {
+    /// The layer compressed with zstd rather than gzip.
+    pub zstd: bool,
+    /// A user name and password for the registry.
+    pub basic: Option<(String, String)>,
 }
 
 /// What a pushed image is made of.
@@ -45,12 +72,31 @@ pub async fn push_busybox(
     cmd: Option<&[&str]>,
     arch: &str,
 ) -> Result<Pushed> {
+    push_busybox_with(registry, reference, cmd, arch, &PushOptions::default()).await
+}
+
+/// [`push_busybox`] with a choice of layer compression and credentials.
+pub async fn push_busybox_with(
+    registry: &str,
+    reference: &str,
+    cmd: Option<&[&str]>,
+    arch: &str,
+    options: &PushOptions,
+) -> Result<Pushed> {
     let tar = busybox_layer(reference)?;
     let diff_id = format!("sha256:{:x}", Sha256::digest(&tar));
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(&tar)?;
-    let gz = gz.finish()?;
-    let layer = format!("sha256:{:x}", Sha256::digest(&gz));
+    let (blob, media_type) = if options.zstd {
+        let z = ruzstd::encoding::compress_to_vec(
+            &tar[..],
+            ruzstd::encoding::CompressionLevel::Fastest,
+        );
+        (z, "application/vnd.oci.image.layer.v1.tar+zstd")
+    } else {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&tar)?;
+        (gz.finish()?, "application/vnd.oci.image.layer.v1.tar+gzip")
+    };
+    let layer = format!("sha256:{:x}", Sha256::digest(&blob));
     let mut config = serde_json::json!({
         "architecture": arch,
         "os": "linux",
@@ -63,17 +109,17 @@ pub async fn push_busybox(
     if let Some(cmd) = cmd {
         config["config"]["Cmd"] = serde_json::json!(cmd);
     }
-    let layers = vec![ImageLayer::new(
-        gz,
-        "application/vnd.oci.image.layer.v1.tar+gzip".into(),
-        None,
-    )];
+    let layers = vec![ImageLayer::new(blob, media_type.into(), None)];
     let config = Config::new(
         serde_json::to_vec(&config)?,
         "application/vnd.oci.image.config.v1+json".into(),
         None,
     );
-    push(registry, reference, layers, config).await?;
+    let auth = match &options.basic {
+        Some((user, password)) => RegistryAuth::Basic(user.clone(), password.clone()),
+        None => RegistryAuth::Anonymous,
+    };
+    push_as(registry, reference, layers, config, &auth).await?;
     Ok(Pushed { layer })
 }
 

@@ -96,11 +96,41 @@ pub fn push_wasm(registry: &str, reference: &str, wasm: Vec<u8>) {
 /// What a pushed image is made of.
 pub use skiff_benches::images::Pushed;
 
+/// How an image is pushed (layer compression, credentials).
+pub use skiff_benches::images::PushOptions;
+
 /// Pushes the busybox image (see `skiff_benches::images`) to `reference`.
 pub fn push_busybox(registry: &str, reference: &str, cmd: Option<&[&str]>, arch: &str) -> Pushed {
+    push_busybox_with(registry, reference, cmd, arch, &PushOptions::default())
+}
+
+/// [`push_busybox`] with `options`.
+pub fn push_busybox_with(
+    registry: &str,
+    reference: &str,
+    cmd: Option<&[&str]>,
+    arch: &str,
+    options: &PushOptions,
+) -> Pushed {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(skiff_benches::images::push_busybox(
-        registry, reference, cmd, arch,
+    rt.block_on(skiff_benches::images::push_busybox_with(
+        registry, reference, cmd, arch, options,
     ))
     .unwrap()
+}
+
+/// A registry that serves only user `user` with `password` (htpasswd, bcrypt, made with
+/// `htpasswd` of apache2-utils).
+pub fn private_registry(dir: &Path, user: &str, password: &str) -> Registry {
+    let out = Command::new("htpasswd")
+        .args(["-Bbn", user, password])
+        .output()
+        .expect("htpasswd (Debian package apache2-utils; `cargo xtask test` installs it)");
+    assert!(out.status.success(), "htpasswd: {out:?}");
+    let file = dir.join("htpasswd");
+    std::fs::write(&file, &out.stdout).unwrap();
+    Registry::start_with(&format!(
+        "auth:\n  htpasswd:\n    realm: skiff-tests\n    path: {}\n",
+        file.display()
+    ))
 }

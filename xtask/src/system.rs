@@ -39,7 +39,8 @@ const MIN_DEBIAN_RUST: (u32, u32) = (1, 87);
 
 /// What the end-to-end tests run beside Skiff: `runc` for containers, the CNI reference
 /// plugins for their pod networks, `ip` to bring up the tests' own network namespaces, a
-/// static `busybox` to fill test images, a local OCI registry and `skopeo`.
+/// static `busybox` to fill test images, a local OCI registry and `skopeo`, and
+/// `htpasswd` for a registry that wants a password.
 pub fn test_host_missing() -> Vec<Missing> {
     let mut missing = Vec::new();
     for (command, package) in [
@@ -47,6 +48,7 @@ pub fn test_host_missing() -> Vec<Missing> {
         ("ip", "iproute2"),
         ("docker-registry", "docker-registry"),
         ("skopeo", "skopeo"),
+        ("htpasswd", "apache2-utils"),
     ] {
         if which(command).is_none() {
             missing.push(Missing::new(format!("command `{command}`"), package));

@@ -1,4 +1,4 @@
-//! Layers unpacked for overlayfs: a layer blob (a tar, gzip-compressed or not) becomes a
+//! Layers unpacked for overlayfs: a layer blob (a tar, gzip- or zstd-compressed or not) becomes a
 //! folder that one overlay mount stacks with the others. The tar's whiteouts are turned
 //! into what overlayfs reads: `.wh.NAME` into a 0/0 character device at `NAME`, and
 //! `.wh..wh..opq` into the `trusted.overlay.opaque` attribute of its folder. The
@@ -20,6 +20,7 @@ const OPAQUE: &str = ".wh..wh..opq";
 pub enum Compression {
     None,
     Gzip,
+    Zstd,
 }
 
 impl Compression {
@@ -35,9 +36,10 @@ impl Compression {
             | "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip" => {
                 Ok(Compression::Gzip)
             }
-            other if other.ends_with("+zstd") => Err(format!(
-                "layer media type {other}: zstd layers are not supported yet; push the image with gzip layers"
-            )),
+            "application/vnd.oci.image.layer.v1.tar+zstd"
+            | "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd" => {
+                Ok(Compression::Zstd)
+            }
             other => Err(format!(
                 "layer media type {other} is not a filesystem layer"
             )),
@@ -85,6 +87,10 @@ fn unpack_into(
     let raw: Box<dyn Read> = match compression {
         Compression::None => Box::new(BufReader::with_capacity(1 << 20, file)),
         Compression::Gzip => Box::new(flate2::read::GzDecoder::new(BufReader::with_capacity(
+            1 << 20,
+            file,
+        ))),
+        Compression::Zstd => Box::new(super::zstd::Frames::new(BufReader::with_capacity(
             1 << 20,
             file,
         ))),
@@ -230,7 +236,10 @@ mod tests {
             Compression::of("application/vnd.oci.image.layer.v1.tar"),
             Ok(Compression::None)
         );
-        assert!(Compression::of("application/vnd.oci.image.layer.v1.tar+zstd").is_err());
+        assert_eq!(
+            Compression::of("application/vnd.oci.image.layer.v1.tar+zstd"),
+            Ok(Compression::Zstd)
+        );
         assert!(Compression::of("application/wasm").is_err());
     }
 

@@ -8,12 +8,14 @@
 //!   `imagePullSecrets`.
 //! - `layers`: a layer blob unpacked into a folder, whiteouts as overlayfs reads them,
 //!   checked against its `diff_id`.
+//! - `zstd`: a zstd-compressed layer read frame by frame.
 //! - `store`: [`ImageStore`], the images on this node: pull policies, records on disk,
 //!   garbage collection.
 
 mod layers;
 mod registry;
 mod store;
+mod zstd;
 
 pub use registry::{Credentials, client, local, platform};
 pub use store::{Held, Image, ImageStore};

@@ -110,6 +110,23 @@ impl Credentials {
             None => RegistryAuth::Anonymous,
         }
     }
+
+    /// Who `registry` sees: a digest of the credentials presented to it (`anonymous`
+    /// without), so pulls under different credentials are told apart without keeping a
+    /// password in the key.
+    pub fn identity_for(&self, registry: &str) -> String {
+        use sha2::{Digest, Sha256};
+        match self.auth_for(registry) {
+            RegistryAuth::Basic(user, password) => {
+                let mut h = Sha256::new();
+                h.update(user.as_bytes());
+                h.update([0]);
+                h.update(password.as_bytes());
+                format!("{:x}", h.finalize())
+            }
+            _ => "anonymous".into(),
+        }
+    }
 }
 
 /// `https://index.docker.io/v1/` and `registry:5000/path` as the bare `host[:port]`.
@@ -248,6 +265,19 @@ mod tests {
             RegistryAuth::Basic("bob".into(), "s3cret".into())
         );
         assert_eq!(c.auth_for("ghcr.io"), RegistryAuth::Anonymous);
+        // Pulls are told apart by who they are made as, without the password in the key.
+        assert_eq!(c.identity_for("ghcr.io"), "anonymous");
+        let amy = c.identity_for("127.0.0.1:5000");
+        assert_eq!(amy.len(), 64);
+        assert!(!amy.contains("pw"));
+        assert_ne!(amy, c.identity_for("docker.io"));
+        let mut other = Credentials::default();
+        other
+            .add_docker_config(
+                br#"{"auths":{"127.0.0.1:5000":{"username":"amy","password":"guess"}}}"#,
+            )
+            .unwrap();
+        assert_ne!(amy, other.identity_for("127.0.0.1:5000"));
         for bad in [
             "[]",
             r#"{"auths":{"r":{}}}"#,

@@ -166,8 +166,14 @@ impl ImageStore {
                 format!("container image {reference:?} is not present with pull policy of Never"),
             ));
         }
+        // Pulls under the same credentials share one flight; a pod's pull never waits on
+        // (nor takes the outcome of) one made with another pod's credentials.
+        let key = format!(
+            "{reference}#{}",
+            credentials.identity_for(parsed.resolve_registry())
+        );
         self.pulls
-            .run(reference, self.pull(reference, &parsed, credentials))
+            .run(&key, self.pull(reference, &parsed, credentials))
             .await
     }
 

@@ -199,6 +199,11 @@ impl Router {
         self.table.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Changes each time a new table is put in use.
+    pub fn tables(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.built.subscribe()
+    }
+
     /// Puts `t` in use.
     pub fn set_table(&self, t: Table) {
         *self.table.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(t);

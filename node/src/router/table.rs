@@ -347,6 +347,11 @@ impl Table {
         first(&self.any).and_then(|i| self.any.get(i))
     }
 
+    /// Every port a Service offers, for the listeners in-cluster callers reach.
+    pub fn service_ports(&self) -> std::collections::BTreeSet<u16> {
+        self.services.values().flatten().map(|b| b.port).collect()
+    }
+
     /// The Service an in-cluster host names: `NAME.NAMESPACE.svc[.cluster.local]`, or
     /// `NAME` in `namespace`; `port` picks the Service port (none: its only or first
     /// port).
