@@ -203,22 +203,49 @@ impl WorkloadRuntime for ContainerRuntime {
                 "the node has no pod CIDR yet (Node spec.podCIDR, which the control plane assigns)",
             ));
         };
+        let t0 = std::time::Instant::now();
         let dir = self.inner.config.dir.join("pods").join(&pod.uid);
+        // A pod an earlier agent started (its containers may still run) is never undone here.
+        let new_pod = !dir.exists();
         std::fs::create_dir_all(dir.join("runs")).map_err(|e| {
             NotStarted::new("CreatePodSandboxError", format!("{}: {e}", dir.display()))
         })?;
-        let attachment = net
-            .attach(&pod.uid)
-            .await
-            .map_err(|e| NotStarted::new("CreatePodSandboxError", e))?;
         let hostname = pod.name.clone();
-        sandbox::write_etc(&dir, &hostname, &pod.namespace, &attachment)
-            .and_then(|()| sandbox::mount_shm(&dir))
-            .map_err(|e| NotStarted::new("CreatePodSandboxError", e))?;
         let namespaces = PodNamespaces::in_dir(&dir);
-        namespaces
-            .create(&hostname)
-            .map_err(|e| NotStarted::new("CreatePodSandboxError", e))?;
+        // The shared namespaces and /dev/shm are made on a blocking thread while the
+        // address is taken and the /etc files written (half a millisecond each side).
+        let pinning = {
+            let (namespaces, hostname, dir) = (namespaces.clone(), hostname.clone(), dir.clone());
+            tokio::task::spawn_blocking(move || {
+                namespaces
+                    .create(&hostname)
+                    .and_then(|()| sandbox::mount_shm(&dir))
+            })
+        };
+        let addressed = match net.attach(&pod.uid).await {
+            Ok(a) => sandbox::write_etc(&dir, &hostname, &pod.namespace, &a).map(|()| a),
+            Err(e) => Err(e),
+        };
+        let t1 = std::time::Instant::now();
+        let pinned = pinning
+            .await
+            .unwrap_or_else(|e| Err(format!("making the pod's namespaces: {e}")));
+        let attachment = match (addressed, pinned) {
+            (Ok(a), Ok(())) => a,
+            (Err(e), _) | (_, Err(e)) => {
+                // Nothing half made of a new pod is left: the next attempt starts clean.
+                if new_pod {
+                    sandbox::remove_pod(&self.inner, &pod.uid, &dir).await;
+                }
+                return Err(NotStarted::new("CreatePodSandboxError", e));
+            }
+        };
+        tracing::debug!(
+            pod = %pod.name,
+            address_us = (t1 - t0).as_micros() as u64,
+            namespaces_wait_us = t1.elapsed().as_micros() as u64,
+            "sandbox made"
+        );
         Ok(Arc::new(ContainerSandbox {
             uid: pod.uid.clone(),
             dir,
