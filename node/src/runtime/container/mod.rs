@@ -212,18 +212,16 @@ impl WorkloadRuntime for ContainerRuntime {
         })?;
         let hostname = pod.name.clone();
         let namespaces = PodNamespaces::in_dir(&dir);
-        // The shared namespaces and /dev/shm are made on a blocking thread while the
-        // address is taken and the /etc files written (half a millisecond each side).
+        // The shared namespaces are made on a blocking thread while the address is taken,
+        // the /etc files written and /dev/shm mounted (about half a millisecond each).
         let pinning = {
-            let (namespaces, hostname, dir) = (namespaces.clone(), hostname.clone(), dir.clone());
-            tokio::task::spawn_blocking(move || {
-                namespaces
-                    .create(&hostname)
-                    .and_then(|()| sandbox::mount_shm(&dir))
-            })
+            let (namespaces, hostname) = (namespaces.clone(), hostname.clone());
+            tokio::task::spawn_blocking(move || namespaces.create(&hostname))
         };
         let addressed = match net.attach(&pod.uid).await {
-            Ok(a) => sandbox::write_etc(&dir, &hostname, &pod.namespace, &a).map(|()| a),
+            Ok(a) => sandbox::write_etc(&dir, &hostname, &pod.namespace, &a)
+                .and_then(|()| sandbox::mount_shm(&dir))
+                .map(|()| a),
             Err(e) => Err(e),
         };
         let t1 = std::time::Instant::now();
