@@ -207,15 +207,7 @@ spec:
         "maximum memory usage per Container is 512Mi, but limit is 1Gi",
     );
     // The quota's status says what is used.
-    let q = admin
-        .get(GetRequest {
-            key: key("ResourceQuota", "team-q", "q"),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let q: serde_json::Value = serde_json::from_slice(&q.object.unwrap().json).unwrap();
+    let q = quota(&mut admin).await;
     assert_eq!(q["status"]["used"]["pods"], "2", "{q}");
     // A pod deleted frees its place.
     let name: String = pod["metadata"]["name"].as_str().unwrap().into();
@@ -230,15 +222,7 @@ spec:
     let used = |q: &serde_json::Value| q["status"]["used"]["pods"].clone();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let q = admin
-            .get(GetRequest {
-                key: key("ResourceQuota", "team-q", "q"),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        let q: serde_json::Value = serde_json::from_slice(&q.object.unwrap().json).unwrap();
+        let q = quota(&mut admin).await;
         if used(&q) == "1" {
             break;
         }
@@ -251,4 +235,19 @@ spec:
     apply(&mut admin, &pod_with("team-q", "later", "", ""))
         .await
         .unwrap();
+}
+
+/// The ResourceQuota `team-q/q`, as JSON.
+async fn quota(
+    admin: &mut object_service_client::ObjectServiceClient<tonic::transport::Channel>,
+) -> serde_json::Value {
+    let q = admin
+        .get(GetRequest {
+            key: key("ResourceQuota", "team-q", "q"),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    serde_json::from_slice(&q.object.unwrap().json).unwrap()
 }
