@@ -63,16 +63,9 @@ fn a_busybox_pod_serves_at_its_address_and_leaves_nothing_when_deleted() {
     assert!(a.contains(" userns=1 "), "{a}");
     // Skiff's own processes run without transparent huge pages; a container gets the
     // machine's setting, as this test process has it.
-    let thp = |pid: &str| {
-        std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .unwrap()
-            .lines()
-            .find_map(|l| l.strip_prefix("THP_enabled:").map(|v| v.trim().to_owned()))
-            .unwrap_or_default()
-    };
-    assert!(a.contains(&format!(" thp={} ", thp("self"))), "{a}");
+    assert!(a.contains(&format!(" thp={} ", thp_enabled("self"))), "{a}");
     let agent = c.agents[0].child.as_ref().unwrap().id();
-    assert_eq!(thp(&agent.to_string()), "0");
+    assert_eq!(thp_enabled(&agent.to_string()), "0");
     let host_ipc = std::fs::read_link("/proc/self/ns/ipc").unwrap();
     assert!(
         !a.contains(&format!("ipc={}", host_ipc.display())),
@@ -138,6 +131,47 @@ fn a_busybox_pod_serves_at_its_address_and_leaves_nothing_when_deleted() {
             Duration::from_millis(500)
         )
         .is_err()
+    );
+
+    // One busybox root filesystem stays mounted ahead of need; the next pod of the image
+    // takes it (its overlay was made in the ready folder and moved) and serves from it,
+    // and another is mounted ready in its place.
+    let ready = data.join("containers/ready").display().to_string();
+    eventually("a root filesystem ready", Duration::from_secs(10), || {
+        mounts_under(&ready).len() == 1
+    });
+    apply(s, &file, &httpd_pod("again", &c.busybox, ""));
+    let p = wait_for(s, &["pod", "again"], |p| p["status"]["podIP"].is_string());
+    let again_ip = p["status"]["podIP"].as_str().unwrap().to_owned();
+    let rootfs = data
+        .join("containers/pods")
+        .join(p["metadata"]["uid"].as_str().unwrap())
+        .join("runs/web/rootfs");
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let line = mountinfo
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some(rootfs.to_str().unwrap()))
+        .unwrap_or_else(|| panic!("{} is not mounted:\n{mountinfo}", rootfs.display()));
+    assert!(line.contains(&format!("upperdir={ready}/")), "{line}");
+    eventually(
+        "the moved root filesystem to serve",
+        Duration::from_secs(10),
+        || {
+            std::net::TcpStream::connect_timeout(
+                &format!("{again_ip}:80").parse().unwrap(),
+                Duration::from_millis(500),
+            )
+            .is_ok()
+        },
+    );
+    assert_eq!(
+        support::node::get(&format!("{again_ip}:80"), "/index.html"),
+        (200, "hello from a container\n".to_owned())
+    );
+    eventually(
+        "another root filesystem ready",
+        Duration::from_secs(10),
+        || mounts_under(&ready).len() == 1,
     );
 }
 
@@ -249,6 +283,15 @@ fn script_pod(name: &str, image: &str, policy: &str, script: &str, extra: &str) 
     )
 }
 
+/// Process `pid`'s `THP_enabled` (`self`: this one's).
+fn thp_enabled(pid: &str) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("THP_enabled:").map(|v| v.trim().to_owned()))
+        .unwrap_or_default()
+}
+
 fn state<'a>(p: &'a serde_json::Value, which: &str) -> &'a serde_json::Value {
     &p["status"]["containerStatuses"][0][which]
 }
@@ -274,8 +317,9 @@ fn limits_hold_a_memory_hog_and_a_fork_bomb_and_a_failing_liveness_probe_restart
         "probed",
         &c.busybox,
         "Always",
-        "echo started; touch /tmp/healthy; sleep 2; rm /tmp/healthy; sleep 600",
-        "    livenessProbe: {exec: {command: [cat, /tmp/healthy]}, periodSeconds: 1, failureThreshold: 1}\n",
+        "echo started; touch /tmp/healthy; sleep 2; until [ -s /tmp/thp ]; do sleep 0.1; done; echo thp=$(cat /tmp/thp); rm /tmp/healthy; sleep 600",
+        // The probe's command also notes whether it runs with transparent huge pages.
+        "    livenessProbe: {exec: {command: [sh, -c, \"grep THP_enabled /proc/self/status | tr -dc 0-9 > /tmp/thp; cat /tmp/healthy\"]}, periodSeconds: 1, failureThreshold: 1}\n",
     );
     let all = [hog, bomb, neighbour, probed].join("---\n");
     apply(s, &c.dir.path().join("pods.yaml"), &all);
@@ -328,9 +372,11 @@ fn limits_hold_a_memory_hog_and_a_fork_bomb_and_a_failing_liveness_probe_restart
     });
     assert!(state(&p, "lastState")["terminated"].is_object(), "{p:#}");
     let logs = skiff(s, &["logs", "probed", "--previous"]);
+    // An exec probe gets the machine's transparent huge pages setting, as this test
+    // process has it, not the agent's (which has none).
     assert_eq!(
         String::from_utf8_lossy(&logs.stdout).trim(),
-        "started",
+        format!("started\nthp={}", thp_enabled("self")),
         "{}",
         String::from_utf8_lossy(&logs.stderr)
     );

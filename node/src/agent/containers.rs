@@ -33,6 +33,7 @@ pub async fn network_and_gc(
             Err(e) => tracing::debug!(error = %e, "reading the node for its pod CIDR"),
         }
     }
+    rt.expire_ready();
     if last_gc.elapsed() >= GC_EVERY {
         *last_gc = Instant::now();
         let store = rt.image_store();

@@ -127,8 +127,11 @@ pub async fn check(probe: &Probe, c: &Container, t: &Target) -> Result<(), Strin
                 );
             };
             return match exec.exec(&e.command, timeout).await? {
-                0 => Ok(()),
-                code => Err(format!("command {:?} exited with {code}", e.command)),
+                (0, _) => Ok(()),
+                (code, err) if err.is_empty() => {
+                    Err(format!("command {:?} exited with {code}", e.command))
+                }
+                (code, err) => Err(format!("command {:?} exited with {code}: {err}", e.command)),
             };
         }
         // grpc probes: not run yet; they do not hold the pod back.

@@ -207,8 +207,9 @@ pub trait Running: Send + Sync {
 /// Runs commands inside a run.
 #[tonic::async_trait]
 pub trait Exec: Send + Sync {
-    /// Runs `command` within `timeout`: its exit code, or why it could not run.
-    async fn exec(&self, command: &[String], timeout: Duration) -> Result<i32, String>;
+    /// Runs `command` within `timeout`: its exit code and the end of what it wrote to
+    /// stderr, or why it could not run.
+    async fn exec(&self, command: &[String], timeout: Duration) -> Result<(i32, String), String>;
 }
 
 /// The runtimes this node has, by the `runtimeClassName` that selects each (`""`: pods

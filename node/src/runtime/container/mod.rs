@@ -7,7 +7,8 @@
 //! # Modules
 //! - `bundle`: `config.json` from the image's config and the pod spec; `seccomp`: the
 //!   default filter it carries.
-//! - `rootfs`: the overlay root filesystem of a run.
+//! - `rootfs`: the overlay root filesystem of a run; `ready`: root filesystems mounted
+//!   ahead of need.
 //! - `shim`: the per-container supervisor (the `skiff` binary in its shim mode);
 //!   `spawn`: starting shims, one kept ready.
 //! - `run`: a run as the agent follows it (wait, stop, exec).
@@ -21,6 +22,7 @@ mod bundle;
 mod cgroup;
 mod namespaces;
 mod network;
+mod ready;
 mod rootfs;
 mod run;
 mod runc;
@@ -46,6 +48,7 @@ use super::{NotStarted, PodRef, Prepared, Pull, Running, Sandbox, StartSpec, Wor
 use crate::oci::{Image, ImageStore};
 use bundle::BundleSpec;
 use namespaces::PodNamespaces;
+use ready::ReadyRoots;
 use rootfs::Rootfs;
 use run::{ContainerRun, Shim};
 use sandbox::ContainerSandbox;
@@ -55,8 +58,8 @@ use spawn::Shims;
 /// Pod network namespaces kept attached ahead of need.
 const NETNS_POOL: usize = 2;
 
-/// How long after a pod's start the pools of ready network namespaces and shims are
-/// filled again, so that work does not compete with the start.
+/// How long after a pod's start the pools of ready network namespaces, shims and root
+/// filesystems are filled again, so that work does not compete with the start.
 const REFILL_AFTER: Duration = Duration::from_millis(200);
 
 /// How the container runtime runs.
@@ -85,6 +88,7 @@ pub struct Inner {
     seccomp: bool,
     network: RwLock<Option<Arc<dyn PodNetwork>>>,
     shims: Arc<Shims>,
+    ready: Arc<ReadyRoots>,
 }
 
 impl Inner {
@@ -128,6 +132,10 @@ impl ContainerRuntime {
             root: config.dir.join("runc"),
         };
         let shims = Shims::new(config.shim.clone());
+        let ready = Arc::new(ReadyRoots::new(
+            config.dir.join("ready"),
+            config.dir.join("empty"),
+        ));
         Ok(ContainerRuntime {
             inner: Arc::new(Inner {
                 config,
@@ -137,6 +145,7 @@ impl ContainerRuntime {
                 seccomp,
                 network: RwLock::new(None),
                 shims,
+                ready,
             }),
         })
     }
@@ -176,6 +185,12 @@ impl ContainerRuntime {
     pub fn image_store(&self) -> Arc<ImageStore> {
         self.inner.images.clone()
     }
+
+    /// Removes the root filesystems kept ready that no start has taken for a while, so
+    /// they do not keep their images from being collected.
+    pub fn expire_ready(&self) {
+        self.inner.ready.expire(ready::KEEP_FOR);
+    }
 }
 
 /// Kubernetes' default pull policy: `Always` for `:latest` or no tag, else `IfNotPresent`.
@@ -210,27 +225,9 @@ impl WorkloadRuntime for ContainerRuntime {
         std::fs::create_dir_all(dir.join("runs")).map_err(|e| {
             NotStarted::new("CreatePodSandboxError", format!("{}: {e}", dir.display()))
         })?;
-        let hostname = pod.name.clone();
-        let namespaces = PodNamespaces::in_dir(&dir);
-        // The shared namespaces are made on a blocking thread while the address is taken,
-        // the /etc files written and /dev/shm mounted (about half a millisecond each).
-        let pinning = {
-            let (namespaces, hostname) = (namespaces.clone(), hostname.clone());
-            tokio::task::spawn_blocking(move || namespaces.create(&hostname))
-        };
-        let addressed = match net.attach(&pod.uid).await {
-            Ok(a) => sandbox::write_etc(&dir, &hostname, &pod.namespace, &a)
-                .and_then(|()| sandbox::mount_shm(&dir))
-                .map(|()| a),
-            Err(e) => Err(e),
-        };
-        let t1 = std::time::Instant::now();
-        let pinned = pinning
-            .await
-            .unwrap_or_else(|e| Err(format!("making the pod's namespaces: {e}")));
-        let attachment = match (addressed, pinned) {
-            (Ok(a), Ok(())) => a,
-            (Err(e), _) | (_, Err(e)) => {
+        let attachment = match net.attach(&pod.uid).await {
+            Ok(a) => a,
+            Err(e) => {
                 // Nothing half made of a new pod is left: the next attempt starts clean.
                 if new_pod {
                     sandbox::remove_pod(&self.inner, &pod.uid, &dir).await;
@@ -240,18 +237,21 @@ impl WorkloadRuntime for ContainerRuntime {
         };
         tracing::debug!(
             pod = %pod.name,
-            address_us = (t1 - t0).as_micros() as u64,
-            namespaces_wait_us = t1.elapsed().as_micros() as u64,
-            "sandbox made"
+            address_us = t0.elapsed().as_micros() as u64,
+            "sandbox addressed"
         );
-        Ok(Arc::new(ContainerSandbox {
+        let mut sb = ContainerSandbox {
             uid: pod.uid.clone(),
+            namespaces: PodNamespaces::in_dir(&dir),
             dir,
             attachment,
-            namespaces,
-            hostname,
+            hostname: pod.name.clone(),
+            namespace: pod.namespace.clone(),
             inner: self.inner.clone(),
-        }))
+            making: tokio::sync::Mutex::new(sandbox::Making::Done),
+        };
+        *sb.making.get_mut() = sandbox::Making::Started(sb.make());
+        Ok(Arc::new(sb))
     }
 
     async fn prepare(&self, image: &str, pull: &Pull) -> Result<Arc<dyn Prepared>, NotStarted> {
@@ -413,9 +413,15 @@ impl PreparedContainer {
         let image_user = image_config
             .and_then(|c| c.user().clone())
             .unwrap_or_default();
-        // The overlay mount runs beside the spec and the config files, unless the spec
-        // reads the image's accounts from the mounted root.
-        let mut mounting = Some(self.mount(dir));
+        // A root filesystem mounted ahead of need is taken; else the overlay mount runs
+        // beside the spec and the config files, unless the spec reads the image's
+        // accounts from the mounted root.
+        let mut mounting = if self.inner.ready.take(&self.image, dir) {
+            None
+        } else {
+            Some(self.mount(dir))
+        };
+        let ready_root = mounting.is_none();
         if bundle::user_reads_rootfs(&image_user) {
             mounted(mounting.take()).await?;
         }
@@ -424,12 +430,19 @@ impl PreparedContainer {
         let mount = mounted(mounting).await;
         let (id, spec) = written?;
         mount?;
+        sb.ready()
+            .await
+            .map_err(|e| NotStarted::new("CreatePodSandboxError", e))?;
         let t2 = std::time::Instant::now();
         let child = self.inner.shims.start(dir).await?;
+        self.inner
+            .ready
+            .refill(&self.inner.images, self.image.clone(), REFILL_AFTER);
         tracing::debug!(
             container,
             bundle_us = (t1 - t0).as_micros() as u64,
-            mount_wait_us = (t2 - t1).as_micros() as u64,
+            ready_root,
+            mount_and_sandbox_wait_us = (t2 - t1).as_micros() as u64,
             shim_us = t2.elapsed().as_micros() as u64,
             "container started"
         );

@@ -186,7 +186,7 @@ struct RuncExec {
 
 #[tonic::async_trait]
 impl Exec for RuncExec {
-    async fn exec(&self, command: &[String], timeout: Duration) -> Result<i32, String> {
+    async fn exec(&self, command: &[String], timeout: Duration) -> Result<(i32, String), String> {
         self.runc.exec(&self.id, command, timeout).await
     }
 }

@@ -55,21 +55,47 @@ impl Runc {
         self.run(&["delete", "--force", id]).await.map(drop)
     }
 
-    /// Runs `argv` in the container within `timeout`: its exit code.
-    pub async fn exec(&self, id: &str, argv: &[String], timeout: Duration) -> Result<i32, String> {
+    /// Runs `argv` in the container within `timeout`: its exit code and the end of its
+    /// stderr (runc's own complaint, when runc fails).
+    pub async fn exec(
+        &self,
+        id: &str,
+        argv: &[String],
+        timeout: Duration,
+    ) -> Result<(i32, String), String> {
         if argv.is_empty() {
             return Err("exec: the command is empty".into());
         }
         let mut c = self.command();
-        c.args(["exec", id, "--"])
+        // runc stops reading its own flags at the container id (`SkipArgReorder`); a
+        // `--` there would be taken for the command.
+        c.args(["exec", id])
             .args(argv)
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        // The agent runs without transparent huge pages (see `main`), a flag children
+        // inherit: the command gets the machine's setting, as the container's process has.
+        // SAFETY: the hook only makes one prctl system call, which is async-signal-safe.
+        unsafe {
+            c.pre_exec(|| {
+                let _ = rustix::thread::disable_transparent_huge_pages(false);
+                Ok(())
+            });
+        }
         let child = c
             .spawn()
             .map_err(|e| format!("running {}: {e}", self.bin.display()))?;
         match tokio::time::timeout(timeout, child.wait_with_output()).await {
-            Ok(Ok(out)) => Ok(out.status.code().unwrap_or(128)),
+            Ok(Ok(out)) => {
+                let err = String::from_utf8_lossy(&out.stderr);
+                let err = err.trim();
+                // The last kibibyte is enough to say why.
+                let from = err.len().saturating_sub(1024);
+                let from = (from..err.len())
+                    .find(|i| err.is_char_boundary(*i))
+                    .unwrap_or(err.len());
+                Ok((out.status.code().unwrap_or(128), err[from..].to_owned()))
+            }
             Ok(Err(e)) => Err(format!("exec {argv:?}: {e}")),
             // Dropping the child kills runc exec, and with it the command.
             Err(_) => Err(format!("command {argv:?} timed out after {timeout:?}")),

@@ -3,6 +3,11 @@
 //! `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`, their shared `/dev/shm`, and the
 //! folder its containers' runs live in (`<data>/containers/<pod uid>/`). Removing it
 //! removes every run's leftovers, the pod's cgroup, its address and its namespace.
+//!
+//! The address comes first (the pod's status shows it); the rest of the sandbox (its
+//! namespaces, `/etc` files and `/dev/shm`, a millisecond of system calls) is made in the
+//! background while the first container's image and bundle are prepared, and a start
+//! waits for it ([`ContainerSandbox::ready`]).
 
 use std::any::Any;
 use std::net::IpAddr;
@@ -24,7 +29,65 @@ pub struct ContainerSandbox {
     /// The IPC and UTS namespaces its containers share.
     pub namespaces: PodNamespaces,
     pub hostname: String,
+    /// The pod's namespace (for `resolv.conf`).
+    pub namespace: String,
     pub inner: Arc<Inner>,
+    /// The making of the rest of the sandbox, while it is under way.
+    pub making: tokio::sync::Mutex<Making>,
+}
+
+/// Where the making of a sandbox's namespaces and files stands.
+pub enum Making {
+    Started(tokio::task::JoinHandle<Result<(), String>>),
+    Done,
+    Failed,
+}
+
+impl ContainerSandbox {
+    /// Makes the pod's namespaces, `/etc` files and `/dev/shm` (what is there is kept),
+    /// on a blocking thread.
+    pub fn make(&self) -> tokio::task::JoinHandle<Result<(), String>> {
+        let (namespaces, hostname, namespace, dir, attachment) = (
+            self.namespaces.clone(),
+            self.hostname.clone(),
+            self.namespace.clone(),
+            self.dir.clone(),
+            self.attachment.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            namespaces.create(&hostname)?;
+            write_etc(&dir, &hostname, &namespace, &attachment)?;
+            mount_shm(&dir)
+        })
+    }
+
+    /// Waits until the sandbox is whole; one that failed is made again.
+    pub async fn ready(&self) -> Result<(), String> {
+        let mut m = self.making.lock().await;
+        let handle = match std::mem::replace(&mut *m, Making::Failed) {
+            Making::Done => {
+                *m = Making::Done;
+                return Ok(());
+            }
+            Making::Started(h) => h,
+            Making::Failed => self.make(),
+        };
+        let made = handle
+            .await
+            .unwrap_or_else(|e| Err(format!("making the pod's namespaces: {e}")));
+        if made.is_ok() {
+            *m = Making::Done;
+        }
+        made
+    }
+
+    /// Waits for a making under way to end, whatever comes of it (before removal).
+    async fn settle(&self) {
+        let mut m = self.making.lock().await;
+        if let Making::Started(h) = std::mem::replace(&mut *m, Making::Failed) {
+            let _ = h.await;
+        }
+    }
 }
 
 /// The files of `/etc` a pod's containers share.
@@ -203,6 +266,7 @@ impl Sandbox for ContainerSandbox {
     }
 
     async fn remove(&self) {
+        self.settle().await;
         remove_pod(&self.inner, &self.uid, &self.dir).await;
     }
 
