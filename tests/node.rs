@@ -511,7 +511,9 @@ fn skiff_dev_serves_the_example_and_prints_what_to_curl() {
         ])
         .arg(dir.path().join("data"))
         .env("HOME", dir.path())
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("SKIFF_CONFIG")
+        // Any folder: the example app and its component are built into the binary.
+        .current_dir(dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -539,13 +541,23 @@ fn skiff_dev_serves_the_example_and_prints_what_to_curl() {
         }
         seen.push(line);
     };
-    let config = std::fs::read_to_string(dir.path().join(".skiff/config")).unwrap();
+    // The client config is written beside the data (not the default one's ~/.skiff), and
+    // the output says how to use it.
+    let config_path = dir.path().join("data/config");
+    let config = std::fs::read_to_string(&config_path).unwrap();
     assert!(config.contains(&format!("server: {api}")), "{config}");
     assert!(config.contains("credentials: "), "{config}");
-    // The client verbs find the server and the admin credential in ~/.skiff/config.
+    assert!(!dir.path().join(".skiff/config").exists());
+    assert!(
+        seen.iter()
+            .any(|l| l.contains(&format!("export SKIFF_CONFIG={}", config_path.display()))),
+        "{seen:?}"
+    );
+    // The client verbs find the server and the admin credential in SKIFF_CONFIG.
     let pods = Command::new(env!("CARGO_BIN_EXE_skiff"))
         .args(["get", "pods"])
         .env("HOME", dir.path())
+        .env("SKIFF_CONFIG", &config_path)
         .env_remove("SKIFF_CREDENTIALS")
         .env_remove("SKIFF_SERVER")
         .output()
@@ -564,8 +576,47 @@ fn skiff_dev_serves_the_example_and_prints_what_to_curl() {
     let said = String::from_utf8_lossy(&stranger.stderr);
     assert!(!stranger.status.success() && said.contains("TLS"), "{said}");
     assert_eq!(url, format!("http://{ingress}/"), "the example's Ingress");
-    let (status, body) = get(&ingress, "/");
-    assert_eq!(status, 200);
-    assert!(body.contains("Hello from Skiff"), "{body}");
+    // The SDK's hello, on the Service's port 80 although the pod names no port.
+    let (status, body) = get(&ingress, "/a/b?c=d");
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "Hello from Skiff! You asked for /a/b\n")
+    );
     agent.stop();
+}
+
+/// The hello component `skiff dev` ships (examples/hello/dist/hello.wasm) is what its
+/// source builds: byte for byte when the guests were built by the compiler that built
+/// it (CI's); else it offers the same interface (imports and exports).
+#[test]
+fn the_shipped_hello_component_is_what_its_source_builds() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shipped = std::fs::read(root.join("examples/hello/dist/hello.wasm")).unwrap();
+    let built = std::fs::read(support::node::guest("hello.wasm")).unwrap();
+    let rebuild = "run `cargo xtask ship` and commit examples/hello/dist/";
+    let shipped_by = std::fs::read_to_string(root.join("examples/hello/dist/toolchain.txt"))
+        .unwrap_or_else(|e| panic!("examples/hello/dist/toolchain.txt: {e}; {rebuild}"));
+    let built_by = std::fs::read_to_string(support::node::guest("toolchain.txt")).unwrap();
+    if shipped_by == built_by {
+        assert!(
+            shipped == built,
+            "examples/hello/dist/hello.wasm ({} bytes) is not what its source builds ({} bytes): {rebuild}",
+            shipped.len(),
+            built.len()
+        );
+    } else {
+        let interface = |bytes: &[u8]| {
+            let engine = wasmtime::Engine::default();
+            let c = wasmtime::component::Component::new(&engine, bytes).unwrap();
+            let ty = c.component_type();
+            let imports: Vec<String> = ty.imports(&engine).map(|(n, _)| n.to_owned()).collect();
+            let exports: Vec<String> = ty.exports(&engine).map(|(n, _)| n.to_owned()).collect();
+            (imports, exports)
+        };
+        assert_eq!(
+            interface(&shipped),
+            interface(&built),
+            "built by another compiler ({built_by:?}, shipped by {shipped_by:?}), and the interfaces differ: {rebuild}"
+        );
+    }
 }

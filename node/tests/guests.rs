@@ -111,6 +111,7 @@ fn example_guests_have_their_kinds() {
         .unwrap_or_else(|| repo_root().join("examples/target/wasm32-wasip2/release"));
     let expected = [
         ("echo.wasm", WorkloadKind::HttpHandler),
+        ("hello.wasm", WorkloadKind::HttpHandler),
         ("hello_http.wasm", WorkloadKind::HttpHandler),
         ("show-config.wasm", WorkloadKind::Command),
         ("sleep.wasm", WorkloadKind::Command),

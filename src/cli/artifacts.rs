@@ -73,6 +73,23 @@ pub async fn upload_local(
     Ok(())
 }
 
+/// Uploads a component held in memory (named `name` in what is printed) unless the
+/// store has it; its digest (`sha256:<hex>`).
+pub async fn upload_bytes(channel: &Conn, name: &str, bytes: &[u8]) -> Result<String, Failure> {
+    let digest = format!("sha256:{}", sha256_hex(bytes));
+    send(channel, Path::new(name), bytes, &digest).await?;
+    Ok(digest)
+}
+
+/// Points every Wasm container image of `o` that is `path` at `digest` instead.
+pub fn replace_image(o: &mut Object, path: &str, digest: &str) {
+    for image in local_images(o) {
+        if image == path {
+            *image = digest.to_owned();
+        }
+    }
+}
+
 /// Uploads `bytes` as `digest` unless the store has it.
 async fn send(channel: &Conn, path: &Path, bytes: &[u8], digest: &str) -> Result<(), Failure> {
     let what = format!("artifact {digest} ({})", path.display());

@@ -75,8 +75,8 @@ pub struct Target {
 
 /// The server and credentials: `--server`, `--credentials` and `--token` (or
 /// `SKIFF_SERVER`, `SKIFF_CREDENTIALS` and `SKIFF_TOKEN`, through clap), else the
-/// `server:`, `credentials:` and `token:` lines of `~/.skiff/config` (written by `skiff
-/// dev`), else the default address.
+/// `server:`, `credentials:` and `token:` lines of the client config (`SKIFF_CONFIG`, else
+/// `~/.skiff/config`; written by `skiff dev`), else the default address.
 pub fn server(args: &ServerArgs) -> Target {
     target(
         args.server.as_deref(),
@@ -148,8 +148,11 @@ fn bearer(t: &Target) -> Result<Bearer, Failure> {
         })
 }
 
-/// `~/.skiff/config`.
+/// The client config: `SKIFF_CONFIG`, else `~/.skiff/config`.
 pub fn config_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("SKIFF_CONFIG").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
     std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".skiff").join("config"))
 }
 

@@ -1,8 +1,10 @@
 //! `skiff dev`: a one-process cluster for a new user. One control-plane member and one
-//! node agent (named `dev`) share the process and a data folder; `~/.skiff/config` points
-//! the client verbs at it; the example app (`examples/hello-http/app.yaml`: a Deployment,
-//! its Service and an Ingress) is applied, and once the router answers, what to curl for
-//! every route.
+//! node agent (named `dev`) share the process and a data folder; a client config beside
+//! the data (`~/.skiff/config` for the default folder) points the client verbs at it; the
+//! example app (`examples/hello/app.yaml`: a Deployment, its Service and an Ingress, with
+//! the hello component, both built into the binary, so it works from any folder and with
+//! no wasm toolchain) is applied, and once the router answers, what to curl for every
+//! route.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -18,19 +20,23 @@ use skiff_proto::grpc::api::{GetRequest, ObjectKey, ReadConsistency};
 use skiff_pki::Role;
 
 use super::DevArgs;
-use super::apply::{apply_request, read_objects};
+use super::apply::apply_request;
 use super::pki::{self, CaSource};
 use super::{artifacts, client};
 
-const EXAMPLE: &str = "examples/hello-http/app.yaml";
+/// The example app and its component, as shipped (`cargo xtask ship` rebuilds the
+/// component from `examples/hello`; a test checks it matches its source).
+const EXAMPLE: &str = "examples/hello/app.yaml";
+const EXAMPLE_APP: &str = include_str!("../../examples/hello/app.yaml");
+const EXAMPLE_COMPONENT_PATH: &str = "dist/hello.wasm";
+const EXAMPLE_COMPONENT: &[u8] = include_bytes!("../../examples/hello/dist/hello.wasm");
 
-fn write_config(api: &str, credentials: &Path) -> Result<Option<PathBuf>> {
-    let Some(path) = client::config_path() else {
-        return Ok(None);
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
+/// Writes the client config into the data folder (`~/.skiff/config` for the default
+/// folder), so a cluster with another folder leaves the default one's config alone.
+fn write_config(data_dir: &Path, api: &str, credentials: &Path) -> Result<PathBuf> {
+    let path = data_dir.join("config");
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
     std::fs::write(
         &path,
         format!(
@@ -39,7 +45,7 @@ fn write_config(api: &str, credentials: &Path) -> Result<Option<PathBuf>> {
         ),
     )
     .with_context(|| format!("writing {}", path.display()))?;
-    Ok(Some(path))
+    Ok(path)
 }
 
 /// Waits until the API answers (the member elected itself).
@@ -120,23 +126,24 @@ async fn router_answers(addr: &str, host: &str) -> bool {
 
 /// Applies the example app (uploading its component); returns its Service's name.
 async fn apply_example(api: &client::Target) -> Result<Option<String>> {
-    let path = Path::new(EXAMPLE);
-    if !path.is_file() {
-        return Ok(None);
+    let source = skiff_proto::manifest::Source::named(&format!("{EXAMPLE} (built in)"));
+    let decoded = skiff_proto::manifest::decode(EXAMPLE_APP, &source);
+    if !decoded.diagnostics.0.is_empty() {
+        bail!(
+            "the built-in example app is invalid:\n{}",
+            decoded.diagnostics
+        );
     }
-    let mut objects = match read_objects(&[path.to_path_buf()], false) {
-        Ok(o) => o,
-        Err(client::Failure::User(m) | client::Failure::Unreachable(m)) => {
-            eprintln!("skiff dev: not applying the example: {m}");
-            return Ok(None);
-        }
-    };
+    let mut objects = decoded.objects;
     let channel = client::channel(api)
         .await
         .map_err(|f| anyhow::anyhow!("{f:?}"))?;
-    artifacts::upload_local(&mut objects, &channel, true)
+    let digest = artifacts::upload_bytes(&channel, EXAMPLE_COMPONENT_PATH, EXAMPLE_COMPONENT)
         .await
         .map_err(|f| anyhow::anyhow!("{f:?}"))?;
+    for o in &mut objects {
+        artifacts::replace_image(o, EXAMPLE_COMPONENT_PATH, &digest);
+    }
     let mut c = ObjectServiceClient::new(channel);
     let mut name = None;
     for o in &objects {
@@ -297,12 +304,17 @@ pub fn run(a: DevArgs) -> Result<ExitCode> {
             .collect();
         let control = tokio::spawn(server::run(member, stopped(stop_rx.clone())));
         let mut client_api = api_ready(&target).await?;
-        let config = write_config(&api, &admin)?;
+        let config = write_config(&a.data_dir, &api, &admin)?;
         let agent = tokio::spawn(agent::run(node, stopped(stop_rx.clone())));
         println!("Skiff is running: one control-plane member and one node (`dev`), data in {}.", a.data_dir.display());
-        match config {
-            Some(p) => println!("  API     {api} (written to {}: `skiff get pods` talks to it)", p.display()),
-            None => println!("  API     {api} (set SKIFF_SERVER={api} for the client verbs)"),
+        if Some(&config) == client::config_path().as_ref() {
+            println!("  API     {api} (written to {}: `skiff get pods` talks to it)", config.display());
+        } else {
+            println!(
+                "  API     {api} (written to {}: `export SKIFF_CONFIG={}` for `skiff get pods` to talk to it)",
+                config.display(),
+                config.display()
+            );
         }
         match apply_example(&target).await? {
             Some(name) => {
@@ -317,9 +329,7 @@ pub fn run(a: DevArgs) -> Result<ExitCode> {
                     println!("  {route:<24} curl {url}");
                 }
             }
-            None => println!(
-                "  no example applied: run from the repository root after `cargo xtask guests` to get {EXAMPLE}"
-            ),
+            None => println!("  the built-in example app names no Service: nothing to curl"),
         }
         println!("Stop with Ctrl-C.");
         let _ = tokio::signal::ctrl_c().await;

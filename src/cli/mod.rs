@@ -197,9 +197,10 @@ pub struct NodeArgs {
     /// The address this node is reached at (reported in its status).
     #[arg(long, default_value = "127.0.0.1")]
     pub address: String,
-    /// Where the agent's own API (logs, for the control plane) listens; port 0 picks a
-    /// free one (the Node's status says which).
-    #[arg(long, default_value = "0.0.0.0:7430")]
+    /// Where the agent's own API (logs, for the control plane) listens; port 0 (the
+    /// default) picks a free one, which the Node's status says, so several agents share a
+    /// machine.
+    #[arg(long, default_value = "0.0.0.0:0")]
     pub listen: SocketAddr,
     /// Seconds between heartbeats (the control plane marks a node unreachable after
     /// `--node-monitor-grace-seconds` without one).
@@ -216,8 +217,9 @@ pub struct NodeArgs {
     #[arg(long, default_value = "0.0.0.0:8080")]
     pub ingress_addr: SocketAddr,
     /// Where other nodes' routers send requests for this node's pods (TLS with node
-    /// certificates only; port 0: any free port).
-    #[arg(long, default_value = "0.0.0.0:7431")]
+    /// certificates only; port 0, the default: any free port, which the Node's status
+    /// says).
+    #[arg(long, default_value = "0.0.0.0:0")]
     pub peer_listen: SocketAddr,
     /// Largest request body the router takes (larger ones get 413), e.g. 16Mi.
     #[arg(long, default_value = "16Mi")]

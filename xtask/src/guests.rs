@@ -19,6 +19,8 @@ use crate::{cmd, system};
 
 /// The target every guest is built for.
 const TARGET: &str = "wasm32-wasip2";
+/// The flags for that target's compilations (not for build scripts and proc macros).
+const RUSTFLAGS: &str = "CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS";
 
 /// Which compiler builds the guests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,18 +31,34 @@ enum Toolchain {
     Debian,
 }
 
+/// What identifies the compiler that built the guests, written beside them: two builds of
+/// the same sources by the same compiler give the same bytes (paths are remapped).
+pub const TOOLCHAIN_FILE: &str = "toolchain.txt";
+
 /// Builds every guest in `<root>/examples` and returns the absolute folder holding the
 /// `.wasm` components.
 pub fn build(root: &Path) -> Result<PathBuf> {
     let examples = root.join("examples");
     let target_dir = examples.join("target");
     let toolchain = detect(&examples);
-    let mut cargo = match toolchain {
+    // Where the checkout and cargo's registry are does not end up in the components.
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .unwrap_or_default();
+    let remap = format!(
+        "--remap-path-prefix={}=/skiff --remap-path-prefix={}=/cargo",
+        root.display(),
+        cargo_home.display()
+    );
+    let (mut cargo, rustc) = match toolchain {
         Toolchain::Path => {
             eprintln!("xtask: guests: building with the rustc on PATH (it has std for {TARGET})");
             let mut cargo = Command::new("cargo");
-            cargo.args(["build", "--release", "--target", TARGET]);
             cargo
+                .args(["build", "--release", "--target", TARGET])
+                .env(RUSTFLAGS, &remap);
+            (cargo, "rustc")
         }
         Toolchain::Debian => {
             eprintln!(
@@ -51,7 +69,7 @@ pub fn build(root: &Path) -> Result<PathBuf> {
                 "guest toolchain (Debian rustc-web)",
                 system::debian_toolchain_missing,
             )?;
-            debian_cargo()
+            (debian_cargo(&remap), "/usr/bin/rustc")
         }
     };
     // The manifests in examples/ name components by their path under examples/target, so
@@ -65,6 +83,10 @@ pub fn build(root: &Path) -> Result<PathBuf> {
     let out_dir = out_dir
         .canonicalize()
         .with_context(|| format!("the build left no {}", out_dir.display()))?;
+    let version = cmd::probe(Command::new(rustc).current_dir(&examples).arg("-vV"))
+        .context("asking the guest compiler its version")?;
+    fs::write(out_dir.join(TOOLCHAIN_FILE), version)
+        .with_context(|| format!("writing {TOOLCHAIN_FILE} in {}", out_dir.display()))?;
     let components = list_components(&out_dir)?;
     if components.is_empty() {
         bail!("the build left no .wasm file in {}", out_dir.display());
@@ -104,7 +126,7 @@ fn detect(examples: &Path) -> Toolchain {
 
 /// Debian's cargo, exactly as ../shared/TOOLCHAIN.md runs it. Called by full path because
 /// rustup's proxies come first on PATH.
-fn debian_cargo() -> Command {
+fn debian_cargo(remap: &str) -> Command {
     let mut cargo = Command::new("/usr/bin/cargo");
     cargo
         .env("RUSTC", "/usr/bin/rustc")
@@ -112,10 +134,7 @@ fn debian_cargo() -> Command {
         // -Zbuild-std is unstable; rustc-web is a stable compiler.
         .env("RUSTC_BOOTSTRAP", "1")
         // wasm32-wasip2's std links against wasi-libc, which Debian puts here.
-        .env(
-            "CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS",
-            "-L native=/usr/lib/wasm32-wasi",
-        )
+        .env(RUSTFLAGS, format!("-L native=/usr/lib/wasm32-wasi {remap}"))
         .args([
             "build",
             "--release",
@@ -139,4 +158,27 @@ fn list_components(dir: &Path) -> Result<Vec<(String, u64)>> {
     }
     components.sort();
     Ok(components)
+}
+
+/// The shipped example component (built into the `skiff` binary for `skiff dev`), and
+/// the compiler that built it, beside it.
+pub const SHIPPED: &str = "examples/hello/dist/hello.wasm";
+pub const SHIPPED_TOOLCHAIN: &str = "examples/hello/dist/toolchain.txt";
+
+/// Builds the guests and copies the hello component to [`SHIPPED`].
+pub fn ship(root: &Path) -> Result<()> {
+    let out = build(root)?;
+    let to = root.join(SHIPPED);
+    if let Some(dir) = to.parent() {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    fs::copy(out.join("hello.wasm"), &to)
+        .with_context(|| format!("copying hello.wasm to {}", to.display()))?;
+    fs::copy(out.join(TOOLCHAIN_FILE), root.join(SHIPPED_TOOLCHAIN))
+        .with_context(|| format!("copying {TOOLCHAIN_FILE} beside {}", to.display()))?;
+    eprintln!(
+        "xtask: shipped {} (commit it with its toolchain.txt)",
+        to.display()
+    );
+    Ok(())
 }

@@ -5,7 +5,8 @@
 //! - `system`: what the tests need from the machine (runc, busybox, a registry, skopeo, a
 //!   wasm guest toolchain), and installing whatever is missing with apt-get.
 //! - `guests`: builds the guest components in `examples/` for `wasm32-wasip2`, with a rustup
-//!   toolchain if one has the target, else with Debian's `rustc-web`.
+//!   toolchain if one has the target, else with Debian's `rustc-web`; `ship` copies the
+//!   hello component the `skiff` binary carries into `examples/hello/dist/`.
 //! - `test`: the one test command CI and developers run: system setup, guests, then
 //!   nextest over the workspace.
 //! - `cmd`: runs child processes, echoing each command line so a log shows what ran.
@@ -39,6 +40,9 @@ enum Command {
     },
     /// Builds the guest components in examples/ for wasm32-wasip2.
     Guests,
+    /// Builds the guests and copies the hello component to examples/hello/dist/, which
+    /// the `skiff` binary ships for `skiff dev` (run it after changing the SDK or hello).
+    Ship,
 }
 
 fn main() -> ExitCode {
@@ -57,6 +61,7 @@ fn run() -> Result<()> {
     match cli.command {
         Command::Test { nextest_args } => test::run(&root, &nextest_args),
         Command::Guests => guests::build(&root).map(|_| ()),
+        Command::Ship => guests::ship(&root),
     }
 }
 
