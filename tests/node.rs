@@ -586,37 +586,91 @@ fn skiff_dev_serves_the_example_and_prints_what_to_curl() {
 }
 
 /// The hello component `skiff dev` ships (examples/hello/dist/hello.wasm) is what its
-/// source builds: byte for byte when the guests were built by the compiler that built
-/// it (CI's); else it offers the same interface (imports and exports).
+/// source builds: its sources are the ones it was built from (digests in
+/// `dist/sources.txt`); it offers the interface the freshly built one offers; and, built
+/// by the same compiler in the same folder (cargo hashes path dependencies' absolute
+/// paths into symbol names, which order the code), it is the same bytes.
 #[test]
 fn the_shipped_hello_component_is_what_its_source_builds() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let shipped = std::fs::read(root.join("examples/hello/dist/hello.wasm")).unwrap();
-    let built = std::fs::read(support::node::guest("hello.wasm")).unwrap();
+    let dist = root.join("examples/hello/dist");
     let rebuild = "run `cargo xtask ship` and commit examples/hello/dist/";
-    let shipped_by = std::fs::read_to_string(root.join("examples/hello/dist/toolchain.txt"))
-        .unwrap_or_else(|e| panic!("examples/hello/dist/toolchain.txt: {e}; {rebuild}"));
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}; {rebuild}", p.display()))
+    };
+    let shipped = read(&dist.join("hello.wasm"));
+    let sources = String::from_utf8(read(&dist.join("sources.txt"))).unwrap();
+    let built_in = sources
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("# built in "))
+        .unwrap_or_default();
+    let recorded: Vec<(&str, &str)> = sources
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once("  "))
+        .collect();
+    let mut now = Vec::new();
+    shipped_sources(root, &root.join("examples/hello"), &mut now);
+    shipped_sources(root, &root.join("sdk"), &mut now);
+    now.extend([
+        "examples/Cargo.toml".to_owned(),
+        "examples/Cargo.lock".to_owned(),
+    ]);
+    now.sort();
+    let listed: Vec<&str> = recorded.iter().map(|(_, f)| *f).collect();
+    assert_eq!(
+        listed, now,
+        "the sources of hello.wasm are not the ones it was built from: {rebuild}"
+    );
+    for (digest, file) in &recorded {
+        let bytes = std::fs::read(root.join(file)).unwrap();
+        assert_eq!(
+            skiff_control::store::blobs::sha256_hex(&bytes),
+            *digest,
+            "{file} changed since hello.wasm was built: {rebuild}"
+        );
+    }
+    let built = std::fs::read(support::node::guest("hello.wasm")).unwrap();
+    let interface = |bytes: &[u8]| {
+        let engine = wasmtime::Engine::default();
+        let c = wasmtime::component::Component::new(&engine, bytes).unwrap();
+        let ty = c.component_type();
+        let imports: Vec<String> = ty.imports(&engine).map(|(n, _)| n.to_owned()).collect();
+        let exports: Vec<String> = ty.exports(&engine).map(|(n, _)| n.to_owned()).collect();
+        (imports, exports)
+    };
+    assert_eq!(interface(&shipped), interface(&built), "{rebuild}");
+    let shipped_by = String::from_utf8(read(&dist.join("toolchain.txt"))).unwrap();
     let built_by = std::fs::read_to_string(support::node::guest("toolchain.txt")).unwrap();
-    if shipped_by == built_by {
+    if shipped_by == built_by && std::path::Path::new(built_in) == root {
         assert!(
             shipped == built,
             "examples/hello/dist/hello.wasm ({} bytes) is not what its source builds ({} bytes): {rebuild}",
             shipped.len(),
             built.len()
         );
-    } else {
-        let interface = |bytes: &[u8]| {
-            let engine = wasmtime::Engine::default();
-            let c = wasmtime::component::Component::new(&engine, bytes).unwrap();
-            let ty = c.component_type();
-            let imports: Vec<String> = ty.imports(&engine).map(|(n, _)| n.to_owned()).collect();
-            let exports: Vec<String> = ty.exports(&engine).map(|(n, _)| n.to_owned()).collect();
-            (imports, exports)
-        };
-        assert_eq!(
-            interface(&shipped),
-            interface(&built),
-            "built by another compiler ({built_by:?}, shipped by {shipped_by:?}), and the interfaces differ: {rebuild}"
-        );
+    }
+}
+
+/// The files under `dir` the compiler reads (not `target/`, `dist/`, `.md`, `.yaml`),
+/// relative to `root`.
+fn shipped_sources(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name == "target" || name == "dist" || name.ends_with(".md") || name.ends_with(".yaml") {
+            continue;
+        }
+        if path.is_dir() {
+            shipped_sources(root, &path, out);
+        } else {
+            out.push(
+                path.strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+        }
     }
 }

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
 
 use crate::{cmd, system};
 
@@ -161,11 +162,22 @@ fn list_components(dir: &Path) -> Result<Vec<(String, u64)>> {
 }
 
 /// The shipped example component (built into the `skiff` binary for `skiff dev`), and
-/// the compiler that built it, beside it.
+/// beside it the compiler that built it and what it was built from.
 pub const SHIPPED: &str = "examples/hello/dist/hello.wasm";
 pub const SHIPPED_TOOLCHAIN: &str = "examples/hello/dist/toolchain.txt";
+pub const SHIPPED_SOURCES: &str = "examples/hello/dist/sources.txt";
 
-/// Builds the guests and copies the hello component to [`SHIPPED`].
+/// What the shipped component is built from: every file under these (but `dist/`,
+/// `target/`, and `.md` and `.yaml` files).
+const SHIPPED_FROM: [&str; 4] = [
+    "examples/Cargo.toml",
+    "examples/Cargo.lock",
+    "examples/hello",
+    "sdk",
+];
+
+/// Builds the guests and copies the hello component to [`SHIPPED`], with the compiler's
+/// version and its sources' digests beside it.
 pub fn ship(root: &Path) -> Result<()> {
     let out = build(root)?;
     let to = root.join(SHIPPED);
@@ -176,9 +188,56 @@ pub fn ship(root: &Path) -> Result<()> {
         .with_context(|| format!("copying hello.wasm to {}", to.display()))?;
     fs::copy(out.join(TOOLCHAIN_FILE), root.join(SHIPPED_TOOLCHAIN))
         .with_context(|| format!("copying {TOOLCHAIN_FILE} beside {}", to.display()))?;
+    let mut sources = format!("# built in {}\n", root.display());
+    for rel in source_files(root)? {
+        let bytes = fs::read(root.join(&rel)).with_context(|| format!("reading {rel}"))?;
+        let digest: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        sources.push_str(&format!("{digest}  {rel}\n"));
+    }
+    fs::write(root.join(SHIPPED_SOURCES), sources)
+        .with_context(|| format!("writing {SHIPPED_SOURCES}"))?;
     eprintln!(
-        "xtask: shipped {} (commit it with its toolchain.txt)",
+        "xtask: shipped {} (commit examples/hello/dist/ whole)",
         to.display()
     );
     Ok(())
+}
+
+/// The files under [`SHIPPED_FROM`], relative to `root`, sorted (build output and the
+/// shipped copy itself left out).
+fn source_files(root: &Path) -> Result<Vec<String>> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
+        for entry in fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+            let path = entry?.path();
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            // Build output, the shipped copy, and documents and manifests, which the
+            // compiler never reads.
+            let skip = name.as_deref().is_some_and(|n| {
+                matches!(n, "target" | "dist") || n.ends_with(".md") || n.ends_with(".yaml")
+            });
+            if skip {
+                continue;
+            }
+            if path.is_dir() {
+                walk(root, &path, out)?;
+            } else if let Ok(rel) = path.strip_prefix(root) {
+                out.push(rel.to_string_lossy().into_owned());
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for rel in SHIPPED_FROM {
+        let path = root.join(rel);
+        if path.is_dir() {
+            walk(root, &path, &mut out)?;
+        } else {
+            out.push(rel.to_owned());
+        }
+    }
+    out.sort();
+    Ok(out)
 }
