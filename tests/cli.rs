@@ -141,6 +141,7 @@ fn help_lists_every_verb() {
     let help = text(&out.stdout);
     for verb in [
         "dev",
+        "run",
         "control",
         "node",
         "members",
@@ -164,4 +165,79 @@ fn help_lists_every_verb() {
             "--help does not mention {verb}:\n{help}"
         );
     }
+}
+
+/// A guest component built by `cargo xtask guests`.
+fn guest(file: &str) -> PathBuf {
+    std::env::var_os("SKIFF_GUESTS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("examples/target/wasm32-wasip2/release"))
+        .join(file)
+}
+
+#[test]
+fn skiff_run_runs_a_command_to_its_exit_and_serves_an_http_handler_without_a_cluster() {
+    // A command: its arguments, environment and folders, its output, its exit code.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("note.txt"), "from the host\n").unwrap();
+    let mount = format!("{}:/data:ro", dir.path().display());
+    let show = guest("show-config.wasm");
+    let out = skiff(&[
+        "run",
+        show.to_str().unwrap(),
+        "-e",
+        "GREETING=hi",
+        "--dir",
+        &mount,
+        "--",
+        "/data/note.txt",
+    ]);
+    let said = text(&out.stdout);
+    assert!(out.status.success(), "{said}{}", text(&out.stderr));
+    assert!(said.contains("GREETING=hi"), "{said}");
+    let sleep = guest("sleep.wasm");
+    let out = skiff(&["run", sleep.to_str().unwrap(), "--", "0"]);
+    assert_eq!(text(&out.stdout), "sleeping 0 s\nawake\n");
+
+    // An HTTP handler: served on the port asked for (0: any), until stopped.
+    let hello = guest("hello.wasm");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .args(["run", hello.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned();
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    s.write_all(b"GET /x/y HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut reply = String::new();
+    std::io::Read::read_to_string(&mut s, &mut reply).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.contains("content-length: 37\r\n"), "{reply}");
+    assert!(
+        reply.ends_with("Hello from Skiff! You asked for /x/y\n"),
+        "{reply}"
+    );
+
+    // Not a component: a clear error, exit 1.
+    let out = skiff(&["run", "Cargo.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("Cargo.toml is not something Skiff runs"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -172,7 +172,14 @@ fn read_request(request: IncomingRequest) -> Result<Request, String> {
 
 /// Sends `response` on `out`; on failure before the head is sent, `out` comes back.
 fn respond(response: Response, out: ResponseOutparam) -> Result<(), (String, ResponseOutparam)> {
-    let (parts, body) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
+    // The body is whole: its length goes ahead of it (no chunked encoding).
+    if !parts.headers.contains_key(http::header::CONTENT_LENGTH) {
+        parts.headers.insert(
+            http::header::CONTENT_LENGTH,
+            http::HeaderValue::from(body.len()),
+        );
+    }
     let head = match fields_of(&parts.headers) {
         Ok(f) => OutgoingResponse::new(f),
         Err(e) => return Err((e, out)),

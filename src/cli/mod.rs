@@ -36,6 +36,7 @@ mod nodes;
 mod pki;
 mod rollout;
 mod routes;
+mod run;
 mod scale;
 mod secrets;
 mod table;
@@ -68,6 +69,9 @@ pub enum Command {
     /// Run a whole cluster in this process: one control-plane member and one node agent
     /// on an embedded data directory.
     Dev(Box<DevArgs>),
+    /// Run a component once on this machine, without a cluster: a command prints and
+    /// exits; an HTTP handler serves on a local port.
+    Run(Box<run::RunArgs>),
     /// Run a control-plane member (replicated store, API server, scheduler, controllers).
     Control(control::ControlArgs),
     /// Run a node agent that hosts Wasm components and containers.
@@ -434,6 +438,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate(a) => validate::run(&a.files),
         Command::Dev(a) => dev::run(*a),
+        Command::Run(a) => run::run(*a),
         Command::Control(a) => control::run_member(a),
         Command::Members(a) => control::members(&a),
         Command::Node(a) => node::run(*a),

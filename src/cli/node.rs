@@ -31,7 +31,7 @@ fn labels(text: Option<&str>) -> Result<BTreeMap<String, String>> {
 }
 
 /// A size flag such as `16Mi` or `1048576`, in bytes.
-fn bytes(flag: &str, text: &str) -> Result<u64> {
+pub(super) fn bytes(flag: &str, text: &str) -> Result<u64> {
     let q = Quantity::parse(text).map_err(|e| anyhow::anyhow!("{flag} {text:?}: {e}"))?;
     u64::try_from(q.value()).with_context(|| format!("{flag} {text:?} must be positive"))
 }
