@@ -18,6 +18,8 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::Writer;
 use crate::cluster::{Proc, free_ports};
+use crate::load::Round;
+use crate::report::{ms, percentile};
 
 /// The wasmtime version the workspace embeds (the anchor must be the same).
 pub const WASMTIME_VERSION: &str = "48.0.8";
@@ -199,4 +201,67 @@ spec:
     http: {{paths: [{{path: /, pathType: Prefix, backend: {{service: {{name: {name}, port: {{number: 80}}}}}}}}]}}
 "
     )
+}
+
+/// Runs the `skiff` client verb `args` against `api` as the bench's admin: its stdout.
+pub fn skiff_cli(bin: &Path, api: &str, args: &[&str]) -> Result<String> {
+    let out = Command::new(bin)
+        .args(args)
+        .env("SKIFF_SERVER", api)
+        .env("SKIFF_CREDENTIALS", crate::pki::admin()?)
+        .env("HOME", "/nonexistent")
+        .output()
+        .context("running skiff")?;
+    if !out.status.success() {
+        bail!("skiff {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Ready addresses of Endpoints `name`.
+pub fn ready_endpoints(bin: &Path, api: &str, name: &str) -> usize {
+    let Ok(text) = skiff_cli(bin, api, &["get", "endpoints", name, "-o", "json"]) else {
+        return 0;
+    };
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    v["subsets"]
+        .as_array()
+        .map(|ss| {
+            ss.iter()
+                .map(|s| s["addresses"].as_array().map_or(0, Vec::len))
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Waits up to `secs` for `f`.
+pub async fn until(what: &str, secs: u64, mut f: impl FnMut() -> bool) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        if Instant::now() > deadline {
+            bail!("{what}: not within {secs} s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+/// Prints a round's requests/s, p50 and p99 (ms), and returns them.
+pub fn print_round(label: &str, r: &Round) -> (f64, f64, f64) {
+    let mut l = r.latencies.clone();
+    l.sort();
+    let (rps, p50, p99) = (
+        r.writes_per_sec(),
+        ms(percentile(&l, 0.5)),
+        ms(percentile(&l, 0.99)),
+    );
+    println!(
+        "  {label:<16} {rps:>9.0} req/s   p50 {p50:>7.3} ms   p99 {p99:>7.3} ms   errors {}{}",
+        r.errors,
+        r.first_error
+            .as_deref()
+            .map(|e| format!(" (first: {e})"))
+            .unwrap_or_default()
+    );
+    (rps, p50, p99)
 }

@@ -156,6 +156,16 @@ fn read_request(request: IncomingRequest) -> Result<Request, String> {
     *req.method_mut() = method_of(request.method())?;
     *req.uri_mut() = uri;
     *req.headers_mut() = header_map(&request.headers())?;
+    // A request with neither a length nor a transfer coding has no body (RFC 9112 6.3):
+    // nothing to wait for.
+    let headers = req.headers();
+    let empty = headers
+        .get(http::header::CONTENT_LENGTH)
+        .is_none_or(|l| l == "0")
+        && !headers.contains_key(http::header::TRANSFER_ENCODING);
+    if empty {
+        return Ok(req);
+    }
     let body = request
         .consume()
         .map_err(|()| "the request body was already taken".to_owned())?;

@@ -179,6 +179,21 @@ const SHIPPED_FROM: [&str; 4] = [
 /// Builds the guests and copies the hello component to [`SHIPPED`], with the compiler's
 /// version and its sources' digests beside it.
 pub fn ship(root: &Path) -> Result<()> {
+    // Formatted first: a later `cargo fmt` would change the sources it records.
+    cmd::run(Command::new("cargo").current_dir(root).args([
+        "fmt",
+        "-p",
+        "skiff-sdk",
+        "-p",
+        "skiff-sdk-macros",
+    ]))
+    .context("formatting the SDK")?;
+    cmd::run(
+        Command::new("cargo")
+            .current_dir(root.join("examples"))
+            .args(["fmt", "-p", "hello"]),
+    )
+    .context("formatting examples/hello")?;
     let out = build(root)?;
     let to = root.join(SHIPPED);
     if let Some(dir) = to.parent() {

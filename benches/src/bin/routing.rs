@@ -9,16 +9,18 @@
 //!
 //! `cargo run --release -p skiff-benches --bin routing -- [--quick] [--skiff target/release/skiff]`
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Parser;
 use skiff_benches::load::{Round, run};
 use skiff_benches::pods::NodeCluster;
 use skiff_benches::report::{median, ms, percentile};
-use skiff_benches::routing::{Get, app, ready, wasmtime_cli, wasmtime_serve};
+use skiff_benches::routing::{
+    Get, app, print_round as line, ready, ready_endpoints, skiff_cli, until, wasmtime_cli,
+    wasmtime_serve,
+};
 use skiff_benches::setup::{Systems, loadavg, skiff_binary, workspace};
 
 #[derive(Debug, Parser)]
@@ -51,66 +53,6 @@ struct Args {
     quick: bool,
     #[command(flatten)]
     systems: Systems,
-}
-
-fn skiff_cli(bin: &Path, api: &str, args: &[&str]) -> Result<String> {
-    let out = Command::new(bin)
-        .args(args)
-        .env("SKIFF_SERVER", api)
-        .env("SKIFF_CREDENTIALS", skiff_benches::pki::admin()?)
-        .env("HOME", "/nonexistent")
-        .output()
-        .context("running skiff")?;
-    if !out.status.success() {
-        bail!("skiff {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// Ready addresses of Endpoints `name`.
-fn ready_endpoints(bin: &Path, api: &str, name: &str) -> usize {
-    let Ok(text) = skiff_cli(bin, api, &["get", "endpoints", name, "-o", "json"]) else {
-        return 0;
-    };
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    v["subsets"]
-        .as_array()
-        .map(|ss| {
-            ss.iter()
-                .map(|s| s["addresses"].as_array().map_or(0, Vec::len))
-                .sum()
-        })
-        .unwrap_or(0)
-}
-
-async fn until(what: &str, secs: u64, mut f: impl FnMut() -> bool) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        if Instant::now() > deadline {
-            bail!("{what}: not within {secs} s");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(())
-}
-
-fn line(label: &str, r: &Round) -> (f64, f64, f64) {
-    let mut l = r.latencies.clone();
-    l.sort();
-    let (rps, p50, p99) = (
-        r.writes_per_sec(),
-        ms(percentile(&l, 0.5)),
-        ms(percentile(&l, 0.99)),
-    );
-    println!(
-        "  {label:<16} {rps:>9.0} req/s   p50 {p50:>7.3} ms   p99 {p99:>7.3} ms   errors {}{}",
-        r.errors,
-        r.first_error
-            .as_deref()
-            .map(|e| format!(" (first: {e})"))
-            .unwrap_or_default()
-    );
-    (rps, p50, p99)
 }
 
 async fn round(clients: &[Get], secs: u64, tag: &str) -> Round {
