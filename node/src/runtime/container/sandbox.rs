@@ -61,32 +61,35 @@ impl ContainerSandbox {
         })
     }
 
-    /// Waits until the sandbox is whole; one that failed is made again.
+    /// Waits until the sandbox is whole; one that failed is made again. The making stays
+    /// in `making` while it is waited for, so a start that is given up (the pod stopped)
+    /// leaves it for [`Self::settle`].
     pub async fn ready(&self) -> Result<(), String> {
         let mut m = self.making.lock().await;
-        let handle = match std::mem::replace(&mut *m, Making::Failed) {
-            Making::Done => {
-                *m = Making::Done;
-                return Ok(());
-            }
-            Making::Started(h) => h,
-            Making::Failed => self.make(),
+        if let Making::Failed = *m {
+            *m = Making::Started(self.make());
+        }
+        let Making::Started(handle) = &mut *m else {
+            return Ok(());
         };
         let made = handle
             .await
             .unwrap_or_else(|e| Err(format!("making the pod's namespaces: {e}")));
-        if made.is_ok() {
-            *m = Making::Done;
-        }
+        *m = if made.is_ok() {
+            Making::Done
+        } else {
+            Making::Failed
+        };
         made
     }
 
     /// Waits for a making under way to end, whatever comes of it (before removal).
     async fn settle(&self) {
         let mut m = self.making.lock().await;
-        if let Making::Started(h) = std::mem::replace(&mut *m, Making::Failed) {
-            let _ = h.await;
+        if let Making::Started(handle) = &mut *m {
+            let _ = handle.await;
         }
+        *m = Making::Failed;
     }
 }
 
