@@ -265,3 +265,58 @@ pub fn print_round(label: &str, r: &Round) -> (f64, f64, f64) {
     );
     (rps, p50, p99)
 }
+
+/// A system's medians over its rounds: requests/s, p50 and p99 (ms).
+#[derive(Debug, Clone, Copy)]
+pub struct Medians {
+    pub rps: f64,
+    pub p50: f64,
+    pub p99: f64,
+}
+
+/// `rounds` rounds of `seconds` for each of two systems (a label and its clients), the
+/// order alternating every round; `check` runs after every round (are the processes still
+/// up?). Prints each round and both medians; returns the medians and the errors seen.
+pub async fn alternate(
+    a: (&str, &[Get]),
+    b: (&str, &[Get]),
+    rounds: usize,
+    seconds: u64,
+    mut check: impl FnMut() -> Result<()>,
+) -> Result<(Medians, Medians, u64)> {
+    let (mut a_rows, mut b_rows, mut errors) = (Vec::new(), Vec::new(), 0);
+    for i in 0..rounds {
+        let order = if i % 2 == 0 {
+            [(a, true), (b, false)]
+        } else {
+            [(b, false), (a, true)]
+        };
+        for ((label, clients), is_a) in order {
+            let r = crate::load::run(clients, Duration::from_secs(seconds), &format!("r{i}")).await;
+            errors += r.errors;
+            let row = print_round(&format!("r{i} {label}"), &r);
+            if is_a {
+                a_rows.push(row)
+            } else {
+                b_rows.push(row)
+            }
+        }
+        check()?;
+    }
+    let medians = |label: &str, rows: &[(f64, f64, f64)]| {
+        let med = |f: fn(&(f64, f64, f64)) -> f64| {
+            crate::report::median(&rows.iter().map(f).collect::<Vec<_>>())
+        };
+        let m = Medians {
+            rps: med(|r| r.0),
+            p50: med(|r| r.1),
+            p99: med(|r| r.2),
+        };
+        println!(
+            "  median {label:<16} {:>9.0} req/s   p50 {:>7.3} ms   p99 {:>7.3} ms",
+            m.rps, m.p50, m.p99
+        );
+        m
+    };
+    Ok((medians(a.0, &a_rows), medians(b.0, &b_rows), errors))
+}

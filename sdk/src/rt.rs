@@ -131,6 +131,18 @@ fn read_all(stream: &InputStream) -> Result<Vec<u8>, String> {
     }
 }
 
+/// The whole of an incoming `what` (request or response) body.
+fn read_body(body: IncomingBody, what: &str) -> Result<Vec<u8>, String> {
+    let bytes = {
+        let stream = body
+            .stream()
+            .map_err(|()| format!("the {what} body stream was already taken"))?;
+        read_all(&stream)?
+    };
+    drop(IncomingBody::finish(body));
+    Ok(bytes)
+}
+
 fn write_all(stream: &OutputStream, bytes: &[u8]) -> Result<(), String> {
     // One call writes at most 4096 bytes.
     for chunk in bytes.chunks(4096) {
@@ -169,14 +181,7 @@ fn read_request(request: IncomingRequest) -> Result<Request, String> {
     let body = request
         .consume()
         .map_err(|()| "the request body was already taken".to_owned())?;
-    let bytes = {
-        let stream = body
-            .stream()
-            .map_err(|()| "the request body stream was already taken".to_owned())?;
-        read_all(&stream)?
-    };
-    drop(IncomingBody::finish(body));
-    *req.body_mut() = Body::from(bytes);
+    *req.body_mut() = Body::from(read_body(body, "request")?);
     Ok(req)
 }
 
@@ -260,14 +265,7 @@ pub fn send(req: Request) -> Result<Response, Error> {
     let body = answer
         .consume()
         .map_err(|()| Error("the response body was already taken".into()))?;
-    let bytes = {
-        let stream = body
-            .stream()
-            .map_err(|()| Error("the response body stream was already taken".into()))?;
-        read_all(&stream).map_err(Error)?
-    };
-    drop(IncomingBody::finish(body));
-    *r.body_mut() = Body::from(bytes);
+    *r.body_mut() = Body::from(read_body(body, "response").map_err(Error)?);
     Ok(r)
 }
 

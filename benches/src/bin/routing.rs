@@ -16,10 +16,9 @@ use anyhow::{Result, bail};
 use clap::Parser;
 use skiff_benches::load::{Round, run};
 use skiff_benches::pods::NodeCluster;
-use skiff_benches::report::{median, ms, percentile};
+use skiff_benches::report::{ms, percentile};
 use skiff_benches::routing::{
-    Get, app, print_round as line, ready, ready_endpoints, skiff_cli, until, wasmtime_cli,
-    wasmtime_serve,
+    Get, alternate, app, ready, ready_endpoints, skiff_cli, until, wasmtime_cli, wasmtime_serve,
 };
 use skiff_benches::setup::{Systems, loadavg, skiff_binary, workspace};
 
@@ -122,45 +121,20 @@ async fn main() -> Result<()> {
         // Warm both (connections, code paths).
         round(&sk, 1, "warm").await;
         round(&an, 1, "warm").await;
-        let (mut s_rows, mut w_rows) = (Vec::new(), Vec::new());
         println!("(a) hello_wasi_http, a fresh instance per request");
-        for i in 0..a.rounds {
-            let order: [(&str, &[Get]); 2] = if i % 2 == 0 {
-                [("skiff ingress", &sk), ("wasmtime serve", &an)]
-            } else {
-                [("wasmtime serve", &an), ("skiff ingress", &sk)]
-            };
-            for (label, clients) in order {
-                let r = round(clients, a.seconds, &format!("r{i}")).await;
-                let row = line(&format!("r{i} {label}"), &r);
-                if label.starts_with("skiff") {
-                    s_rows.push(row);
-                } else {
-                    w_rows.push(row);
-                }
-            }
-            c.agent.check_running()?;
-            wt.check_running()?;
-        }
-        let med = |rows: &[(f64, f64, f64)], f: fn(&(f64, f64, f64)) -> f64| {
-            median(&rows.iter().map(f).collect::<Vec<_>>())
-        };
-        let (s_rps, s_p50, s_p99) = (
-            med(&s_rows, |r| r.0),
-            med(&s_rows, |r| r.1),
-            med(&s_rows, |r| r.2),
-        );
-        let (w_rps, w_p50, w_p99) = (
-            med(&w_rows, |r| r.0),
-            med(&w_rows, |r| r.1),
-            med(&w_rows, |r| r.2),
-        );
-        println!(
-            "  median skiff     {s_rps:>9.0} req/s   p50 {s_p50:>7.3} ms   p99 {s_p99:>7.3} ms"
-        );
-        println!(
-            "  median wasmtime  {w_rps:>9.0} req/s   p50 {w_p50:>7.3} ms   p99 {w_p99:>7.3} ms"
-        );
+        let (s, w, _) = alternate(
+            ("skiff ingress", &sk),
+            ("wasmtime serve", &an),
+            a.rounds,
+            a.seconds,
+            || {
+                c.agent.check_running()?;
+                wt.check_running()
+            },
+        )
+        .await?;
+        let (s_rps, s_p50, s_p99) = (s.rps, s.p50, s.p99);
+        let (w_rps, w_p50, w_p99) = (w.rps, w.p50, w.p99);
         println!(
             "  ratio skiff/wasmtime: throughput {:.2}x, p50 {:.2}x, p99 {:.2}x (goal: >= 1.0x throughput, p99 <= 1.0x)",
             s_rps / w_rps.max(1e-9),

@@ -15,8 +15,7 @@ use anyhow::{Result, bail};
 use clap::Parser;
 use skiff_benches::load::run;
 use skiff_benches::pods::NodeCluster;
-use skiff_benches::report::median;
-use skiff_benches::routing::{Get, app, print_round, ready, ready_endpoints, skiff_cli, until};
+use skiff_benches::routing::{Get, alternate, app, ready, ready_endpoints, skiff_cli, until};
 use skiff_benches::setup::{Systems, loadavg, skiff_binary, workspace};
 
 #[derive(Debug, Parser)]
@@ -105,43 +104,20 @@ async fn main() -> Result<()> {
     let (sk, rw) = (make("sdk.bench")?, make("raw.bench")?);
     run(&sk, Duration::from_secs(1), "warm").await;
     run(&rw, Duration::from_secs(1), "warm").await;
-    let (mut s_rows, mut r_rows) = (Vec::new(), Vec::new());
     println!("(a) hello through the router, a fresh instance per request");
-    for i in 0..a.rounds {
-        let order: [(&str, &[Get]); 2] = if i % 2 == 0 {
-            [("sdk hello", &sk), ("raw hello", &rw)]
-        } else {
-            [("raw hello", &rw), ("sdk hello", &sk)]
-        };
-        for (label, clients) in order {
-            let r = run(clients, Duration::from_secs(a.seconds), &format!("r{i}")).await;
-            if r.errors > 0 {
-                bail!("{label}: {} errors ({:?})", r.errors, r.first_error);
-            }
-            let row = print_round(&format!("r{i} {label}"), &r);
-            if label.starts_with("sdk") {
-                s_rows.push(row);
-            } else {
-                r_rows.push(row);
-            }
-        }
-        c.agent.check_running()?;
+    let (s, r, errors) = alternate(
+        ("sdk hello", &sk),
+        ("raw hello", &rw),
+        a.rounds,
+        a.seconds,
+        || c.agent.check_running(),
+    )
+    .await?;
+    if errors > 0 {
+        bail!("{errors} requests failed (see the rounds above)");
     }
-    let med = |rows: &[(f64, f64, f64)], f: fn(&(f64, f64, f64)) -> f64| {
-        median(&rows.iter().map(f).collect::<Vec<_>>())
-    };
-    let (s_rps, s_p50, s_p99) = (
-        med(&s_rows, |r| r.0),
-        med(&s_rows, |r| r.1),
-        med(&s_rows, |r| r.2),
-    );
-    let (r_rps, r_p50, r_p99) = (
-        med(&r_rows, |r| r.0),
-        med(&r_rows, |r| r.1),
-        med(&r_rows, |r| r.2),
-    );
-    println!("  median sdk   {s_rps:>9.0} req/s   p50 {s_p50:>7.3} ms   p99 {s_p99:>7.3} ms");
-    println!("  median raw   {r_rps:>9.0} req/s   p50 {r_p50:>7.3} ms   p99 {r_p99:>7.3} ms");
+    let (s_rps, s_p50, s_p99) = (s.rps, s.p50, s.p99);
+    let (r_rps, r_p50, r_p99) = (r.rps, r.p50, r.p99);
     println!(
         "  ratio sdk/raw: throughput {:.2}x, p50 {:.2}x, p99 {:.2}x (goal: the same within noise)",
         s_rps / r_rps.max(1e-9),
