@@ -169,6 +169,7 @@ impl Skiff {
                 max_instances: INSTANCES as usize,
                 usage: Arc::new(Usage::default()),
                 outbound: None,
+                grants: Default::default(),
             },
         );
         Ok(Skiff {

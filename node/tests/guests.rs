@@ -110,8 +110,10 @@ fn example_guests_have_their_kinds() {
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("examples/target/wasm32-wasip2/release"));
     let expected = [
+        ("config.wasm", WorkloadKind::HttpHandler),
         ("echo.wasm", WorkloadKind::HttpHandler),
         ("hello.wasm", WorkloadKind::HttpHandler),
+        ("kv_counter.wasm", WorkloadKind::HttpHandler),
         ("hello_http.wasm", WorkloadKind::HttpHandler),
         ("show-config.wasm", WorkloadKind::Command),
         ("sleep.wasm", WorkloadKind::Command),

@@ -52,6 +52,7 @@ impl Fixture {
                 stderr: out("err").into(),
                 limits,
                 usage: Default::default(),
+                grants: Default::default(),
             },
         )
         .await

@@ -106,6 +106,7 @@ async fn every_wasi_testsuite_program_passes() {
                 stderr: stderr.into(),
                 limits: Limits::default(),
                 usage: Default::default(),
+                grants: Default::default(),
             },
         )
         .await
@@ -180,6 +181,7 @@ async fn the_wasi_cli_component_prints_hello_world() {
             stderr: fs::File::create(work.path().join("stderr")).unwrap().into(),
             limits: Limits::default(),
             usage: Default::default(),
+            grants: Default::default(),
         },
     )
     .await

@@ -32,10 +32,11 @@ pub enum Kind {
     ClusterRoleBinding,
     ResourceQuota,
     LimitRange,
+    KeyValue,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 22] = [
+    pub const ALL: [Kind; 23] = [
         Kind::Namespace,
         Kind::Node,
         Kind::Pod,
@@ -58,6 +59,7 @@ impl Kind {
         Kind::ClusterRoleBinding,
         Kind::ResourceQuota,
         Kind::LimitRange,
+        Kind::KeyValue,
     ];
 
     /// The name written in `kind:`.
@@ -85,6 +87,7 @@ impl Kind {
             Kind::ClusterRoleBinding => "ClusterRoleBinding",
             Kind::ResourceQuota => "ResourceQuota",
             Kind::LimitRange => "LimitRange",
+            Kind::KeyValue => "KeyValue",
         }
     }
 
@@ -93,6 +96,7 @@ impl Kind {
         match self {
             Kind::ReplicaSet | Kind::Deployment | Kind::DaemonSet => "apps/v1",
             Kind::Job => "batch/v1",
+            Kind::KeyValue => "skiff.dev/v1",
             Kind::PriorityClass => "scheduling.k8s.io/v1",
             Kind::Ingress => "networking.k8s.io/v1",
             Kind::HttpRoute => "gateway.networking.k8s.io/v1",
@@ -135,6 +139,7 @@ impl Kind {
             Kind::ClusterRoleBinding => "clusterrolebindings",
             Kind::ResourceQuota => "resourcequotas",
             Kind::LimitRange => "limitranges",
+            Kind::KeyValue => "keyvalues",
         }
     }
 
@@ -187,6 +192,7 @@ pub enum Object {
     ClusterRoleBinding(ClusterRoleBinding),
     ResourceQuota(ResourceQuota),
     LimitRange(LimitRange),
+    KeyValue(KeyValue),
 }
 
 /// Calls `$body` with `$o` bound to the inner object, whatever its kind.
@@ -215,6 +221,7 @@ macro_rules! each_kind {
             Object::ClusterRoleBinding($o) => $body,
             Object::ResourceQuota($o) => $body,
             Object::LimitRange($o) => $body,
+            Object::KeyValue($o) => $body,
         }
     };
 }
@@ -244,7 +251,8 @@ macro_rules! with_status {
             | Object::ClusterRole(_)
             | Object::RoleBinding(_)
             | Object::ClusterRoleBinding(_)
-            | Object::LimitRange(_) => $no,
+            | Object::LimitRange(_)
+            | Object::KeyValue(_) => $no,
         }
     };
 }
@@ -274,6 +282,7 @@ impl Object {
             Object::ClusterRoleBinding(_) => Kind::ClusterRoleBinding,
             Object::ResourceQuota(_) => Kind::ResourceQuota,
             Object::LimitRange(_) => Kind::LimitRange,
+            Object::KeyValue(_) => Kind::KeyValue,
         }
     }
 

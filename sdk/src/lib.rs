@@ -16,12 +16,23 @@
 //! # Modules
 //! - [`http`]: the request and response types, what a handler may return, and outgoing
 //!   requests (to Services by their in-cluster names).
+//! - [`kv`]: key-value buckets (`wasi:keyvalue`), replicated by the cluster.
+//! - [`config`]: configuration values (`wasi:config`) from ConfigMaps and Secrets.
+//! - [`log`]: log records (`wasi:logging`) into the pod's log.
+//! - `bindings`: the WIT bindings of those capabilities, generated from `sdk/wit/`.
 //! - `rt` (hidden): what the generated code calls.
+//!
+//! A component imports only the capabilities it calls, and a pod must be granted
+//! `wasi:config` and `wasi:keyvalue` (its container's `wasi` field) to start with them.
 
 #[doc(hidden)]
 #[path = "rt.rs"]
 pub mod __rt;
+mod bindings;
+pub mod config;
 pub mod http;
+pub mod kv;
+pub mod log;
 pub(crate) use __rt as rt;
 
 /// Makes a function the component's HTTP handler; see [`skiff_sdk_macros::http`].

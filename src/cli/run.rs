@@ -2,6 +2,9 @@
 //! cluster, in the node's own Wasm runtime (the same engine, limits and WASI setup as a
 //! pod): a command (or WASI preview 1 module) prints and exits with its exit code; an HTTP
 //! handler serves on `--listen` until Ctrl-C, each request in a fresh instance.
+//!
+//! The guest gets every host capability: `wasi:config` from `--config`, `wasi:keyvalue`
+//! buckets in memory (gone when it exits), `wasi:logging` on stderr.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,7 +13,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use skiff_node::runtime::{Limits, Mount, Usage};
+use skiff_node::runtime::{Grants, KeyValueAccess, Limits, Mount, Usage};
+use skiff_node::wasm::capability::MemoryStore;
 use skiff_node::wasm::{
     self, Handler, Host, HostConfig, HttpPre, HttpSpec, Output, RunSpec, Workload,
 };
@@ -29,6 +33,9 @@ pub struct RunArgs {
     /// A host folder the guest sees, HOST:GUEST, with `:ro` for read-only (repeatable).
     #[arg(long = "dir", value_name = "HOST:GUEST[:ro]")]
     pub dirs: Vec<String>,
+    /// A `wasi:config` value for the guest, KEY=VALUE (repeatable).
+    #[arg(long = "config", value_name = "KEY=VALUE")]
+    pub config: Vec<String>,
     /// The guest's memory limit, e.g. 64Mi (as a pod's `limits.memory`).
     #[arg(long)]
     pub memory: Option<String>,
@@ -37,11 +44,13 @@ pub struct RunArgs {
     pub args: Vec<String>,
 }
 
-fn env_pairs(env: &[String]) -> Result<Vec<(String, String)>> {
-    env.iter()
+/// `KEY=VALUE` pairs given with `flag`.
+fn pairs(flag: &str, given: &[String]) -> Result<Vec<(String, String)>> {
+    given
+        .iter()
         .map(|e| match e.split_once('=') {
             Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
-            _ => bail!("--env {e:?}: write NAME=VALUE"),
+            _ => bail!("{flag} {e:?}: write NAME=VALUE"),
         })
         .collect()
 }
@@ -72,7 +81,14 @@ fn mounts(dirs: &[String]) -> Result<Vec<Mount>> {
 
 pub fn run(a: RunArgs) -> Result<ExitCode> {
     let bytes = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
-    let env = env_pairs(&a.env)?;
+    let env = pairs("--env", &a.env)?;
+    let grants = Arc::new(Grants {
+        config: Some(Arc::new(pairs("--config", &a.config)?)),
+        keyvalue: Some(KeyValueAccess {
+            store: Arc::new(MemoryStore::default()),
+            grant: Default::default(),
+        }),
+    });
     let dirs = mounts(&a.dirs)?;
     let limits = Limits {
         memory_bytes: match &a.memory {
@@ -114,6 +130,7 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
                     max_instances: 64,
                     usage,
                     outbound: None,
+                    grants,
                 },
             ));
             rt.block_on(async {
@@ -146,6 +163,7 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
                 stderr: stderr(),
                 limits,
                 usage,
+                grants,
             };
             let outcome = rt
                 .block_on(wasm::run(&host, &workload, spec))

@@ -20,6 +20,7 @@ fn headers(o: &Object, wide: bool) -> Vec<&'static str> {
         Object::PriorityClass(_) => vec!["VALUE", "GLOBAL-DEFAULT", "AGE"],
         Object::Ingress(_) => vec!["CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"],
         Object::HttpRoute(_) => vec!["HOSTNAMES", "AGE"],
+        Object::KeyValue(_) => vec!["BUCKET", "KEY", "BYTES", "AGE"],
         _ => vec!["AGE"],
     });
     if wide && matches!(o, Object::Pod(_)) {
@@ -129,6 +130,12 @@ fn row(o: &Object, wide: bool, now: Time) -> Vec<String> {
         }
         Object::Ingress(i) => r.extend(ingress_columns(i).into_iter().chain([age])),
         Object::HttpRoute(h) => r.extend([hosts(h.spec.hostnames.iter()), age]),
+        Object::KeyValue(kv) => r.extend([
+            kv.bucket.clone(),
+            kv.key.clone(),
+            kv.value.0.len().to_string(),
+            age,
+        ]),
         _ => r.push(age),
     }
     r

@@ -448,6 +448,50 @@ async fn a_node_reads_only_its_pods_secrets_and_writes_only_its_own_status() {
         .await,
         "only change its own Node",
     );
+    // Key-value entries: only of the buckets its pods are granted.
+    apply(
+        &mut admin,
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: counter, namespace: default}
+spec:
+  nodeName: n1
+  runtimeClassName: wasm
+  containers:
+  - name: app
+    image: sha256:0000000000000000000000000000000000000000000000000000000000000000
+    wasi: {keyvalue: {buckets: [counter]}}
+"#,
+    )
+    .await
+    .unwrap();
+    let entry = |bucket: &str| {
+        format!(
+            "apiVersion: skiff.dev/v1\nkind: KeyValue\nmetadata: {{name: {}, namespace: default, labels: {{keyvalue.skiff.dev/bucket: {bucket}}}}}\nbucket: {bucket}\nkey: hits\nvalue: MQ==\n",
+            skiff_proto::model::KeyValue::object_name(bucket, "hits")
+        )
+    };
+    apply(&mut n1, &entry("counter")).await.unwrap();
+    n1.get(GetRequest {
+        key: key(
+            "KeyValue",
+            "default",
+            &skiff_proto::model::KeyValue::object_name("counter", "hits"),
+        ),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    n1.list(list("KeyValue", "default")).await.unwrap();
+    forbidden(
+        apply(&mut n1, &entry("other")).await,
+        "no pod bound to node n1 uses key-value bucket default/other",
+    );
+    forbidden(
+        n1.list(list("KeyValue", "kube-system")).await,
+        "no pod bound to node n1 uses the key-value buckets of namespace kube-system",
+    );
     // And nothing RBAC does not give it: no pods of its own making.
     forbidden(
         apply(&mut n1, &pod("p3", "n1", "s1")).await,

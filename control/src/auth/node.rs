@@ -65,11 +65,16 @@ pub fn decide(state: &StateMachine, node: &str, a: &Attributes) -> Result<Verdic
     }
     if is(a, Kind::Secret) && a.verb == verb::GET && sub.is_empty() {
         let name = a.name.clone();
-        return pods_use(state, node, a, |p| p.uses_secret(&name), "Secret");
+        let what = format!("Secret {}/{name}", a.namespace);
+        return pods_use(state, node, a, |p| p.uses_secret(&name), &what);
     }
     if is(a, Kind::ConfigMap) && a.verb == verb::GET && sub.is_empty() {
         let name = a.name.clone();
-        return pods_use(state, node, a, |p| p.uses_config_map(&name), "ConfigMap");
+        let what = format!("ConfigMap {}/{name}", a.namespace);
+        return pods_use(state, node, a, |p| p.uses_config_map(&name), &what);
+    }
+    if is(a, Kind::KeyValue) && sub.is_empty() {
+        return key_values(state, node, a);
     }
     if is(a, Kind::Secret) || is(a, Kind::ConfigMap) || is(a, Kind::Pod) {
         return Ok(Verdict::Deny(format!(
@@ -79,6 +84,30 @@ pub fn decide(state: &StateMachine, node: &str, a: &Attributes) -> Result<Verdic
         )));
     }
     Ok(Verdict::NoOpinion)
+}
+
+/// Allows reading and writing the key-value entries of a bucket (the name's part before
+/// the first dot) when a pod bound to `node` in that namespace is granted it; a list,
+/// which names no bucket, when one is granted any. The node gives each of its pods only
+/// the buckets that pod was granted.
+fn key_values(state: &StateMachine, node: &str, a: &Attributes) -> Result<Verdict, Error> {
+    let bucket = a.name.split_once('.').map(|(b, _)| b.to_owned());
+    let what = match &bucket {
+        Some(b) => format!("key-value bucket {}/{b}", a.namespace),
+        None => format!("the key-value buckets of namespace {}", a.namespace),
+    };
+    pods_use(
+        state,
+        node,
+        a,
+        |p| {
+            p.all_containers().any(|c| {
+                let grant = c.wasi.as_ref().and_then(|w| w.keyvalue.as_ref());
+                grant.is_some_and(|g| bucket.as_deref().is_none_or(|b| g.allows(b)))
+            })
+        },
+        &what,
+    )
 }
 
 /// Allows `a` on a pod bound to `node`.
@@ -93,7 +122,8 @@ fn bound_pod(state: &StateMachine, node: &str, a: &Attributes) -> Result<Verdict
     })
 }
 
-/// Allows `a` when a pod bound to `node` in `a`'s namespace passes `uses`.
+/// Allows `a` when a pod bound to `node` in `a`'s namespace passes `uses`; else denies,
+/// saying the pods do not use `what`.
 fn pods_use(
     state: &StateMachine,
     node: &str,
@@ -109,10 +139,7 @@ fn pods_use(
     Ok(if used {
         Verdict::Allow
     } else {
-        Verdict::Deny(format!(
-            "no pod bound to node {node} uses {what} {}/{}",
-            a.namespace, a.name
-        ))
+        Verdict::Deny(format!("no pod bound to node {node} uses {what}"))
     })
 }
 

@@ -40,12 +40,15 @@ impl Activator for NodeActivator {
         let needs_api = !spec.volumes.is_empty()
             || !spec.init_containers.is_empty()
             || !c.env_from.is_empty()
+            || c.wasi.is_some()
             || c.env.iter().any(|e| e.value_from.is_some());
         if !spec.is_wasm() || needs_api {
             return None;
         }
         // The compiled artifact first: without it there is nothing to open a log for.
         let pre = self.runtime.http_pre_now(&c.image)?;
+        // A component that needs a capability waits for the real pod, which says why.
+        pre.check(&Default::default(), &c.name).ok()?;
         let dir = self
             .data_dir
             .join("activations")
@@ -68,6 +71,7 @@ impl Activator for NodeActivator {
             max_instances: 64,
             usage: Arc::new(Usage::default()),
             outbound: Some(outbound),
+            grants: Default::default(),
         };
         Some(Arc::new(self.runtime.handler(&pre, spec)))
     }

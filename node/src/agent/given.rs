@@ -3,15 +3,19 @@
 //! pod's own fields, `envFrom`) and volumes (emptyDir, hostPath, and ConfigMap and Secret
 //! keys as files, read-only), each at its mount path.
 //!
+//! A Wasm component's `wasi` grants become its host capabilities: `wasi.config`'s keys
+//! (read as `envFrom`'s are) and its key-value buckets.
+//!
 //! ConfigMap and Secret volumes are written afresh each time the container starts (the
 //! kubelet also refreshes them while it runs; Skiff does not yet). A failure is what
 //! Kubernetes calls `CreateContainerConfigError`, with its message.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use skiff_proto::model::configmap::ConfigMap;
-use skiff_proto::model::container::{Container, EnvVar, KeySelector};
+use skiff_proto::model::container::{Container, EnvFromSource, EnvVar, KeySelector};
 use skiff_proto::model::pod::Pod;
 use skiff_proto::model::secret::Secret;
 use skiff_proto::model::volume::{KeyToPath, Volume};
@@ -19,7 +23,7 @@ use skiff_proto::{Kind, Object};
 
 use super::Shared;
 use crate::oci::Credentials;
-use crate::runtime::Mount;
+use crate::runtime::{Grants, KeyValueAccess, Mount};
 
 /// The env, folders and argv a container starts with.
 pub struct Given {
@@ -28,6 +32,8 @@ pub struct Given {
     /// `command` and `args` with `$(VAR)` references to the env expanded.
     pub command: Vec<String>,
     pub args: Vec<String>,
+    /// A Wasm component's host capabilities (`wasi`).
+    pub grants: Arc<Grants>,
 }
 
 /// ConfigMaps and Secrets read for one container start (each read once).
@@ -226,18 +232,16 @@ fn set(env: &mut Vec<(String, String)>, name: &str, value: String) {
     }
 }
 
-/// The container's environment: `envFrom` first, then `env` (which wins).
-async fn env(
+/// Every key of the ConfigMaps and Secrets `sources` name, later ones winning, each with
+/// its source's prefix (values that are not UTF-8 are left out).
+async fn whole(
     shared: &Shared,
     src: &mut Sources,
-    pod: &Pod,
-    c: &Container,
-    pod_ip: Option<&str>,
-    host_ip: &str,
+    ns: &str,
+    sources: &[EnvFromSource],
 ) -> Result<Vec<(String, String)>, String> {
-    let ns = pod.metadata.namespace.as_str();
     let mut out = Vec::new();
-    for from in &c.env_from {
+    for from in sources {
         let (secret, r) = match (&from.config_map_ref, &from.secret_ref) {
             (Some(r), _) => (false, r),
             (None, Some(r)) => (true, r),
@@ -256,6 +260,19 @@ async fn env(
             None => return Err(format!("{} {:?} not found", what(secret), r.name)),
         }
     }
+    Ok(out)
+}
+
+/// The container's environment: `envFrom` first, then `env` (which wins).
+async fn env(
+    shared: &Shared,
+    src: &mut Sources,
+    pod: &Pod,
+    c: &Container,
+    pod_ip: Option<&str>,
+    host_ip: &str,
+) -> Result<Vec<(String, String)>, String> {
+    let mut out = whole(shared, src, &pod.metadata.namespace, &c.env_from).await?;
     for e in &c.env {
         if let Some(v) = one(shared, src, pod, e, pod_ip, host_ip).await? {
             let v = expand(&v, &out);
@@ -401,11 +418,26 @@ pub async fn resolve(
     }
     let command = c.command.iter().map(|a| expand(a, &env)).collect();
     let args = c.args.iter().map(|a| expand(a, &env)).collect();
+    let ns = pod.metadata.namespace.as_str();
+    let grants = match &c.wasi {
+        None => Grants::default(),
+        Some(w) => Grants {
+            config: match w.config.is_empty() {
+                true => None,
+                false => Some(Arc::new(whole(shared, &mut src, ns, &w.config).await?)),
+            },
+            keyvalue: w.keyvalue.as_ref().map(|grant| KeyValueAccess {
+                store: shared.api.clone().key_values(ns),
+                grant: grant.clone(),
+            }),
+        },
+    };
     Ok(Given {
         env,
         mounts,
         command,
         args,
+        grants: Arc::new(grants),
     })
 }
 

@@ -270,6 +270,7 @@ async fn start_spec(cx: &PodCtx, c: &Container) -> Result<StartSpec, ContainerSt
             .first()
             .and_then(|p| u16::try_from(p.container_port).ok()),
         outbound: Some(cx.shared.router.outbound(&cx.pod.metadata.namespace)),
+        grants: given.grants,
     })
 }
 

@@ -30,6 +30,10 @@ impl PodApi for Api {
         Ok(())
     }
 
+    fn key_values(self: Arc<Self>, _: &str) -> Arc<dyn crate::runtime::KeyValueStore> {
+        Arc::new(crate::wasm::capability::MemoryStore::default())
+    }
+
     async fn update_status(&self, _: ObjectKey, json: Vec<u8>) -> Result<(), Error> {
         let s: PodStatus = serde_json::from_slice(&json).map_err(|e| Error::ControlPlane {
             reason: e.to_string(),

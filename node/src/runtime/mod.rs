@@ -51,6 +51,7 @@ pub use wasm::WasmRuntime;
 use crate::logs::LogFile;
 use crate::oci::Credentials;
 pub use crate::wasm::Outbound;
+pub use crate::wasm::capability::{Grants, KeyValueAccess, KeyValueStore};
 
 /// How a container's image is pulled: its `imagePullPolicy` (`None`: Kubernetes' default
 /// for the reference) and the credentials of the pod's `imagePullSecrets`.
@@ -81,6 +82,8 @@ pub struct StartSpec {
     pub port: Option<u16>,
     /// Where its outgoing HTTP requests for in-cluster names go (the node's router).
     pub outbound: Option<Arc<dyn Outbound>>,
+    /// The host capabilities a Wasm component is granted (containers ignore them).
+    pub grants: Arc<Grants>,
 }
 
 /// Why a workload cannot start (yet): `reason` is the waiting reason Kubernetes users

@@ -24,6 +24,7 @@ use wasmtime_wasi_http::{
     RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
 };
 
+use super::capability::{self, CapabilityCtx, CapabilityCtxView, CapabilityView, Grants};
 use super::engine::Host;
 use super::meter::Meter;
 use super::output::Output;
@@ -46,6 +47,8 @@ pub struct HttpSpec {
     pub usage: Arc<Usage>,
     /// Where the guest's outgoing requests for the cluster go (none: all go out).
     pub outbound: Option<Arc<dyn Outbound>>,
+    /// The host capabilities the container was granted.
+    pub grants: Arc<Grants>,
 }
 
 /// A response on its way to a guest.
@@ -97,6 +100,7 @@ impl WasiHttpHooks for Hooks {
 
 struct State {
     ctx: WasiCtx,
+    caps: CapabilityCtx,
     http: WasiHttpCtx,
     hooks: Hooks,
     table: ResourceTable,
@@ -107,6 +111,15 @@ impl WasiView for State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
             ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl CapabilityView for State {
+    fn capabilities(&mut self) -> CapabilityCtxView<'_> {
+        CapabilityCtxView {
+            ctx: &self.caps,
             table: &mut self.table,
         }
     }
@@ -135,6 +148,7 @@ impl HttpPre {
         };
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(link)?;
+        capability::add_to_linker(&mut linker).map_err(link)?;
         let pre = linker
             .instantiate_pre(component)
             .and_then(ProxyPre::new)
@@ -142,6 +156,13 @@ impl HttpPre {
                 reason: format!("{e:#}"),
             })?;
         Ok(HttpPre(pre))
+    }
+
+    /// Refuses `grants` if the component imports a capability they do not give (see
+    /// [`capability::check`]).
+    pub fn check(&self, grants: &Grants, container: &str) -> Result<(), String> {
+        let pre = self.0.instance_pre();
+        capability::check(pre.engine(), pre.component(), grants, container)
     }
 }
 
@@ -172,6 +193,10 @@ impl Handler {
         let ctx = b.build();
         let state = State {
             ctx,
+            caps: CapabilityCtx {
+                grants: self.spec.grants.clone(),
+                log: self.spec.stderr.clone(),
+            },
             http: WasiHttpCtx::new(),
             hooks: Hooks {
                 outbound: self.spec.outbound.clone(),

@@ -14,6 +14,7 @@
 //! - `run`: running a command or preview 1 module to completion ([`run`]).
 
 mod cache;
+pub mod capability;
 mod engine;
 mod http;
 mod inspect;

@@ -11,6 +11,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::bindings::Command;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use super::capability::{self, CapabilityCtx, CapabilityCtxView, CapabilityView, Grants};
 use super::engine::Host;
 use super::inspect::Workload;
 use super::meter::Meter;
@@ -32,6 +33,8 @@ pub struct RunSpec {
     pub limits: Limits,
     /// The pod's counters, which this run adds to.
     pub usage: Arc<Usage>,
+    /// The host capabilities the container was granted.
+    pub grants: Arc<Grants>,
 }
 
 /// The store's data: the guest's WASI state and its meter.
@@ -43,7 +46,17 @@ struct State<W> {
 /// WASI 0.2 state for components.
 struct P2 {
     ctx: WasiCtx,
+    caps: CapabilityCtx,
     table: ResourceTable,
+}
+
+impl CapabilityView for State<P2> {
+    fn capabilities(&mut self) -> CapabilityCtxView<'_> {
+        CapabilityCtxView {
+            ctx: &self.wasi.caps,
+            table: &mut self.wasi.table,
+        }
+    }
 }
 
 impl WasiView for State<P2> {
@@ -97,8 +110,13 @@ pub async fn run(host: &Host, workload: &Workload, spec: RunSpec) -> Result<Outc
         Workload::Command(component) => {
             let mut linker: ComponentLinker<State<P2>> = ComponentLinker::new(host.engine());
             wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| link_error(&e))?;
+            capability::add_to_linker(&mut linker).map_err(|e| link_error(&e))?;
             let p2 = P2 {
                 ctx: wasi(&spec)?.build(),
+                caps: CapabilityCtx {
+                    grants: spec.grants.clone(),
+                    log: spec.stderr.clone(),
+                },
                 table: ResourceTable::new(),
             };
             let mut store = store(host, p2, &spec);

@@ -340,5 +340,6 @@ fn typed(kind: Kind, v: serde_json::Value) -> Result<Object, (FieldPath, String)
         Kind::ClusterRoleBinding => Object::ClusterRoleBinding(from_value(v)?),
         Kind::ResourceQuota => Object::ResourceQuota(from_value(v)?),
         Kind::LimitRange => Object::LimitRange(from_value(v)?),
+        Kind::KeyValue => Object::KeyValue(from_value(v)?),
     })
 }

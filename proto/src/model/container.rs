@@ -55,6 +55,73 @@ pub struct Container {
     pub startup_probe: Option<Probe>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub security_context: Option<SecurityContext>,
+    /// What a Wasm component is given beyond WASI's basics (Skiff's own field; Wasm pods
+    /// only). A component that imports a capability its container was not given does not
+    /// start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wasi: Option<WasiGrants>,
+}
+
+impl Container {
+    /// Every ConfigMap and Secret whose keys the container reads whole: `envFrom`, then
+    /// `wasi.config`.
+    pub fn key_sources(&self) -> impl Iterator<Item = &EnvFromSource> {
+        self.env_from
+            .iter()
+            .chain(self.wasi.iter().flat_map(|w| &w.config))
+    }
+}
+
+/// The host capabilities a Wasm component is granted (`wasi:logging` always is: it writes
+/// into the pod's log).
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Default,
+    Serialize,
+    Deserialize,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct WasiGrants {
+    /// `wasi:config`: the keys of these ConfigMaps and Secrets (later ones win, `prefix`
+    /// prepended), read when the container starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config: Vec<EnvFromSource>,
+    /// `wasi:keyvalue`: buckets of the pod's namespace, kept in the control plane.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keyvalue: Option<KeyValueGrant>,
+}
+
+/// Which key-value buckets a component may open.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Default,
+    Serialize,
+    Deserialize,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct KeyValueGrant {
+    /// Bucket names (DNS labels); empty: any bucket of the namespace.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buckets: Vec<String>,
+}
+
+impl KeyValueGrant {
+    /// Whether `bucket` may be opened.
+    pub fn allows(&self, bucket: &str) -> bool {
+        self.buckets.is_empty() || self.buckets.iter().any(|b| b == bucket)
+    }
 }
 
 #[derive(

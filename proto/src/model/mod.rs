@@ -14,6 +14,7 @@ pub mod event;
 pub mod httproute;
 pub mod ingress;
 pub mod job;
+pub mod keyvalue;
 pub mod meta;
 pub mod namespace;
 pub mod node;
@@ -56,6 +57,7 @@ pub use ingress::{
     IngressTls, PathType, ServiceBackendPort,
 };
 pub use job::{Job, JobSpec, JobStatus};
+pub use keyvalue::KeyValue;
 pub use meta::{ObjectMeta, ObjectReference, OwnerReference};
 pub use namespace::Namespace;
 pub use node::{Node, NodeSpec, NodeStatus, Runtime};

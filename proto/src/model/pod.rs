@@ -126,8 +126,7 @@ impl PodSpec {
             .any(|v| v.secret.as_ref().is_some_and(|s| s.secret_name == name))
             || self.image_pull_secrets.iter().any(|r| r.name == name)
             || self.all_containers().any(|c| {
-                c.env_from
-                    .iter()
+                c.key_sources()
                     .any(|f| f.secret_ref.as_ref().is_some_and(|r| r.name == name))
                     || c.env.iter().any(|e| {
                         e.value_from
@@ -144,8 +143,7 @@ impl PodSpec {
             .iter()
             .any(|v| v.config_map.as_ref().is_some_and(|c| c.name == name))
             || self.all_containers().any(|c| {
-                c.env_from
-                    .iter()
+                c.key_sources()
                     .any(|f| f.config_map_ref.as_ref().is_some_and(|r| r.name == name))
                     || c.env.iter().any(|e| {
                         e.value_from

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::{Violations, names};
 use crate::manifest::FieldPath;
-use crate::model::{ConfigMap, Secret};
+use crate::model::{ConfigMap, KeyValue, Secret};
 
 /// Like Kubernetes, one object's data is bounded (it is replicated and kept in memory).
 pub const MAX_DATA_BYTES: usize = 1024 * 1024;
@@ -60,4 +60,57 @@ pub fn secret(s: &Secret, v: &mut Violations) {
             .sum(),
         v,
     );
+}
+
+/// A key-value entry: a DNS-label bucket, a key of bounded size, a value within the
+/// limit, and the name and bucket label its node looks it up by.
+pub fn key_value(kv: &KeyValue, v: &mut Violations) {
+    use crate::model::keyvalue::{BUCKET_LABEL, MAX_KEY_BYTES, MAX_VALUE_BYTES};
+    let root = FieldPath::root();
+    if let Err(why) = names::dns_label(&kv.bucket) {
+        v.add(
+            root.field("bucket"),
+            format!("invalid bucket {:?}: {why}", kv.bucket),
+        );
+    }
+    if kv.key.is_empty() || kv.key.len() > MAX_KEY_BYTES {
+        v.add(
+            root.field("key"),
+            format!(
+                "a key holds 1 to {MAX_KEY_BYTES} bytes, not {}",
+                kv.key.len()
+            ),
+        );
+    }
+    if kv.value.0.len() > MAX_VALUE_BYTES {
+        v.add_hint(
+            root.field("value"),
+            format!(
+                "the value holds {} bytes; the limit is {MAX_VALUE_BYTES}",
+                kv.value.0.len()
+            ),
+            "store large data elsewhere and keep its address here",
+        );
+    }
+    let name = KeyValue::object_name(&kv.bucket, &kv.key);
+    if kv.metadata.name != name {
+        v.add_hint(
+            root.field("metadata").field("name"),
+            format!(
+                "{:?} is not the name of key {:?} in bucket {:?}",
+                kv.metadata.name, kv.key, kv.bucket
+            ),
+            format!("name it {name:?} (the bucket, a dot, and 40 hex digits of the key's sha256)"),
+        );
+    }
+    if kv.metadata.labels.get(BUCKET_LABEL) != Some(&kv.bucket) {
+        v.add_hint(
+            root.field("metadata").field("labels").field(BUCKET_LABEL),
+            format!(
+                "the label {BUCKET_LABEL} must name the bucket {:?}",
+                kv.bucket
+            ),
+            format!("set `{BUCKET_LABEL}: {}`", kv.bucket),
+        );
+    }
 }

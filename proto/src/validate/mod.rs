@@ -97,6 +97,7 @@ pub fn object(obj: &Object, ctx: &Context<'_>) -> Vec<Violation> {
         Object::Endpoints(e) => network::endpoints(e, &mut v),
         Object::ConfigMap(c) => config::config_map(c, &mut v),
         Object::Secret(s) => config::secret(s, &mut v),
+        Object::KeyValue(kv) => config::key_value(kv, &mut v),
         Object::Node(n) => network::node(n, &mut v),
         Object::Ingress(i) => routes::ingress(&i.spec, &spec, &mut v),
         Object::HttpRoute(r) => routes::http_route(&r.spec, &spec, &mut v),

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use super::{Context, Violations, meta, names};
 use crate::artifact::{self, ArtifactRef};
 use crate::manifest::FieldPath;
-use crate::model::container::{Container, EnvVar};
+use crate::model::container::{Container, EnvFromSource, EnvVar, WasiGrants};
 use crate::model::values::{IntOrString, names_set};
 use crate::model::{PodSpec, Probe, Quantity, Volume};
 
@@ -146,19 +146,9 @@ fn container(
     for (i, e) in c.env.iter().enumerate() {
         env_var(e, &at.field("env").index(i), v);
     }
-    for (i, e) in c.env_from.iter().enumerate() {
-        if names_set([
-            (e.config_map_ref.is_some(), "configMapRef"),
-            (e.secret_ref.is_some(), "secretRef"),
-        ])
-        .len()
-            != 1
-        {
-            v.add(
-                at.field("envFrom").index(i),
-                "envFrom needs exactly one of configMapRef, secretRef",
-            );
-        }
+    key_sources(&c.env_from, &at.field("envFrom"), v);
+    if let Some(w) = &c.wasi {
+        wasi(w, wasm, &at.field("wasi"), v);
     }
     resources(
         &c.resources.requests,
@@ -241,6 +231,46 @@ fn image(img: &str, wasm: bool, at: &FieldPath, ctx: &Context<'_>, v: &mut Viola
 }
 
 const WASM_IMAGE_FORMS: &str = "a Wasm image is an OCI reference (`ghcr.io/acme/fn:1`), a digest (`sha256:` + 64 hex) or a file path (`./app.wasm`)";
+
+/// `envFrom` or `wasi.config`: each names exactly one ConfigMap or Secret.
+fn key_sources(sources: &[EnvFromSource], at: &FieldPath, v: &mut Violations) {
+    for (i, e) in sources.iter().enumerate() {
+        if names_set([
+            (e.config_map_ref.is_some(), "configMapRef"),
+            (e.secret_ref.is_some(), "secretRef"),
+        ])
+        .len()
+            != 1
+        {
+            v.add(
+                at.index(i),
+                "each source needs exactly one of configMapRef, secretRef",
+            );
+        }
+    }
+}
+
+/// A Wasm component's grants: only on Wasm pods; buckets are DNS labels.
+fn wasi(w: &WasiGrants, wasm: bool, at: &FieldPath, v: &mut Violations) {
+    if !wasm {
+        v.add_hint(
+            at.clone(),
+            "`wasi` grants are for Wasm components",
+            "set the pod's `runtimeClassName: wasm`, or remove `wasi`",
+        );
+    }
+    key_sources(&w.config, &at.field("config"), v);
+    if let Some(kv) = &w.keyvalue {
+        for (i, b) in kv.buckets.iter().enumerate() {
+            if let Err(why) = names::dns_label(b) {
+                v.add(
+                    at.field("keyvalue").field("buckets").index(i),
+                    format!("invalid bucket {b:?}: {why}"),
+                );
+            }
+        }
+    }
+}
 
 fn env_var(e: &EnvVar, at: &FieldPath, v: &mut Violations) {
     if let Err(why) = names::env_name(&e.name) {

@@ -157,12 +157,6 @@ impl ReadyRoots {
             remove(&e.dir);
         }
     }
-
-    /// How many root filesystems are ready.
-    #[cfg(test)]
-    pub fn len(&self) -> usize {
-        self.entries().len()
-    }
 }
 
 /// Unmounts and removes an entry's folder.

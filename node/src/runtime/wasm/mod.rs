@@ -33,6 +33,7 @@ use crate::Error;
 use crate::logs::Stream;
 use crate::router::{Body, LocalEndpoint, Locals, Registration};
 use crate::single_flight::SingleFlight;
+use crate::wasm::capability;
 use crate::wasm::{
     CompileCache, Handler, Host, HttpPre, HttpSpec, Output, RunSpec, Workload, bind, run, serve,
 };
@@ -294,6 +295,10 @@ impl Prepared for PreparedWasm {
         container: &str,
         spec: StartSpec,
     ) -> Result<Box<dyn Running>, NotStarted> {
+        if let Workload::HttpHandler(c) | Workload::Command(c) = &self.workload {
+            capability::check(self.host.engine(), c, &spec.grants, container)
+                .map_err(|m| NotStarted::new("CreateContainerConfigError", m))?;
+        }
         let stdout = Output::new(spec.log.sink(Stream::Stdout));
         let stderr = Output::new(spec.log.sink(Stream::Stderr));
         if let Some(pre) = &self.http {
@@ -311,6 +316,7 @@ impl Prepared for PreparedWasm {
                     max_instances: MAX_INSTANCES,
                     usage: spec.usage,
                     outbound: spec.outbound,
+                    grants: spec.grants,
                 },
             );
             let addr = SocketAddr::new(sandbox.ip(), spec.port.unwrap_or(DEFAULT_PORT));
@@ -348,6 +354,7 @@ impl Prepared for PreparedWasm {
             stderr,
             limits: spec.limits,
             usage: spec.usage,
+            grants: spec.grants,
         };
         let task = tokio::spawn(async move {
             match run(&host, &workload, run_spec).await {

@@ -2,6 +2,10 @@
 //! status) and the artifact store, through whichever member answers. A member that stops
 //! answering is replaced by the next one on the list. The agent and the router both use
 //! it; [`PodApi`] is the part a pod worker needs, so a worker can be tested without one.
+//!
+//! `keyvalue`: a namespace's `wasi:keyvalue` buckets, kept as KeyValue objects.
+
+mod keyvalue;
 
 use std::time::Duration;
 
@@ -80,7 +84,21 @@ impl ControlPlane {
 
     /// Calls `f` with a connection, moving to another member (and waiting a little) while
     /// the cluster is unavailable, for up to `patience`.
-    async fn call<T, F, Fut>(&self, what: &str, mut f: F) -> Result<T, Error>
+    async fn call<T, F, Fut>(&self, what: &str, f: F) -> Result<T, Error>
+    where
+        F: FnMut(Channel) -> Fut,
+        Fut: std::future::Future<Output = Result<T, Status>>,
+    {
+        self.call_status(what, f)
+            .await?
+            .map_err(|s| Error::ControlPlane {
+                reason: format!("{what}: {}", s.message()),
+            })
+    }
+
+    /// As `call`, but a status that is not worth retrying is the inner `Err`, for the
+    /// caller to tell conflicts and absences from failures.
+    async fn call_status<T, F, Fut>(&self, what: &str, mut f: F) -> Result<Result<T, Status>, Error>
     where
         F: FnMut(Channel) -> Fut,
         Fut: std::future::Future<Output = Result<T, Status>>,
@@ -96,16 +114,17 @@ impl ControlPlane {
                 }
             };
             match f(ch).await {
-                Ok(v) => return Ok(v),
+                Ok(v) => return Ok(Ok(v)),
                 Err(s) if transient(&s) && tokio::time::Instant::now() < deadline => {
                     self.failed().await;
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
-                Err(s) => {
+                Err(s) if transient(&s) => {
                     return Err(Error::ControlPlane {
                         reason: format!("{what}: {}", s.message()),
                     });
                 }
+                Err(s) => return Ok(Err(s)),
             }
         }
     }
@@ -298,6 +317,11 @@ pub trait PodApi: Send + Sync {
     async fn update_status(&self, key: ObjectKey, status_json: Vec<u8>) -> Result<(), Error>;
     /// Records an event (creates or updates the Event object).
     async fn event(&self, e: skiff_proto::model::event::Event) -> Result<(), Error>;
+    /// The `wasi:keyvalue` buckets of `namespace`.
+    fn key_values(
+        self: std::sync::Arc<Self>,
+        namespace: &str,
+    ) -> std::sync::Arc<dyn crate::runtime::KeyValueStore>;
 }
 
 #[tonic::async_trait]
@@ -312,6 +336,13 @@ impl PodApi for ControlPlane {
 
     async fn event(&self, e: skiff_proto::model::event::Event) -> Result<(), Error> {
         self.apply(&Object::Event(e)).await
+    }
+
+    fn key_values(
+        self: std::sync::Arc<Self>,
+        namespace: &str,
+    ) -> std::sync::Arc<dyn crate::runtime::KeyValueStore> {
+        std::sync::Arc::new(keyvalue::Buckets::new(self, namespace))
     }
 }
 

@@ -1,0 +1,193 @@
+//! The guest SDK's capabilities on a real cluster (a member and a node agent): the
+//! `kv-counter` example counting exactly under concurrent clients across replicas, the
+//! `config` example reading a ConfigMap and a Secret and logging, and a component that
+//! imports a capability its pod was not granted refused with the import's name.
+
+mod support;
+
+use support::http::Http;
+use support::node::{guest, ingress, logs, skiff, wait_for};
+use support::routing::{Cluster, eventually};
+
+/// A Deployment of `wasm` named `name` with `replicas`, its container given `wasi`
+/// (YAML flow mapping, or empty), behind a Service and an Ingress for host `NAME.local`.
+fn app(name: &str, wasm: &str, replicas: u32, wasi: &str) -> String {
+    let wasi = match wasi {
+        "" => String::new(),
+        w => format!("        wasi: {w}\n"),
+    };
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      runtimeClassName: wasm
+      containers:
+      - name: main
+        image: {}
+{wasi}---
+apiVersion: v1
+kind: Service
+metadata: {{name: {name}}}
+spec:
+  selector: {{app: {name}}}
+  ports: [{{port: 80}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {{name: {name}}}
+spec:
+  rules:
+  - host: {name}.local
+    http: {{paths: [{{path: /, pathType: Prefix, backend: {{service: {{name: {name}, port: {{number: 80}}}}}}}}]}}
+---
+",
+        guest(wasm).display()
+    )
+}
+
+#[test]
+fn kv_counter_counts_every_request_exactly_across_replicas() {
+    let c = Cluster::start(&["n1"], &[]);
+    let addr = ingress(&c.server, "n1");
+    c.apply(
+        "counter.yaml",
+        &app(
+            "counter",
+            "kv_counter.wasm",
+            3,
+            "{keyvalue: {buckets: [counter]}}",
+        ),
+    );
+    c.ready("counter", 3);
+    let http = Http::new();
+    // The first count: the route is there and the bucket works.
+    let mut first = 0;
+    eventually("the counter answers", || {
+        let r = http.get(&addr, "counter.local", "/");
+        first = r.text().trim().parse().unwrap_or(0);
+        r.status == 200
+    });
+    assert_eq!(first, 1, "the first request counts 1");
+    // 8 clients, 25 requests each, all at once: every count from 2 to 201 is handed out
+    // exactly once, whichever replica answers.
+    let (clients, each) = (8, 25);
+    let mut seen: Vec<u64> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..clients)
+            .map(|_| {
+                s.spawn(|| {
+                    (0..each)
+                        .map(|_| {
+                            let r = http.get(&addr, "counter.local", "/");
+                            assert_eq!(r.status, 200, "{}", r.text());
+                            r.text().trim().parse::<u64>().unwrap()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    seen.sort_unstable();
+    let expected: Vec<u64> = (2..=1 + clients * each).collect();
+    assert_eq!(seen, expected, "each count exactly once");
+    // The entry is an object of the namespace, readable by people.
+    let out = skiff(&c.server, &["get", "keyvalues", "-o", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let items = list["items"].as_array().expect("a list");
+    assert_eq!(items.len(), 1, "{list:#}");
+    assert_eq!(items[0]["bucket"], "counter");
+    assert_eq!(items[0]["key"], "hits");
+    assert_eq!(items[0]["value"], "MjAx", "base64 of \"201\"");
+}
+
+#[test]
+fn the_config_example_reads_its_configmap_and_secret_and_logs() {
+    let c = Cluster::start(&["n1"], &[]);
+    let addr = ingress(&c.server, "n1");
+    let manifests = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/config/app.yaml"),
+    )
+    .unwrap()
+    .replace(
+        "examples/target/wasm32-wasip2/release/config.wasm",
+        &guest("config.wasm").display().to_string(),
+    );
+    c.apply("config.yaml", &manifests);
+    c.ready("greeter", 1);
+    let http = Http::new();
+    eventually("the greeter answers", || {
+        http.get(&addr, "greeter.local", "/").status == 200
+    });
+    let r = http.get(&addr, "greeter.local", "/");
+    assert_eq!(r.text(), "Ahoy, Skiff! (a token of 6 characters)\n");
+    let r = http.get(&addr, "greeter.local", "/keys");
+    assert_eq!(r.text(), "greeting\nname\ntoken\n");
+    // wasi:logging lands in the pod's log, one line per record.
+    let pods = wait_for(&c.server, &["pods", "-l", "app=greeter"], |l| {
+        l["items"][0]["metadata"]["name"].is_string()
+    });
+    let pod = pods["items"][0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    eventually("the log has the record", || {
+        logs(&c.server, &[&pod]).contains("INFO greet: greeted Skiff")
+    });
+}
+
+#[test]
+fn a_capability_not_granted_is_refused_by_name() {
+    let c = Cluster::start(&["n1"], &[]);
+    let addr = ingress(&c.server, "n1");
+    c.apply(
+        "ungranted.yaml",
+        &format!(
+            "{}{}",
+            app("bare", "kv_counter.wasm", 1, ""),
+            app(
+                "other",
+                "kv_counter.wasm",
+                1,
+                "{keyvalue: {buckets: [other]}}"
+            )
+        ),
+    );
+    // No grant at all: the pod does not start, and says which import and how to grant it.
+    let pods = wait_for(&c.server, &["pods", "-l", "app=bare"], |l| {
+        l["items"][0]["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]
+            == "CreateContainerConfigError"
+    });
+    let message = pods["items"][0]["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.contains("imports wasi:keyvalue/") && message.contains("was not granted"),
+        "{message}"
+    );
+    assert!(message.contains("wasi: {keyvalue: {}}"), "{message}");
+    // A grant of another bucket: the pod runs, and opening `counter` fails with why.
+    c.ready("other", 1);
+    let http = Http::new();
+    let mut text = String::new();
+    eventually("the route answers", || {
+        let r = http.get(&addr, "other.local", "/");
+        text = r.text();
+        r.status == 500
+    });
+    assert!(text.contains("bucket \"counter\" is not granted"), "{text}");
+}
