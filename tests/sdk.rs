@@ -191,3 +191,82 @@ fn a_capability_not_granted_is_refused_by_name() {
     });
     assert!(text.contains("bucket \"counter\" is not granted"), "{text}");
 }
+
+#[test]
+fn an_http_filter_guards_its_route_and_is_cut_off_at_its_limits() {
+    let c = Cluster::start(&["n1"], &[]);
+    let addr = ingress(&c.server, "n1");
+    c.apply(
+        "filtered.yaml",
+        &format!(
+            "{}apiVersion: skiff.dev/v1
+kind: HttpFilter
+metadata: {{name: auth}}
+spec:
+  image: {}
+  config: {{token: s3cret}}
+  timeout: 50ms
+  memory: 16Mi
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: guarded}}
+spec:
+  hostnames: [guarded.local]
+  rules:
+  - backendRefs: [{{name: web, port: 80}}]
+    filters:
+    - type: ExtensionRef
+      extensionRef: {{group: skiff.dev, kind: HttpFilter, name: auth}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: open}}
+spec:
+  hostnames: [open.local]
+  rules:
+  - backendRefs: [{{name: web, port: 80}}]
+",
+            support::routing::echo("web", "web", 1, ""),
+            guest("auth_filter.wasm").display()
+        ),
+    );
+    c.ready("web", 1);
+    let http = Http::new();
+    let with_token = |path: &str, token: Option<&str>| {
+        let mut b =
+            hyper::Request::get(format!("http://{addr}{path}")).header("host", "guarded.local");
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        http.send(b.body(support::http::body(bytes::Bytes::new())).unwrap())
+    };
+    eventually("the filter answers", || with_token("/", None).status == 401);
+    let r = with_token("/", None);
+    assert_eq!(r.text(), "a bearer token is needed\n");
+    assert_eq!(with_token("/", Some("nope")).status, 403);
+    let r = with_token("/hello", Some("s3cret"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-echo-path"), "/hello");
+    // What the filter added reached the backend.
+    let r = with_token("/x", Some("s3cret"));
+    assert_eq!(r.header("x-echo-header-x-auth"), "ok", "{:?}", r.headers);
+    // A filter that loops or hoards memory is stopped at its limit: that request fails,
+    // the next ones and other routes do not notice.
+    let r = with_token("/spin", Some("s3cret"));
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert!(
+        r.text().contains("ran past its time limit (50ms)"),
+        "{}",
+        r.text()
+    );
+    let r = with_token("/grow", Some("s3cret"));
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert!(
+        r.text().contains("ran out of its memory limit"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(with_token("/after", Some("s3cret")).status, 200);
+    assert_eq!(http.get(&addr, "open.local", "/").status, 200);
+}

@@ -110,11 +110,13 @@ fn example_guests_have_their_kinds() {
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("examples/target/wasm32-wasip2/release"));
     let expected = [
+        ("auth_filter.wasm", WorkloadKind::HttpFilter),
         ("config.wasm", WorkloadKind::HttpHandler),
         ("echo.wasm", WorkloadKind::HttpHandler),
         ("hello.wasm", WorkloadKind::HttpHandler),
         ("kv_counter.wasm", WorkloadKind::HttpHandler),
         ("hello_http.wasm", WorkloadKind::HttpHandler),
+        ("require_labels.wasm", WorkloadKind::AdmissionPolicy),
         ("show-config.wasm", WorkloadKind::Command),
         ("sleep.wasm", WorkloadKind::Command),
     ];

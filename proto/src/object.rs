@@ -33,10 +33,12 @@ pub enum Kind {
     ResourceQuota,
     LimitRange,
     KeyValue,
+    HttpFilter,
+    WasmAdmissionPolicy,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 23] = [
+    pub const ALL: [Kind; 25] = [
         Kind::Namespace,
         Kind::Node,
         Kind::Pod,
@@ -60,6 +62,8 @@ impl Kind {
         Kind::ResourceQuota,
         Kind::LimitRange,
         Kind::KeyValue,
+        Kind::HttpFilter,
+        Kind::WasmAdmissionPolicy,
     ];
 
     /// The name written in `kind:`.
@@ -88,6 +92,8 @@ impl Kind {
             Kind::ResourceQuota => "ResourceQuota",
             Kind::LimitRange => "LimitRange",
             Kind::KeyValue => "KeyValue",
+            Kind::HttpFilter => "HttpFilter",
+            Kind::WasmAdmissionPolicy => "WasmAdmissionPolicy",
         }
     }
 
@@ -96,7 +102,7 @@ impl Kind {
         match self {
             Kind::ReplicaSet | Kind::Deployment | Kind::DaemonSet => "apps/v1",
             Kind::Job => "batch/v1",
-            Kind::KeyValue => "skiff.dev/v1",
+            Kind::KeyValue | Kind::HttpFilter | Kind::WasmAdmissionPolicy => "skiff.dev/v1",
             Kind::PriorityClass => "scheduling.k8s.io/v1",
             Kind::Ingress => "networking.k8s.io/v1",
             Kind::HttpRoute => "gateway.networking.k8s.io/v1",
@@ -140,6 +146,8 @@ impl Kind {
             Kind::ResourceQuota => "resourcequotas",
             Kind::LimitRange => "limitranges",
             Kind::KeyValue => "keyvalues",
+            Kind::HttpFilter => "httpfilters",
+            Kind::WasmAdmissionPolicy => "wasmadmissionpolicies",
         }
     }
 
@@ -152,6 +160,7 @@ impl Kind {
                 | Kind::PriorityClass
                 | Kind::ClusterRole
                 | Kind::ClusterRoleBinding
+                | Kind::WasmAdmissionPolicy
         )
     }
 
@@ -193,6 +202,8 @@ pub enum Object {
     ResourceQuota(ResourceQuota),
     LimitRange(LimitRange),
     KeyValue(KeyValue),
+    HttpFilter(HttpFilter),
+    WasmAdmissionPolicy(WasmAdmissionPolicy),
 }
 
 /// Calls `$body` with `$o` bound to the inner object, whatever its kind.
@@ -222,6 +233,8 @@ macro_rules! each_kind {
             Object::ResourceQuota($o) => $body,
             Object::LimitRange($o) => $body,
             Object::KeyValue($o) => $body,
+            Object::HttpFilter($o) => $body,
+            Object::WasmAdmissionPolicy($o) => $body,
         }
     };
 }
@@ -252,7 +265,9 @@ macro_rules! with_status {
             | Object::RoleBinding(_)
             | Object::ClusterRoleBinding(_)
             | Object::LimitRange(_)
-            | Object::KeyValue(_) => $no,
+            | Object::KeyValue(_)
+            | Object::HttpFilter(_)
+            | Object::WasmAdmissionPolicy(_) => $no,
         }
     };
 }
@@ -283,6 +298,8 @@ impl Object {
             Object::ResourceQuota(_) => Kind::ResourceQuota,
             Object::LimitRange(_) => Kind::LimitRange,
             Object::KeyValue(_) => Kind::KeyValue,
+            Object::HttpFilter(_) => Kind::HttpFilter,
+            Object::WasmAdmissionPolicy(_) => Kind::WasmAdmissionPolicy,
         }
     }
 

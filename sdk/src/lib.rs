@@ -19,6 +19,8 @@
 //! - [`kv`]: key-value buckets (`wasi:keyvalue`), replicated by the cluster.
 //! - [`config`]: configuration values (`wasi:config`) from ConfigMaps and Secrets.
 //! - [`log`]: log records (`wasi:logging`) into the pod's log.
+//! - [`filter`]: HTTP filters, the router's plugins (`#[skiff_sdk::filter]`).
+//! - [`policy`]: admission policies, the API server's plugins (`#[skiff_sdk::policy]`).
 //! - `bindings`: the WIT bindings of those capabilities, generated from `sdk/wit/`.
 //! - `rt` (hidden): what the generated code calls.
 //!
@@ -30,10 +32,18 @@
 pub mod __rt;
 mod bindings;
 pub mod config;
+pub mod filter;
 pub mod http;
 pub mod kv;
 pub mod log;
+pub mod policy;
 pub(crate) use __rt as rt;
 
 /// Makes a function the component's HTTP handler; see [`skiff_sdk_macros::http`].
 pub use skiff_sdk_macros::http;
+
+/// Makes a function the component's HTTP filter; see [`skiff_sdk_macros::filter`].
+pub use skiff_sdk_macros::filter;
+
+/// Makes a function the component's admission policy; see [`skiff_sdk_macros::policy`].
+pub use skiff_sdk_macros::policy;

@@ -1,4 +1,5 @@
-//! Local Wasm components in manifests: a Wasm pod whose `image` is a file path has that
+//! Local Wasm components in manifests: a Wasm pod (or an HttpFilter or a
+//! WasmAdmissionPolicy) whose `image` is a file path has that
 //! file uploaded to the control plane's artifact store, and the object sent with the
 //! file's digest (`sha256:<hex>`) instead, so every node can fetch it.
 
@@ -15,15 +16,24 @@ use tonic::Code;
 
 use super::client::{Failure, refused};
 
-/// Every container image of `o`'s pod spec that is a Wasm component's file path.
+/// Every image of `o` that is a Wasm component's file path: its Wasm pod spec's
+/// containers', or a plugin's.
 fn local_images(o: &mut Object) -> Vec<&mut String> {
-    let Some(spec) = o.pod_spec_mut().filter(|s| s.is_wasm()) else {
-        return Vec::new();
+    let images: Vec<&mut String> = match o {
+        Object::HttpFilter(f) => vec![&mut f.spec.image],
+        Object::WasmAdmissionPolicy(p) => vec![&mut p.spec.image],
+        o => match o.pod_spec_mut().filter(|s| s.is_wasm()) {
+            Some(spec) => spec
+                .init_containers
+                .iter_mut()
+                .chain(spec.containers.iter_mut())
+                .map(|c| &mut c.image)
+                .collect(),
+            None => Vec::new(),
+        },
     };
-    spec.init_containers
-        .iter_mut()
-        .chain(spec.containers.iter_mut())
-        .map(|c| &mut c.image)
+    images
+        .into_iter()
         .filter(|i| matches!(parse_wasm_image(i), Ok(ArtifactRef::Path(_))))
         .collect()
 }

@@ -148,7 +148,7 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
                 }
             })
         }
-        Workload::Command(_) | Workload::Preview1Module(_) => {
+        _ => {
             let name = a
                 .file
                 .file_name()

@@ -21,7 +21,8 @@ pub enum Verdict {
 }
 
 /// Kinds any node may read: what its router and its pods need.
-const READABLE: [Kind; 8] = [
+const READABLE: [Kind; 9] = [
+    Kind::HttpFilter,
     Kind::Pod,
     Kind::Node,
     Kind::Service,

@@ -13,6 +13,7 @@
 //! - `status`: a pod's status, derived from its containers' states as the kubelet does.
 //! - `backoff`: restart back-off (`CrashLoopBackOff`).
 //! - `events`: a pod's events (`Pulled`, `Started`, `BackOff`, `Unhealthy`, ...).
+//! - `filters`: the router's HttpFilter loader (components from the Wasm runtime).
 //! - `gateway`: DNS and the router on the pod network's gateway, for container pods.
 //! - `containers`: the container runtime's upkeep: the node's pod CIDR, image garbage
 //!   collection.
@@ -30,6 +31,7 @@ mod activate;
 mod backoff;
 mod containers;
 mod events;
+mod filters;
 mod gateway;
 mod given;
 mod probe;
@@ -210,6 +212,9 @@ pub async fn run(
         cp: cp.clone(),
         data_dir: config.data_dir.clone(),
         logs: config.logs,
+    }));
+    router.set_filter_loader(Arc::new(filters::NodeFilters {
+        runtime: wasm.clone(),
     }));
     let mut runtimes = Runtimes::default();
     runtimes.add(skiff_proto::model::pod::WASM_RUNTIME_CLASS, wasm);

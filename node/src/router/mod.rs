@@ -7,6 +7,8 @@
 //! # Layout
 //! - `table`: the compiled routing table and its matching rules (pure).
 //! - `balance`: endpoints, backends, weighted choice and two choices.
+//! - `filters`: HttpFilters (Wasm components) loaded once per node and run on the
+//!   requests and responses of the rules that name them.
 //! - `dispatch`: a routed request to an endpoint, a woken instance, or held.
 //! - `proxy`: sending one request to one endpoint.
 //! - `peer`: the TLS hop to another node's router (node certificates, pooled per node).
@@ -23,6 +25,7 @@ mod activate;
 mod balance;
 mod dispatch;
 pub mod dns;
+mod filters;
 mod listen;
 mod locals;
 mod metrics;
@@ -41,6 +44,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response, StatusCode};
 
 pub use activate::{ACTIVATED_ANNOTATION, Activator, SCALE_TO_ZERO_ANNOTATION};
+pub use filters::FilterLoader;
 pub use listen::{serve, serve_peers, serve_pods};
 pub use locals::{LocalEndpoint, Locals, Registration};
 pub use sources::watch;
@@ -92,6 +96,8 @@ pub struct Router {
     limits: RouterLimits,
     metrics: metrics::Metrics,
     activator: OnceLock<Arc<dyn Activator>>,
+    /// The cluster's HttpFilters, loaded on this node.
+    filters: Arc<filters::Filters>,
     held: tokio::sync::Semaphore,
     /// Itself, for the in-cluster calls of instances it wakes.
     me: std::sync::Weak<Router>,
@@ -137,6 +143,8 @@ struct Decision {
     route: Arc<str>,
     backend: Arc<Backend>,
     timeout: Duration,
+    /// The rule's HttpFilters.
+    filters: Vec<table::ServiceKey>,
 }
 
 impl Router {
@@ -159,6 +167,7 @@ impl Router {
             limits,
             metrics: metrics::Metrics::default(),
             activator: OnceLock::new(),
+            filters: Arc::default(),
         })
     }
 
@@ -179,6 +188,11 @@ impl Router {
             Some(me) => me.outbound(namespace),
             None => Arc::new(outbound::Nowhere),
         }
+    }
+
+    /// What loads HttpFilters' components (set once, by the agent).
+    pub fn set_filter_loader(&self, l: Arc<dyn FilterLoader>) {
+        self.filters.set_loader(l);
     }
 
     /// What wakes Deployments scaled to zero (set once, by the agent).
@@ -280,6 +294,16 @@ impl Router {
             .unwrap_or_default();
         match self.decide(&req, &host, caller) {
             Ok(d) => {
+                let calls = match d.filters.is_empty() {
+                    true => Vec::new(),
+                    false => match self.filters.before(&d.filters, &mut req, &host).await {
+                        Ok(calls) => calls,
+                        Err(answered) => {
+                            self.log(&d.route, &method, &host, &path, answered.status(), start);
+                            return answered;
+                        }
+                    },
+                };
                 let timeout = d.timeout;
                 let sent = self.dispatch(&d, req);
                 let resp = if timeout.is_zero() {
@@ -295,6 +319,10 @@ impl Router {
                             ),
                         ),
                     }
+                };
+                let resp = match calls.is_empty() {
+                    true => resp,
+                    false => filters::after(calls, resp).await,
                 };
                 self.log(&d.route, &method, &host, &path, resp.status(), start);
                 resp
@@ -350,6 +378,7 @@ impl Router {
                 route: format!("service/{}", backend.service).into(),
                 backend,
                 timeout: self.limits.timeout,
+                filters: Vec::new(),
             })
         };
         if caller.is_some()
@@ -381,6 +410,7 @@ impl Router {
                 route: rule.route.clone(),
                 backend: backend.clone(),
                 timeout: rule.timeout.unwrap_or(self.limits.timeout),
+                filters: rule.filters.clone(),
             });
         }
         if let Some(d) = service() {

@@ -1,5 +1,5 @@
 //! What the routing table is made of, watched from the control plane: Services and their
-//! Endpoints, Ingresses, HTTPRoutes, and Nodes (where each node's router listens). Each
+//! Endpoints, Ingresses, HTTPRoutes and the HttpFilters they name, and Nodes (where each node's router listens). Each
 //! kind is listed, then watched; every change rebuilds the table (changes that arrive
 //! together make one build).
 
@@ -14,6 +14,7 @@ use skiff_proto::model::deployment::Deployment;
 use skiff_proto::model::endpoints::Endpoints;
 use skiff_proto::model::httproute::{self, HttpRoute, PathMatchType};
 use skiff_proto::model::ingress::{Ingress, IngressBackend, PathType};
+use skiff_proto::model::plugin::PluginSpec;
 use skiff_proto::model::service::Service;
 use skiff_proto::model::values::Time;
 use skiff_proto::{Kind, Object};
@@ -37,6 +38,8 @@ struct Sources {
     endpoints: HashMap<ServiceKey, Endpoints>,
     ingresses: HashMap<ServiceKey, Ingress>,
     routes: HashMap<ServiceKey, HttpRoute>,
+    /// HttpFilters' components and limits.
+    filters: HashMap<ServiceKey, PluginSpec>,
     nodes: Nodes,
     /// Deployments that may be scaled to zero (the annotation says so).
     scalable: HashMap<ServiceKey, Deployment>,
@@ -44,7 +47,8 @@ struct Sources {
     wakeables: HashMap<ServiceKey, Arc<Wakeable>>,
 }
 
-const KINDS: [Kind; 6] = [
+const KINDS: [Kind; 7] = [
+    Kind::HttpFilter,
     Kind::Service,
     Kind::Endpoints,
     Kind::Ingress,
@@ -67,6 +71,7 @@ pub async fn watch(router: Arc<Router>, cp: Arc<ControlPlane>) {
             let mut s = sources.lock().unwrap_or_else(|p| p.into_inner());
             let before: Vec<Arc<Wakeable>> = s.wakeables.values().cloned().collect();
             let table = build(&mut s, router.node(), &router.table());
+            router.filters.sync(&s.filters);
             let fresh: Vec<Arc<Wakeable>> = s
                 .wakeables
                 .values()
@@ -152,6 +157,7 @@ impl Sources {
             Kind::Endpoints => self.endpoints.clear(),
             Kind::Ingress => self.ingresses.clear(),
             Kind::HttpRoute => self.routes.clear(),
+            Kind::HttpFilter => self.filters.clear(),
             Kind::Node => self.nodes.clear(),
             Kind::Deployment => self.scalable.clear(),
             _ => {}
@@ -165,6 +171,7 @@ impl Sources {
             Object::Endpoints(e) => drop(self.endpoints.insert(k, e)),
             Object::Ingress(i) => drop(self.ingresses.insert(k, i)),
             Object::HttpRoute(r) => drop(self.routes.insert(k, r)),
+            Object::HttpFilter(f) => drop(self.filters.insert(k, f.spec)),
             Object::Deployment(d) => {
                 let wakes = d
                     .metadata
@@ -199,6 +206,7 @@ impl Sources {
             Object::Endpoints(_) => drop(self.endpoints.remove(&k)),
             Object::Ingress(_) => drop(self.ingresses.remove(&k)),
             Object::HttpRoute(_) => drop(self.routes.remove(&k)),
+            Object::HttpFilter(_) => drop(self.filters.remove(&k)),
             Object::Node(_) => drop(self.nodes.remove(&k.name)),
             Object::Deployment(_) => drop(self.scalable.remove(&k)),
             _ => {}
@@ -353,6 +361,7 @@ fn ingress(k: &ServiceKey, i: &Ingress) -> Vec<RouteSpec> {
                     query: Vec::new(),
                     backends: vec![ingress_backend(&k.namespace, &p.backend)?],
                     timeout,
+                    filters: Vec::new(),
                 })
             })
             .collect();
@@ -379,6 +388,7 @@ fn ingress(k: &ServiceKey, i: &Ingress) -> Vec<RouteSpec> {
                 query: Vec::new(),
                 backends: vec![b],
                 timeout,
+                filters: Vec::new(),
             }],
             created: created(&i.metadata),
         });
@@ -413,6 +423,16 @@ fn http_route(k: &ServiceKey, r: &HttpRoute) -> RouteSpec {
             .as_ref()
             .and_then(|t| t.request.as_deref())
             .and_then(|t| httproute::parse_duration(t).ok());
+        // HttpFilters of the route's namespace (the API refuses other filter kinds).
+        let filters: Vec<ServiceKey> = rule
+            .filters
+            .iter()
+            .filter_map(|f| f.extension_ref.as_ref())
+            .map(|r| ServiceKey {
+                namespace: k.namespace.clone(),
+                name: r.name.clone(),
+            })
+            .collect();
         let default = [httproute::HttpRouteMatch::default()];
         let matches = if rule.matches.is_empty() {
             &default[..]
@@ -457,6 +477,7 @@ fn http_route(k: &ServiceKey, r: &HttpRoute) -> RouteSpec {
                     .collect(),
                 backends: backends.clone(),
                 timeout,
+                filters: filters.clone(),
             });
         }
     }

@@ -86,6 +86,8 @@ pub struct RuleSpec {
     pub query: Vec<(String, String)>,
     pub backends: Vec<BackendSpec>,
     pub timeout: Option<Duration>,
+    /// HttpFilters run on the rule's requests, in order.
+    pub filters: Vec<ServiceKey>,
 }
 
 /// An Ingress or an HTTPRoute, reduced to what routing needs.
@@ -126,6 +128,7 @@ pub struct Rule {
     pub backends: Vec<(u32, Target)>,
     pub total_weight: u32,
     pub timeout: Option<Duration>,
+    pub filters: Vec<ServiceKey>,
     /// Precedence (Gateway API's): exact paths, longer prefixes, a method, more headers,
     /// more query parameters, the older route, then its name and the rule's place.
     rank: (u8, usize, u8, usize, usize, i64, Arc<str>, usize),
@@ -281,6 +284,7 @@ impl Table {
             headers: spec.headers.clone(),
             query: spec.query.clone(),
             timeout: spec.timeout,
+            filters: spec.filters.clone(),
         }
     }
 

@@ -17,6 +17,7 @@ fn to(name: &str, port: u16, weight: u32) -> BackendSpec {
 
 fn rule(path: PathMatch, backends: Vec<BackendSpec>) -> RuleSpec {
     RuleSpec {
+        filters: Vec::new(),
         path,
         method: None,
         headers: Vec::new(),

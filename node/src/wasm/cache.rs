@@ -147,7 +147,10 @@ impl CompileCache {
             "compiled an artifact"
         );
         let serialized = match &w {
-            Workload::HttpHandler(c) | Workload::Command(c) => c.serialize(),
+            Workload::HttpHandler(c)
+            | Workload::Command(c)
+            | Workload::HttpFilter(c)
+            | Workload::AdmissionPolicy(c) => c.serialize(),
             Workload::Preview1Module(m) => m.serialize(),
         };
         // A cache that cannot be written costs a recompile next time, nothing more.

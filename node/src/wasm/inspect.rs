@@ -22,6 +22,10 @@ use crate::Error;
 const HTTP_HANDLER: &str = "wasi:http/incoming-handler";
 /// The interface a command exports (any 0.2.x version).
 const CLI_RUN: &str = "wasi:cli/run";
+/// The interface an HTTP filter exports (any 0.1.x version).
+const HTTP_FILTER: &str = "skiff:http-filter/filter";
+/// The interface an admission policy exports (any 0.1.x version).
+const ADMISSION_POLICY: &str = "skiff:admission/policy";
 /// The only import module a preview 1 module may use.
 const PREVIEW1: &str = "wasi_snapshot_preview1";
 
@@ -35,6 +39,10 @@ pub enum WorkloadKind {
     /// A core module (wasm32-wasip1) importing `wasi_snapshot_preview1` and exporting
     /// `_start`: runs to completion.
     Preview1Module,
+    /// A component exporting `skiff:http-filter/filter@0.1.x`: a router plugin.
+    HttpFilter,
+    /// A component exporting `skiff:admission/policy@0.1.x`: an API server plugin.
+    AdmissionPolicy,
 }
 
 impl fmt::Display for WorkloadKind {
@@ -43,6 +51,8 @@ impl fmt::Display for WorkloadKind {
             Self::HttpHandler => "HTTP handler (wasi:http/incoming-handler@0.2)",
             Self::Command => "command (wasi:cli/run@0.2)",
             Self::Preview1Module => "WASI preview 1 module (_start)",
+            Self::HttpFilter => "HTTP filter (skiff:http-filter/filter@0.1)",
+            Self::AdmissionPolicy => "admission policy (skiff:admission/policy@0.1)",
         })
     }
 }
@@ -56,6 +66,10 @@ pub enum Workload {
     Command(Component),
     /// See [`WorkloadKind::Preview1Module`].
     Preview1Module(Module),
+    /// See [`WorkloadKind::HttpFilter`].
+    HttpFilter(Component),
+    /// See [`WorkloadKind::AdmissionPolicy`].
+    AdmissionPolicy(Component),
 }
 
 impl Workload {
@@ -65,6 +79,19 @@ impl Workload {
             Self::HttpHandler(_) => WorkloadKind::HttpHandler,
             Self::Command(_) => WorkloadKind::Command,
             Self::Preview1Module(_) => WorkloadKind::Preview1Module,
+            Self::HttpFilter(_) => WorkloadKind::HttpFilter,
+            Self::AdmissionPolicy(_) => WorkloadKind::AdmissionPolicy,
+        }
+    }
+
+    /// The component, unless it is a core module.
+    pub fn component(&self) -> Option<&Component> {
+        match self {
+            Self::HttpHandler(c)
+            | Self::Command(c)
+            | Self::HttpFilter(c)
+            | Self::AdmissionPolicy(c) => Some(c),
+            Self::Preview1Module(_) => None,
         }
     }
 }
@@ -163,10 +190,19 @@ pub fn classify_component(engine: &Engine, component: Component) -> Result<Workl
         Ok(Workload::HttpHandler(component))
     } else if exports_02(CLI_RUN) {
         Ok(Workload::Command(component))
+    } else if exports.iter().any(|n| is_version(n, HTTP_FILTER, "0.1")) {
+        Ok(Workload::HttpFilter(component))
+    } else if exports
+        .iter()
+        .any(|n| is_version(n, ADMISSION_POLICY, "0.1"))
+    {
+        Ok(Workload::AdmissionPolicy(component))
     } else {
         Err(Error::UnsupportedWorld {
             subject: "the component",
-            problem: format!("it exports neither {HTTP_HANDLER}@0.2.x nor {CLI_RUN}@0.2.x"),
+            problem: format!(
+                "it exports none of {HTTP_HANDLER}@0.2.x, {CLI_RUN}@0.2.x, {HTTP_FILTER}@0.1.x, {ADMISSION_POLICY}@0.1.x"
+            ),
             exports,
         })
     }
@@ -218,10 +254,16 @@ pub fn classify_module(module: Module) -> Result<Workload, Error> {
 /// Whether an export name is `interface@0.2.<patch>` (a released WASI 0.2 version, not a
 /// release candidate, whose names differ).
 fn is_wasi_02(name: &str, interface: &str) -> bool {
+    is_version(name, interface, "0.2")
+}
+
+/// Whether an export name is `interface@<minor>.<patch>` with a numeric patch.
+fn is_version(name: &str, interface: &str, minor: &str) -> bool {
     name.split_once('@').is_some_and(|(exported, version)| {
         exported == interface
             && version
-                .strip_prefix("0.2.")
+                .strip_prefix(minor)
+                .and_then(|v| v.strip_prefix('.'))
                 .is_some_and(|patch| !patch.is_empty() && patch.bytes().all(|b| b.is_ascii_digit()))
     })
 }
@@ -391,7 +433,7 @@ mod tests {
     #[test]
     fn empty_component_is_unsupported() {
         let (problem, exports) = unsupported(b"\0asm\x0d\0\x01\0");
-        assert!(problem.contains("exports neither"), "{problem}");
+        assert!(problem.contains("exports none of"), "{problem}");
         assert!(exports.is_empty());
         let message = Error::UnsupportedWorld {
             subject: "the component",

@@ -54,6 +54,11 @@ impl Meter {
         }
     }
 
+    /// Starts the deadline again from now (a plugin's next call in the same instance).
+    pub fn restart_deadline(&mut self) {
+        self.started = Instant::now();
+    }
+
     /// Counts this instance's memory in the pod's `usage` while it lives.
     pub fn charged_to(mut self, usage: Arc<Usage>) -> Meter {
         self.usage = Some(usage);

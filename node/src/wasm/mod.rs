@@ -16,6 +16,7 @@
 mod cache;
 pub mod capability;
 mod engine;
+pub mod filter;
 mod http;
 mod inspect;
 mod meter;

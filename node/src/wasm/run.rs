@@ -135,6 +135,18 @@ pub async fn run(host: &Host, workload: &Workload, spec: RunSpec) -> Result<Outc
             .await;
             outcome(result, &store.data().meter)
         }
+        Workload::HttpFilter(_) | Workload::AdmissionPolicy(_) => {
+            return Err(Error::NotRunnable {
+                reason: format!(
+                    "a {} is a plugin: attach it with an {} object, not a pod",
+                    workload.kind(),
+                    match workload {
+                        Workload::HttpFilter(_) => "HttpFilter",
+                        _ => "WasmAdmissionPolicy",
+                    }
+                ),
+            });
+        }
         Workload::HttpHandler(_) => {
             return Err(Error::NotRunnable {
                 reason: "an HTTP handler serves requests; it does not run to completion".into(),

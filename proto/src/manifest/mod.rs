@@ -341,5 +341,7 @@ fn typed(kind: Kind, v: serde_json::Value) -> Result<Object, (FieldPath, String)
         Kind::ResourceQuota => Object::ResourceQuota(from_value(v)?),
         Kind::LimitRange => Object::LimitRange(from_value(v)?),
         Kind::KeyValue => Object::KeyValue(from_value(v)?),
+        Kind::HttpFilter => Object::HttpFilter(from_value(v)?),
+        Kind::WasmAdmissionPolicy => Object::WasmAdmissionPolicy(from_value(v)?),
     })
 }

@@ -1,6 +1,8 @@
 //! HTTPRoute (gateway.networking.k8s.io/v1): Gateway API HTTP routing, as Kubernetes
 //! users write it. Rules match paths, headers, query parameters and methods, and split
-//! traffic between Service backends by weight. Filters are not supported.
+//! traffic between Service backends by weight. Filters are Skiff's Wasm HTTP filters
+//! (`type: ExtensionRef` naming an HttpFilter); Gateway API's built-in filter types are
+//! not supported yet.
 
 use std::time::Duration;
 
@@ -111,6 +113,50 @@ pub struct HttpRouteRule {
     pub backend_refs: Vec<HttpBackendRef>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeouts: Option<HttpRouteTimeouts>,
+    /// Run in order on the rule's requests (and in reverse on their responses).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub filters: Vec<HttpRouteFilter>,
+}
+
+/// A filter of a rule: `type: ExtensionRef` and the HttpFilter it names.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Default,
+    Serialize,
+    Deserialize,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct HttpRouteFilter {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extension_ref: Option<LocalObjectRef>,
+}
+
+/// An object of the route's namespace, by group, kind and name.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Default,
+    Serialize,
+    Deserialize,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct LocalObjectRef {
+    pub group: String,
+    pub kind: String,
+    pub name: String,
 }
 
 /// A Service and port that gets a `weight` share of the rule's requests.

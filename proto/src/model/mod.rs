@@ -18,6 +18,7 @@ pub mod keyvalue;
 pub mod meta;
 pub mod namespace;
 pub mod node;
+pub mod plugin;
 pub mod pod;
 pub mod priorityclass;
 pub mod probe;
@@ -61,6 +62,7 @@ pub use keyvalue::KeyValue;
 pub use meta::{ObjectMeta, ObjectReference, OwnerReference};
 pub use namespace::Namespace;
 pub use node::{Node, NodeSpec, NodeStatus, Runtime};
+pub use plugin::{HttpFilter, WasmAdmissionPolicy};
 pub use pod::{
     ContainerState, ContainerStatus, Pod, PodPhase, PodSpec, PodStatus, PodTemplateSpec,
     RestartPolicy,

@@ -7,6 +7,7 @@ mod config;
 mod meta;
 pub mod names;
 mod network;
+mod plugin;
 mod pod;
 pub mod quota;
 mod rbac;
@@ -98,6 +99,8 @@ pub fn object(obj: &Object, ctx: &Context<'_>) -> Vec<Violation> {
         Object::ConfigMap(c) => config::config_map(c, &mut v),
         Object::Secret(s) => config::secret(s, &mut v),
         Object::KeyValue(kv) => config::key_value(kv, &mut v),
+        Object::HttpFilter(f) => plugin::plugin(&f.spec, &spec, &mut v),
+        Object::WasmAdmissionPolicy(p) => plugin::admission_policy(&p.spec, &spec, &mut v),
         Object::Node(n) => network::node(n, &mut v),
         Object::Ingress(i) => routes::ingress(&i.spec, &spec, &mut v),
         Object::HttpRoute(r) => routes::http_route(&r.spec, &spec, &mut v),

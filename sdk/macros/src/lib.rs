@@ -1,5 +1,8 @@
 //! The attribute macros of the Skiff guest SDK; use them through `skiff_sdk`
-//! (`#[skiff_sdk::http]`), whose runtime support the generated code calls.
+//! (`#[skiff_sdk::http]`, `#[skiff_sdk::filter]`, `#[skiff_sdk::policy]`), whose runtime
+//! support the generated code calls.
+
+mod plugin;
 
 use proc_macro::TokenStream;
 use quote::quote;
@@ -21,6 +24,49 @@ use syn::{Error, FnArg, ItemFn, ReturnType};
 #[proc_macro_attribute]
 pub fn http(attr: TokenStream, item: TokenStream) -> TokenStream {
     match expand_http(attr.into(), item.into()) {
+        Ok(t) => t.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+/// Makes a function the component's HTTP filter (it exports
+/// `skiff:http-filter/filter`): `fn(req: &skiff_sdk::filter::Request) -> Action`, called
+/// with each request of the routes that attach the filter. With `on_response = f`, `f`
+/// (`fn(u16, &Fields) -> ResponseChanges`) sees each response head too.
+///
+/// ```ignore
+/// #[skiff_sdk::filter]
+/// fn auth(req: &Request) -> Action {
+///     match req.header("authorization") {
+///         Some(_) => Action::Pass,
+///         None => Action::respond(401, "a token is needed\n"),
+///     }
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn filter(attr: TokenStream, item: TokenStream) -> TokenStream {
+    match plugin::expand(plugin::World::Filter, attr.into(), item.into()) {
+        Ok(t) => t.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+/// Makes a function the component's admission policy (it exports
+/// `skiff:admission/policy`): `fn(req: &skiff_sdk::policy::Request) -> Verdict`, called
+/// with each write its WasmAdmissionPolicy matches.
+///
+/// ```ignore
+/// #[skiff_sdk::policy]
+/// fn require_team(req: &Request) -> Verdict {
+///     match req.label("team") {
+///         Some(_) => Verdict::Allow,
+///         None => Verdict::Deny("every object needs a `team` label".into()),
+///     }
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn policy(attr: TokenStream, item: TokenStream) -> TokenStream {
+    match plugin::expand(plugin::World::Policy, attr.into(), item.into()) {
         Ok(t) => t.into(),
         Err(e) => e.to_compile_error().into(),
     }

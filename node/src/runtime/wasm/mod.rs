@@ -255,12 +255,21 @@ impl WorkloadRuntime for WasmRuntime {
     }
 
     async fn prepare(&self, image: &str, pull: &Pull) -> Result<Arc<dyn Prepared>, NotStarted> {
+        let (hex, workload) = self.workload(image, pull).await?;
+        self.prepared(hex, workload)
+    }
+}
+
+impl WasmRuntime {
+    /// The compiled artifact `image` names (a digest or an OCI reference), and its digest.
+    pub async fn workload(
+        &self,
+        image: &str,
+        pull: &Pull,
+    ) -> Result<(String, Workload), NotStarted> {
         let hex = match parse_wasm_image(image) {
             Ok(ArtifactRef::Digest(hex)) => hex,
-            Ok(ArtifactRef::Oci(r)) => {
-                let (hex, workload) = self.pulled(&r, &pull.credentials).await?;
-                return self.prepared(hex, workload);
-            }
+            Ok(ArtifactRef::Oci(r)) => return self.pulled(&r, &pull.credentials).await,
             Ok(ArtifactRef::Path(p)) => {
                 return Err(NotStarted::new(
                     "ArtifactNotFound",
@@ -272,7 +281,12 @@ impl WorkloadRuntime for WasmRuntime {
             Err(why) => return Err(NotStarted::new("InvalidImageName", why)),
         };
         let workload = self.compiled(hex.clone()).await?;
-        self.prepared(hex, workload)
+        Ok((hex, workload))
+    }
+
+    /// The node's Wasm engine.
+    pub fn host(&self) -> &Host {
+        &self.host
     }
 }
 
@@ -295,7 +309,7 @@ impl Prepared for PreparedWasm {
         container: &str,
         spec: StartSpec,
     ) -> Result<Box<dyn Running>, NotStarted> {
-        if let Workload::HttpHandler(c) | Workload::Command(c) = &self.workload {
+        if let Some(c) = self.workload.component() {
             capability::check(self.host.engine(), c, &spec.grants, container)
                 .map_err(|m| NotStarted::new("CreateContainerConfigError", m))?;
         }

@@ -27,7 +27,7 @@ pub use keyvalue::{KeyValueStore, MemoryStore, counter};
 
 use super::output::Output;
 
-mod bindings {
+pub(crate) mod bindings {
     wasmtime::component::bindgen!({
         path: "../sdk/wit",
         world: "skiff:sdk/capabilities",

@@ -3,7 +3,7 @@
 
 use super::{Violations, check_host, names};
 use crate::manifest::FieldPath;
-use crate::model::httproute::parse_duration;
+use crate::model::httproute::{HttpRouteFilter, parse_duration};
 use crate::model::{
     HttpBackendRef, HttpRouteMatch, HttpRouteRule, HttpRouteSpec, HttpRouteTimeouts, MatchType,
     PathMatchType,
@@ -78,6 +78,38 @@ fn route_rule(rule: &HttpRouteRule, at: &FieldPath, v: &mut Violations) {
     }
     if let Some(t) = &rule.timeouts {
         timeouts(t, &at.field("timeouts"), v);
+    }
+    for (i, f) in rule.filters.iter().enumerate() {
+        filter(f, &at.field("filters").index(i), v);
+    }
+}
+
+/// A rule's filter: an ExtensionRef to an HttpFilter (`skiff.dev`).
+fn filter(f: &HttpRouteFilter, at: &FieldPath, v: &mut Violations) {
+    if f.kind != "ExtensionRef" {
+        v.add_hint(
+            at.field("type"),
+            format!("filter type {:?} is not supported", f.kind),
+            "use `type: ExtensionRef` with `extensionRef: {group: skiff.dev, kind: HttpFilter, name: NAME}`",
+        );
+        return;
+    }
+    match &f.extension_ref {
+        None => v.add_hint(
+            at.field("extensionRef"),
+            "an ExtensionRef filter names its object",
+            "add `extensionRef: {group: skiff.dev, kind: HttpFilter, name: NAME}`",
+        ),
+        Some(r) if r.group != "skiff.dev" || r.kind != "HttpFilter" => v.add_hint(
+            at.field("extensionRef"),
+            format!("{}/{} is not a filter this router runs", r.group, r.kind),
+            "name an HttpFilter: `group: skiff.dev, kind: HttpFilter`",
+        ),
+        Some(r) => {
+            if let Err(why) = names::dns_subdomain(&r.name) {
+                v.add(at.field("extensionRef").field("name"), why);
+            }
+        }
     }
 }
 
