@@ -270,3 +270,59 @@ spec:
     assert_eq!(with_token("/after", Some("s3cret")).status, 200);
     assert_eq!(http.get(&addr, "open.local", "/").status, 200);
 }
+
+#[test]
+fn an_admission_policy_denies_an_unlabelled_deployment_with_its_message() {
+    let c = Cluster::start(&["n1"], &[]);
+    c.apply(
+        "policy.yaml",
+        &format!(
+            "apiVersion: skiff.dev/v1
+kind: WasmAdmissionPolicy
+metadata: {{name: require-labels}}
+spec:
+  image: {}
+  config: {{labels: team}}
+  matchResources: {{kinds: [Deployment]}}
+",
+            guest("require_labels.wasm").display()
+        ),
+    );
+    let deployment = |labels: &str| {
+        format!(
+            "apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web, labels: {{{labels}}}}}
+spec:
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      runtimeClassName: wasm
+      containers: [{{name: web, image: {}}}]
+",
+            guest("hello.wasm").display()
+        )
+    };
+    let path = c.dir.path().join("web.yaml");
+    std::fs::write(&path, deployment("app: web")).unwrap();
+    let out = skiff(&c.server, &["apply", "-f", path.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "an unlabelled Deployment was stored");
+    assert!(
+        err.contains("admission policy \"require-labels\" denied")
+            && err.contains("Deployment \"web\" must have the label(s) team"),
+        "{err}"
+    );
+    let out = skiff(&c.server, &["get", "deployment", "web"]);
+    assert!(!out.status.success(), "nothing was written");
+    // With the label, the same write goes through; other kinds are not reviewed.
+    c.apply("web.yaml", &deployment("app: web, team: blue"));
+    wait_for(&c.server, &["deployment", "web"], |d| {
+        d["metadata"]["labels"]["team"] == "blue"
+    });
+    c.apply(
+        "cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: unlabelled}\ndata: {a: b}\n",
+    );
+}

@@ -64,6 +64,9 @@ pub struct MemberConfig {
     /// The key-encryption key for Secrets at rest (base64 of 32 bytes, the same on every
     /// member); `None`: derived from the CA's key.
     pub encryption_key: Option<String>,
+    /// Runs WasmAdmissionPolicies' components; `None`: writes a `Fail` policy matches
+    /// are refused.
+    pub policies: Option<Arc<dyn crate::api::policies::PolicyRunner>>,
 }
 
 /// The file in the data directory that holds the log and the state machine.
@@ -162,9 +165,12 @@ pub async fn run(
         crate::auth::members_only,
     );
     // The client API: every call authorized (see `auth`); controllers call `api` itself.
-    let api = Arc::new(
-        ObjectApi::new(store.clone()).with_pod_security_default(config.pod_security_default),
-    );
+    let mut api =
+        ObjectApi::new(store.clone()).with_pod_security_default(config.pod_security_default);
+    if let Some(p) = config.policies.clone() {
+        api = api.with_policy_runner(p);
+    }
+    let api = Arc::new(api);
     let authz = Authorizer::new(store.clone());
     let audit_path = config
         .audit_log

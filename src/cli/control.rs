@@ -184,6 +184,7 @@ pub fn run_member(a: ControlArgs) -> Result<ExitCode> {
         .context("--pod-security-default")?,
         audit_log: a.audit_log.clone(),
         encryption_key: std::env::var(skiff_control::encryption::kek::ENV).ok(),
+        policies: Some(std::sync::Arc::new(super::policies::WasmPolicies::new()?)),
     };
     let result = runtime()?.block_on(async {
         let renewal = tokio::spawn(renewal);

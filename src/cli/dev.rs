@@ -264,6 +264,7 @@ pub fn run(a: DevArgs) -> Result<ExitCode> {
         pod_security_default: skiff_control::api::podsecurity::Level::Baseline,
         audit_log: None,
         encryption_key: std::env::var(skiff_control::encryption::kek::ENV).ok(),
+        policies: Some(std::sync::Arc::new(super::policies::WasmPolicies::new()?)),
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
     let node = AgentConfig {

@@ -10,6 +10,8 @@
 //! - `secrets`: `skiff secrets rotate-key`.
 //! - `join`: joining with a token, renewing through the control plane, `skiff token`.
 //! - `pki`: the certificates of members, nodes and `skiff dev`, and `skiff pki`.
+//! - `policies`: the member's runner of WasmAdmissionPolicies (the node's Wasm host).
+//! - `run`: `skiff run FILE.wasm`, a component once on this machine, without a cluster.
 //! - `client`: the server address, the connection, kinds, and failures as exit codes.
 //! - `artifacts`: local Wasm component files in manifests, uploaded and named by digest.
 //! - `apply`, `get`, `delete`, `describe`, `diff`, `logs`: the client verbs; `table`: kubectl-like tables for `get`.
@@ -34,6 +36,7 @@ mod logs;
 mod node;
 mod nodes;
 mod pki;
+mod policies;
 mod rollout;
 mod routes;
 mod run;

@@ -14,6 +14,7 @@
 //! - `delete`: deletion with finalizers, owner-reference cascades and namespaces.
 //! - `events`: Event objects recorded (and aggregated) in the transaction of the change
 //!   they describe; their expiry.
+//! - `policies`: WasmAdmissionPolicies: components that allow, deny or patch writes.
 //! - `podsecurity`: Pod Security admission (the namespace's enforce and warn levels).
 //! - `quota`: LimitRange defaults and bounds; ResourceQuota charged atomically with
 //!   the write.
@@ -34,6 +35,7 @@ mod logs;
 mod namespaces;
 pub(crate) mod objects;
 pub mod podsecurity;
+pub mod policies;
 mod priority;
 mod quota;
 pub(crate) mod status;

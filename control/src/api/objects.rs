@@ -29,6 +29,8 @@ pub struct ObjectApi {
     pub(super) pod_security_default: super::podsecurity::Level,
     /// Changes read once for every watch.
     hub: Hub,
+    /// Runs WasmAdmissionPolicies (see `policies`).
+    pub(super) policy_runner: Option<std::sync::Arc<dyn super::policies::PolicyRunner>>,
 }
 
 impl ObjectApi {
@@ -38,6 +40,7 @@ impl ObjectApi {
             hub: Hub::start(store.clone()),
             store,
             pod_security_default: super::podsecurity::Level::Baseline,
+            policy_runner: None,
         }
     }
 
@@ -54,6 +57,7 @@ impl ObjectApi {
             hub: Hub::with_backlog(store.clone(), backlog),
             store,
             pod_security_default: super::podsecurity::Level::Baseline,
+            policy_runner: None,
         }
     }
 }

@@ -61,6 +61,7 @@ impl ObjectApi {
             Plan::Create(mut o) => {
                 self.admit_priority(&mut o)?;
                 self.limit_ranges(&mut o)?;
+                let o = self.policies(o, None, "CREATE").await?;
                 self.namespace_guard(&o).await?;
                 self.pod_security(&o)?;
                 self.quota_ops(std::slice::from_ref(&o))?;
@@ -69,6 +70,7 @@ impl ObjectApi {
             Plan::Update { mut object, .. } => {
                 if let Some(c) = current {
                     admission::immutable(&c.object, &object)?;
+                    object = self.policies(object, Some(&c.object), "UPDATE").await?;
                     self.pod_security_changed(&c.object, &object)?;
                 }
                 if matches!(object, Object::PriorityClass(_)) {
@@ -91,6 +93,7 @@ impl ObjectApi {
             Plan::Create(mut o) => {
                 self.admit_priority(&mut o)?;
                 self.limit_ranges(&mut o)?;
+                let o = self.policies(o, None, "CREATE").await?;
                 let guard = self.namespace_guard(&o).await?;
                 self.pod_security(&o)?;
                 let object = self.create_charged(o, guard).await?;
@@ -103,6 +106,9 @@ impl ObjectApi {
             } => {
                 if let Some(c) = current {
                     admission::immutable(&c.object, &object)?;
+                    if object.metadata().deletion_timestamp.is_none() {
+                        object = self.policies(object, Some(&c.object), "UPDATE").await?;
+                    }
                     self.pod_security_changed(&c.object, &object)?;
                 }
                 if matches!(object, Object::PriorityClass(_)) {

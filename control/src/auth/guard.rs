@@ -55,7 +55,10 @@ impl<T> Guarded<T> {
             }
         };
         let result = if d.allowed {
-            body.await
+            // Admission policies see who writes.
+            crate::api::policies::WRITER
+                .scope(who.user.clone(), body)
+                .await
         } else {
             Err(Authorizer::refusal(who, a, &d))
         };

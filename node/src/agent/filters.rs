@@ -3,10 +3,7 @@
 //! with its config and limits. Its log records go to the agent's stderr.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use skiff_proto::model::Quantity;
-use skiff_proto::model::httproute::parse_duration;
 use skiff_proto::model::plugin::{DEFAULT_FILTER_MEMORY, DEFAULT_FILTER_TIMEOUT, PluginSpec};
 
 use crate::router::FilterLoader;
@@ -18,23 +15,10 @@ pub struct NodeFilters {
     pub runtime: Arc<WasmRuntime>,
 }
 
-/// A plugin's limits: what its spec says, else the defaults.
-pub fn limits(spec: &PluginSpec, timeout: &str, memory: &str) -> Result<(Duration, u64), String> {
-    let t = parse_duration(spec.timeout.as_deref().unwrap_or(timeout))?;
-    let m = match &spec.memory {
-        Some(q) => q.value(),
-        None => Quantity::parse(memory)?.value(),
-    };
-    Ok((
-        t,
-        u64::try_from(m).map_err(|_| "the memory limit is negative".to_owned())?,
-    ))
-}
-
 #[tonic::async_trait]
 impl FilterLoader for NodeFilters {
     async fn load(&self, name: &str, spec: &PluginSpec) -> Result<Filter, String> {
-        let (timeout, memory_bytes) = limits(spec, DEFAULT_FILTER_TIMEOUT, DEFAULT_FILTER_MEMORY)?;
+        let limits = FilterLimits::of(spec, DEFAULT_FILTER_TIMEOUT, DEFAULT_FILTER_MEMORY)?;
         let (_, workload) = self
             .runtime
             .workload(&spec.image, &Pull::default())
@@ -57,11 +41,8 @@ impl FilterLoader for NodeFilters {
             name,
             &component,
             config,
-            FilterLimits {
-                memory_bytes,
-                timeout,
-            },
-            Output::new(wasmtime_wasi::cli::stderr()),
+            limits,
+            Output::stderr(),
         )
         .map_err(|e| e.to_string())
     }

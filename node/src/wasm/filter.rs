@@ -1,22 +1,21 @@
 //! HTTP filters (`skiff:http-filter/http-filter`, WIT in `sdk/wit/deps/http-filter`): a
 //! component the router runs in-process on the requests of the routes that name it.
-//! Each request gets a fresh instance of the pre-instantiated component, under the
-//! filter's memory limit and deadline; the instance that saw the request also sees the
-//! response head. A filter that traps or exceeds a limit fails that call only.
+//! Each request gets a fresh instance of the pre-instantiated component under the
+//! filter's limits (see `plugin`); the instance that saw the request also sees the
+//! response head, with the time limit again. A filter that traps or exceeds a limit
+//! fails that call only.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use wasmtime::Store;
-use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime::component::Component;
 
-use super::capability::{self, CapabilityCtx, CapabilityCtxView, CapabilityView, Grants};
 use super::engine::Host;
-use super::meter::Meter;
 use super::output::Output;
+use super::plugin::{Plugin, PluginState};
 use crate::Error;
-use crate::runtime::Limits;
+
+pub use super::plugin::PluginLimits as FilterLimits;
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -35,55 +34,16 @@ pub use bindings::exports::skiff::http_filter::filter::{
     Action, Request, RequestChanges, Response, ResponseChanges,
 };
 
-/// A filter's limits, per request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FilterLimits {
-    /// Linear memory of one instance.
-    pub memory_bytes: u64,
-    /// Wall-clock time of one call (interrupted at the next epoch tick past it).
-    pub timeout: Duration,
-}
-
-struct State {
-    wasi: WasiCtx,
-    caps: CapabilityCtx,
-    table: ResourceTable,
-    meter: Meter,
-}
-
-impl WasiView for State {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl CapabilityView for State {
-    fn capabilities(&mut self) -> CapabilityCtxView<'_> {
-        CapabilityCtxView {
-            ctx: &self.caps,
-            table: &mut self.table,
-        }
-    }
-}
-
 /// A loaded filter, ready for requests (cheap to share).
 pub struct Filter {
-    name: String,
-    pre: bindings::HttpFilterPre<State>,
-    grants: Arc<Grants>,
-    limits: FilterLimits,
-    tick: Duration,
-    log: Output,
+    pre: bindings::HttpFilterPre<PluginState>,
+    plugin: Arc<Plugin>,
 }
 
 /// One request's instance, kept for its response.
 pub struct FilterCall {
-    name: String,
-    limits: FilterLimits,
-    store: Store<State>,
+    plugin: Arc<Plugin>,
+    store: Store<PluginState>,
     instance: bindings::HttpFilter,
 }
 
@@ -98,18 +58,7 @@ impl Filter {
         limits: FilterLimits,
         log: Output,
     ) -> Result<Filter, Error> {
-        let grants = Arc::new(Grants {
-            config: Some(Arc::new(config)),
-            keyvalue: None,
-        });
-        capability::check(host.engine(), component, &grants, name)
-            .map_err(|reason| Error::InvalidComponent { reason })?;
-        let mut linker = Linker::new(host.engine());
-        let link = |e: wasmtime::Error| Error::Engine {
-            reason: format!("linking an HTTP filter: {e:#}"),
-        };
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link)?;
-        capability::add_to_linker(&mut linker).map_err(link)?;
+        let (plugin, linker) = Plugin::link(host, "filter", name, component, config, limits, log)?;
         let pre = linker
             .instantiate_pre(component)
             .and_then(bindings::HttpFilterPre::new)
@@ -117,41 +66,15 @@ impl Filter {
                 reason: format!("not an HTTP filter (skiff:http-filter/http-filter@0.1.0): {e:#}"),
             })?;
         Ok(Filter {
-            name: name.to_owned(),
             pre,
-            grants,
-            limits,
-            tick: host.tick(),
-            log,
+            plugin: Arc::new(plugin),
         })
-    }
-
-    fn store(&self) -> Store<State> {
-        let limits = Limits {
-            memory_bytes: Some(self.limits.memory_bytes),
-            deadline: Some(self.limits.timeout),
-            ..Limits::default()
-        };
-        let state = State {
-            wasi: WasiCtxBuilder::new().stderr(self.log.clone()).build(),
-            caps: CapabilityCtx {
-                grants: self.grants.clone(),
-                log: self.log.clone(),
-            },
-            table: ResourceTable::new(),
-            meter: Meter::new(limits, self.tick),
-        };
-        let mut store = Store::new(self.pre.engine(), state);
-        store.limiter(|s| &mut s.meter);
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|mut cx| Ok(cx.data_mut().meter.on_tick()));
-        store
     }
 
     /// Runs `on-request` in a fresh instance: the action, and the call to finish with the
     /// response; `Err` says why the filter failed.
     pub async fn on_request(&self, req: Request) -> Result<(Action, FilterCall), String> {
-        let mut store = self.store();
+        let mut store = self.plugin.store(self.pre.engine());
         let result = async {
             let instance = self.pre.instantiate_async(&mut store).await?;
             let action = instance
@@ -165,18 +88,17 @@ impl Filter {
             Ok((action, instance)) => Ok((
                 action,
                 FilterCall {
-                    name: self.name.clone(),
-                    limits: self.limits,
+                    plugin: self.plugin.clone(),
                     store,
                     instance,
                 },
             )),
-            Err(e) => Err(failure(&self.name, &self.limits, store.data(), &e)),
+            Err(e) => Err(self.plugin.failure(store.data(), &e)),
         }
     }
 
     pub fn limits(&self) -> FilterLimits {
-        self.limits
+        self.plugin.limits
     }
 }
 
@@ -194,24 +116,6 @@ impl FilterCall {
             .skiff_http_filter_filter()
             .call_on_response(&mut self.store, status, &headers)
             .await;
-        r.map_err(|e| failure(&self.name, &self.limits, self.store.data(), &e))
+        r.map_err(|e| self.plugin.failure(self.store.data(), &e))
     }
-}
-
-/// Why a call failed, for the route's 5xx answer.
-fn failure(name: &str, limits: &FilterLimits, state: &State, e: &wasmtime::Error) -> String {
-    let m = &state.meter;
-    if m.deadline_exceeded {
-        return format!(
-            "filter {name} ran past its time limit ({:?}) and was stopped",
-            limits.timeout
-        );
-    }
-    if m.out_of_memory {
-        return format!(
-            "filter {name} ran out of its memory limit ({} bytes) and was stopped",
-            limits.memory_bytes
-        );
-    }
-    format!("filter {name} failed: {e:#}")
 }

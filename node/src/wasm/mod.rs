@@ -12,6 +12,11 @@
 //! - `meter`: a pod's limits (memory, CPU share, deadline) as a guest meets them.
 //! - `http`: serving a `wasi:http` handler, a fresh instance per request ([`Handler`]).
 //! - `run`: running a command or preview 1 module to completion ([`run`]).
+//! - [`capability`]: host capabilities beyond WASI (`wasi:keyvalue`, `wasi:config`,
+//!   `wasi:logging`), granted per container.
+//! - `plugin`: what plugins share: a store per call with limits, and failure messages.
+//! - [`filter`]: HTTP filters, the router's plugins.
+//! - [`policy`]: admission policies, the API server's plugins.
 
 mod cache;
 pub mod capability;
@@ -21,6 +26,8 @@ mod http;
 mod inspect;
 mod meter;
 mod output;
+mod plugin;
+pub mod policy;
 mod preopen;
 mod run;
 

@@ -16,6 +16,11 @@ impl Output {
     pub fn new(stream: impl StdoutStream + Sync + 'static) -> Output {
         Output(Arc::new(stream))
     }
+
+    /// This process's stderr (plugins' log records on a node or a member).
+    pub fn stderr() -> Output {
+        Output::new(wasmtime_wasi::cli::stderr())
+    }
 }
 
 impl From<File> for Output {

@@ -157,7 +157,7 @@ pub struct PolicyMatch {
     /// The labels of the object written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub object_selector: Option<LabelSelector>,
-    /// `CREATE`, `UPDATE`, `DELETE` (empty: `CREATE` and `UPDATE`).
+    /// `CREATE`, `UPDATE` (empty: both). Deletions are not reviewed yet.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub operations: Vec<String>,
 }

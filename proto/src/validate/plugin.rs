@@ -59,11 +59,17 @@ pub fn admission_policy(p: &AdmissionPolicySpec, at: &FieldPath, v: &mut Violati
         }
     }
     for (i, o) in m.operations.iter().enumerate() {
-        if !matches!(o.as_str(), "CREATE" | "UPDATE" | "DELETE") {
-            v.add(
+        match o.as_str() {
+            "CREATE" | "UPDATE" => {}
+            "DELETE" => v.add_hint(
                 mat.field("operations").index(i),
-                format!("{o:?} is not CREATE, UPDATE or DELETE"),
-            );
+                "deletions are not reviewed yet",
+                "review CREATE and UPDATE (the default)",
+            ),
+            _ => v.add(
+                mat.field("operations").index(i),
+                format!("{o:?} is not CREATE or UPDATE"),
+            ),
         }
     }
 }
