@@ -30,6 +30,8 @@ pub struct Get {
     client: Client<HttpConnector, Empty<Bytes>>,
     uri: hyper::Uri,
     host: HeaderValue,
+    /// A header sent with every request (e.g. a filter's token).
+    extra: Option<(hyper::header::HeaderName, HeaderValue)>,
 }
 
 impl Get {
@@ -43,7 +45,17 @@ impl Get {
                 .build(connector),
             uri: format!("http://{addr}{path}").parse().context("a URI")?,
             host: HeaderValue::from_str(host).context("a Host")?,
+            extra: None,
         })
+    }
+
+    /// The same client, sending header `name: value` too.
+    pub fn with_header(mut self, name: &'static str, value: &str) -> Result<Get> {
+        self.extra = Some((
+            hyper::header::HeaderName::from_static(name),
+            HeaderValue::from_str(value).context("a header value")?,
+        ));
+        Ok(self)
     }
 
     /// The same connection pool, another Host.
@@ -52,16 +64,20 @@ impl Get {
             client: self.client.clone(),
             uri: self.uri.clone(),
             host: HeaderValue::from_str(host).context("a Host")?,
+            extra: self.extra.clone(),
         })
     }
 
     /// One GET: its latency, or why it failed.
     pub async fn once(&self) -> Result<Duration, String> {
         let start = Instant::now();
-        let req = Request::get(self.uri.clone())
+        let mut req = Request::get(self.uri.clone())
             .header(hyper::header::HOST, self.host.clone())
             .body(Empty::new())
             .map_err(|e| e.to_string())?;
+        if let Some((n, v)) = &self.extra {
+            req.headers_mut().insert(n.clone(), v.clone());
+        }
         let resp = self.client.request(req).await.map_err(|e| e.to_string())?;
         let status = resp.status();
         let body = resp

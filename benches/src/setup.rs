@@ -48,7 +48,10 @@ pub fn skiff_binary(arg: Option<PathBuf>) -> Result<PathBuf> {
         if !p.is_file() {
             bail!("--skiff {}: no such file", p.display());
         }
-        return Ok(p);
+        // Absolute, so commands run from other folders find it too.
+        return p
+            .canonicalize()
+            .with_context(|| format!("--skiff {}", p.display()));
     }
     let ws = workspace();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());

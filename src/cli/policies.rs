@@ -9,10 +9,10 @@ use anyhow::{Context, Result};
 use skiff_control::api::policies::{PolicyCall, PolicyRunner, Review, Verdict};
 use skiff_node::wasm::policy::{self, Policy, PolicyLimits};
 use skiff_node::wasm::{self as node_wasm, Host, HostConfig, Output, Workload};
-use skiff_proto::model::plugin::{DEFAULT_POLICY_MEMORY, DEFAULT_POLICY_TIMEOUT};
+use skiff_proto::model::plugin::{DEFAULT_POLICY_MEMORY, DEFAULT_POLICY_TIMEOUT, PluginSpec};
 
-/// Linked policies, by what they were linked from.
-type Linked = HashMap<(String, String), Arc<Policy>>;
+/// Linked policies by name, with the spec each was linked from.
+type Linked = HashMap<String, (PluginSpec, Arc<Policy>)>;
 
 pub struct WasmPolicies {
     host: Arc<Host>,
@@ -35,15 +35,12 @@ impl WasmPolicies {
     /// The policy `call` names, compiled and linked on first use.
     async fn policy(&self, call: &PolicyCall<'_>) -> Result<Arc<Policy>, String> {
         let spec = call.policy.spec.plugin();
-        let key = (
-            call.name.to_owned(),
-            serde_json::to_string(&spec).map_err(|e| e.to_string())?,
-        );
-        if let Some(p) = self
+        if let Some((linked, p)) = self
             .linked
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
+            .get(call.name)
+            && *linked == spec
         {
             return Ok(p.clone());
         }
@@ -73,10 +70,11 @@ impl WasmPolicies {
         )
         .map_err(|e| e.to_string())?;
         let p = Arc::new(p);
-        let mut linked = self.linked.lock().unwrap_or_else(|p| p.into_inner());
         // Only the current version of each policy stays linked.
-        linked.retain(|(name, _), _| name != call.name);
-        linked.insert(key, p.clone());
+        self.linked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(call.name.to_owned(), (spec, p.clone()));
         Ok(p)
     }
 }

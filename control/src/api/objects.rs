@@ -31,6 +31,8 @@ pub struct ObjectApi {
     hub: Hub,
     /// Runs WasmAdmissionPolicies (see `policies`).
     pub(super) policy_runner: Option<std::sync::Arc<dyn super::policies::PolicyRunner>>,
+    /// Every WasmAdmissionPolicy, and the store's change stamp of the kind when read.
+    pub(super) policy_cache: super::policies::PolicyCache,
 }
 
 impl ObjectApi {
@@ -41,6 +43,7 @@ impl ObjectApi {
             store,
             pod_security_default: super::podsecurity::Level::Baseline,
             policy_runner: None,
+            policy_cache: Default::default(),
         }
     }
 
@@ -58,6 +61,7 @@ impl ObjectApi {
             store,
             pod_security_default: super::podsecurity::Level::Baseline,
             policy_runner: None,
+            policy_cache: Default::default(),
         }
     }
 }

@@ -26,6 +26,9 @@ tokio::task_local! {
     pub static WRITER: String;
 }
 
+/// The policies read last, with the change stamp of their kind then.
+pub type PolicyCache = std::sync::Mutex<Option<(u64, Arc<Vec<WasmAdmissionPolicy>>)>>;
+
 /// One write under review, as the policy world's `request` has it.
 #[derive(Debug, Clone)]
 pub struct Review {
@@ -148,18 +151,11 @@ impl ObjectApi {
         if matches!(o.kind(), Kind::WasmAdmissionPolicy | Kind::Event) {
             return Ok(o);
         }
-        let (all, _) = self
-            .store
-            .state()
-            .list(Kind::WasmAdmissionPolicy, None, None)
-            .map_err(status::store)?;
-        let policies: Vec<WasmAdmissionPolicy> = all
-            .into_iter()
-            .filter_map(|s| match s.object {
-                Object::WasmAdmissionPolicy(p) => Some(p),
-                _ => None,
-            })
+        let policies: Vec<WasmAdmissionPolicy> = self
+            .all_policies()?
+            .iter()
             .filter(|p| matches(p, &o, operation))
+            .cloned()
             .collect();
         if policies.is_empty() {
             return Ok(o);
@@ -230,6 +226,32 @@ impl ObjectApi {
             bytes: &bytes,
         };
         runner.review(&call, review).await
+    }
+
+    /// Every policy, read again only when one changed since the last read.
+    fn all_policies(&self) -> Result<Arc<Vec<WasmAdmissionPolicy>>, Status> {
+        let state = self.store.state();
+        let stamp = state.kind_changed(Kind::WasmAdmissionPolicy);
+        let mut cache = self.policy_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, all)) = cache.as_ref()
+            && *at == stamp
+        {
+            return Ok(all.clone());
+        }
+        let (stored, _) = state
+            .list(Kind::WasmAdmissionPolicy, None, None)
+            .map_err(status::store)?;
+        let all: Arc<Vec<WasmAdmissionPolicy>> = Arc::new(
+            stored
+                .into_iter()
+                .filter_map(|s| match s.object {
+                    Object::WasmAdmissionPolicy(p) => Some(p),
+                    _ => None,
+                })
+                .collect(),
+        );
+        *cache = Some((stamp, all.clone()));
+        Ok(all)
     }
 
     /// Gives the API a Wasm runtime for admission policies.
