@@ -326,3 +326,99 @@ spec:
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: unlabelled}\ndata: {a: b}\n",
     );
 }
+
+/// `skiff ARGS` in `dir` against `server`, which must succeed: its stdout.
+fn skiff_in(dir: &std::path::Path, server: &str, args: &[&str]) -> String {
+    let out = support::pki::skiff()
+        .args(args)
+        .current_dir(dir)
+        .env("SKIFF_SERVER", server)
+        // Not the user's `skiff dev` config; cargo keeps its own home.
+        .env("SKIFF_CONFIG", dir.join("no-config"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "skiff {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn new_deploy_edit_deploy_serves_the_new_body_without_a_failed_request() {
+    let c = Cluster::start(&["n1"], &[]);
+    let addr = ingress(&c.server, "n1");
+    let dir = c.dir.path();
+    skiff_in(dir, &c.server, &["new", "http", "greeter"]);
+    let project = dir.join("greeter");
+    let out = skiff_in(&project, &c.server, &["deploy", "--replicas", "2"]);
+    assert!(
+        out.contains("curl -H 'Host: greeter.local' http://"),
+        "{out}"
+    );
+    let http = Http::new();
+    let r = http.get(&addr, "greeter.local", "/a");
+    assert_eq!(r.text(), "Hello from greeter! You asked for /a\n");
+    // A client sends requests the whole time the new version rolls out.
+    let lib = project.join("src/lib.rs");
+    let source = std::fs::read_to_string(&lib).unwrap();
+    std::fs::write(&lib, source.replace("Hello from", "Hi again from")).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (statuses, bodies) = std::thread::scope(|s| {
+        let client = s.spawn(|| {
+            let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+            let mut bodies = std::collections::BTreeSet::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = http.get(&addr, "greeter.local", "/b");
+                *statuses.entry(r.status).or_default() += 1;
+                bodies.insert(r.text());
+            }
+            (statuses, bodies)
+        });
+        skiff_in(&project, &c.server, &["deploy", "--replicas", "2"]);
+        // A little more traffic on the new version alone.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        client.join().unwrap()
+    });
+    assert_eq!(
+        statuses.keys().collect::<Vec<_>>(),
+        [&200],
+        "{statuses:?} {bodies:?}"
+    );
+    assert!(
+        bodies.contains("Hi again from greeter! You asked for /b\n"),
+        "{bodies:?}"
+    );
+    let r = http.get(&addr, "greeter.local", "/c");
+    assert_eq!(r.text(), "Hi again from greeter! You asked for /c\n");
+}
+
+#[test]
+fn the_job_example_runs_to_completion_and_logs() {
+    let c = Cluster::start(&["n1"], &[]);
+    let manifests = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/job/app.yaml"),
+    )
+    .unwrap()
+    .replace(
+        "examples/target/wasm32-wasip2/release/job.wasm",
+        &guest("job.wasm").display().to_string(),
+    );
+    c.apply("job.yaml", &manifests);
+    wait_for(&c.server, &["job", "sum"], |j| {
+        j["status"]["succeeded"] == 1
+    });
+    let pods = wait_for(&c.server, &["pods", "-l", "job-name=sum"], |l| {
+        l["items"][0]["metadata"]["name"].is_string()
+    });
+    let pod = pods["items"][0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let log = logs(&c.server, &[&pod]);
+    assert!(log.contains("total 42"), "{log}");
+    assert!(log.contains("INFO job: added everything up"), "{log}");
+}

@@ -114,6 +114,7 @@ fn example_guests_have_their_kinds() {
         ("config.wasm", WorkloadKind::HttpHandler),
         ("echo.wasm", WorkloadKind::HttpHandler),
         ("hello.wasm", WorkloadKind::HttpHandler),
+        ("job.wasm", WorkloadKind::Command),
         ("kv_counter.wasm", WorkloadKind::HttpHandler),
         ("hello_http.wasm", WorkloadKind::HttpHandler),
         ("require_labels.wasm", WorkloadKind::AdmissionPolicy),

@@ -12,6 +12,8 @@
 //! - `pki`: the certificates of members, nodes and `skiff dev`, and `skiff pki`.
 //! - `policies`: the member's runner of WasmAdmissionPolicies (the node's Wasm host).
 //! - `run`: `skiff run FILE.wasm`, a component once on this machine, without a cluster.
+//! - `new`, `build`, `deploy`: the developer loop: a project from a template, built into
+//!   a component, deployed as a Deployment, Service and route.
 //! - `client`: the server address, the connection, kinds, and failures as exit codes.
 //! - `artifacts`: local Wasm component files in manifests, uploaded and named by digest.
 //! - `apply`, `get`, `delete`, `describe`, `diff`, `logs`: the client verbs; `table`: kubectl-like tables for `get`.
@@ -22,9 +24,11 @@
 mod apply;
 mod artifacts;
 mod auth;
+mod build;
 mod client;
 mod control;
 mod delete;
+mod deploy;
 mod describe;
 mod dev;
 mod diff;
@@ -33,6 +37,7 @@ mod files;
 mod get;
 mod join;
 mod logs;
+mod new;
 mod node;
 mod nodes;
 mod pki;
@@ -75,6 +80,15 @@ pub enum Command {
     /// Run a component once on this machine, without a cluster: a command prints and
     /// exits; an HTTP handler serves on a local port.
     Run(Box<run::RunArgs>),
+    /// Make a project that builds and deploys as it is: `http`, `job`, `filter` or
+    /// `policy`.
+    New(new::NewArgs),
+    /// Build a project into a Wasm component (wasm32-wasip2) with the toolchain this
+    /// machine has.
+    Build(build::BuildArgs),
+    /// Build, upload and run a project's HTTP function: Deployment, Service and route;
+    /// waits until it serves and prints its URL. Again after a change: a rolling update.
+    Deploy(Box<deploy::DeployArgs>),
     /// Run a control-plane member (replicated store, API server, scheduler, controllers).
     Control(control::ControlArgs),
     /// Run a node agent that hosts Wasm components and containers.
@@ -442,6 +456,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate(a) => validate::run(&a.files),
         Command::Dev(a) => dev::run(*a),
         Command::Run(a) => run::run(*a),
+        Command::New(a) => new::run(&a),
+        Command::Build(a) => build::run(&a),
+        Command::Deploy(a) => client::run_verb(deploy::run(&a)),
         Command::Control(a) => control::run_member(a),
         Command::Members(a) => control::members(&a),
         Command::Node(a) => node::run(*a),
