@@ -290,16 +290,19 @@ pub struct Medians {
     pub p99: f64,
 }
 
-/// `rounds` rounds of `seconds` for each of two systems (a label and its clients), the
-/// order alternating every round; `check` runs after every round (are the processes still
-/// up?). Prints each round and both medians; returns the medians and the errors seen.
-pub async fn alternate(
-    a: (&str, &[Get]),
-    b: (&str, &[Get]),
+/// `rounds` rounds of `seconds` for each of two systems (a label and its clients), after
+/// one second of each to warm them (connections, code paths), the order alternating every
+/// round; `check` runs after every round (are the processes still up?). Prints each round
+/// and both medians; returns the medians and the errors seen.
+pub async fn alternate<W: crate::Writer>(
+    a: (&str, &[W]),
+    b: (&str, &[W]),
     rounds: usize,
     seconds: u64,
     mut check: impl FnMut() -> Result<()>,
 ) -> Result<(Medians, Medians, u64)> {
+    crate::load::run(a.1, Duration::from_secs(1), "warm").await;
+    crate::load::run(b.1, Duration::from_secs(1), "warm").await;
     let (mut a_rows, mut b_rows, mut errors) = (Vec::new(), Vec::new(), 0);
     for i in 0..rounds {
         let order = if i % 2 == 0 {

@@ -42,7 +42,10 @@ pub struct DeployArgs {
     pub server: ServerArgs,
 }
 
-fn objects(name: &str, digest: &str, replicas: u32, zero: bool, host: &str) -> String {
+/// The Deployment of `image` (with `replicas`, or none until a request wakes it when
+/// `zero`), its Service and the HTTPRoute for `host`, all named `name` (also what
+/// `skiff new http` writes into skiff.yaml).
+pub fn http_app(name: &str, image: &str, replicas: u32, zero: bool, host: &str) -> String {
     let annotations = match zero {
         true => "\n  annotations: {skiff.dev/scale-to-zero: \"true\"}",
         false => "",
@@ -63,7 +66,7 @@ spec:
       runtimeClassName: wasm
       containers:
       - name: {name}
-        image: {digest}
+        image: {image}
 ---
 apiVersion: v1
 kind: Service
@@ -150,7 +153,7 @@ pub async fn run(a: &DeployArgs) -> Result<ExitCode, Failure> {
     let digest =
         super::artifacts::upload_bytes(&channel, &built.wasm.display().to_string(), &bytes).await?;
     let mut api = ObjectServiceClient::new(channel);
-    let text = objects(&name, &digest, a.replicas, a.scale_to_zero, &host);
+    let text = http_app(&name, &digest, a.replicas, a.scale_to_zero, &host);
     let mut ns = a
         .server
         .namespace

@@ -122,36 +122,8 @@ fn manifest(name: &str, t: Template) -> String {
     let image = format!("target/wasm32-wasip2/release/{file}.wasm");
     match t {
         Template::Http => format!(
-            r#"# `skiff deploy` makes these for you; `skiff apply -f skiff.yaml` after `skiff build` does too.
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: {name}}}
-spec:
-  replicas: 2
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}}}}}
-    spec:
-      runtimeClassName: wasm
-      containers:
-      - name: {name}
-        image: {image}
----
-apiVersion: v1
-kind: Service
-metadata: {{name: {name}}}
-spec:
-  selector: {{app: {name}}}
-  ports: [{{port: 80}}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: {name}}}
-spec:
-  hostnames: [{name}.local]
-  rules:
-  - backendRefs: [{{name: {name}, port: 80}}]
-"#
+            "# `skiff deploy` makes these for you; `skiff apply -f skiff.yaml` after `skiff build` does too.\n{}",
+            super::deploy::http_app(name, &image, 2, false, &format!("{name}.local"))
         ),
         Template::Job => format!(
             r#"# skiff build && skiff apply -f skiff.yaml && skiff logs -l job-name={name}

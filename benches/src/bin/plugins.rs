@@ -21,9 +21,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use skiff_benches::Writer;
-use skiff_benches::load::run;
 use skiff_benches::pods::NodeCluster;
-use skiff_benches::report::{median, ms, percentile};
+use skiff_benches::report::{ms, percentile};
 use skiff_benches::routing::{Get, alternate, ready, skiff_cli};
 use skiff_benches::setup::{Systems, loadavg, skiff_binary, workspace};
 use skiff_proto::grpc::api::CreateRequest;
@@ -232,8 +231,6 @@ async fn main() -> Result<()> {
         [Get::new(&ingress, "filtered.bench", "/")?
             .with_header("authorization", "Bearer bench")?];
     let plain = [Get::new(&ingress, "plain.bench", "/")?];
-    run(&filtered, Duration::from_secs(1), "warm").await;
-    run(&plain, Duration::from_secs(1), "warm").await;
     let (f, p, errors) = alternate(
         ("filtered", &filtered),
         ("plain", &plain),
@@ -261,49 +258,21 @@ async fn main() -> Result<()> {
         api: ObjectServiceClient::new(ch),
         namespace: "unreviewed",
     }];
-    run(&reviewed, Duration::from_secs(1), "warm").await;
-    run(&unreviewed, Duration::from_secs(1), "warm").await;
-    let mut rows = (Vec::new(), Vec::new());
-    for i in 0..a.rounds {
-        let order: [(&str, &[CreateIn], bool); 2] = if i % 2 == 0 {
-            [
-                ("reviewed", &reviewed, true),
-                ("unreviewed", &unreviewed, false),
-            ]
-        } else {
-            [
-                ("unreviewed", &unreviewed, false),
-                ("reviewed", &reviewed, true),
-            ]
-        };
-        for (label, w, is_reviewed) in order {
-            let mut r = run(w, Duration::from_secs(a.seconds), &format!("p{i}")).await;
-            if r.errors > 0 {
-                bail!("{label}: {} writes failed: {:?}", r.errors, r.first_error);
-            }
-            r.latencies.sort();
-            let (p50, p99) = (
-                ms(percentile(&r.latencies, 0.5)),
-                ms(percentile(&r.latencies, 0.99)),
-            );
-            println!(
-                "  r{i} {label:<10} {} writes   p50 {p50:.3} ms   p99 {p99:.3} ms",
-                r.ok
-            );
-            if is_reviewed {
-                rows.0.push((p50, p99))
-            } else {
-                rows.1.push((p50, p99))
-            }
-        }
-        c.agent.check_running()?;
+    let (r, u, errors) = alternate(
+        ("reviewed", &reviewed),
+        ("unreviewed", &unreviewed),
+        a.rounds,
+        a.seconds,
+        || c.agent.check_running(),
+    )
+    .await?;
+    if errors > 0 {
+        bail!("{errors} writes failed");
     }
-    let med =
-        |v: &[(f64, f64)], f: fn(&(f64, f64)) -> f64| median(&v.iter().map(f).collect::<Vec<_>>());
     println!(
         "  policy adds p50 {:.1} us, p99 {:.1} us per write (medians; goal: < 100 us at p50)",
-        (med(&rows.0, |r| r.0) - med(&rows.1, |r| r.0)) * 1000.0,
-        (med(&rows.0, |r| r.1) - med(&rows.1, |r| r.1)) * 1000.0
+        (r.p50 - u.p50) * 1000.0,
+        (r.p99 - u.p99) * 1000.0
     );
 
     println!("(c) skiff deploy of a built project to the first 200");

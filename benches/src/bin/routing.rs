@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use clap::Parser;
-use skiff_benches::load::{Round, run};
 use skiff_benches::pods::NodeCluster;
 use skiff_benches::report::{ms, percentile};
 use skiff_benches::routing::{
@@ -52,10 +51,6 @@ struct Args {
     quick: bool,
     #[command(flatten)]
     systems: Systems,
-}
-
-async fn round(clients: &[Get], secs: u64, tag: &str) -> Round {
-    run(clients, Duration::from_secs(secs), tag).await
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -118,9 +113,6 @@ async fn main() -> Result<()> {
                 .collect()
         };
         let (sk, an) = (make(&ingress, "hello.bench")?, make(&wt_addr, "localhost")?);
-        // Warm both (connections, code paths).
-        round(&sk, 1, "warm").await;
-        round(&an, 1, "warm").await;
         println!("(a) hello_wasi_http, a fresh instance per request");
         let (s, w, _) = alternate(
             ("skiff ingress", &sk),

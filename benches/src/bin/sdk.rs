@@ -9,11 +9,9 @@
 //! (build the guests first: `cargo xtask guests`).
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{Result, bail};
 use clap::Parser;
-use skiff_benches::load::run;
 use skiff_benches::pods::NodeCluster;
 use skiff_benches::routing::{Get, alternate, app, ready, ready_endpoints, skiff_cli, until};
 use skiff_benches::setup::{Systems, loadavg, skiff_binary, workspace};
@@ -102,8 +100,6 @@ async fn main() -> Result<()> {
             .collect()
     };
     let (sk, rw) = (make("sdk.bench")?, make("raw.bench")?);
-    run(&sk, Duration::from_secs(1), "warm").await;
-    run(&rw, Duration::from_secs(1), "warm").await;
     println!("(a) hello through the router, a fresh instance per request");
     let (s, r, errors) = alternate(
         ("sdk hello", &sk),
