@@ -110,8 +110,22 @@ fn kv_counter_counts_every_request_exactly_across_replicas() {
     let items = list["items"].as_array().expect("a list");
     assert_eq!(items.len(), 1, "{list:#}");
     assert_eq!(items[0]["bucket"], "counter");
-    assert_eq!(items[0]["key"], "hits");
+    assert_eq!(items[0]["key"], "/");
     assert_eq!(items[0]["value"], "MjAx", "base64 of \"201\"");
+    // Entries are counted by a ResourceQuota: at its limit a new key is refused, with
+    // why, and the existing one still counts.
+    c.apply(
+        "quota.yaml",
+        "apiVersion: v1\nkind: ResourceQuota\nmetadata: {name: kv}\nspec: {hard: {count/keyvalues.skiff.dev: \"1\"}}\n",
+    );
+    let mut text = String::new();
+    eventually("the quota refuses a second key", || {
+        let r = http.get(&addr, "counter.local", "/other");
+        text = r.text();
+        r.status == 500
+    });
+    assert!(text.contains("quota"), "{text}");
+    assert_eq!(http.get(&addr, "counter.local", "/").text(), "202\n");
 }
 
 #[test]
@@ -324,6 +338,73 @@ spec:
     c.apply(
         "cm.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: unlabelled}\ndata: {a: b}\n",
+    );
+    // A mutating policy: a default fills the label in (a JSON merge patch).
+    c.apply(
+        "defaults.yaml",
+        &format!(
+            "apiVersion: skiff.dev/v1
+kind: WasmAdmissionPolicy
+metadata: {{name: tier-default}}
+spec:
+  image: {}
+  config: {{labels: tier, defaults: tier=web}}
+  matchResources: {{kinds: [Deployment]}}
+",
+            guest("require_labels.wasm").display()
+        ),
+    );
+    std::fs::write(
+        &path,
+        deployment("app: web, team: blue").replace("name: web,", "name: api,"),
+    )
+    .unwrap();
+    let out = skiff(&c.server, &["apply", "-f", path.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for(&c.server, &["deployment", "api"], |d| {
+        d["metadata"]["labels"]["tier"] == "web" && d["metadata"]["labels"]["team"] == "blue"
+    });
+    // A policy that cannot run refuses what it matches (failurePolicy: Fail), and lets it
+    // through with Ignore.
+    let broken = |policy: &str| {
+        format!(
+            "apiVersion: skiff.dev/v1
+kind: WasmAdmissionPolicy
+metadata: {{name: broken}}
+spec:
+  image: {}
+  matchResources: {{kinds: [ConfigMap]}}
+  failurePolicy: {policy}
+",
+            guest("auth_filter.wasm").display()
+        )
+    };
+    c.apply("broken.yaml", &broken("Fail"));
+    let cm = c.dir.path().join("cm2.yaml");
+    std::fs::write(
+        &cm,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: refused}\n",
+    )
+    .unwrap();
+    let out = skiff(&c.server, &["apply", "-f", cm.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "a failing Fail policy let a write through"
+    );
+    assert!(
+        err.contains("admission policy \"broken\" failed")
+            && err.contains("not an admission policy"),
+        "{err}"
+    );
+    c.apply("broken.yaml", &broken("Ignore"));
+    c.apply(
+        "cm2.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: let-through}\n",
     );
 }
 

@@ -52,26 +52,19 @@ pub fn build(root: &Path) -> Result<PathBuf> {
         root.display(),
         cargo_home.display()
     );
-    let (mut cargo, rustc) = match toolchain {
+    match toolchain {
         Toolchain::Path => {
             eprintln!("xtask: guests: building with the rustc on PATH (it has std for {TARGET})");
-            let mut cargo = Command::new("cargo");
-            cargo
-                .args(["build", "--release", "--target", TARGET])
-                .env(RUSTFLAGS, &remap);
-            (cargo, "rustc")
         }
-        Toolchain::Debian => {
-            eprintln!(
-                "xtask: guests: the rustc on PATH has no std for {TARGET} \
-                 (`rustup target add {TARGET}` would give it one); using Debian's rustc-web"
-            );
-            system::ensure(
-                "guest toolchain (Debian rustc-web)",
-                system::debian_toolchain_missing,
-            )?;
-            (debian_cargo(&remap), "/usr/bin/rustc")
-        }
+        Toolchain::Debian => eprintln!(
+            "xtask: guests: the rustc on PATH has no std for {TARGET} \
+             (`rustup target add {TARGET}` would give it one); using Debian's rustc-web"
+        ),
+    }
+    let mut cargo = wasm_cargo(root, &["build", "--release"], &remap)?;
+    let rustc = match toolchain {
+        Toolchain::Path => "rustc",
+        Toolchain::Debian => "/usr/bin/rustc",
     };
     // The manifests in examples/ name components by their path under examples/target, so
     // the output goes there whatever CARGO_TARGET_DIR the caller has set.
@@ -125,24 +118,50 @@ fn detect(examples: &Path) -> Toolchain {
     }
 }
 
-/// Debian's cargo, exactly as ../shared/TOOLCHAIN.md runs it. Called by full path because
-/// rustup's proxies come first on PATH.
-fn debian_cargo(remap: &str) -> Command {
+/// Whether the guests are built with Debian's rustc-web (the rustc on PATH has no std for
+/// the target).
+pub fn uses_debian(root: &Path) -> bool {
+    detect(&root.join("examples")) == Toolchain::Debian
+}
+
+/// A cargo running `args` (`build --release`, `test --no-run`, ...) for [`TARGET`] with
+/// the toolchain this machine has (Debian's installed first if it is the one), with
+/// `rustflags` for the target's compilations.
+pub fn wasm_cargo(root: &Path, args: &[&str], rustflags: &str) -> Result<Command> {
+    let mut cargo = match detect(&root.join("examples")) {
+        Toolchain::Path => {
+            let mut cargo = Command::new("cargo");
+            cargo.args(args).args(["--target", TARGET]);
+            cargo
+        }
+        Toolchain::Debian => {
+            system::ensure(
+                "guest toolchain (Debian rustc-web)",
+                system::debian_toolchain_missing,
+            )?;
+            debian_cargo(args)
+        }
+    };
+    let flags = match detect(&root.join("examples")) {
+        Toolchain::Path => rustflags.to_owned(),
+        // wasm32-wasip2's std links against wasi-libc, which Debian puts here.
+        Toolchain::Debian => format!("-L native=/usr/lib/wasm32-wasi {rustflags}"),
+    };
+    cargo.env(RUSTFLAGS, flags.trim());
+    Ok(cargo)
+}
+
+/// Debian's cargo running `args`, exactly as ../shared/TOOLCHAIN.md runs it. Called by
+/// full path because rustup's proxies come first on PATH.
+fn debian_cargo(args: &[&str]) -> Command {
     let mut cargo = Command::new("/usr/bin/cargo");
     cargo
         .env("RUSTC", "/usr/bin/rustc")
         .env("RUSTDOC", "/usr/bin/rustdoc")
         // -Zbuild-std is unstable; rustc-web is a stable compiler.
         .env("RUSTC_BOOTSTRAP", "1")
-        // wasm32-wasip2's std links against wasi-libc, which Debian puts here.
-        .env(RUSTFLAGS, format!("-L native=/usr/lib/wasm32-wasi {remap}"))
-        .args([
-            "build",
-            "--release",
-            "-Zbuild-std=std,panic_abort",
-            "--target",
-            TARGET,
-        ]);
+        .args(args)
+        .args(["-Zbuild-std=std,panic_abort", "--target", TARGET]);
     cargo
 }
 

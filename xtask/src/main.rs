@@ -9,12 +9,14 @@
 //!   hello component the `skiff` binary carries into `examples/hello/dist/`.
 //! - `test`: the one test command CI and developers run: system setup, guests, then
 //!   nextest over the workspace.
+//! - `wasm_tests`: the guest SDK's unit tests, built for wasm and run by `skiff run`.
 //! - `cmd`: runs child processes, echoing each command line so a log shows what ran.
 
 mod cmd;
 mod guests;
 mod system;
 mod test;
+mod wasm_tests;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +45,12 @@ enum Command {
     /// Builds the guests and copies the hello component to examples/hello/dist/, which
     /// the `skiff` binary ships for `skiff dev` (run it after changing the SDK or hello).
     Ship,
+    /// Builds the guest SDK's unit tests for wasm32-wasip2 and runs them with `skiff run`
+    /// (the `skiff` binary given, default target/debug/skiff).
+    WasmTests {
+        #[arg(long)]
+        skiff: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -62,6 +70,10 @@ fn run() -> Result<()> {
         Command::Test { nextest_args } => test::run(&root, &nextest_args),
         Command::Guests => guests::build(&root).map(|_| ()),
         Command::Ship => guests::ship(&root),
+        Command::WasmTests { skiff } => {
+            let skiff = skiff.unwrap_or_else(|| root.join("target/debug/skiff"));
+            wasm_tests::run(&root, &skiff)
+        }
     }
 }
 

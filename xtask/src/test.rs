@@ -8,13 +8,15 @@
 //!    as `SKIFF_GUESTS_DIR`.
 //! 3. The tests: the doc tests (which nextest does not run), then `cargo nextest run
 //!    --workspace` (or `cargo test --workspace` where nextest cannot be had).
+//! 4. The guest SDK's unit tests again, inside wasm, run by the `skiff` binary the tests
+//!    built (see `wasm_tests`).
 
 use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use crate::{cmd, guests, system};
+use crate::{cmd, guests, system, wasm_tests};
 
 /// How the workspace's tests are run.
 enum Runner {
@@ -48,7 +50,9 @@ pub fn run(root: &Path, nextest_args: &[String]) -> Result<()> {
         .args(nextest_args)
         .env("SKIFF_GUESTS_DIR", &guests_dir);
     cmd::run(&mut tests).context("the workspace's tests failed")?;
-
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root.join("target"), std::path::PathBuf::from);
+    wasm_tests::run(root, &target.join("debug").join("skiff"))?;
     eprintln!("xtask: all tests passed");
     Ok(())
 }

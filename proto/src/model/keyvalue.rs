@@ -1,5 +1,5 @@
 //! KeyValue: one entry of a `wasi:keyvalue` bucket, kept in the control plane like any
-//! object so it is replicated, quota'd (`count/keyvalues`), listed and watched. A pod
+//! object so it is replicated, quota'd (`count/keyvalues.skiff.dev`), listed and watched. A pod
 //! whose container is granted key-value (`wasi.keyvalue`) reads and writes its
 //! namespace's buckets through its node; people can read them with `skiff get keyvalues`.
 //!
