@@ -150,6 +150,8 @@ fn the_config_example_reads_its_configmap_and_secret_and_logs() {
     assert_eq!(r.text(), "Ahoy, Skiff! (a token of 6 characters)\n");
     let r = http.get(&addr, "greeter.local", "/keys");
     assert_eq!(r.text(), "greeting\nname\ntoken\n");
+    // Streamed: no length ahead of the body.
+    assert_eq!(r.header("content-length"), "", "{:?}", r.headers);
     // wasi:logging lands in the pod's log, one line per record.
     let pods = wait_for(&c.server, &["pods", "-l", "app=greeter"], |l| {
         l["items"][0]["metadata"]["name"].is_string()

@@ -1,5 +1,6 @@
 //! HTTP for functions: the request a handler gets and the response it gives are the
-//! `http` crate's types over a [`Body`] of bytes; [`IntoResponse`] lets a handler return
+//! `http` crate's types over a [`Body`] of bytes (or, for what is sent, chunks streamed as
+//! they are made); [`IntoResponse`] lets a handler return
 //! a plain `String`, a status, or a `Result`; [`send`] makes an outgoing request (to a
 //! Service by its in-cluster name, `http://backend.default.svc/`, or anywhere the pod may
 //! reach).
@@ -13,59 +14,107 @@ pub type Request = http::Request<Body>;
 /// The response a handler gives.
 pub type Response = http::Response<Body>;
 
-/// A whole body, in memory.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Body(Vec<u8>);
+/// A body: bytes in memory, or chunks made as they are sent ([`Body::stream`]).
+#[derive(Default)]
+pub struct Body {
+    bytes: Vec<u8>,
+    chunks: Option<Chunks>,
+}
+
+/// A streamed body's chunks, each sent as soon as it is made.
+pub type Chunks = Box<dyn Iterator<Item = Vec<u8>>>;
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.chunks {
+            None => f.debug_tuple("Body").field(&self.bytes).finish(),
+            Some(_) => f.write_str("Body(streamed)"),
+        }
+    }
+}
+
+/// Bodies in memory are equal when their bytes are; a streamed body equals none.
+impl PartialEq for Body {
+    fn eq(&self, other: &Body) -> bool {
+        self.chunks.is_none() && other.chunks.is_none() && self.bytes == other.bytes
+    }
+}
 
 impl Body {
     /// No bytes.
     pub fn empty() -> Body {
-        Body(Vec::new())
+        Body::default()
     }
 
+    /// A body sent chunk by chunk as `chunks` makes them (chunked transfer, no
+    /// `content-length`): large or slow answers need not be held in memory whole.
+    pub fn stream(chunks: impl Iterator<Item = Vec<u8>> + 'static) -> Body {
+        Body {
+            bytes: Vec::new(),
+            chunks: Some(Box::new(chunks)),
+        }
+    }
+
+    /// Whether the body is streamed.
+    pub fn is_streamed(&self) -> bool {
+        self.chunks.is_some()
+    }
+
+    /// The bytes of a body in memory, or the chunks of a streamed one.
+    pub fn into_stream(self) -> Result<Vec<u8>, Chunks> {
+        match self.chunks {
+            Some(c) => Err(c),
+            None => Ok(self.bytes),
+        }
+    }
+
+    /// The bytes of a body in memory (empty for a streamed one).
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        &self.bytes
     }
 
     pub fn into_bytes(self) -> Vec<u8> {
-        self.0
+        self.bytes
     }
 
     /// The body as UTF-8 text.
     pub fn text(&self) -> Result<&str, std::str::Utf8Error> {
-        std::str::from_utf8(&self.0)
+        std::str::from_utf8(&self.bytes)
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.bytes.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.bytes.is_empty() && self.chunks.is_none()
     }
 }
 
 impl From<Vec<u8>> for Body {
-    fn from(v: Vec<u8>) -> Body {
-        Body(v)
+    fn from(bytes: Vec<u8>) -> Body {
+        Body {
+            bytes,
+            chunks: None,
+        }
     }
 }
 
 impl From<&[u8]> for Body {
     fn from(v: &[u8]) -> Body {
-        Body(v.to_vec())
+        Body::from(v.to_vec())
     }
 }
 
 impl From<String> for Body {
     fn from(s: String) -> Body {
-        Body(s.into_bytes())
+        Body::from(s.into_bytes())
     }
 }
 
 impl From<&str> for Body {
     fn from(s: &str) -> Body {
-        Body(s.as_bytes().to_vec())
+        Body::from(s.as_bytes().to_vec())
     }
 }
 
@@ -170,6 +219,20 @@ pub fn get(url: &str) -> Result<Response, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_streamed_body_gives_its_chunks_in_order() {
+        let b = Body::stream(["a", "bc", ""].into_iter().map(|s| s.as_bytes().to_vec()));
+        assert!(
+            b.is_streamed() && !b.is_empty(),
+            "a stream is not known to be empty"
+        );
+        assert!(b.as_bytes().is_empty());
+        assert_ne!(b, Body::empty(), "a stream equals no body");
+        let chunks: Vec<Vec<u8>> = b.into_stream().expect_err("streamed").collect();
+        assert_eq!(chunks, [b"a".to_vec(), b"bc".to_vec(), Vec::new()]);
+        assert_eq!(Body::from("xyz").into_stream().ok(), Some(b"xyz".to_vec()));
+    }
 
     #[test]
     fn strings_are_plain_text_and_errors_are_500s_with_their_message() {

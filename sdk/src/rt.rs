@@ -153,6 +153,19 @@ fn write_all(stream: &OutputStream, bytes: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// Writes `body`: its bytes, or each chunk as it is made.
+fn write_body(stream: &OutputStream, body: crate::http::Body) -> Result<(), String> {
+    match body.into_stream() {
+        Ok(bytes) => write_all(stream, &bytes),
+        Err(chunks) => {
+            for chunk in chunks {
+                write_all(stream, &chunk)?;
+            }
+            Ok(())
+        }
+    }
+}
+
 fn read_request(request: IncomingRequest) -> Result<Request, String> {
     let scheme = request.scheme().map(|s| match s {
         Scheme::Http => "http".to_owned(),
@@ -188,8 +201,8 @@ fn read_request(request: IncomingRequest) -> Result<Request, String> {
 /// Sends `response` on `out`; on failure before the head is sent, `out` comes back.
 fn respond(response: Response, out: ResponseOutparam) -> Result<(), (String, ResponseOutparam)> {
     let (mut parts, body) = response.into_parts();
-    // The body is whole: its length goes ahead of it (no chunked encoding).
-    if !parts.headers.contains_key(http::header::CONTENT_LENGTH) {
+    // A whole body's length goes ahead of it; a streamed one is sent chunked.
+    if !body.is_streamed() && !parts.headers.contains_key(http::header::CONTENT_LENGTH) {
         parts.headers.insert(
             http::header::CONTENT_LENGTH,
             http::HeaderValue::from(body.len()),
@@ -210,7 +223,7 @@ fn respond(response: Response, out: ResponseOutparam) -> Result<(), (String, Res
     let written = outgoing
         .write()
         .map_err(|()| "the response body stream was already taken".to_owned())
-        .and_then(|stream| write_all(&stream, body.as_bytes()));
+        .and_then(|stream| write_body(&stream, body));
     if let Err(e) = written {
         eprintln!("skiff-sdk: {e}");
     }
@@ -249,7 +262,7 @@ pub fn send(req: Request) -> Result<Response, Error> {
         let stream = outgoing
             .write()
             .map_err(|()| Error("the request body stream was already taken".into()))?;
-        write_all(&stream, body.as_bytes()).map_err(Error)?;
+        write_body(&stream, body).map_err(Error)?;
     }
     OutgoingBody::finish(outgoing, None).map_err(|e| Error(format!("sending the body: {e:?}")))?;
     pending.subscribe().block();

@@ -56,6 +56,8 @@ skiff-sdk = {{ path = "{}" }}
 # Small components load and compile faster on every node.
 opt-level = "s"
 strip = "debuginfo"
+lto = true
+codegen-units = 1
 
 # A project of its own, even inside another cargo workspace.
 [workspace]
