@@ -96,10 +96,6 @@ impl Filter {
             Err(e) => Err(self.plugin.failure(store.data(), &e)),
         }
     }
-
-    pub fn limits(&self) -> FilterLimits {
-        self.plugin.limits
-    }
 }
 
 impl FilterCall {

@@ -98,15 +98,21 @@ pub fn add_to_linker<T: CapabilityView + 'static>(linker: &mut Linker<T>) -> was
     Ok(())
 }
 
-/// The capabilities a pod may be granted, by the prefix of the imports they satisfy, and
-/// how to grant each.
-const GRANTABLE: [(&str, &str, &str); 2] = [
+/// The capabilities a pod may be granted: the prefix of the imports each satisfies,
+/// whether `Grants` give it, and how to grant it.
+type Grantable = (&'static str, fn(&Grants) -> bool, &'static str);
+
+const GRANTABLE: [Grantable; 2] = [
     (
         "wasi:config/",
-        "config",
+        |g| g.config.is_some(),
         "`wasi: {config: [{configMapRef: {name: NAME}}]}`",
     ),
-    ("wasi:keyvalue/", "keyvalue", "`wasi: {keyvalue: {}}`"),
+    (
+        "wasi:keyvalue/",
+        |g| g.keyvalue.is_some(),
+        "`wasi: {keyvalue: {}}`",
+    ),
 ];
 
 /// Refuses `component` if it imports a capability `grants` does not give; the message
@@ -119,12 +125,8 @@ pub fn check(
 ) -> Result<(), String> {
     let ty = component.component_type();
     for (name, _) in ty.imports(engine) {
-        for (prefix, what, how) in GRANTABLE {
-            let granted = match what {
-                "config" => grants.config.is_some(),
-                _ => grants.keyvalue.is_some(),
-            };
-            if name.starts_with(prefix) && !granted {
+        for (prefix, granted, how) in GRANTABLE {
+            if name.starts_with(prefix) && !granted(grants) {
                 return Err(format!(
                     "the component imports {name}, which container {container:?} was not granted; add {how} to the container"
                 ));
