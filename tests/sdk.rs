@@ -5,6 +5,8 @@
 
 mod support;
 
+use base64::Engine as _;
+
 use support::http::Http;
 use support::node::{guest, ingress, logs, skiff, wait_for};
 use support::routing::{Cluster, eventually};
@@ -99,7 +101,34 @@ fn kv_counter_counts_every_request_exactly_across_replicas() {
     seen.sort_unstable();
     let expected: Vec<u64> = (2..=1 + clients * each).collect();
     assert_eq!(seen, expected, "each count exactly once");
-    // The entry is an object of the namespace, readable by people.
+    // `/log/WORD` appends with a compare-and-swap loop: 8 clients × 10 words, each answer
+    // (the log's length after that client's swap) is handed out exactly once and the log
+    // ends with every word.
+    let each = 10;
+    let mut lengths: Vec<u64> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..clients)
+            .map(|c| {
+                let http = &http;
+                let addr = &addr;
+                s.spawn(move || {
+                    (0..each)
+                        .map(|i| {
+                            let r = http.get(addr, "counter.local", &format!("/log/w{c}-{i}"));
+                            assert_eq!(r.status, 200, "{}", r.text());
+                            r.text().trim().parse::<u64>().unwrap()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    lengths.sort_unstable();
+    assert_eq!(lengths, (1..=clients * each).collect::<Vec<u64>>());
+    // The entries are objects of the namespace, readable by people.
     let out = skiff(&c.server, &["get", "keyvalues", "-o", "json"]);
     assert!(
         out.status.success(),
@@ -108,15 +137,31 @@ fn kv_counter_counts_every_request_exactly_across_replicas() {
     );
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let items = list["items"].as_array().expect("a list");
-    assert_eq!(items.len(), 1, "{list:#}");
-    assert_eq!(items[0]["bucket"], "counter");
-    assert_eq!(items[0]["key"], "/");
-    assert_eq!(items[0]["value"], "MjAx", "base64 of \"201\"");
+    assert_eq!(items.len(), 2, "{list:#}");
+    let entry = |key: &str| {
+        let item = items.iter().find(|i| i["key"] == key).expect(key);
+        assert_eq!(item["bucket"], "counter");
+        let value = item["value"].as_str().expect("base64 text");
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(value)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(entry("/"), "201");
+    let mut words: Vec<String> = entry("log").lines().map(str::to_owned).collect();
+    words.sort();
+    let mut expected: Vec<String> = (0..clients)
+        .flat_map(|c| (0..each).map(move |i| format!("w{c}-{i}")))
+        .collect();
+    expected.sort();
+    assert_eq!(words, expected, "every appended word, once");
     // Entries are counted by a ResourceQuota: at its limit a new key is refused, with
     // why, and the existing one still counts.
     c.apply(
         "quota.yaml",
-        "apiVersion: v1\nkind: ResourceQuota\nmetadata: {name: kv}\nspec: {hard: {count/keyvalues.skiff.dev: \"1\"}}\n",
+        "apiVersion: v1\nkind: ResourceQuota\nmetadata: {name: kv}\nspec: {hard: {count/keyvalues.skiff.dev: \"2\"}}\n",
     );
     let mut text = String::new();
     eventually("the quota refuses a second key", || {

@@ -1,12 +1,18 @@
 //! Key-value buckets through `wasi:keyvalue`: on Skiff, buckets of the pod's namespace
 //! that the container's `wasi.keyvalue` grants, replicated in the control plane.
-//! Reads are linearizable and [`Bucket::increment`] is atomic across every replica.
+//! Reads are linearizable; [`Bucket::increment`] and [`Bucket::update`] (a
+//! compare-and-swap loop) are atomic across every replica.
 //!
 //! ```ignore
 //! let hits = skiff_sdk::kv::Bucket::open("counters")?.increment("hits", 1)?;
 //! ```
+//!
+//! The proposal is `wasi:keyvalue@0.2.0-draft2`, which Spin serves too.
 
-use crate::bindings::wasi::keyvalue::{atomics, batch, store};
+use crate::bindings::wasi::keyvalue0_2_0_draft2::{atomics, batch, store};
+
+/// Tries of [`Bucket::update`] that keep losing to other writers before it gives up.
+const UPDATE_TRIES: usize = 64;
 
 /// Why a call failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,9 +79,9 @@ impl Bucket {
     /// Every key of the bucket (all pages).
     pub fn keys(&self) -> Result<Vec<String>, Error> {
         let mut out = Vec::new();
-        let mut cursor = None;
+        let mut cursor: Option<String> = None;
         loop {
-            let page = self.0.list_keys(cursor)?;
+            let page = self.0.list_keys(cursor.as_deref())?;
             out.extend(page.keys);
             match page.cursor {
                 Some(c) => cursor = Some(c),
@@ -86,14 +92,41 @@ impl Bucket {
 
     /// Adds `delta` to the counter at `key` (none counts as 0) atomically and returns the
     /// new value. A counter's value is its decimal text.
-    pub fn increment(&self, key: &str, delta: u64) -> Result<u64, Error> {
+    pub fn increment(&self, key: &str, delta: i64) -> Result<i64, Error> {
         Ok(atomics::increment(&self.0, key, delta)?)
+    }
+
+    /// Replaces the value of `key` by `f(current value)` atomically: if another writer
+    /// changes it between the read and the write, `f` runs again on the newer value.
+    /// Returns what was written.
+    ///
+    /// ```ignore
+    /// // Appends a line to a log that many replicas write at once.
+    /// bucket.update("log", |old| [old.unwrap_or_default(), b"one more\n"].concat())?;
+    /// ```
+    pub fn update(
+        &self,
+        key: &str,
+        mut f: impl FnMut(Option<&[u8]>) -> Vec<u8>,
+    ) -> Result<Vec<u8>, Error> {
+        let mut cas = atomics::Cas::new(&self.0, key)?;
+        for _ in 0..UPDATE_TRIES {
+            let new = f(cas.current()?.as_deref());
+            match atomics::swap(cas, &new) {
+                Ok(()) => return Ok(new),
+                Err(atomics::CasError::CasFailed(newer)) => cas = newer,
+                Err(atomics::CasError::StoreError(e)) => return Err(e.into()),
+            }
+        }
+        Err(Error::Other(format!(
+            "gave up updating {key:?} after {UPDATE_TRIES} races with other writers"
+        )))
     }
 
     /// The values of `keys`, in order (`None` where there is none).
     pub fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, Error> {
         let owned: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
         let found = batch::get_many(&self.0, &owned)?;
-        Ok(found.into_iter().map(|e| e.map(|(_, v)| v)).collect())
+        Ok(found.into_iter().map(|(_, v)| v).collect())
     }
 }

@@ -2,9 +2,9 @@
 //! object (named from its bucket and key, labelled with its bucket), so it is replicated
 //! by raft, counted by quotas and readable with `skiff get keyvalues`.
 //!
-//! Reads are linearizable. `set` and `delete` are last-writer-wins; `increment` is a
-//! compare-and-swap on the entry's revision, retried when another writer got there first,
-//! so concurrent increments from any number of pods all count.
+//! Reads are linearizable. `set` and `delete` are last-writer-wins; `swap` is a
+//! compare-and-swap on the entry's revision (the object's `resourceVersion`), so
+//! concurrent increments and CAS loops from any number of pods all count.
 
 use std::sync::Arc;
 
@@ -20,7 +20,7 @@ use tonic::{Code, Status};
 
 use super::{ControlPlane, object};
 use crate::runtime::KeyValueStore;
-use crate::wasm::capability::counter;
+use crate::wasm::capability::Versioned;
 
 /// Tries of a compare-and-swap that keeps losing to other writers before giving up.
 const CAS_TRIES: usize = 64;
@@ -155,8 +155,24 @@ fn refused(s: &Status) -> String {
 
 #[tonic::async_trait]
 impl KeyValueStore for Buckets {
-    async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
-        Ok(self.entry(bucket, key).await?.map(|e| e.value))
+    async fn read(&self, bucket: &str, key: &str) -> Result<Versioned, String> {
+        Ok(match self.entry(bucket, key).await? {
+            Some(e) => Versioned {
+                value: Some(e.value),
+                revision: e.revision,
+            },
+            None => Versioned::default(),
+        })
+    }
+
+    async fn swap(
+        &self,
+        bucket: &str,
+        key: &str,
+        value: Vec<u8>,
+        revision: u64,
+    ) -> Result<bool, String> {
+        self.write(bucket, key, value, Some(revision)).await
     }
 
     async fn set(&self, bucket: &str, key: &str, value: Vec<u8>) -> Result<(), String> {
@@ -230,24 +246,5 @@ impl KeyValueStore for Buckets {
         }
         keys.sort();
         Ok(keys)
-    }
-
-    async fn increment(&self, bucket: &str, key: &str, delta: u64) -> Result<u64, String> {
-        for _ in 0..CAS_TRIES {
-            let (now, expected) = match self.entry(bucket, key).await? {
-                Some(e) => (Some(e.value), e.revision),
-                None => (None, 0),
-            };
-            let n = counter(now.as_deref(), delta)?;
-            if self
-                .write(bucket, key, n.to_string().into_bytes(), Some(expected))
-                .await?
-            {
-                return Ok(n);
-            }
-        }
-        Err(format!(
-            "gave up incrementing {key:?} after {CAS_TRIES} races with other writers"
-        ))
     }
 }

@@ -4,9 +4,10 @@
 //! - `logging`: `wasi:logging`, into the pod's log; always given.
 //! - `config`: `wasi:config`, the keys of the ConfigMaps and Secrets a container's
 //!   `wasi.config` names, read when it starts.
-//! - `keyvalue`: `wasi:keyvalue` (store, atomics, batch) over the buckets of the pod's
-//!   namespace that `wasi.keyvalue` grants, kept by a [`KeyValueStore`] (on a node: the
-//!   control plane).
+//! - `keyvalue`: `wasi:keyvalue` (store, atomics with compare-and-swap, batch; versions
+//!   `0.2.0-draft2` as Spin and the SDK import it and `0.2.0-draft` as wasmCloud does)
+//!   over the buckets of the pod's namespace that `wasi.keyvalue` grants, kept by a
+//!   [`KeyValueStore`] (on a node: the control plane).
 //!
 //! Each module has its own `add_to_linker` over [`CapabilityView`] (wasmtime's view-trait
 //! pattern); [`add_to_linker`] adds them all. Every node links every capability, and
@@ -23,20 +24,22 @@ use skiff_proto::model::container::KeyValueGrant;
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker, ResourceTable};
 
-pub use keyvalue::{KeyValueStore, MemoryStore, counter};
+pub use keyvalue::{KeyValueStore, MemoryStore, Versioned, counter, increment};
 
 use super::output::Output;
 
 pub(crate) mod bindings {
     wasmtime::component::bindgen!({
         path: "../sdk/wit",
-        world: "skiff:sdk/capabilities",
+        world: "skiff:sdk/host",
         imports: { default: async | trappable },
         with: {
             "wasi:keyvalue/store.bucket": super::keyvalue::Bucket,
+            "wasi:keyvalue/atomics.cas": super::keyvalue::Cas,
         },
         trappable_error_type: {
-            "wasi:keyvalue/store.error" => super::keyvalue::KvError,
+            "wasi:keyvalue/store@0.2.0-draft.error" => super::keyvalue::KvError,
+            "wasi:keyvalue/store@0.2.0-draft2.error" => super::keyvalue::KvError,
         },
     });
 }
