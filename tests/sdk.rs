@@ -1,13 +1,14 @@
 //! The guest SDK's capabilities on a real cluster (a member and a node agent): the
 //! `kv-counter` example counting exactly under concurrent clients across replicas, the
-//! `config` example reading a ConfigMap and a Secret and logging, and a component that
+//! `config` example reading a ConfigMap and a Secret and logging, `upload` streaming a body
+//! larger than its pod's memory, and a component that
 //! imports a capability its pod was not granted refused with the import's name.
 
 mod support;
 
 use base64::Engine as _;
 
-use support::http::Http;
+use support::http::{Http, request};
 use support::node::{guest, ingress, logs, skiff, wait_for};
 use support::routing::{Cluster, eventually};
 
@@ -522,6 +523,42 @@ fn new_deploy_edit_deploy_serves_the_new_body_without_a_failed_request() {
     );
     let r = http.get(&addr, "greeter.local", "/c");
     assert_eq!(r.text(), "Hi again from greeter! You asked for /c\n");
+}
+
+#[test]
+fn an_upload_larger_than_the_pods_memory_streams_through() {
+    let c = Cluster::start(&["n1"], &[]);
+    let addr = ingress(&c.server, "n1");
+    let manifests = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/upload/app.yaml"),
+    )
+    .unwrap()
+    .replace(
+        "examples/target/wasm32-wasip2/release/upload.wasm",
+        &guest("upload.wasm").display().to_string(),
+    );
+    c.apply("upload.yaml", &manifests);
+    c.ready("upload", 1);
+    let http = Http::new();
+    eventually("the function answers", || {
+        http.get(&addr, "upload.local", "/").text() == "0 bytes, 0 lines\n"
+    });
+    // 12 MiB of lines (the router takes up to 16) into a pod allowed 4 MiB: read
+    // whole, it could not fit.
+    let line = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n";
+    let body = line.repeat((12 << 20) / line.len());
+    let r = http.send(request(
+        "POST",
+        &addr,
+        "upload.local",
+        "/",
+        support::http::body(body.clone()),
+    ));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.text(),
+        format!("{} bytes, {} lines\n", body.len(), (12 << 20) / 64)
+    );
 }
 
 #[test]

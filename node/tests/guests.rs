@@ -120,6 +120,7 @@ fn example_guests_have_their_kinds() {
         ("require_labels.wasm", WorkloadKind::AdmissionPolicy),
         ("show-config.wasm", WorkloadKind::Command),
         ("sleep.wasm", WorkloadKind::Command),
+        ("upload.wasm", WorkloadKind::HttpHandler),
     ];
     let engine = Engine::default();
     for (file, kind) in expected {

@@ -5,6 +5,7 @@
 //! Service by its in-cluster name, `http://backend.default.svc/`, or anywhere the pod may
 //! reach).
 
+use std::cell::{OnceCell, RefCell};
 use std::fmt;
 
 pub use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
@@ -14,11 +15,15 @@ pub type Request = http::Request<Body>;
 /// The response a handler gives.
 pub type Response = http::Response<Body>;
 
-/// A body: bytes in memory, or chunks made as they are sent ([`Body::stream`]).
+/// A body: bytes in memory, or chunks read or made as they go ([`Body::stream`]).
+///
+/// What a handler is sent comes as a stream: [`Body::into_stream`] gives its chunks as
+/// they arrive, so a large upload need not be held whole, while [`Body::as_bytes`] (and
+/// `text`, `len`) reads the rest whole at first use, for a handler that wants it so.
 #[derive(Default)]
 pub struct Body {
-    bytes: Vec<u8>,
-    chunks: Option<Chunks>,
+    bytes: OnceCell<Vec<u8>>,
+    chunks: RefCell<Option<Chunks>>,
 }
 
 /// A streamed body's chunks, each sent as soon as it is made.
@@ -26,17 +31,18 @@ pub type Chunks = Box<dyn Iterator<Item = Vec<u8>>>;
 
 impl fmt::Debug for Body {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.chunks {
-            None => f.debug_tuple("Body").field(&self.bytes).finish(),
-            Some(_) => f.write_str("Body(streamed)"),
+        match self.bytes.get() {
+            Some(b) => f.debug_tuple("Body").field(b).finish(),
+            None if self.is_streamed() => f.write_str("Body(streamed)"),
+            None => f.write_str("Body([])"),
         }
     }
 }
 
-/// Bodies in memory are equal when their bytes are; a streamed body equals none.
+/// Bodies in memory are equal when their bytes are; a body not yet read equals none.
 impl PartialEq for Body {
     fn eq(&self, other: &Body) -> bool {
-        self.chunks.is_none() && other.chunks.is_none() && self.bytes == other.bytes
+        !self.is_streamed() && !other.is_streamed() && self.as_bytes() == other.as_bytes()
     }
 }
 
@@ -50,52 +56,77 @@ impl Body {
     /// `content-length`): large or slow answers need not be held in memory whole.
     pub fn stream(chunks: impl Iterator<Item = Vec<u8>> + 'static) -> Body {
         Body {
-            bytes: Vec::new(),
-            chunks: Some(Box::new(chunks)),
+            bytes: OnceCell::new(),
+            chunks: RefCell::new(Some(Box::new(chunks))),
         }
     }
 
-    /// Whether the body is streamed.
+    /// Whether the body is a stream not read yet.
     pub fn is_streamed(&self) -> bool {
-        self.chunks.is_some()
+        self.bytes.get().is_none() && self.chunks.borrow().is_some()
     }
 
-    /// The bytes of a body in memory, or the chunks of a streamed one.
+    /// The bytes of a body in memory, or the chunks of a stream not read yet.
     pub fn into_stream(self) -> Result<Vec<u8>, Chunks> {
-        match self.chunks {
+        if let Some(bytes) = self.bytes.into_inner() {
+            return Ok(bytes);
+        }
+        match self.chunks.into_inner() {
             Some(c) => Err(c),
-            None => Ok(self.bytes),
+            None => Ok(Vec::new()),
         }
     }
 
-    /// The bytes of a body in memory (empty for a streamed one).
+    /// The body's chunks as they come: a stream's one by one (an upload is never held
+    /// whole), or the bytes in memory as one chunk.
+    pub fn chunks(self) -> Chunks {
+        match self.into_stream() {
+            Ok(bytes) if bytes.is_empty() => Box::new(std::iter::empty()),
+            Ok(bytes) => Box::new(std::iter::once(bytes)),
+            Err(chunks) => chunks,
+        }
+    }
+
+    /// The bytes (a stream is read whole at the first call).
     pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes
+        self.bytes.get_or_init(|| {
+            self.chunks
+                .borrow_mut()
+                .take()
+                .map(|c| c.flatten().collect())
+                .unwrap_or_default()
+        })
     }
 
+    /// The bytes (a stream read whole).
     pub fn into_bytes(self) -> Vec<u8> {
-        self.bytes
+        match self.into_stream() {
+            Ok(bytes) => bytes,
+            Err(chunks) => chunks.flatten().collect(),
+        }
     }
 
-    /// The body as UTF-8 text.
+    /// The body as UTF-8 text (a stream is read whole first).
     pub fn text(&self) -> Result<&str, std::str::Utf8Error> {
-        std::str::from_utf8(&self.bytes)
+        std::str::from_utf8(self.as_bytes())
     }
 
+    /// The number of bytes (a stream is read whole first).
     pub fn len(&self) -> usize {
-        self.bytes.len()
+        self.as_bytes().len()
     }
 
+    /// Whether there are no bytes; a stream not read yet is not known to be empty.
     pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty() && self.chunks.is_none()
+        !self.is_streamed() && self.as_bytes().is_empty()
     }
 }
 
 impl From<Vec<u8>> for Body {
     fn from(bytes: Vec<u8>) -> Body {
         Body {
-            bytes,
-            chunks: None,
+            bytes: OnceCell::from(bytes),
+            chunks: RefCell::new(None),
         }
     }
 }
@@ -203,12 +234,12 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 /// Sends `req` (its URI absolute: `http://backend.default.svc/path`) and waits for the
-/// whole response. Only inside a component.
+/// response's head; its body streams in as it is read. Only inside a component.
 pub fn send(req: Request) -> Result<Response, Error> {
     crate::rt::send(req)
 }
 
-/// `GET url`: the whole response. Only inside a component.
+/// `GET url`: the response. Only inside a component.
 pub fn get(url: &str) -> Result<Response, Error> {
     let req = http::Request::get(url)
         .body(Body::empty())
@@ -227,11 +258,27 @@ mod tests {
             b.is_streamed() && !b.is_empty(),
             "a stream is not known to be empty"
         );
-        assert!(b.as_bytes().is_empty());
         assert_ne!(b, Body::empty(), "a stream equals no body");
         let chunks: Vec<Vec<u8>> = b.into_stream().expect_err("streamed").collect();
         assert_eq!(chunks, [b"a".to_vec(), b"bc".to_vec(), Vec::new()]);
         assert_eq!(Body::from("xyz").into_stream().ok(), Some(b"xyz".to_vec()));
+    }
+
+    #[test]
+    fn a_stream_read_as_bytes_is_read_whole_once() {
+        let b = Body::stream(["a", "bc"].into_iter().map(|s| s.as_bytes().to_vec()));
+        assert_eq!(b.text(), Ok("abc"));
+        assert!(!b.is_streamed(), "read now");
+        assert_eq!((b.len(), b.as_bytes()), (3, &b"abc"[..]));
+        assert_eq!(b, Body::from("abc"));
+        assert_eq!(b.into_stream().ok(), Some(b"abc".to_vec()));
+        let b = Body::stream(["x", "y"].into_iter().map(|s| s.as_bytes().to_vec()));
+        assert_eq!(b.into_bytes(), b"xy");
+        assert_eq!(
+            Body::from("z").chunks().collect::<Vec<_>>(),
+            [b"z".to_vec()]
+        );
+        assert_eq!(Body::empty().chunks().count(), 0);
     }
 
     #[test]

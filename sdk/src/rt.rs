@@ -118,29 +118,59 @@ fn fields_of(map: &http::HeaderMap) -> Result<Fields, String> {
     Fields::from_list(&list).map_err(|e| format!("response headers: {e:?}"))
 }
 
-fn read_all(stream: &InputStream) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    loop {
-        match stream.blocking_read(64 << 10) {
-            Ok(chunk) => out.extend_from_slice(&chunk),
-            Err(StreamError::Closed) => return Ok(out),
-            Err(StreamError::LastOperationFailed(e)) => {
-                return Err(format!("reading the body: {}", e.to_debug_string()));
-            }
+/// An incoming body's chunks, read as they are asked for. At the end (or on an error,
+/// which goes to the pod's log and ends the body) the stream is dropped and the body
+/// finished, in the order WASI wants.
+struct Incoming {
+    /// A child of `body`: dropped first (fields drop in order).
+    stream: Option<InputStream>,
+    body: Option<IncomingBody>,
+    what: &'static str,
+}
+
+impl Incoming {
+    fn new(body: IncomingBody, what: &'static str) -> Result<Incoming, String> {
+        let stream = body
+            .stream()
+            .map_err(|()| format!("the {what} body stream was already taken"))?;
+        Ok(Incoming {
+            stream: Some(stream),
+            body: Some(body),
+            what,
+        })
+    }
+
+    fn finish(&mut self) {
+        self.stream = None;
+        if let Some(body) = self.body.take() {
+            drop(IncomingBody::finish(body));
         }
     }
 }
 
-/// The whole of an incoming `what` (request or response) body.
-fn read_body(body: IncomingBody, what: &str) -> Result<Vec<u8>, String> {
-    let bytes = {
-        let stream = body
-            .stream()
-            .map_err(|()| format!("the {what} body stream was already taken"))?;
-        read_all(&stream)?
-    };
-    drop(IncomingBody::finish(body));
-    Ok(bytes)
+impl Iterator for Incoming {
+    type Item = Vec<u8>;
+
+    fn next(&mut self) -> Option<Vec<u8>> {
+        let stream = self.stream.as_ref()?;
+        loop {
+            match stream.blocking_read(64 << 10) {
+                Ok(chunk) if chunk.is_empty() => continue,
+                Ok(chunk) => return Some(chunk),
+                Err(StreamError::Closed) => break,
+                Err(StreamError::LastOperationFailed(e)) => {
+                    eprintln!(
+                        "skiff-sdk: reading the {} body: {}",
+                        self.what,
+                        e.to_debug_string()
+                    );
+                    break;
+                }
+            }
+        }
+        self.finish();
+        None
+    }
 }
 
 fn write_all(stream: &OutputStream, bytes: &[u8]) -> Result<(), String> {
@@ -194,7 +224,7 @@ fn read_request(request: IncomingRequest) -> Result<Request, String> {
     let body = request
         .consume()
         .map_err(|()| "the request body was already taken".to_owned())?;
-    *req.body_mut() = Body::from(read_body(body, "request")?);
+    *req.body_mut() = Body::stream(Incoming::new(body, "request")?);
     Ok(req)
 }
 
@@ -231,7 +261,7 @@ fn respond(response: Response, out: ResponseOutparam) -> Result<(), (String, Res
     Ok(())
 }
 
-/// An outgoing request through `wasi:http/outgoing-handler`, waited for whole.
+/// An outgoing request through `wasi:http/outgoing-handler`; the response's body streams.
 pub fn send(req: Request) -> Result<Response, Error> {
     let (parts, body) = req.into_parts();
     let uri = &parts.uri;
@@ -278,7 +308,7 @@ pub fn send(req: Request) -> Result<Response, Error> {
     let body = answer
         .consume()
         .map_err(|()| Error("the response body was already taken".into()))?;
-    *r.body_mut() = Body::from(read_body(body, "response").map_err(Error)?);
+    *r.body_mut() = Body::stream(Incoming::new(body, "response").map_err(Error)?);
     Ok(r)
 }
 
