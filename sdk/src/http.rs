@@ -5,7 +5,7 @@
 //! Service by its in-cluster name, `http://backend.default.svc/`, or anywhere the pod may
 //! reach).
 
-use std::cell::{OnceCell, RefCell};
+use std::cell::{Cell, OnceCell};
 use std::fmt;
 
 pub use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
@@ -23,7 +23,10 @@ pub type Response = http::Response<Body>;
 #[derive(Default)]
 pub struct Body {
     bytes: OnceCell<Vec<u8>>,
-    chunks: RefCell<Option<Chunks>>,
+    /// Taken when the stream is read whole into `bytes`.
+    chunks: Cell<Option<Chunks>>,
+    /// Whether the body was made a stream (`chunks` cannot be looked at in place).
+    stream: bool,
 }
 
 /// A streamed body's chunks, each sent as soon as it is made.
@@ -57,13 +60,14 @@ impl Body {
     pub fn stream(chunks: impl Iterator<Item = Vec<u8>> + 'static) -> Body {
         Body {
             bytes: OnceCell::new(),
-            chunks: RefCell::new(Some(Box::new(chunks))),
+            chunks: Cell::new(Some(Box::new(chunks))),
+            stream: true,
         }
     }
 
     /// Whether the body is a stream not read yet.
     pub fn is_streamed(&self) -> bool {
-        self.bytes.get().is_none() && self.chunks.borrow().is_some()
+        self.stream && self.bytes.get().is_none()
     }
 
     /// The bytes of a body in memory, or the chunks of a stream not read yet.
@@ -89,21 +93,16 @@ impl Body {
 
     /// The bytes (a stream is read whole at the first call).
     pub fn as_bytes(&self) -> &[u8] {
-        self.bytes.get_or_init(|| {
-            self.chunks
-                .borrow_mut()
-                .take()
-                .map(|c| c.flatten().collect())
-                .unwrap_or_default()
-        })
+        self.bytes
+            .get_or_init(|| self.chunks.take().map(concat).unwrap_or_default())
     }
 
     /// The bytes (a stream read whole).
     pub fn into_bytes(self) -> Vec<u8> {
-        match self.into_stream() {
-            Ok(bytes) => bytes,
-            Err(chunks) => chunks.flatten().collect(),
+        if let Some(bytes) = self.bytes.into_inner() {
+            return bytes;
         }
+        self.chunks.into_inner().map(concat).unwrap_or_default()
     }
 
     /// The body as UTF-8 text (a stream is read whole first).
@@ -122,11 +121,21 @@ impl Body {
     }
 }
 
+/// Every chunk, one after the other.
+fn concat(chunks: Chunks) -> Vec<u8> {
+    let mut out = Vec::new();
+    for chunk in chunks {
+        out.extend_from_slice(&chunk);
+    }
+    out
+}
+
 impl From<Vec<u8>> for Body {
     fn from(bytes: Vec<u8>) -> Body {
         Body {
             bytes: OnceCell::from(bytes),
-            chunks: RefCell::new(None),
+            chunks: Cell::new(None),
+            stream: false,
         }
     }
 }

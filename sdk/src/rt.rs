@@ -243,7 +243,10 @@ fn respond(response: Response, out: ResponseOutparam) -> Result<(), (String, Res
         Err(e) => return Err((e, out)),
     };
     if head.set_status_code(parts.status.as_u16()).is_err() {
-        return Err((format!("{} is not a status code", parts.status), out));
+        return Err((
+            format!("{} is not a status code", parts.status.as_u16()),
+            out,
+        ));
     }
     let Ok(outgoing) = head.body() else {
         return Err(("the response body was already taken".into(), out));
