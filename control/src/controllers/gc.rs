@@ -4,7 +4,8 @@
 //! and pods bound to a node that is gone (Kubernetes' pod GC). An object is collected
 //! when two sweeps in a row find every owner of it missing, so an owner and its
 //! dependent created in quick succession are never mistaken; a pod whose node is
-//! missing, after [`NODE_QUARANTINE`] (its node may be about to register).
+//! missing, after [`NODE_QUARANTINE`] (its node may be about to register). Owners of kinds
+//! the cache does not hold (a ServiceAccount, a Role) are never taken for missing.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -48,7 +49,13 @@ pub fn orphans(cache: &Cache) -> HashMap<(Kind, String), Why> {
     for kind in CACHED {
         for s in cache.list(kind, None) {
             let m = s.object.metadata();
+            // Only an owner of a cached kind can be known missing from the cache.
+            let knowable = m
+                .owner_references
+                .iter()
+                .all(|o| Kind::from_name(&o.kind).is_some_and(|k| CACHED.contains(&k)));
             let ownerless = !m.owner_references.is_empty()
+                && knowable
                 && m.owner_references.iter().all(|o| !uids.contains(&o.uid));
             let nodeless = match &s.object {
                 Object::Pod(p) => p
@@ -101,5 +108,42 @@ pub async fn run(cache: Cache, client: Client) {
                 Err(e) => tracing::warn!(object = %k, error = %e.message(), "garbage collection"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use skiff_proto::model::{ConfigMap, ObjectMeta, OwnerReference};
+
+    use super::*;
+
+    fn owned_by(name: &str, kind: &str) -> Object {
+        Object::ConfigMap(ConfigMap {
+            metadata: ObjectMeta {
+                name: name.into(),
+                namespace: "default".into(),
+                owner_references: vec![OwnerReference {
+                    api_version: "v1".into(),
+                    kind: kind.into(),
+                    name: "owner".into(),
+                    uid: "gone".into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn only_owners_the_cache_can_see_are_known_missing() {
+        let cache = Cache::new();
+        cache.put(owned_by("of-a-deployment", "Deployment"), 1);
+        cache.put(owned_by("of-a-serviceaccount", "ServiceAccount"), 2);
+        let found = orphans(&cache);
+        assert_eq!(found.len(), 1, "{found:?}");
+        let ((kind, k), why) = found.into_iter().next().unwrap();
+        assert_eq!((kind, why), (Kind::ConfigMap, Why::NoOwner));
+        assert!(k.ends_with("of-a-deployment"), "{k}");
     }
 }

@@ -15,7 +15,9 @@ use tokio::sync::{broadcast, watch};
 use crate::Error;
 use crate::store::{Event, EventType, StoreHandle, Stored, key};
 
-/// The kinds the cache keeps: everything but Events, which nothing reconciles.
+/// The kinds the cache keeps: those controllers and the scheduler reconcile or read.
+/// Events, RBAC objects, quotas, key-value entries and plugins are read from the store
+/// by whoever needs them.
 pub const CACHED: [Kind; 14] = [
     Kind::Namespace,
     Kind::Node,
