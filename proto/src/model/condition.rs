@@ -1,23 +1,11 @@
 //! Status conditions: the `type`/`status`/`reason`/`message` records every status carries.
 
-use serde::{Deserialize, Serialize};
+use skiff_proto_macros::model;
 
 use super::values::Time;
 
 /// One observation about an object (`Ready`, `Available`, `Progressing`, ...).
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct Condition {
     #[serde(rename = "type")]
     pub type_: String,
@@ -41,20 +29,7 @@ pub struct Condition {
     pub last_update_time: Option<Time>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub enum ConditionStatus {
     True,
     False,

@@ -1,25 +1,12 @@
 //! ConfigMap: configuration a pod reads as environment variables or files.
 
+use skiff_proto_macros::model;
 use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
 
 use super::meta::ObjectMeta;
 use super::values::Base64Bytes;
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct ConfigMap {
     pub metadata: ObjectMeta,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

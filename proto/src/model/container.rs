@@ -1,28 +1,15 @@
 //! One workload inside a pod: an OCI image run by runc, or a Wasm component run by
 //! wasmtime (when the pod's `runtimeClassName` is `wasm`).
 
+use skiff_proto_macros::model;
 use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
 
 use super::probe::Probe;
 use super::quantity::Quantity;
 use super::security::SecurityContext;
 
 /// A container (or Wasm component) and how to run it.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct Container {
     /// Unique within the pod (a DNS label).
     pub name: String,
@@ -74,19 +61,7 @@ impl Container {
 
 /// The host capabilities a Wasm component is granted (`wasi:logging` always is: it writes
 /// into the pod's log).
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct WasiGrants {
     /// `wasi:config`: the keys of these ConfigMaps and Secrets (later ones win, `prefix`
     /// prepended), read when the container starts.
@@ -98,19 +73,7 @@ pub struct WasiGrants {
 }
 
 /// Which key-value buckets a component may open.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct KeyValueGrant {
     /// Bucket names (DNS labels); empty: any bucket of the namespace.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -124,20 +87,7 @@ impl KeyValueGrant {
     }
 }
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub enum PullPolicy {
     Always,
     #[default]
@@ -145,20 +95,7 @@ pub enum PullPolicy {
     Never,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub enum Protocol {
     #[default]
     #[serde(rename = "TCP")]
@@ -170,19 +107,7 @@ pub enum Protocol {
 }
 
 /// A port the workload listens on.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct ContainerPort {
     /// Lets Services and probes refer to the port by name (an IANA service name).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -195,19 +120,7 @@ pub struct ContainerPort {
 }
 
 /// An environment variable: a literal value, or one read from elsewhere.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct EnvVar {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -217,19 +130,7 @@ pub struct EnvVar {
 }
 
 /// Where an environment variable's value comes from; exactly one is set.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct EnvVarSource {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config_map_key_ref: Option<KeySelector>,
@@ -240,19 +141,7 @@ pub struct EnvVarSource {
 }
 
 /// A key of a ConfigMap or Secret in the pod's namespace.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct KeySelector {
     pub name: String,
     pub key: String,
@@ -262,19 +151,7 @@ pub struct KeySelector {
 }
 
 /// A field of the pod itself, e.g. `metadata.name` or `status.podIP`.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct FieldSelector {
     pub field_path: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -282,19 +159,7 @@ pub struct FieldSelector {
 }
 
 /// Every key of a ConfigMap or Secret as environment variables.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct EnvFromSource {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
@@ -305,19 +170,7 @@ pub struct EnvFromSource {
 }
 
 /// A ConfigMap or Secret by name.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct NamedRef {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -325,19 +178,7 @@ pub struct NamedRef {
 }
 
 /// CPU and memory: `requests` are what scheduling reserves, `limits` what is enforced.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct ResourceRequirements {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub requests: BTreeMap<String, Quantity>,
@@ -352,19 +193,7 @@ impl ResourceRequirements {
 }
 
 /// Where a pod volume appears inside the workload.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct VolumeMount {
     /// The name of one of the pod's `volumes`.
     pub name: String,

@@ -1,6 +1,6 @@
 //! DaemonSet: one pod on every matching node.
 
-use serde::{Deserialize, Serialize};
+use skiff_proto_macros::model;
 
 use super::condition::Condition;
 use super::deployment::RollingUpdate;
@@ -8,19 +8,7 @@ use super::meta::ObjectMeta;
 use super::pod::PodTemplateSpec;
 use super::selector::LabelSelector;
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct DaemonSet {
     pub metadata: ObjectMeta,
     pub spec: DaemonSetSpec,
@@ -28,19 +16,7 @@ pub struct DaemonSet {
     pub status: Option<DaemonSetStatus>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct DaemonSetSpec {
     /// Must match the template's labels.
     pub selector: LabelSelector,
@@ -53,19 +29,7 @@ pub struct DaemonSetSpec {
     pub revision_history_limit: Option<i32>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct DaemonSetUpdateStrategy {
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub type_: Option<DaemonSetUpdateStrategyType>,
@@ -73,39 +37,14 @@ pub struct DaemonSetUpdateStrategy {
     pub rolling_update: Option<RollingUpdate>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub enum DaemonSetUpdateStrategyType {
     #[default]
     RollingUpdate,
     OnDelete,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct DaemonSetStatus {
     #[serde(default)]
     pub current_number_scheduled: i32,

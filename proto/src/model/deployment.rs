@@ -1,7 +1,7 @@
 //! Deployment: declarative updates of pods through ReplicaSets, with rollout strategies,
 //! revision history and rollback.
 
-use serde::{Deserialize, Serialize};
+use skiff_proto_macros::model;
 
 use super::condition::Condition;
 use super::meta::ObjectMeta;
@@ -9,19 +9,7 @@ use super::pod::PodTemplateSpec;
 use super::selector::LabelSelector;
 use super::values::IntOrString;
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct Deployment {
     pub metadata: ObjectMeta,
     pub spec: DeploymentSpec,
@@ -29,19 +17,7 @@ pub struct Deployment {
     pub status: Option<DeploymentStatus>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct DeploymentSpec {
     /// Defaults to 1; 0 is allowed (scale to zero).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -63,19 +39,7 @@ pub struct DeploymentSpec {
     pub paused: Option<bool>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct DeploymentStrategy {
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub type_: Option<DeploymentStrategyType>,
@@ -83,20 +47,7 @@ pub struct DeploymentStrategy {
     pub rolling_update: Option<RollingUpdate>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub enum DeploymentStrategyType {
     #[default]
     RollingUpdate,
@@ -105,19 +56,7 @@ pub enum DeploymentStrategyType {
 
 /// How far a rolling update may go above (`maxSurge`) or below (`maxUnavailable`) the
 /// desired count: a number or a percentage such as `25%`.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct RollingUpdate {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_surge: Option<IntOrString>,
@@ -125,19 +64,7 @@ pub struct RollingUpdate {
     pub max_unavailable: Option<IntOrString>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct DeploymentStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<u64>,

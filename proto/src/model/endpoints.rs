@@ -1,23 +1,11 @@
 //! Endpoints: the ready (and not ready) addresses behind a Service, kept by a controller.
 
-use serde::{Deserialize, Serialize};
+use skiff_proto_macros::model;
 
 use super::container::Protocol;
 use super::meta::{ObjectMeta, ObjectReference};
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct Endpoints {
     pub metadata: ObjectMeta,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -25,19 +13,7 @@ pub struct Endpoints {
 }
 
 /// Addresses that share the same ports.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct EndpointSubset {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addresses: Vec<EndpointAddress>,
@@ -47,19 +23,7 @@ pub struct EndpointSubset {
     pub ports: Vec<EndpointPort>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct EndpointAddress {
     /// The pod's address; for a Wasm pod, the address of its node's router.
     pub ip: String,
@@ -71,19 +35,7 @@ pub struct EndpointAddress {
     pub target_ref: Option<ObjectReference>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct EndpointPort {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,

@@ -1,23 +1,11 @@
 //! Event: a record of something notable that happened to an object.
 
-use serde::{Deserialize, Serialize};
+use skiff_proto_macros::model;
 
 use super::meta::{ObjectMeta, ObjectReference};
 use super::values::Time;
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct Event {
     pub metadata: ObjectMeta,
     pub involved_object: ObjectReference,
@@ -38,39 +26,14 @@ pub struct Event {
     pub last_timestamp: Option<Time>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub enum EventType {
     #[default]
     Normal,
     Warning,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct EventSource {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub component: Option<String>,

@@ -4,9 +4,8 @@
 //! (`type: ExtensionRef` naming an HttpFilter); Gateway API's built-in filter types are
 //! not supported yet.
 
+use skiff_proto_macros::model;
 use std::time::Duration;
-
-use serde::{Deserialize, Serialize};
 
 use super::condition::Condition;
 use super::meta::ObjectMeta;
@@ -16,19 +15,7 @@ pub use matches::{
     HttpHeaderMatch, HttpPathMatch, HttpQueryParamMatch, HttpRouteMatch, MatchType, PathMatchType,
 };
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct HttpRoute {
     pub metadata: ObjectMeta,
     #[serde(default)]
@@ -37,19 +24,7 @@ pub struct HttpRoute {
     pub status: Option<HttpRouteStatus>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct HttpRouteSpec {
     /// The Gateways (or other parents) the route attaches to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -62,19 +37,7 @@ pub struct HttpRouteSpec {
 }
 
 /// A parent of the route, usually a Gateway in the route's namespace.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct ParentReference {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
@@ -91,19 +54,7 @@ pub struct ParentReference {
 }
 
 /// Requests that match any of `matches` (none: every request) go to `backend_refs`.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct HttpRouteRule {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -119,19 +70,7 @@ pub struct HttpRouteRule {
 }
 
 /// A filter of a rule: `type: ExtensionRef` and the HttpFilter it names.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct HttpRouteFilter {
     #[serde(rename = "type")]
     pub kind: String,
@@ -140,19 +79,7 @@ pub struct HttpRouteFilter {
 }
 
 /// An object of the route's namespace, by group, kind and name.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct LocalObjectRef {
     pub group: String,
     pub kind: String,
@@ -160,19 +87,7 @@ pub struct LocalObjectRef {
 }
 
 /// A Service and port that gets a `weight` share of the rule's requests.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct HttpBackendRef {
     /// Absent or empty: the core group (Services).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -199,19 +114,7 @@ impl HttpBackendRef {
 }
 
 /// Gateway API durations (see [`parse_duration`]); `"0s"` means no timeout.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct HttpRouteTimeouts {
     /// From the request's arrival to the end of the response sent to the client.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -221,38 +124,14 @@ pub struct HttpRouteTimeouts {
     pub backend_request: Option<String>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct HttpRouteStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parents: Vec<RouteParentStatus>,
 }
 
 /// How one parent's controller took the route (`Accepted`, `ResolvedRefs`, ...).
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct RouteParentStatus {
     pub parent_ref: ParentReference,
     pub controller_name: String,

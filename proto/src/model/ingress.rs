@@ -1,23 +1,11 @@
 //! Ingress (networking.k8s.io/v1): HTTP routes from hosts and paths to Services, as
 //! Kubernetes users write them. Only Service backends are supported.
 
-use serde::{Deserialize, Serialize};
+use skiff_proto_macros::model;
 
 use super::meta::ObjectMeta;
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct Ingress {
     pub metadata: ObjectMeta,
     #[serde(default)]
@@ -26,19 +14,7 @@ pub struct Ingress {
     pub status: Option<IngressStatus>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct IngressSpec {
     /// The IngressClass that serves this Ingress (`None`: the default class).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -53,19 +29,7 @@ pub struct IngressSpec {
 }
 
 /// The paths served for one host (`None`: every host).
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct IngressRule {
     /// A DNS name, optionally with a leading `*.` wildcard; not an IP.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -74,38 +38,14 @@ pub struct IngressRule {
     pub http: Option<HttpIngressRuleValue>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct HttpIngressRuleValue {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub paths: Vec<HttpIngressPath>,
 }
 
 /// One path of a host, and the backend its requests go to.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct HttpIngressPath {
     /// Starts with `/`; required for `Exact` and `Prefix`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -115,20 +55,7 @@ pub struct HttpIngressPath {
 }
 
 /// How an Ingress path matches a request path.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub enum PathType {
     /// The whole path, exactly.
     Exact,
@@ -140,57 +67,21 @@ pub enum PathType {
 }
 
 /// Where requests go. Only `service` is supported (no `resource` backends).
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct IngressBackend {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service: Option<IngressServiceBackend>,
 }
 
 /// A Service in the Ingress's namespace, and one of its ports.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct IngressServiceBackend {
     pub name: String,
     pub port: ServiceBackendPort,
 }
 
 /// A Service port, by name or by number (exactly one of them).
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct ServiceBackendPort {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -199,19 +90,7 @@ pub struct ServiceBackendPort {
 }
 
 /// Hosts served over TLS, with the Secret that holds their certificate and key.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct IngressTls {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hosts: Vec<String>,
@@ -219,37 +98,13 @@ pub struct IngressTls {
     pub secret_name: Option<String>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct IngressStatus {
     #[serde(default)]
     pub load_balancer: IngressLoadBalancerStatus,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct IngressLoadBalancerStatus {
     /// The addresses where the Ingress is reachable.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -257,19 +112,7 @@ pub struct IngressLoadBalancerStatus {
 }
 
 /// One address: an IP or a hostname.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct IngressLoadBalancerIngress {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ip: Option<String>,

@@ -1,6 +1,6 @@
 //! Job: pods that run to completion, retried up to a limit.
 
-use serde::{Deserialize, Serialize};
+use skiff_proto_macros::model;
 
 use super::condition::Condition;
 use super::meta::ObjectMeta;
@@ -8,19 +8,7 @@ use super::pod::PodTemplateSpec;
 use super::selector::LabelSelector;
 use super::values::Time;
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct Job {
     pub metadata: ObjectMeta,
     pub spec: JobSpec,
@@ -28,19 +16,7 @@ pub struct Job {
     pub status: Option<JobStatus>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct JobSpec {
     /// The template's `restartPolicy` must be `Never` or `OnFailure`.
     pub template: PodTemplateSpec,
@@ -62,19 +38,7 @@ pub struct JobSpec {
     pub ttl_seconds_after_finished: Option<i32>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct JobStatus {
     #[serde(default)]
     pub active: i32,

@@ -6,7 +6,7 @@
 //! The object's name is derived from the bucket and the key ([`KeyValue::object_name`]),
 //! since keys are any string and names are DNS subdomains.
 
-use serde::{Deserialize, Serialize};
+use skiff_proto_macros::model;
 
 use super::meta::ObjectMeta;
 use super::values::Base64Bytes;
@@ -18,19 +18,7 @@ pub const MAX_KEY_BYTES: usize = 1024;
 /// The largest value, in bytes (as ConfigMaps and Secrets: it is replicated in memory).
 pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct KeyValue {
     pub metadata: ObjectMeta,
     /// The bucket (a DNS label), as the guest opened it.

@@ -1,26 +1,13 @@
 //! `metadata`: what every object has (name, namespace, labels, versions, owners), and
 //! references from one object to another.
 
+use skiff_proto_macros::model;
 use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
 
 use super::values::Time;
 
 /// Standard object metadata, as Kubernetes' `ObjectMeta`.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct ObjectMeta {
     /// Unique within the namespace (or the cluster, for cluster-scoped kinds).
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -74,19 +61,7 @@ impl ObjectMeta {
 }
 
 /// Points at an object that owns this one.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct OwnerReference {
     pub api_version: String,
     pub kind: String,
@@ -101,19 +76,7 @@ pub struct OwnerReference {
 }
 
 /// Points at any object, e.g. the subject of an Event or an endpoint's pod.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct ObjectReference {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,

@@ -1,22 +1,10 @@
 //! Namespace: a scope for names, quotas and access rules.
 
-use serde::{Deserialize, Serialize};
+use skiff_proto_macros::model;
 
 use super::meta::ObjectMeta;
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct Namespace {
     pub metadata: ObjectMeta,
     #[serde(default, skip_serializing_if = "NamespaceSpec::is_empty")]
@@ -25,19 +13,7 @@ pub struct Namespace {
     pub status: Option<NamespaceStatus>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct NamespaceSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub finalizers: Vec<String>,
@@ -49,38 +25,13 @@ impl NamespaceSpec {
     }
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct NamespaceStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phase: Option<NamespacePhase>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub enum NamespacePhase {
     #[default]
     Active,

@@ -1,27 +1,14 @@
 //! Node: a machine running a Skiff node agent, with what it offers and how it is doing.
 
+use skiff_proto_macros::model;
 use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
 
 use super::condition::Condition;
 use super::meta::ObjectMeta;
 use super::quantity::Quantity;
 use super::scheduling::Taint;
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct Node {
     pub metadata: ObjectMeta,
     #[serde(default)]
@@ -30,19 +17,7 @@ pub struct Node {
     pub status: Option<NodeStatus>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct NodeSpec {
     /// The addresses this node gives its container pods (assigned by the control plane
     /// from the cluster CIDR, one range per node).
@@ -57,19 +32,7 @@ pub struct NodeSpec {
     pub taints: Vec<Taint>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct NodeStatus {
     /// Everything the machine has: `cpu`, `memory`, `pods`, `wasm-instances`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -97,19 +60,7 @@ pub struct NodeStatus {
 }
 
 /// One artifact on a node, under every name it is known by (digest, references).
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct ContainerImage {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub names: Vec<String>,
@@ -118,19 +69,7 @@ pub struct ContainerImage {
 }
 
 /// The ports a node's daemons listen on (at the node's `InternalIP`).
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct NodeDaemonEndpoints {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent_endpoint: Option<DaemonEndpoint>,
@@ -143,19 +82,7 @@ pub struct NodeDaemonEndpoints {
     pub peer_endpoint: Option<DaemonEndpoint>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct DaemonEndpoint {
     pub port: u16,
 }
@@ -203,20 +130,7 @@ impl NodeStatus {
     }
 }
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 #[serde(rename_all = "lowercase")]
 pub enum Runtime {
     /// Wasm components and WASI modules in wasmtime.
@@ -226,19 +140,7 @@ pub enum Runtime {
     Oci,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct NodeAddress {
     /// `InternalIP`, `Hostname`, or `Router` (the node's ingress address).
     #[serde(rename = "type")]
@@ -246,19 +148,7 @@ pub struct NodeAddress {
     pub address: String,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct NodeSystemInfo {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub architecture: String,

@@ -2,9 +2,8 @@
 //! HTTPRoute rules attach through `filters: [{type: ExtensionRef, ...}]`, and a
 //! WasmAdmissionPolicy, which the API server runs on the writes it matches.
 
+use skiff_proto_macros::model;
 use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
 
 use super::meta::ObjectMeta;
 use super::quantity::Quantity;
@@ -20,38 +19,14 @@ pub const DEFAULT_POLICY_TIMEOUT: &str = "100ms";
 pub const DEFAULT_POLICY_MEMORY: &str = "32Mi";
 
 /// An HTTP filter component (`skiff:http-filter/http-filter@0.1.0`).
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct HttpFilter {
     pub metadata: ObjectMeta,
     pub spec: PluginSpec,
 }
 
 /// A component and what each call of it may use.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct PluginSpec {
     /// The component: `sha256:<hex>` of an uploaded artifact, an OCI reference, or a
     /// local file path (`skiff apply` uploads it).
@@ -70,37 +45,13 @@ pub struct PluginSpec {
 
 /// An admission policy component (`skiff:admission/admission-policy@0.1.0`), run on the
 /// writes it matches. Cluster-scoped.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct WasmAdmissionPolicy {
     pub metadata: ObjectMeta,
     pub spec: AdmissionPolicySpec,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct AdmissionPolicySpec {
     /// The component, as an HttpFilter's `image`.
     pub image: String,
@@ -135,19 +86,7 @@ impl AdmissionPolicySpec {
 }
 
 /// Kinds, namespaces and labels a policy reviews (empty: all).
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct PolicyMatch {
     /// Kinds by name, e.g. `Deployment`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -162,20 +101,7 @@ pub struct PolicyMatch {
     pub operations: Vec<String>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub enum FailurePolicy {
     #[default]
     Fail,

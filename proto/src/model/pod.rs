@@ -1,6 +1,7 @@
 //! Pod: the unit of scheduling. One or more workloads (OCI containers, or Wasm components
 //! when `runtimeClassName: wasm`) that share a node, volumes and a lifecycle.
 
+use skiff_proto_macros::model;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -17,19 +18,7 @@ use super::volume::Volume;
 /// The runtime class that selects Skiff's Wasm runtime (as runwasi and SpinKube users write).
 pub const WASM_RUNTIME_CLASS: &str = "wasm";
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct Pod {
     pub metadata: ObjectMeta,
     pub spec: PodSpec,
@@ -38,38 +27,14 @@ pub struct Pod {
 }
 
 /// A pod as written inside a workload (Deployment, ReplicaSet, Job, DaemonSet).
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct PodTemplateSpec {
     #[serde(default)]
     pub metadata: ObjectMeta,
     pub spec: PodSpec,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct PodSpec {
     /// Run in order to completion before `containers` start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -161,37 +126,12 @@ impl PodSpec {
 }
 
 /// An object in the same namespace, by name.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct LocalObjectReference {
     pub name: String,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub enum RestartPolicy {
     #[default]
     Always,
@@ -199,20 +139,7 @@ pub enum RestartPolicy {
     Never,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub enum PodPhase {
     #[default]
     Pending,
@@ -222,19 +149,7 @@ pub enum PodPhase {
     Unknown,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct PodStatus {
     #[serde(default)]
     pub phase: PodPhase,
@@ -299,19 +214,7 @@ pub struct PodUsage {
 }
 
 /// The state of one workload, under Kubernetes' names so tools and habits carry over.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct ContainerStatus {
     pub name: String,
     #[serde(default)]
@@ -332,19 +235,7 @@ pub struct ContainerStatus {
 }
 
 /// At most one of the three is set.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct ContainerState {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waiting: Option<StateWaiting>,
@@ -360,19 +251,7 @@ impl ContainerState {
     }
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct StateWaiting {
     /// E.g. `ContainerCreating`, `CrashLoopBackOff`, `ArtifactNotFound`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -381,37 +260,13 @@ pub struct StateWaiting {
     pub message: Option<String>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct StateRunning {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Time>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct StateTerminated {
     pub exit_code: i32,
     #[serde(skip_serializing_if = "Option::is_none")]

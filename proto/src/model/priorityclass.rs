@@ -2,23 +2,11 @@
 //! server writes its value into `spec.priority`. The scheduler places higher-priority
 //! pods first and, when one fits nowhere, may evict lower-priority pods to make room.
 
-use serde::{Deserialize, Serialize};
+use skiff_proto_macros::model;
 
 use super::meta::ObjectMeta;
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct PriorityClass {
     pub metadata: ObjectMeta,
     /// Higher runs first; user classes stay at or below 1,000,000,000.
@@ -33,20 +21,7 @@ pub struct PriorityClass {
     pub preemption_policy: Option<PreemptionPolicy>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub enum PreemptionPolicy {
     #[default]
     PreemptLowerPriority,

@@ -2,26 +2,13 @@
 //! memory requests and limits, objects of each kind), and the defaults and bounds of
 //! each container's resources.
 
+use skiff_proto_macros::model;
 use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
 
 use super::meta::ObjectMeta;
 use super::quantity::Quantity;
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct ResourceQuota {
     pub metadata: ObjectMeta,
     #[serde(default)]
@@ -30,19 +17,7 @@ pub struct ResourceQuota {
     pub status: Option<ResourceQuotaStatus>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct ResourceQuotaSpec {
     /// Resource name (`pods`, `requests.cpu`, `limits.memory`, `count/secrets`, ...) →
     /// the most the namespace may use.
@@ -50,19 +25,7 @@ pub struct ResourceQuotaSpec {
     pub hard: BTreeMap<String, Quantity>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct ResourceQuotaStatus {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub hard: BTreeMap<String, Quantity>,
@@ -70,57 +33,21 @@ pub struct ResourceQuotaStatus {
     pub used: BTreeMap<String, Quantity>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct LimitRange {
     pub metadata: ObjectMeta,
     #[serde(default)]
     pub spec: LimitRangeSpec,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct LimitRangeSpec {
     #[serde(default)]
     pub limits: Vec<LimitRangeItem>,
 }
 
 /// Defaults and bounds for one container's (or one pod's) `cpu` and `memory`.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct LimitRangeItem {
     /// `Container` or `Pod`.
     #[serde(rename = "type")]

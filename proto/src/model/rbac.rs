@@ -3,6 +3,7 @@
 //! role to users, groups and service accounts. Nothing is allowed unless a rule allows it.
 
 use serde::{Deserialize, Serialize};
+use skiff_proto_macros::model;
 
 use super::meta::ObjectMeta;
 
@@ -46,19 +47,7 @@ pub struct PolicyRule {
 }
 
 /// Rules that apply in one namespace.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct Role {
     pub metadata: ObjectMeta,
     #[serde(default)]
@@ -67,19 +56,7 @@ pub struct Role {
 
 /// Rules that apply in every namespace (through a ClusterRoleBinding), or in one
 /// (through a RoleBinding), and to cluster-scoped kinds.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct ClusterRole {
     pub metadata: ObjectMeta,
     #[serde(default)]
@@ -136,19 +113,7 @@ pub struct RoleRef {
 }
 
 /// Gives a Role or ClusterRole's rules to its subjects, in the binding's namespace.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct RoleBinding {
     pub metadata: ObjectMeta,
     #[serde(default)]
@@ -157,19 +122,7 @@ pub struct RoleBinding {
 }
 
 /// Gives a ClusterRole's rules to its subjects, everywhere.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct ClusterRoleBinding {
     pub metadata: ObjectMeta,
     #[serde(default)]

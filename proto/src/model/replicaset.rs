@@ -1,25 +1,13 @@
 //! ReplicaSet: keeps a number of identical pods running.
 
-use serde::{Deserialize, Serialize};
+use skiff_proto_macros::model;
 
 use super::condition::Condition;
 use super::meta::ObjectMeta;
 use super::pod::PodTemplateSpec;
 use super::selector::LabelSelector;
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct ReplicaSet {
     pub metadata: ObjectMeta,
     pub spec: ReplicaSetSpec,
@@ -27,19 +15,7 @@ pub struct ReplicaSet {
     pub status: Option<ReplicaSetStatus>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct ReplicaSetSpec {
     /// Defaults to 1.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -52,19 +28,7 @@ pub struct ReplicaSetSpec {
     pub min_ready_seconds: Option<i32>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct ReplicaSetStatus {
     #[serde(default)]
     pub replicas: i32,

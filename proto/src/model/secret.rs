@@ -1,25 +1,12 @@
 //! Secret: like a ConfigMap, for sensitive values (base64 `data`, or plain `stringData`).
 
+use skiff_proto_macros::model;
 use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
 
 use super::meta::ObjectMeta;
 use super::values::Base64Bytes;
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct Secret {
     pub metadata: ObjectMeta,
     /// `Opaque` by default; kept as written for tools that switch on it.

@@ -2,22 +2,10 @@
 //! container (`securityContext`) and for every container of a pod (the pod's
 //! `securityContext`), as Kubernetes writes them.
 
-use serde::{Deserialize, Serialize};
+use skiff_proto_macros::model;
 
 /// A container's `securityContext`.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct SecurityContext {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run_as_user: Option<i64>,
@@ -36,19 +24,7 @@ pub struct SecurityContext {
 }
 
 /// Capabilities added to and dropped from the default set (`NET_ADMIN`, `ALL`, ...).
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct Capabilities {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub add: Vec<String>,
@@ -57,19 +33,7 @@ pub struct Capabilities {
 }
 
 /// A pod's `securityContext`: defaults for every container.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct PodSecurityContext {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run_as_user: Option<i64>,

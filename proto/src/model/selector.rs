@@ -1,23 +1,10 @@
 //! Label selectors: how Deployments find their pods and Services their endpoints.
 
+use skiff_proto_macros::model;
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
 /// Matches objects by labels; all requirements must hold (an empty selector matches all).
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct LabelSelector {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub match_labels: BTreeMap<String, String>,
@@ -26,19 +13,7 @@ pub struct LabelSelector {
 }
 
 /// One requirement: `key In (a, b)`, `key NotIn (...)`, `key Exists`, `key DoesNotExist`.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct LabelSelectorRequirement {
     pub key: String,
     pub operator: SelectorOperator,
@@ -46,20 +21,7 @@ pub struct LabelSelectorRequirement {
     pub values: Vec<String>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub enum SelectorOperator {
     #[default]
     In,

@@ -1,26 +1,13 @@
 //! Service: a stable name and ports in front of the pods a selector picks.
 
+use skiff_proto_macros::model;
 use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
 
 use super::container::Protocol;
 use super::meta::ObjectMeta;
 use super::values::IntOrString;
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct Service {
     pub metadata: ObjectMeta,
     #[serde(default)]
@@ -29,19 +16,7 @@ pub struct Service {
     pub status: Option<ServiceStatus>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct ServiceSpec {
     /// Pods with these labels are the Service's endpoints; empty means endpoints are
     /// managed by hand.
@@ -58,20 +33,7 @@ pub struct ServiceSpec {
     pub session_affinity: Option<SessionAffinity>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub enum ServiceType {
     #[default]
     ClusterIP,
@@ -79,39 +41,14 @@ pub enum ServiceType {
     LoadBalancer,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub enum SessionAffinity {
     #[default]
     None,
     ClientIP,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct ServicePort {
     /// Required when the Service has more than one port.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -126,19 +63,7 @@ pub struct ServicePort {
     pub node_port: Option<i32>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct ServiceStatus {
     /// Addresses where the Service is reachable from outside, e.g. node routers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

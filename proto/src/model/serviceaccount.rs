@@ -1,23 +1,11 @@
 //! ServiceAccount: an identity for workloads and tools, `system:serviceaccount:NS:NAME`,
 //! which authenticates with signed bearer tokens (`skiff create token`).
 
-use serde::{Deserialize, Serialize};
+use skiff_proto_macros::model;
 
 use super::meta::ObjectMeta;
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct ServiceAccount {
     pub metadata: ObjectMeta,
     /// Whether pods running as this account get a token mounted (kept as written).

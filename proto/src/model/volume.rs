@@ -1,26 +1,14 @@
 //! Pod volumes: scratch space, host folders, and ConfigMaps/Secrets as files. For Wasm
 //! pods each mount is preopened in the guest at its mount path.
 
-use serde::{Deserialize, Serialize};
+use skiff_proto_macros::model;
 
 use super::values::names_set;
 
 use super::quantity::Quantity;
 
 /// A named volume; exactly one source is set.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct Volume {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -46,19 +34,7 @@ impl Volume {
 }
 
 /// Scratch space that lives as long as the pod.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct EmptyDirSource {
     /// `""` (node disk) or `Memory` (tmpfs).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -68,19 +44,7 @@ pub struct EmptyDirSource {
 }
 
 /// A folder or file of the node.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct HostPathSource {
     pub path: String,
     /// `Directory`, `DirectoryOrCreate`, `File`, `FileOrCreate`, ... as in Kubernetes.
@@ -88,19 +52,7 @@ pub struct HostPathSource {
     pub type_: Option<String>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct ConfigMapVolumeSource {
     pub name: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -111,19 +63,7 @@ pub struct ConfigMapVolumeSource {
     pub optional: Option<bool>,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct SecretVolumeSource {
     pub secret_name: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -135,19 +75,7 @@ pub struct SecretVolumeSource {
 }
 
 /// Projects one key to a relative file path inside the volume.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct KeyToPath {
     pub key: String,
     pub path: String,

@@ -1,21 +1,10 @@
 //! The matching part of an HTTPRoute rule: paths, headers, query parameters, methods.
 
 use serde::{Deserialize, Serialize};
+use skiff_proto_macros::model;
 
 /// One match: a request must satisfy every condition given.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct HttpRouteMatch {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<HttpPathMatch>,
@@ -61,20 +50,7 @@ impl Default for HttpPathMatch {
     }
 }
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub enum PathMatchType {
     Exact,
     /// Whole `/`-separated segments: `/foo` matches `/foo` and `/foo/bar`, not `/foobar`.
@@ -85,19 +61,7 @@ pub enum PathMatchType {
 }
 
 /// A header the request must carry (names compare case-insensitively).
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct HttpHeaderMatch {
     /// `None`: `Exact`.
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
@@ -107,19 +71,7 @@ pub struct HttpHeaderMatch {
 }
 
 /// A query parameter the request must carry.
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub struct HttpQueryParamMatch {
     /// `None`: `Exact`.
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
@@ -128,20 +80,7 @@ pub struct HttpQueryParamMatch {
     pub value: String,
 }
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    Deserialize,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[model]
 pub enum MatchType {
     #[default]
     Exact,
