@@ -12,7 +12,10 @@
 //! - [`model`]: one file per resource (Pod, Deployment, Service, ...) and the pieces they
 //!   share (metadata, quantities, selectors). serde gives the YAML/JSON form users write,
 //!   shaped like Kubernetes; rkyv gives the stored form.
-//! - [`object`]: [`Object`], any resource tagged by [`Kind`], with its `apiVersion`.
+//! - `kinds`: the one table of kinds (names, group/version, plural, short names, scope,
+//!   subresources), from which [`Kind`] and [`Object`] are generated.
+//! - [`object`]: what every [`Kind`] and [`Object`] says of itself, read from the table.
+//! - [`printer`]: the columns `get` shows per kind, and an object's cells.
 //! - [`manifest`]: text → validated objects, or diagnostics naming file, line, field path
 //!   and a fix.
 //! - [`validate`]: the rules types cannot express (names, ranges, cross-field rules).
@@ -24,9 +27,11 @@
 pub mod artifact;
 mod error;
 pub mod grpc;
+mod kinds;
 pub mod manifest;
 pub mod model;
 pub mod object;
+pub mod printer;
 pub mod stored;
 pub mod validate;
 

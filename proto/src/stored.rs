@@ -57,6 +57,31 @@ mod tests {
         assert_eq!(decode(&encode(&ns()).unwrap()).unwrap(), ns());
     }
 
+    /// The stored bytes of a few objects, pinned (by their sha256): an `Object` variant moved or a model
+    /// field reordered would change them, and every stored object would then be misread.
+    #[test]
+    fn the_stored_form_does_not_drift() {
+        let cm = Object::ConfigMap(crate::model::ConfigMap {
+            metadata: ObjectMeta {
+                name: "c".into(),
+                namespace: "n".into(),
+                ..Default::default()
+            },
+            data: [("k".to_owned(), "v".to_owned())].into(),
+            ..Default::default()
+        });
+        let hex = |o: &Object| -> String {
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(encode(o).unwrap());
+            digest.iter().map(|b| format!("{b:02x}")).collect()
+        };
+        assert_eq!(hex(&ns()), NS_V1, "Namespace");
+        assert_eq!(hex(&cm), CONFIGMAP_V1, "ConfigMap");
+    }
+
+    const NS_V1: &str = "af69eac23d53e85e0f5332847ee94787ea2103d5d5a68051382b646497ff3259";
+    const CONFIGMAP_V1: &str = "6efe1ca5a3919a2cad47eff74164528c93ad2064a2edf2a4ba8f683cf0b9114c";
+
     #[test]
     fn corruption_is_an_error_not_a_crash() {
         let good = encode(&ns()).unwrap();

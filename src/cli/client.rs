@@ -235,37 +235,22 @@ pub fn source_text(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// A kind from what a user types: its name in any case, plural, or a short name.
+/// A kind from what a user types: its name in any case, plural, singular or a short name,
+/// optionally with its group (`deployments.apps`), as kubectl reads it.
 pub fn kind(word: &str) -> Result<Kind, Failure> {
-    let w = word.to_ascii_lowercase();
-    let short = match w.as_str() {
-        "po" => Some(Kind::Pod),
-        "deploy" => Some(Kind::Deployment),
-        "svc" => Some(Kind::Service),
-        "no" => Some(Kind::Node),
-        "ns" => Some(Kind::Namespace),
-        "cm" => Some(Kind::ConfigMap),
-        "rs" => Some(Kind::ReplicaSet),
-        "ds" => Some(Kind::DaemonSet),
-        "ep" => Some(Kind::Endpoints),
-        "ev" => Some(Kind::Event),
-        "pc" => Some(Kind::PriorityClass),
-        "ing" => Some(Kind::Ingress),
-        "sa" => Some(Kind::ServiceAccount),
-        _ => None,
-    };
-    short
-        .or_else(|| {
-            Kind::ALL.into_iter().find(|k| {
-                w == k.name().to_ascii_lowercase() || w == k.resource()
+    Kind::lookup(word).ok_or_else(|| {
+        let words: Vec<String> = Kind::ALL
+            .iter()
+            .map(|k| match k.info().short_names {
+                [] => k.resource().to_owned(),
+                short => format!("{} ({})", k.resource(), short.join(", ")),
             })
-        })
-        .ok_or_else(|| {
-            Failure::User(format!(
-                "unknown kind {word:?}; kinds: {} (short: po, deploy, rs, ds, svc, ep, no, ns, cm, ev, pc, ing, sa)",
-                Kind::ALL.map(|k| k.name().to_ascii_lowercase()).join(", ")
-            ))
-        })
+            .collect();
+        Failure::User(format!(
+            "unknown kind {word:?}; kinds: {}",
+            words.join(", ")
+        ))
+    })
 }
 
 /// The runtime the client verbs run on.

@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use skiff_proto::Kind;
 use skiff_proto::grpc::api::LogsRequest;
 use skiff_proto::grpc::api::log_service_client::LogServiceClient;
 
@@ -14,7 +15,7 @@ use super::client::{self, Failure, refused};
 fn pod_name(arg: &str) -> Result<&str, Failure> {
     match arg.split_once('/') {
         None => Ok(arg),
-        Some((kind, name)) if matches!(kind, "pod" | "pods" | "po") && !name.is_empty() => Ok(name),
+        Some((kind, name)) if Kind::lookup(kind) == Some(Kind::Pod) && !name.is_empty() => Ok(name),
         Some(_) => Err(Failure::User(format!(
             "{arg:?}: logs are read from pods; name one as NAME or pod/NAME"
         ))),

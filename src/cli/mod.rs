@@ -352,7 +352,7 @@ pub struct ApplyArgs {
 
 #[derive(Debug, Args)]
 pub struct DescribeArgs {
-    /// Kind (or short name).
+    /// Kind: name, plural or short name (`deploy`, `deployments.apps`).
     pub kind: String,
     pub name: String,
     #[command(flatten)]
@@ -361,7 +361,7 @@ pub struct DescribeArgs {
 
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
-    /// Kind (or short name) of the objects to delete.
+    /// Kind of the objects to delete: name, plural or short name.
     pub kind: Option<String>,
     pub names: Vec<String>,
     #[command(flatten)]
@@ -392,7 +392,7 @@ pub struct OptionalFiles {
 
 #[derive(Debug, Args)]
 pub struct GetArgs {
-    /// Kind (or short name: po, deploy, svc, no, ns, cm).
+    /// Kind: name, plural or short name (po, deploy, svc, no, ns, cm, ...).
     pub kind: String,
     pub names: Vec<String>,
     /// Output: wide, yaml, json, name.

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-use super::{Source, typed};
+use super::Source;
 use crate::object::{Kind, Object};
 use crate::validate;
 
@@ -25,7 +25,7 @@ pub(super) fn decode(text: &str, source: &Source) -> Option<Object> {
     if map.remove("apiVersion")?.as_str()? != kind.api_version() {
         return None;
     }
-    let obj = typed(kind, value).ok()?;
+    let obj = crate::kinds::decode(kind, value).ok()?;
     let context = validate::Context {
         base_dir: source.base_dir.as_deref(),
     };

@@ -295,7 +295,7 @@ fn decode_document(doc: &Marked, source: &Source) -> Result<(Object, String), Ve
         .and_then(|n| n.as_str())
         .map(|n| format!("{kind}/{n}"))
         .unwrap_or_else(|| kind.name().to_owned());
-    let obj = typed(kind, value).map_err(|(mut path, message)| {
+    let obj = crate::kinds::decode(kind, value).map_err(|(mut path, message)| {
         let e = hints::explain(&message);
         // serde names the object a required field is missing from; point at the field.
         if let Some(field) = e
@@ -310,38 +310,9 @@ fn decode_document(doc: &Marked, source: &Source) -> Result<(Object, String), Ve
     Ok((obj, name))
 }
 
-fn from_value<T: DeserializeOwned>(v: serde_json::Value) -> Result<T, (FieldPath, String)> {
+pub(crate) fn from_value<T: DeserializeOwned>(
+    v: serde_json::Value,
+) -> Result<T, (FieldPath, String)> {
     serde_path_to_error::deserialize(v)
         .map_err(|e| (FieldPath::from(e.path()), e.inner().to_string()))
-}
-
-/// Strict typed decoding of a document whose header named `kind`.
-fn typed(kind: Kind, v: serde_json::Value) -> Result<Object, (FieldPath, String)> {
-    Ok(match kind {
-        Kind::Namespace => Object::Namespace(from_value(v)?),
-        Kind::Node => Object::Node(from_value(v)?),
-        Kind::Pod => Object::Pod(from_value(v)?),
-        Kind::ReplicaSet => Object::ReplicaSet(from_value(v)?),
-        Kind::Deployment => Object::Deployment(from_value(v)?),
-        Kind::Job => Object::Job(from_value(v)?),
-        Kind::DaemonSet => Object::DaemonSet(from_value(v)?),
-        Kind::Service => Object::Service(from_value(v)?),
-        Kind::Endpoints => Object::Endpoints(from_value(v)?),
-        Kind::ConfigMap => Object::ConfigMap(from_value(v)?),
-        Kind::Secret => Object::Secret(from_value(v)?),
-        Kind::Event => Object::Event(from_value(v)?),
-        Kind::PriorityClass => Object::PriorityClass(from_value(v)?),
-        Kind::Ingress => Object::Ingress(from_value(v)?),
-        Kind::HttpRoute => Object::HttpRoute(from_value(v)?),
-        Kind::ServiceAccount => Object::ServiceAccount(from_value(v)?),
-        Kind::Role => Object::Role(from_value(v)?),
-        Kind::ClusterRole => Object::ClusterRole(from_value(v)?),
-        Kind::RoleBinding => Object::RoleBinding(from_value(v)?),
-        Kind::ClusterRoleBinding => Object::ClusterRoleBinding(from_value(v)?),
-        Kind::ResourceQuota => Object::ResourceQuota(from_value(v)?),
-        Kind::LimitRange => Object::LimitRange(from_value(v)?),
-        Kind::KeyValue => Object::KeyValue(from_value(v)?),
-        Kind::HttpFilter => Object::HttpFilter(from_value(v)?),
-        Kind::WasmAdmissionPolicy => Object::WasmAdmissionPolicy(from_value(v)?),
-    })
 }

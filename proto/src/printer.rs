@@ -1,0 +1,377 @@
+//! Printer columns: what `kubectl get` shows for each kind (NAME, READY, STATUS, RESTARTS,
+//! AGE for pods, ...), as column definitions and the cells of one object. The CLI's tables
+//! and (with the Kubernetes API) server-side `Table`s are both made from here; a kind
+//! with no columns of its own shows NAME and AGE.
+
+use crate::model::values::Time;
+use crate::model::{ConditionStatus, Ingress};
+use crate::{Kind, Object};
+
+/// One column, as Kubernetes' `TableColumnDefinition` describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Column {
+    pub name: &'static str,
+    /// `string`, `integer` or `date`, as OpenAPI types.
+    pub type_: &'static str,
+    /// `0`: always shown; `1`: only with `-o wide`.
+    pub priority: u8,
+    pub description: &'static str,
+}
+
+const fn col(name: &'static str, type_: &'static str, description: &'static str) -> Column {
+    Column {
+        name,
+        type_,
+        priority: 0,
+        description,
+    }
+}
+
+const NAME: Column = col("NAME", "string", "Name must be unique within a namespace.");
+const AGE: Column = col("AGE", "date", "How long ago the object was created.");
+
+/// The columns of a kind between NAME and AGE, and after AGE those `-o wide` adds.
+type Own = (&'static [Column], &'static [Column]);
+
+fn own(kind: Kind) -> Own {
+    const S: &str = "string";
+    const I: &str = "integer";
+    match kind {
+        Kind::Pod => {
+            const C: Own = (
+                &[
+                    col("READY", S, "Ready containers of all containers."),
+                    col(
+                        "STATUS",
+                        S,
+                        "The first waiting or terminated reason, else the phase.",
+                    ),
+                    col("RESTARTS", I, "Restarts of all containers."),
+                ],
+                &[Column {
+                    priority: 1,
+                    ..col("NODE", S, "The node the pod is bound to.")
+                }],
+            );
+            C
+        }
+        Kind::Deployment => {
+            const C: Own = (
+                &[
+                    col("READY", S, "Ready replicas of those wanted."),
+                    col("UP-TO-DATE", I, "Replicas of the current template."),
+                    col("AVAILABLE", I, "Replicas available to serve."),
+                ],
+                &[],
+            );
+            C
+        }
+        Kind::ReplicaSet => {
+            const C: Own = (
+                &[
+                    col("DESIRED", I, "Replicas wanted."),
+                    col("CURRENT", I, "Replicas made."),
+                    col("READY", I, "Replicas ready."),
+                ],
+                &[],
+            );
+            C
+        }
+        Kind::Service => {
+            const C: Own = (
+                &[
+                    col("TYPE", S, "ClusterIP, NodePort or LoadBalancer."),
+                    col("CLUSTER-IP", S, "The virtual address in the cluster."),
+                    col("PORT(S)", S, "Ports and protocols."),
+                ],
+                &[],
+            );
+            C
+        }
+        Kind::Node => {
+            const C: Own = (
+                &[col("STATUS", S, "Ready, NotReady or Unknown; cordoned.")],
+                &[],
+            );
+            C
+        }
+        Kind::ConfigMap | Kind::Secret => {
+            const C: Own = (&[col("DATA", I, "Keys held.")], &[]);
+            C
+        }
+        Kind::Job => {
+            const C: Own = (
+                &[col("COMPLETIONS", S, "Succeeded pods of those wanted.")],
+                &[],
+            );
+            C
+        }
+        Kind::DaemonSet => {
+            const C: Own = (
+                &[
+                    col("DESIRED", I, "Nodes that should run the pod."),
+                    col("CURRENT", I, "Nodes running it."),
+                    col("READY", I, "Nodes where it is ready."),
+                    col("UP-TO-DATE", I, "Nodes running the current template."),
+                ],
+                &[],
+            );
+            C
+        }
+        Kind::PriorityClass => {
+            const C: Own = (
+                &[
+                    col("VALUE", I, "The priority."),
+                    col("GLOBAL-DEFAULT", S, "Whether pods without a class get it."),
+                ],
+                &[],
+            );
+            C
+        }
+        Kind::Ingress => {
+            const C: Own = (
+                &[
+                    col("CLASS", S, "The ingress class."),
+                    col("HOSTS", S, "The hosts of its rules."),
+                    col("ADDRESS", S, "Where it is reachable."),
+                    col("PORTS", S, "80, and 443 with TLS."),
+                ],
+                &[],
+            );
+            C
+        }
+        Kind::HttpRoute => {
+            const C: Own = (&[col("HOSTNAMES", S, "The hostnames it matches.")], &[]);
+            C
+        }
+        Kind::KeyValue => {
+            const C: Own = (
+                &[
+                    col("BUCKET", S, "The wasi:keyvalue bucket."),
+                    col("KEY", S, "The key."),
+                    col("BYTES", I, "The value's length."),
+                ],
+                &[],
+            );
+            C
+        }
+        _ => (&[], &[]),
+    }
+}
+
+/// Every column of `kind`: NAME, its own, AGE, then the wide ones.
+pub fn columns(kind: Kind) -> Vec<Column> {
+    let (own, wide) = own(kind);
+    let mut c = vec![NAME];
+    c.extend_from_slice(own);
+    c.push(AGE);
+    c.extend_from_slice(wide);
+    c
+}
+
+/// The cells of `o`, one per column of [`columns`] (`now` gives AGE).
+pub fn cells(o: &Object, now: Time) -> Vec<String> {
+    let m = o.metadata();
+    let age = m
+        .creation_timestamp
+        .map(|t| age(now.unix_seconds.saturating_sub(t.unix_seconds)))
+        .unwrap_or_else(|| "<unknown>".into());
+    let mut r = vec![m.name.clone()];
+    match o {
+        Object::Pod(p) => {
+            let statuses = p
+                .status
+                .as_ref()
+                .map(|s| &s.container_statuses[..])
+                .unwrap_or(&[]);
+            let ready = statuses.iter().filter(|c| c.ready).count();
+            let restarts: u32 = statuses.iter().map(|c| c.restart_count).sum();
+            r.extend([
+                format!("{ready}/{}", p.spec.containers.len()),
+                pod_status(p),
+                restarts.to_string(),
+                age,
+            ]);
+            r.push(p.spec.node_name.clone().unwrap_or_else(|| "<none>".into()));
+        }
+        Object::Deployment(d) => {
+            let s = d.status.clone().unwrap_or_default();
+            let want = d.spec.replicas.unwrap_or(1);
+            r.extend([
+                format!("{}/{want}", s.ready_replicas),
+                s.updated_replicas.to_string(),
+                s.available_replicas.to_string(),
+                age,
+            ]);
+        }
+        Object::ReplicaSet(rs) => {
+            let s = rs.status.clone().unwrap_or_default();
+            r.extend([
+                rs.spec.replicas.unwrap_or(1).to_string(),
+                s.replicas.to_string(),
+                s.ready_replicas.to_string(),
+                age,
+            ]);
+        }
+        Object::Service(s) => {
+            let ports: Vec<String> = s
+                .spec
+                .ports
+                .iter()
+                .map(|p| format!("{}/{:?}", p.port, p.protocol.unwrap_or_default()).to_uppercase())
+                .collect();
+            r.extend([
+                format!("{:?}", s.spec.type_.unwrap_or_default()),
+                s.spec.cluster_ip.clone().unwrap_or_else(|| "<none>".into()),
+                if ports.is_empty() {
+                    "<none>".into()
+                } else {
+                    ports.join(",")
+                },
+                age,
+            ]);
+        }
+        Object::Node(n) => {
+            let ready = n
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+                .map(|c| c.status);
+            let mut status = match ready {
+                Some(ConditionStatus::True) => "Ready",
+                Some(ConditionStatus::False) => "NotReady",
+                _ => "Unknown",
+            }
+            .to_owned();
+            if n.spec.unschedulable == Some(true) {
+                status.push_str(",SchedulingDisabled");
+            }
+            r.extend([status, age]);
+        }
+        Object::ConfigMap(c) => r.extend([c.data.len().to_string(), age]),
+        Object::Secret(s) => r.extend([(s.data.len() + s.string_data.len()).to_string(), age]),
+        Object::Job(j) => {
+            let done = j.status.as_ref().map_or(0, |s| s.succeeded);
+            r.extend([format!("{done}/{}", j.spec.completions.unwrap_or(1)), age]);
+        }
+        Object::DaemonSet(d) => {
+            let s = d.status.clone().unwrap_or_default();
+            r.extend([
+                s.desired_number_scheduled.to_string(),
+                s.current_number_scheduled.to_string(),
+                s.number_ready.to_string(),
+                s.updated_number_scheduled.to_string(),
+                age,
+            ]);
+        }
+        Object::PriorityClass(c) => {
+            r.extend([c.value.to_string(), c.global_default.to_string(), age]);
+        }
+        Object::Ingress(i) => r.extend(ingress_columns(i).into_iter().chain([age])),
+        Object::HttpRoute(h) => r.extend([hosts(h.spec.hostnames.iter()), age]),
+        Object::KeyValue(kv) => r.extend([
+            kv.bucket.clone(),
+            kv.key.clone(),
+            kv.value.0.len().to_string(),
+            age,
+        ]),
+        _ => r.push(age),
+    }
+    r
+}
+
+/// CLASS, HOSTS, ADDRESS and PORTS of an Ingress, as kubectl shows them.
+fn ingress_columns(i: &Ingress) -> [String; 4] {
+    let class = i.spec.ingress_class_name.as_deref().unwrap_or("<none>");
+    let address: Vec<&str> = i
+        .status
+        .iter()
+        .flat_map(|s| &s.load_balancer.ingress)
+        .filter_map(|a| a.ip.as_deref().or(a.hostname.as_deref()))
+        .collect();
+    let ports = if i.spec.tls.is_empty() {
+        "80"
+    } else {
+        "80, 443"
+    };
+    [
+        class.to_owned(),
+        hosts(i.spec.rules.iter().filter_map(|r| r.host.as_ref())),
+        address.join(","),
+        ports.to_owned(),
+    ]
+}
+
+/// Host names, as kubectl lists them: `*` for none, the first three and a count.
+fn hosts<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let names: Vec<&str> = names.map(String::as_str).collect();
+    match names.len() {
+        0 => "*".to_owned(),
+        n if n > 3 => format!("{} + {} more...", names[..3].join(","), n - 3),
+        _ => names.join(","),
+    }
+}
+
+/// What `STATUS` shows for a pod: the first waiting or terminated reason, else the phase.
+fn pod_status(p: &crate::model::pod::Pod) -> String {
+    let Some(s) = &p.status else {
+        return "Pending".into();
+    };
+    for c in &s.container_statuses {
+        let waiting = c.state.waiting.as_ref().and_then(|w| w.reason.clone());
+        let ended = c.state.terminated.as_ref().and_then(|t| t.reason.clone());
+        if let Some(reason) = waiting.or(ended).filter(|r| !r.is_empty()) {
+            return reason;
+        }
+    }
+    format!("{:?}", s.phase)
+}
+
+/// `45s`, `3m`, `2h`, `5d`, as kubectl prints ages.
+pub fn age(secs: u64) -> String {
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ingress_hosts_read_like_kubectl() {
+        let names: Vec<String> = [
+            "a.example.com",
+            "b.example.com",
+            "c.example.com",
+            "d.example.com",
+        ]
+        .map(String::from)
+        .into();
+        assert_eq!(hosts(names[..0].iter()), "*");
+        assert_eq!(hosts(names[..2].iter()), "a.example.com,b.example.com");
+        assert_eq!(
+            hosts(names.iter()),
+            "a.example.com,b.example.com,c.example.com + 1 more..."
+        );
+    }
+
+    #[test]
+    fn every_kind_has_a_cell_for_each_column() {
+        for k in Kind::ALL {
+            let o = crate::kinds::default_object(k);
+            assert_eq!(cells(&o, Time::now()).len(), columns(k).len(), "{k}");
+        }
+    }
+
+    #[test]
+    fn ages_read_like_kubectl() {
+        assert_eq!(
+            [5, 119, 120, 7199, 7200, 172_800].map(age),
+            ["5s", "119s", "2m", "119m", "2h", "2d"]
+        );
+    }
+}
