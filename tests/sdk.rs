@@ -54,6 +54,16 @@ spec:
     )
 }
 
+/// `examples/NAME/app.yaml`, its image pointed at the built guest `wasm`.
+fn example_app(name: &str, wasm: &str) -> String {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}/app.yaml"));
+    std::fs::read_to_string(path).unwrap().replace(
+        &format!("examples/target/wasm32-wasip2/release/{wasm}"),
+        &guest(wasm).display().to_string(),
+    )
+}
+
 #[test]
 fn kv_counter_counts_every_request_exactly_across_replicas() {
     let c = Cluster::start(&["n1"], &[]);
@@ -178,14 +188,7 @@ fn kv_counter_counts_every_request_exactly_across_replicas() {
 fn the_config_example_reads_its_configmap_and_secret_and_logs() {
     let c = Cluster::start(&["n1"], &[]);
     let addr = ingress(&c.server, "n1");
-    let manifests = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/config/app.yaml"),
-    )
-    .unwrap()
-    .replace(
-        "examples/target/wasm32-wasip2/release/config.wasm",
-        &guest("config.wasm").display().to_string(),
-    );
+    let manifests = example_app("config", "config.wasm");
     c.apply("config.yaml", &manifests);
     c.ready("greeter", 1);
     let http = Http::new();
@@ -529,14 +532,7 @@ fn new_deploy_edit_deploy_serves_the_new_body_without_a_failed_request() {
 fn an_upload_larger_than_the_pods_memory_streams_through() {
     let c = Cluster::start(&["n1"], &[]);
     let addr = ingress(&c.server, "n1");
-    let manifests = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/upload/app.yaml"),
-    )
-    .unwrap()
-    .replace(
-        "examples/target/wasm32-wasip2/release/upload.wasm",
-        &guest("upload.wasm").display().to_string(),
-    );
+    let manifests = example_app("upload", "upload.wasm");
     c.apply("upload.yaml", &manifests);
     c.ready("upload", 1);
     let http = Http::new();
@@ -564,14 +560,7 @@ fn an_upload_larger_than_the_pods_memory_streams_through() {
 #[test]
 fn the_job_example_runs_to_completion_and_logs() {
     let c = Cluster::start(&["n1"], &[]);
-    let manifests = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/job/app.yaml"),
-    )
-    .unwrap()
-    .replace(
-        "examples/target/wasm32-wasip2/release/job.wasm",
-        &guest("job.wasm").display().to_string(),
-    );
+    let manifests = example_app("job", "job.wasm");
     c.apply("job.yaml", &manifests);
     wait_for(&c.server, &["job", "sum"], |j| {
         j["status"]["succeeded"] == 1

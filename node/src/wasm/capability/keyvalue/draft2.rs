@@ -35,8 +35,7 @@ fn to_guest(e: KvError) -> store::Error {
 
 impl store::HostBucket for CapabilityCtxView<'_> {
     async fn get(&mut self, b: Resource<Bucket>, key: String) -> Result<Option<Vec<u8>>, KvError> {
-        let (s, bucket) = self.bucket(&b)?;
-        Ok(s.read(&bucket, &key).await?.value)
+        self.kv_get(&b, &key).await
     }
 
     async fn set(
@@ -45,18 +44,15 @@ impl store::HostBucket for CapabilityCtxView<'_> {
         key: String,
         value: Vec<u8>,
     ) -> Result<(), KvError> {
-        let (s, bucket) = self.bucket(&b)?;
-        Ok(s.set(&bucket, &key, value).await?)
+        self.kv_set(&b, &key, value).await
     }
 
     async fn delete(&mut self, b: Resource<Bucket>, key: String) -> Result<(), KvError> {
-        let (s, bucket) = self.bucket(&b)?;
-        Ok(s.delete(&bucket, &key).await?)
+        self.kv_delete(&b, &key).await
     }
 
     async fn exists(&mut self, b: Resource<Bucket>, key: String) -> Result<bool, KvError> {
-        let (s, bucket) = self.bucket(&b)?;
-        Ok(s.read(&bucket, &key).await?.value.is_some())
+        Ok(self.kv_get(&b, &key).await?.is_some())
     }
 
     async fn list_keys(

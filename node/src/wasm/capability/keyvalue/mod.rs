@@ -244,6 +244,30 @@ impl CapabilityCtxView<'_> {
         Ok(self.table.push(Bucket { name: identifier })?)
     }
 
+    async fn kv_get(
+        &mut self,
+        b: &Resource<Bucket>,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, KvError> {
+        let (s, bucket) = self.bucket(b)?;
+        Ok(s.read(&bucket, key).await?.value)
+    }
+
+    async fn kv_set(
+        &mut self,
+        b: &Resource<Bucket>,
+        key: &str,
+        value: Vec<u8>,
+    ) -> Result<(), KvError> {
+        let (s, bucket) = self.bucket(b)?;
+        Ok(s.set(&bucket, key, value).await?)
+    }
+
+    async fn kv_delete(&mut self, b: &Resource<Bucket>, key: &str) -> Result<(), KvError> {
+        let (s, bucket) = self.bucket(b)?;
+        Ok(s.delete(&bucket, key).await?)
+    }
+
     /// One page of the bucket's keys from `from`, and where the next page starts.
     async fn page(
         &mut self,
