@@ -13,6 +13,8 @@
 //! - [`encryption`]: Secrets encrypted at rest (AES-256-GCM data keys under a
 //!   key-encryption key), and key rotation.
 //! - [`api`]: the object API (create, update, get, list, watch, delete) on every member.
+//! - [`rest`]: the same API at Kubernetes' REST paths (discovery, tables, watch streams,
+//!   `Status` errors), beside gRPC on the same port, for kubectl and client libraries.
 //! - [`machinery`]: the informer cache, work queues, the in-process API client and
 //!   leader-only running that the scheduler and controllers share.
 //! - [`scheduler`]: binds pending pods to nodes (filters, scores, batched bindings).
@@ -31,6 +33,7 @@ pub mod membership;
 #[cfg(test)]
 mod membership_tests;
 pub mod peer;
+pub mod rest;
 pub mod scheduler;
 pub mod server;
 pub mod store;

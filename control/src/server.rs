@@ -20,6 +20,7 @@ use skiff_proto::grpc::raft::raft_transport_server::RaftTransportServer;
 use skiff_proto::grpc::raft::{JoinRequest, MembersRequest};
 use tokio::sync::mpsc;
 use tonic::Code;
+use tonic::service::interceptor::InterceptedService;
 
 use crate::Error;
 use crate::api::{ArtifactApi, ObjectApi};
@@ -157,7 +158,7 @@ pub async fn run(
     tokio::spawn(relay(events, store.clone()));
     tracing::info!(id = config.id, listen = %config.listen, data = %path.display(), "control-plane member starting");
     // Only members may send raft messages: the check runs before a message is decoded.
-    let raft = tonic::service::interceptor::InterceptedService::new(
+    let raft = InterceptedService::new(
         RaftTransportServer::new(RaftService {
             store: store.clone(),
         })
@@ -178,7 +179,8 @@ pub async fn run(
         .unwrap_or_else(|| config.data_dir.join("audit.log"));
     let audit = crate::auth::audit::Audit::to_file(&audit_path)
         .map_err(|e| Error::Config(format!("the audit log {}: {e}", audit_path.display())))?;
-    let objects = ObjectServiceServer::new(Guarded::new(api.clone(), authz.clone(), audit.clone()));
+    let guarded = Arc::new(Guarded::new(api.clone(), authz.clone(), audit.clone()));
+    let objects = ObjectServiceServer::from_arc(guarded.clone());
     let artifacts = ArtifactServiceServer::new(Guarded::new(
         Arc::new(ArtifactApi {
             store: store.clone(),
@@ -186,7 +188,7 @@ pub async fn run(
         authz.clone(),
         audit.clone(),
     ));
-    let logs = LogServiceServer::new(Guarded::new(
+    let guarded_logs = Arc::new(Guarded::new(
         Arc::new(crate::api::LogApi {
             store: store.clone(),
             dialer: dialer.clone(),
@@ -194,6 +196,7 @@ pub async fn run(
         authz.clone(),
         audit.clone(),
     ));
+    let logs = LogServiceServer::from_arc(guarded_logs.clone());
     let issuer = match &config.ca {
         Some(ca) => {
             Some(Arc::new(ca.token_issuer().map_err(|e| {
@@ -260,16 +263,31 @@ pub async fn run(
         .server_config_allowing_anonymous()
         .map_err(|e| Error::Config(format!("TLS: {e}")))?;
     let incoming = skiff_pki::TlsIncoming::new(listener, server_tls);
+    // gRPC and the Kubernetes REST API share the port (HTTP/2 and HTTP/1.1); each gRPC
+    // service authenticates its calls, the REST API its requests, the same way.
+    let rest = crate::rest::router(Arc::new(crate::rest::Rest {
+        objects: guarded,
+        logs: guarded_logs,
+        authenticate: authenticate.clone(),
+        server: advertise.clone(),
+    }));
+    let mut grpc = tonic::service::Routes::builder();
+    grpc.add_service(InterceptedService::new(raft, authenticate.clone()))
+        .add_service(InterceptedService::new(membership, authenticate.clone()))
+        .add_service(InterceptedService::new(objects, authenticate.clone()))
+        .add_service(InterceptedService::new(artifacts, authenticate.clone()))
+        .add_service(InterceptedService::new(logs, authenticate.clone()))
+        .add_service(InterceptedService::new(auth, authenticate.clone()))
+        .add_service(InterceptedService::new(certificates, authenticate.clone()))
+        .add_service(InterceptedService::new(encryption, authenticate.clone()));
+    let app = grpc
+        .routes()
+        .into_axum_router()
+        .merge(rest)
+        .fallback(crate::rest::not_found);
     let serve = tonic::transport::Server::builder()
-        .layer(tonic::service::InterceptorLayer::new(authenticate))
-        .add_service(raft)
-        .add_service(membership)
-        .add_service(objects)
-        .add_service(artifacts)
-        .add_service(logs)
-        .add_service(auth)
-        .add_service(certificates)
-        .add_service(encryption)
+        .accept_http1(true)
+        .add_routes(app.into())
         .serve_with_incoming_shutdown(incoming, shutdown);
     let joining = async {
         if fresh {

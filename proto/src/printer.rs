@@ -11,7 +11,7 @@ use crate::{Kind, Object};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Column {
     pub name: &'static str,
-    /// `string`, `integer` or `date`, as OpenAPI types.
+    /// `string` or `integer`, as OpenAPI types.
     pub type_: &'static str,
     /// `0`: always shown; `1`: only with `-o wide`.
     pub priority: u8,
@@ -28,7 +28,7 @@ const fn col(name: &'static str, type_: &'static str, description: &'static str)
 }
 
 const NAME: Column = col("NAME", "string", "Name must be unique within a namespace.");
-const AGE: Column = col("AGE", "date", "How long ago the object was created.");
+const AGE: Column = col("AGE", "string", "How long ago the object was created.");
 
 /// The columns of a kind between NAME and AGE, and after AGE those `-o wide` adds.
 type Own = (&'static [Column], &'static [Column]);
@@ -327,13 +327,25 @@ fn pod_status(p: &crate::model::pod::Pod) -> String {
     format!("{:?}", s.phase)
 }
 
-/// `45s`, `3m`, `2h`, `5d`, as kubectl prints ages.
+/// An age as Kubernetes prints it (`duration.HumanDuration`): `45s`, `2m30s`, `15m`,
+/// `3h20m`, `20h`, `3d4h`, `45d`, `2y30d`.
 pub fn age(secs: u64) -> String {
+    let (m, h) = (secs / 60, secs / 3600);
+    let (d, y) = (h / 24, h / 24 / 365);
+    let two = |big: u64, unit: &str, small: u64, small_unit: &str| match small {
+        0 => format!("{big}{unit}"),
+        s => format!("{big}{unit}{s}{small_unit}"),
+    };
     match secs {
         s if s < 120 => format!("{s}s"),
-        s if s < 7200 => format!("{}m", s / 60),
-        s if s < 172_800 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86_400),
+        s if m < 10 => two(m, "m", s % 60, "s"),
+        _ if m < 180 => format!("{m}m"),
+        _ if h < 8 => two(h, "h", m % 60, "m"),
+        _ if h < 48 => format!("{h}h"),
+        _ if h < 24 * 8 => two(d, "d", h % 24, "h"),
+        _ if h < 24 * 365 * 2 => format!("{d}d"),
+        _ if h < 24 * 365 * 8 => two(y, "y", d % 365, "d"),
+        _ => format!("{y}y"),
     }
 }
 
@@ -370,8 +382,22 @@ mod tests {
     #[test]
     fn ages_read_like_kubectl() {
         assert_eq!(
-            [5, 119, 120, 7199, 7200, 172_800].map(age),
-            ["5s", "119s", "2m", "119m", "2h", "2d"]
+            [
+                5,
+                119,
+                120,
+                150,
+                7199,
+                10_800,
+                12_000,
+                172_800,
+                187_200,
+                800 * 86_400
+            ]
+            .map(age),
+            [
+                "5s", "119s", "2m", "2m30s", "119m", "3h", "3h20m", "2d", "2d4h", "2y70d"
+            ]
         );
     }
 }

@@ -306,6 +306,7 @@ pub fn run(a: DevArgs) -> Result<ExitCode> {
         let control = tokio::spawn(server::run(member, stopped(stop_rx.clone())));
         let mut client_api = api_ready(&target).await?;
         let config = write_config(&a.data_dir, &api, &admin)?;
+        let kubeconfig = super::kubeconfig::write(&a.data_dir, &api, &admin)?;
         let agent = tokio::spawn(agent::run(node, stopped(stop_rx.clone())));
         println!("Skiff is running: one control-plane member and one node (`dev`), data in {}.", a.data_dir.display());
         if Some(&config) == client::config_path().as_ref() {
@@ -317,6 +318,10 @@ pub fn run(a: DevArgs) -> Result<ExitCode> {
                 config.display()
             );
         }
+        println!(
+            "  kubectl KUBECONFIG={} kubectl get pods",
+            kubeconfig.display()
+        );
         match apply_example(&target).await? {
             Some(name) => {
                 let ready = endpoints(&mut client_api, &name).await;

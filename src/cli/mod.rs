@@ -36,6 +36,7 @@ mod edit;
 mod files;
 mod get;
 mod join;
+mod kubeconfig;
 mod logs;
 mod new;
 mod node;
@@ -109,6 +110,8 @@ pub enum Command {
     Describe(DescribeArgs),
     /// Show what `apply -f` would change (exit 0: nothing, 1: something).
     Diff(ApplyArgs),
+    /// Write a kubeconfig for kubectl with this CLI's server and credentials.
+    Config(kubeconfig::ConfigArgs),
     /// Print a shell completion script: `skiff completion bash > /etc/bash_completion.d/skiff`.
     Completion {
         /// bash, zsh, fish, elvish or powershell.
@@ -469,6 +472,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Delete(a) => client::run_verb(delete::run(&a)),
         Command::Describe(a) => client::run_verb(describe::run(&a)),
         Command::Diff(a) => client::run_verb(diff::run(&a)),
+        Command::Config(a) => kubeconfig::run(&a),
         Command::Completion { shell } => {
             use clap::CommandFactory;
             let mut cmd = Cli::command();

@@ -10,8 +10,10 @@
 //! - `test`: the one test command CI and developers run: system setup, guests, then
 //!   nextest over the workspace.
 //! - `wasm_tests`: the guest SDK's unit tests, built for wasm and run by `skiff run`.
+//! - `clients`: the real Kubernetes clients the tests drive (kubectl, pinned, from PyPI).
 //! - `cmd`: runs child processes, echoing each command line so a log shows what ran.
 
+mod clients;
 mod cmd;
 mod guests;
 mod system;

@@ -5,7 +5,7 @@
 //!    installed if missing. The container tests need root (network namespaces, mounts,
 //!    cgroups): CI runs this as root.
 //! 2. The guests: built into components (see `guests`), their folder exported to the tests
-//!    as `SKIFF_GUESTS_DIR`.
+//!    as `SKIFF_GUESTS_DIR`; kubectl (see `clients`), exported as `SKIFF_KUBECTL`.
 //! 3. The tests: the doc tests (which nextest does not run), then `cargo nextest run
 //!    --workspace` (or `cargo test --workspace` where nextest cannot be had).
 //! 4. The guest SDK's unit tests again, inside wasm, run by the `skiff` binary the tests
@@ -16,7 +16,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use crate::{cmd, guests, system, wasm_tests};
+use crate::{clients, cmd, guests, system, wasm_tests};
 
 /// How the workspace's tests are run.
 enum Runner {
@@ -27,10 +27,13 @@ enum Runner {
 
 pub fn run(root: &Path, nextest_args: &[String]) -> Result<()> {
     system::ensure(
-        "test machine (runc, containernetworking-plugins, iproute2, busybox-static, docker-registry, skopeo, apache2-utils)",
+        "test machine (runc, containernetworking-plugins, iproute2, busybox-static, docker-registry, skopeo, apache2-utils, python3-pip)",
         system::test_host_missing,
     )?;
     let guests_dir = guests::build(root)?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root.join("target"), std::path::PathBuf::from);
+    let kubectl = clients::kubectl(&target)?;
 
     // Doc tests first: nextest does not run them, they are cheap (they link against the
     // libraries the tests need anyway), and this way the log closes on nextest's summary,
@@ -48,10 +51,9 @@ pub fn run(root: &Path, nextest_args: &[String]) -> Result<()> {
     };
     tests
         .args(nextest_args)
-        .env("SKIFF_GUESTS_DIR", &guests_dir);
+        .env("SKIFF_GUESTS_DIR", &guests_dir)
+        .env("SKIFF_KUBECTL", &kubectl);
     cmd::run(&mut tests).context("the workspace's tests failed")?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| root.join("target"), std::path::PathBuf::from);
     wasm_tests::run(root, &target.join("debug").join("skiff"))?;
     eprintln!("xtask: all tests passed");
     Ok(())

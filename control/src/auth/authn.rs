@@ -127,13 +127,12 @@ pub fn current_record(store: &StoreHandle, id: &str) -> Result<Option<(TokenReco
     }))
 }
 
-/// The token of an `authorization: Bearer TOKEN` header; `None` when there is none.
-fn bearer(md: &tonic::metadata::MetadataMap) -> Result<Option<&str>, Status> {
-    let Some(v) = md.get("authorization") else {
+/// The token of an `authorization: Bearer TOKEN` header value; `None` when there is none.
+fn bearer(header: Option<&[u8]>) -> Result<Option<&str>, Status> {
+    let Some(v) = header else {
         return Ok(None);
     };
-    let v = v
-        .to_str()
+    let v = std::str::from_utf8(v)
         .map_err(|_| unauthenticated("the authorization header is not text"))?;
     let token = v
         .strip_prefix("Bearer ")
@@ -141,24 +140,36 @@ fn bearer(md: &tonic::metadata::MetadataMap) -> Result<Option<&str>, Status> {
     Ok(Some(token.trim()))
 }
 
+impl Authenticate {
+    /// Who a request is from: the identity of its client certificate (`cert`), else of
+    /// the bearer token in its `authorization` header. Both front doors (gRPC and the
+    /// Kubernetes REST API) call this.
+    pub fn identify(
+        &self,
+        cert: Option<Identity>,
+        authorization: Option<&[u8]>,
+    ) -> Result<Identity, Status> {
+        match (cert, bearer(authorization)?) {
+            (Some(mut id), _) => {
+                id.groups.push(AUTHENTICATED.into());
+                Ok(id)
+            }
+            (None, Some(token)) => self.token(token),
+            (None, None) => Err(unauthenticated(
+                "present a client certificate from this cluster's CA or a bearer token (--credentials, --token)",
+            )),
+        }
+    }
+}
+
 impl tonic::service::Interceptor for Authenticate {
     fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
-        let from_cert = req
+        let cert = req
             .extensions()
             .get::<PeerInfo>()
             .and_then(|p| p.identity.clone());
-        let id = match (from_cert, bearer(req.metadata())?) {
-            (Some(mut id), _) => {
-                id.groups.push(AUTHENTICATED.into());
-                id
-            }
-            (None, Some(token)) => self.token(token)?,
-            (None, None) => {
-                return Err(unauthenticated(
-                    "present a client certificate from this cluster's CA or a bearer token (--credentials, --token)",
-                ));
-            }
-        };
+        let header = req.metadata().get("authorization").map(|v| v.as_bytes());
+        let id = self.identify(cert, header)?;
         req.extensions_mut().insert(id);
         Ok(req)
     }

@@ -1,0 +1,242 @@
+//! Discovery: what kinds this server has and what may be done to them, read from the
+//! table of kinds (`skiff_proto::Kind::info`), in both of Kubernetes' forms:
+//!
+//! - the legacy documents: `/api` (APIVersions), `/apis` (APIGroupList), `/apis/GROUP`
+//!   and the resource lists of `/api/v1` and `/apis/GROUP/VERSION`;
+//! - aggregated discovery (`apidiscovery.k8s.io/v2`): all of one root in one document,
+//!   served when the client's `Accept` asks for it (kubectl does), with the content type
+//!   that says so.
+//!
+//! `/version` is here too. Kinds Skiff lacks are simply absent.
+
+use serde_json::{Value, json};
+use skiff_proto::Kind;
+use skiff_proto::object::Subresource;
+
+use super::reply::{Reply, bytes_reply, json_reply};
+
+/// The content type of aggregated discovery, which kubectl checks to tell the forms apart.
+pub const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// What may be done to every object of every kind, and to its collection.
+const VERBS: [&str; 6] = ["create", "delete", "get", "list", "update", "watch"];
+
+/// The verbs of a subresource.
+fn sub_verbs(s: Subresource) -> &'static [&'static str] {
+    match s {
+        Subresource::Status => &["get", "update"],
+        Subresource::Log => &["get"],
+        Subresource::Token => &["create"],
+    }
+}
+
+/// Whether `accept` asks for aggregated discovery (before any plain JSON).
+pub fn wants_aggregated(accept: &str) -> bool {
+    accept.split(',').next().is_some_and(|first| {
+        first.contains("g=apidiscovery.k8s.io") && first.contains("as=APIGroupDiscoveryList")
+    })
+}
+
+/// The groups other than the core one, in the table's order, each once.
+fn groups() -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for k in Kind::ALL {
+        if !k.group().is_empty() && !out.contains(&k.group()) {
+            out.push(k.group());
+        }
+    }
+    out
+}
+
+/// The version each kind of `group` is served at (one per group today).
+fn version_of(group: &str) -> &'static str {
+    Kind::ALL
+        .into_iter()
+        .find(|k| k.group() == group)
+        .map_or("v1", Kind::version)
+}
+
+fn in_group_version(group: &str, version: &str) -> impl Iterator<Item = Kind> {
+    let (group, version) = (group.to_owned(), version.to_owned());
+    Kind::ALL
+        .into_iter()
+        .filter(move |k| k.group() == group && k.version() == version)
+}
+
+fn group_version(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        version.to_owned()
+    } else {
+        format!("{group}/{version}")
+    }
+}
+
+/// `/version`.
+pub fn version() -> Reply {
+    json_reply(
+        200,
+        &json!({
+            "major": "1",
+            "minor": "36",
+            "gitVersion": concat!("v1.36.0-skiff.", env!("CARGO_PKG_VERSION")),
+            "gitCommit": "",
+            "gitTreeState": "clean",
+            "buildDate": "1970-01-01T00:00:00Z",
+            "goVersion": "n/a (Skiff is written in Rust)",
+            "compiler": "rustc",
+            "platform": format!("linux/{}", std::env::consts::ARCH),
+        }),
+    )
+}
+
+/// `/api`.
+pub fn core_versions(server: &str) -> Reply {
+    json_reply(
+        200,
+        &json!({
+            "kind": "APIVersions",
+            "versions": ["v1"],
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server}],
+        }),
+    )
+}
+
+fn group_json(group: &str) -> Value {
+    let gv = json!({"groupVersion": group_version(group, version_of(group)), "version": version_of(group)});
+    json!({"name": group, "versions": [gv.clone()], "preferredVersion": gv})
+}
+
+/// `/apis`.
+pub fn group_list() -> Reply {
+    let groups: Vec<Value> = groups().into_iter().map(group_json).collect();
+    json_reply(
+        200,
+        &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}),
+    )
+}
+
+/// `/apis/GROUP`.
+pub fn group(group: &str) -> Reply {
+    let mut g = group_json(group);
+    g["kind"] = json!("APIGroup");
+    g["apiVersion"] = json!("v1");
+    json_reply(200, &g)
+}
+
+/// `/api/v1`, `/apis/GROUP/VERSION`: the legacy resource list.
+pub fn resource_list(group: &str, version: &str) -> Reply {
+    let mut resources = Vec::new();
+    for k in in_group_version(group, version) {
+        let i = k.info();
+        resources.push(json!({
+            "name": i.plural,
+            "singularName": i.singular,
+            "namespaced": i.namespaced,
+            "kind": i.name,
+            "verbs": VERBS,
+            "shortNames": i.short_names,
+            "categories": i.categories,
+        }));
+        for s in i.subresources {
+            resources.push(json!({
+                "name": format!("{}/{}", i.plural, s.name()),
+                "singularName": "",
+                "namespaced": i.namespaced,
+                "kind": i.name,
+                "verbs": sub_verbs(*s),
+            }));
+        }
+    }
+    json_reply(
+        200,
+        &json!({
+            "kind": "APIResourceList",
+            "apiVersion": "v1",
+            "groupVersion": group_version(group, version),
+            "resources": resources,
+        }),
+    )
+}
+
+/// One group of aggregated discovery.
+fn discovered(group: &str) -> Value {
+    let version = version_of(group);
+    let resources: Vec<Value> = in_group_version(group, version)
+        .map(|k| {
+            let i = k.info();
+            let kind = json!({"group": group, "version": version, "kind": i.name});
+            let subs: Vec<Value> = i
+                .subresources
+                .iter()
+                .map(|s| json!({"subresource": s.name(), "responseKind": kind, "verbs": sub_verbs(*s)}))
+                .collect();
+            json!({
+                "resource": i.plural,
+                "responseKind": kind,
+                "scope": if i.namespaced { "Namespaced" } else { "Cluster" },
+                "singularResource": i.singular,
+                "verbs": VERBS,
+                "shortNames": i.short_names,
+                "categories": i.categories,
+                "subresources": subs,
+            })
+        })
+        .collect();
+    json!({
+        "metadata": {"name": group},
+        "versions": [{"version": version, "resources": resources, "freshness": "Current"}],
+    })
+}
+
+/// Aggregated discovery of `/api` (`core`) or `/apis`.
+pub fn aggregated(core: bool) -> Reply {
+    let items: Vec<Value> = if core {
+        vec![discovered("")]
+    } else {
+        groups().into_iter().map(discovered).collect()
+    };
+    let body = json!({
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": "apidiscovery.k8s.io/v2",
+        "metadata": {},
+        "items": items,
+    });
+    bytes_reply(200, AGGREGATED, body.to_string().into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubectls_accept_header_asks_for_aggregated_discovery() {
+        let kubectl = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
+        assert!(wants_aggregated(kubectl));
+        assert!(!wants_aggregated("application/json"));
+        assert!(!wants_aggregated(""));
+    }
+
+    #[test]
+    fn every_kind_is_discovered_once_in_its_group() {
+        let core = discovered("");
+        let pods = &core["versions"][0]["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["resource"] == "pods")
+            .unwrap()
+            .clone();
+        assert_eq!(pods["shortNames"], json!(["po"]));
+        assert_eq!(pods["scope"], "Namespaced");
+        assert_eq!(pods["subresources"][1]["subresource"], "log");
+        let mut seen = 0;
+        for g in std::iter::once("").chain(groups()) {
+            seen += discovered(g)["versions"][0]["resources"]
+                .as_array()
+                .unwrap()
+                .len();
+        }
+        assert_eq!(seen, Kind::ALL.len());
+        assert!(groups().contains(&"apps") && !groups().contains(&""));
+    }
+}

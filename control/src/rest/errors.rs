@@ -1,0 +1,122 @@
+//! Errors as Kubernetes sends them: a `Status` object with a reason and an HTTP code
+//! (NotFound 404, AlreadyExists and Conflict 409, Invalid 422, Forbidden 403,
+//! Unauthorized 401, Expired 410, ...), so kubectl prints `Error from server (NotFound):
+//! pods "web" not found` and client libraries raise their usual exceptions. The API's
+//! own errors are gRPC statuses; they are turned into these here, at the edge.
+
+use serde_json::{Value, json};
+use tonic::{Code, Status};
+
+use super::reply::{Reply, json_reply};
+
+/// What a failed request was about, for the `details` of its Status.
+#[derive(Debug, Clone, Default)]
+pub struct About {
+    /// The resource (`pods`).
+    pub resource: String,
+    pub group: String,
+    pub name: String,
+}
+
+/// The HTTP code and Kubernetes reason of a gRPC code.
+pub fn code_and_reason(code: Code) -> (u16, &'static str) {
+    match code {
+        Code::NotFound => (404, "NotFound"),
+        Code::AlreadyExists => (409, "AlreadyExists"),
+        Code::Aborted | Code::FailedPrecondition => (409, "Conflict"),
+        Code::InvalidArgument => (422, "Invalid"),
+        Code::PermissionDenied => (403, "Forbidden"),
+        // Kubernetes refuses a write over quota as Forbidden.
+        Code::ResourceExhausted => (403, "Forbidden"),
+        Code::Unauthenticated => (401, "Unauthorized"),
+        Code::OutOfRange => (410, "Expired"),
+        Code::Unavailable => (503, "ServiceUnavailable"),
+        Code::DeadlineExceeded => (504, "Timeout"),
+        Code::Unimplemented => (405, "MethodNotAllowed"),
+        _ => (500, "InternalError"),
+    }
+}
+
+/// The `Status` object for `s`, with Kubernetes' wording for the common cases.
+pub fn status_json(s: &Status, about: &About) -> (u16, Value) {
+    let (code, reason) = code_and_reason(s.code());
+    let what = if about.group.is_empty() {
+        about.resource.clone()
+    } else {
+        format!("{}.{}", about.resource, about.group)
+    };
+    let message = match s.code() {
+        Code::NotFound if !about.name.is_empty() => format!("{what} {:?} not found", about.name),
+        Code::AlreadyExists if !about.name.is_empty() => {
+            format!("{what} {:?} already exists", about.name)
+        }
+        _ => s.message().to_owned(),
+    };
+    let mut details = json!({});
+    if !about.name.is_empty() {
+        details["name"] = json!(about.name);
+    }
+    if !about.resource.is_empty() {
+        details["kind"] = json!(about.resource);
+    }
+    if !about.group.is_empty() {
+        details["group"] = json!(about.group);
+    }
+    (
+        code,
+        json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": message,
+            "reason": reason,
+            "details": details,
+            "code": code,
+        }),
+    )
+}
+
+/// The reply for a failed request.
+pub fn failure(s: &Status, about: &About) -> Reply {
+    let (code, body) = status_json(s, about);
+    json_reply(code, &body)
+}
+
+/// A request Skiff does not serve (a path, a method, a body type), as a Status.
+pub fn refuse(code: u16, reason: &str, message: impl Into<String>) -> Reply {
+    json_reply(
+        code,
+        &json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": message.into(),
+            "reason": reason,
+            "code": code,
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_found_reads_as_kubernetes_says_it() {
+        let about = About {
+            resource: "deployments".into(),
+            group: "apps".into(),
+            name: "web".into(),
+        };
+        let (code, body) = status_json(&Status::not_found("Deployment/default/web"), &about);
+        assert_eq!(code, 404);
+        assert_eq!(body["reason"], "NotFound");
+        assert_eq!(body["message"], "deployments.apps \"web\" not found");
+        assert_eq!(body["details"]["kind"], "deployments");
+        let (code, body) = status_json(&Status::permission_denied("no"), &About::default());
+        assert_eq!((code, body["reason"].as_str()), (403, Some("Forbidden")));
+        assert_eq!(code_and_reason(Code::OutOfRange), (410, "Expired"));
+    }
+}

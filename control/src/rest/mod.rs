@@ -1,0 +1,161 @@
+//! The Kubernetes REST API, served beside the gRPC API on the same port, so kubectl,
+//! client libraries and tools work against Skiff. Every request goes to the same guarded
+//! API the gRPC front door uses (authentication, RBAC, admission, quotas and audit are one
+//! path); this module only speaks Kubernetes' HTTP:
+//!
+//! - `paths`: URLs → what they name, from the table of kinds;
+//! - `discovery`: `/version`, `/api`, `/apis` and the resource lists, legacy and
+//!   aggregated;
+//! - `objects`: get, list, create, replace, delete;
+//! - `watch`: watch streams;
+//! - `logs`: `pods/NAME/log`;
+//! - `tables`: server-side `Table`s for `kubectl get`;
+//! - `errors`: gRPC statuses → Kubernetes `Status` objects;
+//! - `reply`: responses and `Warning` headers.
+
+mod discovery;
+mod errors;
+mod logs;
+mod objects;
+mod paths;
+mod reply;
+mod tables;
+mod watch;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::routing::any;
+use skiff_pki::Identity;
+use skiff_pki::transport::PeerInfo;
+
+use crate::api::{LogApi, ObjectApi};
+use crate::auth::{Authenticate, Guarded};
+use errors::{About, failure, refuse};
+use paths::Target;
+use reply::{Reply, bytes_reply};
+
+/// What the REST front door calls.
+pub struct Rest {
+    pub objects: Arc<Guarded<ObjectApi>>,
+    pub logs: Arc<Guarded<LogApi>>,
+    pub authenticate: Authenticate,
+    /// This member's address, as `/api` reports it.
+    pub server: String,
+}
+
+/// The parts of a request the handlers read.
+pub struct Call {
+    pub method: String,
+    pub query: HashMap<String, String>,
+    pub accept: String,
+    pub content_type: String,
+}
+
+impl Call {
+    pub fn query_str(&self, name: &str) -> Option<&str> {
+        self.query.get(name).map(String::as_str)
+    }
+
+    /// A boolean query parameter (`watch=1`, `watch=true`).
+    pub fn flag(&self, name: &str) -> bool {
+        matches!(self.query_str(name), Some("1" | "true"))
+    }
+}
+
+/// The routes of the REST API (no fallback of its own: the server adds one).
+pub fn router(rest: Arc<Rest>) -> axum::Router {
+    axum::Router::new()
+        .route("/version", any(handle))
+        .route("/healthz", any(handle))
+        .route("/livez", any(handle))
+        .route("/readyz", any(handle))
+        .route("/api", any(handle))
+        .route("/api/{*rest}", any(handle))
+        .route("/apis", any(handle))
+        .route("/apis/{*rest}", any(handle))
+        .with_state(rest)
+}
+
+/// A path neither front door serves: a Kubernetes 404 (gRPC clients get their own
+/// `unimplemented` from tonic's routes first).
+pub async fn not_found(req: axum::extract::Request) -> Reply {
+    refuse(
+        404,
+        "NotFound",
+        format!(
+            "the server could not find the requested resource ({})",
+            req.uri().path()
+        ),
+    )
+}
+
+/// Who sent `req`: its client certificate, else its bearer token.
+fn caller(rest: &Rest, req: &axum::extract::Request) -> Result<Identity, tonic::Status> {
+    let cert = req
+        .extensions()
+        .get::<PeerInfo>()
+        .and_then(|p| p.identity.clone());
+    let header = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    rest.authenticate.identify(cert, header)
+}
+
+async fn handle(State(rest): State<Arc<Rest>>, req: axum::extract::Request) -> Reply {
+    let path = req.uri().path().to_owned();
+    // Health and version are public, as in Kubernetes (`system:public-info-viewer`).
+    match path.as_str() {
+        "/healthz" | "/livez" | "/readyz" => return bytes_reply(200, "text/plain", b"ok".to_vec()),
+        "/version" => return discovery::version(),
+        _ => {}
+    }
+    let who = match caller(&rest, &req) {
+        Ok(id) => id,
+        Err(s) => return failure(&s, &About::default()),
+    };
+    let target = match paths::parse(&path) {
+        Ok(t) => t,
+        Err(paths::NotFound(why)) => return refuse(404, "NotFound", why),
+    };
+    let (accept, content_type) = {
+        let header = |name: http::header::HeaderName| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        (
+            header(http::header::ACCEPT),
+            header(http::header::CONTENT_TYPE),
+        )
+    };
+    let discovery_only = !matches!(target, Target::Objects(_));
+    if discovery_only && req.method() != http::Method::GET {
+        return refuse(
+            405,
+            "MethodNotAllowed",
+            format!("{} {path}: discovery is read-only", req.method()),
+        );
+    }
+    match target {
+        Target::CoreVersions if discovery::wants_aggregated(&accept) => discovery::aggregated(true),
+        Target::CoreVersions => discovery::core_versions(&rest.server),
+        Target::Groups if discovery::wants_aggregated(&accept) => discovery::aggregated(false),
+        Target::Groups => discovery::group_list(),
+        Target::Group(g) => discovery::group(&g),
+        Target::Resources { group, version } => discovery::resource_list(&group, &version),
+        Target::Objects(at) => {
+            let call = Call {
+                method: req.method().as_str().to_owned(),
+                query: objects::query_map(req.uri().query()),
+                accept,
+                content_type,
+            };
+            objects::serve(&rest, who, at, call, req.into_body()).await
+        }
+    }
+}

@@ -1,0 +1,381 @@
+//! Objects at their Kubernetes paths: get, list (as JSON or a Table), create, replace and
+//! delete, each by calling the same guarded API the gRPC front door serves (so RBAC,
+//! admission, quotas and audit are one path), with the caller's identity.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use serde_json::Value;
+use skiff_pki::Identity;
+use skiff_proto::{Kind, Object};
+use skiff_proto::grpc::api::object_service_server::ObjectService;
+use skiff_proto::grpc::api::{
+    CreateRequest, DeletePropagation, DeleteRequest, GetRequest, ListRequest, ObjectEnvelope,
+    ObjectKey, ReadConsistency, UpdateRequest,
+};
+use skiff_proto::manifest::{Source, decode_one};
+use skiff_proto::model::values::Time;
+use tonic::Status;
+
+use super::errors::{About, failure, refuse};
+use super::paths::Objects;
+use super::reply::{Reply, bytes_reply, with_warnings};
+use super::tables::{self, Include};
+use super::{Call, Rest, watch};
+
+/// The largest body a write may carry (an object is at most 1 MiB; YAML is wordier).
+const MAX_BODY: usize = 3 << 20;
+
+/// Serves `req` for the objects `at`.
+pub async fn serve(rest: &Rest, who: Identity, at: Objects, call: Call, body: Body) -> Reply {
+    let about = About {
+        resource: at.kind.resource().into(),
+        group: at.kind.group().into(),
+        name: at.name.clone().unwrap_or_default(),
+    };
+    let result = match (call.method.as_str(), &at.name, at.subresource.as_deref()) {
+        ("GET", Some(_), None | Some("status")) => get(rest, who, &at, &call).await,
+        ("GET", Some(_), Some("log")) if at.kind == Kind::Pod => {
+            super::logs::serve(rest, who, &at, &call).await
+        }
+        ("GET", None, None) if call.flag("watch") => watch::serve(rest, who, &at, &call).await,
+        ("GET", None, None) => list(rest, who, &at, &call).await,
+        ("POST", None, None) => create(rest, who, &at, &call, body).await,
+        ("PUT", Some(_), None) => replace(rest, who, &at, &call, body).await,
+        ("DELETE", Some(_), None) => delete(rest, who, &at, &call, body).await,
+        (method, _, sub) => {
+            let what = match sub {
+                Some(s) => format!("{}/{s}", at.kind.resource()),
+                None => at.kind.resource().to_owned(),
+            };
+            return refuse(
+                405,
+                "MethodNotAllowed",
+                format!("{method} is not supported on {what} by this server"),
+            );
+        }
+    };
+    result.unwrap_or_else(|s| failure(&s, &about))
+}
+
+/// A request to the guarded API as `who`.
+pub(super) fn as_caller<T>(who: &Identity, body: T) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(body);
+    r.extensions_mut().insert(who.clone());
+    r
+}
+
+/// The warnings a response carries (`warning` metadata, as the gRPC API sends them).
+fn warnings<T>(r: &tonic::Response<T>) -> Vec<String> {
+    r.metadata()
+        .get_all("warning")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect()
+}
+
+pub(super) fn key_of(at: &Objects) -> ObjectKey {
+    ObjectKey {
+        kind: at.kind.name().into(),
+        namespace: at.namespace.clone().unwrap_or_default(),
+        name: at.name.clone().unwrap_or_default(),
+    }
+}
+
+/// How fresh a read must be: `resourceVersion` unset is the latest; `0` is any.
+fn consistency(call: &Call) -> i32 {
+    match call.query.get("resourceVersion").map(String::as_str) {
+        Some("0") => ReadConsistency::Serializable as i32,
+        _ => ReadConsistency::Linearizable as i32,
+    }
+}
+
+fn envelope(e: Option<ObjectEnvelope>) -> Result<ObjectEnvelope, Status> {
+    e.ok_or_else(|| Status::internal("the API answered without an object"))
+}
+
+/// An envelope's object, decoded (for a table).
+pub(super) fn decoded(e: &ObjectEnvelope) -> Result<(Object, Value), Status> {
+    let text =
+        std::str::from_utf8(&e.json).map_err(|_| Status::internal("an object is not UTF-8"))?;
+    let o = decode_one(text, &Source::named("<store>"))
+        .map_err(|d| Status::internal(format!("a stored object does not decode: {d}")))?;
+    let v = serde_json::from_str(text).map_err(|e| Status::internal(e.to_string()))?;
+    Ok((o, v))
+}
+
+async fn get(rest: &Rest, who: Identity, at: &Objects, call: &Call) -> Result<Reply, Status> {
+    let r = ObjectService::get(
+        &*rest.objects,
+        as_caller(
+            &who,
+            GetRequest {
+                key: Some(key_of(at)),
+                consistency: consistency(call),
+            },
+        ),
+    )
+    .await?;
+    let e = envelope(r.into_inner().object)?;
+    if tables::wanted(&call.accept) {
+        let (o, v) = decoded(&e)?;
+        let row = tables::row(
+            &o,
+            &v,
+            Include::parse(call.query_str("includeObject")),
+            Time::now(),
+        );
+        let t = tables::table(at.kind, vec![row], e.resource_version, true);
+        return Ok(bytes_reply(
+            200,
+            "application/json",
+            t.to_string().into_bytes(),
+        ));
+    }
+    Ok(bytes_reply(200, "application/json", e.json))
+}
+
+async fn list(rest: &Rest, who: Identity, at: &Objects, call: &Call) -> Result<Reply, Status> {
+    let r = ObjectService::list(
+        &*rest.objects,
+        as_caller(
+            &who,
+            ListRequest {
+                kind: at.kind.name().into(),
+                namespace: at.namespace.clone().unwrap_or_default(),
+                label_selector: call.query_str("labelSelector").unwrap_or_default().into(),
+                field_selector: call.query_str("fieldSelector").unwrap_or_default().into(),
+                consistency: consistency(call),
+            },
+        ),
+    )
+    .await?
+    .into_inner();
+    if tables::wanted(&call.accept) {
+        let include = Include::parse(call.query_str("includeObject"));
+        let now = Time::now();
+        let mut rows = Vec::with_capacity(r.items.len());
+        for e in &r.items {
+            let (o, v) = decoded(e)?;
+            rows.push(tables::row(&o, &v, include, now));
+        }
+        let t = tables::table(at.kind, rows, r.resource_version, true);
+        return Ok(bytes_reply(
+            200,
+            "application/json",
+            t.to_string().into_bytes(),
+        ));
+    }
+    // The items as stored, joined without decoding them again.
+    let mut body = format!(
+        r#"{{"kind":"{}List","apiVersion":"{}","metadata":{{"resourceVersion":"{}"}},"items":["#,
+        at.kind.name(),
+        at.kind.api_version(),
+        r.resource_version
+    )
+    .into_bytes();
+    for (i, e) in r.items.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(&e.json);
+    }
+    body.extend_from_slice(b"]}");
+    Ok(bytes_reply(200, "application/json", body))
+}
+
+/// The object a write carries: JSON or YAML, with `null`s dropped (clients send
+/// `creationTimestamp: null`), put in the path's namespace and checked against its name.
+async fn body_object(at: &Objects, call: &Call, body: Body) -> Result<Vec<u8>, Status> {
+    let bytes = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|e| Status::invalid_argument(format!("reading the body: {e}")))?;
+    let mut v: Value = if call.content_type.contains("yaml") {
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| Status::invalid_argument("the body is not UTF-8"))?;
+        serde_saphyr::from_str(text)
+            .map_err(|e| Status::invalid_argument(format!("the body is not YAML: {e}")))?
+    } else if call.content_type.is_empty() || call.content_type.starts_with("application/json") {
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Status::invalid_argument(format!("the body is not JSON: {e}")))?
+    } else {
+        return Err(Status::unimplemented(format!(
+            "the body's type {:?} is not served (send application/json)",
+            call.content_type
+        )));
+    };
+    drop_nulls(&mut v);
+    let meta = v
+        .get_mut("metadata")
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| Status::invalid_argument("the object has no metadata"))?;
+    if let Some(ns) = &at.namespace {
+        match meta.get("namespace").and_then(Value::as_str) {
+            None | Some("") => {
+                meta.insert("namespace".into(), Value::String(ns.clone()));
+            }
+            Some(other) if other != ns => {
+                return Err(Status::invalid_argument(format!(
+                    "the namespace of the object ({other}) does not match the namespace of the request ({ns})"
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(name) = &at.name
+        && meta.get("name").and_then(Value::as_str) != Some(name.as_str())
+    {
+        return Err(Status::invalid_argument(format!(
+            "the name of the object does not match the name in the URL ({name})"
+        )));
+    }
+    serde_json::to_vec(&v).map_err(|e| Status::internal(e.to_string()))
+}
+
+/// Removes `null` members everywhere: Kubernetes reads them as absent, Skiff's decoder as
+/// wrong types.
+fn drop_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(a) => a.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
+}
+
+async fn create(
+    rest: &Rest,
+    who: Identity,
+    at: &Objects,
+    call: &Call,
+    body: Body,
+) -> Result<Reply, Status> {
+    let manifest = body_object(at, call, body).await?;
+    let r =
+        ObjectService::create(&*rest.objects, as_caller(&who, CreateRequest { manifest })).await?;
+    let w = warnings(&r);
+    let e = envelope(r.into_inner().object)?;
+    Ok(with_warnings(
+        bytes_reply(201, "application/json", e.json),
+        &w,
+    ))
+}
+
+async fn replace(
+    rest: &Rest,
+    who: Identity,
+    at: &Objects,
+    call: &Call,
+    body: Body,
+) -> Result<Reply, Status> {
+    let manifest = body_object(at, call, body).await?;
+    // A resourceVersion in the body makes the replace a compare-and-swap.
+    let expected = serde_json::from_slice::<Value>(&manifest)
+        .ok()
+        .and_then(|v| {
+            v["metadata"]["resourceVersion"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+        });
+    let r = ObjectService::update(
+        &*rest.objects,
+        as_caller(
+            &who,
+            UpdateRequest {
+                manifest,
+                expected_resource_version: expected,
+            },
+        ),
+    )
+    .await?;
+    let w = warnings(&r);
+    let e = envelope(r.into_inner().object)?;
+    Ok(with_warnings(
+        bytes_reply(200, "application/json", e.json),
+        &w,
+    ))
+}
+
+/// `DeleteOptions`, from the body or the query.
+fn delete_options(
+    call: &Call,
+    body: &[u8],
+) -> Result<(DeletePropagation, Option<u64>, bool), Status> {
+    let opts: Value = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(body)
+            .map_err(|e| Status::invalid_argument(format!("the DeleteOptions are not JSON: {e}")))?
+    };
+    let policy = opts["propagationPolicy"]
+        .as_str()
+        .or(call.query_str("propagationPolicy"));
+    let propagation = match policy {
+        None | Some("Background") => DeletePropagation::Background,
+        Some("Foreground") => DeletePropagation::Foreground,
+        Some("Orphan") => DeletePropagation::Orphan,
+        Some(other) => {
+            return Err(Status::invalid_argument(format!(
+                "propagationPolicy {other:?}: expected Background, Foreground or Orphan"
+            )));
+        }
+    };
+    let expected = opts["preconditions"]["resourceVersion"]
+        .as_str()
+        .and_then(|s| s.parse().ok());
+    let dry_run = opts["dryRun"].as_array().is_some_and(|a| !a.is_empty())
+        || call.query_str("dryRun") == Some("All");
+    Ok((propagation, expected, dry_run))
+}
+
+async fn delete(
+    rest: &Rest,
+    who: Identity,
+    at: &Objects,
+    call: &Call,
+    body: Body,
+) -> Result<Reply, Status> {
+    let bytes = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|e| Status::invalid_argument(format!("reading the body: {e}")))?;
+    let (propagation, expected, dry_run) = delete_options(call, &bytes)?;
+    let r = ObjectService::delete(
+        &*rest.objects,
+        as_caller(
+            &who,
+            DeleteRequest {
+                key: Some(key_of(at)),
+                expected_resource_version: expected,
+                propagation: propagation as i32,
+                dry_run,
+            },
+        ),
+    )
+    .await?;
+    let e = envelope(r.into_inner().object)?;
+    Ok(bytes_reply(200, "application/json", e.json))
+}
+
+/// The query of a request, decoded.
+pub fn query_map(query: Option<&str>) -> HashMap<String, String> {
+    form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nulls_are_dropped_at_every_depth() {
+        let mut v = serde_json::json!({"metadata": {"name": "a", "creationTimestamp": null}, "spec": {"x": [{"y": null}]}});
+        drop_nulls(&mut v);
+        assert_eq!(
+            v,
+            serde_json::json!({"metadata": {"name": "a"}, "spec": {"x": [{}]}})
+        );
+    }
+}

