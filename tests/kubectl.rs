@@ -161,6 +161,67 @@ fn kubectl_discovers_lists_watches_and_writes() {
     assert_eq!(json["spec"]["replicas"], 2);
     assert_eq!(json["kind"], "Deployment");
 
+    // Patches of each type, through the same admission as any write.
+    let labelled = k.ok(&["label", "deployment", "hello", "tier=web"]);
+    assert!(
+        labelled.contains("deployment.apps/hello labeled"),
+        "{labelled}"
+    );
+    k.ok(&["annotate", "deployment", "hello", "note=hi"]);
+    k.ok(&[
+        "patch",
+        "deployment",
+        "hello",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"revisionHistoryLimit":4}}"#,
+    ]);
+    k.ok(&[
+        "patch",
+        "deployment",
+        "hello",
+        "--type=json",
+        "-p",
+        r#"[{"op":"add","path":"/spec/minReadySeconds","value":1}]"#,
+    ]);
+    // Strategic (kubectl's default): the container merges by name, keeping its image.
+    k.ok(&["patch", "deployment", "hello", "-p", r#"{"spec":{"template":{"spec":{"containers":[{"name":"hello","env":[{"name":"MODE","value":"fast"}]}]}}}}"#]);
+    let d: serde_json::Value =
+        serde_json::from_str(&k.ok(&["get", "deploy", "hello", "-o", "json"])).unwrap();
+    assert_eq!(d["metadata"]["labels"]["tier"], "web");
+    assert_eq!(d["metadata"]["annotations"]["note"], "hi");
+    assert_eq!(
+        (
+            d["spec"]["revisionHistoryLimit"].as_i64(),
+            d["spec"]["minReadySeconds"].as_i64()
+        ),
+        (Some(4), Some(1))
+    );
+    let container = &d["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["env"][0]["value"], "fast");
+    assert!(
+        container["image"].as_str().unwrap().starts_with("sha256:"),
+        "the image kept: {container}"
+    );
+    let wrong = k.run(&[
+        "patch",
+        "deployment",
+        "hello",
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/spec/nope"}]"#,
+    ]);
+    assert_eq!(
+        wrong.status.code(),
+        Some(1),
+        "a patch that does not apply is refused"
+    );
+    let err = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        err.contains("is invalid") && err.contains("does not apply"),
+        "{err}"
+    );
+
     // Logs through the pod's node, by pod and by Deployment.
     let pod = rows[0].split_whitespace().next().unwrap();
     k.ok(&["logs", pod, "--tail", "5"]);

@@ -19,7 +19,9 @@ use super::reply::{Reply, bytes_reply, json_reply};
 pub const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
 /// What may be done to every object of every kind, and to its collection.
-const VERBS: [&str; 6] = ["create", "delete", "get", "list", "update", "watch"];
+const VERBS: [&str; 7] = [
+    "create", "delete", "get", "list", "patch", "update", "watch",
+];
 
 /// The verbs of a subresource.
 fn sub_verbs(s: Subresource) -> &'static [&'static str] {

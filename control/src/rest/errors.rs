@@ -62,6 +62,10 @@ pub fn status_json(s: &Status, about: &About) -> (u16, Value) {
     if !about.group.is_empty() {
         details["group"] = json!(about.group);
     }
+    // kubectl prints an Invalid object's causes, not its message: give the reason as one.
+    if s.code() == Code::InvalidArgument {
+        details["causes"] = json!([{"reason": "FieldValueInvalid", "message": s.message()}]);
+    }
     (
         code,
         json!({

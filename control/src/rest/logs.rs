@@ -45,7 +45,9 @@ pub async fn serve(rest: &Rest, who: Identity, at: &Objects, call: &Call) -> Res
     // A failure after the first bytes can only end the body.
     let body = chunks
         .take_while(|c| std::future::ready(c.is_ok()))
-        .filter_map(|c| std::future::ready(c.ok().map(|c| Ok::<_, Infallible>(Bytes::from(c.data)))));
+        .filter_map(|c| {
+            std::future::ready(c.ok().map(|c| Ok::<_, Infallible>(Bytes::from(c.data))))
+        });
     let mut r = Reply::new(axum::body::Body::from_stream(body));
     r.headers_mut().insert(
         http::header::CONTENT_TYPE,

@@ -7,6 +7,7 @@
 //! - `discovery`: `/version`, `/api`, `/apis` and the resource lists, legacy and
 //!   aggregated;
 //! - `objects`: get, list, create, replace, delete;
+//! - `patch`: JSON, merge and strategic merge patches, and server-side apply;
 //! - `watch`: watch streams;
 //! - `logs`: `pods/NAME/log`;
 //! - `tables`: server-side `Table`s for `kubectl get`;
@@ -17,6 +18,7 @@ mod discovery;
 mod errors;
 mod logs;
 mod objects;
+mod patch;
 mod paths;
 mod reply;
 mod tables;

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use axum::body::Body;
 use serde_json::Value;
 use skiff_pki::Identity;
-use skiff_proto::{Kind, Object};
 use skiff_proto::grpc::api::object_service_server::ObjectService;
 use skiff_proto::grpc::api::{
     CreateRequest, DeletePropagation, DeleteRequest, GetRequest, ListRequest, ObjectEnvelope,
@@ -15,6 +14,7 @@ use skiff_proto::grpc::api::{
 };
 use skiff_proto::manifest::{Source, decode_one};
 use skiff_proto::model::values::Time;
+use skiff_proto::{Kind, Object};
 use tonic::Status;
 
 use super::errors::{About, failure, refuse};
@@ -43,6 +43,7 @@ pub async fn serve(rest: &Rest, who: Identity, at: Objects, call: Call, body: Bo
         ("POST", None, None) => create(rest, who, &at, &call, body).await,
         ("PUT", Some(_), None) => replace(rest, who, &at, &call, body).await,
         ("DELETE", Some(_), None) => delete(rest, who, &at, &call, body).await,
+        ("PATCH", Some(_), None) => super::patch::serve(rest, who, &at, &call, body).await,
         (method, _, sub) => {
             let what = match sub {
                 Some(s) => format!("{}/{s}", at.kind.resource()),
@@ -66,7 +67,7 @@ pub(super) fn as_caller<T>(who: &Identity, body: T) -> tonic::Request<T> {
 }
 
 /// The warnings a response carries (`warning` metadata, as the gRPC API sends them).
-fn warnings<T>(r: &tonic::Response<T>) -> Vec<String> {
+pub(super) fn warnings<T>(r: &tonic::Response<T>) -> Vec<String> {
     r.metadata()
         .get_all("warning")
         .iter()
@@ -90,7 +91,7 @@ fn consistency(call: &Call) -> i32 {
     }
 }
 
-fn envelope(e: Option<ObjectEnvelope>) -> Result<ObjectEnvelope, Status> {
+pub(super) fn envelope(e: Option<ObjectEnvelope>) -> Result<ObjectEnvelope, Status> {
     e.ok_or_else(|| Status::internal("the API answered without an object"))
 }
 
@@ -184,26 +185,36 @@ async fn list(rest: &Rest, who: Identity, at: &Objects, call: &Call) -> Result<R
     Ok(bytes_reply(200, "application/json", body))
 }
 
-/// The object a write carries: JSON or YAML, with `null`s dropped (clients send
-/// `creationTimestamp: null`), put in the path's namespace and checked against its name.
+/// The object a write carries: JSON or YAML, made ready by [`prepare`].
 async fn body_object(at: &Objects, call: &Call, body: Body) -> Result<Vec<u8>, Status> {
+    let v = read_body(call, body).await?;
+    prepare(at, v)
+}
+
+/// The body as a JSON value (JSON, or YAML when its type says so).
+pub(super) async fn read_body(call: &Call, body: Body) -> Result<Value, Status> {
     let bytes = axum::body::to_bytes(body, MAX_BODY)
         .await
         .map_err(|e| Status::invalid_argument(format!("reading the body: {e}")))?;
-    let mut v: Value = if call.content_type.contains("yaml") {
+    if call.content_type.contains("yaml") {
         let text = std::str::from_utf8(&bytes)
             .map_err(|_| Status::invalid_argument("the body is not UTF-8"))?;
         serde_saphyr::from_str(text)
-            .map_err(|e| Status::invalid_argument(format!("the body is not YAML: {e}")))?
-    } else if call.content_type.is_empty() || call.content_type.starts_with("application/json") {
+            .map_err(|e| Status::invalid_argument(format!("the body is not YAML: {e}")))
+    } else if call.content_type.is_empty() || call.content_type.contains("json") {
         serde_json::from_slice(&bytes)
-            .map_err(|e| Status::invalid_argument(format!("the body is not JSON: {e}")))?
+            .map_err(|e| Status::invalid_argument(format!("the body is not JSON: {e}")))
     } else {
-        return Err(Status::unimplemented(format!(
+        Err(Status::unimplemented(format!(
             "the body's type {:?} is not served (send application/json)",
             call.content_type
-        )));
-    };
+        )))
+    }
+}
+
+/// An object to write, as a manifest: `null`s dropped (clients send `creationTimestamp:
+/// null`), put in the path's namespace and checked against its name.
+pub(super) fn prepare(at: &Objects, mut v: Value) -> Result<Vec<u8>, Status> {
     drop_nulls(&mut v);
     let meta = v
         .get_mut("metadata")
