@@ -227,6 +227,16 @@ fn kubectl_discovers_lists_watches_and_writes() {
     k.ok(&["logs", pod, "--tail", "5"]);
     k.ok(&["logs", "deploy/hello"]);
 
+    // The scale subresource, and a restart (a patched template annotation).
+    let scaled = k.ok(&["scale", "deployment", "hello", "--replicas=3"]);
+    assert!(scaled.contains("deployment.apps/hello scaled"), "{scaled}");
+    let replicas = k.ok(&["get", "deploy", "hello", "-o", "jsonpath={.spec.replicas}"]);
+    assert_eq!(replicas, "3");
+    let restarted = k.ok(&["rollout", "restart", "deployment/hello"]);
+    assert!(restarted.contains("restarted"), "{restarted}");
+    let status = k.ok(&["rollout", "status", "deployment/hello", "--timeout=60s"]);
+    assert!(status.contains("successfully rolled out"), "{status}");
+
     // Errors exit 1 with kubectl's words.
     let missing = k.run(&["get", "pod", "nope"]);
     assert_eq!(missing.status.code(), Some(1));

@@ -19,6 +19,8 @@ pub enum Subresource {
     Log,
     /// `serviceaccounts/token`.
     Token,
+    /// `deployments/scale`: the replica count alone, as an `autoscaling/v1` Scale.
+    Scale,
 }
 
 impl Subresource {
@@ -28,6 +30,7 @@ impl Subresource {
             Subresource::Status => "status",
             Subresource::Log => "log",
             Subresource::Token => "token",
+            Subresource::Scale => "scale",
         }
     }
 }
@@ -216,8 +219,8 @@ kinds! {
     Namespace           "Namespace"            "v1"                            "namespaces"            "namespace"            ["ns"]      []         cluster    status [];
     Node                "Node"                 "v1"                            "nodes"                 "node"                 ["no"]      []         cluster    status [];
     Pod                 "Pod"                  "v1"                            "pods"                  "pod"                  ["po"]      ["all"]    namespaced status [Log];
-    ReplicaSet          "ReplicaSet"           "apps/v1"                       "replicasets"           "replicaset"           ["rs"]      ["all"]    namespaced status [];
-    Deployment          "Deployment"           "apps/v1"                       "deployments"           "deployment"           ["deploy"]  ["all"]    namespaced status [];
+    ReplicaSet          "ReplicaSet"           "apps/v1"                       "replicasets"           "replicaset"           ["rs"]      ["all"]    namespaced status [Scale];
+    Deployment          "Deployment"           "apps/v1"                       "deployments"           "deployment"           ["deploy"]  ["all"]    namespaced status [Scale];
     Job                 "Job"                  "batch/v1"                      "jobs"                  "job"                  []          ["all"]    namespaced status [];
     DaemonSet           "DaemonSet"            "apps/v1"                       "daemonsets"            "daemonset"            ["ds"]      ["all"]    namespaced status [];
     Service             "Service"              "v1"                            "services"              "service"              ["svc"]     ["all"]    namespaced status [];

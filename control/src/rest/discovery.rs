@@ -29,6 +29,15 @@ fn sub_verbs(s: Subresource) -> &'static [&'static str] {
         Subresource::Status => &["get", "update"],
         Subresource::Log => &["get"],
         Subresource::Token => &["create"],
+        Subresource::Scale => &["get", "patch", "update"],
+    }
+}
+
+/// What a subresource answers with: the kind itself, or a Scale.
+fn sub_kind(s: Subresource, own: &Value) -> Value {
+    match s {
+        Subresource::Scale => json!({"group": "autoscaling", "version": "v1", "kind": "Scale"}),
+        _ => own.clone(),
     }
 }
 
@@ -140,13 +149,19 @@ pub fn resource_list(group: &str, version: &str) -> Reply {
             "categories": i.categories,
         }));
         for s in i.subresources {
-            resources.push(json!({
+            let mut sub = json!({
                 "name": format!("{}/{}", i.plural, s.name()),
                 "singularName": "",
                 "namespaced": i.namespaced,
                 "kind": i.name,
                 "verbs": sub_verbs(*s),
-            }));
+            });
+            if *s == Subresource::Scale {
+                sub["group"] = json!("autoscaling");
+                sub["version"] = json!("v1");
+                sub["kind"] = json!("Scale");
+            }
+            resources.push(sub);
         }
     }
     json_reply(
@@ -170,7 +185,9 @@ fn discovered(group: &str) -> Value {
             let subs: Vec<Value> = i
                 .subresources
                 .iter()
-                .map(|s| json!({"subresource": s.name(), "responseKind": kind, "verbs": sub_verbs(*s)}))
+                .map(|s| {
+                    json!({"subresource": s.name(), "responseKind": sub_kind(*s, &kind), "verbs": sub_verbs(*s)})
+                })
                 .collect();
             json!({
                 "resource": i.plural,

@@ -9,7 +9,7 @@
 //! - `objects`: get, list, create, replace, delete;
 //! - `patch`: JSON, merge and strategic merge patches, and server-side apply;
 //! - `watch`: watch streams;
-//! - `logs`: `pods/NAME/log`;
+//! - `logs`: `pods/NAME/log`; `scale`: `deployments/NAME/scale`;
 //! - `tables`: server-side `Table`s for `kubectl get`;
 //! - `errors`: gRPC statuses → Kubernetes `Status` objects;
 //! - `reply`: responses and `Warning` headers.
@@ -21,6 +21,7 @@ mod objects;
 mod patch;
 mod paths;
 mod reply;
+mod scale;
 mod tables;
 mod watch;
 
@@ -48,6 +49,7 @@ pub struct Rest {
 }
 
 /// The parts of a request the handlers read.
+#[derive(Clone)]
 pub struct Call {
     pub method: String,
     pub query: HashMap<String, String>,

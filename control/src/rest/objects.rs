@@ -44,6 +44,11 @@ pub async fn serve(rest: &Rest, who: Identity, at: Objects, call: Call, body: Bo
         ("PUT", Some(_), None) => replace(rest, who, &at, &call, body).await,
         ("DELETE", Some(_), None) => delete(rest, who, &at, &call, body).await,
         ("PATCH", Some(_), None) => super::patch::serve(rest, who, &at, &call, body).await,
+        ("GET" | "PUT" | "PATCH", Some(_), Some("scale"))
+            if at.kind.has(skiff_proto::object::Subresource::Scale) =>
+        {
+            super::scale::serve(rest, who, &at, &call, body).await
+        }
         (method, _, sub) => {
             let what = match sub {
                 Some(s) => format!("{}/{s}", at.kind.resource()),

@@ -26,14 +26,14 @@ use super::{Call, Rest};
 const TRIES: usize = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Type {
+pub(super) enum Type {
     Json,
     Merge,
     Strategic,
     Apply,
 }
 
-fn type_of(content_type: &str) -> Result<Type, Status> {
+pub(super) fn type_of(content_type: &str) -> Result<Type, Status> {
     let base = content_type.split(';').next().unwrap_or_default().trim();
     Ok(match base {
         "application/json-patch+json" => Type::Json,
@@ -49,7 +49,7 @@ fn type_of(content_type: &str) -> Result<Type, Status> {
 }
 
 /// `patch` (of type `t`) applied to `doc`.
-fn patched(t: Type, mut doc: Value, patch: &Value) -> Result<Value, Status> {
+pub(super) fn patched(t: Type, mut doc: Value, patch: &Value) -> Result<Value, Status> {
     let invalid = |e: String| Status::invalid_argument(format!("the patch does not apply: {e}"));
     match t {
         Type::Json => {

@@ -1,0 +1,124 @@
+//! `deployments/NAME/scale` and `replicasets/NAME/scale`: the replica count alone, as an
+//! `autoscaling/v1` Scale (what `kubectl scale` and autoscalers read and write). A write
+//! changes only the object's `spec.replicas`, at the revision it was read.
+
+use axum::body::Body;
+use serde_json::{Value, json};
+use skiff_pki::Identity;
+use skiff_proto::grpc::api::object_service_server::ObjectService;
+use skiff_proto::grpc::api::{GetRequest, ObjectEnvelope, ReadConsistency, UpdateRequest};
+use tonic::Status;
+
+use super::objects::{as_caller, envelope, key_of, prepare, read_body};
+use super::patch;
+use super::paths::Objects;
+use super::reply::{Reply, json_reply};
+use super::{Call, Rest};
+
+/// The Scale of a stored object.
+fn scale_of(e: &ObjectEnvelope) -> Result<Value, Status> {
+    let o: Value = serde_json::from_slice(&e.json).map_err(|e| Status::internal(e.to_string()))?;
+    let m = &o["metadata"];
+    let selector: Vec<String> = o["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .map(|l| {
+            l.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": m["name"],
+            "namespace": m["namespace"],
+            "uid": m["uid"],
+            "resourceVersion": e.resource_version.to_string(),
+            "creationTimestamp": m["creationTimestamp"],
+        },
+        "spec": {"replicas": o["spec"]["replicas"].as_i64().unwrap_or(1)},
+        "status": {
+            "replicas": o["status"]["replicas"].as_i64().unwrap_or(0),
+            "selector": selector.join(","),
+        },
+    }))
+}
+
+async fn current(rest: &Rest, who: &Identity, at: &Objects) -> Result<ObjectEnvelope, Status> {
+    let r = ObjectService::get(
+        &*rest.objects,
+        as_caller(
+            who,
+            GetRequest {
+                key: Some(key_of(at)),
+                consistency: ReadConsistency::Linearizable as i32,
+            },
+        ),
+    )
+    .await?;
+    envelope(r.into_inner().object)
+}
+
+/// Serves the scale subresource of `at`: GET, PUT (a whole Scale) or PATCH.
+pub async fn serve(
+    rest: &Rest,
+    who: Identity,
+    at: &Objects,
+    call: &Call,
+    body: Body,
+) -> Result<Reply, Status> {
+    let e = current(rest, &who, at).await?;
+    if call.method == "GET" {
+        return Ok(json_reply(200, &scale_of(&e)?));
+    }
+    let scale = scale_of(&e)?;
+    let wanted = match call.method.as_str() {
+        "PUT" => read_body(call, body).await?,
+        "PATCH" => {
+            let t = patch::type_of(&call.content_type)?;
+            let reading = Call {
+                content_type: "application/json".into(),
+                ..call.clone()
+            };
+            let p = read_body(&reading, body).await?;
+            patch::patched(t, scale.clone(), &p)?
+        }
+        m => {
+            return Err(Status::unimplemented(format!(
+                "{m} is not supported on scale"
+            )));
+        }
+    };
+    let replicas = wanted["spec"]["replicas"]
+        .as_i64()
+        .and_then(|r| i32::try_from(r).ok())
+        .filter(|r| *r >= 0)
+        .ok_or_else(|| {
+            Status::invalid_argument("spec.replicas: must be a number of replicas (0 or more)")
+        })?;
+    let expected = match wanted["metadata"]["resourceVersion"].as_str() {
+        Some(v) if v != scale["metadata"]["resourceVersion"] => v
+            .parse()
+            .map_err(|_| Status::invalid_argument("metadata.resourceVersion is not a number"))?,
+        _ => e.resource_version,
+    };
+    let mut object: Value =
+        serde_json::from_slice(&e.json).map_err(|e| Status::internal(e.to_string()))?;
+    object["spec"]["replicas"] = json!(replicas);
+    let r = ObjectService::update(
+        &*rest.objects,
+        as_caller(
+            &who,
+            UpdateRequest {
+                manifest: prepare(at, object)?,
+                expected_resource_version: Some(expected),
+            },
+        ),
+    )
+    .await?;
+    Ok(json_reply(
+        200,
+        &scale_of(&envelope(r.into_inner().object)?)?,
+    ))
+}
