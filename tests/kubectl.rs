@@ -81,8 +81,8 @@ spec:
       containers: [{name: hello, image: WASM}]
 ";
 
-#[test]
-fn kubectl_discovers_lists_watches_and_writes() {
+/// A member with node `n1` running the Deployment `hello` (2 replicas), and kubectl.
+fn setup() -> (Cluster, tempfile::TempDir, Kubectl) {
     let c = Cluster::start(&["n1"], &[]);
     let dir = tempfile::tempdir().unwrap();
     let k = Kubectl {
@@ -97,6 +97,12 @@ fn kubectl_discovers_lists_watches_and_writes() {
         d["status"]["readyReplicas"] == 2
     });
 
+    (c, dir, k)
+}
+
+#[test]
+fn kubectl_reads_what_it_reads_from_kubernetes() {
+    let (c, dir, k) = setup();
     let version = k.ok(&["version"]);
     assert!(
         version.contains("Server Version: v1.36.0-skiff"),
@@ -161,6 +167,81 @@ fn kubectl_discovers_lists_watches_and_writes() {
     assert_eq!(json["spec"]["replicas"], 2);
     assert_eq!(json["kind"], "Deployment");
 
+    // Logs through the pod's node, by pod and by Deployment.
+    let pod = rows[0].split_whitespace().next().unwrap();
+    k.ok(&["logs", pod, "--tail", "5"]);
+    k.ok(&["logs", "deploy/hello"]);
+
+    // Events, as `get events` and `describe` show them (selected by involvedObject).
+    let events = k.ok(&["get", "events"]);
+    assert!(events.starts_with("LAST SEEN"), "{events}");
+    let described = k.ok(&["describe", "pod", pod]);
+    assert!(
+        described.contains("Events:") && described.contains("Started"),
+        "{described}"
+    );
+
+    // Who am I, what may I do; a ServiceAccount's token may less.
+    assert_eq!(k.ok(&["auth", "can-i", "create", "pods"]).trim(), "yes");
+    let whoami = k.ok(&["auth", "whoami"]);
+    assert!(
+        whoami.contains("admin") && whoami.contains("system:masters"),
+        "{whoami}"
+    );
+    let sa = dir.path().join("sa.yaml");
+    std::fs::write(
+        &sa,
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: robot}\n",
+    )
+    .unwrap();
+    k.ok(&["create", "-f", sa.to_str().unwrap(), "--validate=false"]);
+    let token = skiff(&c.server, &["create", "token", "robot"]);
+    assert!(
+        token.status.success(),
+        "{}",
+        String::from_utf8_lossy(&token.stderr)
+    );
+    let token = String::from_utf8_lossy(&token.stdout).trim().to_owned();
+    let robot = Kubectl {
+        config: dir.path().join("robot.kubeconfig"),
+        cache: dir.path().join("robot-cache"),
+    };
+    let out = support::pki::skiff()
+        .args([
+            "config",
+            "--token",
+            &token,
+            "--output",
+            robot.config.to_str().unwrap(),
+        ])
+        .env("SKIFF_SERVER", &c.server)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let no = robot.run(&["auth", "can-i", "list", "secrets"]);
+    assert_eq!(no.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&no.stdout).starts_with("no"));
+    let forbidden = robot.run(&["get", "secrets"]);
+    let err = String::from_utf8_lossy(&forbidden.stderr);
+    assert!(err.contains("(Forbidden)"), "{err}");
+
+    // Errors exit 1 with kubectl's words.
+    let missing = k.run(&["get", "pod", "nope"]);
+    assert_eq!(missing.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        err.contains(r#"Error from server (NotFound): pods "nope" not found"#),
+        "{err}"
+    );
+}
+
+#[test]
+fn kubectl_writes_through_the_same_admission_as_skiff() {
+    let (c, dir, k) = setup();
     // Patches of each type, through the same admission as any write.
     let labelled = k.ok(&["label", "deployment", "hello", "tier=web"]);
     assert!(
@@ -222,11 +303,6 @@ fn kubectl_discovers_lists_watches_and_writes() {
         "{err}"
     );
 
-    // Logs through the pod's node, by pod and by Deployment.
-    let pod = rows[0].split_whitespace().next().unwrap();
-    k.ok(&["logs", pod, "--tail", "5"]);
-    k.ok(&["logs", "deploy/hello"]);
-
     // The scale subresource, and a restart (a patched template annotation).
     let scaled = k.ok(&["scale", "deployment", "hello", "--replicas=3"]);
     assert!(scaled.contains("deployment.apps/hello scaled"), "{scaled}");
@@ -236,15 +312,14 @@ fn kubectl_discovers_lists_watches_and_writes() {
     assert!(restarted.contains("restarted"), "{restarted}");
     let status = k.ok(&["rollout", "status", "deployment/hello", "--timeout=60s"]);
     assert!(status.contains("successfully rolled out"), "{status}");
-
-    // Errors exit 1 with kubectl's words.
-    let missing = k.run(&["get", "pod", "nope"]);
-    assert_eq!(missing.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&missing.stderr);
+    // drain evicts (pods/eviction) after cordoning; uncordon undoes it.
+    let drained = k.ok(&["drain", "n1", "--ignore-daemonsets", "--timeout=60s"]);
     assert!(
-        err.contains(r#"Error from server (NotFound): pods "nope" not found"#),
-        "{err}"
+        drained.contains("evicted") && drained.contains("node/n1 drained"),
+        "{drained}"
     );
+    assert!(k.ok(&["get", "node", "n1"]).contains("SchedulingDisabled"));
+    k.ok(&["uncordon", "n1"]);
 
     // A watch sees a ConfigMap created through kubectl, then its deletion.
     let mut watch = k
@@ -287,7 +362,85 @@ fn kubectl_discovers_lists_watches_and_writes() {
         "jsonpath={.data.mode}",
     ]);
     assert_eq!(got, "fast");
-    let deleted = k.ok(&["delete", "configmap", "settings"]);
+    // Client-side apply of a change (a strategic patch with last-applied), then
+    // server-side apply, then `edit` through an editor script.
+    let apply = |mode: &str| {
+        std::fs::write(
+            &cm,
+            format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: settings}}\ndata: {{mode: {mode}}}\n"),
+        )
+        .unwrap();
+    };
+    apply("faster");
+    let applied = k.ok(&["apply", "-f", cm.to_str().unwrap(), "--validate=false"]);
+    assert!(
+        applied.contains("configmap/settings configured"),
+        "{applied}"
+    );
+    let unchanged = k.ok(&["apply", "-f", cm.to_str().unwrap(), "--validate=false"]);
+    assert!(
+        unchanged.contains("configmap/settings unchanged"),
+        "{unchanged}"
+    );
+    apply("server");
+    let ssa = k.ok(&[
+        "apply",
+        "--server-side",
+        "-f",
+        cm.to_str().unwrap(),
+        "--validate=false",
+    ]);
+    assert!(ssa.contains("serverside-applied"), "{ssa}");
+    let editor = dir.path().join("editor.sh");
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\nsed -i 's/mode: server/mode: edited/' \"$1\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let edited = k
+        .command(&["edit", "configmap", "settings", "--validate=false"])
+        .env("EDITOR", &editor)
+        .output()
+        .unwrap();
+    assert!(
+        edited.status.success(),
+        "{}",
+        String::from_utf8_lossy(&edited.stderr)
+    );
+    let got = k.ok(&[
+        "get",
+        "configmap",
+        "settings",
+        "-o",
+        "jsonpath={.data.mode}",
+    ]);
+    assert_eq!(got, "edited");
+    // diff is a server-side dry run: it shows the change and writes nothing.
+    std::fs::write(
+        &cm,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {mode: other}\n",
+    )
+    .unwrap();
+    let diff = k.run(&["diff", "-f", cm.to_str().unwrap()]);
+    assert_eq!(
+        diff.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&diff.stderr)
+    );
+    assert!(String::from_utf8_lossy(&diff.stdout).contains("+  mode: other"));
+    assert_eq!(
+        k.ok(&[
+            "get",
+            "configmap",
+            "settings",
+            "-o",
+            "jsonpath={.data.mode}"
+        ]),
+        "edited"
+    );
+    let deleted = k.ok(&["delete", "configmap", "settings", "--wait"]);
     assert!(
         deleted.contains("configmap \"settings\" deleted"),
         "{deleted}"

@@ -205,11 +205,12 @@ pub async fn run(
         }
         None => None,
     };
-    let auth = AuthServiceServer::new(crate::auth::AuthApi {
+    let auth_api = Arc::new(crate::auth::AuthApi {
         authz,
         issuer,
         audit: audit.clone(),
     });
+    let auth = AuthServiceServer::from_arc(auth_api.clone());
     let encryption = EncryptionServiceServer::new(crate::encryption::EncryptionApi {
         store: store.clone(),
         sealer,
@@ -268,6 +269,7 @@ pub async fn run(
     let rest = crate::rest::router(Arc::new(crate::rest::Rest {
         objects: guarded,
         logs: guarded_logs,
+        auth: auth_api,
         authenticate: authenticate.clone(),
         server: advertise.clone(),
     }));

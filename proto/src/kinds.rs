@@ -21,6 +21,8 @@ pub enum Subresource {
     Token,
     /// `deployments/scale`: the replica count alone, as an `autoscaling/v1` Scale.
     Scale,
+    /// `pods/eviction`: a deletion that respects disruption limits (`kubectl drain`).
+    Eviction,
 }
 
 impl Subresource {
@@ -31,6 +33,7 @@ impl Subresource {
             Subresource::Log => "log",
             Subresource::Token => "token",
             Subresource::Scale => "scale",
+            Subresource::Eviction => "eviction",
         }
     }
 }
@@ -218,7 +221,7 @@ kinds! {
 //  variant             kind                   apiVersion                      plural                  singular               short names categories scope      status subresources
     Namespace           "Namespace"            "v1"                            "namespaces"            "namespace"            ["ns"]      []         cluster    status [];
     Node                "Node"                 "v1"                            "nodes"                 "node"                 ["no"]      []         cluster    status [];
-    Pod                 "Pod"                  "v1"                            "pods"                  "pod"                  ["po"]      ["all"]    namespaced status [Log];
+    Pod                 "Pod"                  "v1"                            "pods"                  "pod"                  ["po"]      ["all"]    namespaced status [Log, Eviction];
     ReplicaSet          "ReplicaSet"           "apps/v1"                       "replicasets"           "replicaset"           ["rs"]      ["all"]    namespaced status [Scale];
     Deployment          "Deployment"           "apps/v1"                       "deployments"           "deployment"           ["deploy"]  ["all"]    namespaced status [Scale];
     Job                 "Job"                  "batch/v1"                      "jobs"                  "job"                  []          ["all"]    namespaced status [];

@@ -159,8 +159,20 @@ fn own(kind: Kind) -> Own {
     }
 }
 
+/// An Event's columns, as Kubernetes prints them (no NAME: what happened comes first).
+const EVENT: [Column; 5] = [
+    col("LAST SEEN", "string", "When it last happened."),
+    col("TYPE", "string", "Normal or Warning."),
+    col("REASON", "string", "Why, in one word."),
+    col("OBJECT", "string", "What it is about (kind/name)."),
+    col("MESSAGE", "string", "What happened."),
+];
+
 /// Every column of `kind`: NAME, its own, AGE, then the wide ones.
 pub fn columns(kind: Kind) -> Vec<Column> {
+    if kind == Kind::Event {
+        return EVENT.to_vec();
+    }
     let (own, wide) = own(kind);
     let mut c = vec![NAME];
     c.extend_from_slice(own);
@@ -171,6 +183,9 @@ pub fn columns(kind: Kind) -> Vec<Column> {
 
 /// The cells of `o`, one per column of [`columns`] (`now` gives AGE).
 pub fn cells(o: &Object, now: Time) -> Vec<String> {
+    if let Object::Event(e) = o {
+        return event_cells(e, now);
+    }
     let m = o.metadata();
     let age = m
         .creation_timestamp
@@ -278,6 +293,23 @@ pub fn cells(o: &Object, now: Time) -> Vec<String> {
         _ => r.push(age),
     }
     r
+}
+
+fn event_cells(e: &crate::model::event::Event, now: Time) -> Vec<String> {
+    let last = e
+        .last_timestamp
+        .or(e.first_timestamp)
+        .or(e.metadata.creation_timestamp)
+        .map(|t| age(now.unix_seconds.saturating_sub(t.unix_seconds)))
+        .unwrap_or_else(|| "<unknown>".into());
+    let o = &e.involved_object;
+    vec![
+        last,
+        format!("{:?}", e.type_.unwrap_or_default()),
+        e.reason.clone().unwrap_or_default(),
+        format!("{}/{}", o.kind.to_ascii_lowercase(), o.name),
+        e.message.clone().unwrap_or_default(),
+    ]
 }
 
 /// CLASS, HOSTS, ADDRESS and PORTS of an Ingress, as kubectl shows them.

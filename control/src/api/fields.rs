@@ -11,7 +11,45 @@ enum Field {
     Namespace,
     NodeName,
     Phase,
+    /// An Event's `involvedObject.*` (what `kubectl describe` selects events by), its
+    /// `reason`, `type` and `source`.
+    Involved(Involved),
+    Reason,
+    EventType,
+    Source,
 }
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Involved {
+    Kind,
+    Namespace,
+    Name,
+    Uid,
+    ApiVersion,
+    ResourceVersion,
+}
+
+/// The fields an Event can be selected by, beyond every kind's.
+const EVENT_FIELDS: [(&str, Field); 9] = [
+    ("involvedObject.kind", Field::Involved(Involved::Kind)),
+    (
+        "involvedObject.namespace",
+        Field::Involved(Involved::Namespace),
+    ),
+    ("involvedObject.name", Field::Involved(Involved::Name)),
+    ("involvedObject.uid", Field::Involved(Involved::Uid)),
+    (
+        "involvedObject.apiVersion",
+        Field::Involved(Involved::ApiVersion),
+    ),
+    (
+        "involvedObject.resourceVersion",
+        Field::Involved(Involved::ResourceVersion),
+    ),
+    ("reason", Field::Reason),
+    ("type", Field::EventType),
+    ("source", Field::Source),
+];
 
 /// Requirements that must all hold.
 #[derive(Debug, Clone, Default)]
@@ -41,6 +79,13 @@ impl FieldSelector {
                 "metadata.namespace" => Field::Namespace,
                 "spec.nodeName" if kind == Kind::Pod => Field::NodeName,
                 "status.phase" if kind == Kind::Pod => Field::Phase,
+                other if kind == Kind::Event && EVENT_FIELDS.iter().any(|(n, _)| *n == other) => {
+                    EVENT_FIELDS
+                        .iter()
+                        .find(|(n, _)| *n == other)
+                        .map(|(_, f)| *f)
+                        .unwrap_or(Field::Name)
+                }
                 other => {
                     return Err(Status::invalid_argument(format!(
                         "field selector {part:?}: {other:?} is not a field {kind} can be selected by; \
@@ -67,6 +112,10 @@ impl FieldSelector {
                     Object::Pod(p) => phase(p.status.as_ref().map(|s| s.phase)),
                     _ => String::new(),
                 },
+                f => match o {
+                    Object::Event(e) => event_field(e, *f),
+                    _ => String::new(),
+                },
             };
             (actual == *value) == *equal
         })
@@ -78,10 +127,78 @@ fn supported(kind: Kind) -> Vec<&'static str> {
     if kind == Kind::Pod {
         f.extend(["spec.nodeName", "status.phase"]);
     }
+    if kind == Kind::Event {
+        f.extend(EVENT_FIELDS.iter().map(|(n, _)| *n));
+    }
     f
+}
+
+/// The value of an Event's field `f`, as Kubernetes compares it (empty when unset).
+fn event_field(e: &skiff_proto::model::event::Event, f: Field) -> String {
+    let o = &e.involved_object;
+    match f {
+        Field::Involved(Involved::Kind) => o.kind.clone(),
+        Field::Involved(Involved::Namespace) => o.namespace.clone(),
+        Field::Involved(Involved::Name) => o.name.clone(),
+        Field::Involved(Involved::Uid) => o.uid.clone().unwrap_or_default(),
+        Field::Involved(Involved::ApiVersion) => o.api_version.clone().unwrap_or_default(),
+        Field::Involved(Involved::ResourceVersion) => o
+            .resource_version
+            .map(|v| v.to_string())
+            .unwrap_or_default(),
+        Field::Reason => e.reason.clone().unwrap_or_default(),
+        Field::EventType => e.type_.map(|t| format!("{t:?}")).unwrap_or_default(),
+        Field::Source => e
+            .source
+            .as_ref()
+            .and_then(|s| s.component.clone())
+            .unwrap_or_default(),
+        _ => String::new(),
+    }
 }
 
 /// A pod's phase as the API writes it; a pod without status is `Pending`.
 fn phase(p: Option<PodPhase>) -> String {
     format!("{:?}", p.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use skiff_proto::model::ObjectMeta;
+    use skiff_proto::model::event::{Event, EventType};
+    use skiff_proto::model::meta::ObjectReference;
+
+    use super::*;
+
+    #[test]
+    fn events_are_selected_by_what_they_are_about() {
+        let e = Object::Event(Event {
+            metadata: ObjectMeta {
+                name: "web.1".into(),
+                ..Default::default()
+            },
+            involved_object: ObjectReference {
+                kind: "Pod".into(),
+                namespace: "default".into(),
+                name: "web".into(),
+                uid: Some("u1".into()),
+                ..Default::default()
+            },
+            reason: Some("Started".into()),
+            type_: Some(EventType::Warning),
+            ..Default::default()
+        });
+        let sel = |t: &str| FieldSelector::parse(t, Kind::Event).unwrap().matches(&e);
+        assert!(sel(
+            "involvedObject.name=web,involvedObject.namespace=default,involvedObject.uid=u1"
+        ));
+        assert!(sel("involvedObject.kind=Pod,reason=Started,type=Warning"));
+        assert!(!sel("involvedObject.name=other"));
+        let err = FieldSelector::parse("involvedObject.name=web", Kind::Pod).unwrap_err();
+        assert!(
+            err.message().contains("supported: metadata.name"),
+            "{}",
+            err.message()
+        );
+    }
 }

@@ -14,6 +14,7 @@ use skiff_proto::Kind;
 use skiff_proto::object::Subresource;
 
 use super::reply::{Reply, bytes_reply, json_reply};
+use super::reviews::{REVIEWS, Review};
 
 /// The content type of aggregated discovery, which kubectl checks to tell the forms apart.
 pub const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
@@ -30,6 +31,7 @@ fn sub_verbs(s: Subresource) -> &'static [&'static str] {
         Subresource::Log => &["get"],
         Subresource::Token => &["create"],
         Subresource::Scale => &["get", "patch", "update"],
+        Subresource::Eviction => &["create"],
     }
 }
 
@@ -37,6 +39,7 @@ fn sub_verbs(s: Subresource) -> &'static [&'static str] {
 fn sub_kind(s: Subresource, own: &Value) -> Value {
     match s {
         Subresource::Scale => json!({"group": "autoscaling", "version": "v1", "kind": "Scale"}),
+        Subresource::Eviction => json!({"group": "policy", "version": "v1", "kind": "Eviction"}),
         _ => own.clone(),
     }
 }
@@ -48,12 +51,17 @@ pub fn wants_aggregated(accept: &str) -> bool {
     })
 }
 
-/// The groups other than the core one, in the table's order, each once.
+/// The groups other than the core one, in the table's order, each once, then the
+/// reviews' groups.
 fn groups() -> Vec<&'static str> {
     let mut out: Vec<&'static str> = Vec::new();
-    for k in Kind::ALL {
-        if !k.group().is_empty() && !out.contains(&k.group()) {
-            out.push(k.group());
+    let all = Kind::ALL
+        .iter()
+        .map(|k| k.group())
+        .chain(REVIEWS.iter().map(|r| r.group));
+    for g in all {
+        if !g.is_empty() && !out.contains(&g) {
+            out.push(g);
         }
     }
     out
@@ -63,8 +71,18 @@ fn groups() -> Vec<&'static str> {
 fn version_of(group: &str) -> &'static str {
     Kind::ALL
         .into_iter()
-        .find(|k| k.group() == group)
-        .map_or("v1", Kind::version)
+        .map(|k| (k.group(), k.version()))
+        .chain(REVIEWS.iter().map(|r| (r.group, r.version)))
+        .find(|(g, _)| *g == group)
+        .map_or("v1", |(_, v)| v)
+}
+
+/// The reviews of a group-version: create-only, cluster-scoped resources.
+fn reviews_in(group: &str, version: &str) -> impl Iterator<Item = &'static Review> {
+    let (group, version) = (group.to_owned(), version.to_owned());
+    REVIEWS
+        .iter()
+        .filter(move |r| r.group == group && r.version == version)
 }
 
 fn in_group_version(group: &str, version: &str) -> impl Iterator<Item = Kind> {
@@ -156,13 +174,23 @@ pub fn resource_list(group: &str, version: &str) -> Reply {
                 "kind": i.name,
                 "verbs": sub_verbs(*s),
             });
-            if *s == Subresource::Scale {
-                sub["group"] = json!("autoscaling");
-                sub["version"] = json!("v1");
-                sub["kind"] = json!("Scale");
+            if matches!(s, Subresource::Scale | Subresource::Eviction) {
+                let k = sub_kind(*s, &Value::Null);
+                sub["group"] = k["group"].clone();
+                sub["version"] = k["version"].clone();
+                sub["kind"] = k["kind"].clone();
             }
             resources.push(sub);
         }
+    }
+    for r in reviews_in(group, version) {
+        resources.push(json!({
+            "name": r.plural,
+            "singularName": r.kind.to_ascii_lowercase(),
+            "namespaced": false,
+            "kind": r.kind,
+            "verbs": ["create"],
+        }));
     }
     json_reply(
         200,
@@ -178,6 +206,15 @@ pub fn resource_list(group: &str, version: &str) -> Reply {
 /// One group of aggregated discovery.
 fn discovered(group: &str) -> Value {
     let version = version_of(group);
+    let reviews = reviews_in(group, version).map(|r| {
+        json!({
+            "resource": r.plural,
+            "responseKind": {"group": group, "version": version, "kind": r.kind},
+            "scope": "Cluster",
+            "singularResource": r.kind.to_ascii_lowercase(),
+            "verbs": ["create"],
+        })
+    });
     let resources: Vec<Value> = in_group_version(group, version)
         .map(|k| {
             let i = k.info();
@@ -200,6 +237,7 @@ fn discovered(group: &str) -> Value {
                 "subresources": subs,
             })
         })
+        .chain(reviews)
         .collect();
     json!({
         "metadata": {"name": group},
@@ -255,7 +293,7 @@ mod tests {
                 .unwrap()
                 .len();
         }
-        assert_eq!(seen, Kind::ALL.len());
+        assert_eq!(seen, Kind::ALL.len() + REVIEWS.len());
         assert!(groups().contains(&"apps") && !groups().contains(&""));
     }
 }

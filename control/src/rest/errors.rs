@@ -18,6 +18,24 @@ pub struct About {
     pub name: String,
 }
 
+/// How a refused body type's message starts (see [`unsupported_body`]): it is a 415.
+const UNSUPPORTED_BODY: &str = "the body's type";
+
+/// A body of a type the server does not read (protobuf, CBOR): 415, so clients send JSON.
+pub fn unsupported_body(content_type: &str) -> Status {
+    Status::unimplemented(format!(
+        "{UNSUPPORTED_BODY} {content_type:?} is not served (send application/json)"
+    ))
+}
+
+/// The HTTP code and Kubernetes reason of a status.
+fn of(s: &Status) -> (u16, &'static str) {
+    if s.code() == Code::Unimplemented && s.message().starts_with(UNSUPPORTED_BODY) {
+        return (415, "UnsupportedMediaType");
+    }
+    code_and_reason(s.code())
+}
+
 /// The HTTP code and Kubernetes reason of a gRPC code.
 pub fn code_and_reason(code: Code) -> (u16, &'static str) {
     match code {
@@ -39,7 +57,7 @@ pub fn code_and_reason(code: Code) -> (u16, &'static str) {
 
 /// The `Status` object for `s`, with Kubernetes' wording for the common cases.
 pub fn status_json(s: &Status, about: &About) -> (u16, Value) {
-    let (code, reason) = code_and_reason(s.code());
+    let (code, reason) = of(s);
     let what = if about.group.is_empty() {
         about.resource.clone()
     } else {
@@ -122,5 +140,13 @@ mod tests {
         let (code, body) = status_json(&Status::permission_denied("no"), &About::default());
         assert_eq!((code, body["reason"].as_str()), (403, Some("Forbidden")));
         assert_eq!(code_and_reason(Code::OutOfRange), (410, "Expired"));
+        let (code, body) = status_json(
+            &unsupported_body("application/vnd.kubernetes.protobuf"),
+            &About::default(),
+        );
+        assert_eq!(
+            (code, body["reason"].as_str()),
+            (415, Some("UnsupportedMediaType"))
+        );
     }
 }

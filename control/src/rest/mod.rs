@@ -10,6 +10,7 @@
 //! - `patch`: JSON, merge and strategic merge patches, and server-side apply;
 //! - `watch`: watch streams;
 //! - `logs`: `pods/NAME/log`; `scale`: `deployments/NAME/scale`;
+//! - `reviews`: SelfSubjectAccessReview and SelfSubjectReview (`kubectl auth`);
 //! - `tables`: server-side `Table`s for `kubectl get`;
 //! - `errors`: gRPC statuses → Kubernetes `Status` objects;
 //! - `reply`: responses and `Warning` headers.
@@ -21,6 +22,7 @@ mod objects;
 mod patch;
 mod paths;
 mod reply;
+mod reviews;
 mod scale;
 mod tables;
 mod watch;
@@ -34,7 +36,7 @@ use skiff_pki::Identity;
 use skiff_pki::transport::PeerInfo;
 
 use crate::api::{LogApi, ObjectApi};
-use crate::auth::{Authenticate, Guarded};
+use crate::auth::{AuthApi, Authenticate, Guarded};
 use errors::{About, failure, refuse};
 use paths::Target;
 use reply::{Reply, bytes_reply};
@@ -43,6 +45,7 @@ use reply::{Reply, bytes_reply};
 pub struct Rest {
     pub objects: Arc<Guarded<ObjectApi>>,
     pub logs: Arc<Guarded<LogApi>>,
+    pub auth: Arc<AuthApi>,
     pub authenticate: Authenticate,
     /// This member's address, as `/api` reports it.
     pub server: String,
@@ -120,10 +123,6 @@ async fn handle(State(rest): State<Arc<Rest>>, req: axum::extract::Request) -> R
         Ok(id) => id,
         Err(s) => return failure(&s, &About::default()),
     };
-    let target = match paths::parse(&path) {
-        Ok(t) => t,
-        Err(paths::NotFound(why)) => return refuse(404, "NotFound", why),
-    };
     let (accept, content_type) = {
         let header = |name: http::header::HeaderName| {
             req.headers()
@@ -137,6 +136,22 @@ async fn handle(State(rest): State<Arc<Rest>>, req: axum::extract::Request) -> R
             header(http::header::CONTENT_TYPE),
         )
     };
+    let call = Call {
+        method: req.method().as_str().to_owned(),
+        query: objects::query_map(req.uri().query()),
+        accept,
+        content_type,
+    };
+    if let Some(review) = reviews::at(&path) {
+        return reviews::serve(&rest, who, review, &call, req.into_body())
+            .await
+            .unwrap_or_else(|s| failure(&s, &About::default()));
+    }
+    let target = match paths::parse(&path) {
+        Ok(t) => t,
+        Err(paths::NotFound(why)) => return refuse(404, "NotFound", why),
+    };
+    let accept = call.accept.clone();
     let discovery_only = !matches!(target, Target::Objects(_));
     if discovery_only && req.method() != http::Method::GET {
         return refuse(
@@ -152,14 +167,6 @@ async fn handle(State(rest): State<Arc<Rest>>, req: axum::extract::Request) -> R
         Target::Groups => discovery::group_list(),
         Target::Group(g) => discovery::group(&g),
         Target::Resources { group, version } => discovery::resource_list(&group, &version),
-        Target::Objects(at) => {
-            let call = Call {
-                method: req.method().as_str().to_owned(),
-                query: objects::query_map(req.uri().query()),
-                accept,
-                content_type,
-            };
-            objects::serve(&rest, who, at, call, req.into_body()).await
-        }
+        Target::Objects(at) => objects::serve(&rest, who, at, call, req.into_body()).await,
     }
 }

@@ -44,6 +44,9 @@ pub async fn serve(rest: &Rest, who: Identity, at: Objects, call: Call, body: Bo
         ("PUT", Some(_), None) => replace(rest, who, &at, &call, body).await,
         ("DELETE", Some(_), None) => delete(rest, who, &at, &call, body).await,
         ("PATCH", Some(_), None) => super::patch::serve(rest, who, &at, &call, body).await,
+        ("POST", Some(_), Some("eviction")) if at.kind == Kind::Pod => {
+            evict(rest, who, &at, &call, body).await
+        }
         ("GET" | "PUT" | "PATCH", Some(_), Some("scale"))
             if at.kind.has(skiff_proto::object::Subresource::Scale) =>
         {
@@ -210,10 +213,7 @@ pub(super) async fn read_body(call: &Call, body: Body) -> Result<Value, Status> 
         serde_json::from_slice(&bytes)
             .map_err(|e| Status::invalid_argument(format!("the body is not JSON: {e}")))
     } else {
-        Err(Status::unimplemented(format!(
-            "the body's type {:?} is not served (send application/json)",
-            call.content_type
-        )))
+        Err(super::errors::unsupported_body(&call.content_type))
     }
 }
 
@@ -269,6 +269,9 @@ async fn create(
     body: Body,
 ) -> Result<Reply, Status> {
     let manifest = body_object(at, call, body).await?;
+    if dry_run(call) {
+        return rehearse(rest, &who, manifest, 201).await;
+    }
     let r =
         ObjectService::create(&*rest.objects, as_caller(&who, CreateRequest { manifest })).await?;
     let w = warnings(&r);
@@ -287,6 +290,9 @@ async fn replace(
     body: Body,
 ) -> Result<Reply, Status> {
     let manifest = body_object(at, call, body).await?;
+    if dry_run(call) {
+        return rehearse(rest, &who, manifest, 200).await;
+    }
     // A resourceVersion in the body makes the replace a compare-and-swap.
     let expected = serde_json::from_slice::<Value>(&manifest)
         .ok()
@@ -310,6 +316,70 @@ async fn replace(
     let e = envelope(r.into_inner().object)?;
     Ok(with_warnings(
         bytes_reply(200, "application/json", e.json),
+        &w,
+    ))
+}
+
+/// `pods/NAME/eviction`: the pod is deleted with the Eviction's `deleteOptions` (Skiff has
+/// no PodDisruptionBudgets, so nothing holds an eviction back).
+async fn evict(
+    rest: &Rest,
+    who: Identity,
+    at: &Objects,
+    call: &Call,
+    body: Body,
+) -> Result<Reply, Status> {
+    // kubectl sends it in protobuf; its options are the defaults then (drain sets none).
+    let eviction = if call
+        .content_type
+        .starts_with("application/vnd.kubernetes.protobuf")
+    {
+        Value::Null
+    } else {
+        read_body(call, body).await?
+    };
+    let options = eviction
+        .get("deleteOptions")
+        .map(|o| o.to_string().into_bytes())
+        .unwrap_or_default();
+    let (propagation, expected, dry_run) = delete_options(call, &options)?;
+    let request = DeleteRequest {
+        key: Some(key_of(at)),
+        expected_resource_version: expected,
+        propagation: propagation as i32,
+        dry_run,
+    };
+    ObjectService::delete(&*rest.objects, as_caller(&who, request)).await?;
+    Ok(super::reply::json_reply(
+        201,
+        &serde_json::json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+    ))
+}
+
+/// Whether the request only asks what would happen (`dryRun=All`).
+pub(super) fn dry_run(call: &Call) -> bool {
+    call.query_str("dryRun") == Some("All")
+}
+
+/// A write rehearsed: the API's apply in dry-run runs the same admission (RBAC,
+/// defaulting, validation, policies, quotas) and answers with the object as it would be
+/// stored, writing nothing.
+pub(super) async fn rehearse(
+    rest: &Rest,
+    who: &Identity,
+    manifest: Vec<u8>,
+    code: u16,
+) -> Result<Reply, Status> {
+    let request = skiff_proto::grpc::api::ApplyRequest {
+        manifest,
+        dry_run: true,
+        field_manager: "dry-run".into(),
+    };
+    let r = ObjectService::apply(&*rest.objects, as_caller(who, request)).await?;
+    let w = warnings(&r);
+    let e = envelope(r.into_inner().object)?;
+    Ok(with_warnings(
+        bytes_reply(code, "application/json", e.json),
         &w,
     ))
 }
@@ -341,8 +411,7 @@ fn delete_options(
     let expected = opts["preconditions"]["resourceVersion"]
         .as_str()
         .and_then(|s| s.parse().ok());
-    let dry_run = opts["dryRun"].as_array().is_some_and(|a| !a.is_empty())
-        || call.query_str("dryRun") == Some("All");
+    let dry_run = opts["dryRun"].as_array().is_some_and(|a| !a.is_empty()) || dry_run(call);
     Ok((propagation, expected, dry_run))
 }
 

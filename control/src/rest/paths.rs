@@ -62,7 +62,10 @@ pub fn parse(path: &str) -> Result<Target, NotFound> {
         _ => return Err(missing()),
     };
     let in_version = |k: &Kind| k.group() == group && k.version() == version;
-    if !Kind::ALL.iter().any(in_version) {
+    let reviewed = super::reviews::REVIEWS
+        .iter()
+        .any(|r| r.group == group && r.version == version);
+    if !Kind::ALL.iter().any(in_version) && !reviewed {
         return Err(missing());
     }
     let kind_of = |plural: &str| {
@@ -102,9 +105,11 @@ pub fn parse(path: &str) -> Result<Target, NotFound> {
     })
 }
 
-/// Whether some kind is in `group` (not the core group, which is `/api`).
+/// Whether some kind (or review) is in `group` (not the core group, which is `/api`).
 pub fn known_group(group: &str) -> bool {
-    !group.is_empty() && Kind::ALL.iter().any(|k| k.group() == group)
+    !group.is_empty()
+        && (Kind::ALL.iter().any(|k| k.group() == group)
+            || super::reviews::REVIEWS.iter().any(|r| r.group == group))
 }
 
 #[cfg(test)]

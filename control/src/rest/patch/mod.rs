@@ -17,7 +17,9 @@ use skiff_proto::grpc::api::object_service_server::ObjectService;
 use skiff_proto::grpc::api::{ApplyRequest, GetRequest, ReadConsistency, UpdateRequest};
 use tonic::{Code, Status};
 
-use super::objects::{as_caller, envelope, key_of, prepare, read_body, warnings};
+use super::objects::{
+    as_caller, dry_run, envelope, key_of, prepare, read_body, rehearse, warnings,
+};
 use super::paths::Objects;
 use super::reply::{Reply, bytes_reply, with_warnings};
 use super::{Call, Rest};
@@ -87,7 +89,7 @@ pub async fn serve(
     let patch = read_body(&reading, body).await?;
     if t == Type::Apply {
         let manifest = prepare(at, patch)?;
-        let dry_run = call.query_str("dryRun") == Some("All");
+        let dry_run = dry_run(call);
         let field_manager = call
             .query_str("fieldManager")
             .unwrap_or("kubectl")
@@ -126,6 +128,9 @@ pub async fn serve(
             serde_json::from_slice(&current.json).map_err(|e| Status::internal(e.to_string()))?;
         let new = patched(t, doc, &patch)?;
         let manifest = prepare(at, new)?;
+        if dry_run(call) {
+            return rehearse(rest, &who, manifest, 200).await;
+        }
         let r = ObjectService::update(
             &*rest.objects,
             as_caller(
