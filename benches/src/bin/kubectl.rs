@@ -150,13 +150,23 @@ async fn main() -> Result<()> {
         (a.pods, a.objects, a.runs) = (100, 10, 3);
     }
     let bin = skiff_binary(a.skiff.clone())?;
-    let kubectl = a.kubectl.clone().unwrap_or_else(|| {
-        workspace().join("target/tools/kubectl-1.36.4/kubectl")
-    });
+    let kubectl = a
+        .kubectl
+        .clone()
+        .unwrap_or_else(|| workspace().join("target/tools/kubectl-1.36.4/kubectl"));
     if !kubectl.is_file() {
-        bail!("{}: no kubectl (run `cargo xtask test` once, or pass --kubectl)", kubectl.display());
+        bail!(
+            "{}: no kubectl (run `cargo xtask test` once, or pass --kubectl)",
+            kubectl.display()
+        );
     }
-    println!("kubectl: {} pods, {} objects, {} runs, load {}", a.pods, a.objects, a.runs, loadavg());
+    println!(
+        "kubectl: {} pods, {} objects, {} runs, load {}",
+        a.pods,
+        a.objects,
+        a.runs,
+        loadavg()
+    );
     let cluster = Cluster::skiff_members(&bin, &a.dir, 1)?;
     let server = cluster.api[0].clone();
     let work = tempfile::tempdir_in(&a.dir)?;
@@ -214,7 +224,12 @@ async fn main() -> Result<()> {
         a.runs,
         |r| {
             let f = config_maps(&files, "k", a.objects, r)?;
-            timed(&mut c.kubectl(&["apply", "--validate=false", "-f", f.to_str().unwrap_or_default()]))
+            timed(&mut c.kubectl(&[
+                "apply",
+                "--validate=false",
+                "-f",
+                f.to_str().unwrap_or_default(),
+            ]))
         },
         |r| {
             let f = config_maps(&files, "s", a.objects, r)?;

@@ -92,15 +92,43 @@ pub(super) fn key_of(at: &Objects) -> ObjectKey {
 }
 
 /// How fresh a read must be: `resourceVersion` unset is the latest; `0` is any.
-fn consistency(call: &Call) -> i32 {
+fn consistency(call: &Call) -> ReadConsistency {
     match call.query.get("resourceVersion").map(String::as_str) {
-        Some("0") => ReadConsistency::Serializable as i32,
-        _ => ReadConsistency::Linearizable as i32,
+        Some("0") => ReadConsistency::Serializable,
+        _ => ReadConsistency::Linearizable,
     }
 }
 
 pub(super) fn envelope(e: Option<ObjectEnvelope>) -> Result<ObjectEnvelope, Status> {
     e.ok_or_else(|| Status::internal("the API answered without an object"))
+}
+
+/// The answer to a write: the object as stored, with the API's warnings.
+pub(super) fn written(
+    warnings: &[String],
+    e: Option<ObjectEnvelope>,
+    code: u16,
+) -> Result<Reply, Status> {
+    let e = envelope(e)?;
+    Ok(with_warnings(
+        bytes_reply(code, "application/json", e.json),
+        warnings,
+    ))
+}
+
+/// The object `at` as stored, read as fresh as `consistency` says.
+pub(super) async fn read(
+    rest: &Rest,
+    who: &Identity,
+    at: &Objects,
+    consistency: ReadConsistency,
+) -> Result<ObjectEnvelope, Status> {
+    let request = GetRequest {
+        key: Some(key_of(at)),
+        consistency: consistency as i32,
+    };
+    let r = ObjectService::get(&*rest.objects, as_caller(who, request)).await?;
+    envelope(r.into_inner().object)
 }
 
 /// An envelope's object, decoded (for a table).
@@ -114,18 +142,7 @@ pub(super) fn decoded(e: &ObjectEnvelope) -> Result<(Object, Value), Status> {
 }
 
 async fn get(rest: &Rest, who: Identity, at: &Objects, call: &Call) -> Result<Reply, Status> {
-    let r = ObjectService::get(
-        &*rest.objects,
-        as_caller(
-            &who,
-            GetRequest {
-                key: Some(key_of(at)),
-                consistency: consistency(call),
-            },
-        ),
-    )
-    .await?;
-    let e = envelope(r.into_inner().object)?;
+    let e = read(rest, &who, at, consistency(call)).await?;
     if tables::wanted(&call.accept) {
         let (o, v) = decoded(&e)?;
         let row = tables::row(
@@ -154,7 +171,7 @@ async fn list(rest: &Rest, who: Identity, at: &Objects, call: &Call) -> Result<R
                 namespace: at.namespace.clone().unwrap_or_default(),
                 label_selector: call.query_str("labelSelector").unwrap_or_default().into(),
                 field_selector: call.query_str("fieldSelector").unwrap_or_default().into(),
-                consistency: consistency(call),
+                consistency: consistency(call) as i32,
             },
         ),
     )
@@ -274,12 +291,7 @@ async fn create(
     }
     let r =
         ObjectService::create(&*rest.objects, as_caller(&who, CreateRequest { manifest })).await?;
-    let w = warnings(&r);
-    let e = envelope(r.into_inner().object)?;
-    Ok(with_warnings(
-        bytes_reply(201, "application/json", e.json),
-        &w,
-    ))
+    written(&warnings(&r), r.into_inner().object, 201)
 }
 
 async fn replace(
@@ -312,12 +324,7 @@ async fn replace(
         ),
     )
     .await?;
-    let w = warnings(&r);
-    let e = envelope(r.into_inner().object)?;
-    Ok(with_warnings(
-        bytes_reply(200, "application/json", e.json),
-        &w,
-    ))
+    written(&warnings(&r), r.into_inner().object, 200)
 }
 
 /// `pods/NAME/eviction`: the pod is deleted with the Eviction's `deleteOptions` (Skiff has
@@ -376,12 +383,7 @@ pub(super) async fn rehearse(
         field_manager: "dry-run".into(),
     };
     let r = ObjectService::apply(&*rest.objects, as_caller(who, request)).await?;
-    let w = warnings(&r);
-    let e = envelope(r.into_inner().object)?;
-    Ok(with_warnings(
-        bytes_reply(code, "application/json", e.json),
-        &w,
-    ))
+    written(&warnings(&r), r.into_inner().object, code)
 }
 
 /// `DeleteOptions`, from the body or the query.

@@ -6,10 +6,10 @@ use axum::body::Body;
 use serde_json::{Value, json};
 use skiff_pki::Identity;
 use skiff_proto::grpc::api::object_service_server::ObjectService;
-use skiff_proto::grpc::api::{GetRequest, ObjectEnvelope, ReadConsistency, UpdateRequest};
+use skiff_proto::grpc::api::{ObjectEnvelope, ReadConsistency, UpdateRequest};
 use tonic::Status;
 
-use super::objects::{as_caller, envelope, key_of, prepare, read_body};
+use super::objects::{as_caller, envelope, prepare, read, read_body};
 use super::patch;
 use super::paths::Objects;
 use super::reply::{Reply, json_reply};
@@ -45,21 +45,6 @@ fn scale_of(e: &ObjectEnvelope) -> Result<Value, Status> {
     }))
 }
 
-async fn current(rest: &Rest, who: &Identity, at: &Objects) -> Result<ObjectEnvelope, Status> {
-    let r = ObjectService::get(
-        &*rest.objects,
-        as_caller(
-            who,
-            GetRequest {
-                key: Some(key_of(at)),
-                consistency: ReadConsistency::Linearizable as i32,
-            },
-        ),
-    )
-    .await?;
-    envelope(r.into_inner().object)
-}
-
 /// Serves the scale subresource of `at`: GET, PUT (a whole Scale) or PATCH.
 pub async fn serve(
     rest: &Rest,
@@ -68,7 +53,7 @@ pub async fn serve(
     call: &Call,
     body: Body,
 ) -> Result<Reply, Status> {
-    let e = current(rest, &who, at).await?;
+    let e = read(rest, &who, at, ReadConsistency::Linearizable).await?;
     if call.method == "GET" {
         return Ok(json_reply(200, &scale_of(&e)?));
     }

@@ -14,14 +14,12 @@ use axum::body::Body;
 use serde_json::Value;
 use skiff_pki::Identity;
 use skiff_proto::grpc::api::object_service_server::ObjectService;
-use skiff_proto::grpc::api::{ApplyRequest, GetRequest, ReadConsistency, UpdateRequest};
+use skiff_proto::grpc::api::{ApplyRequest, ReadConsistency, UpdateRequest};
 use tonic::{Code, Status};
 
-use super::objects::{
-    as_caller, dry_run, envelope, key_of, prepare, read_body, rehearse, warnings,
-};
+use super::objects::{as_caller, dry_run, prepare, read, read_body, rehearse, warnings, written};
 use super::paths::Objects;
-use super::reply::{Reply, bytes_reply, with_warnings};
+use super::reply::Reply;
 use super::{Call, Rest};
 
 /// Tries of a patch that keeps losing to other writers.
@@ -100,30 +98,14 @@ pub async fn serve(
             field_manager,
         };
         let r = ObjectService::apply(&*rest.objects, as_caller(&who, request)).await?;
-        let w = warnings(&r);
-        let e = envelope(r.into_inner().object)?;
-        return Ok(with_warnings(
-            bytes_reply(200, "application/json", e.json),
-            &w,
-        ));
+        return written(&warnings(&r), r.into_inner().object, 200);
     }
     let pinned = patch["metadata"]["resourceVersion"]
         .as_str()
         .and_then(|v| v.parse::<u64>().ok());
     let mut last = Status::aborted("the object kept changing");
     for _ in 0..TRIES {
-        let current = ObjectService::get(
-            &*rest.objects,
-            as_caller(
-                &who,
-                GetRequest {
-                    key: Some(key_of(at)),
-                    consistency: ReadConsistency::Linearizable as i32,
-                },
-            ),
-        )
-        .await?;
-        let current = envelope(current.into_inner().object)?;
+        let current = read(rest, &who, at, ReadConsistency::Linearizable).await?;
         let doc: Value =
             serde_json::from_slice(&current.json).map_err(|e| Status::internal(e.to_string()))?;
         let new = patched(t, doc, &patch)?;
@@ -143,14 +125,7 @@ pub async fn serve(
         )
         .await;
         match r {
-            Ok(r) => {
-                let w = warnings(&r);
-                let e = envelope(r.into_inner().object)?;
-                return Ok(with_warnings(
-                    bytes_reply(200, "application/json", e.json),
-                    &w,
-                ));
-            }
+            Ok(r) => return written(&warnings(&r), r.into_inner().object, 200),
             Err(s) if s.code() == Code::Aborted && pinned.is_none() => last = s,
             Err(s) => return Err(s),
         }
