@@ -44,6 +44,9 @@ struct Args {
     dir: PathBuf,
 }
 
+/// One round's operations/s and sorted latencies.
+type Round = (f64, Vec<Duration>);
+
 /// The objects read: 100 ConfigMaps in namespace `bench`.
 const OBJECTS: usize = 100;
 
@@ -206,8 +209,7 @@ async fn main() -> Result<()> {
     }
     let _keep = Arc::new(cluster);
     for (name, op) in [("get one object", Op::Get), ("list 100 objects", Op::List)] {
-        let (mut rest, mut grpc): (Vec<(f64, Vec<Duration>)>, Vec<(f64, Vec<Duration>)>) =
-            (Vec::new(), Vec::new());
+        let (mut rest, mut grpc): (Vec<Round>, Vec<Round>) = (Vec::new(), Vec::new());
         // A warm-up round each.
         round(&addr, true, op, a.clients, 0.5).await?;
         round(&addr, false, op, a.clients, 0.5).await?;
@@ -221,7 +223,7 @@ async fn main() -> Result<()> {
                 }
             }
         }
-        let summary = |v: &[(f64, Vec<Duration>)]| {
+        let summary = |v: &[Round]| {
             let ops = median(&v.iter().map(|x| x.0).collect::<Vec<_>>());
             let mut all: Vec<Duration> = v.iter().flat_map(|x| x.1.clone()).collect();
             all.sort();
