@@ -130,7 +130,7 @@ async fn round(
     op: Op,
     clients: usize,
     secs: f64,
-) -> Result<(f64, Vec<Duration>)> {
+) -> Result<Round> {
     let until = Instant::now() + Duration::from_secs_f64(secs);
     let mut tasks = Vec::new();
     for c in 0..clients {
