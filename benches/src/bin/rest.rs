@@ -124,13 +124,7 @@ async fn grpc_once(
 }
 
 /// `clients` closed loops of `op` for `secs`: operations/s and sorted latencies.
-async fn round(
-    addr: &str,
-    rest: bool,
-    op: Op,
-    clients: usize,
-    secs: f64,
-) -> Result<Round> {
+async fn round(addr: &str, rest: bool, op: Op, clients: usize, secs: f64) -> Result<Round> {
     let until = Instant::now() + Duration::from_secs_f64(secs);
     let mut tasks = Vec::new();
     for c in 0..clients {
