@@ -111,3 +111,35 @@ pub async fn plain_channel(addr: &str) -> anyhow::Result<tonic::transport::Chann
         .await
         .with_context(|| format!("connecting to {addr}"))
 }
+
+/// Waits (up to 30 s) until the one-member `cluster` answers, creating namespace
+/// `namespace` through it, and returns an API client to it.
+pub async fn namespace_on(
+    cluster: &cluster::Cluster,
+    namespace: &str,
+) -> anyhow::Result<
+    skiff_proto::grpc::api::object_service_client::ObjectServiceClient<tonic::transport::Channel>,
+> {
+    use skiff_proto::grpc::api::CreateRequest;
+    use skiff_proto::grpc::api::object_service_client::ObjectServiceClient;
+    let start = std::time::Instant::now();
+    loop {
+        if let Ok(ch) = channel(&cluster.api[0]).await {
+            let mut api = ObjectServiceClient::new(ch);
+            let ns = format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {namespace}}}\n");
+            if api
+                .create(CreateRequest {
+                    manifest: ns.into_bytes(),
+                })
+                .await
+                .is_ok()
+            {
+                return Ok(api);
+            }
+        }
+        if start.elapsed() > std::time::Duration::from_secs(30) {
+            anyhow::bail!("the member did not answer within 30 s:\n{}", cluster.logs());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

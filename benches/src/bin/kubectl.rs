@@ -19,11 +19,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use skiff_benches::cluster::Cluster;
+use skiff_benches::pki;
 use skiff_benches::report::{ms, percentile};
 use skiff_benches::setup::{loadavg, skiff_binary, workspace};
-use skiff_benches::{channel, pki};
 use skiff_proto::grpc::api::CreateRequest;
-use skiff_proto::grpc::api::object_service_client::ObjectServiceClient;
 
 #[derive(Debug, Parser)]
 #[command(about = "kubectl over Skiff's REST API against the skiff CLI over gRPC")]
@@ -179,20 +178,7 @@ async fn main() -> Result<()> {
         credentials: pki::admin()?,
     };
     // The member elects itself; then the namespace and the pods.
-    let start = Instant::now();
-    let mut api = loop {
-        if let Ok(ch) = channel(&server).await {
-            let mut api = ObjectServiceClient::new(ch);
-            let ns = b"apiVersion: v1\nkind: Namespace\nmetadata: {name: bench}\n".to_vec();
-            if api.create(CreateRequest { manifest: ns }).await.is_ok() {
-                break api;
-            }
-        }
-        if start.elapsed() > Duration::from_secs(30) {
-            bail!("the member did not answer within 30 s:\n{}", cluster.logs());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let mut api = skiff_benches::namespace_on(&cluster, "bench").await?;
     for i in 0..a.pods {
         api.create(CreateRequest { manifest: pod(i) }).await?;
     }

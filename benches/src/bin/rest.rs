@@ -177,20 +177,7 @@ async fn main() -> Result<()> {
     );
     let cluster = Cluster::skiff_members(&bin, &a.dir, 1)?;
     let addr = cluster.api[0].clone();
-    let start = Instant::now();
-    let mut api = loop {
-        if let Ok(ch) = channel(&addr).await {
-            let mut api = ObjectServiceClient::new(ch);
-            let ns = b"apiVersion: v1\nkind: Namespace\nmetadata: {name: bench}\n".to_vec();
-            if api.create(CreateRequest { manifest: ns }).await.is_ok() {
-                break api;
-            }
-        }
-        if start.elapsed() > Duration::from_secs(30) {
-            bail!("the member did not answer within 30 s:\n{}", cluster.logs());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let mut api = skiff_benches::namespace_on(&cluster, "bench").await?;
     for i in 0..OBJECTS {
         let m = format!(
             "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c{i}, namespace: bench}}\ndata: {{k: \"{}\"}}\n",
