@@ -1,7 +1,7 @@
 //! The one table of kinds: every fact about a kind that is not code (its names, group and
 //! version, scope, status, subresources). [`Kind`], [`Object`] and their dispatch are
-//! generated from it; the manifest decoder, the API, the CLI's kind words and (later)
-//! discovery read [`Kind::info`]. Adding a kind is one model file and one line here.
+//! generated from it; the manifest decoder, the API, the CLI's kind words, discovery and
+//! the OpenAPI documents read [`Kind::info`] and [`Kind::schema`]. Adding a kind is one model file and one line here.
 //!
 //! THE ORDER IS THE STORED FORM: an `Object`'s variant index is its rkyv discriminant and
 //! store keys carry `kind` names. Append new kinds at the end; never rename one.
@@ -175,6 +175,16 @@ macro_rules! kinds {
                         object: o,
                     }
                     .serialize(s),)*
+                }
+            }
+        }
+
+        impl Kind {
+            /// The kind's JSON schema: a reference into `generator`'s definitions, which
+            /// gain the kind's type and every type it uses.
+            pub fn schema(self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                match self {
+                    $(Kind::$v => generator.subschema_for::<$v>(),)*
                 }
             }
         }

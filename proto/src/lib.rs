@@ -20,6 +20,8 @@
 //!   and a fix.
 //! - [`validate`]: the rules types cannot express (names, ranges, cross-field rules).
 //! - [`artifact`]: what an `image` names: OCI reference, digest or local component file.
+//! - [`schema`]: the kinds' JSON schemas in OpenAPI 3 form (for `/openapi/v3`, `kubectl
+//!   explain` and finding unknown fields).
 //! - [`stored`]: the rkyv stored form, validated on read.
 //! - [`grpc`]: messages and services generated from `proto/*.proto`: the client API, the
 //!   node protocol and the raft transport.
@@ -32,6 +34,7 @@ pub mod manifest;
 pub mod model;
 pub mod object;
 pub mod printer;
+pub mod schema;
 pub mod stored;
 pub mod validate;
 

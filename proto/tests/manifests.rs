@@ -176,3 +176,38 @@ fn typo_hint_names_the_closest_field() {
         "pod.yaml:8:5: document 1 (Pod/p): spec.containers[0].imagee: unknown field `imagee`\n  hint: did you mean `image`?"
     );
 }
+
+/// The OpenAPI schemas accept exactly what the decoder does: nothing in a good manifest
+/// is unknown to them, and each bad manifest with an unknown field has it found where
+/// the decoder finds it.
+#[test]
+fn the_schemas_know_the_fields_the_decoder_knows() {
+    use skiff_proto::schema::Schemas;
+    for f in corpus("good") {
+        let text = fs::read_to_string(&f).expect("read manifest");
+        for o in manifest::decode(&text, &Source::file(&f)).objects {
+            let mut v = serde_json::to_value(&o).expect("to JSON");
+            let unknown = Schemas::all().prune_unknown(o.kind(), &mut v);
+            assert!(unknown.is_empty(), "{}: {unknown:?}", f.display());
+        }
+    }
+    let mut checked = 0;
+    for f in corpus("bad") {
+        let (path, message) = expectation(&f);
+        if message != "unknown field" {
+            continue;
+        }
+        let text = fs::read_to_string(&f).expect("read manifest");
+        let mut v: serde_json::Value = if f.extension().is_some_and(|e| e == "json") {
+            serde_json::from_str(&text).expect("JSON")
+        } else {
+            serde_saphyr::from_str(&text).expect("YAML")
+        };
+        let kind = v["kind"].as_str().and_then(skiff_proto::Kind::lookup);
+        let kind = kind.unwrap_or_else(|| panic!("{}: no kind", f.display()));
+        let unknown = Schemas::all().prune_unknown(kind, &mut v);
+        assert_eq!(unknown, [path], "{}", f.display());
+        checked += 1;
+    }
+    assert!(checked >= 4, "only {checked} unknown-field cases");
+}

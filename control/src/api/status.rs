@@ -45,6 +45,7 @@ pub fn invalid(d: &Diagnostics) -> Status {
                 hint: x.hint.clone().unwrap_or_default(),
                 line: x.position.map_or(0, |p| p.0 as u32),
                 column: x.position.map_or(0, |p| p.1 as u32),
+                object: x.object.clone().unwrap_or_default(),
             })
             .collect(),
     };

@@ -4,7 +4,9 @@
 //! pods "web" not found` and client libraries raise their usual exceptions. The API's
 //! own errors are gRPC statuses; they are turned into these here, at the edge.
 
+use prost::Message as _;
 use serde_json::{Value, json};
+use skiff_proto::grpc::api::{ErrorDetails, FieldError};
 use tonic::{Code, Status};
 
 use super::reply::{Reply, json_reply};
@@ -80,9 +82,35 @@ pub fn status_json(s: &Status, about: &About) -> (u16, Value) {
     if !about.group.is_empty() {
         details["group"] = json!(about.group);
     }
-    // kubectl prints an Invalid object's causes, not its message: give the reason as one.
+    // kubectl prints an Invalid object's causes, not its message: one per field at
+    // fault when the API said which, else the message as one.
+    let mut message = message;
     if s.code() == Code::InvalidArgument {
-        details["causes"] = json!([{"reason": "FieldValueInvalid", "message": s.message()}]);
+        let fields = ErrorDetails::decode(s.details())
+            .map(|d| d.errors)
+            .unwrap_or_default();
+        if let Some((kind, name)) = fields.first().and_then(|f| f.object.split_once('/')) {
+            // `Kind/name` or `Kind/namespace/name`: Kubernetes names the kind here.
+            let name = name.rsplit('/').next().unwrap_or(name);
+            details["kind"] = json!(kind);
+            details["name"] = json!(name);
+            let list: Vec<String> = fields.iter().map(cause_text).collect();
+            message = format!("{kind} {name:?} is invalid: {}", list.join(", "));
+        }
+        details["causes"] = if fields.is_empty() {
+            json!([{"reason": "FieldValueInvalid", "message": s.message()}])
+        } else {
+            fields
+                .iter()
+                .map(|f| {
+                    let mut text = f.message.clone();
+                    if !f.hint.is_empty() {
+                        text = format!("{text} ({})", f.hint);
+                    }
+                    json!({"reason": cause_reason(&f.message), "message": text, "field": f.path})
+                })
+                .collect()
+        };
     }
     (
         code,
@@ -97,6 +125,22 @@ pub fn status_json(s: &Status, about: &About) -> (u16, Value) {
             "code": code,
         }),
     )
+}
+
+/// A field error as one line of an Invalid message (`spec.replicas: must be ≥ 0`).
+fn cause_text(f: &FieldError) -> String {
+    format!("{}: {}", f.path, f.message)
+}
+
+/// Kubernetes' word for what is wrong with a field.
+fn cause_reason(message: &str) -> &'static str {
+    if message.starts_with("unknown field") {
+        "FieldValueNotSupported"
+    } else if message.starts_with("missing field") {
+        "FieldValueRequired"
+    } else {
+        "FieldValueInvalid"
+    }
 }
 
 /// The reply for a failed request.

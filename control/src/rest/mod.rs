@@ -6,19 +6,23 @@
 //! - `paths`: URLs → what they name, from the table of kinds;
 //! - `discovery`: `/version`, `/api`, `/apis` and the resource lists, legacy and
 //!   aggregated;
+//! - `bodies`: what a write carries, read and made ready (`fieldValidation`);
 //! - `objects`: get, list, create, replace, delete;
 //! - `patch`: JSON, merge and strategic merge patches, and server-side apply;
 //! - `watch`: watch streams;
 //! - `logs`: `pods/NAME/log`; `scale`: `deployments/NAME/scale`;
 //! - `reviews`: SelfSubjectAccessReview and SelfSubjectReview (`kubectl auth`);
+//! - `openapi`: `/openapi/v3`, the OpenAPI documents made from the model's schemas;
 //! - `tables`: server-side `Table`s for `kubectl get`;
 //! - `errors`: gRPC statuses → Kubernetes `Status` objects;
 //! - `reply`: responses and `Warning` headers.
 
+mod bodies;
 mod discovery;
 mod errors;
 mod logs;
 mod objects;
+mod openapi;
 mod patch;
 mod paths;
 mod reply;
@@ -82,6 +86,9 @@ pub fn router(rest: Arc<Rest>) -> axum::Router {
         .route("/api/{*rest}", any(handle))
         .route("/apis", any(handle))
         .route("/apis/{*rest}", any(handle))
+        .route("/openapi/v2", any(handle))
+        .route("/openapi/v3", any(handle))
+        .route("/openapi/v3/{*rest}", any(handle))
         .with_state(rest)
 }
 
@@ -142,6 +149,19 @@ async fn handle(State(rest): State<Arc<Rest>>, req: axum::extract::Request) -> R
         accept,
         content_type,
     };
+    if path.starts_with("/openapi/") && call.method != "GET" {
+        let why = format!("{} {path}: OpenAPI documents are read-only", call.method);
+        return refuse(405, "MethodNotAllowed", why);
+    }
+    if path == "/openapi/v2" {
+        return openapi::serve_v2(&call.accept);
+    }
+    if let Some(rest) = path.strip_prefix("/openapi/v3") {
+        return openapi::serve(rest, call.query_str("hash")).unwrap_or_else(|| {
+            let why = format!("no OpenAPI document at {path}: see /openapi/v3 for the list");
+            refuse(404, "NotFound", why)
+        });
+    }
     if let Some(review) = reviews::at(&path) {
         return reviews::serve(&rest, who, review, &call, req.into_body())
             .await

@@ -17,14 +17,12 @@ use skiff_proto::model::values::Time;
 use skiff_proto::{Kind, Object};
 use tonic::Status;
 
+use super::bodies::{MAX_BODY, Prepared, body_object, read_body};
 use super::errors::{About, failure, refuse};
 use super::paths::Objects;
 use super::reply::{Reply, bytes_reply, with_warnings};
 use super::tables::{self, Include};
 use super::{Call, Rest, watch};
-
-/// The largest body a write may carry (an object is at most 1 MiB; YAML is wordier).
-const MAX_BODY: usize = 3 << 20;
 
 /// Serves `req` for the objects `at`.
 pub async fn serve(rest: &Rest, who: Identity, at: Objects, call: Call, body: Body) -> Reply {
@@ -210,74 +208,6 @@ async fn list(rest: &Rest, who: Identity, at: &Objects, call: &Call) -> Result<R
     Ok(bytes_reply(200, "application/json", body))
 }
 
-/// The object a write carries: JSON or YAML, made ready by [`prepare`].
-async fn body_object(at: &Objects, call: &Call, body: Body) -> Result<Vec<u8>, Status> {
-    let v = read_body(call, body).await?;
-    prepare(at, v)
-}
-
-/// The body as a JSON value (JSON, or YAML when its type says so).
-pub(super) async fn read_body(call: &Call, body: Body) -> Result<Value, Status> {
-    let bytes = axum::body::to_bytes(body, MAX_BODY)
-        .await
-        .map_err(|e| Status::invalid_argument(format!("reading the body: {e}")))?;
-    if call.content_type.contains("yaml") {
-        let text = std::str::from_utf8(&bytes)
-            .map_err(|_| Status::invalid_argument("the body is not UTF-8"))?;
-        serde_saphyr::from_str(text)
-            .map_err(|e| Status::invalid_argument(format!("the body is not YAML: {e}")))
-    } else if call.content_type.is_empty() || call.content_type.contains("json") {
-        serde_json::from_slice(&bytes)
-            .map_err(|e| Status::invalid_argument(format!("the body is not JSON: {e}")))
-    } else {
-        Err(super::errors::unsupported_body(&call.content_type))
-    }
-}
-
-/// An object to write, as a manifest: `null`s dropped (clients send `creationTimestamp:
-/// null`), put in the path's namespace and checked against its name.
-pub(super) fn prepare(at: &Objects, mut v: Value) -> Result<Vec<u8>, Status> {
-    drop_nulls(&mut v);
-    let meta = v
-        .get_mut("metadata")
-        .and_then(Value::as_object_mut)
-        .ok_or_else(|| Status::invalid_argument("the object has no metadata"))?;
-    if let Some(ns) = &at.namespace {
-        match meta.get("namespace").and_then(Value::as_str) {
-            None | Some("") => {
-                meta.insert("namespace".into(), Value::String(ns.clone()));
-            }
-            Some(other) if other != ns => {
-                return Err(Status::invalid_argument(format!(
-                    "the namespace of the object ({other}) does not match the namespace of the request ({ns})"
-                )));
-            }
-            Some(_) => {}
-        }
-    }
-    if let Some(name) = &at.name
-        && meta.get("name").and_then(Value::as_str) != Some(name.as_str())
-    {
-        return Err(Status::invalid_argument(format!(
-            "the name of the object does not match the name in the URL ({name})"
-        )));
-    }
-    serde_json::to_vec(&v).map_err(|e| Status::internal(e.to_string()))
-}
-
-/// Removes `null` members everywhere: Kubernetes reads them as absent, Skiff's decoder as
-/// wrong types.
-fn drop_nulls(v: &mut Value) {
-    match v {
-        Value::Object(m) => {
-            m.retain(|_, x| !x.is_null());
-            m.values_mut().for_each(drop_nulls);
-        }
-        Value::Array(a) => a.iter_mut().for_each(drop_nulls),
-        _ => {}
-    }
-}
-
 async fn create(
     rest: &Rest,
     who: Identity,
@@ -285,13 +215,18 @@ async fn create(
     call: &Call,
     body: Body,
 ) -> Result<Reply, Status> {
-    let manifest = body_object(at, call, body).await?;
+    let p = body_object(at, call, body).await?;
     if dry_run(call) {
-        return rehearse(rest, &who, manifest, 201).await;
+        return rehearse(rest, &who, p, 201).await;
     }
+    let manifest = p.manifest;
     let r =
         ObjectService::create(&*rest.objects, as_caller(&who, CreateRequest { manifest })).await?;
-    written(&warnings(&r), r.into_inner().object, 201)
+    written(
+        &[p.warnings, warnings(&r)].concat(),
+        r.into_inner().object,
+        201,
+    )
 }
 
 async fn replace(
@@ -301,9 +236,16 @@ async fn replace(
     call: &Call,
     body: Body,
 ) -> Result<Reply, Status> {
-    let manifest = body_object(at, call, body).await?;
+    let Prepared {
+        manifest,
+        warnings: noted,
+    } = body_object(at, call, body).await?;
     if dry_run(call) {
-        return rehearse(rest, &who, manifest, 200).await;
+        let p = Prepared {
+            manifest,
+            warnings: noted,
+        };
+        return rehearse(rest, &who, p, 200).await;
     }
     // A resourceVersion in the body makes the replace a compare-and-swap.
     let expected = serde_json::from_slice::<Value>(&manifest)
@@ -324,7 +266,7 @@ async fn replace(
         ),
     )
     .await?;
-    written(&warnings(&r), r.into_inner().object, 200)
+    written(&[noted, warnings(&r)].concat(), r.into_inner().object, 200)
 }
 
 /// `pods/NAME/eviction`: the pod is deleted with the Eviction's `deleteOptions` (Skiff has
@@ -374,16 +316,20 @@ pub(super) fn dry_run(call: &Call) -> bool {
 pub(super) async fn rehearse(
     rest: &Rest,
     who: &Identity,
-    manifest: Vec<u8>,
+    p: Prepared,
     code: u16,
 ) -> Result<Reply, Status> {
     let request = skiff_proto::grpc::api::ApplyRequest {
-        manifest,
+        manifest: p.manifest,
         dry_run: true,
         field_manager: "dry-run".into(),
     };
     let r = ObjectService::apply(&*rest.objects, as_caller(who, request)).await?;
-    written(&warnings(&r), r.into_inner().object, code)
+    written(
+        &[p.warnings, warnings(&r)].concat(),
+        r.into_inner().object,
+        code,
+    )
 }
 
 /// `DeleteOptions`, from the body or the query.
@@ -450,19 +396,4 @@ pub fn query_map(query: Option<&str>) -> HashMap<String, String> {
     form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .into_owned()
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nulls_are_dropped_at_every_depth() {
-        let mut v = serde_json::json!({"metadata": {"name": "a", "creationTimestamp": null}, "spec": {"x": [{"y": null}]}});
-        drop_nulls(&mut v);
-        assert_eq!(
-            v,
-            serde_json::json!({"metadata": {"name": "a"}, "spec": {"x": [{}]}})
-        );
-    }
 }

@@ -10,7 +10,8 @@ use skiff_proto::grpc::api::AccessReviewRequest;
 use skiff_proto::grpc::api::auth_service_server::AuthService;
 use tonic::Status;
 
-use super::objects::{as_caller, read_body};
+use super::bodies::read_body;
+use super::objects::as_caller;
 use super::reply::{Reply, json_reply};
 use super::{Call, Rest};
 

@@ -9,7 +9,8 @@ use skiff_proto::grpc::api::object_service_server::ObjectService;
 use skiff_proto::grpc::api::{ObjectEnvelope, ReadConsistency, UpdateRequest};
 use tonic::Status;
 
-use super::objects::{as_caller, envelope, prepare, read, read_body};
+use super::bodies::{prepare, read_body};
+use super::objects::{as_caller, envelope, read};
 use super::patch;
 use super::paths::Objects;
 use super::reply::{Reply, json_reply};
@@ -96,7 +97,7 @@ pub async fn serve(
         as_caller(
             &who,
             UpdateRequest {
-                manifest: prepare(at, object)?,
+                manifest: prepare(at, call, object)?.manifest,
                 expected_resource_version: Some(expected),
             },
         ),

@@ -2,6 +2,7 @@
 //!
 //! - On a struct: `Debug, Clone, PartialEq, Default`, serde (`camelCase` field names,
 //!   unknown fields refused, as the API's strict decoding wants), rkyv (the stored form)
+//!   the JSON schema OpenAPI documents are made from (doc comments become descriptions)
 //!   and, in tests, proptest's `Arbitrary`.
 //! - On an enum of plain values (`Always`, `IfNotPresent`, ...): the same, plus `Copy`
 //!   and `Eq`, with variant names as written.
@@ -34,6 +35,7 @@ pub fn model(args: TokenStream, item: TokenStream) -> TokenStream {
                 ::rkyv::Archive,
                 ::rkyv::Serialize,
                 ::rkyv::Deserialize,
+                ::schemars::JsonSchema,
             )]
             #[serde(rename_all = "camelCase", deny_unknown_fields)]
             #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
@@ -51,7 +53,10 @@ pub fn model(args: TokenStream, item: TokenStream) -> TokenStream {
                 ::rkyv::Archive,
                 ::rkyv::Serialize,
                 ::rkyv::Deserialize,
+                ::schemars::JsonSchema,
             )]
+            // Inline in schemas, as Kubernetes writes enums (`kubectl explain` lists them).
+            #[schemars(inline)]
             #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
         },
         other => {

@@ -33,6 +33,7 @@ pub struct ObjectMeta {
         skip_serializing_if = "Option::is_none",
         with = "version_string"
     )]
+    #[schemars(with = "Option<String>")]
     pub resource_version: Option<u64>,
     /// Bumped by the server on every change of the desired state (spec).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -93,6 +94,7 @@ pub struct ObjectReference {
         skip_serializing_if = "Option::is_none",
         with = "version_string"
     )]
+    #[schemars(with = "Option<String>")]
     pub resource_version: Option<u64>,
     /// A part of the object, e.g. `spec.containers{web}`.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -191,6 +191,7 @@ pub struct PodStatus {
     rkyv::Archive,
     rkyv::Serialize,
     rkyv::Deserialize,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]

@@ -68,8 +68,10 @@ pub struct HttpGetAction {
     rkyv::Archive,
     rkyv::Serialize,
     rkyv::Deserialize,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "UPPERCASE")]
+#[schemars(inline)]
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 pub enum Scheme {
     #[default]

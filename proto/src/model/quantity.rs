@@ -125,6 +125,21 @@ fn parse_milli(text: &str) -> Result<i128, String> {
     Ok(if negative { -value } else { value })
 }
 
+impl schemars::JsonSchema for Quantity {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Quantity".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A quantity such as 500m or 0.5 (CPU), 128Mi or 1Gi (memory).",
+            "x-kubernetes-int-or-string": true
+        })
+    }
+}
+
 impl Serialize for Quantity {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.0)

@@ -20,6 +20,7 @@ use super::meta::ObjectMeta;
     rkyv::Archive,
     rkyv::Serialize,
     rkyv::Deserialize,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
@@ -75,6 +76,7 @@ pub struct ClusterRole {
     rkyv::Archive,
     rkyv::Serialize,
     rkyv::Deserialize,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
@@ -101,6 +103,7 @@ pub struct Subject {
     rkyv::Archive,
     rkyv::Serialize,
     rkyv::Deserialize,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]

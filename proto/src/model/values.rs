@@ -164,6 +164,54 @@ impl<'de> Deserialize<'de> for Base64Bytes {
     }
 }
 
+/// The JSON schemas of the value types, as Kubernetes' OpenAPI documents write them, so
+/// `kubectl explain` and validating clients read the same forms.
+mod schemas {
+    use super::{Base64Bytes, IntOrString, Time};
+    use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+    use std::borrow::Cow;
+
+    impl JsonSchema for IntOrString {
+        fn inline_schema() -> bool {
+            true
+        }
+        fn schema_name() -> Cow<'static, str> {
+            "IntOrString".into()
+        }
+        fn json_schema(_: &mut SchemaGenerator) -> Schema {
+            json_schema!({
+                "description": "A number or a string (a port name, a percentage such as 25%).",
+                "x-kubernetes-int-or-string": true,
+                "format": "int-or-string"
+            })
+        }
+    }
+
+    impl JsonSchema for Time {
+        fn inline_schema() -> bool {
+            true
+        }
+        fn schema_name() -> Cow<'static, str> {
+            "Time".into()
+        }
+        fn json_schema(_: &mut SchemaGenerator) -> Schema {
+            json_schema!({ "type": "string", "format": "date-time" })
+        }
+    }
+
+    impl JsonSchema for Base64Bytes {
+        fn inline_schema() -> bool {
+            true
+        }
+        fn schema_name() -> Cow<'static, str> {
+            "Base64Bytes".into()
+        }
+        fn json_schema(_: &mut SchemaGenerator) -> Schema {
+            json_schema!({ "type": "string", "format": "byte" })
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod arb {
     //! proptest strategies for the value types whose text form is constrained.

@@ -17,7 +17,8 @@ use skiff_proto::grpc::api::object_service_server::ObjectService;
 use skiff_proto::grpc::api::{ApplyRequest, ReadConsistency, UpdateRequest};
 use tonic::{Code, Status};
 
-use super::objects::{as_caller, dry_run, prepare, read, read_body, rehearse, warnings, written};
+use super::bodies::{prepare, read_body};
+use super::objects::{as_caller, dry_run, read, rehearse, warnings, written};
 use super::paths::Objects;
 use super::reply::Reply;
 use super::{Call, Rest};
@@ -86,19 +87,23 @@ pub async fn serve(
     };
     let patch = read_body(&reading, body).await?;
     if t == Type::Apply {
-        let manifest = prepare(at, patch)?;
+        let p = prepare(at, call, patch)?;
         let dry_run = dry_run(call);
         let field_manager = call
             .query_str("fieldManager")
             .unwrap_or("kubectl")
             .to_owned();
         let request = ApplyRequest {
-            manifest,
+            manifest: p.manifest,
             dry_run,
             field_manager,
         };
         let r = ObjectService::apply(&*rest.objects, as_caller(&who, request)).await?;
-        return written(&warnings(&r), r.into_inner().object, 200);
+        return written(
+            &[p.warnings, warnings(&r)].concat(),
+            r.into_inner().object,
+            200,
+        );
     }
     let pinned = patch["metadata"]["resourceVersion"]
         .as_str()
@@ -109,10 +114,11 @@ pub async fn serve(
         let doc: Value =
             serde_json::from_slice(&current.json).map_err(|e| Status::internal(e.to_string()))?;
         let new = patched(t, doc, &patch)?;
-        let manifest = prepare(at, new)?;
+        let p = prepare(at, call, new)?;
         if dry_run(call) {
-            return rehearse(rest, &who, manifest, 200).await;
+            return rehearse(rest, &who, p, 200).await;
         }
+        let manifest = p.manifest;
         let r = ObjectService::update(
             &*rest.objects,
             as_caller(
@@ -125,7 +131,10 @@ pub async fn serve(
         )
         .await;
         match r {
-            Ok(r) => return written(&warnings(&r), r.into_inner().object, 200),
+            Ok(r) => {
+                let noted = [p.warnings, warnings(&r)].concat();
+                return written(&noted, r.into_inner().object, 200);
+            }
             Err(s) if s.code() == Code::Aborted && pinned.is_none() => last = s,
             Err(s) => return Err(s),
         }

@@ -3,6 +3,8 @@
 //! version, discovery (`api-resources`), server-side tables (`get`, `-o wide`, `-A`),
 //! JSON output, logs, create and delete, a watch, and errors exiting as kubectl does.
 
+mod manifests;
+#[path = "../support/mod.rs"]
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -109,6 +111,23 @@ fn kubectl_reads_what_it_reads_from_kubernetes() {
         "{version}"
     );
 
+    // OpenAPI v3, from the model's own schemas: explain reads the fields and their text.
+    let explained = k.ok(&["explain", "deployment.spec"]);
+    for want in [
+        "KIND:       Deployment",
+        "FIELD: spec <DeploymentSpec>",
+        "replicas\t<integer>",
+        "scale to zero",
+        "template\t<PodTemplateSpec> -required-",
+    ] {
+        assert!(explained.contains(want), "{want:?} not in:\n{explained}");
+    }
+    let strategy = k.ok(&["explain", "deployment.spec.strategy.type"]);
+    assert!(
+        strategy.contains("RollingUpdate") && strategy.contains("Recreate"),
+        "{strategy}"
+    );
+
     // Discovery: every kind with its short names and group, from the table of kinds.
     let resources = k.ok(&["api-resources"]);
     let line = |name: &str| {
@@ -194,7 +213,7 @@ fn kubectl_reads_what_it_reads_from_kubernetes() {
         "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: robot}\n",
     )
     .unwrap();
-    k.ok(&["create", "-f", sa.to_str().unwrap(), "--validate=false"]);
+    k.ok(&["create", "-f", sa.to_str().unwrap()]);
     let token = skiff(&c.server, &["create", "token", "robot"]);
     assert!(
         token.status.success(),
@@ -349,9 +368,9 @@ fn kubectl_writes_through_the_same_admission_as_skiff() {
     )
     .unwrap();
     let cm = dir.path().join("cm.yaml");
-    let created = k.ok(&["create", "-f", cm.to_str().unwrap(), "--validate=false"]);
+    let created = k.ok(&["create", "-f", cm.to_str().unwrap()]);
     assert!(created.contains("configmap/settings created"), "{created}");
-    let again = k.run(&["create", "-f", cm.to_str().unwrap(), "--validate=false"]);
+    let again = k.run(&["create", "-f", cm.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&again.stderr);
     assert!(err.contains("(AlreadyExists)"), "{err}");
     let got = k.ok(&[
@@ -372,24 +391,18 @@ fn kubectl_writes_through_the_same_admission_as_skiff() {
         .unwrap();
     };
     apply("faster");
-    let applied = k.ok(&["apply", "-f", cm.to_str().unwrap(), "--validate=false"]);
+    let applied = k.ok(&["apply", "-f", cm.to_str().unwrap()]);
     assert!(
         applied.contains("configmap/settings configured"),
         "{applied}"
     );
-    let unchanged = k.ok(&["apply", "-f", cm.to_str().unwrap(), "--validate=false"]);
+    let unchanged = k.ok(&["apply", "-f", cm.to_str().unwrap()]);
     assert!(
         unchanged.contains("configmap/settings unchanged"),
         "{unchanged}"
     );
     apply("server");
-    let ssa = k.ok(&[
-        "apply",
-        "--server-side",
-        "-f",
-        cm.to_str().unwrap(),
-        "--validate=false",
-    ]);
+    let ssa = k.ok(&["apply", "--server-side", "-f", cm.to_str().unwrap()]);
     assert!(ssa.contains("serverside-applied"), "{ssa}");
     let editor = dir.path().join("editor.sh");
     std::fs::write(
@@ -399,7 +412,7 @@ fn kubectl_writes_through_the_same_admission_as_skiff() {
     .unwrap();
     std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let edited = k
-        .command(&["edit", "configmap", "settings", "--validate=false"])
+        .command(&["edit", "configmap", "settings"])
         .env("EDITOR", &editor)
         .output()
         .unwrap();
