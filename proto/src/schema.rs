@@ -194,8 +194,8 @@ impl Transform for Kubernetes {
     }
 }
 
-/// An optional value is absent, never `null`: `type: [T, "null"]` → `type: T`, and
-/// `anyOf: [S, {type: null}]` → S.
+/// An optional value is absent, never `null`: `type: [T, "null"]` → `type: T`,
+/// `anyOf: [S, {type: null}]` → S, and no `enum` lists `null`.
 fn not_null(s: &mut Map<String, Value>) {
     if let Some(Value::Array(types)) = s.get_mut("type") {
         types.retain(|t| t != "null");
@@ -218,6 +218,9 @@ fn not_null(s: &mut Map<String, Value>) {
                 s.entry(k).or_insert(v);
             }
         }
+    }
+    if let Some(Value::Array(values)) = s.get_mut("enum") {
+        values.retain(|v| !v.is_null());
     }
     s.remove("nullable");
 }

@@ -73,6 +73,9 @@ fn schemas_have_no_nulls_no_unions_and_every_reference_resolves() {
             "{text}"
         );
         assert!(v.get("title").is_none(), "{text}");
+        if let Some(e) = v.get("enum").and_then(Value::as_array) {
+            assert!(!e.contains(&Value::Null), "null in {text}");
+        }
         if let Some(t) = v.get("type") {
             assert!(t.is_string(), "a type list in {text}");
         }
