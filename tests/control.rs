@@ -93,6 +93,7 @@ async fn the_object_api_works_through_any_member_and_watches_see_every_change() 
     let created = c
         .create(CreateRequest {
             manifest: config_map("a"),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -102,6 +103,7 @@ async fn the_object_api_works_through_any_member_and_watches_see_every_change() 
     let again = c
         .create(CreateRequest {
             manifest: config_map("a"),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -110,6 +112,7 @@ async fn the_object_api_works_through_any_member_and_watches_see_every_change() 
         .update(UpdateRequest {
             manifest: config_map("a"),
             expected_resource_version: Some(created.resource_version + 1000),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -118,6 +121,7 @@ async fn the_object_api_works_through_any_member_and_watches_see_every_change() 
         .update(UpdateRequest {
             manifest: config_map("a"),
             expected_resource_version: Some(created.resource_version),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -143,6 +147,7 @@ async fn the_object_api_works_through_any_member_and_watches_see_every_change() 
     let bad = c
         .create(CreateRequest {
             manifest: b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n".to_vec(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -201,6 +206,7 @@ fn spawn_writers(
                     };
                     if c.create(CreateRequest {
                         manifest: config_map(&name),
+                        ..Default::default()
                     })
                     .await
                     .is_ok()

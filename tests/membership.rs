@@ -39,6 +39,7 @@ async fn members_join_restart_and_leave() {
         );
         c.create(CreateRequest {
             manifest: manifest.into_bytes(),
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -130,6 +131,7 @@ async fn members_join_restart_and_leave() {
         .await
         .create(CreateRequest {
             manifest: config_map("after-removal"),
+            ..Default::default()
         })
         .await
         .unwrap();

@@ -130,6 +130,7 @@ pub async fn namespace_on(
             if api
                 .create(CreateRequest {
                     manifest: ns.into_bytes(),
+                    ..Default::default()
                 })
                 .await
                 .is_ok()

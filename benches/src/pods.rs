@@ -301,9 +301,12 @@ pub async fn create_all(api: &str, manifests: Vec<Vec<u8>>, clients: usize) -> R
                 let Some(manifest) = next else {
                     return Ok::<(), anyhow::Error>(());
                 };
-                c.create(CreateRequest { manifest })
-                    .await
-                    .context("creating a pod")?;
+                c.create(CreateRequest {
+                    manifest,
+                    ..Default::default()
+                })
+                .await
+                .context("creating a pod")?;
             }
         }));
     }

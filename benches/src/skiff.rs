@@ -44,6 +44,7 @@ impl Writer for SkiffWriter {
         let mut c = self.objects.clone();
         c.create(CreateRequest {
             manifest: manifest(&name),
+            ..Default::default()
         })
         .await
         .map(|_| ())

@@ -16,6 +16,7 @@
 //!   subresources), from which [`Kind`] and [`Object`] are generated.
 //! - [`object`]: what every [`Kind`] and [`Object`] says of itself, read from the table.
 //! - [`printer`]: the columns `get` shows per kind, and an object's cells.
+//! - [`lists`]: how each field's lists merge (by key, as a set, or whole).
 //! - [`manifest`]: text → validated objects, or diagnostics naming file, line, field path
 //!   and a fix.
 //! - [`validate`]: the rules types cannot express (names, ranges, cross-field rules).
@@ -30,6 +31,7 @@ pub mod artifact;
 mod error;
 pub mod grpc;
 mod kinds;
+pub mod lists;
 pub mod manifest;
 pub mod model;
 pub mod object;

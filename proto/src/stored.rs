@@ -1,6 +1,12 @@
 //! The stored form of an object: an rkyv archive behind a one-byte format tag, validated
 //! (bytecheck) whenever it is read back, so a corrupt record is an error, never undefined
 //! behaviour.
+//!
+//! - Format 1: the tag, then the archive.
+//! - Format 2, for objects with `metadata.managedFields`: the tag, the archive's length
+//!   (4 bytes, little-endian), the archive, then the managed fields as JSON. The archive
+//!   is the same as in format 1 (managed fields are not in it), so records written
+//!   before server-side apply read as they always did.
 
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
@@ -8,16 +14,30 @@ use rkyv::util::AlignedVec;
 use crate::error::Error;
 use crate::object::Object;
 
-/// Bumped when the archived layout changes incompatibly.
+/// The archive alone. Bumped when the archived layout changes incompatibly.
 pub const FORMAT_V1: u8 = 1;
+/// The archive, then the managed fields.
+pub const FORMAT_V2: u8 = 2;
 
 /// Encodes an object for the store.
 pub fn encode(obj: &Object) -> Result<Vec<u8>, Error> {
     let archived =
         rkyv::to_bytes::<rancor::Error>(obj).map_err(|e| Error::Encode(e.to_string()))?;
-    let mut out = Vec::with_capacity(archived.len() + 1);
-    out.push(FORMAT_V1);
+    let managed = &obj.metadata().managed_fields;
+    if managed.is_empty() {
+        let mut out = Vec::with_capacity(archived.len() + 1);
+        out.push(FORMAT_V1);
+        out.extend_from_slice(&archived);
+        return Ok(out);
+    }
+    let len =
+        u32::try_from(archived.len()).map_err(|_| Error::Encode("object too large".into()))?;
+    let json = serde_json::to_vec(managed).map_err(|e| Error::Encode(e.to_string()))?;
+    let mut out = Vec::with_capacity(archived.len() + json.len() + 5);
+    out.push(FORMAT_V2);
+    out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(&archived);
+    out.extend_from_slice(&json);
     Ok(out)
 }
 
@@ -26,11 +46,25 @@ pub fn decode(bytes: &[u8]) -> Result<Object, Error> {
     let (&tag, body) = bytes
         .split_first()
         .ok_or_else(|| Error::Corrupt("empty record".into()))?;
-    if tag != FORMAT_V1 {
-        return Err(Error::Corrupt(format!(
-            "unknown stored format {tag} (this build reads {FORMAT_V1})"
-        )));
+    match tag {
+        FORMAT_V1 => archive(body),
+        FORMAT_V2 => {
+            let corrupt = || Error::Corrupt("a managed-fields record is cut short".into());
+            let (len, rest) = body.split_first_chunk::<4>().ok_or_else(corrupt)?;
+            let len = u32::from_le_bytes(*len) as usize;
+            let (body, json) = (rest.get(..len).ok_or_else(corrupt)?, &rest[len..]);
+            let mut o = archive(body)?;
+            o.metadata_mut().managed_fields = serde_json::from_slice(json)
+                .map_err(|e| Error::Corrupt(format!("managed fields: {e}")))?;
+            Ok(o)
+        }
+        _ => Err(Error::Corrupt(format!(
+            "unknown stored format {tag} (this build reads {FORMAT_V1} and {FORMAT_V2})"
+        ))),
     }
+}
+
+fn archive(body: &[u8]) -> Result<Object, Error> {
     // rkyv reads archives in place and needs them aligned; storage hands out any alignment.
     let mut aligned = AlignedVec::<16>::with_capacity(body.len());
     aligned.extend_from_slice(body);
@@ -81,6 +115,25 @@ mod tests {
 
     const NS_V1: &str = "af69eac23d53e85e0f5332847ee94787ea2103d5d5a68051382b646497ff3259";
     const CONFIGMAP_V1: &str = "6efe1ca5a3919a2cad47eff74164528c93ad2064a2edf2a4ba8f683cf0b9114c";
+
+    #[test]
+    fn managed_fields_are_kept_beside_the_archive() {
+        let mut o = ns();
+        o.metadata_mut().managed_fields = vec![crate::model::ManagedFieldsEntry {
+            manager: "kubectl".into(),
+            operation: "Apply".into(),
+            fields_type: "FieldsV1".into(),
+            fields_v1: serde_json::json!({"f:metadata": {"f:labels": {"f:team": {}}}}),
+            ..Default::default()
+        }];
+        let bytes = encode(&o).unwrap();
+        assert_eq!(bytes[0], FORMAT_V2);
+        assert_eq!(decode(&bytes).unwrap(), o);
+        // The archive inside is format 1's: the same object without them.
+        let plain = encode(&ns()).unwrap();
+        assert_eq!(&bytes[5..5 + plain.len() - 1], &plain[1..]);
+        assert!(matches!(decode(&bytes[..8]), Err(Error::Corrupt(_))));
+    }
 
     #[test]
     fn corruption_is_an_error_not_a_crash() {

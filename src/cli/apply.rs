@@ -84,8 +84,14 @@ pub async fn prepare(
     Ok((objects, ObjectServiceClient::new(channel)))
 }
 
-/// `o` as `kind/name` (for messages) and the Apply request that sends it.
-pub fn apply_request(o: &Object, dry_run: bool) -> Result<(String, ApplyRequest), Failure> {
+/// `o` as `kind/name` (for messages) and the Apply request that sends it. The server
+/// merges it into the object as `skiff-cli`'s fields (server-side apply); `force` takes
+/// fields other managers own instead of failing with a conflict.
+pub fn apply_request(
+    o: &Object,
+    dry_run: bool,
+    force: bool,
+) -> Result<(String, ApplyRequest), Failure> {
     let name = format!(
         "{}/{}",
         o.kind().name().to_ascii_lowercase(),
@@ -98,6 +104,7 @@ pub fn apply_request(o: &Object, dry_run: bool) -> Result<(String, ApplyRequest)
         manifest: manifest.into_bytes(),
         dry_run,
         field_manager: "skiff-cli".into(),
+        force,
     };
     Ok((name, request))
 }
@@ -117,7 +124,7 @@ pub async fn run(args: &ApplyArgs) -> Result<ExitCode, Failure> {
     objects.sort_by_key(|o| o.kind() != Kind::Namespace);
     let mut failed = 0;
     for o in &objects {
-        let (name, request) = apply_request(o, dry_run)?;
+        let (name, request) = apply_request(o, dry_run, args.force_conflicts)?;
         let r = api.apply(request).await;
         match r {
             Ok(r) => {

@@ -167,7 +167,7 @@ pub async fn run(a: &DeployArgs) -> Result<ExitCode, Failure> {
             "" => ns,
             n => n.to_owned(),
         };
-        let (what, request) = apply_request(&o, false)?;
+        let (what, request) = apply_request(&o, false, true)?;
         api.apply(request).await.map_err(|s| refused(&what, &s))?;
         println!("{what} applied");
     }

@@ -147,7 +147,7 @@ async fn apply_example(api: &client::Target) -> Result<Option<String>> {
     let mut c = ObjectServiceClient::new(channel);
     let mut name = None;
     for o in &objects {
-        let (n, request) = apply_request(o, false).map_err(|f| anyhow::anyhow!("{f:?}"))?;
+        let (n, request) = apply_request(o, false, true).map_err(|f| anyhow::anyhow!("{f:?}"))?;
         c.apply(request)
             .await
             .with_context(|| format!("applying {n}"))?;

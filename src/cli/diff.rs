@@ -26,7 +26,7 @@ pub async fn run(a: &ApplyArgs) -> Result<ExitCode, Failure> {
     let (objects, mut api) = prepare(a, false).await?;
     let mut differs = false;
     for o in &objects {
-        let (name, request) = apply_request(o, true)?;
+        let (name, request) = apply_request(o, true, false)?;
         let after = api
             .apply(request)
             .await

@@ -103,6 +103,7 @@ impl Target {
                 .update(UpdateRequest {
                     manifest: json.into_bytes(),
                     expected_resource_version: Some(rev),
+                    ..Default::default()
                 })
                 .await
             {

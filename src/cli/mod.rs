@@ -102,7 +102,8 @@ pub enum Command {
     Members(MembersArgs),
     /// Check manifests offline: print every error found (exit 1) or "N objects valid".
     Validate(ValidateArgs),
-    /// Create or update objects from manifests (server-side apply).
+    /// Create or update objects from manifests (server-side apply: the fields the files set
+    /// become skiff-cli's; those they no longer set are removed).
     Apply(ApplyArgs),
     /// List objects, or show some by name.
     Get(GetArgs),
@@ -349,6 +350,10 @@ pub struct ApplyArgs {
     /// The label selector --prune uses.
     #[arg(short = 'l', long)]
     pub selector: Option<String>,
+    /// Take fields another manager set (e.g. replicas after `skiff scale`) instead of
+    /// failing with a conflict. Fields the files leave out are never taken.
+    #[arg(long)]
+    pub force_conflicts: bool,
     #[command(flatten)]
     pub server: ServerArgs,
 }

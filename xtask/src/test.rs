@@ -5,7 +5,8 @@
 //!    installed if missing. The container tests need root (network namespaces, mounts,
 //!    cgroups): CI runs this as root.
 //! 2. The guests: built into components (see `guests`), their folder exported to the tests
-//!    as `SKIFF_GUESTS_DIR`; kubectl (see `clients`), exported as `SKIFF_KUBECTL`.
+//!    as `SKIFF_GUESTS_DIR`; kubectl and the Python client (see `clients`), exported as
+//!    `SKIFF_KUBECTL` and `SKIFF_PYTHONPATH`.
 //! 3. The tests: the doc tests (which nextest does not run), then `cargo nextest run
 //!    --workspace` (or `cargo test --workspace` where nextest cannot be had).
 //! 4. The guest SDK's unit tests again, inside wasm, run by the `skiff` binary the tests
@@ -34,6 +35,7 @@ pub fn run(root: &Path, nextest_args: &[String]) -> Result<()> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| root.join("target"), std::path::PathBuf::from);
     let kubectl = clients::kubectl(&target)?;
+    let python_client = clients::python_client(&target)?;
 
     // Doc tests first: nextest does not run them, they are cheap (they link against the
     // libraries the tests need anyway), and this way the log closes on nextest's summary,
@@ -52,7 +54,8 @@ pub fn run(root: &Path, nextest_args: &[String]) -> Result<()> {
     tests
         .args(nextest_args)
         .env("SKIFF_GUESTS_DIR", &guests_dir)
-        .env("SKIFF_KUBECTL", &kubectl);
+        .env("SKIFF_KUBECTL", &kubectl)
+        .env("SKIFF_PYTHONPATH", &python_client);
     cmd::run(&mut tests).context("the workspace's tests failed")?;
     wasm_tests::run(root, &target.join("debug").join("skiff"))?;
     eprintln!("xtask: all tests passed");

@@ -140,9 +140,12 @@ async fn start(
     manifest: Vec<u8>,
 ) -> Result<Took> {
     let began = Instant::now();
-    api.create(CreateRequest { manifest })
-        .await
-        .with_context(|| format!("creating pod {name}"))?;
+    api.create(CreateRequest {
+        manifest,
+        ..Default::default()
+    })
+    .await
+    .with_context(|| format!("creating pod {name}"))?;
     let bound = Instant::now();
     if running
         .wait_all(

@@ -180,7 +180,11 @@ async fn main() -> Result<()> {
     // The member elects itself; then the namespace and the pods.
     let mut api = skiff_benches::namespace_on(&cluster, "bench").await?;
     for i in 0..a.pods {
-        api.create(CreateRequest { manifest: pod(i) }).await?;
+        api.create(CreateRequest {
+            manifest: pod(i),
+            ..Default::default()
+        })
+        .await?;
     }
     let kc = c.kubeconfig.to_str().context("a UTF-8 path")?.to_owned();
     timed(c.skiff(&["config", "--output", &kc]).env_remove("HOME"))?;

@@ -67,6 +67,7 @@ impl Writer for CreateIn {
         let mut c = self.api.clone();
         c.create(CreateRequest {
             manifest: manifest.into_bytes(),
+            ..Default::default()
         })
         .await
         .map(drop)

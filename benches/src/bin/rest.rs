@@ -185,6 +185,7 @@ async fn main() -> Result<()> {
         );
         api.create(CreateRequest {
             manifest: m.into_bytes(),
+            ..Default::default()
         })
         .await?;
     }

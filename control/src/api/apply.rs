@@ -99,6 +99,7 @@ fn changes(current: &Object, desired: &Object) -> bool {
         || c.annotations != d.annotations
         || c.owner_references != d.owner_references
         || c.finalizers != d.finalizers
+        || c.managed_fields != d.managed_fields
         || current.desired_state() != desired.desired_state()
 }
 

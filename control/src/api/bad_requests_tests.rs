@@ -160,6 +160,7 @@ async fn bad_requests_are_refused_with_their_class_and_change_nothing() {
             retry(|| {
                 api.create(Request::new(CreateRequest {
                     manifest: DEPLOYMENT.as_bytes().to_vec(),
+                    ..Default::default()
                 }))
             })
             .await
@@ -173,6 +174,7 @@ async fn bad_requests_are_refused_with_their_class_and_change_nothing() {
                 api.update(Request::new(UpdateRequest {
                     manifest: DEPLOYMENT.replace("web:v1", "web:v2").into_bytes(),
                     expected_resource_version: Some(deploy_rev - 1),
+                    ..Default::default()
                 }))
             })
             .await
@@ -188,6 +190,7 @@ async fn bad_requests_are_refused_with_their_class_and_change_nothing() {
                         .replace("name: web", "name: nothing")
                         .into_bytes(),
                     expected_resource_version: None,
+                    ..Default::default()
                 }))
             })
             .await

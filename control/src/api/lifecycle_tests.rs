@@ -83,6 +83,7 @@ async fn release(api: &ObjectApi, kind: &str, ns: &str, name: &str) {
         api.update(Request::new(UpdateRequest {
             manifest: v.to_string().into_bytes(),
             expected_resource_version: None,
+            ..Default::default()
         }))
     })
     .await

@@ -10,6 +10,8 @@
 //! - `writes`: the write path the verbs share: plan, admission, commit, retry on a lost
 //!   race.
 //! - `apply`: server-side apply, replacement and the status subresource, as pure rules.
+//! - `managed`: field ownership (`managedFields`): what server-side apply sets, removes
+//!   and refuses as a conflict; what other writes take over.
 //! - `admission`: defaulting and immutable fields, before anything is proposed.
 //! - `delete`: deletion with finalizers, owner-reference cascades and namespaces.
 //! - `events`: Event objects recorded (and aggregated) in the transaction of the change
@@ -32,6 +34,7 @@ mod delete;
 mod events;
 mod fields;
 mod logs;
+mod managed;
 mod namespaces;
 pub(crate) mod objects;
 pub mod podsecurity;

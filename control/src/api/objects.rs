@@ -10,13 +10,13 @@ use skiff_proto::model::values::Time;
 use skiff_proto::{Kind, Object};
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Request, Response, Status};
+use tonic::{Code, Request, Response, Status};
 
 use super::apply::{self as plan, Plan};
 use super::fields::FieldSelector;
 use super::watch::{self, Filter, Hub};
 use super::writes::{APPLY_ATTEMPTS, lost_race, status_object};
-use super::{admission, status};
+use super::{admission, managed, status};
 use crate::store::{StoreHandle, key};
 
 /// The largest manifest a write accepts.
@@ -102,6 +102,12 @@ pub(super) fn object_key(k: Option<ObjectKey>) -> Result<String, Status> {
 /// Decodes one manifest with the same strict rules as `skiff validate`, then fills in the
 /// defaults (see `admission`).
 pub(crate) fn decode(manifest: &[u8]) -> Result<Object, Status> {
+    admit(decode_raw(manifest)?)
+}
+
+/// Decodes one manifest as written (no defaults); any `managedFields` it carries are
+/// dropped: they are the server's to keep.
+pub(crate) fn decode_raw(manifest: &[u8]) -> Result<Object, Status> {
     if manifest.len() > MAX_OBJECT_BYTES {
         return Err(Status::invalid_argument(format!(
             "the object is {} bytes; the limit is {MAX_OBJECT_BYTES} (1 MiB, as etcd's request limit keeps Kubernetes objects small); hint: keep large data out of the object, e.g. in an artifact or a volume",
@@ -112,10 +118,80 @@ pub(crate) fn decode(manifest: &[u8]) -> Result<Object, Status> {
         .map_err(|_| Status::invalid_argument("the manifest is not UTF-8"))?;
     let mut o =
         manifest::decode_one(text, &Source::named("<request>")).map_err(|d| status::invalid(&d))?;
+    o.metadata_mut().managed_fields.clear();
+    Ok(o)
+}
+
+/// `o` with its defaults, checked for what no one may write.
+pub(crate) fn admit(mut o: Object) -> Result<Object, Status> {
     admission::default(&mut o);
     admission::no_local_files(&o)?;
     admission::own_namespace_backends(&o)?;
     Ok(o)
+}
+
+/// Who writes, for `metadata.managedFields` (empty: `skiff`), and whether only to see
+/// what would be written.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Writer {
+    pub manager: String,
+    pub dry_run: bool,
+    /// Server-side apply only: take fields other managers own.
+    pub force: bool,
+}
+
+impl Writer {
+    fn manager(&self) -> &str {
+        if self.manager.is_empty() {
+            "skiff"
+        } else {
+            &self.manager
+        }
+    }
+}
+
+/// An object as JSON, as field ownership reads it (no resourceVersion: it is the
+/// write's, not a field).
+fn as_json(o: &Object) -> Result<serde_json::Value, Status> {
+    let mut v = serde_json::to_value(o).map_err(|e| Status::internal(e.to_string()))?;
+    if let Some(m) = v
+        .get_mut("metadata")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        m.remove("resourceVersion");
+        m.remove("managedFields");
+    }
+    Ok(v)
+}
+
+/// Server-side apply refused: the fields other managers own, as Kubernetes words it.
+fn conflicts(found: &[managed::Conflict]) -> Status {
+    let list: Vec<String> = found
+        .iter()
+        .map(|c| format!("{}: {}", managed::conflict_message(c), c.field))
+        .collect();
+    let n = found.len();
+    let message = format!(
+        "Apply failed with {n} conflict{}: {}; leave the fields out of your configuration, or apply with force (kubectl: --force-conflicts) to take them",
+        if n == 1 { "" } else { "s" },
+        list.join("; ")
+    );
+    let details = ErrorDetails {
+        errors: found
+            .iter()
+            .map(|c| FieldError {
+                path: c.field.clone(),
+                message: managed::conflict_message(c),
+                ..Default::default()
+            })
+            .collect(),
+    };
+    use prost::Message as _;
+    Status::with_details(
+        Code::FailedPrecondition,
+        message,
+        details.encode_to_vec().into(),
+    )
 }
 
 /// A label selector in Kubernetes' text form; `None` when empty.
@@ -132,42 +208,90 @@ pub(crate) type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchEvent, Statu
 
 impl ObjectApi {
     /// Creates `o` (decoded and defaulted).
-    pub(crate) async fn create_object(&self, o: Object) -> Result<ObjectEnvelope, Status> {
-        let o = plan::created(o, &Time::now());
-        Ok(self.commit(None, Plan::Create(o)).await?.0)
-    }
-
-    /// Replaces the object `o` names; a compare-and-swap with `expected`.
-    pub(crate) async fn update_object(
+    pub(crate) async fn create_object(
         &self,
         o: Object,
+        how: &Writer,
+    ) -> Result<ObjectEnvelope, Status> {
+        let plan = Plan::Create(plan::created(o, &Time::now()));
+        if how.dry_run {
+            return self.check(None, plan).await;
+        }
+        Ok(self.commit(None, plan).await?.0)
+    }
+
+    /// Replaces the object `o` names; a compare-and-swap with `expected`. Fields it
+    /// changes move to its writer, when the object's fields are managed.
+    pub(crate) async fn update_object(
+        &self,
+        mut o: Object,
         expected: Option<u64>,
+        how: &Writer,
     ) -> Result<ObjectEnvelope, Status> {
         let current = self.current(&key::of(&o)).await?;
+        let owned = &current.object.metadata().managed_fields;
+        if !owned.is_empty() {
+            let api_version = o.kind().info().api_version;
+            let (old, new) = (as_json(&current.object)?, as_json(&o)?);
+            o.metadata_mut().managed_fields =
+                managed::update(&old, &new, owned, how.manager(), api_version, Time::now());
+        }
         let plan = plan::update(&current, o, expected);
+        if how.dry_run {
+            return self.check(Some(&current), plan).await;
+        }
         Ok(self.commit(Some(&current), plan).await?.0)
     }
 
-    /// Server-side apply of `desired`.
+    /// Server-side apply of `applied` (decoded as written, without defaults): the fields
+    /// it sets become its manager's, merged into the object as stored.
     pub(crate) async fn apply_object(
         &self,
-        desired: Object,
-        dry_run: bool,
+        applied: Object,
+        how: &Writer,
     ) -> Result<ApplyResponse, Status> {
-        let k = key::of(&desired);
+        // The key of the object as admitted: defaulting puts it in its namespace.
+        let k = key::of(&admit(applied.clone())?);
+        let config = as_json(&applied)?;
+        let pinned = applied.metadata().resource_version.is_some();
+        let by = managed::Applier {
+            manager: how.manager(),
+            api_version: applied.kind().info().api_version,
+            force: how.force,
+            now: Time::now(),
+        };
         // Another writer may get in between the read and the write: plan again from what
         // it wrote, as Kubernetes' apiserver retries its guaranteed updates.
         for _ in 0..APPLY_ATTEMPTS {
             self.read_barrier(ReadConsistency::Linearizable as i32)
                 .await?;
             let current = self.store.state().get(&k).map_err(status::store)?;
-            let plan = plan::apply(current.as_ref(), desired.clone(), &Time::now());
+            let desired = match &current {
+                None => {
+                    let (_, owned) =
+                        managed::apply(None, &[], &config, &by).map_err(|c| conflicts(&c))?;
+                    let mut o = admit(applied.clone())?;
+                    o.metadata_mut().managed_fields = owned;
+                    o
+                }
+                Some(cur) => {
+                    let owned = &cur.object.metadata().managed_fields;
+                    let (merged, owned) =
+                        managed::apply(Some(&as_json(&cur.object)?), owned, &config, &by)
+                            .map_err(|c| conflicts(&c))?;
+                    let mut o = admit(decode_raw(merged.to_string().as_bytes())?)?;
+                    o.metadata_mut().resource_version = applied.metadata().resource_version;
+                    o.metadata_mut().managed_fields = owned;
+                    o
+                }
+            };
+            let plan = plan::apply(current.as_ref(), desired, &Time::now());
             let outcome = match &plan {
                 Plan::Create(_) => ApplyOutcome::Created,
                 Plan::Update { .. } => ApplyOutcome::Configured,
                 Plan::Unchanged(_) => ApplyOutcome::Unchanged,
             };
-            let written = if dry_run {
+            let written = if how.dry_run {
                 self.check(current.as_ref(), plan).await.map(|o| (o, 0))
             } else {
                 self.commit(current.as_ref(), plan).await
@@ -179,7 +303,7 @@ impl ObjectApi {
                         outcome: outcome as i32,
                     });
                 }
-                Err(e) if lost_race(&e) && desired.metadata().resource_version.is_none() => {}
+                Err(e) if lost_race(&e) && !pinned => {}
                 Err(e) => return Err(e),
             }
         }
@@ -189,12 +313,21 @@ impl ObjectApi {
     }
 }
 
+/// How a request asks to write.
+pub(crate) fn writer(manager: String, dry_run: bool, force: bool) -> Writer {
+    Writer {
+        manager,
+        dry_run,
+        force,
+    }
+}
+
 #[tonic::async_trait]
 impl ObjectService for ObjectApi {
     async fn create(&self, r: Request<CreateRequest>) -> Result<Response<CreateResponse>, Status> {
-        let object = self
-            .create_object(decode(&r.into_inner().manifest)?)
-            .await?;
+        let r = r.into_inner();
+        let how = writer(r.field_manager, r.dry_run, false);
+        let object = self.create_object(decode(&r.manifest)?, &how).await?;
         Ok(Response::new(CreateResponse {
             object: Some(object),
         }))
@@ -202,8 +335,9 @@ impl ObjectService for ObjectApi {
 
     async fn update(&self, r: Request<UpdateRequest>) -> Result<Response<UpdateResponse>, Status> {
         let r = r.into_inner();
+        let how = writer(r.field_manager, r.dry_run, false);
         let object = self
-            .update_object(decode(&r.manifest)?, r.expected_resource_version)
+            .update_object(decode(&r.manifest)?, r.expected_resource_version, &how)
             .await?;
         Ok(Response::new(UpdateResponse {
             object: Some(object),
@@ -212,8 +346,9 @@ impl ObjectService for ObjectApi {
 
     async fn apply(&self, r: Request<ApplyRequest>) -> Result<Response<ApplyResponse>, Status> {
         let r = r.into_inner();
-        let desired = decode(&r.manifest)?;
-        Ok(Response::new(self.apply_object(desired, r.dry_run).await?))
+        let applied = decode_raw(&r.manifest)?;
+        let how = writer(r.field_manager, r.dry_run, r.force);
+        Ok(Response::new(self.apply_object(applied, &how).await?))
     }
 
     async fn get(&self, r: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {

@@ -100,7 +100,11 @@ impl CertificateApi {
             record.uses_left = Some(left - 1);
             match self
                 .api
-                .update_object(Object::Secret(record.to_secret()), Some(revision))
+                .update_object(
+                    Object::Secret(record.to_secret()),
+                    Some(revision),
+                    &Default::default(),
+                )
                 .await
             {
                 Ok(_) => return Ok(()),

@@ -16,7 +16,7 @@ use super::attributes::{Attributes, verb};
 use super::audit::Audit;
 use super::authorizer::{Authorizer, forbidden};
 use super::{escalation, node, requester};
-use crate::api::objects::{WatchStream, decode, kind};
+use crate::api::objects::{WatchStream, admit, decode, decode_raw, kind, writer};
 use crate::api::status;
 use crate::api::{ArtifactApi, LogApi, ObjectApi};
 use crate::store::key;
@@ -139,12 +139,14 @@ impl Guarded<ObjectApi> {
 impl ObjectService for Guarded<ObjectApi> {
     async fn create(&self, r: Request<CreateRequest>) -> Result<Response<CreateResponse>, Status> {
         let who = requester(r.extensions())?.clone();
-        let o = decode(&r.into_inner().manifest)?;
+        let r = r.into_inner();
+        let o = decode(&r.manifest)?;
+        let how = writer(r.field_manager, r.dry_run, false);
         let extra = self.audited_violations(&o);
         self.run(&who, &attrs_of(verb::CREATE, &o), &extra, async {
             self.admits(&who, &o).await?;
             let warnings = self.inner.pod_security_warnings(&o)?;
-            let object = self.inner.create_object(o.clone()).await?;
+            let object = self.inner.create_object(o.clone(), &how).await?;
             Ok(warned(
                 Response::new(CreateResponse {
                     object: Some(object),
@@ -159,13 +161,14 @@ impl ObjectService for Guarded<ObjectApi> {
         let who = requester(r.extensions())?.clone();
         let r = r.into_inner();
         let o = decode(&r.manifest)?;
+        let how = writer(r.field_manager.clone(), r.dry_run, false);
         let extra = self.audited_violations(&o);
         self.run(&who, &attrs_of(verb::UPDATE, &o), &extra, async {
             self.admits(&who, &o).await?;
             let warnings = self.inner.pod_security_warnings(&o)?;
             let object = self
                 .inner
-                .update_object(o.clone(), r.expected_resource_version)
+                .update_object(o.clone(), r.expected_resource_version, &how)
                 .await?;
             Ok(warned(
                 Response::new(UpdateResponse {
@@ -180,7 +183,9 @@ impl ObjectService for Guarded<ObjectApi> {
     async fn apply(&self, r: Request<ApplyRequest>) -> Result<Response<ApplyResponse>, Status> {
         let who = requester(r.extensions())?.clone();
         let r = r.into_inner();
-        let o = decode(&r.manifest)?;
+        let raw = decode_raw(&r.manifest)?;
+        let o = admit(raw.clone())?;
+        let how = writer(r.field_manager.clone(), r.dry_run, r.force);
         // Apply creates what is missing and patches what exists: it needs the right verb.
         let exists = self
             .inner
@@ -194,7 +199,7 @@ impl ObjectService for Guarded<ObjectApi> {
         self.run(&who, &attrs_of(v, &o), &extra, async {
             self.admits(&who, &o).await?;
             let warnings = self.inner.pod_security_warnings(&o)?;
-            let applied = self.inner.apply_object(o.clone(), r.dry_run).await?;
+            let applied = self.inner.apply_object(raw.clone(), &how).await?;
             Ok(warned(Response::new(applied), warnings))
         })
         .await

@@ -154,6 +154,8 @@ pub fn activation_only(current: &Object, desired: &Object) -> Result<(), String>
         let mut d = d.clone();
         d.metadata.annotations.remove(ACTIVATED_ANNOTATION);
         d.metadata.resource_version = None;
+        // The server's, not the node's: a write carries none (they are recomputed).
+        d.metadata.managed_fields.clear();
         d.status = None;
         d
     };

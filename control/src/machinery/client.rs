@@ -14,6 +14,9 @@ use super::cache::Cache;
 use crate::api::ObjectApi;
 use crate::store::Stored;
 
+/// The field manager of the controllers' writes (Kubernetes': `kube-controller-manager`).
+pub const MANAGER: &str = "skiff-controller-manager";
+
 /// A client of the member's own API (cheap to clone).
 #[derive(Clone)]
 pub struct Client {
@@ -74,6 +77,8 @@ impl Client {
             .api
             .create(Request::new(CreateRequest {
                 manifest: to_json(o)?,
+                field_manager: MANAGER.into(),
+                dry_run: false,
             }))
             .await?;
         Ok(self.seen(stored(r.into_inner().object)?).await)
@@ -88,13 +93,16 @@ impl Client {
         Ok(made)
     }
 
-    /// Replaces the object's desired state if it is still at `expected`.
+    /// Replaces the object's desired state if it is still at `expected`. Fields it changes
+    /// become the controllers' ([`MANAGER`]), where fields are managed.
     pub async fn update(&self, o: &Object, expected: u64) -> Result<Stored, Status> {
         let r = self
             .api
             .update(Request::new(UpdateRequest {
                 manifest: to_json(o)?,
                 expected_resource_version: Some(expected),
+                field_manager: MANAGER.into(),
+                dry_run: false,
             }))
             .await?;
         Ok(self.seen(stored(r.into_inner().object)?).await)

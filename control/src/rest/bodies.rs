@@ -70,6 +70,7 @@ pub(super) async fn read_body(call: &Call, body: Body) -> Result<Value, Status> 
 /// against its name.
 pub(super) fn prepare(at: &Objects, call: &Call, mut v: Value) -> Result<Prepared, Status> {
     drop_nulls(&mut v);
+    header(at, &mut v)?;
     let mode = validation(call)?;
     let mut warnings = Vec::new();
     if mode != Validation::Strict {
@@ -110,6 +111,30 @@ pub(super) fn prepare(at: &Objects, call: &Call, mut v: Value) -> Result<Prepare
     Ok(Prepared { manifest, warnings })
 }
 
+/// Fills in the `apiVersion` and `kind` the URL implies when the body leaves them out
+/// (client libraries often do), and refuses a body of another kind.
+fn header(at: &Objects, v: &mut Value) -> Result<(), Status> {
+    let Some(m) = v.as_object_mut() else {
+        return Err(Status::invalid_argument("the body is not a JSON object"));
+    };
+    let info = at.kind.info();
+    for (field, want) in [("apiVersion", info.api_version), ("kind", info.name)] {
+        match m.get(field).and_then(Value::as_str) {
+            None | Some("") => {
+                m.insert(field.into(), Value::String(want.into()));
+            }
+            Some(have) if have != want => {
+                return Err(Status::invalid_argument(format!(
+                    "the body's {field} is {have:?}, but the URL names {}: send a {want} to this URL",
+                    info.plural
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
 /// Removes `null` members everywhere: Kubernetes reads them as absent, Skiff's decoder as
 /// wrong types.
 fn drop_nulls(v: &mut Value) {
@@ -146,6 +171,7 @@ mod tests {
                 .unwrap_or_default(),
             accept: String::new(),
             content_type: "application/json".into(),
+            user_agent: String::new(),
         }
     }
 
@@ -173,5 +199,16 @@ mod tests {
         assert!(ignored.warnings.is_empty());
         let bad = prepare(&at, &call(Some("Loose")), object).err().unwrap();
         assert!(bad.message().contains("Strict, Warn or Ignore"), "{bad:?}");
+        // The header comes from the URL when left out; another kind is refused.
+        let bare = json!({"metadata": {"name": "c"}, "data": {}});
+        let p = prepare(&at, &call(None), bare).unwrap();
+        let v: Value = serde_json::from_slice(&p.manifest).unwrap();
+        assert_eq!(
+            (v["apiVersion"].as_str(), v["kind"].as_str()),
+            (Some("v1"), Some("ConfigMap"))
+        );
+        let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "c"}});
+        let wrong = prepare(&at, &call(None), secret).err().unwrap();
+        assert!(wrong.message().contains("configmaps"), "{wrong:?}");
     }
 }

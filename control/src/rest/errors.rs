@@ -112,6 +112,20 @@ pub fn status_json(s: &Status, about: &About) -> (u16, Value) {
                 .collect()
         };
     }
+    // A server-side apply conflict: one cause per field, as kubectl prints them.
+    if s.code() == Code::FailedPrecondition {
+        let fields = ErrorDetails::decode(s.details())
+            .map(|d| d.errors)
+            .unwrap_or_default();
+        let causes: Vec<Value> = fields
+            .iter()
+            .filter(|f| f.message.starts_with("conflict with"))
+            .map(|f| json!({"reason": "FieldManagerConflict", "message": f.message, "field": f.path}))
+            .collect();
+        if !causes.is_empty() {
+            details["causes"] = Value::Array(causes);
+        }
+    }
     (
         code,
         json!({

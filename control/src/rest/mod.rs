@@ -7,7 +7,7 @@
 //! - `discovery`: `/version`, `/api`, `/apis` and the resource lists, legacy and
 //!   aggregated;
 //! - `bodies`: what a write carries, read and made ready (`fieldValidation`);
-//! - `objects`: get, list, create, replace, delete;
+//! - `objects`: get, list, create, replace, delete; `pages`: lists in pages (`limit`);
 //! - `patch`: JSON, merge and strategic merge patches, and server-side apply;
 //! - `watch`: watch streams;
 //! - `logs`: `pods/NAME/log`; `scale`: `deployments/NAME/scale`;
@@ -23,6 +23,7 @@ mod errors;
 mod logs;
 mod objects;
 mod openapi;
+mod pages;
 mod patch;
 mod paths;
 mod reply;
@@ -62,6 +63,8 @@ pub struct Call {
     pub query: HashMap<String, String>,
     pub accept: String,
     pub content_type: String,
+    /// The `User-Agent` header, naming a write's field manager when it names none.
+    pub user_agent: String,
 }
 
 impl Call {
@@ -69,9 +72,33 @@ impl Call {
         self.query.get(name).map(String::as_str)
     }
 
-    /// A boolean query parameter (`watch=1`, `watch=true`).
+    /// Who writes (`metadata.managedFields`): `fieldManager`, else the user agent's
+    /// first word (`kubectl` of `kubectl/v1.36.4 (linux/amd64)`), as in Kubernetes.
+    pub fn field_manager(&self) -> String {
+        match self.query_str("fieldManager") {
+            Some(m) if !m.is_empty() => m.to_owned(),
+            _ => self
+                .user_agent
+                .split('/')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+        }
+    }
+
+    /// Whether the request only asks what would happen (`dryRun=All`).
+    pub fn dry_run(&self) -> bool {
+        self.query_str("dryRun") == Some("All")
+    }
+
+    /// A boolean query parameter, read as Go's `strconv.ParseBool` reads it (`watch=1`,
+    /// `true`, `True`: the Python client sends the last).
     pub fn flag(&self, name: &str) -> bool {
-        matches!(self.query_str(name), Some("1" | "true"))
+        matches!(
+            self.query_str(name),
+            Some("1" | "t" | "T" | "true" | "TRUE" | "True")
+        )
     }
 }
 
@@ -130,7 +157,7 @@ async fn handle(State(rest): State<Arc<Rest>>, req: axum::extract::Request) -> R
         Ok(id) => id,
         Err(s) => return failure(&s, &About::default()),
     };
-    let (accept, content_type) = {
+    let (accept, content_type, user_agent) = {
         let header = |name: http::header::HeaderName| {
             req.headers()
                 .get(name)
@@ -141,6 +168,7 @@ async fn handle(State(rest): State<Arc<Rest>>, req: axum::extract::Request) -> R
         (
             header(http::header::ACCEPT),
             header(http::header::CONTENT_TYPE),
+            header(http::header::USER_AGENT),
         )
     };
     let call = Call {
@@ -148,6 +176,7 @@ async fn handle(State(rest): State<Arc<Rest>>, req: axum::extract::Request) -> R
         query: objects::query_map(req.uri().query()),
         accept,
         content_type,
+        user_agent,
     };
     if path.starts_with("/openapi/") && call.method != "GET" {
         let why = format!("{} {path}: OpenAPI documents are read-only", call.method);

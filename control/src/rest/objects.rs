@@ -19,6 +19,7 @@ use tonic::Status;
 
 use super::bodies::{MAX_BODY, Prepared, body_object, read_body};
 use super::errors::{About, failure, refuse};
+use super::pages;
 use super::paths::Objects;
 use super::reply::{Reply, bytes_reply, with_warnings};
 use super::tables::{self, Include};
@@ -175,15 +176,22 @@ async fn list(rest: &Rest, who: Identity, at: &Objects, call: &Call) -> Result<R
     )
     .await?
     .into_inner();
+    let page = pages::page(r.items, r.resource_version, call)?;
+    let mut meta = serde_json::json!({"resourceVersion": page.revision.to_string()});
+    if let Some(next) = &page.next {
+        meta["continue"] = next.clone().into();
+        meta["remainingItemCount"] = page.remaining.into();
+    }
     if tables::wanted(&call.accept) {
         let include = Include::parse(call.query_str("includeObject"));
         let now = Time::now();
-        let mut rows = Vec::with_capacity(r.items.len());
-        for e in &r.items {
+        let mut rows = Vec::with_capacity(page.items.len());
+        for e in &page.items {
             let (o, v) = decoded(e)?;
             rows.push(tables::row(&o, &v, include, now));
         }
-        let t = tables::table(at.kind, rows, r.resource_version, true);
+        let mut t = tables::table(at.kind, rows, page.revision, true);
+        t["metadata"] = meta;
         return Ok(bytes_reply(
             200,
             "application/json",
@@ -192,13 +200,12 @@ async fn list(rest: &Rest, who: Identity, at: &Objects, call: &Call) -> Result<R
     }
     // The items as stored, joined without decoding them again.
     let mut body = format!(
-        r#"{{"kind":"{}List","apiVersion":"{}","metadata":{{"resourceVersion":"{}"}},"items":["#,
+        r#"{{"kind":"{}List","apiVersion":"{}","metadata":{meta},"items":["#,
         at.kind.name(),
         at.kind.api_version(),
-        r.resource_version
     )
     .into_bytes();
-    for (i, e) in r.items.iter().enumerate() {
+    for (i, e) in page.items.iter().enumerate() {
         if i > 0 {
             body.push(b',');
         }
@@ -216,12 +223,12 @@ async fn create(
     body: Body,
 ) -> Result<Reply, Status> {
     let p = body_object(at, call, body).await?;
-    if dry_run(call) {
-        return rehearse(rest, &who, p, 201).await;
-    }
-    let manifest = p.manifest;
-    let r =
-        ObjectService::create(&*rest.objects, as_caller(&who, CreateRequest { manifest })).await?;
+    let request = CreateRequest {
+        manifest: p.manifest,
+        field_manager: call.field_manager(),
+        dry_run: call.dry_run(),
+    };
+    let r = ObjectService::create(&*rest.objects, as_caller(&who, request)).await?;
     written(
         &[p.warnings, warnings(&r)].concat(),
         r.into_inner().object,
@@ -240,13 +247,6 @@ async fn replace(
         manifest,
         warnings: noted,
     } = body_object(at, call, body).await?;
-    if dry_run(call) {
-        let p = Prepared {
-            manifest,
-            warnings: noted,
-        };
-        return rehearse(rest, &who, p, 200).await;
-    }
     // A resourceVersion in the body makes the replace a compare-and-swap.
     let expected = serde_json::from_slice::<Value>(&manifest)
         .ok()
@@ -262,6 +262,8 @@ async fn replace(
             UpdateRequest {
                 manifest,
                 expected_resource_version: expected,
+                field_manager: call.field_manager(),
+                dry_run: call.dry_run(),
             },
         ),
     )
@@ -305,33 +307,6 @@ async fn evict(
     ))
 }
 
-/// Whether the request only asks what would happen (`dryRun=All`).
-pub(super) fn dry_run(call: &Call) -> bool {
-    call.query_str("dryRun") == Some("All")
-}
-
-/// A write rehearsed: the API's apply in dry-run runs the same admission (RBAC,
-/// defaulting, validation, policies, quotas) and answers with the object as it would be
-/// stored, writing nothing.
-pub(super) async fn rehearse(
-    rest: &Rest,
-    who: &Identity,
-    p: Prepared,
-    code: u16,
-) -> Result<Reply, Status> {
-    let request = skiff_proto::grpc::api::ApplyRequest {
-        manifest: p.manifest,
-        dry_run: true,
-        field_manager: "dry-run".into(),
-    };
-    let r = ObjectService::apply(&*rest.objects, as_caller(who, request)).await?;
-    written(
-        &[p.warnings, warnings(&r)].concat(),
-        r.into_inner().object,
-        code,
-    )
-}
-
 /// `DeleteOptions`, from the body or the query.
 fn delete_options(
     call: &Call,
@@ -359,7 +334,7 @@ fn delete_options(
     let expected = opts["preconditions"]["resourceVersion"]
         .as_str()
         .and_then(|s| s.parse().ok());
-    let dry_run = opts["dryRun"].as_array().is_some_and(|a| !a.is_empty()) || dry_run(call);
+    let dry_run = opts["dryRun"].as_array().is_some_and(|a| !a.is_empty()) || call.dry_run();
     Ok((propagation, expected, dry_run))
 }
 

@@ -99,6 +99,8 @@ pub async fn serve(
             UpdateRequest {
                 manifest: prepare(at, call, object)?.manifest,
                 expected_resource_version: Some(expected),
+                field_manager: call.field_manager(),
+                dry_run: call.dry_run(),
             },
         ),
     )

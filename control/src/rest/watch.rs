@@ -35,6 +35,12 @@ use crate::auth::Guarded;
 /// between 30 and 60 minutes).
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(45 * 60);
 
+/// How often a watch that allows bookmarks gets one.
+const BOOKMARK_EVERY: Duration = Duration::from_secs(60);
+
+/// The annotation of the bookmark that ends a watch-list's initial events.
+const INITIAL_EVENTS_END: &str = "k8s.io/initial-events-end";
+
 /// What one watch sends.
 struct Stream {
     kind: skiff_proto::Kind,
@@ -69,6 +75,20 @@ impl Stream {
         self.tx.send(Ok(Bytes::from(text))).await.is_ok()
     }
 
+    /// A BOOKMARK at `revision`; `initial_end` marks the end of a watch-list's initial
+    /// events.
+    async fn bookmark(&mut self, revision: u64, initial_end: bool) -> bool {
+        let info = self.kind.info();
+        let mut metadata = json!({"resourceVersion": revision.to_string()});
+        if initial_end {
+            metadata["annotations"] = json!({ INITIAL_EVENTS_END: "true" });
+        }
+        let object =
+            json!({"kind": info.name, "apiVersion": info.api_version, "metadata": metadata});
+        self.line(json!({"type": "BOOKMARK", "object": object}))
+            .await
+    }
+
     /// Ends the stream with an ERROR event holding `s` as a Status.
     async fn error(&mut self, s: &Status) {
         let (_, status) = status_json(s, &About::default());
@@ -78,9 +98,11 @@ impl Stream {
 
 /// Serves a watch of the objects `at`.
 pub async fn serve(rest: &Rest, who: Identity, at: &Objects, call: &Call) -> Result<Reply, Status> {
-    if call.query_str("sendInitialEvents") == Some("true") {
+    let bookmarks = call.flag("allowWatchBookmarks");
+    let watch_list = call.flag("sendInitialEvents");
+    if watch_list && !bookmarks {
         return Err(Status::invalid_argument(
-            "sendInitialEvents is not supported by this server yet; list, then watch",
+            "sendInitialEvents=true needs allowWatchBookmarks=true: the end of the initial events is a bookmark",
         ));
     }
     let since = match call.query_str("resourceVersion") {
@@ -89,6 +111,9 @@ pub async fn serve(rest: &Rest, who: Identity, at: &Objects, call: &Call) -> Res
             Status::invalid_argument(format!("resourceVersion {v:?} is not a number"))
         })?),
     };
+    // A watch-list reads the objects at a revision at least as new as the one named (a
+    // linearizable read is), not history from it.
+    let since = if watch_list { None } else { since };
     let timeout = call
         .query_str("timeoutSeconds")
         .and_then(|t| t.parse().ok())
@@ -109,6 +134,8 @@ pub async fn serve(rest: &Rest, who: Identity, at: &Objects, call: &Call) -> Res
         namespace: at.namespace.clone().unwrap_or_default(),
         labels: call.query_str("labelSelector").unwrap_or_default().into(),
         fields: call.query_str("fieldSelector").unwrap_or_default().into(),
+        bookmarks,
+        watch_list,
     };
     // Errors before the first event are the request's own (403, 400): answer with them.
     let start = request.start(since).await?;
@@ -132,12 +159,18 @@ struct Watched {
     namespace: String,
     labels: String,
     fields: String,
+    /// Periodic BOOKMARK events.
+    bookmarks: bool,
+    /// The initial events end with a bookmark.
+    watch_list: bool,
 }
 
 /// Where a watch starts: the objects to send first (when none was named), and the
 /// stream of changes after them.
 struct Start {
     initial: Vec<ObjectEnvelope>,
+    /// The revision the initial objects were read at (or the watch starts from).
+    revision: u64,
     changes: <Guarded<ObjectApi> as ObjectService>::WatchStream,
 }
 
@@ -179,7 +212,11 @@ impl Watched {
         )
         .await?
         .into_inner();
-        Ok(Start { initial, changes })
+        Ok(Start {
+            initial,
+            revision: from,
+            changes,
+        })
     }
 
     async fn follow(&self, mut start: Start, out: &mut Stream) {
@@ -188,7 +225,23 @@ impl Watched {
                 return;
             }
         }
-        while let Some(event) = start.changes.next().await {
+        let mut latest = start.revision;
+        if self.watch_list && !out.bookmark(latest, true).await {
+            return;
+        }
+        let mut ticks = tokio::time::interval(BOOKMARK_EVERY);
+        ticks.tick().await;
+        loop {
+            let event = tokio::select! {
+                e = start.changes.next() => e,
+                _ = ticks.tick(), if self.bookmarks => {
+                    if !out.bookmark(latest, false).await {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            let Some(event) = event else { return };
             let event = match event {
                 Ok(e) => e,
                 Err(s) => return out.error(&s).await,
@@ -199,10 +252,11 @@ impl Watched {
                 Ok(WatchEventType::Deleted) => "DELETED",
                 _ => continue,
             };
-            if let Some(e) = &event.object
-                && !out.send(type_, e).await
-            {
-                return;
+            if let Some(e) = &event.object {
+                latest = latest.max(e.resource_version);
+                if !out.send(type_, e).await {
+                    return;
+                }
             }
         }
     }

@@ -5,6 +5,7 @@
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
 use skiff_proto::Object;
+use skiff_proto::model::ManagedFieldsEntry;
 
 /// One operation of a transaction.
 #[derive(Debug, Clone, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -76,7 +77,21 @@ impl Op {
     }
 }
 
+/// The archive alone.
 const FORMAT_V1: u8 = 1;
+/// The archive (4-byte little-endian length first), then the managed fields of the
+/// objects that have them, as JSON (`[[op index, entries], ...]`): they are not in the
+/// archive (see `skiff_proto::stored`), and commands without them keep format 1.
+const FORMAT_V2: u8 = 2;
+
+impl Op {
+    fn object_mut(&mut self) -> Option<&mut Object> {
+        match self {
+            Op::Create(o) | Op::Update { object: o, .. } => Some(o),
+            _ => None,
+        }
+    }
+}
 
 impl Command {
     pub fn encode(&self) -> Vec<u8> {
@@ -84,9 +99,28 @@ impl Command {
         let body = rkyv::to_bytes::<rancor::Error>(self)
             .map(|b| b.to_vec())
             .unwrap_or_default();
-        let mut out = Vec::with_capacity(body.len() + 1);
-        out.push(FORMAT_V1);
+        let managed: Vec<(usize, &Vec<ManagedFieldsEntry>)> = self
+            .ops
+            .iter()
+            .enumerate()
+            .filter_map(|(i, op)| match op {
+                Op::Create(o) | Op::Update { object: o, .. } => {
+                    Some((i, &o.metadata().managed_fields))
+                }
+                _ => None,
+            })
+            .filter(|(_, m)| !m.is_empty())
+            .collect();
+        let mut out = Vec::with_capacity(body.len() + 5);
+        if managed.is_empty() {
+            out.push(FORMAT_V1);
+            out.extend_from_slice(&body);
+            return out;
+        }
+        out.push(FORMAT_V2);
+        out.extend_from_slice(&(body.len() as u32).to_le_bytes());
         out.extend_from_slice(&body);
+        out.extend_from_slice(&serde_json::to_vec(&managed).unwrap_or_default());
         out
     }
 
@@ -94,14 +128,88 @@ impl Command {
         let (&tag, body) = bytes
             .split_first()
             .ok_or_else(|| Rejection::Malformed("empty".into()))?;
-        if tag != FORMAT_V1 {
-            return Err(Rejection::Malformed(format!(
+        match tag {
+            FORMAT_V1 => archive(body),
+            FORMAT_V2 => {
+                let short = || Rejection::Malformed("a command is cut short".into());
+                let (len, rest) = body.split_first_chunk::<4>().ok_or_else(short)?;
+                let len = u32::from_le_bytes(*len) as usize;
+                let archived = rest.get(..len).ok_or_else(short)?;
+                let mut c = archive(archived)?;
+                let managed: Vec<(usize, Vec<ManagedFieldsEntry>)> =
+                    serde_json::from_slice(&rest[len..])
+                        .map_err(|e| Rejection::Malformed(format!("managed fields: {e}")))?;
+                for (i, entries) in managed {
+                    let o = c.ops.get_mut(i).and_then(Op::object_mut).ok_or_else(|| {
+                        Rejection::Malformed(format!(
+                            "managed fields for operation {i}, which writes no object"
+                        ))
+                    })?;
+                    o.metadata_mut().managed_fields = entries;
+                }
+                Ok(c)
+            }
+            _ => Err(Rejection::Malformed(format!(
                 "unknown command format {tag}"
-            )));
+            ))),
         }
-        let mut aligned = AlignedVec::<16>::with_capacity(body.len());
-        aligned.extend_from_slice(body);
-        rkyv::from_bytes::<Command, rancor::Error>(&aligned)
-            .map_err(|e| Rejection::Malformed(e.to_string()))
+    }
+}
+
+fn archive(body: &[u8]) -> Result<Command, Rejection> {
+    let mut aligned = AlignedVec::<16>::with_capacity(body.len());
+    aligned.extend_from_slice(body);
+    rkyv::from_bytes::<Command, rancor::Error>(&aligned)
+        .map_err(|e| Rejection::Malformed(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use skiff_proto::model::{ConfigMap, ObjectMeta};
+
+    use super::*;
+
+    #[test]
+    fn managed_fields_travel_with_the_command() {
+        let plain = Object::ConfigMap(ConfigMap {
+            metadata: ObjectMeta {
+                name: "c".into(),
+                namespace: "n".into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        });
+        let mut owned = plain.clone();
+        owned.metadata_mut().managed_fields = vec![ManagedFieldsEntry {
+            manager: "kubectl".into(),
+            operation: "Apply".into(),
+            fields_v1: serde_json::json!({"f:data": {"f:k": {}}}),
+            ..Default::default()
+        }];
+        let c = Command {
+            ops: vec![
+                Op::Check {
+                    key: "x".into(),
+                    expected: None,
+                },
+                Op::Update {
+                    object: owned,
+                    expected: Some(3),
+                },
+                Op::Create(plain.clone()),
+            ],
+        };
+        let bytes = c.encode();
+        assert_eq!(bytes[0], FORMAT_V2);
+        assert_eq!(Command::decode(&bytes).unwrap(), c);
+        let old = Command {
+            ops: vec![Op::Create(plain)],
+        };
+        assert_eq!(
+            old.encode()[0],
+            FORMAT_V1,
+            "commands without them keep format 1"
+        );
+        assert!(Command::decode(&bytes[..bytes.len() - 3]).is_err());
     }
 }

@@ -124,11 +124,17 @@ impl Buckets {
                 async move {
                     let mut c = ObjectServiceClient::new(ch);
                     if create {
-                        c.create(CreateRequest { manifest }).await.map(|_| ())
+                        c.create(CreateRequest {
+                            manifest,
+                            ..Default::default()
+                        })
+                        .await
+                        .map(|_| ())
                     } else {
                         c.update(UpdateRequest {
                             manifest,
                             expected_resource_version: expected,
+                            ..Default::default()
                         })
                         .await
                         .map(|_| ())

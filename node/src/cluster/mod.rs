@@ -142,6 +142,7 @@ impl ControlPlane {
                         manifest,
                         dry_run: false,
                         field_manager: "skiff-node".into(),
+                        ..Default::default()
                     })
                     .await
                     .map(|_| ())
@@ -162,6 +163,7 @@ impl ControlPlane {
                     .update(UpdateRequest {
                         manifest,
                         expected_resource_version: Some(expected),
+                        ..Default::default()
                     })
                     .await
                     .map(|_| ())

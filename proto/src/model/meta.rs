@@ -49,6 +49,44 @@ pub struct ObjectMeta {
     /// Names of the parties that must finish cleaning up before the object goes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub finalizers: Vec<String>,
+    /// Who set which fields (server-side apply). Kept by the server: what a write carries
+    /// here is ignored. Stored beside the archived object, not in it (see `stored`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[rkyv(with = rkyv::with::Skip)]
+    #[cfg_attr(test, proptest(value = "Vec::new()"))]
+    pub managed_fields: Vec<ManagedFieldsEntry>,
+}
+
+/// The fields one manager owns, as Kubernetes writes them (`FieldsV1`: a tree of
+/// `f:field`, `k:{"name":"web"}` list items, `v:"value"` set members and `.` for an item
+/// itself).
+#[derive(
+    Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ManagedFieldsEntry {
+    /// Who: kubectl's `--field-manager`, `skiff`, a controller.
+    pub manager: String,
+    /// `Apply` (server-side apply) or `Update` (any other write).
+    pub operation: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub api_version: String,
+    /// When the set last changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<Time>,
+    /// Always `FieldsV1`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fields_type: String,
+    /// The fields, as a tree (see the type's text).
+    #[serde(
+        rename = "fieldsV1",
+        default,
+        skip_serializing_if = "serde_json::Value::is_null"
+    )]
+    pub fields_v1: serde_json::Value,
+    /// `status` or `scale` for a write through a subresource; empty for the object.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subresource: String,
 }
 
 impl ObjectMeta {

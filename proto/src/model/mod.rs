@@ -59,7 +59,7 @@ pub use ingress::{
 };
 pub use job::{Job, JobSpec, JobStatus};
 pub use keyvalue::KeyValue;
-pub use meta::{ObjectMeta, ObjectReference, OwnerReference};
+pub use meta::{ManagedFieldsEntry, ObjectMeta, ObjectReference, OwnerReference};
 pub use namespace::Namespace;
 pub use node::{Node, NodeSpec, NodeStatus, Runtime};
 pub use plugin::{HttpFilter, WasmAdmissionPolicy};

@@ -187,12 +187,28 @@ impl Reconciler for DeploymentController {
                 .map(|(_, s)| s.active)
                 .sum(),
         };
+        // The Deployment names its current revision, as Kubernetes' controller does
+        // (`kubectl rollout undo` replaces the annotations it expects there).
+        let mut at = s.revision;
+        let revision = history::revision_of(&sets[new_idx].rs).to_string();
+        if d.metadata.annotations.get(history::REVISION) != Some(&revision) {
+            let mut stamped = d.clone();
+            stamped
+                .metadata
+                .annotations
+                .insert(history::REVISION.into(), revision);
+            at = self
+                .client
+                .update(&Object::Deployment(stamped), at)
+                .await?
+                .revision;
+        }
         let next = status::next(d, &tally, &new_name, moved, want - unavailable, now);
         if d.status.as_ref() != Some(&next) {
             let mut updated = d.clone();
             updated.status = Some(next);
             self.client
-                .update_status(&Object::Deployment(updated), s.revision)
+                .update_status(&Object::Deployment(updated), at)
                 .await?;
         }
         Ok(status::until_deadline(d, &tally, now).map(|s| Duration::from_secs(s + 1)))

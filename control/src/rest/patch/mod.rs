@@ -18,7 +18,7 @@ use skiff_proto::grpc::api::{ApplyRequest, ReadConsistency, UpdateRequest};
 use tonic::{Code, Status};
 
 use super::bodies::{prepare, read_body};
-use super::objects::{as_caller, dry_run, read, rehearse, warnings, written};
+use super::objects::{as_caller, read, warnings, written};
 use super::paths::Objects;
 use super::reply::Reply;
 use super::{Call, Rest};
@@ -81,22 +81,16 @@ pub async fn serve(
         } else {
             "application/json".into()
         },
-        method: call.method.clone(),
-        query: call.query.clone(),
-        accept: call.accept.clone(),
+        ..call.clone()
     };
     let patch = read_body(&reading, body).await?;
     if t == Type::Apply {
         let p = prepare(at, call, patch)?;
-        let dry_run = dry_run(call);
-        let field_manager = call
-            .query_str("fieldManager")
-            .unwrap_or("kubectl")
-            .to_owned();
         let request = ApplyRequest {
             manifest: p.manifest,
-            dry_run,
-            field_manager,
+            dry_run: call.dry_run(),
+            field_manager: call.field_manager(),
+            force: call.flag("force"),
         };
         let r = ObjectService::apply(&*rest.objects, as_caller(&who, request)).await?;
         return written(
@@ -115,9 +109,6 @@ pub async fn serve(
             serde_json::from_slice(&current.json).map_err(|e| Status::internal(e.to_string()))?;
         let new = patched(t, doc, &patch)?;
         let p = prepare(at, call, new)?;
-        if dry_run(call) {
-            return rehearse(rest, &who, p, 200).await;
-        }
         let manifest = p.manifest;
         let r = ObjectService::update(
             &*rest.objects,
@@ -126,6 +117,8 @@ pub async fn serve(
                 UpdateRequest {
                     manifest,
                     expected_resource_version: Some(pinned.unwrap_or(current.resource_version)),
+                    field_manager: call.field_manager(),
+                    dry_run: call.dry_run(),
                 },
             ),
         )

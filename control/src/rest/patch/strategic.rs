@@ -5,35 +5,11 @@
 //! `$deleteFromPrimitiveList/FIELD` and `$setElementOrder/FIELD` (an order hint; the
 //! patched order is kept).
 //!
-//! Merge keys come from Kubernetes' types (`patchMergeKey` tags) for the fields Skiff
-//! models; a list without one is replaced whole, as there.
+//! Merge keys come from [`skiff_proto::lists`]; a list without one is replaced whole, as
+//! in Kubernetes.
 
 use serde_json::{Map, Value};
-
-/// The key the items of list `field` merge on; `None`: the list is replaced whole.
-fn merge_key(field: &str, items: &[&Value]) -> Option<&'static str> {
-    Some(match field {
-        "containers"
-        | "initContainers"
-        | "ephemeralContainers"
-        | "env"
-        | "volumes"
-        | "imagePullSecrets" => "name",
-        "volumeMounts" | "volumeDevices" => "mountPath",
-        "conditions" => "type",
-        "ownerReferences" => "uid",
-        "hostAliases" => "ip",
-        // A container's ports merge on containerPort, a Service's on port.
-        "ports" if items.iter().any(|i| i.get("containerPort").is_some()) => "containerPort",
-        "ports" => "port",
-        _ => return None,
-    })
-}
-
-/// Lists of plain values merged as sets.
-fn merges_as_set(field: &str) -> bool {
-    field == "finalizers"
-}
+use skiff_proto::lists::{ListType, list_type};
 
 /// Applies `patch` to `doc`.
 pub fn apply(doc: &mut Value, patch: &Value) -> Result<(), String> {
@@ -110,7 +86,9 @@ fn merge_map(doc: &mut Map<String, Value>, patch: &Map<String, Value>) -> Result
 
 fn merge_list(field: &str, doc: Option<&Value>, patch: &[Value]) -> Result<Value, String> {
     let current: Vec<Value> = doc.and_then(Value::as_array).cloned().unwrap_or_default();
-    if merges_as_set(field) {
+    let all: Vec<&Value> = current.iter().chain(patch.iter()).collect();
+    let kind = list_type(field, &all);
+    if kind == ListType::Set {
         let mut out = current;
         for v in patch {
             if !out.contains(v) {
@@ -119,8 +97,7 @@ fn merge_list(field: &str, doc: Option<&Value>, patch: &[Value]) -> Result<Value
         }
         return Ok(Value::Array(out));
     }
-    let all: Vec<&Value> = current.iter().chain(patch.iter()).collect();
-    let Some(key) = merge_key(field, &all) else {
+    let ListType::Map(key) = kind else {
         return Ok(clean(&Value::Array(patch.to_vec())));
     };
     if patch

@@ -1,0 +1,125 @@
+"""The Python `kubernetes` client against Skiff's REST API (run by tests/kubectl/python.rs
+with KUBECONFIG set): CRUD, lists in pages, each patch type, watches (with a timeout,
+and the watch-list protocol) and ApiException codes. Exits non-zero on the first
+failed check."""
+
+import os
+import sys
+
+from kubernetes import client, config, watch
+from kubernetes.client.rest import ApiException
+
+config.load_kube_config(os.environ["KUBECONFIG"])
+v1 = client.CoreV1Api()
+apps = client.AppsV1Api()
+NS = "default"
+
+
+def check(cond, what):
+    if not cond:
+        print(f"FAILED: {what}", file=sys.stderr)
+        sys.exit(1)
+    print(f"ok: {what}")
+
+
+def status_of(call):
+    try:
+        call()
+    except ApiException as e:
+        return e.status, e.reason, e.body
+    return None, None, None
+
+
+# CRUD.
+cm = client.V1ConfigMap(
+    metadata=client.V1ObjectMeta(name="py-one", labels={"from": "python"}),
+    data={"a": "1"},
+)
+created = v1.create_namespaced_config_map(NS, cm)
+check(created.metadata.uid and created.data == {"a": "1"}, "create answers the stored object")
+got = v1.read_namespaced_config_map("py-one", NS)
+check(got.metadata.resource_version == created.metadata.resource_version, "read")
+got.data["b"] = "2"
+replaced = v1.replace_namespaced_config_map("py-one", NS, got)
+check(replaced.data == {"a": "1", "b": "2"}, "replace")
+stale = got  # its resourceVersion is now old: a replace with it is a conflict
+code, reason, _ = status_of(lambda: v1.replace_namespaced_config_map("py-one", NS, stale))
+check(code == 409, f"a stale replace is 409 Conflict (got {code} {reason})")
+
+# Errors, as ApiException codes.
+code, _, _ = status_of(lambda: v1.read_namespaced_config_map("missing", NS))
+check(code == 404, "a missing object is 404")
+code, _, _ = status_of(lambda: v1.create_namespaced_config_map(NS, cm))
+check(code == 409, "an existing name is 409")
+bad = client.V1ConfigMap(metadata=client.V1ObjectMeta(name="Bad_Name"), data={})
+code, _, body = status_of(lambda: v1.create_namespaced_config_map(NS, bad))
+check(code == 422 and "metadata.name" in body, f"an invalid object is 422 naming the field ({body})")
+
+# Patches of each type.
+v1.patch_namespaced_config_map(
+    "py-one", NS, {"data": {"c": "3"}}, _content_type="application/merge-patch+json"
+)
+v1.patch_namespaced_config_map(
+    "py-one", NS, [{"op": "add", "path": "/data/d", "value": "4"}],
+    _content_type="application/json-patch+json",
+)
+v1.patch_namespaced_config_map(
+    "py-one", NS, {"metadata": {"labels": {"patched": "yes"}}},
+    _content_type="application/strategic-merge-patch+json",
+)
+applied = {
+    "apiVersion": "v1", "kind": "ConfigMap",
+    "metadata": {"name": "py-one", "labels": {"from": "python"}},
+    "data": {"e": "5"},
+}
+v1.patch_namespaced_config_map(
+    "py-one", NS, applied, field_manager="py-test",
+    _content_type="application/apply-patch+yaml",
+)
+got = v1.read_namespaced_config_map("py-one", NS)
+check(got.data == {"a": "1", "b": "2", "c": "3", "d": "4", "e": "5"}, f"every patch type ({got.data})")
+check(got.metadata.labels.get("patched") == "yes", "strategic merge patch")
+owners = {m.manager: m.operation for m in got.metadata.managed_fields or []}
+check(owners.get("py-test") == "Apply", f"server-side apply records its manager ({owners})")
+
+# Lists in pages.
+for i in range(5):
+    v1.create_namespaced_config_map(NS, client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name=f"py-page-{i}", labels={"page": "yes"}), data={}))
+names, token, pages = [], None, 0
+while True:
+    page = v1.list_namespaced_config_map(NS, label_selector="page=yes", limit=2, _continue=token)
+    names += [c.metadata.name for c in page.items]
+    pages += 1
+    token = page.metadata._continue
+    if not token:
+        break
+check(pages == 3 and names == [f"py-page-{i}" for i in range(5)], f"limit/continue ({pages} pages: {names})")
+
+# A watch with a timeout: the current objects, then it ends.
+events = [e["type"] for e in watch.Watch().stream(
+    v1.list_namespaced_config_map, NS, label_selector="page=yes", timeout_seconds=2)]
+check(events.count("ADDED") == 5, f"watch with timeoutSeconds ({events})")
+
+# The watch-list protocol: initial events, then the bookmark that ends them.
+w = watch.Watch()
+seen = []
+for e in w.stream(v1.list_namespaced_config_map, NS, label_selector="page=yes",
+                  send_initial_events=True, allow_watch_bookmarks=True,
+                  resource_version_match="NotOlderThan", timeout_seconds=2):
+    if e["type"] == "BOOKMARK":
+        meta = e["raw_object"]["metadata"]
+        if (meta.get("annotations") or {}).get("k8s.io/initial-events-end") == "true":
+            seen.append("END")
+            w.stop()
+    else:
+        seen.append(e["type"])
+check(seen == ["ADDED"] * 5 + ["END"], f"sendInitialEvents ends with the bookmark ({seen})")
+
+# Deletion, then reading it is 404.
+v1.delete_namespaced_config_map("py-one", NS)
+code, _, _ = status_of(lambda: v1.read_namespaced_config_map("py-one", NS))
+check(code == 404, "deleted")
+deployments = apps.list_namespaced_deployment(NS)
+check(deployments.items == [], "an empty list of another group")
+print("all python client checks passed")
