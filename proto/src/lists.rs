@@ -1,6 +1,8 @@
-//! How the lists of each field merge, as Kubernetes' types declare them (`patchMergeKey`,
-//! `listType`): item by item on a key (containers by `name`), as a set of plain values
-//! (`finalizers`), or whole. Strategic merge patch and server-side apply both read this.
+//! How the lists of each field merge, as Kubernetes' types declare them: item by item on
+//! a key (containers by `name`), as a set of plain values (`finalizers`), or whole.
+//! Strategic merge patch reads the `patchMergeKey` ([`list_type`]); server-side apply the
+//! `listMapKeys` ([`map_keys`]), which differ for ports (apply tells `53/TCP` from
+//! `53/UDP`; a strategic patch keys on the port alone, as kubectl expects).
 
 use serde_json::Value;
 
@@ -37,6 +39,31 @@ pub fn list_type(field: &str, items: &[&Value]) -> ListType {
     ListType::Map(key)
 }
 
+/// The fields server-side apply tells the items of list `field` apart by, if it is a
+/// keyed list.
+pub fn map_keys(field: &str, items: &[&Value]) -> Option<&'static [&'static str]> {
+    Some(match list_type(field, items) {
+        ListType::Map("containerPort") => &["containerPort", "protocol"],
+        ListType::Map("port") => &["port", "protocol"],
+        ListType::Map("name") => &["name"],
+        ListType::Map("mountPath") => &["mountPath"],
+        ListType::Map("type") => &["type"],
+        ListType::Map("uid") => &["uid"],
+        ListType::Map("ip") => &["ip"],
+        ListType::Map(_) | ListType::Set | ListType::Atomic => return None,
+    })
+}
+
+/// An item's value of key field `key`, with the default Kubernetes gives it when left out
+/// (a port's `protocol` is TCP).
+pub fn key_value(item: &Value, key: &str) -> Option<Value> {
+    match item.get(key) {
+        Some(v) => Some(v.clone()),
+        None if key == "protocol" => Some(Value::String("TCP".into())),
+        None => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,5 +80,21 @@ mod tests {
         );
         assert_eq!(list_type("finalizers", &[]), ListType::Set);
         assert_eq!(list_type("args", &[]), ListType::Atomic);
+        assert_eq!(
+            map_keys("ports", &[&port]),
+            Some(&["containerPort", "protocol"][..])
+        );
+        assert_eq!(key_value(&port, "protocol"), Some(json!("TCP")));
+        // Every merge key has its apply keys.
+        for field in [
+            "containers",
+            "env",
+            "volumeMounts",
+            "conditions",
+            "ownerReferences",
+            "hostAliases",
+        ] {
+            assert!(map_keys(field, &[]).is_some(), "{field}");
+        }
     }
 }

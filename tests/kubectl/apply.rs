@@ -87,6 +87,32 @@ fn server_side_apply_owns_fields_refuses_conflicts_and_keeps_what_others_set() {
     k.ok(&["apply", "--server-side", "--force-conflicts", "-f", path]);
     assert_eq!(get("{.spec.replicas}"), "2");
 
+    // A partial configuration takes just what it names (another manager, forced).
+    let partial = dir.path().join("replicas.yaml");
+    std::fs::write(
+        &partial,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {replicas: 4}\n",
+    )
+    .unwrap();
+    let p = partial.to_str().unwrap();
+    let refused = k.run(&["apply", "--server-side", "--field-manager=scaler", "-f", p]);
+    assert_eq!(refused.status.code(), Some(1), "replicas is kubectl's");
+    k.ok(&[
+        "apply",
+        "--server-side",
+        "--field-manager=scaler",
+        "--force-conflicts",
+        "-f",
+        p,
+    ]);
+    assert_eq!(get("{.spec.replicas}"), "4");
+    assert_eq!(
+        get("{.spec.template.spec.containers[0].image}"),
+        "nginx:1.27"
+    );
+    k.ok(&["apply", "--server-side", "--force-conflicts", "-f", path]);
+    assert_eq!(get("{.spec.replicas}"), "2", "taken back");
+
     // Dropped from the configuration, a field only the applier set goes (and is defaulted).
     std::fs::write(&file, web(None, "nginx:1.27")).unwrap();
     k.ok(&["apply", "--server-side", "-f", path]);

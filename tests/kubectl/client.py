@@ -116,6 +116,35 @@ for e in w.stream(v1.list_namespaced_config_map, NS, label_selector="page=yes",
         seen.append(e["type"])
 check(seen == ["ADDED"] * 5 + ["END"], f"sendInitialEvents ends with the bookmark ({seen})")
 
+# The status subresource: a status patch changes the status only.
+net = client.NetworkingV1Api()
+net.create_namespaced_ingress(NS, client.V1Ingress(
+    metadata=client.V1ObjectMeta(name="py-ing"),
+    spec=client.V1IngressSpec(default_backend=client.V1IngressBackend(
+        service=client.V1IngressServiceBackend(name="web", port=client.V1ServiceBackendPort(number=80))))))
+net.patch_namespaced_ingress_status("py-ing", NS, {"status": {"loadBalancer": {"ingress": [{"ip": "10.1.2.3"}]}}},
+                                    _content_type="application/merge-patch+json")
+ing = net.read_namespaced_ingress_status("py-ing", NS)
+check(ing.status.load_balancer.ingress[0].ip == "10.1.2.3", "patch a status")
+ing.status.load_balancer.ingress[0].ip = "10.1.2.4"
+ing.spec.default_backend.service.name = "other"
+net.replace_namespaced_ingress_status("py-ing", NS, ing)
+ing = net.read_namespaced_ingress("py-ing", NS)
+check(ing.status.load_balancer.ingress[0].ip == "10.1.2.4", "replace a status")
+check(ing.spec.default_backend.service.name == "web", "a status write leaves the spec alone")
+
+# A service account's token, used: it authenticates (403 for what it may not do, not 401).
+v1.create_namespaced_service_account(NS, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="py-sa")))
+t = v1.create_namespaced_service_account_token("py-sa", NS, client.AuthenticationV1TokenRequest(
+    spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=600)))
+check(len(t.status.token) > 20 and t.status.expiration_timestamp is not None, "a token request")
+as_sa = client.Configuration.get_default_copy()
+as_sa.api_key = {"authorization": "Bearer " + t.status.token}
+as_sa.cert_file = as_sa.key_file = None
+sa_api = client.CoreV1Api(client.ApiClient(as_sa))
+code, _, _ = status_of(lambda: sa_api.list_namespaced_secret(NS))
+check(code == 403, f"the token authenticates its account, which may not list secrets (got {code})")
+
 # Deletion, then reading it is 404.
 v1.delete_namespaced_config_map("py-one", NS)
 code, _, _ = status_of(lambda: v1.read_namespaced_config_map("py-one", NS))

@@ -246,6 +246,13 @@ fn kubectl_reads_what_it_reads_from_kubernetes() {
     let no = robot.run(&["auth", "can-i", "list", "secrets"]);
     assert_eq!(no.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&no.stdout).starts_with("no"));
+    // `--list` (a SelfSubjectRulesReview): the robot holds no rules but discovery's.
+    let listed = robot.ok(&["auth", "can-i", "--list"]);
+    assert!(
+        listed.contains("/version") && !listed.contains("secrets"),
+        "{listed}"
+    );
+    assert!(k.ok(&["auth", "can-i", "--list"]).contains("*.*"));
     let forbidden = robot.run(&["get", "secrets"]);
     let err = String::from_utf8_lossy(&forbidden.stderr);
     assert!(err.contains("(Forbidden)"), "{err}");

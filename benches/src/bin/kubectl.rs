@@ -4,9 +4,10 @@
 //!
 //! - `get pods` of `--pods` pods (a server-side Table for kubectl, a table for skiff);
 //! - the same list as JSON (`kubectl get --raw` vs `skiff get -o json`);
-//! - `apply` of `--objects` ConfigMaps, each changed every round (kubectl: client-side
-//!   apply, a GET and a strategic PATCH per object, with `--validate=false` until the
-//!   server serves OpenAPI; skiff: server-side apply, one call per object).
+//! - `apply` of `--objects` ConfigMaps, each changed every round: kubectl's client-side
+//!   apply (a GET and a strategic PATCH per object, validated by the server), then
+//!   kubectl's server-side apply (one PATCH per object), each against skiff's apply
+//!   (server-side, one call per object). Both sides own their fields (managedFields).
 //!
 //! Rounds alternate which goes first. It prints medians, p90 and the ratios.
 //!
@@ -214,15 +215,23 @@ async fn main() -> Result<()> {
         a.runs,
         |r| {
             let f = config_maps(&files, "k", a.objects, r)?;
-            timed(&mut c.kubectl(&[
-                "apply",
-                "--validate=false",
-                "-f",
-                f.to_str().unwrap_or_default(),
-            ]))
+            timed(&mut c.kubectl(&["apply", "-f", f.to_str().unwrap_or_default()]))
         },
         |r| {
             let f = config_maps(&files, "s", a.objects, r)?;
+            timed(&mut c.skiff(&["apply", "-f", f.to_str().unwrap_or_default()]))
+        },
+    )?;
+    compare(
+        &format!("apply --server-side {} changed objects", a.objects),
+        a.runs,
+        |r| {
+            let f = config_maps(&files, "ks", a.objects, r)?;
+            let path = f.to_str().unwrap_or_default();
+            timed(&mut c.kubectl(&["apply", "--server-side", "-f", path]))
+        },
+        |r| {
+            let f = config_maps(&files, "ss", a.objects, r)?;
             timed(&mut c.skiff(&["apply", "-f", f.to_str().unwrap_or_default()]))
         },
     )?;

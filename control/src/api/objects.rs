@@ -2,6 +2,7 @@
 
 use std::pin::Pin;
 
+use serde_json::Value;
 use skiff_proto::grpc::api::object_service_server::ObjectService;
 use skiff_proto::grpc::api::*;
 use skiff_proto::manifest::{self, Source};
@@ -17,7 +18,7 @@ use super::fields::FieldSelector;
 use super::watch::{self, Filter, Hub};
 use super::writes::{APPLY_ATTEMPTS, lost_race, status_object};
 use super::{admission, managed, status};
-use crate::store::{StoreHandle, key};
+use crate::store::{StoreHandle, Stored, key};
 
 /// The largest manifest a write accepts.
 pub const MAX_OBJECT_BYTES: usize = 1 << 20;
@@ -148,6 +149,12 @@ impl Writer {
             &self.manager
         }
     }
+
+    /// Whether the objects this writer makes or changes get managed fields: all but the
+    /// controllers' (see the `managed` module).
+    fn keeps_ownership(&self) -> bool {
+        self.manager != crate::machinery::client::MANAGER
+    }
 }
 
 /// An object as JSON, as field ownership reads it (no resourceVersion: it is the
@@ -210,9 +217,14 @@ impl ObjectApi {
     /// Creates `o` (decoded and defaulted).
     pub(crate) async fn create_object(
         &self,
-        o: Object,
+        mut o: Object,
         how: &Writer,
     ) -> Result<ObjectEnvelope, Status> {
+        if how.keeps_ownership() {
+            let api_version = o.kind().info().api_version;
+            o.metadata_mut().managed_fields =
+                managed::created(&as_json(&o)?, how.manager(), api_version, Time::now());
+        }
         let plan = Plan::Create(plan::created(o, &Time::now()));
         if how.dry_run {
             return self.check(None, plan).await;
@@ -230,7 +242,7 @@ impl ObjectApi {
     ) -> Result<ObjectEnvelope, Status> {
         let current = self.current(&key::of(&o)).await?;
         let owned = &current.object.metadata().managed_fields;
-        if !owned.is_empty() {
+        if !owned.is_empty() || how.keeps_ownership() {
             let api_version = o.kind().info().api_version;
             let (old, new) = (as_json(&current.object)?, as_json(&o)?);
             o.metadata_mut().managed_fields =
@@ -243,48 +255,60 @@ impl ObjectApi {
         Ok(self.commit(Some(&current), plan).await?.0)
     }
 
-    /// Server-side apply of `applied` (decoded as written, without defaults): the fields
-    /// it sets become its manager's, merged into the object as stored.
+    /// What applying `config` (see [`configuration`]) to the object at `k` makes of it,
+    /// as this member has it now: merged and admitted, ownership not yet checked. For the
+    /// checks that look at the object as it would be (RBAC escalation, Pod Security).
+    pub(crate) fn apply_preview(
+        &self,
+        config: &Value,
+        k: &str,
+        how: &Writer,
+    ) -> Result<Object, Status> {
+        let current = self.store.state().get(k).map_err(status::store)?;
+        Ok(self.merged(config, current.as_ref(), how)?.0)
+    }
+
+    /// `config` merged into `current` and admitted, with what settling its ownership needs.
+    fn merged(
+        &self,
+        config: &Value,
+        current: Option<&Stored>,
+        how: &Writer,
+    ) -> Result<(Object, managed::Merged, Option<Value>), Status> {
+        let by = applier(config, how);
+        let now = current.map(|c| as_json(&c.object)).transpose()?;
+        let owned = current.map_or(&[][..], |c| &c.object.metadata().managed_fields[..]);
+        let merged = managed::merge(now.as_ref(), owned, config, &by);
+        let mut o = admit(decode_raw(merged.object.to_string().as_bytes())?)?;
+        // A resourceVersion pins the write to a revision only when the client gave one.
+        o.metadata_mut().resource_version = config["metadata"]["resourceVersion"]
+            .as_str()
+            .and_then(|v| v.parse().ok());
+        Ok((o, merged, now))
+    }
+
+    /// Server-side apply of `config` (the configuration as the client wrote it, see
+    /// [`configuration`]) to the object at `k`: the fields it sets become its manager's,
+    /// merged into the object as stored; a field another manager owns that it would
+    /// change is a conflict unless forced.
     pub(crate) async fn apply_object(
         &self,
-        applied: Object,
+        config: &Value,
+        k: &str,
         how: &Writer,
     ) -> Result<ApplyResponse, Status> {
-        // The key of the object as admitted: defaulting puts it in its namespace.
-        let k = key::of(&admit(applied.clone())?);
-        let config = as_json(&applied)?;
-        let pinned = applied.metadata().resource_version.is_some();
-        let by = managed::Applier {
-            manager: how.manager(),
-            api_version: applied.kind().info().api_version,
-            force: how.force,
-            now: Time::now(),
-        };
+        let pinned = config["metadata"].get("resourceVersion").is_some();
         // Another writer may get in between the read and the write: plan again from what
         // it wrote, as Kubernetes' apiserver retries its guaranteed updates.
         for _ in 0..APPLY_ATTEMPTS {
             self.read_barrier(ReadConsistency::Linearizable as i32)
                 .await?;
-            let current = self.store.state().get(&k).map_err(status::store)?;
-            let desired = match &current {
-                None => {
-                    let (_, owned) =
-                        managed::apply(None, &[], &config, &by).map_err(|c| conflicts(&c))?;
-                    let mut o = admit(applied.clone())?;
-                    o.metadata_mut().managed_fields = owned;
-                    o
-                }
-                Some(cur) => {
-                    let owned = &cur.object.metadata().managed_fields;
-                    let (merged, owned) =
-                        managed::apply(Some(&as_json(&cur.object)?), owned, &config, &by)
-                            .map_err(|c| conflicts(&c))?;
-                    let mut o = admit(decode_raw(merged.to_string().as_bytes())?)?;
-                    o.metadata_mut().resource_version = applied.metadata().resource_version;
-                    o.metadata_mut().managed_fields = owned;
-                    o
-                }
-            };
+            let current = self.store.state().get(k).map_err(status::store)?;
+            let (mut desired, merged, now) = self.merged(config, current.as_ref(), how)?;
+            let result = as_json(&desired)?;
+            let by = applier(config, how);
+            desired.metadata_mut().managed_fields =
+                managed::finish(merged, now.as_ref(), &result, &by).map_err(|c| conflicts(&c))?;
             let plan = plan::apply(current.as_ref(), desired, &Time::now());
             let outcome = match &plan {
                 Plan::Create(_) => ApplyOutcome::Created,
@@ -310,6 +334,87 @@ impl ObjectApi {
         Err(Status::aborted(format!(
             "{k} kept changing while it was applied ({APPLY_ATTEMPTS} attempts); apply again"
         )))
+    }
+}
+
+/// Who applies `config`, as ownership reads it.
+fn applier<'a>(config: &'a Value, how: &'a Writer) -> managed::Applier<'a> {
+    managed::Applier {
+        manager: how.manager(),
+        api_version: config["apiVersion"].as_str().unwrap_or_default(),
+        force: how.force,
+        now: Time::now(),
+    }
+}
+
+/// An apply's configuration as the client wrote it, as JSON (`null`s and the server's
+/// `managedFields` left out; it may name only the fields its manager wants), and the key
+/// of the object it names. Checked in full once merged (see `apply_object`).
+pub(crate) fn configuration(manifest: &[u8]) -> Result<(Value, String), Status> {
+    if manifest.len() > MAX_OBJECT_BYTES {
+        return Err(Status::invalid_argument(format!(
+            "the configuration is {} bytes; the limit is {MAX_OBJECT_BYTES} (1 MiB)",
+            manifest.len()
+        )));
+    }
+    let text = std::str::from_utf8(manifest)
+        .map_err(|_| Status::invalid_argument("the manifest is not UTF-8"))?;
+    // What does not parse, or names no kind, gets the manifest decoder's diagnostics.
+    let diagnosed = |fallback: Status| match decode_raw(manifest) {
+        Err(e) => e,
+        Ok(_) => fallback,
+    };
+    // JSON is read as JSON (no trailing commas), anything else as YAML (no duplicate keys).
+    let parsed: Result<Value, String> = if text.trim_start().starts_with('{') {
+        serde_json::from_str(text).map_err(|e| e.to_string())
+    } else {
+        serde_saphyr::from_str(text).map_err(|e| e.to_string())
+    };
+    let mut v = parsed.map_err(|e| {
+        diagnosed(Status::invalid_argument(format!(
+            "the configuration is not one YAML or JSON document: {e}"
+        )))
+    })?;
+    drop_nulls(&mut v);
+    let Some(top) = v.as_object_mut() else {
+        let not = Status::invalid_argument("the configuration is not an object");
+        return Err(diagnosed(not));
+    };
+    if let Some(m) = top.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("managedFields");
+    }
+    let word = v["kind"].as_str().unwrap_or_default();
+    let Some(kind) = Kind::lookup(word).filter(|k| k.name() == word) else {
+        return Err(diagnosed(Status::invalid_argument(format!(
+            "kind {word:?} is not one Skiff serves; kinds: {}",
+            Kind::ALL.map(|k| k.name()).join(", ")
+        ))));
+    };
+    let name = v["metadata"]["name"].as_str().unwrap_or_default();
+    if name.is_empty() {
+        return Err(diagnosed(Status::invalid_argument(
+            "metadata.name: an applied configuration names its object (generateName is for create)",
+        )));
+    }
+    let namespace = match v["metadata"]["namespace"].as_str() {
+        Some(ns) if !ns.is_empty() => ns,
+        _ if kind.is_namespaced() => "default",
+        _ => "",
+    };
+    let k = key::make(kind, namespace, name);
+    Ok((v, k))
+}
+
+/// Removes `null` members everywhere: Kubernetes reads them as absent (clients send
+/// `creationTimestamp: null`), Skiff's decoder as wrong types.
+pub(crate) fn drop_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(a) => a.iter_mut().for_each(drop_nulls),
+        _ => {}
     }
 }
 
@@ -346,9 +451,9 @@ impl ObjectService for ObjectApi {
 
     async fn apply(&self, r: Request<ApplyRequest>) -> Result<Response<ApplyResponse>, Status> {
         let r = r.into_inner();
-        let applied = decode_raw(&r.manifest)?;
+        let (config, k) = configuration(&r.manifest)?;
         let how = writer(r.field_manager, r.dry_run, r.force);
-        Ok(Response::new(self.apply_object(applied, &how).await?))
+        Ok(Response::new(self.apply_object(&config, &k, &how).await?))
     }
 
     async fn get(&self, r: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {

@@ -16,7 +16,7 @@ use super::attributes::{Attributes, verb};
 use super::audit::Audit;
 use super::authorizer::{Authorizer, forbidden};
 use super::{escalation, node, requester};
-use crate::api::objects::{WatchStream, admit, decode, decode_raw, kind, writer};
+use crate::api::objects::{WatchStream, configuration, decode, kind, writer};
 use crate::api::status;
 use crate::api::{ArtifactApi, LogApi, ObjectApi};
 use crate::store::key;
@@ -183,15 +183,16 @@ impl ObjectService for Guarded<ObjectApi> {
     async fn apply(&self, r: Request<ApplyRequest>) -> Result<Response<ApplyResponse>, Status> {
         let who = requester(r.extensions())?.clone();
         let r = r.into_inner();
-        let raw = decode_raw(&r.manifest)?;
-        let o = admit(raw.clone())?;
+        let (config, k) = configuration(&r.manifest)?;
         let how = writer(r.field_manager.clone(), r.dry_run, r.force);
+        // The checks see the object as the apply would leave it.
+        let o = self.inner.apply_preview(&config, &k, &how)?;
         // Apply creates what is missing and patches what exists: it needs the right verb.
         let exists = self
             .inner
             .store
             .state()
-            .get(&key::of(&o))
+            .get(&k)
             .map_err(status::store)?
             .is_some();
         let v = if exists { verb::PATCH } else { verb::CREATE };
@@ -199,7 +200,7 @@ impl ObjectService for Guarded<ObjectApi> {
         self.run(&who, &attrs_of(v, &o), &extra, async {
             self.admits(&who, &o).await?;
             let warnings = self.inner.pod_security_warnings(&o)?;
-            let applied = self.inner.apply_object(raw.clone(), &how).await?;
+            let applied = self.inner.apply_object(&config, &k, &how).await?;
             Ok(warned(Response::new(applied), warnings))
         })
         .await

@@ -12,6 +12,7 @@ use tonic::Status;
 
 use super::Call;
 use super::paths::Objects;
+use crate::api::objects::drop_nulls;
 
 /// The largest body a write may carry (an object is at most 1 MiB; YAML is wordier).
 pub(super) const MAX_BODY: usize = 3 << 20;
@@ -133,19 +134,6 @@ fn header(at: &Objects, v: &mut Value) -> Result<(), Status> {
         }
     }
     Ok(())
-}
-
-/// Removes `null` members everywhere: Kubernetes reads them as absent, Skiff's decoder as
-/// wrong types.
-fn drop_nulls(v: &mut Value) {
-    match v {
-        Value::Object(m) => {
-            m.retain(|_, x| !x.is_null());
-            m.values_mut().for_each(drop_nulls);
-        }
-        Value::Array(a) => a.iter_mut().for_each(drop_nulls),
-        _ => {}
-    }
 }
 
 #[cfg(test)]

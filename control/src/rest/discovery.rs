@@ -27,7 +27,7 @@ const VERBS: [&str; 7] = [
 /// The verbs of a subresource.
 fn sub_verbs(s: Subresource) -> &'static [&'static str] {
     match s {
-        Subresource::Status => &["get", "update"],
+        Subresource::Status => &["get", "patch", "update"],
         Subresource::Log => &["get"],
         Subresource::Token => &["create"],
         Subresource::Scale => &["get", "patch", "update"],

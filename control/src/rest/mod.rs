@@ -10,7 +10,8 @@
 //! - `objects`: get, list, create, replace, delete; `pages`: lists in pages (`limit`);
 //! - `patch`: JSON, merge and strategic merge patches, and server-side apply;
 //! - `watch`: watch streams;
-//! - `logs`: `pods/NAME/log`; `scale`: `deployments/NAME/scale`;
+//! - `logs`: `pods/NAME/log`; `scale`: `deployments/NAME/scale`; `subresources`:
+//!   `*/status` and `serviceaccounts/NAME/token`;
 //! - `reviews`: SelfSubjectAccessReview and SelfSubjectReview (`kubectl auth`);
 //! - `openapi`: `/openapi/v3`, the OpenAPI documents made from the model's schemas;
 //! - `tables`: server-side `Table`s for `kubectl get`;
@@ -29,6 +30,7 @@ mod paths;
 mod reply;
 mod reviews;
 mod scale;
+mod subresources;
 mod tables;
 mod watch;
 

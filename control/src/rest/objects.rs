@@ -14,6 +14,7 @@ use skiff_proto::grpc::api::{
 };
 use skiff_proto::manifest::{Source, decode_one};
 use skiff_proto::model::values::Time;
+use skiff_proto::object::Subresource;
 use skiff_proto::{Kind, Object};
 use tonic::Status;
 
@@ -46,9 +47,13 @@ pub async fn serve(rest: &Rest, who: Identity, at: Objects, call: Call, body: Bo
         ("POST", Some(_), Some("eviction")) if at.kind == Kind::Pod => {
             evict(rest, who, &at, &call, body).await
         }
-        ("GET" | "PUT" | "PATCH", Some(_), Some("scale"))
-            if at.kind.has(skiff_proto::object::Subresource::Scale) =>
-        {
+        ("PUT" | "PATCH", Some(_), Some("status")) if at.kind.has(Subresource::Status) => {
+            super::subresources::status(rest, who, &at, &call, body).await
+        }
+        ("POST", Some(_), Some("token")) if at.kind == Kind::ServiceAccount => {
+            super::subresources::token(rest, who, &at, &call, body).await
+        }
+        ("GET" | "PUT" | "PATCH", Some(_), Some("scale")) if at.kind.has(Subresource::Scale) => {
             super::scale::serve(rest, who, &at, &call, body).await
         }
         (method, _, sub) => {

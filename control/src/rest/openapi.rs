@@ -221,7 +221,26 @@ fn sub_schema(s: Subresource) -> Option<(&'static str, Value)> {
                 "x-kubernetes-group-version-kind": [{"group": "policy", "version": "v1", "kind": "Eviction"}],
             }),
         )),
-        Subresource::Status | Subresource::Log | Subresource::Token => None,
+        Subresource::Token => Some((
+            "TokenRequest",
+            json!({
+                "description": "A request for a service account's token (authentication.k8s.io/v1 TokenRequest).",
+                "type": "object",
+                "properties": {
+                    "apiVersion": {"type": "string"}, "kind": {"type": "string"},
+                    "metadata": meta,
+                    "spec": {"type": "object", "properties": {
+                        "expirationSeconds": {"type": "integer", "format": "int64", "description": "How long the token is good for: ten minutes to a day (default an hour)."},
+                    }},
+                    "status": {"type": "object", "properties": {
+                        "token": {"type": "string"},
+                        "expirationTimestamp": {"type": "string", "format": "date-time"},
+                    }},
+                },
+                "x-kubernetes-group-version-kind": [{"group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest"}],
+            }),
+        )),
+        Subresource::Status | Subresource::Log => None,
     }
 }
 
@@ -451,8 +470,20 @@ fn paths_of(k: Kind, root: &str, list: &str, paths: &mut Map<String, Value>) {
                     "get": op("get", op_id("read", k, ns, "Log"), &gvk, params, None, json!({"text/plain": {"schema": {"type": "string"}}})),
                 })
             }
-            // Served through the gRPC API only, for now.
-            Subresource::Status | Subresource::Token => continue,
+            Subresource::Status => json!({
+                "parameters": scope,
+                "get": op("get", op_id("read", k, ns, "Status"), &gvk, vec![], None, as_json(one.clone())),
+                "put": op("put", op_id("replace", k, ns, "Status"), &gvk, writes(false), Some(json_in()), as_json(one.clone())),
+                "patch": op("patch", op_id("patch", k, ns, "Status"), &gvk, writes(true), Some(patches()), as_json(one.clone())),
+            }),
+            Subresource::Token => {
+                let gvk = json!({"group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest"});
+                let request = reference("TokenRequest");
+                json!({
+                    "parameters": scope,
+                    "post": op("post", op_id("create", k, ns, "Token"), &gvk, vec![], Some(as_json(request.clone())), as_json(request)),
+                })
+            }
         };
         paths.insert(at, entry);
     }

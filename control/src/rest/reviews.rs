@@ -1,6 +1,7 @@
 //! The reviews kubectl asks about the caller, answered by the same authorizer every
 //! request meets: `authorization.k8s.io/v1` SelfSubjectAccessReview (`kubectl auth
-//! can-i`) and `authentication.k8s.io/v1` SelfSubjectReview (`kubectl auth whoami`).
+//! can-i`) and SelfSubjectRulesReview (`kubectl auth can-i --list`, k9s), and
+//! `authentication.k8s.io/v1` SelfSubjectReview (`kubectl auth whoami`).
 //! They are not stored objects, so they live here rather than in the table of kinds.
 
 use axum::body::Body;
@@ -24,12 +25,18 @@ pub struct Review {
 }
 
 /// The reviews served (create only, cluster-scoped).
-pub const REVIEWS: [Review; 2] = [
+pub const REVIEWS: [Review; 3] = [
     Review {
         group: "authorization.k8s.io",
         version: "v1",
         plural: "selfsubjectaccessreviews",
         kind: "SelfSubjectAccessReview",
+    },
+    Review {
+        group: "authorization.k8s.io",
+        version: "v1",
+        plural: "selfsubjectrulesreviews",
+        kind: "SelfSubjectRulesReview",
     },
     Review {
         group: "authentication.k8s.io",
@@ -68,12 +75,13 @@ pub async fn serve(
         let bytes = axum::body::to_bytes(body, 1 << 20)
             .await
             .map_err(|e| Status::invalid_argument(format!("reading the body: {e}")))?;
-        from_protobuf(&bytes)?
+        from_protobuf(&bytes, review.kind)?
     } else {
         read_body(call, body).await?
     };
     let status = match review.kind {
         "SelfSubjectReview" => json!({"userInfo": {"username": who.user, "groups": who.groups}}),
+        "SelfSubjectRulesReview" => rules(rest, &who, &asked["spec"])?,
         _ => access(rest, &who, &asked["spec"]).await?,
     };
     Ok(json_reply(
@@ -139,16 +147,34 @@ struct NonResourceAttributes {
     verb: Option<String>,
 }
 
-/// A protobuf review body, as the JSON the review reads (`{"spec": ...}`).
-fn from_protobuf(bytes: &[u8]) -> Result<Value, Status> {
+/// A SelfSubjectRulesReview, as far as the review reads it: the namespace.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RulesReview {
+    #[prost(message, optional, tag = "2")]
+    spec: Option<RulesReviewSpec>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct RulesReviewSpec {
+    #[prost(string, optional, tag = "1")]
+    namespace: Option<String>,
+}
+
+/// A protobuf review body (of `kind`), as the JSON the review reads (`{"spec": ...}`).
+fn from_protobuf(bytes: &[u8], kind: &str) -> Result<Value, Status> {
     use prost::Message as _;
     let bad = |why: String| Status::invalid_argument(format!("the protobuf body: {why}"));
     let rest = bytes
         .strip_prefix(b"k8s\0")
         .ok_or_else(|| bad("it does not start with Kubernetes' magic bytes".into()))?;
     let unknown = Unknown::decode(rest).map_err(|e| bad(e.to_string()))?;
-    let review = AccessReview::decode(unknown.raw.unwrap_or_default().as_slice())
-        .map_err(|e| bad(e.to_string()))?;
+    let raw = unknown.raw.unwrap_or_default();
+    if kind == "SelfSubjectRulesReview" {
+        let review = RulesReview::decode(raw.as_slice()).map_err(|e| bad(e.to_string()))?;
+        let ns = review.spec.and_then(|s| s.namespace).unwrap_or_default();
+        return Ok(json!({"spec": {"namespace": ns}}));
+    }
+    let review = AccessReview::decode(raw.as_slice()).map_err(|e| bad(e.to_string()))?;
     let spec = review.spec.unwrap_or_default();
     let mut out = json!({});
     if let Some(a) = spec.resource_attributes {
@@ -161,6 +187,34 @@ fn from_protobuf(bytes: &[u8]) -> Result<Value, Status> {
         out["nonResourceAttributes"] = json!({"path": n.path, "verb": n.verb});
     }
     Ok(json!({"spec": out}))
+}
+
+/// What the caller may do in `spec.namespace`: the rules of every binding that names
+/// them there or cluster-wide, as RBAC holds them.
+fn rules(rest: &Rest, who: &Identity, spec: &Value) -> Result<Value, Status> {
+    if crate::auth::is_privileged(who) {
+        return Ok(json!({
+            "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
+            "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
+            "incomplete": false,
+        }));
+    }
+    let namespace = spec["namespace"].as_str().unwrap_or_default();
+    let policy = rest.auth.authz.policy()?;
+    let (mut resources, mut urls) = (Vec::new(), Vec::new());
+    for r in policy.rules_for(who, namespace) {
+        if r.non_resource_urls.is_empty() {
+            resources.push(json!({
+                "verbs": r.verbs, "apiGroups": r.api_groups, "resources": r.resources,
+                "resourceNames": r.resource_names,
+            }));
+        } else {
+            urls.push(json!({"verbs": r.verbs, "nonResourceURLs": r.non_resource_urls}));
+        }
+    }
+    // Discovery, health and version are every authenticated caller's (see `access`).
+    urls.push(json!({"verbs": ["get"], "nonResourceURLs": ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/readyz", "/version", "/openapi", "/openapi/*"]}));
+    Ok(json!({"resourceRules": resources, "nonResourceRules": urls, "incomplete": false}))
 }
 
 async fn access(rest: &Rest, who: &Identity, spec: &Value) -> Result<Value, Status> {
@@ -211,9 +265,21 @@ mod tests {
         };
         let mut bytes = b"k8s\0".to_vec();
         bytes.extend(envelope.encode_to_vec());
-        let v = from_protobuf(&bytes).unwrap();
+        let v = from_protobuf(&bytes, "SelfSubjectAccessReview").unwrap();
         assert_eq!(v["spec"]["resourceAttributes"]["verb"], "create");
         assert_eq!(v["spec"]["resourceAttributes"]["resource"], "pods");
-        assert!(from_protobuf(b"nope").is_err());
+        assert!(from_protobuf(b"nope", "SelfSubjectAccessReview").is_err());
+        let rules = RulesReview {
+            spec: Some(RulesReviewSpec {
+                namespace: Some("team-a".into()),
+            }),
+        };
+        let envelope = Unknown {
+            raw: Some(rules.encode_to_vec()),
+        };
+        let mut bytes = b"k8s\0".to_vec();
+        bytes.extend(envelope.encode_to_vec());
+        let v = from_protobuf(&bytes, "SelfSubjectRulesReview").unwrap();
+        assert_eq!(v["spec"]["namespace"], "team-a");
     }
 }

@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::{Map, Value, json};
-use skiff_proto::lists::{ListType, list_type};
+use serde_json::{Map, Value};
+use skiff_proto::lists::{ListType, key_value, list_type, map_keys};
 
 /// One step of a path.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -60,18 +60,26 @@ pub fn leaves(object: &Value) -> BTreeMap<Path, Value> {
     out
 }
 
-/// The key field of a list whose every item has it, if it merges by key.
-pub fn keyed<'a>(field: &str, items: impl IntoIterator<Item = &'a Value>) -> Option<&'static str> {
+/// The key fields of a list whose every item has them, if it is a keyed list.
+pub fn keyed<'a>(
+    field: &str,
+    items: impl IntoIterator<Item = &'a Value>,
+) -> Option<&'static [&'static str]> {
     let items: Vec<&Value> = items.into_iter().collect();
-    match list_type(field, &items) {
-        ListType::Map(key) if items.iter().all(|i| i.get(key).is_some()) => Some(key),
-        _ => None,
-    }
+    let keys = map_keys(field, &items)?;
+    items
+        .iter()
+        .all(|i| keys.iter().all(|k| key_value(i, k).is_some()))
+        .then_some(keys)
 }
 
-/// The step naming `item` of a list keyed on `key`.
-pub fn key_step(key: &str, item: &Value) -> Step {
-    Step::Key(json!({ key: item.get(key) }).to_string())
+/// The step naming `item` of a list keyed on `keys` (`k:{"containerPort":53,"protocol":"UDP"}`).
+pub fn key_step(keys: &[&str], item: &Value) -> Step {
+    let fields: Map<String, Value> = keys
+        .iter()
+        .map(|k| ((*k).to_owned(), key_value(item, k).unwrap_or_default()))
+        .collect();
+    Step::Key(Value::Object(fields).to_string())
 }
 
 fn walk(v: &Value, field: &str, path: Path, out: &mut BTreeMap<Path, Value>) {
@@ -85,13 +93,15 @@ fn walk(v: &Value, field: &str, path: Path, out: &mut BTreeMap<Path, Value>) {
         }
         Value::Array(items) if !items.is_empty() => {
             let set = list_type(field, &items.iter().collect::<Vec<_>>()) == ListType::Set;
-            if let Some(key) = keyed(field, items) {
+            if let Some(keys) = keyed(field, items) {
                 for item in items {
                     let mut p = path.clone();
-                    p.push(key_step(key, item));
+                    let step = key_step(keys, item);
+                    p.push(step.clone());
                     let mut itself = p.clone();
                     itself.push(Step::Itself);
-                    out.insert(itself, item.get(key).cloned().unwrap_or_default());
+                    let Step::Key(k) = step else { continue };
+                    out.insert(itself, Value::String(k));
                     walk(item, "", p, out);
                 }
             } else if set {
@@ -110,6 +120,13 @@ fn walk(v: &Value, field: &str, path: Path, out: &mut BTreeMap<Path, Value>) {
     }
 }
 
+/// The fields a `k:` step names (`{"name":"web"}` → `name`).
+pub fn key_names(key: &str) -> Vec<String> {
+    serde_json::from_str::<Map<String, Value>>(key)
+        .map(|m| m.into_iter().map(|(k, _)| k).collect())
+        .unwrap_or_default()
+}
+
 /// A path as Kubernetes prints it in a conflict: `.spec.containers[name="web"].image`.
 pub fn display(path: &[Step]) -> String {
     let mut s = String::new();
@@ -124,7 +141,7 @@ pub fn display(path: &[Step]) -> String {
                 let parts: Vec<String> = inner.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 s.push_str(&format!("[{}]", parts.join(",")));
             }
-            Step::Value(v) => s.push_str(&format!("[{v}]")),
+            Step::Value(v) => s.push_str(&format!("[={v}]")),
             Step::Itself => {}
         }
     }

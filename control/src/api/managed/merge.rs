@@ -4,7 +4,7 @@
 //! member by member, anything else replaced).
 
 use serde_json::Value;
-use skiff_proto::lists::{ListType, list_type};
+use skiff_proto::lists::{ListType, key_value, list_type};
 
 use super::fieldset::{Step, key_step, keyed};
 
@@ -58,7 +58,8 @@ fn matches_key(item: &Value, key: &str) -> bool {
     let Ok(Value::Object(want)) = serde_json::from_str::<Value>(key) else {
         return false;
     };
-    want.iter().all(|(k, v)| item.get(k) == Some(v))
+    want.iter()
+        .all(|(k, v)| key_value(item, k).as_ref() == Some(v))
 }
 
 /// Merges `applied` into `v` (the value of field `field`).
@@ -77,9 +78,9 @@ pub fn merge(v: &mut Value, applied: &Value, field: &str) {
         (Value::Array(into), Value::Array(from)) => {
             let all: Vec<&Value> = into.iter().chain(from).collect();
             let set = list_type(field, &all) == ListType::Set;
-            if let Some(key) = keyed(field, into.iter().chain(from)) {
+            if let Some(keys) = keyed(field, into.iter().chain(from)) {
                 for a in from {
-                    let step = key_step(key, a);
+                    let step = key_step(keys, a);
                     let Step::Key(k) = &step else { continue };
                     match into.iter_mut().find(|i| matches_key(i, k)) {
                         Some(existing) => merge(existing, a, ""),

@@ -7,8 +7,10 @@
 //!
 //! Pure functions of JSON: `fieldset` (paths and `FieldsV1`), `merge` (the edits).
 //!
-//! Ownership is kept for objects that have been applied server-side; a write to an object
-//! without managed fields records none (so the many writes of controllers cost nothing).
+//! Ownership is kept for what people and tools write (creates, updates, applies); the
+//! controllers' writes to objects no one owns record none (so their many writes cost
+//! nothing), and such an object is owned by `before-first-apply` once someone else
+//! writes it.
 
 mod fieldset;
 mod merge;
@@ -21,10 +23,15 @@ use serde_json::Value;
 use skiff_proto::model::ManagedFieldsEntry;
 use skiff_proto::model::values::Time;
 
-use fieldset::{Path, Set, display, from_fields_v1, leaves, to_fields_v1};
+use fieldset::{Path, Set, Step, display, from_fields_v1, key_names, leaves, to_fields_v1};
 
 pub const APPLY: &str = "Apply";
 pub const UPDATE: &str = "Update";
+/// Who owns the fields of an object no one owned when ownership began to be kept.
+pub const BEFORE_FIRST_APPLY: &str = "before-first-apply";
+/// kubectl's client-side apply, and the annotation it keeps its configuration in.
+const CLIENT_SIDE_APPLY: &str = "kubectl-client-side-apply";
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// A field another manager owns that an apply would change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,11 +89,7 @@ fn own(
     set: Set,
     now: Time,
 ) {
-    let at = owners.iter().position(|o| {
-        o.entry.manager == manager
-            && o.entry.operation == operation
-            && o.entry.subresource.is_empty()
-    });
+    let at = owners.iter().position(|o| is(o, manager, operation));
     let o = match at {
         Some(i) => &mut owners[i],
         None => {
@@ -110,72 +113,85 @@ fn own(
     o.set = set;
 }
 
-/// Server-side apply of `applied` (the configuration as written) over `current` (the
-/// object as stored, JSON) owned as `managed` says: the object to write and its
-/// managed fields, or the conflicts.
-pub fn apply(
+/// A server-side apply half done: the object merged, its ownership not yet settled
+/// (that needs the object as admission leaves it; see [`finish`]).
+pub struct Merged {
+    /// The applied configuration merged into the current object, before admission.
+    pub object: Value,
+    /// The fields the configuration sets.
+    set: Set,
+    owners: Vec<Owner>,
+}
+
+fn is(o: &Owner, manager: &str, operation: &str) -> bool {
+    o.entry.manager == manager && o.entry.operation == operation && o.entry.subresource.is_empty()
+}
+
+/// The owners of `current` as `managed` says; an object no one owns yet (made before
+/// ownership was kept, or by a controller) is owned whole by `before-first-apply`, as in
+/// Kubernetes, so a first apply neither drops nor silently takes what it did not set.
+fn owners_of(current: &Value, managed: &[ManagedFieldsEntry], now: Time) -> Vec<Owner> {
+    if !managed.is_empty() {
+        return owners(managed);
+    }
+    let mut out = Vec::new();
+    let set: Set = leaves(current).into_keys().collect();
+    if !set.is_empty() {
+        own(&mut out, BEFORE_FIRST_APPLY, UPDATE, "", set, now);
+    }
+    out
+}
+
+/// The first half of server-side apply: `applied` (the configuration as the client wrote
+/// it) merged into `current` (the object as stored, JSON; `None`: it is created), with the
+/// fields the applier set before and no longer does removed, unless another manager owns
+/// them (or something inside them).
+pub fn merge(
     current: Option<&Value>,
     managed: &[ManagedFieldsEntry],
     applied: &Value,
     by: &Applier,
-) -> Result<(Value, Vec<ManagedFieldsEntry>), Vec<Conflict>> {
-    let wanted = leaves(applied);
-    let set: Set = wanted.keys().cloned().collect();
-    let mut owners = owners(managed);
+) -> Merged {
+    let set: Set = leaves(applied).into_keys().collect();
     let Some(current) = current else {
-        own(&mut owners, by.manager, APPLY, by.api_version, set, by.now);
-        return Ok((applied.clone(), entries(owners)));
+        return Merged {
+            object: applied.clone(),
+            set,
+            owners: Vec::new(),
+        };
     };
-    let have = leaves(current);
-    let mine = |o: &Owner| {
-        o.entry.manager == by.manager
-            && o.entry.operation == APPLY
-            && o.entry.subresource.is_empty()
-    };
-    let mut conflicts = Vec::new();
-    for o in owners.iter_mut().filter(|o| !mine(o)) {
-        let differ: Vec<Path> = o
-            .set
-            .intersection(&set)
-            .filter(|p| have.get(*p).is_some_and(|v| Some(v) != wanted.get(*p)))
-            .cloned()
-            .collect();
-        if by.force {
-            differ.iter().for_each(|p| {
-                o.set.remove(p);
-            });
-        } else {
-            conflicts.extend(differ.iter().map(|p| Conflict {
-                manager: o.entry.manager.clone(),
-                api_version: o.entry.api_version.clone(),
-                field: display(p),
-            }));
-        }
-    }
-    if !conflicts.is_empty() {
-        return Err(conflicts);
-    }
+    let owners = owners_of(current, managed, by.now);
     let before: Set = owners
         .iter()
-        .find(|o| mine(o))
+        .find(|o| is(o, by.manager, APPLY))
         .map(|o| o.set.clone())
         .unwrap_or_default();
     let others: Set = owners
         .iter()
-        .filter(|o| !mine(o))
+        .filter(|o| !is(o, by.manager, APPLY))
         .flat_map(|o| o.set.iter().cloned())
         .collect();
-    let mut object = current.clone();
+    // A path goes if no one else owns it or anything under it; a list item someone
+    // else holds keeps its key fields too.
+    let under = |prefix: &[Step]| others.iter().any(|o| o.starts_with(prefix));
+    let held = |p: &Path| {
+        under(p.strip_suffix(&[Step::Itself]).unwrap_or(p))
+            || p.windows(2).enumerate().any(|(i, w)| match w {
+                [Step::Key(k), Step::Field(f)] => key_names(k).contains(f) && under(&p[..=i]),
+                _ => false,
+            })
+    };
     let dropped: Set = before
         .difference(&set)
-        .filter(|p| !others.contains(*p))
+        .filter(|p| !held(p))
         .cloned()
         .collect();
+    let mut object = current.clone();
     for path in &dropped {
         // A list item dropped whole goes at once (by its key), not field by field.
         let within_dropped_item = (1..path.len()).any(|n| {
             let mut item = path[..n].to_vec();
-            item.push(fieldset::Step::Itself);
+            item.push(Step::Itself);
             item != *path && dropped.contains(&item)
         });
         if !within_dropped_item {
@@ -183,8 +199,85 @@ pub fn apply(
         }
     }
     merge::merge(&mut object, applied, "");
-    own(&mut owners, by.manager, APPLY, by.api_version, set, by.now);
-    Ok((object, entries(owners)))
+    Merged {
+        object,
+        set,
+        owners,
+    }
+}
+
+/// The second half: `result` is the merged object as admission left it (JSON). A field
+/// the configuration sets that another manager owns, and that the apply changes, is a
+/// conflict, unless forced, which takes it; every owner keeps only fields that are
+/// still there.
+pub fn finish(
+    m: Merged,
+    current: Option<&Value>,
+    result: &Value,
+    by: &Applier,
+) -> Result<Vec<ManagedFieldsEntry>, Vec<Conflict>> {
+    let Merged {
+        set, mut owners, ..
+    } = m;
+    let now = leaves(result);
+    if let Some(current) = current {
+        let have = leaves(current);
+        // Moving from client-side to server-side apply: what kubectl's client-side apply
+        // set (it keeps its configuration in an annotation) goes to the server-side
+        // applier without a conflict, as Kubernetes lets it.
+        let migrating = current["metadata"]["annotations"]
+            .get(LAST_APPLIED)
+            .is_some();
+        let mut conflicts = Vec::new();
+        for o in owners.iter_mut().filter(|o| !is(o, by.manager, APPLY)) {
+            let take = by.force || (migrating && o.entry.manager == CLIENT_SIDE_APPLY);
+            let differ: Vec<Path> = o
+                .set
+                .intersection(&set)
+                .filter(|p| have.get(*p).is_some_and(|v| Some(v) != now.get(*p)))
+                .cloned()
+                .collect();
+            if take {
+                differ.iter().for_each(|p| {
+                    o.set.remove(p);
+                });
+            } else {
+                conflicts.extend(differ.iter().map(|p| Conflict {
+                    manager: o.entry.manager.clone(),
+                    api_version: o.entry.api_version.clone(),
+                    field: display(p),
+                }));
+            }
+        }
+        if !conflicts.is_empty() {
+            return Err(conflicts);
+        }
+    }
+    for o in &mut owners {
+        o.set.retain(|p| now.contains_key(p));
+    }
+    let mine: Set = set.into_iter().filter(|p| now.contains_key(p)).collect();
+    own(&mut owners, by.manager, APPLY, by.api_version, mine, by.now);
+    Ok(entries(owners))
+}
+
+/// The managed fields of an object `manager` creates (`object`, JSON): all its fields.
+pub fn created(
+    object: &Value,
+    manager: &str,
+    api_version: &str,
+    now: Time,
+) -> Vec<ManagedFieldsEntry> {
+    let mut owners = Vec::new();
+    own(
+        &mut owners,
+        manager,
+        UPDATE,
+        api_version,
+        leaves(object).into_keys().collect(),
+        now,
+    );
+    entries(owners)
 }
 
 /// The managed fields after a write other than an apply (`manager` changed `old` into
@@ -202,17 +295,13 @@ pub fn update(
     if changed.is_empty() {
         return managed.to_vec();
     }
-    let mut owners = owners(managed);
+    let mut owners = owners_of(old, managed, now);
     for o in &mut owners {
         o.set.retain(|p| !changed.contains(p));
     }
     let mut mine = owners
         .iter()
-        .find(|o| {
-            o.entry.manager == manager
-                && o.entry.operation == UPDATE
-                && o.entry.subresource.is_empty()
-        })
+        .find(|o| is(o, manager, UPDATE))
         .map(|o| o.set.clone())
         .unwrap_or_default();
     mine.extend(changed.into_iter().filter(|p| after.contains_key(p)));

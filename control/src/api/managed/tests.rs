@@ -2,6 +2,18 @@ use serde_json::json;
 
 use super::*;
 
+/// Both halves, with the merged object taken as admission leaves it.
+fn apply(
+    current: Option<&Value>,
+    managed: &[ManagedFieldsEntry],
+    applied: &Value,
+    by: &Applier,
+) -> Result<(Value, Vec<ManagedFieldsEntry>), Vec<Conflict>> {
+    let m = merge(current, managed, applied, by);
+    let object = m.object.clone();
+    finish(m, current, &object, by).map(|e| (object, e))
+}
+
 fn by(manager: &str, force: bool) -> Applier<'_> {
     Applier {
         manager,
@@ -144,4 +156,101 @@ fn fields_v1_reads_back_as_the_same_set() {
             == json!({})
     );
     assert_eq!(from_fields_v1(&v1), set);
+}
+
+#[test]
+fn a_first_apply_to_an_object_no_one_owns_keeps_and_conflicts_as_kubernetes_does() {
+    let made = deployment(
+        Some(3),
+        json!([{"name": "a", "image": "x", "args": ["-v"]}]),
+    );
+    // Applying another image: the object's fields are before-first-apply's.
+    let applied = deployment(None, json!([{"name": "a", "image": "y"}]));
+    let conflicts = apply(Some(&made), &[], &applied, &by("me", false)).unwrap_err();
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert_eq!(conflicts[0].manager, BEFORE_FIRST_APPLY);
+    assert!(
+        conflicts[0]
+            .field
+            .ends_with(r#".containers[name="a"].image"#),
+        "{conflicts:?}"
+    );
+    let (object, managed) = apply(Some(&made), &[], &applied, &by("me", true)).unwrap();
+    let c = &object["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        (c["image"].as_str(), c["args"][0].as_str()),
+        (Some("y"), Some("-v")),
+        "what it leaves out stays"
+    );
+    assert_eq!(object["spec"]["replicas"], 3);
+    assert!(managed.iter().any(|e| e.manager == BEFORE_FIRST_APPLY));
+}
+
+#[test]
+fn a_dropped_item_stays_while_another_manager_owns_something_in_it() {
+    let first = deployment(
+        None,
+        json!([{"name": "a", "image": "x"}, {"name": "b", "image": "y"}]),
+    );
+    let (object, managed) = apply(None, &[], &first, &by("me", false)).unwrap();
+    let mut edited = object.clone();
+    edited["spec"]["template"]["spec"]["containers"][1]["env"] =
+        json!([{"name": "E", "value": "1"}]);
+    let managed = update(
+        &object,
+        &edited,
+        &managed,
+        "edit",
+        "apps/v1",
+        Time { unix_seconds: 2 },
+    );
+    let second = deployment(None, json!([{"name": "a", "image": "x"}]));
+    let (object, _) = apply(Some(&edited), &managed, &second, &by("me", false)).unwrap();
+    let containers = object["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap();
+    assert_eq!(containers.len(), 2, "b holds edit's env: {object}");
+    assert_eq!(containers[1]["env"][0]["value"], "1");
+}
+
+#[test]
+fn ports_are_told_apart_by_protocol() {
+    let ports = json!([{"containerPort": 53, "protocol": "UDP"}, {"containerPort": 53}]);
+    let applied = deployment(None, json!([{"name": "dns", "image": "x", "ports": ports}]));
+    let (object, managed) = apply(None, &[], &applied, &by("me", false)).unwrap();
+    let (again, _) = apply(Some(&object), &managed, &applied, &by("me", false)).unwrap();
+    let got = &again["spec"]["template"]["spec"]["containers"][0]["ports"];
+    assert_eq!(got.as_array().map(Vec::len), Some(2), "{got}");
+    let v1 = managed[0].fields_v1.to_string();
+    assert!(
+        v1.contains(r#"k:{\"containerPort\":53,\"protocol\":\"TCP\"}"#),
+        "{v1}"
+    );
+}
+
+#[test]
+fn client_side_applied_fields_go_to_a_server_side_apply_without_a_conflict() {
+    let mut made = deployment(Some(2), json!([{"name": "a", "image": "x"}]));
+    made["metadata"]["annotations"] =
+        json!({"kubectl.kubernetes.io/last-applied-configuration": "{}"});
+    let managed = created(
+        &made,
+        "kubectl-client-side-apply",
+        "apps/v1",
+        Time { unix_seconds: 1 },
+    );
+    let applied = deployment(Some(3), json!([{"name": "a", "image": "x"}]));
+    let (object, after) = apply(Some(&made), &managed, &applied, &by("kubectl", false)).unwrap();
+    assert_eq!(object["spec"]["replicas"], 3);
+    assert!(
+        after
+            .iter()
+            .any(|e| e.manager == "kubectl" && e.operation == APPLY)
+    );
+    // Without the annotation, the same fields conflict.
+    made["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("annotations");
+    assert!(apply(Some(&made), &managed, &applied, &by("kubectl", false)).is_err());
 }
