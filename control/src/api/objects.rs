@@ -149,12 +149,6 @@ impl Writer {
             &self.manager
         }
     }
-
-    /// Whether the objects this writer makes or changes get managed fields: all but the
-    /// controllers' (see the `managed` module).
-    fn keeps_ownership(&self) -> bool {
-        self.manager != crate::machinery::client::MANAGER
-    }
 }
 
 /// An object as JSON, as field ownership reads it (no resourceVersion: it is the
@@ -217,14 +211,9 @@ impl ObjectApi {
     /// Creates `o` (decoded and defaulted).
     pub(crate) async fn create_object(
         &self,
-        mut o: Object,
+        o: Object,
         how: &Writer,
     ) -> Result<ObjectEnvelope, Status> {
-        if how.keeps_ownership() {
-            let api_version = o.kind().info().api_version;
-            o.metadata_mut().managed_fields =
-                managed::created(&as_json(&o)?, how.manager(), api_version, Time::now());
-        }
         let plan = Plan::Create(plan::created(o, &Time::now()));
         if how.dry_run {
             return self.check(None, plan).await;
@@ -242,7 +231,7 @@ impl ObjectApi {
     ) -> Result<ObjectEnvelope, Status> {
         let current = self.current(&key::of(&o)).await?;
         let owned = &current.object.metadata().managed_fields;
-        if !owned.is_empty() || how.keeps_ownership() {
+        if !owned.is_empty() {
             let api_version = o.kind().info().api_version;
             let (old, new) = (as_json(&current.object)?, as_json(&o)?);
             o.metadata_mut().managed_fields =

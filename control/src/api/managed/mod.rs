@@ -7,10 +7,10 @@
 //!
 //! Pure functions of JSON: `fieldset` (paths and `FieldsV1`), `merge` (the edits).
 //!
-//! Ownership is kept for what people and tools write (creates, updates, applies); the
-//! controllers' writes to objects no one owns record none (so their many writes cost
-//! nothing), and such an object is owned by `before-first-apply` once someone else
-//! writes it.
+//! Ownership is kept from an object's first server-side apply on: creates and updates of
+//! objects no one has applied record none (so they, and reading such objects, cost
+//! nothing), and the first apply finds the object owned by `before-first-apply`, as
+//! Kubernetes does for objects made before it kept ownership.
 
 mod fieldset;
 mod merge;
@@ -223,14 +223,17 @@ pub fn finish(
     if let Some(current) = current {
         let have = leaves(current);
         // Moving from client-side to server-side apply: what kubectl's client-side apply
-        // set (it keeps its configuration in an annotation) goes to the server-side
-        // applier without a conflict, as Kubernetes lets it.
+        // set (it keeps its configuration in an annotation; the fields are its, or
+        // before-first-apply's) goes to the server-side applier without a conflict, as
+        // Kubernetes lets it.
         let migrating = current["metadata"]["annotations"]
             .get(LAST_APPLIED)
             .is_some();
         let mut conflicts = Vec::new();
         for o in owners.iter_mut().filter(|o| !is(o, by.manager, APPLY)) {
-            let take = by.force || (migrating && o.entry.manager == CLIENT_SIDE_APPLY);
+            let client_side =
+                [CLIENT_SIDE_APPLY, BEFORE_FIRST_APPLY].contains(&o.entry.manager.as_str());
+            let take = by.force || (migrating && client_side);
             let differ: Vec<Path> = o
                 .set
                 .intersection(&set)
@@ -259,25 +262,6 @@ pub fn finish(
     let mine: Set = set.into_iter().filter(|p| now.contains_key(p)).collect();
     own(&mut owners, by.manager, APPLY, by.api_version, mine, by.now);
     Ok(entries(owners))
-}
-
-/// The managed fields of an object `manager` creates (`object`, JSON): all its fields.
-pub fn created(
-    object: &Value,
-    manager: &str,
-    api_version: &str,
-    now: Time,
-) -> Vec<ManagedFieldsEntry> {
-    let mut owners = Vec::new();
-    own(
-        &mut owners,
-        manager,
-        UPDATE,
-        api_version,
-        leaves(object).into_keys().collect(),
-        now,
-    );
-    entries(owners)
 }
 
 /// The managed fields after a write other than an apply (`manager` changed `old` into

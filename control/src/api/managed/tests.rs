@@ -233,12 +233,8 @@ fn client_side_applied_fields_go_to_a_server_side_apply_without_a_conflict() {
     let mut made = deployment(Some(2), json!([{"name": "a", "image": "x"}]));
     made["metadata"]["annotations"] =
         json!({"kubectl.kubernetes.io/last-applied-configuration": "{}"});
-    let managed = created(
-        &made,
-        "kubectl-client-side-apply",
-        "apps/v1",
-        Time { unix_seconds: 1 },
-    );
+    // Made by client-side apply: no one owns it yet (before-first-apply will).
+    let managed: Vec<ManagedFieldsEntry> = Vec::new();
     let applied = deployment(Some(3), json!([{"name": "a", "image": "x"}]));
     let (object, after) = apply(Some(&made), &managed, &applied, &by("kubectl", false)).unwrap();
     assert_eq!(object["spec"]["replicas"], 3);
