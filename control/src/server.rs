@@ -285,6 +285,7 @@ pub async fn run(
     let app = grpc
         .routes()
         .into_axum_router()
+        .layer(axum::middleware::map_request(crate::auth::audit::layer))
         .merge(rest)
         .fallback(crate::rest::not_found);
     let serve = tonic::transport::Server::builder()

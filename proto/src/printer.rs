@@ -90,8 +90,29 @@ fn own(kind: Kind) -> Own {
         }
         Kind::Node => {
             const C: Own = (
-                &[col("STATUS", S, "Ready, NotReady or Unknown; cordoned.")],
-                &[],
+                &[
+                    col("STATUS", S, "Ready, NotReady or Unknown; cordoned."),
+                    col(
+                        "ROLES",
+                        S,
+                        "The node's node-role.kubernetes.io/<role> labels.",
+                    ),
+                ],
+                &[
+                    col("VERSION", S, "The node agent's version."),
+                    Column {
+                        priority: 1,
+                        ..col("INTERNAL-IP", S, "The node's address in the cluster.")
+                    },
+                    Column {
+                        priority: 1,
+                        ..col("KERNEL-VERSION", S, "The node's kernel.")
+                    },
+                    Column {
+                        priority: 1,
+                        ..col("RUNTIMES", S, "The workload runtimes the node runs.")
+                    },
+                ],
             );
             C
         }
@@ -261,7 +282,40 @@ pub fn cells(o: &Object, now: Time) -> Vec<String> {
             if n.spec.unschedulable == Some(true) {
                 status.push_str(",SchedulingDisabled");
             }
-            r.extend([status, age]);
+            let roles: Vec<&str> = n
+                .metadata
+                .labels
+                .keys()
+                .filter_map(|k| k.strip_prefix("node-role.kubernetes.io/"))
+                .filter(|r| !r.is_empty())
+                .collect();
+            let s = n.status.as_ref();
+            let info = s.and_then(|s| s.node_info.as_ref());
+            let none = || "<none>".to_owned();
+            let runtimes: Vec<String> = s
+                .map(|s| &s.runtimes[..])
+                .unwrap_or_default()
+                .iter()
+                .map(|r| format!("{r:?}").to_ascii_lowercase())
+                .collect();
+            r.extend([
+                status,
+                if roles.is_empty() {
+                    none()
+                } else {
+                    roles.join(",")
+                },
+                age,
+                info.map_or_else(none, |i| i.agent_version.clone()),
+                s.and_then(|s| s.addresses.iter().find(|a| a.type_ == "InternalIP"))
+                    .map_or_else(none, |a| a.address.clone()),
+                info.map_or_else(none, |i| i.kernel_version.clone()),
+                if runtimes.is_empty() {
+                    none()
+                } else {
+                    runtimes.join(",")
+                },
+            ]);
         }
         Object::ConfigMap(c) => r.extend([c.data.len().to_string(), age]),
         Object::Secret(s) => r.extend([(s.data.len() + s.string_data.len()).to_string(), age]),

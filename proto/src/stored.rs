@@ -12,6 +12,7 @@ use rkyv::rancor;
 use rkyv::util::AlignedVec;
 
 use crate::error::Error;
+use crate::model::ManagedFields;
 use crate::object::Object;
 
 /// The archive alone. Bumped when the archived layout changes incompatibly.
@@ -32,12 +33,12 @@ pub fn encode(obj: &Object) -> Result<Vec<u8>, Error> {
     }
     let len =
         u32::try_from(archived.len()).map_err(|_| Error::Encode("object too large".into()))?;
-    let json = serde_json::to_vec(managed).map_err(|e| Error::Encode(e.to_string()))?;
+    let json = managed.json().as_bytes();
     let mut out = Vec::with_capacity(archived.len() + json.len() + 5);
     out.push(FORMAT_V2);
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(&archived);
-    out.extend_from_slice(&json);
+    out.extend_from_slice(json);
     Ok(out)
 }
 
@@ -54,7 +55,7 @@ pub fn decode(bytes: &[u8]) -> Result<Object, Error> {
             let len = u32::from_le_bytes(*len) as usize;
             let (body, json) = (rest.get(..len).ok_or_else(corrupt)?, &rest[len..]);
             let mut o = archive(body)?;
-            o.metadata_mut().managed_fields = serde_json::from_slice(json)
+            o.metadata_mut().managed_fields = ManagedFields::from_json(json)
                 .map_err(|e| Error::Corrupt(format!("managed fields: {e}")))?;
             Ok(o)
         }
@@ -119,13 +120,14 @@ mod tests {
     #[test]
     fn managed_fields_are_kept_beside_the_archive() {
         let mut o = ns();
-        o.metadata_mut().managed_fields = vec![crate::model::ManagedFieldsEntry {
-            manager: "kubectl".into(),
-            operation: "Apply".into(),
-            fields_type: "FieldsV1".into(),
-            fields_v1: serde_json::json!({"f:metadata": {"f:labels": {"f:team": {}}}}),
-            ..Default::default()
-        }];
+        o.metadata_mut().managed_fields =
+            ManagedFields::from_entries(&[crate::model::ManagedFieldsEntry {
+                manager: "kubectl".into(),
+                operation: "Apply".into(),
+                fields_type: "FieldsV1".into(),
+                fields_v1: serde_json::json!({"f:metadata": {"f:labels": {"f:team": {}}}}),
+                ..Default::default()
+            }]);
         let bytes = encode(&o).unwrap();
         assert_eq!(bytes[0], FORMAT_V2);
         assert_eq!(decode(&bytes).unwrap(), o);

@@ -117,6 +117,7 @@ pub async fn run(a: &GetArgs) -> Result<ExitCode, Failure> {
                 label_selector: a.selector.clone().unwrap_or_default(),
                 field_selector: a.field_selector.clone().unwrap_or_default(),
                 consistency: ReadConsistency::Linearizable as i32,
+                ..Default::default()
             })
             .await
             .map_err(|s| refused(&format!("listing {}", kind.name()), &s))?

@@ -76,6 +76,9 @@ v1.patch_namespaced_config_map(
     "py-one", NS, applied, field_manager="py-test",
     _content_type="application/apply-patch+yaml",
 )
+code, _, body = status_of(lambda: v1.patch_namespaced_config_map(
+    "py-one", NS, applied, _content_type="application/apply-patch+yaml"))
+check(code == 422 and "fieldManager" in body, f"an apply names its field manager ({code} {body})")
 got = v1.read_namespaced_config_map("py-one", NS)
 check(got.data == {"a": "1", "b": "2", "c": "3", "d": "4", "e": "5"}, f"every patch type ({got.data})")
 check(got.metadata.labels.get("patched") == "yes", "strategic merge patch")
@@ -86,6 +89,9 @@ check(owners.get("py-test") == "Apply", f"server-side apply records its manager 
 for i in range(5):
     v1.create_namespaced_config_map(NS, client.V1ConfigMap(
         metadata=client.V1ObjectMeta(name=f"py-page-{i}", labels={"page": "yes"}), data={}))
+first = v1.list_namespaced_config_map(NS, limit=2)
+check(first.metadata.remaining_item_count is not None and first.metadata.remaining_item_count >= 4,
+      f"an unfiltered page counts what remains ({first.metadata.remaining_item_count})")
 names, token, pages = [], None, 0
 while True:
     page = v1.list_namespaced_config_map(NS, label_selector="page=yes", limit=2, _continue=token)
@@ -144,6 +150,23 @@ as_sa.cert_file = as_sa.key_file = None
 sa_api = client.CoreV1Api(client.ApiClient(as_sa))
 code, _, _ = status_of(lambda: sa_api.list_namespaced_secret(NS))
 check(code == 403, f"the token authenticates its account, which may not list secrets (got {code})")
+
+# Access reviews of non-resource URLs: discovery is everyone's, other URLs need a role.
+auth = client.AuthorizationV1Api()
+def can(path, verb="get", api=None):
+    review = client.V1SelfSubjectAccessReview(spec=client.V1SelfSubjectAccessReviewSpec(
+        non_resource_attributes=client.V1NonResourceAttributes(path=path, verb=verb)))
+    return (api or auth).create_self_subject_access_review(review).status.allowed
+sa_auth = client.AuthorizationV1Api(client.ApiClient(as_sa))
+check(can("/version", api=sa_auth) and can("/apis/apps", api=sa_auth), "discovery URLs are everyone's")
+check(not can("/logs", api=sa_auth) and not can("/version", "post", api=sa_auth),
+      "other non-resource URLs and verbs need a ClusterRole")
+
+# A collection deleted by label: only what the selector matches goes.
+gone = v1.delete_collection_namespaced_config_map(NS, label_selector="page=yes")
+left = [c.metadata.name for c in v1.list_namespaced_config_map(NS).items]
+check(not any(n.startswith("py-page-") for n in left) and "py-one" in left,
+      f"deletecollection by label ({left})")
 
 # Deletion, then reading it is 404.
 v1.delete_namespaced_config_map("py-one", NS)

@@ -178,6 +178,17 @@ fn kubectl_reads_what_it_reads_from_kubernetes() {
     let wide = k.ok(&["get", "pods", "-o", "wide"]);
     assert!(wide.lines().next().unwrap().ends_with("NODE"), "{wide}");
     assert!(wide.lines().nth(1).unwrap().ends_with("n1"), "{wide}");
+    let nodes = k.ok(&["get", "nodes", "-o", "wide"]);
+    let header: Vec<&str> = nodes.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header[..5],
+        ["NAME", "STATUS", "ROLES", "AGE", "VERSION"],
+        "{nodes}"
+    );
+    assert!(
+        nodes.contains("INTERNAL-IP") && nodes.contains("wasm"),
+        "{nodes}"
+    );
     let all = k.ok(&["get", "deploy", "-A"]);
     assert!(all.starts_with("NAMESPACE"), "{all}");
     assert!(all.contains("default") && all.contains("2/2"), "{all}");
@@ -200,6 +211,23 @@ fn kubectl_reads_what_it_reads_from_kubernetes() {
     assert!(
         described.contains("Events:") && described.contains("Started"),
         "{described}"
+    );
+
+    // The audit log names the REST path kubectl asked for, its user agent and address.
+    let audit = std::fs::read_to_string(c.audit_log()).unwrap();
+    assert!(
+        audit.lines().any(|l| {
+            let e: serde_json::Value = serde_json::from_str(l).unwrap();
+            e["verb"] == "list"
+                && e["requestURI"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with("/api/v1/namespaces/default/pods?"))
+                && e["userAgent"]
+                    .as_str()
+                    .is_some_and(|a| a.starts_with("kubectl"))
+                && e["sourceIPs"][0] == "127.0.0.1"
+        }),
+        "no kubectl list of pods in the audit log:\n{audit}"
     );
 
     // Who am I, what may I do; a ServiceAccount's token may less.

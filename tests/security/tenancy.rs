@@ -247,6 +247,8 @@ roleRef: {kind: Role, name: dev, apiGroup: rbac.authorization.k8s.io}
             && e["objectRef"]["namespace"] == "team-b"
             && e["annotations"]["authorization.k8s.io/decision"] == "forbid"
             && e["responseStatus"]["code"] == 403
+            && e["requestURI"] == "/skiff.api.v1.ObjectService/List"
+            && e["sourceIPs"][0] == "127.0.0.1"
     };
     let created = |e: &serde_json::Value| {
         e["user"]["username"] == "alice"

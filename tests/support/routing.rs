@@ -34,6 +34,11 @@ impl Cluster {
         }
     }
 
+    /// The member's audit log.
+    pub fn audit_log(&self) -> std::path::PathBuf {
+        self._members.dir.path().join("m1/audit.log")
+    }
+
     pub fn apply(&self, name: &str, manifests: &str) {
         apply(&self.server, &self.dir.path().join(name), manifests);
     }

@@ -22,6 +22,7 @@
 //!   the write.
 //! - `priority`: pods get their PriorityClass's value; one global default class.
 //! - `namespaces`: nothing created in a missing or terminating namespace; `default`.
+//! - `pages`: lists in pages (`limit`, `continue` tokens).
 //! - `fields`: field selectors (`spec.nodeName`, `status.phase`, name, namespace).
 //! - `watch`: following the history for one watch; selections entered and left.
 //! - `status`: the one place store and decoding errors become gRPC statuses.
@@ -37,6 +38,7 @@ mod logs;
 mod managed;
 mod namespaces;
 pub(crate) mod objects;
+mod pages;
 pub mod podsecurity;
 pub mod policies;
 mod priority;

@@ -6,8 +6,8 @@ use serde_json::Value;
 use skiff_proto::grpc::api::object_service_server::ObjectService;
 use skiff_proto::grpc::api::*;
 use skiff_proto::manifest::{self, Source};
-use skiff_proto::model::LabelSelector;
 use skiff_proto::model::values::Time;
+use skiff_proto::model::{LabelSelector, ManagedFields, ManagedFieldsEntry};
 use skiff_proto::{Kind, Object};
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
@@ -15,6 +15,7 @@ use tonic::{Code, Request, Response, Status};
 
 use super::apply::{self as plan, Plan};
 use super::fields::FieldSelector;
+use super::pages::Continue;
 use super::watch::{self, Filter, Hub};
 use super::writes::{APPLY_ATTEMPTS, lost_race, status_object};
 use super::{admission, managed, status};
@@ -151,6 +152,17 @@ impl Writer {
     }
 }
 
+/// Who owns which fields of a stored object. They are the server's own writing, so one
+/// that does not parse is a fault of this store, not of the client.
+fn owners(o: &Object) -> Result<Vec<ManagedFieldsEntry>, Status> {
+    o.metadata().managed_fields.entries().map_err(|e| {
+        Status::internal(format!(
+            "the managed fields of {} do not read: {e}",
+            key::of(o)
+        ))
+    })
+}
+
 /// An object as JSON, as field ownership reads it (no resourceVersion: it is the
 /// write's, not a field).
 fn as_json(o: &Object) -> Result<serde_json::Value, Status> {
@@ -230,12 +242,13 @@ impl ObjectApi {
         how: &Writer,
     ) -> Result<ObjectEnvelope, Status> {
         let current = self.current(&key::of(&o)).await?;
-        let owned = &current.object.metadata().managed_fields;
+        let owned = owners(&current.object)?;
         if !owned.is_empty() {
             let api_version = o.kind().info().api_version;
             let (old, new) = (as_json(&current.object)?, as_json(&o)?);
-            o.metadata_mut().managed_fields =
-                managed::update(&old, &new, owned, how.manager(), api_version, Time::now());
+            let entries =
+                managed::update(&old, &new, &owned, how.manager(), api_version, Time::now());
+            o.metadata_mut().managed_fields = ManagedFields::from_entries(&entries);
         }
         let plan = plan::update(&current, o, expected);
         if how.dry_run {
@@ -266,8 +279,8 @@ impl ObjectApi {
     ) -> Result<(Object, managed::Merged, Option<Value>), Status> {
         let by = applier(config, how);
         let now = current.map(|c| as_json(&c.object)).transpose()?;
-        let owned = current.map_or(&[][..], |c| &c.object.metadata().managed_fields[..]);
-        let merged = managed::merge(now.as_ref(), owned, config, &by);
+        let owned = current.map(|c| owners(&c.object)).transpose()?;
+        let merged = managed::merge(now.as_ref(), owned.as_deref().unwrap_or(&[]), config, &by);
         let mut o = admit(decode_raw(merged.object.to_string().as_bytes())?)?;
         // A resourceVersion pins the write to a revision only when the client gave one.
         o.metadata_mut().resource_version = config["metadata"]["resourceVersion"]
@@ -296,8 +309,9 @@ impl ObjectApi {
             let (mut desired, merged, now) = self.merged(config, current.as_ref(), how)?;
             let result = as_json(&desired)?;
             let by = applier(config, how);
-            desired.metadata_mut().managed_fields =
+            let entries =
                 managed::finish(merged, now.as_ref(), &result, &by).map_err(|c| conflicts(&c))?;
+            desired.metadata_mut().managed_fields = ManagedFields::from_entries(&entries);
             let plan = plan::apply(current.as_ref(), desired, &Time::now());
             let outcome = match &plan {
                 Plan::Create(_) => ApplyOutcome::Created,
@@ -462,21 +476,44 @@ impl ObjectService for ObjectApi {
         let kind = kind(&r.kind)?;
         let sel = selector(&r.label_selector)?;
         let fields = FieldSelector::parse(&r.field_selector, kind)?;
+        let from = match r.continue_token.as_str() {
+            "" => None,
+            token => Some(Continue::read(token)?),
+        };
         self.read_barrier(r.consistency).await?;
         let ns = (!r.namespace.is_empty()).then_some(r.namespace.as_str());
-        let (items, rev) = self
+        let keep = |o: &Object| {
+            sel.as_ref().is_none_or(|s| s.matches(&o.metadata().labels)) && fields.matches(o)
+        };
+        let after = from.as_ref().map(|c| c.key(kind));
+        let limit = r.limit as usize;
+        let page = self
             .store
             .state()
-            .list(kind, ns, sel.as_ref())
+            .list_page(kind, ns, after.as_deref(), limit, keep)
             .map_err(status::store)?;
-        let items = items
+        let revision = from.map_or(page.revision, |c| c.revision);
+        let more = limit > 0 && page.items.len() == limit && page.unread > 0;
+        let continue_token = match page.items.last() {
+            Some(last) if more => {
+                let m = last.object.metadata();
+                let after = format!("{}/{}", m.namespace, m.name);
+                Continue { after, revision }.token()
+            }
+            _ => String::new(),
+        };
+        // With selectors, how many of the unread items match is not known.
+        let filtered = sel.is_some() || !r.field_selector.trim().is_empty();
+        let items = page
+            .items
             .iter()
-            .filter(|s| fields.matches(&s.object))
             .map(|s| envelope(&s.object, s.revision))
             .collect::<Result<_, _>>()?;
         Ok(Response::new(ListResponse {
             items,
-            resource_version: rev,
+            resource_version: revision,
+            remaining_item_count: (more && !filtered).then_some(page.unread as u64),
+            continue_token,
         }))
     }
 

@@ -42,8 +42,64 @@ struct Event<'a> {
     verb: &'a str,
     user: User<'a>,
     object_ref: ObjectRef<'a>,
+    #[serde(rename = "requestURI", skip_serializing_if = "str::is_empty")]
+    request_uri: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    user_agent: &'a str,
+    #[serde(rename = "sourceIPs", skip_serializing_if = "Vec::is_empty")]
+    source_ips: Vec<String>,
     response_status: ResponseStatus<'a>,
     annotations: std::collections::BTreeMap<&'a str, String>,
+}
+
+/// Where a request came from, as Kubernetes' audit events say it: the URI asked for (a
+/// REST path and query, or a gRPC method's path), the client's user agent and address.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Origin {
+    pub uri: String,
+    pub user_agent: String,
+    pub source: Option<std::net::IpAddr>,
+}
+
+tokio::task_local! {
+    /// The origin of the REST request being served: the REST front door sets it around
+    /// a request, and its calls into the API carry it.
+    pub static ORIGIN: Origin;
+}
+
+impl Origin {
+    /// The origin of an HTTP request: its path and query, `user-agent` and peer address.
+    pub fn of_http<B>(req: &http::Request<B>) -> Origin {
+        Origin {
+            uri: req
+                .uri()
+                .path_and_query()
+                .map_or_else(|| req.uri().path().to_owned(), ToString::to_string),
+            user_agent: req
+                .headers()
+                .get(http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
+            source: req
+                .extensions()
+                .get::<skiff_pki::transport::PeerInfo>()
+                .map(|p| p.remote.ip()),
+        }
+    }
+
+    /// The origin of a call into the API, as the front door recorded it (see
+    /// [`layer`]); empty for calls from inside the process.
+    pub fn of<T>(r: &tonic::Request<T>) -> Origin {
+        r.extensions().get::<Origin>().cloned().unwrap_or_default()
+    }
+}
+
+/// Records every gRPC request's [`Origin`] in its extensions, where the services read it.
+pub async fn layer(mut req: axum::extract::Request) -> axum::extract::Request {
+    let origin = Origin::of_http(&req);
+    req.extensions_mut().insert(origin);
+    req
 }
 
 #[derive(Serialize)]
@@ -112,6 +168,7 @@ impl Audit {
     pub fn record(
         &self,
         who: &Identity,
+        from: &Origin,
         a: &Attributes,
         decision: Option<(bool, &str)>,
         outcome: Result<(), &Status>,
@@ -153,6 +210,9 @@ impl Audit {
                 name: &a.name,
                 api_group: &a.group,
             },
+            request_uri: &from.uri,
+            user_agent: &from.user_agent,
+            source_ips: from.source.iter().map(ToString::to_string).collect(),
             response_status: ResponseStatus { code, message },
             annotations,
         };

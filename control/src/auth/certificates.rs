@@ -125,6 +125,7 @@ const SPEND_ATTEMPTS: usize = 16;
 impl CertificateService for CertificateApi {
     async fn sign(&self, r: Request<SignRequest>) -> Result<Response<SignResponse>, Status> {
         let who = requester(r.extensions())?.clone();
+        let from = crate::auth::audit::Origin::of(&r);
         let r = r.into_inner();
         let name = match (r.node_name.as_str(), r.member_id) {
             ("", 0) => who.user.clone(),
@@ -141,7 +142,7 @@ impl CertificateService for CertificateApi {
         };
         let result = self.signed(&who, r).await;
         self.audit
-            .record(&who, &a, None, result.as_ref().map(|_| ()), &[]);
+            .record(&who, &from, &a, None, result.as_ref().map(|_| ()), &[]);
         result.map(Response::new)
     }
 }

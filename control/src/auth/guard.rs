@@ -13,7 +13,7 @@ use skiff_proto::{Kind, Object};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::attributes::{Attributes, verb};
-use super::audit::Audit;
+use super::audit::{Audit, Origin};
 use super::authorizer::{Authorizer, forbidden};
 use super::{escalation, node, requester};
 use crate::api::objects::{WatchStream, configuration, decode, kind, writer};
@@ -43,6 +43,7 @@ impl<T> Guarded<T> {
     async fn run<R>(
         &self,
         who: &Identity,
+        from: &Origin,
         a: &Attributes,
         extra: &[(&'static str, String)],
         body: impl std::future::Future<Output = Result<R, Status>>,
@@ -50,7 +51,7 @@ impl<T> Guarded<T> {
         let d = match self.authz.decide(who, a) {
             Ok(d) => d,
             Err(e) => {
-                self.audit.record(who, a, None, Err(&e), extra);
+                self.audit.record(who, from, a, None, Err(&e), extra);
                 return Err(e);
             }
         };
@@ -64,6 +65,7 @@ impl<T> Guarded<T> {
         };
         self.audit.record(
             who,
+            from,
             a,
             Some((d.allowed, &d.reason)),
             result.as_ref().map(|_| ()),
@@ -138,12 +140,12 @@ impl Guarded<ObjectApi> {
 #[tonic::async_trait]
 impl ObjectService for Guarded<ObjectApi> {
     async fn create(&self, r: Request<CreateRequest>) -> Result<Response<CreateResponse>, Status> {
-        let who = requester(r.extensions())?.clone();
+        let (who, from) = (requester(r.extensions())?.clone(), Origin::of(&r));
         let r = r.into_inner();
         let o = decode(&r.manifest)?;
         let how = writer(r.field_manager, r.dry_run, false);
         let extra = self.audited_violations(&o);
-        self.run(&who, &attrs_of(verb::CREATE, &o), &extra, async {
+        self.run(&who, &from, &attrs_of(verb::CREATE, &o), &extra, async {
             self.admits(&who, &o).await?;
             let warnings = self.inner.pod_security_warnings(&o)?;
             let object = self.inner.create_object(o.clone(), &how).await?;
@@ -158,12 +160,12 @@ impl ObjectService for Guarded<ObjectApi> {
     }
 
     async fn update(&self, r: Request<UpdateRequest>) -> Result<Response<UpdateResponse>, Status> {
-        let who = requester(r.extensions())?.clone();
+        let (who, from) = (requester(r.extensions())?.clone(), Origin::of(&r));
         let r = r.into_inner();
         let o = decode(&r.manifest)?;
         let how = writer(r.field_manager.clone(), r.dry_run, false);
         let extra = self.audited_violations(&o);
-        self.run(&who, &attrs_of(verb::UPDATE, &o), &extra, async {
+        self.run(&who, &from, &attrs_of(verb::UPDATE, &o), &extra, async {
             self.admits(&who, &o).await?;
             let warnings = self.inner.pod_security_warnings(&o)?;
             let object = self
@@ -181,7 +183,7 @@ impl ObjectService for Guarded<ObjectApi> {
     }
 
     async fn apply(&self, r: Request<ApplyRequest>) -> Result<Response<ApplyResponse>, Status> {
-        let who = requester(r.extensions())?.clone();
+        let (who, from) = (requester(r.extensions())?.clone(), Origin::of(&r));
         let r = r.into_inner();
         let (config, k) = configuration(&r.manifest)?;
         let how = writer(r.field_manager.clone(), r.dry_run, r.force);
@@ -197,7 +199,7 @@ impl ObjectService for Guarded<ObjectApi> {
             .is_some();
         let v = if exists { verb::PATCH } else { verb::CREATE };
         let extra = self.audited_violations(&o);
-        self.run(&who, &attrs_of(v, &o), &extra, async {
+        self.run(&who, &from, &attrs_of(v, &o), &extra, async {
             self.admits(&who, &o).await?;
             let warnings = self.inner.pod_security_warnings(&o)?;
             let applied = self.inner.apply_object(&config, &k, &how).await?;
@@ -207,40 +209,41 @@ impl ObjectService for Guarded<ObjectApi> {
     }
 
     async fn get(&self, r: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
-        let who = requester(r.extensions())?.clone();
+        let (who, from) = (requester(r.extensions())?.clone(), Origin::of(&r));
         let a = attrs_at(verb::GET, &r.get_ref().key)?;
-        self.run(&who, &a, &[], self.inner.get(r)).await
+        self.run(&who, &from, &a, &[], self.inner.get(r)).await
     }
 
     async fn list(&self, r: Request<ListRequest>) -> Result<Response<ListResponse>, Status> {
-        let who = requester(r.extensions())?.clone();
+        let (who, from) = (requester(r.extensions())?.clone(), Origin::of(&r));
         let l = r.get_ref();
         let a = Attributes::kind(verb::LIST, kind(&l.kind)?, &l.namespace, "");
-        self.run(&who, &a, &[], self.inner.list(r)).await
+        self.run(&who, &from, &a, &[], self.inner.list(r)).await
     }
 
     type WatchStream = WatchStream;
 
     async fn watch(&self, r: Request<WatchRequest>) -> Result<Response<WatchStream>, Status> {
-        let who = requester(r.extensions())?.clone();
+        let (who, from) = (requester(r.extensions())?.clone(), Origin::of(&r));
         let w = r.get_ref();
         let a = Attributes::kind(verb::WATCH, kind(&w.kind)?, &w.namespace, "");
-        self.run(&who, &a, &[], self.inner.watch(r)).await
+        self.run(&who, &from, &a, &[], self.inner.watch(r)).await
     }
 
     async fn delete(&self, r: Request<DeleteRequest>) -> Result<Response<DeleteResponse>, Status> {
-        let who = requester(r.extensions())?.clone();
+        let (who, from) = (requester(r.extensions())?.clone(), Origin::of(&r));
         let a = attrs_at(verb::DELETE, &r.get_ref().key)?;
-        self.run(&who, &a, &[], self.inner.delete(r)).await
+        self.run(&who, &from, &a, &[], self.inner.delete(r)).await
     }
 
     async fn update_status(
         &self,
         r: Request<UpdateStatusRequest>,
     ) -> Result<Response<UpdateStatusResponse>, Status> {
-        let who = requester(r.extensions())?.clone();
+        let (who, from) = (requester(r.extensions())?.clone(), Origin::of(&r));
         let a = attrs_at(verb::UPDATE, &r.get_ref().key)?.subresource("status");
-        self.run(&who, &a, &[], self.inner.update_status(r)).await
+        self.run(&who, &from, &a, &[], self.inner.update_status(r))
+            .await
     }
 }
 
@@ -250,18 +253,18 @@ impl ArtifactService for Guarded<ArtifactApi> {
         &self,
         r: Request<StatArtifactRequest>,
     ) -> Result<Response<ArtifactInfo>, Status> {
-        let who = requester(r.extensions())?.clone();
+        let (who, from) = (requester(r.extensions())?.clone(), Origin::of(&r));
         let a = Attributes::artifacts(verb::GET, &r.get_ref().digest);
-        self.run(&who, &a, &[], self.inner.stat(r)).await
+        self.run(&who, &from, &a, &[], self.inner.stat(r)).await
     }
 
     async fn upload(
         &self,
         r: Request<Streaming<UploadArtifactRequest>>,
     ) -> Result<Response<UploadArtifactResponse>, Status> {
-        let who = requester(r.extensions())?.clone();
+        let (who, from) = (requester(r.extensions())?.clone(), Origin::of(&r));
         let a = Attributes::artifacts(verb::CREATE, "");
-        self.run(&who, &a, &[], self.inner.upload(r)).await
+        self.run(&who, &from, &a, &[], self.inner.upload(r)).await
     }
 
     type FetchStream = <ArtifactApi as ArtifactService>::FetchStream;
@@ -270,9 +273,9 @@ impl ArtifactService for Guarded<ArtifactApi> {
         &self,
         r: Request<FetchArtifactRequest>,
     ) -> Result<Response<Self::FetchStream>, Status> {
-        let who = requester(r.extensions())?.clone();
+        let (who, from) = (requester(r.extensions())?.clone(), Origin::of(&r));
         let a = Attributes::artifacts(verb::GET, &r.get_ref().digest);
-        self.run(&who, &a, &[], self.inner.fetch(r)).await
+        self.run(&who, &from, &a, &[], self.inner.fetch(r)).await
     }
 }
 
@@ -281,7 +284,7 @@ impl LogService for Guarded<LogApi> {
     type LogsStream = <LogApi as LogService>::LogsStream;
 
     async fn logs(&self, r: Request<LogsRequest>) -> Result<Response<Self::LogsStream>, Status> {
-        let who = requester(r.extensions())?.clone();
+        let (who, from) = (requester(r.extensions())?.clone(), Origin::of(&r));
         let l = r.get_ref();
         let a = Attributes::kind(
             verb::GET,
@@ -290,6 +293,6 @@ impl LogService for Guarded<LogApi> {
             &l.pod,
         )
         .subresource("log");
-        self.run(&who, &a, &[], self.inner.logs(r)).await
+        self.run(&who, &from, &a, &[], self.inner.logs(r)).await
     }
 }

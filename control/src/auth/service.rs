@@ -93,6 +93,7 @@ impl AuthService for AuthApi {
         r: Request<TokenRequest>,
     ) -> Result<Response<TokenResponse>, Status> {
         let who = requester(r.extensions())?.clone();
+        let from = crate::auth::audit::Origin::of(&r);
         let q = r.into_inner();
         let ns = if q.namespace.is_empty() {
             "default".to_owned()
@@ -109,6 +110,7 @@ impl AuthService for AuthApi {
         };
         self.audit.record(
             &who,
+            &from,
             &a,
             Some((d.allowed, &d.reason)),
             result.as_ref().map(|_| ()),

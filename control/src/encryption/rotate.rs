@@ -115,6 +115,7 @@ impl EncryptionService for EncryptionApi {
         r: Request<RotateKeyRequest>,
     ) -> Result<Response<RotateKeyResponse>, Status> {
         let who = requester(r.extensions())?.clone();
+        let from = crate::auth::audit::Origin::of(&r);
         let a = crate::auth::Attributes {
             verb: "update".into(),
             group: "skiff.dev".into(),
@@ -125,7 +126,7 @@ impl EncryptionService for EncryptionApi {
         };
         let result = self.rotate(&who).await;
         self.audit
-            .record(&who, &a, None, result.as_ref().map(|_| ()), &[]);
+            .record(&who, &from, &a, None, result.as_ref().map(|_| ()), &[]);
         result.map(Response::new)
     }
 }

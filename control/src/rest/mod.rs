@@ -7,7 +7,8 @@
 //! - `discovery`: `/version`, `/api`, `/apis` and the resource lists, legacy and
 //!   aggregated;
 //! - `bodies`: what a write carries, read and made ready (`fieldValidation`);
-//! - `objects`: get, list, create, replace, delete; `pages`: lists in pages (`limit`);
+//! - `objects`: get, list (in pages: `limit`, `continue`), create, replace, delete;
+//! - `collection`: deletecollection (DELETE on a collection, with selectors);
 //! - `patch`: JSON, merge and strategic merge patches, and server-side apply;
 //! - `watch`: watch streams;
 //! - `logs`: `pods/NAME/log`; `scale`: `deployments/NAME/scale`; `subresources`:
@@ -19,12 +20,12 @@
 //! - `reply`: responses and `Warning` headers.
 
 mod bodies;
+mod collection;
 mod discovery;
 mod errors;
 mod logs;
 mod objects;
 mod openapi;
-mod pages;
 mod patch;
 mod paths;
 mod reply;
@@ -43,6 +44,7 @@ use skiff_pki::Identity;
 use skiff_pki::transport::PeerInfo;
 
 use crate::api::{LogApi, ObjectApi};
+use crate::auth::audit::{ORIGIN, Origin};
 use crate::auth::{AuthApi, Authenticate, Guarded};
 use errors::{About, failure, refuse};
 use paths::Target;
@@ -193,8 +195,12 @@ async fn handle(State(rest): State<Arc<Rest>>, req: axum::extract::Request) -> R
             refuse(404, "NotFound", why)
         });
     }
+    // The audit log's requestURI, userAgent and sourceIPs for the API calls it makes.
+    let origin = Origin::of_http(&req);
     if let Some(review) = reviews::at(&path) {
-        return reviews::serve(&rest, who, review, &call, req.into_body())
+        let served = reviews::serve(&rest, who, review, &call, req.into_body());
+        return ORIGIN
+            .scope(origin, served)
             .await
             .unwrap_or_else(|s| failure(&s, &About::default()));
     }
@@ -218,6 +224,9 @@ async fn handle(State(rest): State<Arc<Rest>>, req: axum::extract::Request) -> R
         Target::Groups => discovery::group_list(),
         Target::Group(g) => discovery::group(&g),
         Target::Resources { group, version } => discovery::resource_list(&group, &version),
-        Target::Objects(at) => objects::serve(&rest, who, at, call, req.into_body()).await,
+        Target::Objects(at) => {
+            let served = objects::serve(&rest, who, at, call, req.into_body());
+            ORIGIN.scope(origin, served).await
+        }
     }
 }

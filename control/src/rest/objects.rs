@@ -18,9 +18,10 @@ use skiff_proto::object::Subresource;
 use skiff_proto::{Kind, Object};
 use tonic::Status;
 
+use crate::auth::audit::ORIGIN;
+
 use super::bodies::{MAX_BODY, Prepared, body_object, read_body};
 use super::errors::{About, failure, refuse};
-use super::pages;
 use super::paths::Objects;
 use super::reply::{Reply, bytes_reply, with_warnings};
 use super::tables::{self, Include};
@@ -43,6 +44,7 @@ pub async fn serve(rest: &Rest, who: Identity, at: Objects, call: Call, body: Bo
         ("POST", None, None) => create(rest, who, &at, &call, body).await,
         ("PUT", Some(_), None) => replace(rest, who, &at, &call, body).await,
         ("DELETE", Some(_), None) => delete(rest, who, &at, &call, body).await,
+        ("DELETE", None, None) => super::collection::delete(rest, who, &at, &call, body).await,
         ("PATCH", Some(_), None) => super::patch::serve(rest, who, &at, &call, body).await,
         ("POST", Some(_), Some("eviction")) if at.kind == Kind::Pod => {
             evict(rest, who, &at, &call, body).await
@@ -71,10 +73,14 @@ pub async fn serve(rest: &Rest, who: Identity, at: Objects, call: Call, body: Bo
     result.unwrap_or_else(|s| failure(&s, &about))
 }
 
-/// A request to the guarded API as `who`.
+/// A request to the guarded API as `who`, from where the REST request came (see
+/// [`ORIGIN`]).
 pub(super) fn as_caller<T>(who: &Identity, body: T) -> tonic::Request<T> {
     let mut r = tonic::Request::new(body);
     r.extensions_mut().insert(who.clone());
+    if let Ok(from) = ORIGIN.try_with(Clone::clone) {
+        r.extensions_mut().insert(from);
+    }
     r
 }
 
@@ -96,10 +102,22 @@ pub(super) fn key_of(at: &Objects) -> ObjectKey {
 }
 
 /// How fresh a read must be: `resourceVersion` unset is the latest; `0` is any.
-fn consistency(call: &Call) -> ReadConsistency {
+pub(super) fn consistency(call: &Call) -> ReadConsistency {
     match call.query.get("resourceVersion").map(String::as_str) {
         Some("0") => ReadConsistency::Serializable,
         _ => ReadConsistency::Linearizable,
+    }
+}
+
+/// `limit`: at most this many items in a list's page (absent or 0: all of them).
+fn limit(call: &Call) -> Result<u32, Status> {
+    match call.query_str("limit") {
+        None | Some("") => Ok(0),
+        Some(l) => l.parse::<u32>().map_err(|_| {
+            Status::invalid_argument(format!(
+                "limit {l:?} is not a count of items: give a whole number, or none for all"
+            ))
+        }),
     }
 }
 
@@ -176,26 +194,29 @@ async fn list(rest: &Rest, who: Identity, at: &Objects, call: &Call) -> Result<R
                 label_selector: call.query_str("labelSelector").unwrap_or_default().into(),
                 field_selector: call.query_str("fieldSelector").unwrap_or_default().into(),
                 consistency: consistency(call) as i32,
+                limit: limit(call)?,
+                continue_token: call.query_str("continue").unwrap_or_default().into(),
             },
         ),
     )
     .await?
     .into_inner();
-    let page = pages::page(r.items, r.resource_version, call)?;
-    let mut meta = serde_json::json!({"resourceVersion": page.revision.to_string()});
-    if let Some(next) = &page.next {
-        meta["continue"] = next.clone().into();
-        meta["remainingItemCount"] = page.remaining.into();
+    let mut meta = serde_json::json!({"resourceVersion": r.resource_version.to_string()});
+    if !r.continue_token.is_empty() {
+        meta["continue"] = r.continue_token.into();
+    }
+    if let Some(n) = r.remaining_item_count {
+        meta["remainingItemCount"] = n.into();
     }
     if tables::wanted(&call.accept) {
         let include = Include::parse(call.query_str("includeObject"));
         let now = Time::now();
-        let mut rows = Vec::with_capacity(page.items.len());
-        for e in &page.items {
+        let mut rows = Vec::with_capacity(r.items.len());
+        for e in &r.items {
             let (o, v) = decoded(e)?;
             rows.push(tables::row(&o, &v, include, now));
         }
-        let mut t = tables::table(at.kind, rows, page.revision, true);
+        let mut t = tables::table(at.kind, rows, r.resource_version, true);
         t["metadata"] = meta;
         return Ok(bytes_reply(
             200,
@@ -203,21 +224,29 @@ async fn list(rest: &Rest, who: Identity, at: &Objects, call: &Call) -> Result<R
             t.to_string().into_bytes(),
         ));
     }
-    // The items as stored, joined without decoding them again.
+    Ok(bytes_reply(
+        200,
+        "application/json",
+        list_json(at.kind, &meta, &r.items),
+    ))
+}
+
+/// A `<Kind>List` of `items`: their JSON as stored, joined without decoding them again.
+pub(super) fn list_json(kind: Kind, meta: &Value, items: &[ObjectEnvelope]) -> Vec<u8> {
     let mut body = format!(
         r#"{{"kind":"{}List","apiVersion":"{}","metadata":{meta},"items":["#,
-        at.kind.name(),
-        at.kind.api_version(),
+        kind.name(),
+        kind.api_version(),
     )
     .into_bytes();
-    for (i, e) in page.items.iter().enumerate() {
+    for (i, e) in items.iter().enumerate() {
         if i > 0 {
             body.push(b',');
         }
         body.extend_from_slice(&e.json);
     }
     body.extend_from_slice(b"]}");
-    Ok(bytes_reply(200, "application/json", body))
+    body
 }
 
 async fn create(
@@ -313,7 +342,7 @@ async fn evict(
 }
 
 /// `DeleteOptions`, from the body or the query.
-fn delete_options(
+pub(super) fn delete_options(
     call: &Call,
     body: &[u8],
 ) -> Result<(DeletePropagation, Option<u64>, bool), Status> {

@@ -381,7 +381,12 @@ fn op_id(verb: &str, k: Kind, namespaced: bool, suffix: &str) -> String {
     };
     let v = k.version().replacen('v', "V", 1);
     let ns = if namespaced { "Namespaced" } else { "" };
-    format!("{verb}{group}{v}{ns}{}{suffix}", k.info().name)
+    // Kubernetes' own: deleteCoreV1CollectionNamespacedConfigMap.
+    let (verb, many) = match verb {
+        "deletecollection" => ("delete", "Collection"),
+        v => (v, ""),
+    };
+    format!("{verb}{group}{v}{many}{ns}{}{suffix}", k.info().name)
 }
 
 /// The paths of kind `k` (schema `root`, list schema `list`).
@@ -407,6 +412,7 @@ fn paths_of(k: Kind, root: &str, list: &str, paths: &mut Map<String, Value>) {
         "parameters": scope,
         "get": op("list", op_id("list", k, ns, ""), &gvk, reads(), None, as_json(reference(list))),
         "post": op("post", op_id("create", k, ns, ""), &gvk, writes(false), Some(json_in()), as_json(one.clone())),
+        "delete": op("deletecollection", op_id("deletecollection", k, ns, ""), &gvk, [reads(), deletes()].concat(), None, as_json(reference(list))),
     }));
     if ns {
         paths.insert(format!("{prefix}/{}", info.plural), json!({

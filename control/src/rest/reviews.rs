@@ -212,18 +212,64 @@ fn rules(rest: &Rest, who: &Identity, spec: &Value) -> Result<Value, Status> {
             urls.push(json!({"verbs": r.verbs, "nonResourceURLs": r.non_resource_urls}));
         }
     }
-    // Discovery, health and version are every authenticated caller's (see `access`).
-    urls.push(json!({"verbs": ["get"], "nonResourceURLs": ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/readyz", "/version", "/openapi", "/openapi/*"]}));
+    // Discovery, health and version are every authenticated caller's.
+    urls.push(json!({"verbs": ["get"], "nonResourceURLs": PUBLIC_URLS}));
     Ok(json!({"resourceRules": resources, "nonResourceRules": urls, "incomplete": false}))
+}
+
+/// The non-resource URLs every authenticated caller may get (Kubernetes' `system:discovery`
+/// and `system:public-info-viewer` roles).
+const PUBLIC_URLS: [&str; 10] = [
+    "/api",
+    "/api/*",
+    "/apis",
+    "/apis/*",
+    "/healthz",
+    "/livez",
+    "/readyz",
+    "/version",
+    "/openapi",
+    "/openapi/*",
+];
+
+/// Whether a rule's `nonResourceURLs` entry covers `path`: equal, or a prefix ending in `*`.
+fn url_matches(pattern: &str, path: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => path.starts_with(prefix),
+        None => pattern == path,
+    }
+}
+
+/// Whether `verb` on the non-resource URL `path` is allowed: for everyone on the public
+/// ones, else by a ClusterRole bound to the caller (only cluster roles name URLs).
+fn url_allowed(rest: &Rest, who: &Identity, verb: &str, path: &str) -> Result<bool, Status> {
+    if crate::auth::is_privileged(who)
+        || (verb == "get" && PUBLIC_URLS.iter().any(|p| url_matches(p, path)))
+    {
+        return Ok(true);
+    }
+    let policy = rest.auth.authz.policy()?;
+    Ok(policy.rules_for(who, "").any(|r| {
+        r.verbs.iter().any(|v| v == "*" || v == verb)
+            && r.non_resource_urls.iter().any(|u| url_matches(u, path))
+    }))
 }
 
 async fn access(rest: &Rest, who: &Identity, spec: &Value) -> Result<Value, Status> {
     let Some(a) = spec.get("resourceAttributes") else {
-        // Non-resource URLs (`/healthz`, `/api`) are open to every authenticated caller.
-        return Ok(
-            json!({"allowed": spec.get("nonResourceAttributes").is_some(),
-                         "reason": "non-resource URLs are served to every authenticated caller"}),
-        );
+        let n = &spec["nonResourceAttributes"];
+        let (Some(path), Some(verb)) = (n["path"].as_str(), n["verb"].as_str()) else {
+            return Err(Status::invalid_argument(
+                "spec: give resourceAttributes, or nonResourceAttributes with a path and a verb",
+            ));
+        };
+        let allowed = url_allowed(rest, who, verb, path)?;
+        let reason = if allowed {
+            "allowed by a public URL or a ClusterRole's nonResourceURLs"
+        } else {
+            "no ClusterRole bound to the caller allows it"
+        };
+        return Ok(json!({"allowed": allowed, "reason": reason}));
     };
     let s = |k: &str| a[k].as_str().unwrap_or_default().to_owned();
     let request = AccessReviewRequest {

@@ -189,6 +189,7 @@ impl Watched {
                             label_selector: self.labels.clone(),
                             field_selector: self.fields.clone(),
                             consistency: ReadConsistency::Linearizable as i32,
+                            ..Default::default()
                         },
                     ),
                 )

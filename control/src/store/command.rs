@@ -5,7 +5,7 @@
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
 use skiff_proto::Object;
-use skiff_proto::model::ManagedFieldsEntry;
+use skiff_proto::model::ManagedFields;
 
 /// One operation of a transaction.
 #[derive(Debug, Clone, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -99,7 +99,7 @@ impl Command {
         let body = rkyv::to_bytes::<rancor::Error>(self)
             .map(|b| b.to_vec())
             .unwrap_or_default();
-        let managed: Vec<(usize, &Vec<ManagedFieldsEntry>)> = self
+        let managed: Vec<(usize, &ManagedFields)> = self
             .ops
             .iter()
             .enumerate()
@@ -136,9 +136,8 @@ impl Command {
                 let len = u32::from_le_bytes(*len) as usize;
                 let archived = rest.get(..len).ok_or_else(short)?;
                 let mut c = archive(archived)?;
-                let managed: Vec<(usize, Vec<ManagedFieldsEntry>)> =
-                    serde_json::from_slice(&rest[len..])
-                        .map_err(|e| Rejection::Malformed(format!("managed fields: {e}")))?;
+                let managed: Vec<(usize, ManagedFields)> = serde_json::from_slice(&rest[len..])
+                    .map_err(|e| Rejection::Malformed(format!("managed fields: {e}")))?;
                 for (i, entries) in managed {
                     let o = c.ops.get_mut(i).and_then(Op::object_mut).ok_or_else(|| {
                         Rejection::Malformed(format!(
@@ -180,12 +179,13 @@ mod tests {
             ..Default::default()
         });
         let mut owned = plain.clone();
-        owned.metadata_mut().managed_fields = vec![ManagedFieldsEntry {
-            manager: "kubectl".into(),
-            operation: "Apply".into(),
-            fields_v1: serde_json::json!({"f:data": {"f:k": {}}}),
-            ..Default::default()
-        }];
+        owned.metadata_mut().managed_fields =
+            ManagedFields::from_entries(&[skiff_proto::model::ManagedFieldsEntry {
+                manager: "kubectl".into(),
+                operation: "Apply".into(),
+                fields_v1: serde_json::json!({"f:data": {"f:k": {}}}),
+                ..Default::default()
+            }]);
         let c = Command {
             ops: vec![
                 Op::Check {

@@ -72,7 +72,7 @@ pub use member::{Applied, Early, Member, Output, ProposalId, Tuning};
 pub use metrics::StoreMetrics;
 pub use runtime::{Status, StoreHandle, Transport, WriteError, spawn};
 pub use snapshot::restore as restore_snapshot;
-pub use state::{StateMachine, Stored};
+pub use state::{Listing, StateMachine, Stored};
 
 #[cfg(test)]
 mod log_tests;

@@ -45,6 +45,17 @@ pub struct Stored {
     pub object: Object,
 }
 
+/// One page of a list (see [`StateMachine::list_page`]).
+#[derive(Debug)]
+pub struct Listing {
+    pub items: Vec<Stored>,
+    /// The revision the page was read at.
+    pub revision: u64,
+    /// Keys of the kind (and namespace) after the page, not yet read or filtered: more
+    /// pages follow when it is not 0.
+    pub unread: usize,
+}
+
 /// What the state machine has applied: shared with snapshots.
 #[derive(Default)]
 pub(super) struct Applied {
@@ -319,21 +330,59 @@ impl StateMachine {
         namespace: Option<&str>,
         selector: Option<&LabelSelector>,
     ) -> Result<(Vec<Stored>, u64), Error> {
+        let keep = |o: &Object| selector.is_none_or(|sel| sel.matches(&o.metadata().labels));
+        let page = self.list_page(kind, namespace, None, 0, keep)?;
+        Ok((page.items, page.revision))
+    }
+
+    /// Up to `limit` objects (0: no limit) of `kind` (in `namespace`, if given) that
+    /// `keep` accepts, in key order from just after the key `after`. Only the objects
+    /// read for the page are decoded, so listing in pages costs what the pages hold.
+    pub fn list_page(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+        mut keep: impl FnMut(&Object) -> bool,
+    ) -> Result<Listing, Error> {
         let view = self.view()?;
         let revision = self.applied().0;
         let events = view.txn.open_table(EVENTS).map_err(|e| self.err(e))?;
         let (start, end) = key::range(kind, namespace);
-        let mut out = Vec::new();
-        for (k, &at) in view.overlay.index.range::<str, _>((
-            Bound::Included(start.as_str()),
-            Bound::Excluded(end.as_str()),
-        )) {
+        let from = match after {
+            // Past the range (a client's token may say anything): nothing is left.
+            Some(a) if a >= end.as_str() => Bound::Excluded(end.as_str()),
+            Some(a) if a >= start.as_str() => Bound::Excluded(a),
+            _ => Bound::Included(start.as_str()),
+        };
+        if from == Bound::Excluded(end.as_str()) {
+            return Ok(Listing {
+                items: Vec::new(),
+                revision,
+                unread: 0,
+            });
+        }
+        let mut keys = view
+            .overlay
+            .index
+            .range::<str, _>((from, Bound::Excluded(end.as_str())));
+        let mut items = Vec::new();
+        for (k, &at) in keys.by_ref() {
             let s = self.stored_at(&view.overlay, &events, k, at)?;
-            if selector.is_none_or(|sel| sel.matches(&s.object.metadata().labels)) {
-                out.push(s);
+            if keep(&s.object) {
+                items.push(s);
+                if items.len() == limit {
+                    break;
+                }
             }
         }
-        Ok((out, revision))
+        let unread = keys.count();
+        Ok(Listing {
+            items,
+            revision,
+            unread,
+        })
     }
 
     /// Every object of `kind` in its stored form (see `transform`), with its key.

@@ -197,6 +197,57 @@ fn lists_by_namespace_and_labels_at_a_revision() {
 }
 
 #[test]
+fn pages_start_after_a_key_and_count_what_is_left() {
+    let f = Fixture::new();
+    let sm = f.open();
+    let ops = (0..5)
+        .map(|i| Op::Create(config_map("default", &format!("c{i}"), "web")))
+        .chain([Op::Create(config_map("other", "z", "db"))])
+        .collect();
+    run(&sm, 1, ops).unwrap();
+    let names = |p: &super::Listing| -> Vec<String> {
+        p.items
+            .iter()
+            .map(|s| s.object.metadata().name.clone())
+            .collect()
+    };
+    let all = |_: &Object| true;
+    let first = sm.list_page(Kind::ConfigMap, None, None, 2, all).unwrap();
+    assert_eq!(
+        (names(&first), first.unread),
+        (vec!["c0".into(), "c1".into()], 4)
+    );
+    let after = key::make(Kind::ConfigMap, "default", "c1");
+    let next = sm
+        .list_page(Kind::ConfigMap, None, Some(&after), 2, all)
+        .unwrap();
+    assert_eq!(
+        (names(&next), next.unread),
+        (vec!["c2".into(), "c3".into()], 2)
+    );
+    // A filter skips without counting against the limit; the last page leaves nothing.
+    let web = |o: &Object| o.metadata().labels["tier"] == "web";
+    let last = sm
+        .list_page(Kind::ConfigMap, None, Some(&after), 0, web)
+        .unwrap();
+    assert_eq!(
+        (names(&last), last.unread),
+        (vec!["c2".into(), "c3".into(), "c4".into()], 0)
+    );
+    // Keys outside the kind's range (a client's token may name any) never panic.
+    for odd in ["", "A", "ConfigMap/", "ConfigMap0", "Pod/x/y", "\u{10ffff}"] {
+        let p = sm
+            .list_page(Kind::ConfigMap, None, Some(odd), 1, all)
+            .unwrap();
+        assert!(p.items.len() <= 1, "{odd}");
+    }
+    let p = sm
+        .list_page(Kind::ConfigMap, Some("default"), Some("ConfigMap0"), 1, all)
+        .unwrap();
+    assert!(p.items.is_empty());
+}
+
+#[test]
 fn watch_history_is_in_commit_order_and_compactable() {
     let f = Fixture::new();
     let sm = f.open();

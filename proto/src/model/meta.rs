@@ -4,6 +4,7 @@
 use skiff_proto_macros::model;
 use std::collections::BTreeMap;
 
+use super::managed::ManagedFields;
 use super::values::Time;
 
 /// Standard object metadata, as Kubernetes' `ObjectMeta`.
@@ -51,42 +52,10 @@ pub struct ObjectMeta {
     pub finalizers: Vec<String>,
     /// Who set which fields (server-side apply). Kept by the server: what a write carries
     /// here is ignored. Stored beside the archived object, not in it (see `stored`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "ManagedFields::is_empty")]
     #[rkyv(with = rkyv::with::Skip)]
-    #[cfg_attr(test, proptest(value = "Vec::new()"))]
-    pub managed_fields: Vec<ManagedFieldsEntry>,
-}
-
-/// The fields one manager owns, as Kubernetes writes them (`FieldsV1`: a tree of
-/// `f:field`, `k:{"name":"web"}` list items, `v:"value"` set members and `.` for an item
-/// itself).
-#[derive(
-    Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ManagedFieldsEntry {
-    /// Who: kubectl's `--field-manager`, `skiff`, a controller.
-    pub manager: String,
-    /// `Apply` (server-side apply) or `Update` (any other write).
-    pub operation: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub api_version: String,
-    /// When the set last changed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub time: Option<Time>,
-    /// Always `FieldsV1`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub fields_type: String,
-    /// The fields, as a tree (see the type's text).
-    #[serde(
-        rename = "fieldsV1",
-        default,
-        skip_serializing_if = "serde_json::Value::is_null"
-    )]
-    pub fields_v1: serde_json::Value,
-    /// `status` or `scale` for a write through a subresource; empty for the object.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub subresource: String,
+    #[cfg_attr(test, proptest(value = "ManagedFields::default()"))]
+    pub managed_fields: ManagedFields,
 }
 
 impl ObjectMeta {

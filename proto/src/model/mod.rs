@@ -15,6 +15,7 @@ pub mod httproute;
 pub mod ingress;
 pub mod job;
 pub mod keyvalue;
+pub mod managed;
 pub mod meta;
 pub mod namespace;
 pub mod node;
@@ -59,7 +60,8 @@ pub use ingress::{
 };
 pub use job::{Job, JobSpec, JobStatus};
 pub use keyvalue::KeyValue;
-pub use meta::{ManagedFieldsEntry, ObjectMeta, ObjectReference, OwnerReference};
+pub use managed::{ManagedFields, ManagedFieldsEntry};
+pub use meta::{ObjectMeta, ObjectReference, OwnerReference};
 pub use namespace::Namespace;
 pub use node::{Node, NodeSpec, NodeStatus, Runtime};
 pub use plugin::{HttpFilter, WasmAdmissionPolicy};

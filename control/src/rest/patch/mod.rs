@@ -74,6 +74,13 @@ pub async fn serve(
     body: Body,
 ) -> Result<Reply, Status> {
     let t = type_of(&call.content_type)?;
+    if t == Type::Apply && call.query_str("fieldManager").is_none_or(str::is_empty) {
+        // As Kubernetes: an apply says whose configuration it is.
+        return Err(Status::invalid_argument(
+            "fieldManager: Required value: is required for apply patch; \
+             name the applier, e.g. ?fieldManager=kubectl",
+        ));
+    }
     // The body's own type is JSON, or YAML for apply.
     let reading = Call {
         content_type: if t == Type::Apply {
