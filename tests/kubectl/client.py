@@ -3,6 +3,7 @@ with KUBECONFIG set): CRUD, lists in pages, each patch type, watches (with a tim
 and the watch-list protocol) and ApiException codes. Exits non-zero on the first
 failed check."""
 
+import datetime
 import os
 import sys
 
@@ -150,6 +151,24 @@ as_sa.cert_file = as_sa.key_file = None
 sa_api = client.CoreV1Api(client.ApiClient(as_sa))
 code, _, _ = status_of(lambda: sa_api.list_namespaced_secret(NS))
 check(code == 403, f"the token authenticates its account, which may not list secrets (got {code})")
+
+# Events as events.k8s.io/v1: the same objects, converted; writes go through v1.
+now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+v1.create_namespaced_event(NS, client.CoreV1Event(
+    metadata=client.V1ObjectMeta(name="py-event"),
+    involved_object=client.V1ObjectReference(kind="ConfigMap", name="py-one", namespace=NS),
+    reason="Tested", message="seen twice", type="Normal", count=2,
+    source=client.V1EventSource(component="py-test", host="here"),
+    first_timestamp=now, last_timestamp=now))
+ev1 = client.EventsV1Api()
+e = ev1.read_namespaced_event("py-event", NS)
+check(e.regarding.name == "py-one" and e.note == "seen twice" and e.reporting_controller == "py-test"
+      and e.event_time == now and e.series.count == 2,
+      f"a v1 Event reads as events.k8s.io/v1 ({e})")
+listed = [x.metadata.name for x in ev1.list_namespaced_event(NS).items]
+check("py-event" in listed, f"events.k8s.io/v1 lists it ({listed})")
+code, _, _ = status_of(lambda: ev1.create_namespaced_event(NS, e))
+check(code == 405, f"events.k8s.io/v1 is read-only here (got {code})")
 
 # Access reviews of non-resource URLs: discovery is everyone's, other URLs need a role.
 auth = client.AuthorizationV1Api()

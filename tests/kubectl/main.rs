@@ -207,6 +207,17 @@ fn kubectl_reads_what_it_reads_from_kubernetes() {
     // Events, as `get events` and `describe` show them (selected by involvedObject).
     let events = k.ok(&["get", "events"]);
     assert!(events.starts_with("LAST SEEN"), "{events}");
+    // The same events through events.k8s.io/v1, converted.
+    let newer: serde_json::Value =
+        serde_json::from_str(&k.ok(&["get", "events.v1.events.k8s.io", "-o", "json"])).unwrap();
+    let items = newer["items"].as_array().unwrap();
+    assert!(items.len() >= events.lines().count() - 1, "{newer}");
+    assert!(
+        items.iter().all(|e| e["apiVersion"] == "events.k8s.io/v1"
+            && e["regarding"]["kind"].is_string()
+            && e["eventTime"].is_string()),
+        "{newer}"
+    );
     let described = k.ok(&["describe", "pod", pod]);
     assert!(
         described.contains("Events:") && described.contains("Started"),

@@ -170,6 +170,7 @@ mod tests {
             namespace: Some("default".into()),
             name: None,
             subresource: None,
+            view: None,
         };
         let object = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "v"}, "colour": "red"});
         let kept = prepare(&at, &call(None), object.clone()).unwrap();

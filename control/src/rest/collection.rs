@@ -72,6 +72,6 @@ pub async fn delete(
     Ok(bytes_reply(
         200,
         "application/json",
-        list_json(at.kind, &meta, &deleted),
+        list_json(at, &meta, deleted),
     ))
 }

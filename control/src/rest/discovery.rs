@@ -15,6 +15,7 @@ use skiff_proto::object::Subresource;
 
 use super::reply::{Reply, bytes_reply, json_reply};
 use super::reviews::{REVIEWS, Review};
+use super::views::{self, VIEWS, View};
 
 /// The content type of aggregated discovery, which kubectl checks to tell the forms apart.
 pub const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
@@ -65,7 +66,8 @@ fn groups() -> Vec<&'static str> {
     let all = Kind::ALL
         .iter()
         .map(|k| k.group())
-        .chain(REVIEWS.iter().map(|r| r.group));
+        .chain(REVIEWS.iter().map(|r| r.group))
+        .chain(VIEWS.iter().map(|v| v.group()));
     for g in all {
         if !g.is_empty() && !out.contains(&g) {
             out.push(g);
@@ -80,6 +82,7 @@ fn version_of(group: &str) -> &'static str {
         .into_iter()
         .map(|k| (k.group(), k.version()))
         .chain(REVIEWS.iter().map(|r| (r.group, r.version)))
+        .chain(VIEWS.iter().map(|v| (v.group(), v.version())))
         .find(|(g, _)| *g == group)
         .map_or("v1", |(_, v)| v)
 }
@@ -90,6 +93,14 @@ fn reviews_in(group: &str, version: &str) -> impl Iterator<Item = &'static Revie
     REVIEWS
         .iter()
         .filter(move |r| r.group == group && r.version == version)
+}
+
+/// The views of a group-version (see `views`).
+fn views_in(group: &str, version: &str) -> impl Iterator<Item = View> {
+    let (group, version) = (group.to_owned(), version.to_owned());
+    VIEWS
+        .into_iter()
+        .filter(move |v| v.group() == group && v.version() == version)
 }
 
 fn in_group_version(group: &str, version: &str) -> impl Iterator<Item = Kind> {
@@ -199,6 +210,17 @@ pub fn resource_list(group: &str, version: &str) -> Reply {
             "verbs": ["create"],
         }));
     }
+    for v in views_in(group, version) {
+        let i = v.kind().info();
+        resources.push(json!({
+            "name": i.plural,
+            "singularName": i.singular,
+            "namespaced": i.namespaced,
+            "kind": i.name,
+            "verbs": views::VERBS,
+            "shortNames": i.short_names,
+        }));
+    }
     json_reply(
         200,
         &json!({
@@ -245,6 +267,17 @@ fn discovered(group: &str) -> Value {
             })
         })
         .chain(reviews)
+        .chain(views_in(group, version).map(|v| {
+            let i = v.kind().info();
+            json!({
+                "resource": i.plural,
+                "responseKind": {"group": group, "version": version, "kind": i.name},
+                "scope": if i.namespaced { "Namespaced" } else { "Cluster" },
+                "singularResource": i.singular,
+                "verbs": views::VERBS,
+                "shortNames": i.short_names,
+            })
+        }))
         .collect();
     json!({
         "metadata": {"name": group},

@@ -9,6 +9,7 @@
 //! - `bodies`: what a write carries, read and made ready (`fieldValidation`);
 //! - `objects`: get, list (in pages: `limit`, `continue`), create, replace, delete;
 //! - `collection`: deletecollection (DELETE on a collection, with selectors);
+//! - `views`: a kind at a second group-version, read-only (`events.k8s.io/v1` Events);
 //! - `patch`: JSON, merge and strategic merge patches, and server-side apply;
 //! - `watch`: watch streams;
 //! - `logs`: `pods/NAME/log`; `scale`: `deployments/NAME/scale`; `subresources`:
@@ -33,6 +34,7 @@ mod reviews;
 mod scale;
 mod subresources;
 mod tables;
+mod views;
 mod watch;
 
 use std::collections::HashMap;

@@ -25,6 +25,7 @@ use super::errors::{About, failure, refuse};
 use super::paths::Objects;
 use super::reply::{Reply, bytes_reply, with_warnings};
 use super::tables::{self, Include};
+use super::views::present;
 use super::{Call, Rest, watch};
 
 /// Serves `req` for the objects `at`.
@@ -34,6 +35,20 @@ pub async fn serve(rest: &Rest, who: Identity, at: Objects, call: Call, body: Bo
         group: at.kind.group().into(),
         name: at.name.clone().unwrap_or_default(),
     };
+    if let Some(view) = at.view
+        && (call.method != "GET" || at.subresource.is_some())
+    {
+        return refuse(
+            405,
+            "MethodNotAllowed",
+            format!(
+                "{} is served by this server for reading (get, list, watch); write {} through {}",
+                view.api_version(),
+                at.kind.resource(),
+                at.kind.api_version(),
+            ),
+        );
+    }
     let result = match (call.method.as_str(), &at.name, at.subresource.as_deref()) {
         ("GET", Some(_), None | Some("status")) => get(rest, who, &at, &call).await,
         ("GET", Some(_), Some("log")) if at.kind == Kind::Pod => {
@@ -166,7 +181,7 @@ pub(super) fn decoded(e: &ObjectEnvelope) -> Result<(Object, Value), Status> {
 async fn get(rest: &Rest, who: Identity, at: &Objects, call: &Call) -> Result<Reply, Status> {
     let e = read(rest, &who, at, consistency(call)).await?;
     if tables::wanted(&call.accept) {
-        let (o, v) = decoded(&e)?;
+        let (o, v) = decoded_in(at, &e)?;
         let row = tables::row(
             &o,
             &v,
@@ -180,7 +195,17 @@ async fn get(rest: &Rest, who: Identity, at: &Objects, call: &Call) -> Result<Re
             t.to_string().into_bytes(),
         ));
     }
-    Ok(bytes_reply(200, "application/json", e.json))
+    Ok(bytes_reply(
+        200,
+        "application/json",
+        present(at.view, e.json),
+    ))
+}
+
+/// [`decoded`], with the JSON as the view of `at` shows it.
+pub(super) fn decoded_in(at: &Objects, e: &ObjectEnvelope) -> Result<(Object, Value), Status> {
+    let (o, v) = decoded(e)?;
+    Ok((o, at.view.map_or(v.clone(), |view| view.convert(&v))))
 }
 
 async fn list(rest: &Rest, who: Identity, at: &Objects, call: &Call) -> Result<Reply, Status> {
@@ -213,7 +238,7 @@ async fn list(rest: &Rest, who: Identity, at: &Objects, call: &Call) -> Result<R
         let now = Time::now();
         let mut rows = Vec::with_capacity(r.items.len());
         for e in &r.items {
-            let (o, v) = decoded(e)?;
+            let (o, v) = decoded_in(at, e)?;
             rows.push(tables::row(&o, &v, include, now));
         }
         let mut t = tables::table(at.kind, rows, r.resource_version, true);
@@ -227,23 +252,24 @@ async fn list(rest: &Rest, who: Identity, at: &Objects, call: &Call) -> Result<R
     Ok(bytes_reply(
         200,
         "application/json",
-        list_json(at.kind, &meta, &r.items),
+        list_json(at, &meta, r.items),
     ))
 }
 
-/// A `<Kind>List` of `items`: their JSON as stored, joined without decoding them again.
-pub(super) fn list_json(kind: Kind, meta: &Value, items: &[ObjectEnvelope]) -> Vec<u8> {
+/// A `<Kind>List` of `items`: their JSON as stored (or as the view of `at` shows them),
+/// joined without decoding them again.
+pub(super) fn list_json(at: &Objects, meta: &Value, items: Vec<ObjectEnvelope>) -> Vec<u8> {
     let mut body = format!(
         r#"{{"kind":"{}List","apiVersion":"{}","metadata":{meta},"items":["#,
-        kind.name(),
-        kind.api_version(),
+        at.kind.name(),
+        at.api_version(),
     )
     .into_bytes();
-    for (i, e) in items.iter().enumerate() {
+    for (i, e) in items.into_iter().enumerate() {
         if i > 0 {
             body.push(b',');
         }
-        body.extend_from_slice(&e.json);
+        body.extend_from_slice(&present(at.view, e.json));
     }
     body.extend_from_slice(b"]}");
     body

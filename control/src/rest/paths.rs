@@ -11,6 +11,8 @@
 
 use skiff_proto::Kind;
 
+use super::views::{VIEWS, View};
+
 /// What a path names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -35,6 +37,15 @@ pub struct Objects {
     /// `None`: the collection.
     pub name: Option<String>,
     pub subresource: Option<String>,
+    /// Set when the kind is served through a view (another group-version, read-only).
+    pub view: Option<View>,
+}
+
+impl Objects {
+    /// The group-version objects are shown in: the view's, else the kind's.
+    pub fn api_version(&self) -> &'static str {
+        self.view.map_or(self.kind.api_version(), View::api_version)
+    }
 }
 
 /// Why a path names nothing.
@@ -65,22 +76,31 @@ pub fn parse(path: &str) -> Result<Target, NotFound> {
     let reviewed = super::reviews::REVIEWS
         .iter()
         .any(|r| r.group == group && r.version == version);
-    if !Kind::ALL.iter().any(in_version) && !reviewed {
+    let viewed = VIEWS
+        .iter()
+        .any(|v| v.group() == group && v.version() == version);
+    if !Kind::ALL.iter().any(in_version) && !reviewed && !viewed {
         return Err(missing());
     }
-    let kind_of = |plural: &str| {
+    let lookup = |plural: &str| {
         Kind::ALL
             .into_iter()
             .find(|k| in_version(k) && k.resource() == plural)
+            .map(|k| (k, None))
+            .or_else(|| View::find(group, version, plural).map(|v| (v.kind(), Some(v))))
     };
-    let objects = |kind, namespace: Option<&str>, name: Option<&&str>, sub: Option<&&str>| {
-        Target::Objects(Objects {
-            kind,
-            namespace: namespace.map(str::to_owned),
-            name: name.map(|n| (*n).to_owned()),
-            subresource: sub.map(|s| (*s).to_owned()),
-        })
-    };
+    let kind_of = |plural: &str| lookup(plural).map(|(k, _)| k);
+    let objects =
+        |plural: &str, namespace: Option<&str>, name: Option<&&str>, sub: Option<&&str>| {
+            let (kind, view) = lookup(plural).ok_or_else(missing)?;
+            Ok(Target::Objects(Objects {
+                kind,
+                namespace: namespace.map(str::to_owned),
+                name: name.map(|n| (*n).to_owned()),
+                subresource: sub.map(|s| (*s).to_owned()),
+                view,
+            }))
+        };
     Ok(match rest {
         [] => Target::Resources {
             group: group.to_owned(),
@@ -90,8 +110,7 @@ pub fn parse(path: &str) -> Result<Target, NotFound> {
         ["namespaces", ns, plural, more @ ..]
             if more.len() <= 2 && kind_of(plural).is_some_and(Kind::is_namespaced) =>
         {
-            let kind = kind_of(plural).ok_or_else(missing)?;
-            objects(kind, Some(ns), more.first(), more.get(1))
+            objects(plural, Some(ns), more.first(), more.get(1))?
         }
         [plural, more @ ..] if more.len() <= 2 => {
             let kind = kind_of(plural).ok_or_else(missing)?;
@@ -99,7 +118,7 @@ pub fn parse(path: &str) -> Result<Target, NotFound> {
             if kind.is_namespaced() && !more.is_empty() {
                 return Err(missing());
             }
-            objects(kind, None, more.first(), more.get(1))
+            objects(plural, None, more.first(), more.get(1))?
         }
         _ => return Err(missing()),
     })
@@ -109,7 +128,8 @@ pub fn parse(path: &str) -> Result<Target, NotFound> {
 pub fn known_group(group: &str) -> bool {
     !group.is_empty()
         && (Kind::ALL.iter().any(|k| k.group() == group)
-            || super::reviews::REVIEWS.iter().any(|r| r.group == group))
+            || super::reviews::REVIEWS.iter().any(|r| r.group == group)
+            || VIEWS.iter().any(|v| v.group() == group))
 }
 
 #[cfg(test)]
@@ -122,6 +142,7 @@ mod tests {
             namespace: ns.map(Into::into),
             name: name.map(Into::into),
             subresource: sub.map(Into::into),
+            view: None,
         })
     }
 
@@ -163,6 +184,16 @@ mod tests {
             (
                 "/api/v1/nodes/n1",
                 objects(Kind::Node, None, Some("n1"), None),
+            ),
+            (
+                "/apis/events.k8s.io/v1/namespaces/a/events",
+                Target::Objects(Objects {
+                    view: Some(View::EventsV1),
+                    ..match objects(Kind::Event, Some("a"), None, None) {
+                        Target::Objects(o) => o,
+                        _ => unreachable!(),
+                    }
+                }),
             ),
         ];
         for (path, want) in cases {

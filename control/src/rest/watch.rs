@@ -27,6 +27,7 @@ use super::objects::{as_caller, decoded};
 use super::paths::Objects;
 use super::reply::Reply;
 use super::tables::{self, Include};
+use super::views::View;
 use super::{Call, Rest};
 use crate::api::ObjectApi;
 use crate::auth::Guarded;
@@ -44,6 +45,8 @@ const INITIAL_EVENTS_END: &str = "k8s.io/initial-events-end";
 /// What one watch sends.
 struct Stream {
     kind: skiff_proto::Kind,
+    /// Objects are shown through this view (see `views`), when set.
+    view: Option<View>,
     table: Option<Include>,
     /// Whether the table's column definitions were sent yet.
     headers_sent: bool,
@@ -55,11 +58,12 @@ impl Stream {
     async fn send(&mut self, type_: &str, e: &ObjectEnvelope) -> bool {
         let object = match self.table {
             None => match serde_json::from_slice::<Value>(&e.json) {
-                Ok(v) => v,
+                Ok(v) => self.view.map_or(v.clone(), |view| view.convert(&v)),
                 Err(_) => return true,
             },
             Some(include) => {
                 let Ok((o, v)) = decoded(e) else { return true };
+                let v = self.view.map_or(v.clone(), |view| view.convert(&v));
                 let row = tables::row(&o, &v, include, Time::now());
                 let t = tables::table(self.kind, vec![row], e.resource_version, !self.headers_sent);
                 self.headers_sent = true;
@@ -83,8 +87,8 @@ impl Stream {
         if initial_end {
             metadata["annotations"] = json!({ INITIAL_EVENTS_END: "true" });
         }
-        let object =
-            json!({"kind": info.name, "apiVersion": info.api_version, "metadata": metadata});
+        let api_version = self.view.map_or(info.api_version, View::api_version);
+        let object = json!({"kind": info.name, "apiVersion": api_version, "metadata": metadata});
         self.line(json!({"type": "BOOKMARK", "object": object}))
             .await
     }
@@ -123,6 +127,7 @@ pub async fn serve(rest: &Rest, who: Identity, at: &Objects, call: &Call) -> Res
     let (tx, rx) = mpsc::channel(64);
     let mut stream = Stream {
         kind: at.kind,
+        view: at.view,
         table,
         headers_sent: false,
         tx,
