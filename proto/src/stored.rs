@@ -31,15 +31,28 @@ pub fn encode(obj: &Object) -> Result<Vec<u8>, Error> {
         out.extend_from_slice(&archived);
         return Ok(out);
     }
-    let len =
-        u32::try_from(archived.len()).map_err(|_| Error::Encode("object too large".into()))?;
-    let json = managed.json().as_bytes();
-    let mut out = Vec::with_capacity(archived.len() + json.len() + 5);
+    join_v2(&archived, managed.json().as_bytes())
+        .ok_or_else(|| Error::Encode("object too large".into()))
+}
+
+/// Format 2's framing, which raft commands share: the tag, the archive's length, the
+/// archive, then `json`. `None` for an archive of 4 GiB or more.
+pub fn join_v2(archive: &[u8], json: &[u8]) -> Option<Vec<u8>> {
+    let len = u32::try_from(archive.len()).ok()?;
+    let mut out = Vec::with_capacity(archive.len() + json.len() + 5);
     out.push(FORMAT_V2);
     out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&archived);
+    out.extend_from_slice(archive);
     out.extend_from_slice(json);
-    Ok(out)
+    Some(out)
+}
+
+/// The archive and the JSON of a format 2 record (without its tag); `None` when it is
+/// cut short.
+pub fn split_v2(body: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, rest) = body.split_first_chunk::<4>()?;
+    let len = u32::from_le_bytes(*len) as usize;
+    Some((rest.get(..len)?, rest.get(len..)?))
 }
 
 /// Decodes and validates a stored object.
@@ -50,10 +63,8 @@ pub fn decode(bytes: &[u8]) -> Result<Object, Error> {
     match tag {
         FORMAT_V1 => archive(body),
         FORMAT_V2 => {
-            let corrupt = || Error::Corrupt("a managed-fields record is cut short".into());
-            let (len, rest) = body.split_first_chunk::<4>().ok_or_else(corrupt)?;
-            let len = u32::from_le_bytes(*len) as usize;
-            let (body, json) = (rest.get(..len).ok_or_else(corrupt)?, &rest[len..]);
+            let (body, json) = split_v2(body)
+                .ok_or_else(|| Error::Corrupt("a managed-fields record is cut short".into()))?;
             let mut o = archive(body)?;
             o.metadata_mut().managed_fields = ManagedFields::from_json(json)
                 .map_err(|e| Error::Corrupt(format!("managed fields: {e}")))?;

@@ -14,8 +14,7 @@ use skiff_proto::grpc::api::object_service_server::ObjectService;
 use skiff_proto::grpc::api::{DeleteRequest, ListRequest};
 use tonic::{Code, Status};
 
-use super::bodies::MAX_BODY;
-use super::objects::{as_caller, consistency, delete_options, list_json};
+use super::objects::{as_caller, list_json, list_request, read_delete_options};
 use super::paths::Objects;
 use super::reply::{Reply, bytes_reply};
 use super::{Call, Rest};
@@ -27,32 +26,22 @@ pub async fn delete(
     call: &Call,
     body: Body,
 ) -> Result<Reply, Status> {
-    let bytes = axum::body::to_bytes(body, MAX_BODY)
-        .await
-        .map_err(|e| Status::invalid_argument(format!("reading the body: {e}")))?;
-    let (propagation, expected, dry_run) = delete_options(call, &bytes)?;
+    let (propagation, expected, dry_run) = read_delete_options(call, body).await?;
     if expected.is_some() {
         return Err(Status::invalid_argument(
             "preconditions name one object's version: give them when deleting by name, \
              not for a collection",
         ));
     }
-    let listed = ObjectService::list(
-        &*rest.objects,
-        as_caller(
-            &who,
-            ListRequest {
-                kind: at.kind.name().into(),
-                namespace: at.namespace.clone().unwrap_or_default(),
-                label_selector: call.query_str("labelSelector").unwrap_or_default().into(),
-                field_selector: call.query_str("fieldSelector").unwrap_or_default().into(),
-                consistency: consistency(call) as i32,
-                ..Default::default()
-            },
-        ),
-    )
-    .await?
-    .into_inner();
+    // Every object the selectors match, in one list.
+    let everything = ListRequest {
+        limit: 0,
+        continue_token: String::new(),
+        ..list_request(at, call)?
+    };
+    let listed = ObjectService::list(&*rest.objects, as_caller(&who, everything))
+        .await?
+        .into_inner();
     let mut deleted = Vec::with_capacity(listed.items.len());
     for item in listed.items {
         let key = item.key.clone().unwrap_or_default();

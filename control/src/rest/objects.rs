@@ -117,11 +117,24 @@ pub(super) fn key_of(at: &Objects) -> ObjectKey {
 }
 
 /// How fresh a read must be: `resourceVersion` unset is the latest; `0` is any.
-pub(super) fn consistency(call: &Call) -> ReadConsistency {
+fn consistency(call: &Call) -> ReadConsistency {
     match call.query.get("resourceVersion").map(String::as_str) {
         Some("0") => ReadConsistency::Serializable,
         _ => ReadConsistency::Linearizable,
     }
+}
+
+/// The list `call` asks for of the objects `at`: selectors, freshness and page.
+pub(super) fn list_request(at: &Objects, call: &Call) -> Result<ListRequest, Status> {
+    Ok(ListRequest {
+        kind: at.kind.name().into(),
+        namespace: at.namespace.clone().unwrap_or_default(),
+        label_selector: call.query_str("labelSelector").unwrap_or_default().into(),
+        field_selector: call.query_str("fieldSelector").unwrap_or_default().into(),
+        consistency: consistency(call) as i32,
+        limit: limit(call)?,
+        continue_token: call.query_str("continue").unwrap_or_default().into(),
+    })
 }
 
 /// `limit`: at most this many items in a list's page (absent or 0: all of them).
@@ -209,23 +222,9 @@ pub(super) fn decoded_in(at: &Objects, e: &ObjectEnvelope) -> Result<(Object, Va
 }
 
 async fn list(rest: &Rest, who: Identity, at: &Objects, call: &Call) -> Result<Reply, Status> {
-    let r = ObjectService::list(
-        &*rest.objects,
-        as_caller(
-            &who,
-            ListRequest {
-                kind: at.kind.name().into(),
-                namespace: at.namespace.clone().unwrap_or_default(),
-                label_selector: call.query_str("labelSelector").unwrap_or_default().into(),
-                field_selector: call.query_str("fieldSelector").unwrap_or_default().into(),
-                consistency: consistency(call) as i32,
-                limit: limit(call)?,
-                continue_token: call.query_str("continue").unwrap_or_default().into(),
-            },
-        ),
-    )
-    .await?
-    .into_inner();
+    let r = ObjectService::list(&*rest.objects, as_caller(&who, list_request(at, call)?))
+        .await?
+        .into_inner();
     let mut meta = serde_json::json!({"resourceVersion": r.resource_version.to_string()});
     if !r.continue_token.is_empty() {
         meta["continue"] = r.continue_token.into();
@@ -349,11 +348,7 @@ async fn evict(
     } else {
         read_body(call, body).await?
     };
-    let options = eviction
-        .get("deleteOptions")
-        .map(|o| o.to_string().into_bytes())
-        .unwrap_or_default();
-    let (propagation, expected, dry_run) = delete_options(call, &options)?;
+    let (propagation, expected, dry_run) = delete_options(call, &eviction["deleteOptions"])?;
     let request = DeleteRequest {
         key: Some(key_of(at)),
         expected_resource_version: expected,
@@ -367,17 +362,28 @@ async fn evict(
     ))
 }
 
-/// `DeleteOptions`, from the body or the query.
-pub(super) fn delete_options(
+/// The `DeleteOptions` of a DELETE, from its body (JSON; none is the defaults) or query.
+pub(super) async fn read_delete_options(
     call: &Call,
-    body: &[u8],
+    body: Body,
 ) -> Result<(DeletePropagation, Option<u64>, bool), Status> {
+    let body = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|e| Status::invalid_argument(format!("reading the body: {e}")))?;
     let opts: Value = if body.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(body)
+        serde_json::from_slice(&body)
             .map_err(|e| Status::invalid_argument(format!("the DeleteOptions are not JSON: {e}")))?
     };
+    delete_options(call, &opts)
+}
+
+/// `DeleteOptions` (`opts`, null for none), or the query's.
+fn delete_options(
+    call: &Call,
+    opts: &Value,
+) -> Result<(DeletePropagation, Option<u64>, bool), Status> {
     let policy = opts["propagationPolicy"]
         .as_str()
         .or(call.query_str("propagationPolicy"));
@@ -405,10 +411,7 @@ async fn delete(
     call: &Call,
     body: Body,
 ) -> Result<Reply, Status> {
-    let bytes = axum::body::to_bytes(body, MAX_BODY)
-        .await
-        .map_err(|e| Status::invalid_argument(format!("reading the body: {e}")))?;
-    let (propagation, expected, dry_run) = delete_options(call, &bytes)?;
+    let (propagation, expected, dry_run) = read_delete_options(call, body).await?;
     let r = ObjectService::delete(
         &*rest.objects,
         as_caller(

@@ -11,7 +11,7 @@ use tonic::Status;
 
 use super::bodies::{prepare, read_body};
 use super::objects::{as_caller, envelope, read};
-use super::patch;
+use super::patch::{self, Type};
 use super::paths::Objects;
 use super::reply::{Reply, json_reply};
 use super::{Call, Rest};
@@ -62,12 +62,9 @@ pub async fn serve(
     let wanted = match call.method.as_str() {
         "PUT" => read_body(call, body).await?,
         "PATCH" => {
-            let t = patch::type_of(&call.content_type)?;
-            let reading = Call {
-                content_type: "application/json".into(),
-                ..call.clone()
-            };
-            let p = read_body(&reading, body).await?;
+            let (t, p) = patch::read_patch(call, body).await?;
+            // Applied, a Scale's fields merge into the current ones.
+            let t = if t == Type::Apply { Type::Merge } else { t };
             patch::patched(t, scale.clone(), &p)?
         }
         m => {

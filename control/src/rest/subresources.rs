@@ -48,16 +48,7 @@ pub async fn status(
         };
         return write_status(rest, &who, at, &object, expected).await;
     }
-    let t = patch::type_of(&call.content_type)?;
-    let reading = Call {
-        content_type: if t == Type::Apply {
-            "application/yaml".into()
-        } else {
-            "application/json".into()
-        },
-        ..call.clone()
-    };
-    let p = read_body(&reading, body).await?;
+    let (t, p) = patch::read_patch(call, body).await?;
     let mut last = Status::aborted("the object kept changing");
     for _ in 0..TRIES {
         let current = read(rest, &who, at, ReadConsistency::Linearizable).await?;

@@ -4,8 +4,8 @@
 
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
-use skiff_proto::Object;
 use skiff_proto::model::ManagedFields;
+use skiff_proto::{Object, stored};
 
 /// One operation of a transaction.
 #[derive(Debug, Clone, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -111,17 +111,15 @@ impl Command {
             })
             .filter(|(_, m)| !m.is_empty())
             .collect();
-        let mut out = Vec::with_capacity(body.len() + 5);
         if managed.is_empty() {
+            let mut out = Vec::with_capacity(body.len() + 1);
             out.push(FORMAT_V1);
             out.extend_from_slice(&body);
             return out;
         }
-        out.push(FORMAT_V2);
-        out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-        out.extend_from_slice(&body);
-        out.extend_from_slice(&serde_json::to_vec(&managed).unwrap_or_default());
-        out
+        // Raft caps an entry far below 4 GiB, so the framing always fits.
+        let json = serde_json::to_vec(&managed).unwrap_or_default();
+        stored::join_v2(&body, &json).unwrap_or_default()
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Command, Rejection> {
@@ -131,12 +129,10 @@ impl Command {
         match tag {
             FORMAT_V1 => archive(body),
             FORMAT_V2 => {
-                let short = || Rejection::Malformed("a command is cut short".into());
-                let (len, rest) = body.split_first_chunk::<4>().ok_or_else(short)?;
-                let len = u32::from_le_bytes(*len) as usize;
-                let archived = rest.get(..len).ok_or_else(short)?;
+                let (archived, json) = stored::split_v2(body)
+                    .ok_or_else(|| Rejection::Malformed("a command is cut short".into()))?;
                 let mut c = archive(archived)?;
-                let managed: Vec<(usize, ManagedFields)> = serde_json::from_slice(&rest[len..])
+                let managed: Vec<(usize, ManagedFields)> = serde_json::from_slice(json)
                     .map_err(|e| Rejection::Malformed(format!("managed fields: {e}")))?;
                 for (i, entries) in managed {
                     let o = c.ops.get_mut(i).and_then(Op::object_mut).ok_or_else(|| {

@@ -65,23 +65,9 @@ pub(super) fn patched(t: Type, mut doc: Value, patch: &Value) -> Result<Value, S
     Ok(doc)
 }
 
-/// Serves a PATCH of the object `at`.
-pub async fn serve(
-    rest: &Rest,
-    who: Identity,
-    at: &Objects,
-    call: &Call,
-    body: Body,
-) -> Result<Reply, Status> {
+/// A PATCH's type (from its content type) and body: JSON, or YAML for an apply.
+pub async fn read_patch(call: &Call, body: Body) -> Result<(Type, Value), Status> {
     let t = type_of(&call.content_type)?;
-    if t == Type::Apply && call.query_str("fieldManager").is_none_or(str::is_empty) {
-        // As Kubernetes: an apply says whose configuration it is.
-        return Err(Status::invalid_argument(
-            "fieldManager: Required value: is required for apply patch; \
-             name the applier, e.g. ?fieldManager=kubectl",
-        ));
-    }
-    // The body's own type is JSON, or YAML for apply.
     let reading = Call {
         content_type: if t == Type::Apply {
             "application/yaml".into()
@@ -90,7 +76,27 @@ pub async fn serve(
         },
         ..call.clone()
     };
-    let patch = read_body(&reading, body).await?;
+    Ok((t, read_body(&reading, body).await?))
+}
+
+/// Serves a PATCH of the object `at`.
+pub async fn serve(
+    rest: &Rest,
+    who: Identity,
+    at: &Objects,
+    call: &Call,
+    body: Body,
+) -> Result<Reply, Status> {
+    if type_of(&call.content_type)? == Type::Apply
+        && call.query_str("fieldManager").is_none_or(str::is_empty)
+    {
+        // As Kubernetes: an apply says whose configuration it is.
+        return Err(Status::invalid_argument(
+            "fieldManager: Required value: is required for apply patch; \
+             name the applier, e.g. ?fieldManager=kubectl",
+        ));
+    }
+    let (t, patch) = read_patch(call, body).await?;
     if t == Type::Apply {
         let p = prepare(at, call, patch)?;
         let request = ApplyRequest {
