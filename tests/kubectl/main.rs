@@ -332,6 +332,20 @@ fn kubectl_writes_through_the_same_admission_as_skiff() {
         "-p",
         r#"[{"op":"add","path":"/spec/minReadySeconds","value":1}]"#,
     ]);
+    // A field given twice loses a value: refused (fieldValidation=Strict, the default).
+    let twice = dir.path().join("twice.json");
+    std::fs::write(
+        &twice,
+        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"twice"},"data":{"a":"1","a":"2"}}"#,
+    )
+    .unwrap();
+    let path = "/api/v1/namespaces/default/configmaps";
+    let out = k.run(&["create", "--raw", path, "-f", twice.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains("duplicate field \"a\""),
+        "{said}"
+    );
     // Strategic (kubectl's default): the container merges by name, keeping its image.
     k.ok(&["patch", "deployment", "hello", "-p", r#"{"spec":{"template":{"spec":{"containers":[{"name":"hello","env":[{"name":"MODE","value":"fast"}]}]}}}}"#]);
     let d: serde_json::Value =

@@ -59,10 +59,72 @@ pub(super) async fn read_body(call: &Call, body: Body) -> Result<Value, Status> 
         serde_saphyr::from_str(text)
             .map_err(|e| Status::invalid_argument(format!("the body is not YAML: {e}")))
     } else if call.content_type.is_empty() || call.content_type.contains("json") {
+        if validation(call)? == Validation::Strict {
+            // A field given twice would lose one of its values: Strict refuses it.
+            serde_json::from_slice::<Unique>(&bytes)
+                .map_err(|e| Status::invalid_argument(format!("strict decoding error: {e}")))?;
+        }
         serde_json::from_slice(&bytes)
             .map_err(|e| Status::invalid_argument(format!("the body is not JSON: {e}")))
     } else {
         Err(super::errors::unsupported_body(&call.content_type))
+    }
+}
+
+/// Reads a JSON document for nothing but this: no object in it names a field twice.
+struct Unique;
+
+impl<'de> serde::Deserialize<'de> for Unique {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(Unique)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Unique {
+    type Value = Unique;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Unique, E> {
+        Ok(Unique)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Unique, E> {
+        Ok(Unique)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Unique, E> {
+        Ok(Unique)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Unique, E> {
+        Ok(Unique)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Unique, E> {
+        Ok(Unique)
+    }
+
+    fn visit_unit<E>(self) -> Result<Unique, E> {
+        Ok(Unique)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Unique, A::Error> {
+        while seq.next_element::<Unique>()?.is_some() {}
+        Ok(Unique)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Unique, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key.clone()) {
+                return Err(serde::de::Error::custom(format!("duplicate field {key:?}")));
+            }
+            map.next_value::<Unique>()?;
+        }
+        Ok(Unique)
     }
 }
 
@@ -161,6 +223,14 @@ mod tests {
             content_type: "application/json".into(),
             user_agent: String::new(),
         }
+    }
+
+    #[test]
+    fn strict_refuses_a_field_given_twice() {
+        let twice = br#"{"metadata": {"name": "a", "labels": {"x": "1", "x": "2"}}}"#;
+        assert!(serde_json::from_slice::<Unique>(twice).is_err());
+        let once = br#"{"metadata": {"name": "a", "labels": {"x": "1"}}, "data": [1, {"x": 2}, {"x": 3}]}"#;
+        assert!(serde_json::from_slice::<Unique>(once).is_ok());
     }
 
     #[test]
