@@ -129,7 +129,7 @@ impl Object {
 
     /// The manifest form (JSON), with `apiVersion` and `kind` first.
     pub fn to_json(&self) -> serde_json::Result<String> {
-        serde_json::to_string(self)
+        crate::model::managed::verbatim(|| serde_json::to_string(self))
     }
 
     /// The manifest form (YAML), with `apiVersion` and `kind` first.

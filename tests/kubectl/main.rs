@@ -203,6 +203,53 @@ fn kubectl_reads_what_it_reads_from_kubernetes() {
     let pod = rows[0].split_whitespace().next().unwrap();
     k.ok(&["logs", pod, "--tail", "5"]);
     k.ok(&["logs", "deploy/hello"]);
+    // Following keeps the stream open until the client goes.
+    let mut follow = k
+        .command(&["logs", "-f", pod])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let still = follow.try_wait().unwrap();
+    let _ = follow.kill();
+    let done = follow.wait_with_output().unwrap();
+    assert!(
+        still.is_none(),
+        "logs -f ended by itself: {}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+
+    // `all` is its category; field selectors; YAML.
+    let all = k.ok(&["get", "all"]);
+    assert!(
+        all.contains("deployment.apps/hello") && all.contains("pod/hello-"),
+        "{all}"
+    );
+    let running = k.ok(&[
+        "get",
+        "pods",
+        "--field-selector",
+        "status.phase=Running",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(running.lines().count(), 2, "{running}");
+    let none = k.ok(&[
+        "get",
+        "pods",
+        "--field-selector",
+        "status.phase=Failed",
+        "-o",
+        "name",
+    ]);
+    assert!(none.trim().is_empty(), "{none}");
+    let yaml = k.ok(&["get", "deploy", "hello", "-o", "yaml"]);
+    assert!(
+        yaml.contains("kind: Deployment") && yaml.contains("replicas: 2"),
+        "{yaml}"
+    );
+    k.ok(&["get", "svc"]);
 
     // Events, as `get events` and `describe` show them (selected by involvedObject).
     let events = k.ok(&["get", "events"]);

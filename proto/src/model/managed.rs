@@ -2,11 +2,15 @@
 //!
 //! Objects carry them as the JSON text the server wrote ([`ManagedFields`]) and only
 //! server-side apply parses them ([`ManagedFields::entries`]). Every read of an applied
-//! object (a get, a list, a watch event) passes them through untouched, so they cost a
-//! copy there rather than a parse into a tree and a walk back out of it.
+//! object (a get, a list, a watch event) checks the text and copies it into the answer
+//! (see [`verbatim`]), rather than parsing it into a tree and walking it back out:
+//! `benches/src/bin/objects.rs` measures the difference.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt;
+
+use serde_json::value::RawValue;
 
 use super::values::Time;
 
@@ -43,21 +47,40 @@ pub struct ManagedFieldsEntry {
 }
 
 /// The managed fields of one object: a JSON array of [`ManagedFieldsEntry`], kept as
-/// text. Empty when no manager owns anything (the object was never applied).
+/// checked JSON text. Empty when no manager owns anything (the object was never applied).
 ///
-/// Any serializer gets the array itself (the text is transcoded, not parsed into a tree);
-/// any deserializer's array is kept as JSON text, checked only when
-/// [`entries`](Self::entries) reads it.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct ManagedFields(String);
+/// [`Object::to_json`](crate::Object::to_json) writes the text verbatim (see
+/// [`verbatim`]); any other serializer gets the array transcoded from the text, not parsed
+/// into a tree. Any deserializer's array is kept as JSON text, its entries checked only
+/// when [`entries`](Self::entries) reads them.
+#[derive(Clone, Default)]
+pub struct ManagedFields(Option<Box<RawValue>>);
+
+thread_local! {
+    /// Set while [`verbatim`] runs: the serializer is serde_json's.
+    static VERBATIM: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `serialize`, a serialization by serde_json, with managed fields written as the
+/// text they are: no parse, no transcoding. Only serde_json knows its raw-value token; any
+/// other serializer must run outside it.
+pub fn verbatim<T>(serialize: impl FnOnce() -> T) -> T {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            VERBATIM.with(|v| v.set(self.0));
+        }
+    }
+    let _reset = Reset(VERBATIM.with(|v| v.replace(true)));
+    serialize()
+}
 
 impl ManagedFields {
-    /// The entries' JSON, as a store record or a raft command carries it. The text is
-    /// checked to be JSON (not parsed into a tree); an empty array is no entries.
+    /// The entries' JSON, as a store record or a raft command carries it: checked to be
+    /// JSON (not parsed into a tree). An empty array is no entries.
     pub fn from_json(json: &[u8]) -> Result<Self, serde_json::Error> {
-        serde_json::from_slice::<serde::de::IgnoredAny>(json)?;
-        let text = std::str::from_utf8(json).map_err(serde::de::Error::custom)?;
-        Ok(Self::from_text(text.trim().to_owned()))
+        let raw: Box<RawValue> = serde_json::from_slice(json)?;
+        Ok(Self::from_raw(raw))
     }
 
     /// The given entries; none is empty.
@@ -66,51 +89,62 @@ impl ManagedFields {
             return Self::default();
         }
         // Plain data with string keys: serializing it to JSON cannot fail.
-        Self(serde_json::to_string(entries).unwrap_or_default())
+        serde_json::value::to_raw_value(entries).map_or_else(|_| Self::default(), Self::from_raw)
     }
 
-    fn from_text(text: String) -> Self {
-        match text.as_str() {
+    fn from_raw(raw: Box<RawValue>) -> Self {
+        match raw.get() {
             "[]" | "null" => Self::default(),
-            _ => Self(text),
+            _ => Self(Some(raw)),
         }
     }
 
     /// The entries, parsed. An error when the text is not an array of entries (a
     /// client's, say: the server's own always is).
     pub fn entries(&self) -> Result<Vec<ManagedFieldsEntry>, serde_json::Error> {
-        if self.0.is_empty() {
-            return Ok(Vec::new());
+        match &self.0 {
+            None => Ok(Vec::new()),
+            Some(raw) => serde_json::from_str(raw.get()),
         }
-        serde_json::from_str(&self.0)
     }
 
     /// The JSON text (empty when there are no entries).
     pub fn json(&self) -> &str {
-        &self.0
+        self.0.as_deref().map_or("", RawValue::get)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.is_none()
     }
 
     pub fn clear(&mut self) {
-        self.0.clear();
+        self.0 = None;
     }
 }
 
+impl PartialEq for ManagedFields {
+    fn eq(&self, other: &Self) -> bool {
+        self.json() == other.json()
+    }
+}
+
+impl Eq for ManagedFields {}
+
 impl fmt::Debug for ManagedFields {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() { "[]" } else { &self.0 })
+        f.write_str(if self.is_empty() { "[]" } else { self.json() })
     }
 }
 
 impl serde::Serialize for ManagedFields {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if self.0.is_empty() {
+        let Some(raw) = &self.0 else {
             return serializer.collect_seq(std::iter::empty::<()>());
+        };
+        if VERBATIM.with(Cell::get) {
+            return raw.serialize(serializer);
         }
-        let mut json = serde_json::Deserializer::from_str(&self.0);
+        let mut json = serde_json::Deserializer::from_str(raw.get());
         serde_transcode::transcode(&mut json, serializer)
     }
 }
@@ -120,8 +154,7 @@ impl<'de> serde::Deserialize<'de> for ManagedFields {
         let mut text = Vec::new();
         serde_transcode::transcode(deserializer, &mut serde_json::Serializer::new(&mut text))
             .map_err(serde::de::Error::custom)?;
-        let text = String::from_utf8(text).map_err(serde::de::Error::custom)?;
-        Ok(Self::from_text(text))
+        Self::from_json(&text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -171,6 +204,17 @@ mod tests {
         assert!(yaml.contains("manager: kubectl"), "{yaml}");
         let back: ManagedFields = serde_saphyr::from_str(&yaml).unwrap();
         assert_eq!(back.entries().unwrap(), vec![entry("kubectl")]);
+    }
+
+    #[test]
+    fn verbatim_json_is_the_text_itself() {
+        let m = ManagedFields::from_entries(&[entry("kubectl")]);
+        let plain = serde_json::to_string(&m).unwrap();
+        let copied = verbatim(|| serde_json::to_string(&m).unwrap());
+        assert_eq!(plain, copied);
+        assert_eq!(copied, m.json());
+        // The flag is only set inside.
+        assert!(!VERBATIM.with(Cell::get));
     }
 
     #[test]
