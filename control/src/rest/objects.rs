@@ -25,7 +25,7 @@ use super::errors::{About, failure, refuse};
 use super::paths::Objects;
 use super::reply::{Reply, bytes_reply, with_warnings};
 use super::tables::{self, Include};
-use super::views::present;
+use super::views::{present, shown};
 use super::{Call, Rest, watch};
 
 /// Serves `req` for the objects `at`.
@@ -218,7 +218,7 @@ async fn get(rest: &Rest, who: Identity, at: &Objects, call: &Call) -> Result<Re
 /// [`decoded`], with the JSON as the view of `at` shows it.
 pub(super) fn decoded_in(at: &Objects, e: &ObjectEnvelope) -> Result<(Object, Value), Status> {
     let (o, v) = decoded(e)?;
-    Ok((o, at.view.map_or(v.clone(), |view| view.convert(&v))))
+    Ok((o, shown(at.view, v)))
 }
 
 async fn list(rest: &Rest, who: Identity, at: &Objects, call: &Call) -> Result<Reply, Status> {

@@ -64,6 +64,14 @@ impl View {
     }
 }
 
+/// `v` (an object of the view's kind) as `view` shows it; itself, not copied, without one.
+pub fn shown(view: Option<View>, v: Value) -> Value {
+    match view {
+        Some(view) => view.convert(&v),
+        None => v,
+    }
+}
+
 /// `json` (an object of the view's kind) as `view` shows it; unchanged without a view.
 pub fn present(view: Option<View>, json: Vec<u8>) -> Vec<u8> {
     let Some(view) = view else { return json };

@@ -27,7 +27,7 @@ use super::objects::{as_caller, decoded};
 use super::paths::Objects;
 use super::reply::Reply;
 use super::tables::{self, Include};
-use super::views::View;
+use super::views::{View, shown};
 use super::{Call, Rest};
 use crate::api::ObjectApi;
 use crate::auth::Guarded;
@@ -58,12 +58,12 @@ impl Stream {
     async fn send(&mut self, type_: &str, e: &ObjectEnvelope) -> bool {
         let object = match self.table {
             None => match serde_json::from_slice::<Value>(&e.json) {
-                Ok(v) => self.view.map_or(v.clone(), |view| view.convert(&v)),
+                Ok(v) => shown(self.view, v),
                 Err(_) => return true,
             },
             Some(include) => {
                 let Ok((o, v)) = decoded(e) else { return true };
-                let v = self.view.map_or(v.clone(), |view| view.convert(&v));
+                let v = shown(self.view, v);
                 let row = tables::row(&o, &v, include, Time::now());
                 let t = tables::table(self.kind, vec![row], e.resource_version, !self.headers_sent);
                 self.headers_sent = true;
