@@ -23,6 +23,7 @@ use tonic::Code;
 use tonic::service::interceptor::InterceptedService;
 
 use crate::Error;
+use crate::api::metrics::ApiMetrics;
 use crate::api::{ArtifactApi, ObjectApi};
 use crate::auth::{Authorizer, Guarded};
 use crate::cluster::{AddressBook, check_address};
@@ -68,7 +69,13 @@ pub struct MemberConfig {
     /// Runs WasmAdmissionPolicies' components; `None`: writes a `Fail` policy matches
     /// are refused.
     pub policies: Option<Arc<dyn crate::api::policies::PolicyRunner>>,
+    /// Where the member's series are registered (served at `/metrics` by whoever holds
+    /// the registry: `skiff control --metrics-addr`).
+    pub metrics: SharedRegistry,
 }
+
+/// A process's metrics registry, which each part registers its series in at start.
+pub type SharedRegistry = Arc<std::sync::Mutex<prometheus_client::registry::Registry>>;
 
 /// The file in the data directory that holds the log and the state machine.
 pub const DATABASE_FILE: &str = "store.redb";
@@ -179,23 +186,41 @@ pub async fn run(
         .unwrap_or_else(|| config.data_dir.join("audit.log"));
     let audit = crate::auth::audit::Audit::to_file(&audit_path)
         .map_err(|e| Error::Config(format!("the audit log {}: {e}", audit_path.display())))?;
-    let guarded = Arc::new(Guarded::new(api.clone(), authz.clone(), audit.clone()));
+    let api_metrics = ApiMetrics::default();
+    let scheduler_metrics = crate::scheduler::SchedulerMetrics::default();
+    let controllers = config.controllers.clone();
+    {
+        let mut r = config.metrics.lock().unwrap_or_else(|p| p.into_inner());
+        store.metrics().register(&mut r);
+        api_metrics.register(&mut r);
+        scheduler_metrics.register(&mut r);
+        controllers.metrics.register(&mut r);
+    }
+    let guarded = Arc::new(
+        Guarded::new(api.clone(), authz.clone(), audit.clone()).measured(api_metrics.clone()),
+    );
     let objects = ObjectServiceServer::from_arc(guarded.clone());
-    let artifacts = ArtifactServiceServer::new(Guarded::new(
-        Arc::new(ArtifactApi {
-            store: store.clone(),
-        }),
-        authz.clone(),
-        audit.clone(),
-    ));
-    let guarded_logs = Arc::new(Guarded::new(
-        Arc::new(crate::api::LogApi {
-            store: store.clone(),
-            dialer: dialer.clone(),
-        }),
-        authz.clone(),
-        audit.clone(),
-    ));
+    let artifacts = ArtifactServiceServer::new(
+        Guarded::new(
+            Arc::new(ArtifactApi {
+                store: store.clone(),
+            }),
+            authz.clone(),
+            audit.clone(),
+        )
+        .measured(api_metrics.clone()),
+    );
+    let guarded_logs = Arc::new(
+        Guarded::new(
+            Arc::new(crate::api::LogApi {
+                store: store.clone(),
+                dialer: dialer.clone(),
+            }),
+            authz.clone(),
+            audit.clone(),
+        )
+        .measured(api_metrics),
+    );
     let logs = LogServiceServer::from_arc(guarded_logs.clone());
     let issuer = match &config.ca {
         Some(ca) => {
@@ -244,7 +269,12 @@ pub async fn run(
         tokio::spawn(crate::machinery::leader::while_leading(
             store.clone(),
             LEADERSHIP_CHECK,
-            leader_work(store.clone(), Client::new(api), config.controllers),
+            leader_work(
+                store.clone(),
+                Client::new(api),
+                controllers,
+                scheduler_metrics,
+            ),
         )),
         tokio::spawn(crate::api::expire_events(
             store.clone(),
@@ -322,6 +352,7 @@ fn leader_work(
     store: StoreHandle,
     client: Client,
     config: crate::controllers::Config,
+    scheduler: crate::scheduler::SchedulerMetrics,
 ) -> impl Fn() -> Tasks {
     move || {
         let mut tasks = Tasks::new();
@@ -331,9 +362,12 @@ fn leader_work(
             store.clone(),
             cache.clone(),
             client.clone(),
-            crate::scheduler::Config::default(),
+            crate::scheduler::Config {
+                metrics: scheduler.clone(),
+                ..Default::default()
+            },
         ));
-        crate::controllers::start(&mut tasks, &cache, &client, config);
+        crate::controllers::start(&mut tasks, &cache, &client, config.clone());
         tasks
     }
 }

@@ -17,6 +17,8 @@
 //! - [`router`]: service routing and ingress: every node's HTTP front door, which calls
 //!   local Wasm pods in-process and other nodes' pods through their routers.
 //! - [`agent`]: the node agent: registration, heartbeat, the pods bound to this node.
+//! - [`metrics`]: the agent's series: pods by phase, starts, pulls, compile times, and
+//!   each pod's usage and traffic.
 //! - [`cluster`]: the connection to the control plane ([`cluster::ControlPlane`]), which the
 //!   agent and the router share.
 //! - `error`: [`Error`], the crate's one error vocabulary; each variant names the stage
@@ -25,6 +27,7 @@
 pub mod agent;
 pub mod cluster;
 pub mod logs;
+pub mod metrics;
 pub mod oci;
 pub mod router;
 pub mod runtime;

@@ -80,6 +80,10 @@ pub struct ControlArgs {
     /// the data folder).
     #[arg(long, value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
+    /// Serve Prometheus metrics (raft, the API, and on the leader the scheduler and
+    /// controllers) at http://ADDR/metrics over plain HTTP; off when not given.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// Aborts a background task when dropped.
@@ -174,6 +178,7 @@ pub fn run_member(a: ControlArgs) -> Result<ExitCode> {
                 a.node_cidr_mask_size,
             )
             .map_err(|e| anyhow::anyhow!("--cluster-cidr: {e}"))?,
+            metrics: Default::default(),
         },
         tls,
         ca,
@@ -185,8 +190,16 @@ pub fn run_member(a: ControlArgs) -> Result<ExitCode> {
         audit_log: a.audit_log.clone(),
         encryption_key: std::env::var(skiff_control::encryption::kek::ENV).ok(),
         policies: Some(std::sync::Arc::new(super::policies::WasmPolicies::new()?)),
+        metrics: super::metrics::registry(),
     };
+    let metrics_addr = a.metrics_addr;
     let result = runtime()?.block_on(async {
+        if let Some(addr) = metrics_addr {
+            let at = super::metrics::listen(addr, config.metrics.clone())
+                .await
+                .map_err(|e| skiff_control::Error::Config(format!("{e:#}")))?;
+            tracing::info!(%at, "serving metrics at /metrics");
+        }
         let renewal = tokio::spawn(renewal);
         let _stop = AbortOnDrop(renewal);
         let shutdown = async {

@@ -27,6 +27,10 @@ use super::{artifacts, client};
 /// The example app and its component, as shipped (`cargo xtask ship` rebuilds the
 /// component from `examples/hello`; a test checks it matches its source).
 const EXAMPLE: &str = "examples/hello/app.yaml";
+
+/// Where `skiff dev` serves its metrics unless told (any free port when this one is taken).
+const DEFAULT_METRICS: std::net::SocketAddr =
+    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9464);
 const EXAMPLE_APP: &str = include_str!("../../examples/hello/app.yaml");
 const EXAMPLE_COMPONENT_PATH: &str = "dist/hello.wasm";
 const EXAMPLE_COMPONENT: &[u8] = include_bytes!("../../examples/hello/dist/hello.wasm");
@@ -245,6 +249,8 @@ pub fn run(a: DevArgs) -> Result<ExitCode> {
             pki::VALID_FOR,
         ),
     ];
+    // The member and the agent share one registry, served at one address.
+    let registry = super::metrics::registry();
     let member = MemberConfig {
         id: 1,
         data_dir: control_dir,
@@ -265,6 +271,7 @@ pub fn run(a: DevArgs) -> Result<ExitCode> {
         audit_log: None,
         encryption_key: std::env::var(skiff_control::encryption::kek::ENV).ok(),
         policies: Some(std::sync::Arc::new(super::policies::WasmPolicies::new()?)),
+        metrics: registry.clone(),
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
     let node = AgentConfig {
@@ -289,6 +296,7 @@ pub fn run(a: DevArgs) -> Result<ExitCode> {
         router: Default::default(),
         containers: a.containers.config(&a.data_dir.join("node"))?,
         tls: node_tls,
+        metrics: registry.clone(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -303,6 +311,13 @@ pub fn run(a: DevArgs) -> Result<ExitCode> {
             .into_iter()
             .map(|r| super::control::AbortOnDrop(tokio::spawn(r)))
             .collect();
+        let metrics = match a.metrics_addr {
+            Some(addr) => super::metrics::listen(addr, registry.clone()).await?,
+            None => match super::metrics::listen(DEFAULT_METRICS, registry.clone()).await {
+                Ok(at) => at,
+                Err(_) => super::metrics::listen(([127, 0, 0, 1], 0).into(), registry.clone()).await?,
+            },
+        };
         let control = tokio::spawn(server::run(member, stopped(stop_rx.clone())));
         let mut client_api = api_ready(&target).await?;
         let config = write_config(&a.data_dir, &api, &admin)?;
@@ -322,6 +337,7 @@ pub fn run(a: DevArgs) -> Result<ExitCode> {
             "  kubectl KUBECONFIG={} kubectl get pods",
             kubeconfig.display()
         );
+        println!("  metrics curl http://{metrics}/metrics");
         match apply_example(&target).await? {
             Some(name) => {
                 let ready = endpoints(&mut client_api, &name).await;

@@ -38,6 +38,7 @@ mod get;
 mod join;
 mod kubeconfig;
 mod logs;
+mod metrics;
 mod new;
 mod node;
 mod nodes;
@@ -151,6 +152,10 @@ pub struct DevArgs {
     /// Address of the HTTP ingress that routes to services.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub ingress_addr: SocketAddr,
+    /// Where Prometheus scrapes the cluster's metrics (http://ADDR/metrics). Default:
+    /// 127.0.0.1:9464, or any free port when that one is taken.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
     #[command(flatten)]
     pub containers: ContainerArgs,
 }
@@ -227,6 +232,10 @@ pub struct NodeArgs {
     /// machine.
     #[arg(long, default_value = "0.0.0.0:0")]
     pub listen: SocketAddr,
+    /// Serve Prometheus metrics (the agent's, its pods' usage, the router's) at
+    /// http://ADDR/metrics over plain HTTP; off when not given.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
     /// Seconds between heartbeats (the control plane marks a node unreachable after
     /// `--node-monitor-grace-seconds` without one).
     #[arg(long, default_value_t = 1)]

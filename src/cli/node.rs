@@ -150,7 +150,12 @@ pub fn run(a: NodeArgs) -> Result<ExitCode> {
         router,
         containers,
         tls,
+        metrics: super::metrics::registry(),
     };
+    if let Some(addr) = a.metrics_addr {
+        let at = rt.block_on(super::metrics::listen(addr, config.metrics.clone()))?;
+        tracing::info!(%at, "serving metrics at /metrics");
+    }
     rt.block_on(agent::run(config, async {
         let _ = tokio::signal::ctrl_c().await;
     }))

@@ -26,6 +26,7 @@
 //! - `fields`: field selectors (`spec.nodeName`, `status.phase`, name, namespace).
 //! - `watch`: following the history for one watch; selections entered and left.
 //! - `status`: the one place store and decoding errors become gRPC statuses.
+//! - `metrics`: the API's request counters, latencies and open watch streams.
 
 mod admission;
 mod apply;
@@ -36,6 +37,7 @@ mod events;
 mod fields;
 mod logs;
 mod managed;
+pub mod metrics;
 mod namespaces;
 pub(crate) mod objects;
 mod pages;

@@ -16,6 +16,7 @@ use super::attributes::{Attributes, verb};
 use super::audit::{Audit, Origin};
 use super::authorizer::{Authorizer, forbidden};
 use super::{escalation, node, requester};
+use crate::api::metrics::{ApiMetrics, Call};
 use crate::api::objects::{WatchStream, configuration, decode, kind, writer};
 use crate::api::status;
 use crate::api::{ArtifactApi, LogApi, ObjectApi};
@@ -27,6 +28,8 @@ pub struct Guarded<T> {
     pub inner: Arc<T>,
     pub authz: Authorizer,
     pub audit: Audit,
+    /// Requests by verb, resource and code, and their latency.
+    pub metrics: ApiMetrics,
 }
 
 impl<T> Guarded<T> {
@@ -35,7 +38,14 @@ impl<T> Guarded<T> {
             inner,
             authz,
             audit,
+            metrics: ApiMetrics::default(),
         }
+    }
+
+    /// Counts calls into `m` (the member's registered series).
+    pub fn measured(mut self, m: ApiMetrics) -> Self {
+        self.metrics = m;
+        self
     }
 
     /// Authorizes `a` for `who`, runs `body` if allowed, and audits the call (with
@@ -48,10 +58,12 @@ impl<T> Guarded<T> {
         extra: &[(&'static str, String)],
         body: impl std::future::Future<Output = Result<R, Status>>,
     ) -> Result<R, Status> {
+        let started = std::time::Instant::now();
         let d = match self.authz.decide(who, a) {
             Ok(d) => d,
             Err(e) => {
                 self.audit.record(who, from, a, None, Err(&e), extra);
+                self.measure(a, Err(&e), started);
                 return Err(e);
             }
         };
@@ -71,7 +83,22 @@ impl<T> Guarded<T> {
             result.as_ref().map(|_| ()),
             extra,
         );
+        self.measure(a, result.as_ref().map(|_| ()), started);
         result
+    }
+
+    fn measure(&self, a: &Attributes, result: Result<(), &Status>, started: std::time::Instant) {
+        let code = match result {
+            Ok(()) => 200,
+            Err(s) => crate::rest::code_and_reason(s.code()).0,
+        };
+        let call = Call {
+            verb: &a.verb,
+            group: &a.group,
+            resource: &a.resource,
+            subresource: &a.subresource,
+        };
+        self.metrics.request(&call, code, started.elapsed());
     }
 }
 
@@ -226,8 +253,17 @@ impl ObjectService for Guarded<ObjectApi> {
     async fn watch(&self, r: Request<WatchRequest>) -> Result<Response<WatchStream>, Status> {
         let (who, from) = (requester(r.extensions())?.clone(), Origin::of(&r));
         let w = r.get_ref();
-        let a = Attributes::kind(verb::WATCH, kind(&w.kind)?, &w.namespace, "");
-        self.run(&who, &from, &a, &[], self.inner.watch(r)).await
+        let kind = kind(&w.kind)?;
+        let a = Attributes::kind(verb::WATCH, kind, &w.namespace, "");
+        let open = self.metrics.watching(kind.resource());
+        let stream = self.run(&who, &from, &a, &[], self.inner.watch(r)).await?;
+        // The stream counts as open until it is dropped.
+        Ok(stream.map(|s| -> WatchStream {
+            Box::pin(tokio_stream::StreamExt::map(s, move |e| {
+                let _open = &open;
+                e
+            }))
+        }))
     }
 
     async fn delete(&self, r: Request<DeleteRequest>) -> Result<Response<DeleteResponse>, Status> {

@@ -12,33 +12,39 @@
 //! - `node_ipam`: every node's range of the cluster CIDR for its container pods.
 //! - `endpoints`: each Service's ready and unready pod addresses.
 //! - `gc`: objects whose owner (or pods whose node) never existed or is gone.
+//! - `metrics`: reconciles by result, their duration, work queue depth.
 
 pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;
 pub mod gc;
 pub mod job;
+pub mod metrics;
 pub mod node_ipam;
 pub mod node_lifecycle;
 pub mod pods;
 pub mod replicaset;
 pub mod runner;
 
+pub use metrics::ControllerMetrics;
+
 use crate::machinery::cache::Cache;
 use crate::machinery::client::Client;
 use crate::machinery::leader::Tasks;
 
 /// How the controllers run.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Config {
     pub lifecycle: node_lifecycle::Timing,
     pub cluster_cidr: node_ipam::ClusterCidr,
+    /// Where their series go (the member's registry).
+    pub metrics: ControllerMetrics,
 }
 
 /// Starts every controller, each with its number of workers.
 pub fn start(tasks: &mut Tasks, cache: &Cache, client: &Client, config: Config) {
     let client = client.with_cache(cache);
-    let (c, k) = (cache, &client);
+    let (c, k, m) = (cache, &client, &config.metrics);
     tasks.spawn(runner::run(
         replicaset::ReplicaSetController {
             cache: c.clone(),
@@ -46,6 +52,7 @@ pub fn start(tasks: &mut Tasks, cache: &Cache, client: &Client, config: Config) 
         },
         c.clone(),
         4,
+        m.clone(),
     ));
     tasks.spawn(runner::run(
         deployment::DeploymentController {
@@ -54,6 +61,7 @@ pub fn start(tasks: &mut Tasks, cache: &Cache, client: &Client, config: Config) 
         },
         c.clone(),
         2,
+        m.clone(),
     ));
     tasks.spawn(runner::run(
         job::JobController {
@@ -62,6 +70,7 @@ pub fn start(tasks: &mut Tasks, cache: &Cache, client: &Client, config: Config) 
         },
         c.clone(),
         2,
+        m.clone(),
     ));
     tasks.spawn(runner::run(
         daemonset::DaemonSetController {
@@ -70,6 +79,7 @@ pub fn start(tasks: &mut Tasks, cache: &Cache, client: &Client, config: Config) 
         },
         c.clone(),
         2,
+        m.clone(),
     ));
     tasks.spawn(runner::run(
         endpoints::EndpointsController {
@@ -78,17 +88,20 @@ pub fn start(tasks: &mut Tasks, cache: &Cache, client: &Client, config: Config) 
         },
         c.clone(),
         2,
+        m.clone(),
     ));
     tasks.spawn(runner::run(
         node_lifecycle::NodeLifecycle::new(c.clone(), k.clone(), config.lifecycle),
         c.clone(),
         2,
+        m.clone(),
     ));
     // One worker: ranges are handed out one at a time.
     tasks.spawn(runner::run(
         node_ipam::NodeIpam::new(c.clone(), k.clone(), config.cluster_cidr),
         c.clone(),
         1,
+        m.clone(),
     ));
     tasks.spawn(gc::run(c.clone(), client));
 }

@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use skiff_proto::Kind;
 use tokio::sync::broadcast::error::RecvError;
@@ -13,6 +13,8 @@ use tonic::Status;
 use crate::machinery::cache::{Cache, Change};
 use crate::machinery::client::stale;
 use crate::machinery::queue::Queue;
+
+use super::metrics::{ControllerMetrics, Reconciled};
 
 /// What a reconcile asks for next.
 pub type Next = Result<Option<Duration>, Status>;
@@ -32,31 +34,38 @@ pub trait Reconciler: Send + Sync + 'static {
     fn reconcile(&self, key: &str) -> impl Future<Output = Next> + Send;
 }
 
-/// Runs `r` with `workers` workers until the task is dropped.
-pub async fn run<R: Reconciler>(r: R, cache: Cache, workers: usize) {
+/// Runs `r` with `workers` workers until the task is dropped, counting into `metrics`.
+pub async fn run<R: Reconciler>(r: R, cache: Cache, workers: usize, metrics: ControllerMetrics) {
     let r = Arc::new(r);
     let queue: Queue<String> = Queue::new(Duration::from_secs(30));
     let mut changes = cache.subscribe();
     // Everything once at the start: the cache may have listed before we subscribed.
     let all = |queue: &Queue<String>| {
-        for s in cache.list(R::KIND, None) {
+        let objects = cache.list(R::KIND, None);
+        for s in &objects {
             queue.add(crate::store::key::of(&s.object));
         }
+        metrics.queued(R::NAME, objects.len(), queue.len());
     };
     all(&queue);
     let mut tasks = crate::machinery::leader::Tasks::new();
     for _ in 0..workers.max(1) {
-        tasks.spawn(work(r.clone(), queue.clone()));
+        tasks.spawn(work(r.clone(), queue.clone(), metrics.clone()));
     }
+    // A member that stops leading leaves no stale depth behind.
+    let _empty = Emptied(metrics.clone(), R::NAME);
     loop {
         match changes.recv().await {
             Ok(b) if b.relisted => all(&queue),
             Ok(b) => {
+                let mut n = 0;
                 for c in &b.changes {
                     for k in r.keys(c, &cache) {
                         queue.add(k);
+                        n += 1;
                     }
                 }
+                metrics.queued(R::NAME, n, queue.len());
             }
             Err(RecvError::Lagged(_)) => all(&queue),
             Err(RecvError::Closed) => return,
@@ -64,25 +73,42 @@ pub async fn run<R: Reconciler>(r: R, cache: Cache, workers: usize) {
     }
 }
 
-async fn work<R: Reconciler>(r: Arc<R>, queue: Queue<String>) {
+/// Sets a controller's queue depth to zero when its loop ends.
+struct Emptied(ControllerMetrics, &'static str);
+
+impl Drop for Emptied {
+    fn drop(&mut self) {
+        self.0.depth(self.1, 0);
+    }
+}
+
+async fn work<R: Reconciler>(r: Arc<R>, queue: Queue<String>, metrics: ControllerMetrics) {
     loop {
         let k = queue.next().await;
-        match r.reconcile(&k).await {
+        metrics.depth(R::NAME, queue.len());
+        let started = Instant::now();
+        let result = match r.reconcile(&k).await {
             Ok(after) => {
                 queue.forget(&k);
                 if let Some(d) = after {
                     queue.add_after(k.clone(), d);
+                    Reconciled::RequeueAfter
+                } else {
+                    Reconciled::Success
                 }
             }
             Err(e) if stale(&e) => {
                 tracing::debug!(controller = R::NAME, key = %k, error = %e.message(), "lost a race; reconciling again");
                 queue.retry(k.clone());
+                Reconciled::Conflict
             }
             Err(e) => {
                 tracing::warn!(controller = R::NAME, key = %k, error = %e.message(), "reconcile failed; retrying");
                 queue.retry(k.clone());
+                Reconciled::Error
             }
-        }
+        };
+        metrics.reconciled(R::NAME, result, started.elapsed());
         queue.done(&k);
     }
 }

@@ -24,6 +24,7 @@ mod bodies;
 mod collection;
 mod discovery;
 mod errors;
+pub use errors::code_and_reason;
 mod logs;
 mod objects;
 mod openapi;

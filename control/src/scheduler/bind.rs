@@ -123,6 +123,42 @@ pub fn scheduled_message(p: &Pod) -> Option<&str> {
         .as_deref()
 }
 
+/// The binding of `pod` to `node` and its `Scheduled` event, as kube-scheduler records it.
+pub fn scheduled(store: &StoreHandle, pod: &Stored, node: &str) -> Option<Vec<Op>> {
+    let bind = binding(pod, node)?;
+    let mut ops = vec![bind];
+    let m = pod.object.metadata();
+    let message = format!("Successfully assigned {}/{} to {node}", m.namespace, m.name);
+    match crate::api::record_event(
+        store.state(),
+        &pod.object,
+        EventType::Normal,
+        "Scheduled",
+        &message,
+    ) {
+        Ok(op) => ops.push(op),
+        Err(e) => tracing::debug!(error = %e.message(), "recording Scheduled"),
+    }
+    Some(ops)
+}
+
+/// The event on a pod evicted to make room for `by` on `node`.
+pub fn preempted(store: &StoreHandle, victim: &Object, by: &Pod, node: &str) -> Option<Op> {
+    let message = format!(
+        "Preempted by pod {} on node {node}",
+        by.metadata.uid.as_deref().unwrap_or(&by.metadata.name)
+    );
+    crate::api::record_event(
+        store.state(),
+        victim,
+        EventType::Normal,
+        "Preempted",
+        &message,
+    )
+    .inspect_err(|e| tracing::debug!(error = %e.message(), "recording Preempted"))
+    .ok()
+}
+
 /// The writes that say why `pod` fits nowhere: its condition and an event; none when it
 /// already says so.
 pub fn unschedulable(store: &StoreHandle, pod: &Arc<Stored>, message: &str) -> Option<Vec<Op>> {

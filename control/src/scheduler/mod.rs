@@ -26,10 +26,12 @@
 //! - `bind`: committing bindings and unschedulable conditions in batches.
 //! - `preempt`: choosing the fewest, lowest-priority pods to evict for a pod.
 //! - `config`: the cluster-wide policy (ConfigMap `default/skiff-scheduler`).
+//! - `metrics`: queue depth, attempts by result, cycle and binding latency, preemptions.
 
 pub mod bind;
 pub mod config;
 pub mod framework;
+pub mod metrics;
 pub mod plugins;
 pub mod preempt;
 pub mod resources;
@@ -52,16 +54,20 @@ use crate::machinery::client::Client;
 use crate::machinery::queue::Queue;
 use crate::store::StoreHandle;
 use framework::{Profile, Sampling};
+use metrics::Attempt;
+pub use metrics::SchedulerMetrics;
 use snapshot::{PodInfo, Snapshot};
 
 /// How the scheduler runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Config {
     pub sampling: Sampling,
     /// Pods placed per cycle (and so per batch of bindings).
     pub batch: usize,
     /// How often every unschedulable pod is tried again even without a cluster change.
     pub flush: Duration,
+    /// Where its series go (the member's registry).
+    pub metrics: SchedulerMetrics,
 }
 
 impl Default for Config {
@@ -70,6 +76,7 @@ impl Default for Config {
             sampling: Sampling::default(),
             batch: 1000,
             flush: Duration::from_secs(30),
+            metrics: SchedulerMetrics::default(),
         }
     }
 }
@@ -93,6 +100,7 @@ struct Scheduler {
     queue: Queue<String>,
     unschedulable: HashSet<String>,
     start: usize,
+    metrics: SchedulerMetrics,
 }
 
 /// Runs the scheduler until the task is dropped. `client` evicts preempted pods.
@@ -104,6 +112,7 @@ pub async fn run(store: StoreHandle, cache: Cache, client: Client, config: Confi
         queue: Queue::with_backoff(Duration::from_secs(1), Duration::from_secs(10)),
         unschedulable: HashSet::new(),
         start: 0,
+        metrics: config.metrics.clone(),
         client: client.with_cache(&cache),
         store,
         cache,
@@ -131,6 +140,7 @@ pub async fn run(store: StoreHandle, cache: Cache, client: Client, config: Confi
             }
             _ = flush.tick() => s.retry_unschedulable(),
         }
+        s.metrics.pending(s.queue.len(), s.unschedulable.len());
     }
 }
 
@@ -264,6 +274,7 @@ impl Scheduler {
             .collect();
         // Higher priority first, then in the order they came.
         pods.sort_by_key(|p| std::cmp::Reverse(p.priority));
+        let started = std::time::Instant::now();
         let plan = framework::plan(
             &self.profile,
             &mut self.snapshot,
@@ -271,17 +282,23 @@ impl Scheduler {
             pods,
             &mut self.start,
         );
+        self.metrics.cycle(started.elapsed());
         let binds = plan
             .placements
             .iter()
             .filter_map(|(pod, p)| {
                 Some(bind::Write {
                     key: pod.key.clone(),
-                    ops: vec![bind::binding(&pod.pod, &p.node)?],
+                    ops: bind::scheduled(&self.store, &pod.pod, &p.node)?,
                 })
             })
             .collect();
+        let started = std::time::Instant::now();
         let bound = bind::commit(&self.store, binds).await;
+        self.metrics.binding(started.elapsed());
+        self.metrics
+            .attempts(Attempt::Scheduled, bound.written.len());
+        self.metrics.attempts(Attempt::Error, bound.lost.len());
         for k in &bound.lost {
             self.snapshot.forget(k);
             self.queue.retry(k.clone());
@@ -296,6 +313,7 @@ impl Scheduler {
             }
             let message = diagnosis.message();
             tracing::debug!(pod = %pod.key, %message, "unschedulable");
+            self.metrics.attempts(Attempt::Unschedulable, 1);
             self.unschedulable.insert(pod.key.clone());
             if let Some(ops) = bind::unschedulable(&self.store, &pod.pod, &message) {
                 notes.push(bind::Write {
@@ -326,6 +344,8 @@ impl Scheduler {
         };
         let Some(p) = found else { return false };
         tracing::info!(pod = %pod.key, node = %p.node, victims = p.victims.len(), "preempting");
+        self.metrics.preempted(p.victims.len());
+        let mut events = Vec::new();
         for v in &p.victims {
             let Some(s) = self.cache.get_key(Kind::Pod, v) else {
                 continue;
@@ -336,7 +356,16 @@ impl Scheduler {
                 .delete(Kind::Pod, &m.namespace, &m.name, Some(s.revision))
                 .await
             {
-                Ok(()) => {}
+                Ok(()) => {
+                    if let Object::Pod(by) = &pod.pod.object
+                        && let Some(op) = bind::preempted(&self.store, &s.object, by, &p.node)
+                    {
+                        events.push(bind::Write {
+                            key: v.clone(),
+                            ops: vec![op],
+                        });
+                    }
+                }
                 Err(e) if crate::machinery::client::stale(&e) => {}
                 Err(e) => {
                     tracing::warn!(victim = %v, error = %e.message(), "preemption");
@@ -344,6 +373,7 @@ impl Scheduler {
                 }
             }
         }
+        bind::commit(&self.store, events).await;
         if let Some(ops) = bind::nominated(&pod.pod, &p.node, p.victims.len()) {
             let _ = bind::commit(
                 &self.store,

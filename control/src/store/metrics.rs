@@ -1,6 +1,6 @@
-//! The store's counters (prometheus-client), kept from the start so `/metrics` can expose
-//! them when it lands: raft term and leader changes, commit and applied index, how long
-//! proposals take to apply, and how long each durable write (fsync) takes.
+//! The store's series (prometheus-client): raft term, leadership and leader changes,
+//! commit and applied index and the lag between them, how long proposals take to apply,
+//! and how long each durable write (fsync) takes.
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -14,6 +14,10 @@ pub struct StoreMetrics {
     pub leader_changes: Counter,
     pub commit_index: Gauge,
     pub applied_index: Gauge,
+    /// Committed entries not yet applied here.
+    pub apply_lag: Gauge,
+    /// 1 on the leader, 0 elsewhere.
+    pub is_leader: Gauge,
     /// From proposal to applied on the proposing member.
     pub proposal_seconds: Histogram,
     /// One durable redb commit of the raft log.
@@ -29,6 +33,8 @@ impl Default for StoreMetrics {
             leader_changes: Counter::default(),
             commit_index: Gauge::default(),
             applied_index: Gauge::default(),
+            apply_lag: Gauge::default(),
+            is_leader: Gauge::default(),
             proposal_seconds: Histogram::new(buckets()),
             fsync_seconds: Histogram::new(buckets()),
         }
@@ -54,6 +60,16 @@ impl StoreMetrics {
             "applied_index",
             "Index applied to the state machine",
             self.applied_index.clone(),
+        );
+        r.register(
+            "apply_lag",
+            "Committed raft entries this member has not applied yet",
+            self.apply_lag.clone(),
+        );
+        r.register(
+            "is_leader",
+            "1 when this member leads the raft group",
+            self.is_leader.clone(),
         );
         r.register(
             "proposal_seconds",

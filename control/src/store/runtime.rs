@@ -216,6 +216,10 @@ async fn run(
         metrics.term.set(m.term() as i64);
         metrics.commit_index.set(m.commit_index() as i64);
         metrics.applied_index.set(now as i64);
+        metrics
+            .apply_lag
+            .set(m.commit_index().saturating_sub(now) as i64);
+        metrics.is_leader.set(i64::from(leader == Some(m.id())));
         if out.removed {
             tracing::warn!(id = m.id(), "this member was removed from the cluster");
             return Err(Error::Removed { id: m.id() });

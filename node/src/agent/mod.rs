@@ -59,6 +59,7 @@ pub use backoff::BackoffPolicy;
 use crate::Error;
 use crate::cluster::{self, ControlPlane, PodApi};
 use crate::logs::LogPolicy;
+use crate::metrics::NodeMetrics;
 use crate::router::{Locals, Router, RouterLimits};
 use crate::runtime::{ContainerConfig, ContainerRuntime, Runtimes, WasmRuntime};
 use crate::wasm::{CompileCache, Host, HostConfig};
@@ -105,6 +106,9 @@ pub struct AgentConfig {
     /// The node's certificate (`system:node:NAME`) and the cluster CA: the agent's API
     /// serves members only, and it reaches the control plane with it.
     pub tls: skiff_pki::Tls,
+    /// Where the agent's series are registered (served by whoever holds the registry:
+    /// `skiff node --metrics-addr`).
+    pub metrics: Arc<std::sync::Mutex<prometheus_client::registry::Registry>>,
 }
 
 /// What every pod worker shares.
@@ -121,6 +125,7 @@ pub struct Shared {
     /// Where container pods' DNS and in-cluster calls are answered.
     gateways: gateway::Gateways,
     usage_interval: Duration,
+    metrics: NodeMetrics,
 }
 
 impl Shared {
@@ -206,7 +211,14 @@ pub async fn run(
         cp.clone(),
     )));
     tracing::info!(node = %config.name, ingress = %config.ingress, "router listening");
-    let wasm = Arc::new(WasmRuntime::new(host, cache, cp.clone(), locals));
+    let metrics = NodeMetrics::default();
+    {
+        let mut r = config.metrics.lock().unwrap_or_else(|p| p.into_inner());
+        metrics.register(&mut r);
+        router.register_metrics(&mut r);
+    }
+    let wasm =
+        Arc::new(WasmRuntime::new(host, cache, cp.clone(), locals).measured(metrics.clone()));
     router.set_activator(Arc::new(activate::NodeActivator {
         runtime: wasm.clone(),
         cp: cp.clone(),
@@ -221,7 +233,7 @@ pub async fn run(
     let containers = match &config.containers {
         Some(c) => match ContainerRuntime::new(c.clone()).await {
             Ok(rt) => {
-                let rt = Arc::new(rt);
+                let rt = Arc::new(rt.measured(metrics.clone()));
                 runtimes.add("", rt.clone());
                 Some(rt)
             }
@@ -245,6 +257,7 @@ pub async fn run(
         router,
         gateways: gateway::Gateways::default(),
         usage_interval: config.usage_interval,
+        metrics: metrics.clone(),
     });
     let beat = {
         let (shared, config, cp) = (shared.clone(), config.clone(), cp.clone());

@@ -23,6 +23,7 @@ use super::settings::{grace, limits, security};
 use super::status::PodState;
 use super::{Shared, given, probe};
 use crate::logs::{self, LogFile};
+use crate::metrics::{Listed, PodEntry};
 use crate::runtime::{
     NotStarted, Outcome, PodRef, Pull, Running, Sandbox, StartSpec, Usage, WorkloadRuntime,
 };
@@ -56,6 +57,10 @@ struct PodCtx {
     reported: AtomicBool,
     dir: std::path::PathBuf,
     events: PodEvents,
+    /// The pod in the node's series (its phase kept current).
+    listed: Listed,
+    /// `wasm` or `container`, for the series.
+    runtime_name: &'static str,
 }
 
 /// How long a pod's containers may take to start before the pod's address and waiting
@@ -82,13 +87,35 @@ pub async fn run_pod(shared: Arc<Shared>, pod: Pod, mut stop: Stop) {
         state.pod_ip = Some(sandbox.ip().to_string());
     }
     // Its in-cluster calls come from its address.
-    let _address = shared
-        .router
-        .register_pod(sandbox.ip(), &pod.metadata.namespace);
+    let address =
+        shared
+            .router
+            .register_pod(sandbox.ip(), &pod.metadata.namespace, &pod.metadata.name);
     let usage = state.usage.clone();
+    let containers: Vec<&str> = pod
+        .spec
+        .containers
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    let listed = shared.metrics.pods.add(
+        pod.metadata.uid.as_deref().unwrap_or(&pod.metadata.name),
+        PodEntry::new(
+            &pod.metadata.namespace,
+            &pod.metadata.name,
+            &containers,
+            usage.clone(),
+            Some(address.traffic().clone()),
+        ),
+    );
     let state = Arc::new(Mutex::new(state));
     let cx = Arc::new(PodCtx {
         usage,
+        listed,
+        runtime_name: match runtime.kind() {
+            skiff_proto::model::node::Runtime::Wasm => "wasm",
+            skiff_proto::model::node::Runtime::Oci => "container",
+        },
         reported: AtomicBool::new(false),
         dir: shared.pod_dir(&pod),
         events: PodEvents::new(shared.api.clone(), &pod, &shared.host_ip),
@@ -220,6 +247,7 @@ async fn report(cx: &PodCtx) {
 /// Writes the status of the state `s` holds locked.
 async fn write_status(cx: &PodCtx, mut s: tokio::sync::MutexGuard<'_, PodState>) {
     let status = s.status();
+    cx.listed.entry.set_phase(status.phase);
     cx.reported.store(true, Ordering::Release);
     if let Err(e) = cx.shared.report(&cx.pod, &status).await {
         tracing::warn!(pod = %cx.pod.metadata.name, error = %e, "reporting pod status");
@@ -448,6 +476,9 @@ async fn run_container(
             ..Default::default()
         };
         set(cx, slot, running).await;
+        if launched.pulled.is_some() {
+            cx.shared.metrics.started(cx.runtime_name);
+        }
         launched.record_events(cx, c);
         let mut run = launched.run;
         let began = Instant::now();
@@ -520,6 +551,7 @@ async fn run_container(
                 c.name, pod.metadata.name
             ),
         );
+        cx.shared.metrics.restarted(cx.runtime_name);
         {
             let mut s = state.lock().await;
             s.restarted(slot);

@@ -75,6 +75,7 @@ fn fixture() -> Fixture {
         ),
         gateways: Default::default(),
         usage_interval: Duration::from_secs(3600),
+        metrics: Default::default(),
     });
     Fixture {
         _dir: dir,
@@ -166,9 +167,34 @@ async fn a_failing_container_restarts_with_back_off_as_the_policy_says() {
             .as_ref()
             .is_some_and(|w| w.reason.as_deref() == Some("CrashLoopBackOff"))
     }));
+    // The node's series count the restarts and list the pod while it is here.
+    let mut registry = prometheus_client::registry::Registry::default();
+    f.shared.metrics.register(&mut registry);
+    let scrape = || {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        text
+    };
+    let text = scrape();
+    let restarts: f64 = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("skiff_agent_container_restarts_total{runtime=\"container\"} ")
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no restarts series in\n{text}"));
+    assert!(restarts >= 2.0, "{text}");
+    assert!(
+        text.contains("container_cpu_usage_seconds_total{namespace=\"default\",pod=\"p\""),
+        "{text}"
+    );
     stop.send(Some(Duration::from_secs(1))).unwrap();
     task.await.unwrap();
     assert_eq!(f.fake.journal.entries().last().unwrap(), "remove uid-1");
+    assert!(
+        !scrape().contains("pod=\"p\""),
+        "the pod's series went with it"
+    );
 }
 
 #[tokio::test]

@@ -177,6 +177,11 @@ impl ImageStore {
             .await
     }
 
+    /// Whether `reference` is here, all its layers with it.
+    pub fn is_present(&self, reference: &str) -> bool {
+        self.present(reference).is_some()
+    }
+
     /// The image recorded for `reference`, when all its layers are here.
     fn present(&self, reference: &str) -> Option<Arc<Image>> {
         let record = self

@@ -117,7 +117,11 @@ impl Router {
             }
             let start = Instant::now();
             let outstanding = ep.begin();
-            let sent = self.upstreams.send(&ep, r).await;
+            let sent = if ep.via == Via::Local {
+                self.call_local(ep.addr, r).await
+            } else {
+                self.upstreams.send(&ep, r).await
+            };
             drop(outstanding);
             match sent {
                 Ok(resp) => {
@@ -181,7 +185,7 @@ impl Router {
         }
         // No timeout here: the sending router holds the route's deadline, and drops the
         // connection (and with it this request) when it passes.
-        let resp = match self.upstreams.local(addr, req).await {
+        let resp = match self.call_local(addr, req).await {
             Ok(mut r) => {
                 // Only this router may say nothing was sent; a pod may not.
                 r.headers_mut().remove(NOT_SENT_HEADER);
@@ -192,6 +196,27 @@ impl Router {
         };
         self.log("forwarded", &method, "", &path, resp.status(), start);
         resp
+    }
+}
+
+impl Router {
+    /// Calls the pod on this node at `addr`, counting the request in its traffic.
+    async fn call_local(
+        &self,
+        addr: std::net::SocketAddr,
+        req: Request<Body>,
+    ) -> Result<Response<Body>, Failure> {
+        let Some(traffic) = self.traffic_of(addr.ip()) else {
+            return self.upstreams.local(addr, req).await;
+        };
+        let flight = traffic.begin();
+        let r = self.upstreams.local(addr, req).await;
+        match &r {
+            Ok(resp) => flight.answered(resp.status().as_u16()),
+            Err(Failure::NotSent(..)) => flight.not_sent(),
+            Err(Failure::Failed(_)) => drop(flight),
+        }
+        r
     }
 }
 

@@ -1,6 +1,8 @@
 //! The router's counters and latency histograms, per route and per endpoint, in the
-//! Prometheus text format (`prometheus-client`), and its access log.
+//! Prometheus text format (`prometheus-client`), and its access log. An endpoint's series
+//! go when it leaves the table, so pods coming and going do not pile series up.
 
+use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -41,43 +43,24 @@ pub struct Metrics {
     route_latency: Histograms<RouteLabel>,
     endpoint_requests: Family<EndpointLabels, Counter>,
     endpoint_latency: Histograms<EndpointLabels>,
+    /// The endpoints that have series.
+    endpoints: Mutex<HashSet<EndpointLabels>>,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("skiff_router");
-        let requests = Family::<RouteCode, Counter>::default();
-        let route_latency = Histograms::<RouteLabel>::new_with_constructor(latency as fn() -> _);
-        let endpoint_requests = Family::<EndpointLabels, Counter>::default();
-        let endpoint_latency =
-            Histograms::<EndpointLabels>::new_with_constructor(latency as fn() -> _);
-        registry.register(
-            "requests",
-            "Requests answered, by route and status code",
-            requests.clone(),
-        );
-        registry.register(
-            "request_duration_seconds",
-            "Time from a request's arrival to its response head, by route",
-            route_latency.clone(),
-        );
-        registry.register(
-            "endpoint_requests",
-            "Requests sent to each endpoint, by Service and endpoint address",
-            endpoint_requests.clone(),
-        );
-        registry.register(
-            "endpoint_duration_seconds",
-            "Time an endpoint took to answer (response head), by Service and endpoint",
-            endpoint_latency.clone(),
-        );
-        Metrics {
-            registry: Mutex::new(registry),
-            requests,
-            route_latency,
-            endpoint_requests,
-            endpoint_latency,
-        }
+        let m = Metrics {
+            registry: Mutex::new(Registry::default()),
+            requests: Family::default(),
+            route_latency: Histograms::new_with_constructor(latency as fn() -> _),
+            endpoint_requests: Family::default(),
+            endpoint_latency: Histograms::new_with_constructor(latency as fn() -> _),
+            endpoints: Mutex::default(),
+        };
+        let mut own = Registry::default();
+        m.register(&mut own);
+        *m.registry.lock().unwrap_or_else(|p| p.into_inner()) = own;
+        m
     }
 }
 
@@ -103,10 +86,56 @@ impl Metrics {
             service: service.to_owned(),
             endpoint: endpoint.to_owned(),
         };
+        // Only an endpoint's first request takes the lock of the set.
+        let new = self.endpoint_requests.get(&l).is_none();
         self.endpoint_requests.get_or_create(&l).inc();
         self.endpoint_latency
             .get_or_create(&l)
             .observe(took.as_secs_f64());
+        if new {
+            self.endpoints
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(l);
+        }
+    }
+
+    /// Drops the series of endpoints not in `current` (`(service, endpoint)` pairs).
+    pub fn keep_endpoints(&self, current: &HashSet<(String, String)>) {
+        let mut seen = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
+        seen.retain(|l| {
+            let keep = current.contains(&(l.service.clone(), l.endpoint.clone()));
+            if !keep {
+                self.endpoint_requests.remove(l);
+                self.endpoint_latency.remove(l);
+            }
+            keep
+        });
+    }
+
+    /// Registers the router's series in `registry` too (the node's `/metrics`).
+    pub fn register(&self, registry: &mut Registry) {
+        let r = registry.sub_registry_with_prefix("skiff_router");
+        r.register(
+            "requests",
+            "Requests answered, by route and status code",
+            self.requests.clone(),
+        );
+        r.register(
+            "request_duration_seconds",
+            "Time from a request's arrival to its response head, by route",
+            self.route_latency.clone(),
+        );
+        r.register(
+            "endpoint_requests",
+            "Requests sent to each endpoint, by Service and endpoint address",
+            self.endpoint_requests.clone(),
+        );
+        r.register(
+            "endpoint_duration_seconds",
+            "Time an endpoint took to answer (response head), by Service and endpoint",
+            self.endpoint_latency.clone(),
+        );
     }
 
     /// Everything, in the Prometheus text format.

@@ -18,6 +18,8 @@
 //! - `sources`: Services, Endpoints, Ingresses, HTTPRoutes and Nodes, watched and turned
 //!   into the table.
 //! - `metrics`: counters and histograms per route and per endpoint.
+//! - `traffic`: what each pod on this node is asked (in flight, answered, errors,
+//!   latency), for the autoscaler and the per-pod series.
 //! - `activate`: scale from zero: waking a Deployment, holding requests meanwhile.
 //! - `dns`: the pods' resolver for Service names, on the pod network's gateway.
 
@@ -34,6 +36,7 @@ mod peer;
 mod proxy;
 mod sources;
 pub mod table;
+pub mod traffic;
 
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock, RwLock};
@@ -52,6 +55,7 @@ pub use table::Table;
 
 use balance::Backend;
 use proxy::{ENDPOINT_HEADER, Upstreams};
+use traffic::Traffic;
 
 /// A request or response body as `wasi:http` and the router pass it on.
 pub type Body = wasmtime_wasi_http::WasiBody;
@@ -101,14 +105,23 @@ pub struct Router {
     held: tokio::sync::Semaphore,
     /// Itself, for the in-cluster calls of instances it wakes.
     me: std::sync::Weak<Router>,
-    /// The namespaces of this node's pods, by address (for their in-cluster calls).
-    pods: RwLock<std::collections::HashMap<IpAddr, String>>,
+    /// This node's pods by address: their namespace (for their in-cluster calls) and
+    /// what they are asked.
+    pods: RwLock<std::collections::HashMap<IpAddr, Arc<Traffic>>>,
 }
 
 /// A pod's place in the router's address book, given back when dropped.
 pub struct PodAddress {
     router: Arc<Router>,
     ip: IpAddr,
+    traffic: Arc<Traffic>,
+}
+
+impl PodAddress {
+    /// What the pod is asked.
+    pub fn traffic(&self) -> &Arc<Traffic> {
+        &self.traffic
+    }
 }
 
 impl Drop for PodAddress {
@@ -220,8 +233,14 @@ impl Router {
 
     /// Puts `t` in use.
     pub fn set_table(&self, t: Table) {
+        self.metrics.keep_endpoints(&t.endpoint_labels());
         *self.table.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(t);
         self.built.send_modify(|n| *n += 1);
+    }
+
+    /// Registers the router's series in the node's registry.
+    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        self.metrics.register(registry);
     }
 
     /// The metrics, in the Prometheus text format.
@@ -237,23 +256,31 @@ impl Router {
 
     /// The namespace of the pod at `ip` on this node.
     pub fn pod_namespace(&self, ip: IpAddr) -> Option<String> {
+        self.traffic_of(ip).map(|t| t.namespace.clone())
+    }
+
+    /// Records that the pod `namespace/name` is at `ip` until the guard is dropped, and
+    /// counts what it is asked.
+    pub fn register_pod(self: &Arc<Self>, ip: IpAddr, namespace: &str, name: &str) -> PodAddress {
+        let traffic = Arc::new(Traffic::new(namespace, name));
+        self.pods
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(ip, traffic.clone());
+        PodAddress {
+            router: self.clone(),
+            ip,
+            traffic,
+        }
+    }
+
+    /// The counters of the pod at `ip` on this node.
+    fn traffic_of(&self, ip: IpAddr) -> Option<Arc<Traffic>> {
         self.pods
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(&ip)
             .cloned()
-    }
-
-    /// Records that the pod at `ip` is in `namespace` until the guard is dropped.
-    pub fn register_pod(self: &Arc<Self>, ip: IpAddr, namespace: &str) -> PodAddress {
-        self.pods
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(ip, namespace.to_owned());
-        PodAddress {
-            router: self.clone(),
-            ip,
-        }
     }
 
     /// A request from the ingress listener: routed (an endpoint it names is ignored; only

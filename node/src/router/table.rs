@@ -310,6 +310,20 @@ impl Table {
     }
 
     /// Whether `addr` is a ready endpoint of a pod on this node.
+    /// Every `(service, endpoint)` the table sends to, as the metrics label them.
+    pub fn endpoint_labels(&self) -> std::collections::HashSet<(String, String)> {
+        self.services
+            .values()
+            .flatten()
+            .flat_map(|b| {
+                let service = b.service.to_string();
+                b.endpoints
+                    .iter()
+                    .map(move |e| (service.clone(), e.label.to_string()))
+            })
+            .collect()
+    }
+
     pub fn is_local_endpoint(&self, addr: SocketAddr) -> bool {
         self.endpoints
             .iter()

@@ -103,6 +103,7 @@ impl Inner {
 /// OCI containers through runc.
 pub struct ContainerRuntime {
     inner: Arc<Inner>,
+    metrics: crate::metrics::NodeMetrics,
 }
 
 impl ContainerRuntime {
@@ -147,7 +148,14 @@ impl ContainerRuntime {
                 shims,
                 ready,
             }),
+            metrics: Default::default(),
         })
+    }
+
+    /// Counts pulls into `m` (the node's series).
+    pub fn measured(mut self, m: crate::metrics::NodeMetrics) -> Self {
+        self.metrics = m;
+        self
     }
 
     /// Gives pods addresses from `pod_cidr` (the Node's `spec.podCIDR`) once it is known.
@@ -256,11 +264,18 @@ impl WorkloadRuntime for ContainerRuntime {
 
     async fn prepare(&self, image: &str, pull: &Pull) -> Result<Arc<dyn Prepared>, NotStarted> {
         let policy = pull.policy.unwrap_or_else(|| default_policy(image));
-        let image = self
+        let pulls = policy == PullPolicy::Always || !self.inner.images.is_present(image);
+        let began = std::time::Instant::now();
+        let got = self
             .inner
             .images
             .image(image, policy, &pull.credentials)
-            .await?;
+            .await;
+        if pulls && policy != PullPolicy::Never {
+            self.metrics
+                .pulled("container", got.is_ok(), began.elapsed());
+        }
+        let image = got?;
         Ok(Arc::new(PreparedContainer {
             image,
             inner: self.inner.clone(),

@@ -65,6 +65,8 @@ pub struct WasmRuntime {
     locals: Arc<Locals>,
     /// The pods' addresses.
     network: Arc<PodNetwork>,
+    /// Fetches and compile times.
+    metrics: crate::metrics::NodeMetrics,
 }
 
 impl WasmRuntime {
@@ -85,7 +87,14 @@ impl WasmRuntime {
             http: Mutex::default(),
             locals,
             network: Arc::default(),
+            metrics: Default::default(),
         }
+    }
+
+    /// Counts fetches and compiles into `m` (the node's series).
+    pub fn measured(mut self, m: crate::metrics::NodeMetrics) -> Self {
+        self.metrics = m;
+        self
     }
 
     /// The compiled workload for the artifact with sha256 `hex`: from the cache, or
@@ -96,11 +105,11 @@ impl WasmRuntime {
         }
         self.compiles
             .run(&hex, async {
-                let bytes = self
-                    .source
-                    .fetch(&format!("sha256:{hex}"))
-                    .await
-                    .map_err(|e| NotStarted::new("ArtifactNotFound", e))?;
+                let began = std::time::Instant::now();
+                let fetched = self.source.fetch(&format!("sha256:{hex}")).await;
+                self.metrics
+                    .pulled("wasm", fetched.is_ok(), began.elapsed());
+                let bytes = fetched.map_err(|e| NotStarted::new("ArtifactNotFound", e))?;
                 self.compile(hex.clone(), bytes).await
             })
             .await
@@ -127,7 +136,10 @@ impl WasmRuntime {
         }
         self.pulls
             .run(&key, async {
-                let (hex, bytes) = pull::pull(r, credentials).await?;
+                let began = std::time::Instant::now();
+                let pulled = pull::pull(r, credentials).await;
+                self.metrics.pulled("wasm", pulled.is_ok(), began.elapsed());
+                let (hex, bytes) = pulled?;
                 let w = self.compile(hex.clone(), bytes).await?;
                 self.resolved
                     .lock()
@@ -197,8 +209,12 @@ impl WasmRuntime {
             .await
             .map_err(|e| NotStarted::new("InvalidComponent", format!("compiling: {e}")))?;
         let cache = self.cache.clone();
+        let began = std::time::Instant::now();
         match tokio::task::spawn_blocking(move || cache.load(&hex, || Ok(bytes))).await {
-            Ok(Ok(w)) => Ok(w),
+            Ok(Ok(w)) => {
+                self.metrics.compiled(began.elapsed());
+                Ok(w)
+            }
             Ok(Err(e @ Error::DigestMismatch { .. })) => {
                 Err(NotStarted::new("ArtifactNotFound", e.to_string()))
             }
