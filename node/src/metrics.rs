@@ -72,6 +72,15 @@ impl Default for NodeMetrics {
 
 impl NodeMetrics {
     pub fn register(&self, registry: &mut Registry) {
+        // Every runtime and result has a series from the start (zeros, not "no data").
+        for runtime in ["wasm", "container"] {
+            for result in ["success", "failure"] {
+                let _ = self.pulls.get_or_create(&Pull { runtime, result });
+            }
+            let _ = self.pull_seconds.get_or_create(&RuntimeLabel { runtime });
+            let _ = self.starts.get_or_create(&RuntimeLabel { runtime });
+            let _ = self.restarts.get_or_create(&RuntimeLabel { runtime });
+        }
         let r = registry.sub_registry_with_prefix("skiff_agent");
         r.register(
             "pulls",

@@ -8,6 +8,7 @@ pub mod containers;
 pub mod http;
 pub mod node;
 pub mod pki;
+pub mod prometheus;
 pub mod registry;
 pub mod routing;
 
@@ -52,6 +53,11 @@ pub fn free_port() -> u16 {
 
 impl Members {
     pub fn start(n: usize) -> Self {
+        Self::start_each(n, |_| Vec::new())
+    }
+
+    /// Founds a cluster of `n`, member `id` started with `extra(id)` flags too.
+    pub fn start_each(n: usize, extra: impl Fn(u64) -> Vec<String>) -> Self {
         let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
         let cluster = ports
             .iter()
@@ -66,7 +72,10 @@ impl Members {
             dir: tempfile::TempDir::new().unwrap(),
         };
         for id in 1..=n as u64 {
-            let child = m.spawn(id);
+            let mut flags = vec!["--initial-cluster".to_owned(), m.cluster.clone()];
+            flags.extend(extra(id));
+            let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+            let child = m.spawn_with(id, &flags);
             m.children.push(Some(child));
         }
         m

@@ -88,6 +88,18 @@ impl ControllerMetrics {
         );
     }
 
+    /// Gives `controller` its series before its first reconcile (zeros, not "no data").
+    pub fn start(&self, controller: &'static str) {
+        for result in ["success", "requeue_after", "conflict", "error"] {
+            let _ = self
+                .reconciles
+                .get_or_create(&Outcome { controller, result });
+        }
+        let _ = self.duration.get_or_create(&Named { controller });
+        let _ = self.adds.get_or_create(&QueueName { name: controller });
+        self.depth(controller, 0);
+    }
+
     pub fn reconciled(&self, controller: &'static str, r: Reconciled, took: Duration) {
         let result = match r {
             Reconciled::Success => "success",

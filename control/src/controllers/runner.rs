@@ -37,6 +37,7 @@ pub trait Reconciler: Send + Sync + 'static {
 /// Runs `r` with `workers` workers until the task is dropped, counting into `metrics`.
 pub async fn run<R: Reconciler>(r: R, cache: Cache, workers: usize, metrics: ControllerMetrics) {
     let r = Arc::new(r);
+    metrics.start(R::NAME);
     let queue: Queue<String> = Queue::new(Duration::from_secs(30));
     let mut changes = cache.subscribe();
     // Everything once at the start: the cache may have listed before we subscribed.

@@ -58,6 +58,11 @@ impl Default for SchedulerMetrics {
 
 impl SchedulerMetrics {
     pub fn register(&self, registry: &mut Registry) {
+        // Every result has a series from the start, so rates of it are never "no data".
+        for result in ["scheduled", "unschedulable", "error"] {
+            let _ = self.attempts.get_or_create(&Result_ { result });
+        }
+        self.pending(0, 0);
         registry.register(
             "scheduler_pending_pods",
             "Pods waiting to be placed: `active` (queued) or `unschedulable` (waiting for the cluster to change)",
