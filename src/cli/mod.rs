@@ -33,6 +33,7 @@ mod describe;
 mod dev;
 mod diff;
 mod edit;
+mod events;
 mod files;
 mod get;
 mod join;
@@ -123,6 +124,8 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Print a pod's logs.
     Logs(LogsArgs),
+    /// List events (oldest first, repeats counted), or follow them with -w.
+    Events(events::EventsArgs),
     /// Manage a rollout: status, history, undo, pause, resume, restart.
     Rollout(rollout::RolloutArgs),
     /// Set the number of replicas of a Deployment or ReplicaSet.
@@ -494,6 +497,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Logs(a) => client::run_verb(logs::run(&a)),
+        Command::Events(a) => client::run_verb(events::run(&a)),
         Command::Rollout(a) => client::run_verb(rollout::run(&a)),
         Command::Scale(a) => client::run_verb(scale::run(&a)),
         Command::Cordon(a) => client::run_verb(nodes::cordon(&a, true)),

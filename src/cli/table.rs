@@ -29,6 +29,11 @@ pub fn render(objects: &[Object], wide: bool, namespaces: bool) -> String {
             r.insert(0, o.metadata().namespace.clone());
         }
     }
+    align(rows)
+}
+
+/// `rows` (a header first) as columns, three spaces apart.
+pub fn align(rows: Vec<Vec<String>>) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
         .map(|c| {

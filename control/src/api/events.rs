@@ -27,28 +27,54 @@ pub const EVENT_TTL: Duration = Duration::from_secs(3600);
 /// The component the API server's own events name as their source.
 pub const API_SERVER: &str = "skiff-apiserver";
 
+/// What an event is about: the fields of the object it names.
+#[derive(Debug, Clone)]
+pub struct About {
+    pub kind: Kind,
+    pub namespace: String,
+    pub name: String,
+    pub uid: Option<String>,
+    pub resource_version: Option<u64>,
+}
+
+impl About {
+    pub fn of(o: &Object) -> About {
+        About::meta(o.kind(), o.metadata())
+    }
+
+    /// The object of `kind` with metadata `m`.
+    pub fn meta(kind: Kind, m: &ObjectMeta) -> About {
+        About {
+            kind,
+            namespace: m.namespace.clone(),
+            name: m.name.clone(),
+            uid: m.uid.clone(),
+            resource_version: m.resource_version,
+        }
+    }
+}
+
 /// Where an event about `about` lives, and its name: the object's name and a digest of
 /// what happened, so a repeat finds the same event.
-fn event_key(about: &Object, reason: &str, message: &str) -> (String, String) {
-    let m = about.metadata();
-    let ns = if about.kind().is_namespaced() {
-        m.namespace.clone()
+pub fn event_key(about: &About, reason: &str, message: &str) -> (String, String) {
+    let ns = if about.kind.is_namespaced() {
+        about.namespace.clone()
     } else {
         "default".to_owned()
     };
     let what = format!(
         "{}\n{}\n{reason}\n{message}",
-        about.kind().name(),
-        m.uid.as_deref().unwrap_or(&m.name)
+        about.kind.name(),
+        about.uid.as_deref().unwrap_or(&about.name)
     );
     let suffix = &sha256_hex(what.as_bytes())[..16];
     // Names are at most 253 characters: the object's name gives way to the suffix.
-    let base: String = m.name.chars().take(253 - 17).collect();
+    let base: String = about.name.chars().take(253 - 17).collect();
     (ns, format!("{base}.{suffix}"))
 }
 
-/// The write that records `reason`/`message` about `about`: a new Event, or the count of
-/// the same one raised.
+/// The write that records `reason`/`message` about `about`, by the API server: a new
+/// Event, or the count of the same one raised.
 pub fn record(
     state: &StateMachine,
     about: &Object,
@@ -56,20 +82,46 @@ pub fn record(
     reason: &str,
     message: &str,
 ) -> Result<Op, Status> {
-    let (namespace, name) = event_key(about, reason, message);
+    let what = What {
+        component: API_SERVER,
+        type_,
+        reason,
+        message,
+    };
+    record_as(state, &About::of(about), &what, 1)
+}
+
+/// What happened, and who says so.
+#[derive(Debug, Clone, Copy)]
+pub struct What<'a> {
+    /// The reporting component (`default-scheduler`, `replicaset-controller`, ...).
+    pub component: &'a str,
+    pub type_: EventType,
+    pub reason: &'a str,
+    pub message: &'a str,
+}
+
+/// The write that records `what` happened `n` times about `about`: a new Event, or the
+/// count of the same one raised by `n`.
+pub fn record_as(
+    state: &StateMachine,
+    about: &About,
+    what: &What<'_>,
+    n: i32,
+) -> Result<Op, Status> {
+    let (namespace, name) = event_key(about, what.reason, what.message);
     let now = Time::now();
     let k = key::make(Kind::Event, &namespace, &name);
     if let Some(s) = state.get(&k).map_err(status::store)?
         && let Object::Event(mut e) = s.object
     {
-        e.count = Some(e.count.unwrap_or(1).saturating_add(1));
+        e.count = Some(e.count.unwrap_or(1).saturating_add(n.max(1)));
         e.last_timestamp = Some(now);
         return Ok(Op::Update {
             object: Object::Event(e),
             expected: Some(s.revision),
         });
     }
-    let m = about.metadata();
     let event = Event {
         metadata: ObjectMeta {
             name,
@@ -79,22 +131,22 @@ pub fn record(
             ..Default::default()
         },
         involved_object: ObjectReference {
-            api_version: Some(about.kind().api_version().to_owned()),
-            kind: about.kind().name().to_owned(),
-            namespace: m.namespace.clone(),
-            name: m.name.clone(),
-            uid: m.uid.clone(),
-            resource_version: m.resource_version,
+            api_version: Some(about.kind.api_version().to_owned()),
+            kind: about.kind.name().to_owned(),
+            namespace: about.namespace.clone(),
+            name: about.name.clone(),
+            uid: about.uid.clone(),
+            resource_version: about.resource_version,
             field_path: None,
         },
-        reason: Some(reason.to_owned()),
-        message: Some(message.to_owned()),
-        type_: Some(type_),
+        reason: Some(what.reason.to_owned()),
+        message: Some(what.message.to_owned()),
+        type_: Some(what.type_),
         source: Some(EventSource {
-            component: Some(API_SERVER.to_owned()),
+            component: Some(what.component.to_owned()),
             host: None,
         }),
-        count: Some(1),
+        count: Some(n.max(1)),
         first_timestamp: Some(now),
         last_timestamp: Some(now),
     };

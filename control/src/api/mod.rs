@@ -50,7 +50,9 @@ mod watch;
 mod writes;
 
 pub use artifacts::{ArtifactApi, MAX_ARTIFACT_BYTES};
-pub use events::{EVENT_TTL, expire as expire_events, record as record_event};
+pub use events::{
+    About, EVENT_TTL, What, event_key, expire as expire_events, record as record_event, record_as,
+};
 pub use logs::LogApi;
 pub use namespaces::{ensure, ensure_default as ensure_default_namespace};
 pub use objects::ObjectApi;

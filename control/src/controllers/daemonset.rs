@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 
 use skiff_proto::model::daemonset::{DaemonSet, DaemonSetStatus, DaemonSetUpdateStrategyType};
+use skiff_proto::model::event::EventType;
 use skiff_proto::model::scheduling::*;
 use skiff_proto::model::values::Time;
 use skiff_proto::model::{Node, Pod, PodTemplateSpec};
@@ -34,6 +35,16 @@ pub const REVISION_HASH: &str = "controller-revision-hash";
 pub struct DaemonSetController {
     pub cache: Cache,
     pub client: Client,
+}
+
+/// The component its events name (Kubernetes').
+const COMPONENT: &str = "daemonset-controller";
+
+impl DaemonSetController {
+    fn event(&self, ds: &DaemonSet, t: EventType, reason: &str, message: String) {
+        self.client
+            .event(COMPONENT, Kind::DaemonSet, &ds.metadata, t, reason, message);
+    }
 }
 
 /// The tolerations every daemon pod gets, on top of its template's.
@@ -268,9 +279,13 @@ impl Reconciler for DaemonSetController {
             {
                 return Err(e);
             }
+            let message = format!("Deleted pod: {}", p.metadata.name);
+            self.event(ds, EventType::Normal, "SuccessfulDelete", message);
         }
         for node in &create {
-            self.client.create(&pod_for(ds, &hash, node)).await?;
+            let made = self.client.create(&pod_for(ds, &hash, node)).await?;
+            let message = format!("Created pod: {}", made.object.metadata().name);
+            self.event(ds, EventType::Normal, "SuccessfulCreate", message);
         }
         // Status from what is there now.
         let placed: Vec<&Pod> = wanted

@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use skiff_proto::model::event::EventType;
 use skiff_proto::model::job::{Job, JobStatus};
 use skiff_proto::model::values::Time;
 use skiff_proto::model::{Condition, ConditionStatus, Pod, PodPhase};
@@ -20,6 +21,9 @@ use super::pods;
 use super::runner::{Next, Reconciler, live, own_key, owner_keys};
 use crate::machinery::cache::{Cache, Change};
 use crate::machinery::client::Client;
+
+/// The component its events name (Kubernetes').
+const COMPONENT: &str = "job-controller";
 
 pub struct JobController {
     pub cache: Cache,
@@ -135,6 +139,15 @@ impl Reconciler for JobController {
             match ending {
                 Some(c) => {
                     tracing::info!(job = %k, reason = ?c.reason, "job finished");
+                    let (t, reason, message) = if c.type_ == "Complete" {
+                        (EventType::Normal, "Completed", "Job completed".to_owned())
+                    } else {
+                        let reason = c.reason.as_deref().unwrap_or("Failed");
+                        let message = c.message.clone().unwrap_or_default();
+                        (EventType::Warning, reason, message)
+                    };
+                    self.client
+                        .event(COMPONENT, Kind::Job, &j.metadata, t, reason, message);
                     status.conditions.push(c);
                 }
                 None => {
@@ -204,7 +217,26 @@ impl JobController {
         let prefix = format!("{}-", j.metadata.name);
         let pod = pods::from_template(&template, &j.metadata, Kind::Job, &prefix);
         for _ in 0..n {
-            self.client.create(&pod).await?;
+            let made = self.client.create(&pod).await.inspect_err(|e| {
+                let message = format!("Error creating: {}", e.message());
+                self.client.event(
+                    COMPONENT,
+                    Kind::Job,
+                    &j.metadata,
+                    EventType::Warning,
+                    "FailedCreate",
+                    message,
+                );
+            })?;
+            let message = format!("Created pod: {}", made.object.metadata().name);
+            self.client.event(
+                COMPONENT,
+                Kind::Job,
+                &j.metadata,
+                EventType::Normal,
+                "SuccessfulCreate",
+                message,
+            );
         }
         Ok(())
     }

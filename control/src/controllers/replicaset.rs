@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::join_all;
+use skiff_proto::model::event::EventType;
 use skiff_proto::model::values::Time;
 use skiff_proto::model::{LabelSelector, ObjectMeta, Pod, ReplicaSet, ReplicaSetStatus};
 use skiff_proto::{Kind, Object};
@@ -30,6 +31,9 @@ pub struct ReplicaSetController {
 /// call each; here they go 1, 2, 4, ... to a transaction, so a larger burst costs few
 /// transactions.
 const BURST: usize = 2000;
+
+/// The component its events name (Kubernetes').
+const COMPONENT: &str = "replicaset-controller";
 
 /// Pods in the namespace that `rs` controls, and those it may adopt (matching, with no
 /// controller, not being deleted), active or not.
@@ -132,6 +136,23 @@ impl Reconciler for ReplicaSetController {
                     .delete(Kind::Pod, &p.metadata.namespace, &p.metadata.name, None)
             }))
             .await;
+            for (p, r) in extra.iter().zip(&gone) {
+                match r {
+                    Ok(()) => self.event(
+                        rs,
+                        EventType::Normal,
+                        "SuccessfulDelete",
+                        format!("Deleted pod: {}", p.metadata.name),
+                    ),
+                    Err(e) if e.code() == tonic::Code::NotFound => {}
+                    Err(e) => self.event(
+                        rs,
+                        EventType::Warning,
+                        "FailedDelete",
+                        format!("Error deleting: {}", e.message()),
+                    ),
+                }
+            }
             failure = gone
                 .into_iter()
                 .find_map(|r| r.err().filter(|e| e.code() != tonic::Code::NotFound));
@@ -145,6 +166,17 @@ impl Reconciler for ReplicaSetController {
 }
 
 impl ReplicaSetController {
+    fn event(&self, rs: &ReplicaSet, t: EventType, reason: &str, message: String) {
+        self.client.event(
+            COMPONENT,
+            Kind::ReplicaSet,
+            &rs.metadata,
+            t,
+            reason,
+            message,
+        );
+    }
+
     /// Creates `n` pods in transactions of 1, 2, 4, ... pods while they succeed.
     async fn create(&self, rs: &ReplicaSet, n: usize) -> Result<(), Status> {
         let prefix = format!("{}-", rs.metadata.name);
@@ -156,10 +188,20 @@ impl ReplicaSetController {
             let mut tries = 0;
             loop {
                 match self.client.create_all(vec![pod.clone(); size]).await {
-                    Ok(_) => break,
+                    Ok(made) => {
+                        for p in &made {
+                            let message = format!("Created pod: {}", p.metadata().name);
+                            self.event(rs, EventType::Normal, "SuccessfulCreate", message);
+                        }
+                        break;
+                    }
                     // A generated name was taken: new names, once more.
                     Err(e) if e.code() == tonic::Code::AlreadyExists && tries < 3 => tries += 1,
-                    Err(e) => return Err(e),
+                    Err(e) => {
+                        let message = format!("Error creating: {}", e.message());
+                        self.event(rs, EventType::Warning, "FailedCreate", message);
+                        return Err(e);
+                    }
                 }
             }
             left -= size;

@@ -11,8 +11,11 @@ use skiff_proto::{Kind, Object};
 use tonic::{Request, Status};
 
 use super::cache::Cache;
+use super::recorder::Recorder;
 use crate::api::ObjectApi;
 use crate::store::Stored;
+use skiff_proto::model::event::EventType;
+use skiff_proto::model::meta::ObjectMeta;
 
 /// The field manager of the controllers' writes (Kubernetes': `kube-controller-manager`).
 pub const MANAGER: &str = "skiff-controller-manager";
@@ -21,6 +24,8 @@ pub const MANAGER: &str = "skiff-controller-manager";
 #[derive(Clone)]
 pub struct Client {
     api: Arc<ObjectApi>,
+    /// Writes the controllers' events in the background.
+    recorder: Recorder,
     /// When set, every write returns only once this cache has it, so the next reconcile
     /// never acts on a view without its own last write (client-go's "expectations").
     cache: Option<Cache>,
@@ -53,14 +58,41 @@ fn object_key(kind: Kind, namespace: &str, name: &str) -> ObjectKey {
 }
 
 impl Client {
+    /// A client of `api`; its event writer runs in the current runtime.
     pub fn new(api: Arc<ObjectApi>) -> Client {
-        Client { api, cache: None }
+        let recorder = Recorder::spawn(api.store.clone());
+        Client {
+            api,
+            recorder,
+            cache: None,
+        }
+    }
+
+    /// Records an event about the object of `kind` with metadata `about`, in the
+    /// background (see [`Recorder`]).
+    pub fn event(
+        &self,
+        component: &'static str,
+        kind: Kind,
+        about: &ObjectMeta,
+        type_: EventType,
+        reason: &str,
+        message: String,
+    ) {
+        self.recorder.event(
+            component,
+            crate::api::About::meta(kind, about),
+            type_,
+            reason,
+            message,
+        );
     }
 
     /// The same client, with writes that wait for `cache` to see them.
     pub fn with_cache(&self, cache: &Cache) -> Client {
         Client {
             api: self.api.clone(),
+            recorder: self.recorder.clone(),
             cache: Some(cache.clone()),
         }
     }

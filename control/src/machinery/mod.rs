@@ -3,9 +3,11 @@
 //!   batch of changes published;
 //! - `queue`: a de-duplicating work queue with per-key back-off;
 //! - `client`: the member's own API, called in-process (admission included);
-//! - `leader`: running work only while this member leads.
+//! - `leader`: running work only while this member leads;
+//! - `recorder`: the controllers' events, written in the background in batches.
 
 pub mod cache;
 pub mod client;
 pub mod leader;
 pub mod queue;
+pub mod recorder;

@@ -123,19 +123,33 @@ pub fn scheduled_message(p: &Pod) -> Option<&str> {
         .as_deref()
 }
 
+/// The component the scheduler's events name, as kube-scheduler's.
+pub const COMPONENT: &str = "default-scheduler";
+
+/// The write of the scheduler's event about `about`.
+fn event(
+    store: &StoreHandle,
+    about: &Object,
+    type_: EventType,
+    reason: &str,
+    message: &str,
+) -> Result<Op, tonic::Status> {
+    let what = crate::api::What {
+        component: COMPONENT,
+        type_,
+        reason,
+        message,
+    };
+    crate::api::record_as(store.state(), &crate::api::About::of(about), &what, 1)
+}
+
 /// The binding of `pod` to `node` and its `Scheduled` event, as kube-scheduler records it.
 pub fn scheduled(store: &StoreHandle, pod: &Stored, node: &str) -> Option<Vec<Op>> {
     let bind = binding(pod, node)?;
     let mut ops = vec![bind];
     let m = pod.object.metadata();
     let message = format!("Successfully assigned {}/{} to {node}", m.namespace, m.name);
-    match crate::api::record_event(
-        store.state(),
-        &pod.object,
-        EventType::Normal,
-        "Scheduled",
-        &message,
-    ) {
+    match event(store, &pod.object, EventType::Normal, "Scheduled", &message) {
         Ok(op) => ops.push(op),
         Err(e) => tracing::debug!(error = %e.message(), "recording Scheduled"),
     }
@@ -148,15 +162,9 @@ pub fn preempted(store: &StoreHandle, victim: &Object, by: &Pod, node: &str) -> 
         "Preempted by pod {} on node {node}",
         by.metadata.uid.as_deref().unwrap_or(&by.metadata.name)
     );
-    crate::api::record_event(
-        store.state(),
-        victim,
-        EventType::Normal,
-        "Preempted",
-        &message,
-    )
-    .inspect_err(|e| tracing::debug!(error = %e.message(), "recording Preempted"))
-    .ok()
+    event(store, victim, EventType::Normal, "Preempted", &message)
+        .inspect_err(|e| tracing::debug!(error = %e.message(), "recording Preempted"))
+        .ok()
 }
 
 /// The writes that say why `pod` fits nowhere: its condition and an event; none when it
@@ -185,8 +193,8 @@ pub fn unschedulable(store: &StoreHandle, pod: &Arc<Stored>, message: &str) -> O
         object: about.clone(),
         expected: Some(pod.revision),
     }];
-    match crate::api::record_event(
-        store.state(),
+    match event(
+        store,
         &about,
         EventType::Warning,
         "FailedScheduling",

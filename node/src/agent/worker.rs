@@ -63,6 +63,9 @@ struct PodCtx {
     runtime_name: &'static str,
 }
 
+/// How long preparing an image may take before a `Pulling` event says it is being fetched.
+const PULLING_AFTER: Duration = Duration::from_millis(200);
+
 /// How long a pod's containers may take to start before the pod's address and waiting
 /// containers are reported on their own.
 const FIRST_REPORT_AFTER: Duration = Duration::from_millis(100);
@@ -377,7 +380,18 @@ async fn launch(cx: &PodCtx, c: &Container, adopt: bool) -> Result<Launched, Con
         credentials: given::pull_credentials(&cx.shared, &cx.pod).await,
     };
     let began = Instant::now();
-    let prepared = match cx.runtime.prepare(&c.image, &pull).await {
+    // A prepare that is not done at once fetches (or compiles): say so, as the kubelet's
+    // `Pulling` does, without a write for images already here.
+    let preparing = cx.runtime.prepare(&c.image, &pull);
+    tokio::pin!(preparing);
+    let ready = tokio::select! {
+        r = &mut preparing => r,
+        () = tokio::time::sleep(PULLING_AFTER) => {
+            cx.events.normal("Pulling", format!("Pulling image {:?}", c.image));
+            preparing.await
+        }
+    };
+    let prepared = match ready {
         Ok(p) => p,
         Err(n) => {
             let what = if n.reason == "ErrImagePull" {
@@ -391,7 +405,7 @@ async fn launch(cx: &PodCtx, c: &Container, adopt: bool) -> Result<Launched, Con
     };
     let took = began.elapsed();
     // Recorded with what comes of the start, so its write does not compete with it.
-    let pulled = if took > Duration::from_millis(200) {
+    let pulled = if took > PULLING_AFTER {
         format!("Successfully pulled image {:?} in {took:.1?}", c.image)
     } else {
         format!("Container image {:?} already present on machine", c.image)
@@ -523,6 +537,15 @@ async fn run_container(
             }
         };
         drop(run);
+        if outcome.reason == crate::runtime::Reason::OomKilled {
+            cx.events.warning(
+                "OOMKilling",
+                format!(
+                    "Memory limit reached: container {} of pod {} was killed",
+                    c.name, pod.metadata.name
+                ),
+            );
+        }
         set(cx, slot, terminated(&outcome, started)).await;
         let ok = outcome.exit_code == 0;
         if stopped {

@@ -17,6 +17,7 @@ pub mod status;
 use std::time::Duration;
 
 use skiff_proto::model::deployment::DeploymentStrategyType;
+use skiff_proto::model::event::EventType;
 use skiff_proto::model::values::Time;
 use skiff_proto::model::{Deployment, ReplicaSet};
 use skiff_proto::{Kind, Object};
@@ -28,6 +29,9 @@ use crate::machinery::cache::{Cache, Change};
 use crate::machinery::client::Client;
 use rollout::Counts;
 use status::Tally;
+
+/// The component its events name (Kubernetes').
+const COMPONENT: &str = "deployment-controller";
 
 pub struct DeploymentController {
     pub cache: Cache,
@@ -155,6 +159,17 @@ impl Reconciler for DeploymentController {
                 let Object::ReplicaSet(rs) = w.object else {
                     return Ok(None);
                 };
+                self.client.event(
+                    COMPONENT,
+                    Kind::Deployment,
+                    &d.metadata,
+                    EventType::Normal,
+                    "ScalingReplicaSet",
+                    format!(
+                        "Scaled up replica set {} from 0 to {first}",
+                        rs.metadata.name
+                    ),
+                );
                 sets.push(Set {
                     rev: w.revision,
                     rs,
@@ -274,13 +289,26 @@ impl DeploymentController {
         Ok(out)
     }
 
-    async fn scale(&self, set: &mut Set, replicas: i32) -> Result<bool, Status> {
-        if set.rs.spec.replicas.unwrap_or(1) == replicas {
+    async fn scale(&self, d: &Deployment, set: &mut Set, replicas: i32) -> Result<bool, Status> {
+        let from = set.rs.spec.replicas.unwrap_or(1);
+        if from == replicas {
             return Ok(false);
         }
         let mut rs = set.rs.clone();
         rs.spec.replicas = Some(replicas);
         let w = self.client.update(&Object::ReplicaSet(rs), set.rev).await?;
+        let way = if replicas > from { "up" } else { "down" };
+        self.client.event(
+            COMPONENT,
+            Kind::Deployment,
+            &d.metadata,
+            EventType::Normal,
+            "ScalingReplicaSet",
+            format!(
+                "Scaled {way} replica set {} from {from} to {replicas}",
+                set.rs.metadata.name
+            ),
+        );
         if let Object::ReplicaSet(rs) = w.object {
             set.rs = rs;
             set.rev = w.revision;
@@ -308,18 +336,18 @@ impl DeploymentController {
                 .filter(|&i| sets[i].rs.spec.replicas.unwrap_or(1) > 0)
                 .collect();
             if let [only] = live.as_slice() {
-                moved |= self.scale(&mut sets[*only], want).await?;
+                moved |= self.scale(d, &mut sets[*only], want).await?;
             }
             return Ok(moved);
         }
         if recreate {
             for &i in &olds {
-                moved |= self.scale(&mut sets[i], 0).await?;
+                moved |= self.scale(d, &mut sets[i], 0).await?;
             }
             if olds.iter().any(|&i| sets[i].active > 0) {
                 return Ok(moved);
             }
-            moved |= self.scale(&mut sets[new_idx], want).await?;
+            moved |= self.scale(d, &mut sets[new_idx], want).await?;
             return Ok(moved);
         }
         // Oldest revisions shrink first.
@@ -329,7 +357,7 @@ impl DeploymentController {
         let new_counts = sets[new_idx].counts();
         let grow = rollout::new_scale(want, surge, &new_counts, &old_counts);
         if grow != new_counts.spec {
-            moved |= self.scale(&mut sets[new_idx], grow).await?;
+            moved |= self.scale(d, &mut sets[new_idx], grow).await?;
             if grow > new_counts.spec {
                 // As Kubernetes does: a step that grows the new set shrinks nothing.
                 return Ok(moved);
@@ -338,7 +366,7 @@ impl DeploymentController {
         let new_counts = sets[new_idx].counts();
         let shrunk = rollout::old_scales(want, unavailable, &new_counts, &old_counts);
         for (&i, n) in olds.iter().zip(shrunk) {
-            moved |= self.scale(&mut sets[i], n).await?;
+            moved |= self.scale(d, &mut sets[i], n).await?;
         }
         Ok(moved)
     }
