@@ -151,6 +151,35 @@ spec:
         eprintln!("dashboard panel {title:?}: data");
     }
     load.join().unwrap();
+    // `skiff top`: the same pods and nodes, read live from the agents.
+    let top = |args: &[&str]| {
+        let mut all = vec!["top"];
+        all.extend_from_slice(args);
+        let out = support::node::skiff(&server, &all);
+        assert!(
+            out.status.success(),
+            "skiff {all:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let pods = top(&["pods", "-l", "app=web"]);
+    assert_eq!(
+        pods.lines().filter(|l| l.starts_with("web-")).count(),
+        4,
+        "{pods}"
+    );
+    assert!(pods.starts_with("NAME"), "{pods}");
+    let nodes = top(&["nodes"]);
+    for n in ["n1", "n2"] {
+        let row = nodes
+            .lines()
+            .find(|l| l.starts_with(n))
+            .unwrap_or_else(|| panic!("no {n} in\n{nodes}"));
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert!(cells[1].ends_with('m') && cells[3].ends_with("Mi"), "{row}");
+        assert_ne!(cells[3], "0Mi", "an agent holds memory: {row}");
+    }
 }
 
 /// `skiff events ARGS...`'s output, which must succeed.

@@ -20,6 +20,8 @@
 //! - [`scheduler`]: binds pending pods to nodes (filters, scores, batched bindings).
 //! - [`controllers`]: Deployments, ReplicaSets, Jobs, DaemonSets, Endpoints, node
 //!   lifecycle.
+//! - [`usage`]: what pods and nodes use and are asked now, read from the agents
+//!   (`skiff top`, metrics.k8s.io, the autoscalers).
 //! - `error`: [`Error`], the crate's one error type.
 
 pub mod api;
@@ -37,5 +39,6 @@ pub mod rest;
 pub mod scheduler;
 pub mod server;
 pub mod store;
+pub mod usage;
 
 pub use error::Error;

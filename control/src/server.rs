@@ -13,6 +13,7 @@ use skiff_proto::grpc::api::auth_service_server::AuthServiceServer;
 use skiff_proto::grpc::api::certificate_service_server::CertificateServiceServer;
 use skiff_proto::grpc::api::encryption_service_server::EncryptionServiceServer;
 use skiff_proto::grpc::api::log_service_server::LogServiceServer;
+use skiff_proto::grpc::api::metrics_service_server::MetricsServiceServer;
 use skiff_proto::grpc::api::object_service_server::ObjectServiceServer;
 use skiff_proto::grpc::raft::membership_client::MembershipClient;
 use skiff_proto::grpc::raft::membership_server::MembershipServer;
@@ -219,9 +220,22 @@ pub async fn run(
             authz.clone(),
             audit.clone(),
         )
-        .measured(api_metrics),
+        .measured(api_metrics.clone()),
     );
     let logs = LogServiceServer::from_arc(guarded_logs.clone());
+    let node_stats: Arc<dyn crate::usage::NodeStats> =
+        Arc::new(crate::usage::Dialing::new(dialer.clone()));
+    let usage = MetricsServiceServer::new(
+        Guarded::new(
+            Arc::new(crate::usage::api::MetricsApi {
+                store: store.clone(),
+                nodes: node_stats.clone(),
+            }),
+            authz.clone(),
+            audit.clone(),
+        )
+        .measured(api_metrics.clone()),
+    );
     let issuer = match &config.ca {
         Some(ca) => {
             Some(Arc::new(ca.token_issuer().map_err(|e| {
@@ -309,6 +323,7 @@ pub async fn run(
         .add_service(InterceptedService::new(objects, authenticate.clone()))
         .add_service(InterceptedService::new(artifacts, authenticate.clone()))
         .add_service(InterceptedService::new(logs, authenticate.clone()))
+        .add_service(InterceptedService::new(usage, authenticate.clone()))
         .add_service(InterceptedService::new(auth, authenticate.clone()))
         .add_service(InterceptedService::new(certificates, authenticate.clone()))
         .add_service(InterceptedService::new(encryption, authenticate.clone()));

@@ -141,6 +141,8 @@ pub struct PodEntry {
     pub container: String,
     pub usage: Arc<Usage>,
     pub traffic: Option<Arc<Traffic>>,
+    /// Runs in the agent's process (a Wasm pod): its CPU is the agent's.
+    pub in_process: bool,
     phase: AtomicU8,
 }
 
@@ -151,6 +153,7 @@ impl PodEntry {
         containers: &[&str],
         usage: Arc<Usage>,
         traffic: Option<Arc<Traffic>>,
+        in_process: bool,
     ) -> PodEntry {
         PodEntry {
             namespace: namespace.to_owned(),
@@ -161,6 +164,7 @@ impl PodEntry {
             },
             usage,
             traffic,
+            in_process,
             phase: AtomicU8::new(phase_index(PodPhase::Pending)),
         }
     }
@@ -182,7 +186,7 @@ const PHASES: [PodPhase; 5] = [
     PodPhase::Unknown,
 ];
 
-fn phase_name(p: PodPhase) -> &'static str {
+pub fn phase_name(p: PodPhase) -> &'static str {
     match p {
         PodPhase::Pending => "Pending",
         PodPhase::Running => "Running",
@@ -221,10 +225,12 @@ impl Drop for Listed {
 /// One pod's figures at one moment.
 #[derive(Debug, Clone)]
 pub struct PodSample {
+    pub uid: String,
     pub namespace: String,
     pub name: String,
     pub container: String,
     pub phase: PodPhase,
+    pub in_process: bool,
     pub usage: UsageSnapshot,
     pub traffic: Option<TrafficSnapshot>,
 }
@@ -246,20 +252,22 @@ impl Pods {
 
     /// Every pod's figures now, in namespace and name order.
     pub fn sample(&self) -> Vec<PodSample> {
-        let entries: Vec<Arc<PodEntry>> = self
+        let entries: Vec<(String, Arc<PodEntry>)> = self
             .0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
+            .iter()
+            .map(|(uid, e)| (uid.clone(), e.clone()))
             .collect();
         let mut out: Vec<PodSample> = entries
-            .iter()
-            .map(|e| PodSample {
+            .into_iter()
+            .map(|(uid, e)| PodSample {
+                uid,
                 namespace: e.namespace.clone(),
                 name: e.name.clone(),
                 container: e.container.clone(),
                 phase: e.phase(),
+                in_process: e.in_process,
                 usage: e.usage.snapshot(),
                 traffic: e.traffic.as_ref().map(|t| t.snapshot()),
             })
@@ -381,7 +389,14 @@ mod tests {
         let traffic = Arc::new(Traffic::new("shop", "web-1"));
         let listed = m.pods.add(
             "uid-1",
-            PodEntry::new("shop", "web-1", &["web"], Arc::default(), Some(traffic)),
+            PodEntry::new(
+                "shop",
+                "web-1",
+                &["web"],
+                Arc::default(),
+                Some(traffic),
+                true,
+            ),
         );
         listed.entry.set_phase(PodPhase::Running);
         let text = scrape(&m);
@@ -415,7 +430,7 @@ mod tests {
         let m = NodeMetrics::default();
         let _l = m.pods.add(
             "uid-2",
-            PodEntry::new("ns", "p", &["a", "b"], Arc::default(), None),
+            PodEntry::new("ns", "p", &["a", "b"], Arc::default(), None, false),
         );
         let text = scrape(&m);
         assert!(

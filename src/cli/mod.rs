@@ -51,6 +51,7 @@ mod run;
 mod scale;
 mod secrets;
 mod table;
+mod top;
 mod validate;
 
 use std::net::SocketAddr;
@@ -126,6 +127,8 @@ pub enum Command {
     Logs(LogsArgs),
     /// List events (oldest first, repeats counted), or follow them with -w.
     Events(events::EventsArgs),
+    /// What pods or nodes use now: CPU (cores) and memory.
+    Top(top::TopArgs),
     /// Manage a rollout: status, history, undo, pause, resume, restart.
     Rollout(rollout::RolloutArgs),
     /// Set the number of replicas of a Deployment or ReplicaSet.
@@ -498,6 +501,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Logs(a) => client::run_verb(logs::run(&a)),
         Command::Events(a) => client::run_verb(events::run(&a)),
+        Command::Top(a) => client::run_verb(top::run(&a)),
         Command::Rollout(a) => client::run_verb(rollout::run(&a)),
         Command::Scale(a) => client::run_verb(scale::run(&a)),
         Command::Cordon(a) => client::run_verb(nodes::cordon(&a, true)),

@@ -208,7 +208,7 @@ fn conflicts(found: &[managed::Conflict]) -> Status {
 }
 
 /// A label selector in Kubernetes' text form; `None` when empty.
-fn selector(s: &str) -> Result<Option<LabelSelector>, Status> {
+pub(crate) fn selector(s: &str) -> Result<Option<LabelSelector>, Status> {
     if s.trim().is_empty() {
         return Ok(None);
     }

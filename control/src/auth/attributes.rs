@@ -19,6 +19,9 @@ pub mod verb {
 /// The API group of Skiff's own resources (artifacts).
 pub const SKIFF_GROUP: &str = "skiff.dev";
 
+/// The API group of pods' and nodes' usage (`kubectl top`'s).
+pub const METRICS_GROUP: &str = "metrics.k8s.io";
+
 /// One request, for an authorizer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attributes {
@@ -67,6 +70,18 @@ impl Attributes {
             subresource: String::new(),
             namespace: String::new(),
             name: digest.to_owned(),
+        }
+    }
+
+    /// `verb` on metrics.k8s.io's `resource` (`pods` in `namespace`, or `nodes`).
+    pub fn metrics(verb: &str, resource: &str, namespace: &str) -> Attributes {
+        Attributes {
+            verb: verb.to_owned(),
+            group: METRICS_GROUP.to_owned(),
+            resource: resource.to_owned(),
+            subresource: String::new(),
+            namespace: namespace.to_owned(),
+            name: String::new(),
         }
     }
 

@@ -67,10 +67,13 @@ fn workloads(verbs: &[&str]) -> Vec<PolicyRule> {
 pub fn defaults() -> Vec<Object> {
     let status = rule(READ, "*", &["*/status"]);
     let limits = rule(READ, "", &["resourcequotas", "limitranges"]);
+    // `kubectl top pods` (Kubernetes' aggregated metrics reader).
+    let usage = rule(READ, "metrics.k8s.io", &["pods"]);
     let view = {
         let mut r = workloads(READ);
         r.push(limits.clone());
         r.push(status.clone());
+        r.push(usage.clone());
         r
     };
     let edit = {
@@ -78,6 +81,7 @@ pub fn defaults() -> Vec<Object> {
         r.push(rule(WRITE, "", &["secrets"]));
         r.push(limits);
         r.push(status);
+        r.push(usage);
         r
     };
     let admin = {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use skiff_pki::Identity;
 use skiff_proto::grpc::api::artifact_service_server::ArtifactService;
 use skiff_proto::grpc::api::log_service_server::LogService;
+use skiff_proto::grpc::api::metrics_service_server::MetricsService;
 use skiff_proto::grpc::api::object_service_server::ObjectService;
 use skiff_proto::grpc::api::*;
 use skiff_proto::{Kind, Object};
@@ -21,6 +22,7 @@ use crate::api::objects::{WatchStream, configuration, decode, kind, writer};
 use crate::api::status;
 use crate::api::{ArtifactApi, LogApi, ObjectApi};
 use crate::store::key;
+use crate::usage::api::MetricsApi;
 use skiff_proto::model::namespace::POD_SECURITY_AUDIT;
 
 /// A service of the client API behind the authorizer, with every call audited.
@@ -330,5 +332,28 @@ impl LogService for Guarded<LogApi> {
         )
         .subresource("log");
         self.run(&who, &from, &a, &[], self.inner.logs(r)).await
+    }
+}
+
+#[tonic::async_trait]
+impl MetricsService for Guarded<MetricsApi> {
+    async fn pod_metrics(
+        &self,
+        r: Request<PodMetricsRequest>,
+    ) -> Result<Response<PodMetricsResponse>, Status> {
+        let (who, from) = (requester(r.extensions())?.clone(), Origin::of(&r));
+        let a = Attributes::metrics(verb::LIST, "pods", &r.get_ref().namespace);
+        self.run(&who, &from, &a, &[], self.inner.pod_metrics(r))
+            .await
+    }
+
+    async fn node_metrics(
+        &self,
+        r: Request<NodeMetricsRequest>,
+    ) -> Result<Response<NodeMetricsResponse>, Status> {
+        let (who, from) = (requester(r.extensions())?.clone(), Origin::of(&r));
+        let a = Attributes::metrics(verb::LIST, "nodes", "");
+        self.run(&who, &from, &a, &[], self.inner.node_metrics(r))
+            .await
     }
 }

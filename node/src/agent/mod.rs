@@ -6,7 +6,8 @@
 //!   the pod's fields.
 //! - `probe`: readiness probes (`httpGet`, `tcpSocket`).
 //! - `register`: the Node object and its heartbeat.
-//! - `serve`: the agent's API for the control plane (container logs).
+//! - `serve`: the agent's API for the control plane (container logs, stats).
+//! - `stats`: what the node and its pods use and are asked now (CPU over a window).
 //! - `worker`: one pod: its sandbox, init containers, containers, restarts, status, and
 //!   stopping it gracefully.
 //! - `settings`: a container's limits, security context and grace period, from the spec.
@@ -38,6 +39,7 @@ mod probe;
 mod register;
 mod serve;
 mod settings;
+mod stats;
 mod status;
 mod worker;
 
@@ -168,6 +170,9 @@ pub async fn run(
     })?;
     let cache = CompileCache::open(&config.data_dir.join("compiled"), host.engine())?;
     let mut config = config;
+    let metrics = NodeMetrics::default();
+    let stats = Arc::new(stats::Stats::new(metrics.pods.clone()));
+    let _sampler = AbortOnDrop(tokio::spawn(stats::sample(stats.clone())));
     let listener = bind(&mut config.listen, "listening for the agent's API on").await?;
     // Only the control plane's members call a node's agent (for logs).
     let api = tonic::transport::Server::builder()
@@ -175,6 +180,7 @@ pub async fn run(
             NodeServiceServer::new(serve::NodeApi {
                 data_dir: config.data_dir.clone(),
                 logs: config.logs,
+                stats: stats.clone(),
             }),
             members_only,
         ))
@@ -211,7 +217,6 @@ pub async fn run(
         cp.clone(),
     )));
     tracing::info!(node = %config.name, ingress = %config.ingress, "router listening");
-    let metrics = NodeMetrics::default();
     {
         let mut r = config.metrics.lock().unwrap_or_else(|p| p.into_inner());
         metrics.register(&mut r);

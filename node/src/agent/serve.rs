@@ -1,13 +1,13 @@
 //! The agent's own API (`proto/node.proto`), which the control plane calls: container logs
-//! read from this node's disk.
+//! read from this node's disk, and what the node and its pods use and are asked.
 
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::time::{Duration, SystemTime};
 
 use skiff_proto::grpc::api::{LogChunk, LogsRequest};
-use skiff_proto::grpc::node::ContainerLogsRequest;
 use skiff_proto::grpc::node::node_service_server::NodeService;
+use skiff_proto::grpc::node::{ContainerLogsRequest, StatsRequest, StatsResponse};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
@@ -19,6 +19,7 @@ use crate::logs::{self, LogPolicy, LogQuery};
 pub struct NodeApi {
     pub data_dir: PathBuf,
     pub logs: LogPolicy,
+    pub stats: std::sync::Arc<super::stats::Stats>,
 }
 
 /// A name that is one path component: not empty, no `/`, not `.` or `..`.
@@ -64,6 +65,10 @@ type Chunks = Pin<Box<dyn Stream<Item = Result<LogChunk, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl NodeService for NodeApi {
+    async fn stats(&self, _: Request<StatsRequest>) -> Result<Response<StatsResponse>, Status> {
+        Ok(Response::new(self.stats.answer()))
+    }
+
     type ContainerLogsStream = Chunks;
 
     async fn container_logs(

@@ -109,6 +109,7 @@ pub async fn run_pod(shared: Arc<Shared>, pod: Pod, mut stop: Stop) {
             &containers,
             usage.clone(),
             Some(address.traffic().clone()),
+            runtime.kind() == skiff_proto::model::node::Runtime::Wasm,
         ),
     );
     let state = Arc::new(Mutex::new(state));
