@@ -332,7 +332,6 @@ fn scale_from_zero_serves_the_very_first_request() {
 kind: Deployment
 metadata:
   name: {name}
-  annotations: {{skiff.dev/scale-to-zero: \"true\"}}
 spec:
   replicas: 0
   selector: {{matchLabels: {{app: {name}}}}}
@@ -359,6 +358,18 @@ metadata: {{name: {name}}}
 spec:
   hostnames: [{name}.example.com]
   rules: [{{backendRefs: [{{name: {name}, port: 80}}]}}]
+---
+# Scaled to zero by its autoscaler: a request may wake it.
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {{name: {name}}}
+spec:
+  scaleTargetRef: {{kind: Deployment, name: {name}}}
+  minReplicas: 0
+  maxReplicas: 1
+  metrics:
+  - type: Pods
+    pods: {{metric: {{name: http_requests_in_flight}}, target: {{type: AverageValue, averageValue: \"100\"}}}}
 ---
 "
         )

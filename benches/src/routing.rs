@@ -177,18 +177,33 @@ pub async fn ready(addr: &str, host: &str, p: &mut Proc) -> Result<()> {
 }
 
 /// A Deployment of `image` with `replicas`, a Service and an Ingress for `host`, all
-/// named `name`; `lazy` marks it as one a request wakes from zero.
+/// named `name`; `lazy` adds an autoscaler with `minReplicas: 0` that never scales up
+/// itself, so only a request wakes it (the bench scales it back to zero).
 pub fn app(name: &str, image: &str, replicas: u32, host: &str, lazy: bool) -> String {
-    let annotations = if lazy {
-        "\n  annotations: {skiff.dev/scale-to-zero: \"true\"}"
+    let autoscaler = if lazy {
+        format!(
+            "---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {{name: {name}}}
+spec:
+  scaleTargetRef: {{kind: Deployment, name: {name}}}
+  minReplicas: 0
+  maxReplicas: 1
+  metrics:
+  - type: Pods
+    pods: {{metric: {{name: http_requests_in_flight}}, target: {{type: AverageValue, averageValue: \"100\"}}}}
+  behavior: {{scaleUp: {{selectPolicy: Disabled}}}}
+"
+        )
     } else {
-        ""
+        String::new()
     };
     format!(
         "apiVersion: apps/v1
 kind: Deployment
 metadata:
-  name: {name}{annotations}
+  name: {name}
 spec:
   replicas: {replicas}
   selector: {{matchLabels: {{app: {name}}}}}
@@ -215,7 +230,7 @@ spec:
   rules:
   - host: {host}
     http: {{paths: [{{path: /, pathType: Prefix, backend: {{service: {{name: {name}, port: {{number: 80}}}}}}}}]}}
-"
+{autoscaler}"
     )
 }
 

@@ -20,12 +20,14 @@
 //! - [`scheduler`]: binds pending pods to nodes (filters, scores, batched bindings).
 //! - [`controllers`]: Deployments, ReplicaSets, Jobs, DaemonSets, Endpoints, node
 //!   lifecycle.
+//! - [`autoscaler`]: HorizontalPodAutoscalers, decided every second from live figures.
 //! - [`usage`]: what pods and nodes use and are asked now, read from the agents
 //!   (`skiff top`, metrics.k8s.io, the autoscalers).
 //! - `error`: [`Error`], the crate's one error type.
 
 pub mod api;
 pub mod auth;
+pub mod autoscaler;
 pub mod cluster;
 pub mod controllers;
 pub mod encryption;

@@ -288,6 +288,7 @@ pub async fn run(
                 Client::new(api),
                 controllers,
                 scheduler_metrics,
+                node_stats,
             ),
         )),
         tokio::spawn(crate::api::expire_events(
@@ -368,6 +369,7 @@ fn leader_work(
     client: Client,
     config: crate::controllers::Config,
     scheduler: crate::scheduler::SchedulerMetrics,
+    nodes: Arc<dyn crate::usage::NodeStats>,
 ) -> impl Fn() -> Tasks {
     move || {
         let mut tasks = Tasks::new();
@@ -383,6 +385,11 @@ fn leader_work(
             },
         ));
         crate::controllers::start(&mut tasks, &cache, &client, config.clone());
+        tasks.spawn(crate::autoscaler::hpa::run(
+            cache.clone(),
+            client.with_cache(&cache),
+            nodes.clone(),
+        ));
         tasks
     }
 }

@@ -254,6 +254,7 @@ kinds! {
     KeyValue            "KeyValue"             "skiff.dev/v1"                  "keyvalues"             "keyvalue"             []          []         namespaced -      [];
     HttpFilter          "HttpFilter"           "skiff.dev/v1"                  "httpfilters"           "httpfilter"           []          []         namespaced -      [];
     WasmAdmissionPolicy "WasmAdmissionPolicy"  "skiff.dev/v1"                  "wasmadmissionpolicies" "wasmadmissionpolicy"  []          []         cluster    -      [];
+    HorizontalPodAutoscaler "HorizontalPodAutoscaler" "autoscaling/v2"        "horizontalpodautoscalers" "horizontalpodautoscaler" ["hpa"] ["all"] namespaced status [];
 }
 
 #[cfg(test)]
@@ -327,7 +328,7 @@ mod tests {
                 .iter()
                 .filter(|k| k.has(Subresource::Status))
                 .count(),
-            11
+            12
         );
     }
 }

@@ -165,6 +165,19 @@ fn own(kind: Kind) -> Own {
             const C: Own = (&[col("HOSTNAMES", S, "The hostnames it matches.")], &[]);
             C
         }
+        Kind::HorizontalPodAutoscaler => {
+            const C: Own = (
+                &[
+                    col("REFERENCE", S, "What it scales (kind/name)."),
+                    col("TARGETS", S, "Each metric: current / target."),
+                    col("MINPODS", I, "The fewest replicas."),
+                    col("MAXPODS", I, "The most replicas."),
+                    col("REPLICAS", I, "Replicas now."),
+                ],
+                &[],
+            );
+            C
+        }
         Kind::KeyValue => {
             const C: Own = (
                 &[
@@ -338,6 +351,20 @@ pub fn cells(o: &Object, now: Time) -> Vec<String> {
         }
         Object::Ingress(i) => r.extend(ingress_columns(i).into_iter().chain([age])),
         Object::HttpRoute(h) => r.extend([hosts(h.spec.hostnames.iter()), age]),
+        Object::HorizontalPodAutoscaler(h) => {
+            let s = h.status.clone().unwrap_or_default();
+            r.extend([
+                format!(
+                    "{}/{}",
+                    h.spec.scale_target_ref.kind, h.spec.scale_target_ref.name
+                ),
+                hpa_targets(h),
+                h.spec.min_replicas.unwrap_or(1).to_string(),
+                h.spec.max_replicas.to_string(),
+                s.current_replicas.to_string(),
+                age,
+            ]);
+        }
         Object::KeyValue(kv) => r.extend([
             kv.bucket.clone(),
             kv.key.clone(),
@@ -364,6 +391,61 @@ fn event_cells(e: &crate::model::event::Event, now: Time) -> Vec<String> {
         format!("{}/{}", o.kind.to_ascii_lowercase(), o.name),
         e.message.clone().unwrap_or_default(),
     ]
+}
+
+/// An HPA's TARGETS column, as kubectl shows it: `cpu: 45%/80%, http_requests_in_flight:
+/// 3/2`, `<unknown>` for a current figure not known yet.
+fn hpa_targets(h: &crate::model::HorizontalPodAutoscaler) -> String {
+    use crate::model::autoscaling::{MetricSourceType, MetricTarget, MetricValueStatus};
+    let current = h.status.as_ref().map(|s| &s.current_metrics);
+    let shown = |t: &MetricTarget, now: Option<&MetricValueStatus>| -> String {
+        match (t.average_utilization, &t.average_value) {
+            (Some(u), _) => {
+                let c = now
+                    .and_then(|c| c.average_utilization)
+                    .map_or_else(|| "<unknown>".to_owned(), |c| format!("{c}%"));
+                format!("{c}/{u}%")
+            }
+            (None, Some(v)) => {
+                let c = now
+                    .and_then(|c| c.average_value.as_ref())
+                    .map_or_else(|| "<unknown>".to_owned(), |c| c.as_str().to_owned());
+                format!("{c}/{}", v.as_str())
+            }
+            _ => "<unknown>".to_owned(),
+        }
+    };
+    let mut out = Vec::new();
+    for m in &h.spec.metrics {
+        match m.type_ {
+            MetricSourceType::Resource => {
+                if let Some(r) = &m.resource {
+                    let now = current
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|c| c.resource.as_ref())
+                        .find(|c| c.name == r.name)
+                        .map(|c| &c.current);
+                    out.push(format!("{}: {}", r.name, shown(&r.target, now)));
+                }
+            }
+            MetricSourceType::Pods => {
+                if let Some(p) = &m.pods {
+                    let now = current
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|c| c.pods.as_ref())
+                        .find(|c| c.metric.name == p.metric.name)
+                        .map(|c| &c.current);
+                    out.push(format!("{}: {}", p.metric.name, shown(&p.target, now)));
+                }
+            }
+        }
+    }
+    if out.is_empty() {
+        return "cpu: <unknown>/80%".into();
+    }
+    out.join(", ")
 }
 
 /// CLASS, HOSTS, ADDRESS and PORTS of an Ingress, as kubectl shows them.

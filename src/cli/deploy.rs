@@ -32,7 +32,9 @@ pub struct DeployArgs {
     /// Replicas to run.
     #[arg(long, default_value_t = 1, conflicts_with = "scale_to_zero")]
     pub replicas: u32,
-    /// Run no replica until a request arrives (the router wakes one).
+    /// Run no replica until a request arrives (the router wakes one), then follow the
+    /// traffic: a HorizontalPodAutoscaler on requests in flight (10 per replica, up to
+    /// 10 replicas), back to zero after a minute without requests.
     #[arg(long)]
     pub scale_to_zero: bool,
     /// The host name the route answers (default: NAME.local).
@@ -42,21 +44,37 @@ pub struct DeployArgs {
     pub server: ServerArgs,
 }
 
-/// The Deployment of `image` (with `replicas`, or none until a request wakes it when
-/// `zero`), its Service and the HTTPRoute for `host`, all named `name` (also what
-/// `skiff new http` writes into skiff.yaml).
+/// The Deployment of `image` (with `replicas`, or, when `zero`, none until a request
+/// wakes it and an autoscaler after that), its Service and the HTTPRoute for `host`, all
+/// named `name` (also what `skiff new http` writes into skiff.yaml).
 pub fn http_app(name: &str, image: &str, replicas: u32, zero: bool, host: &str) -> String {
-    let annotations = match zero {
-        true => "\n  annotations: {skiff.dev/scale-to-zero: \"true\"}",
-        false => "",
-    };
     let replicas = if zero { 0 } else { replicas };
+    let autoscaler = if zero {
+        format!(
+            "---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {{name: {name}, labels: {{app: {name}}}}}
+spec:
+  scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: {name}}}
+  minReplicas: 0
+  maxReplicas: 10
+  metrics:
+  - type: Pods
+    pods:
+      metric: {{name: http_requests_in_flight}}
+      target: {{type: AverageValue, averageValue: \"10\"}}
+"
+        )
+    } else {
+        String::new()
+    };
     format!(
         "apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: {name}
-  labels: {{app: {name}}}{annotations}
+  labels: {{app: {name}}}
 spec:
   replicas: {replicas}
   selector: {{matchLabels: {{app: {name}}}}}
@@ -82,7 +100,7 @@ spec:
   hostnames: [{host}]
   rules:
   - backendRefs: [{{name: {name}, port: 80}}]
-"
+{autoscaler}"
     )
 }
 

@@ -337,7 +337,7 @@ pub fn run(a: DevArgs) -> Result<ExitCode> {
             "  kubectl KUBECONFIG={} kubectl get pods",
             kubeconfig.display()
         );
-        println!("  metrics curl http://{metrics}/metrics");
+        println!("  metrics http://{metrics}/metrics (for Prometheus)");
         match apply_example(&target).await? {
             Some(name) => {
                 let ready = endpoints(&mut client_api, &name).await;

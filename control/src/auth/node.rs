@@ -21,8 +21,10 @@ pub enum Verdict {
 }
 
 /// Kinds any node may read: what its router and its pods need.
-const READABLE: [Kind; 9] = [
+const READABLE: [Kind; 10] = [
     Kind::HttpFilter,
+    // Which Deployments a request may wake (those autoscaled down to zero).
+    Kind::HorizontalPodAutoscaler,
     Kind::Pod,
     Kind::Node,
     Kind::Service,

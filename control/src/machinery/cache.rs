@@ -18,7 +18,7 @@ use crate::store::{Event, EventType, StoreHandle, Stored, key};
 /// The kinds the cache keeps: those controllers and the scheduler reconcile or read.
 /// Events, RBAC objects, quotas, key-value entries and plugins are read from the store
 /// by whoever needs them.
-pub const CACHED: [Kind; 14] = [
+pub const CACHED: [Kind; 15] = [
     Kind::Namespace,
     Kind::Node,
     Kind::Pod,
@@ -33,6 +33,7 @@ pub const CACHED: [Kind; 14] = [
     Kind::PriorityClass,
     Kind::Ingress,
     Kind::HttpRoute,
+    Kind::HorizontalPodAutoscaler,
 ];
 
 /// One object that changed: what it was, and what it is now (`None`: absent).

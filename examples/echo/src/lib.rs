@@ -15,6 +15,8 @@
 //!   `502` whose body is `upstream error: ` and the error code's debug text
 //!   (e.g. `ErrorCode::ConnectionRefused`).
 //! - `/sleep?ms=N`: waits N milliseconds on the monotonic clock, then `200 slept N\n`.
+//! - `/burn?ms=N`: keeps the CPU busy for N milliseconds (reading the monotonic clock in a
+//!   loop), then `200 burned N\n`: load for CPU autoscaling.
 //! - `/status?code=N`: status N (100..=599, else `400`) with the body `status N\n` (no body
 //!   for 1xx, 204 and 304, which may not have one).
 //! - any other path: echo. `200` with the headers `x-echo-method` (`GET`, …),
@@ -71,6 +73,7 @@ impl Guest for Echo {
             "/ready" => ready(response_out),
             "/call" => call(query, response_out),
             "/sleep" => sleep(query, response_out),
+            "/burn" => burn(query, response_out),
             "/status" => status(query, response_out),
             _ => echo(&request, &target, response_out),
         }
@@ -206,6 +209,27 @@ fn sleep(query: &str, response_out: ResponseOutparam) {
     };
     poll::poll(&[&monotonic_clock::subscribe_duration(nanos)]);
     send_text(response_out, 200, &format!("slept {millis}\n"));
+}
+
+fn burn(query: &str, response_out: ResponseOutparam) {
+    let millis = query_value(query, "ms").and_then(|value| value.parse::<u64>().ok());
+    let Some((millis, nanos)) = millis.and_then(|ms| Some((ms, ms.checked_mul(1_000_000)?))) else {
+        return send_text(
+            response_out,
+            400,
+            "burn: want ?ms=N (whole milliseconds)\n",
+        );
+    };
+    let until = monotonic_clock::now().saturating_add(nanos);
+    let mut spins = 0u64;
+    while monotonic_clock::now() < until {
+        spins = spins.wrapping_add(1);
+    }
+    send_text(
+        response_out,
+        200,
+        &format!("burned {millis} ({spins} clock reads)\n"),
+    );
 }
 
 fn status(query: &str, response_out: ResponseOutparam) {

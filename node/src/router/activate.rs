@@ -1,6 +1,6 @@
 //! Scale from zero, as Knative's activator does it but without the extra hop: a request
-//! for a Service with no ready endpoint whose Deployment is scaled to zero and says it
-//! may be woken (annotation `skiff.dev/scale-to-zero: "true"`) is served by an instance
+//! for a Service with no ready endpoint whose Deployment is scaled to zero by a
+//! HorizontalPodAutoscaler with `minReplicas: 0` is served by an instance
 //! started here at once when the Deployment is a Wasm workload whose artifact is on this
 //! node. The activation is recorded (the Deployment scaled to one replica), so the
 //! controllers start a real pod. Requests that cannot be served at once are held (a
@@ -15,9 +15,6 @@ use tokio::sync::OnceCell;
 use super::locals::LocalEndpoint;
 use super::table::ServiceKey;
 use crate::wasm::Outbound;
-
-/// The annotation that lets a Deployment at zero replicas be woken by a request.
-pub const SCALE_TO_ZERO_ANNOTATION: &str = "skiff.dev/scale-to-zero";
 
 pub use skiff_proto::model::deployment::ACTIVATED_ANNOTATION;
 

@@ -46,7 +46,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response, StatusCode};
 
-pub use activate::{ACTIVATED_ANNOTATION, Activator, SCALE_TO_ZERO_ANNOTATION};
+pub use activate::{ACTIVATED_ANNOTATION, Activator};
 pub use filters::FilterLoader;
 pub use listen::{serve, serve_peers, serve_pods};
 pub use locals::{LocalEndpoint, Locals, Registration};

@@ -21,7 +21,7 @@ use skiff_proto::{Kind, Object};
 use tokio::sync::Notify;
 
 use super::Router;
-use super::activate::{ACTIVATED_ANNOTATION, SCALE_TO_ZERO_ANNOTATION, Wakeable};
+use super::activate::{ACTIVATED_ANNOTATION, Wakeable};
 use super::table::{
     BackendSpec, Nodes, PathMatch, PortRef, PortSpec, RouteSpec, RuleSpec, ServiceKey, Table,
 };
@@ -41,14 +41,17 @@ struct Sources {
     /// HttpFilters' components and limits.
     filters: HashMap<ServiceKey, PluginSpec>,
     nodes: Nodes,
-    /// Deployments that may be scaled to zero (the annotation says so).
-    scalable: HashMap<ServiceKey, Deployment>,
+    /// Every Deployment (a request may wake one that is autoscaled to zero).
+    deployments: HashMap<ServiceKey, Deployment>,
+    /// HorizontalPodAutoscalers with `minReplicas: 0`: the Deployment each one scales.
+    to_zero: HashMap<ServiceKey, ServiceKey>,
     /// What a request may wake, kept across builds while it is needed.
     wakeables: HashMap<ServiceKey, Arc<Wakeable>>,
 }
 
-const KINDS: [Kind; 7] = [
+const KINDS: [Kind; 8] = [
     Kind::HttpFilter,
+    Kind::HorizontalPodAutoscaler,
     Kind::Service,
     Kind::Endpoints,
     Kind::Ingress,
@@ -159,7 +162,8 @@ impl Sources {
             Kind::HttpRoute => self.routes.clear(),
             Kind::HttpFilter => self.filters.clear(),
             Kind::Node => self.nodes.clear(),
-            Kind::Deployment => self.scalable.clear(),
+            Kind::Deployment => self.deployments.clear(),
+            Kind::HorizontalPodAutoscaler => self.to_zero.clear(),
             _ => {}
         }
     }
@@ -172,16 +176,17 @@ impl Sources {
             Object::Ingress(i) => drop(self.ingresses.insert(k, i)),
             Object::HttpRoute(r) => drop(self.routes.insert(k, r)),
             Object::HttpFilter(f) => drop(self.filters.insert(k, f.spec)),
-            Object::Deployment(d) => {
-                let wakes = d
-                    .metadata
-                    .annotations
-                    .get(SCALE_TO_ZERO_ANNOTATION)
-                    .is_some_and(|v| v == "true");
-                if wakes {
-                    self.scalable.insert(k, d);
+            Object::Deployment(d) => drop(self.deployments.insert(k, d)),
+            Object::HorizontalPodAutoscaler(h) => {
+                let r = &h.spec.scale_target_ref;
+                if h.spec.min_replicas == Some(0) && r.kind == Kind::Deployment.name() {
+                    let target = ServiceKey {
+                        namespace: k.namespace.clone(),
+                        name: r.name.clone(),
+                    };
+                    self.to_zero.insert(k, target);
                 } else {
-                    self.scalable.remove(&k);
+                    self.to_zero.remove(&k);
                 }
             }
             Object::Node(n) => {
@@ -208,7 +213,8 @@ impl Sources {
             Object::HttpRoute(_) => drop(self.routes.remove(&k)),
             Object::HttpFilter(_) => drop(self.filters.remove(&k)),
             Object::Node(_) => drop(self.nodes.remove(&k.name)),
-            Object::Deployment(_) => drop(self.scalable.remove(&k)),
+            Object::Deployment(_) => drop(self.deployments.remove(&k)),
+            Object::HorizontalPodAutoscaler(_) => drop(self.to_zero.remove(&k)),
             _ => {}
         }
     }
@@ -242,13 +248,17 @@ fn build(s: &mut Sources, me: &str, prev: &Table) -> Table {
 }
 
 /// The Deployment behind Service `k` (which has no ready endpoint) that a request may
-/// wake: its pods would be the Service's, it is a Wasm workload, and it says it may be
-/// scaled to zero.
+/// wake: its pods would be the Service's, it is a Wasm workload, and an HPA with
+/// `minReplicas: 0` scales it.
 fn wakeable(s: &Sources, k: &ServiceKey, svc: &Service) -> Option<Arc<Wakeable>> {
     if svc.spec.selector.is_empty() {
         return None;
     }
-    let (dk, d) = s.scalable.iter().find(|(dk, d)| {
+    let scalable = s
+        .to_zero
+        .values()
+        .filter_map(|dk| Some((dk, s.deployments.get(dk)?)));
+    let (dk, d) = scalable.into_iter().find(|(dk, d)| {
         let labels = &d.spec.template.metadata.labels;
         dk.namespace == k.namespace
             && d.spec.template.spec.is_wasm()

@@ -3,6 +3,7 @@
 //! Every type derives serde (the YAML/JSON form users write, shaped like Kubernetes and
 //! decoded strictly: unknown fields are errors) and rkyv (the stored form).
 
+pub mod autoscaling;
 pub mod bootstrap;
 pub mod condition;
 pub mod configmap;
@@ -37,6 +38,7 @@ pub mod serviceaccount;
 pub mod values;
 pub mod volume;
 
+pub use autoscaling::{HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec};
 pub use condition::{Condition, ConditionStatus};
 pub use configmap::ConfigMap;
 pub use container::{

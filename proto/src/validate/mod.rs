@@ -2,6 +2,7 @@
 //! fields, selectors that must match templates. Each rule reports the field path and a fix;
 //! all violations are collected, not just the first.
 
+mod autoscaling;
 pub mod cidr;
 mod config;
 mod meta;
@@ -94,6 +95,7 @@ pub fn object(obj: &Object, ctx: &Context<'_>) -> Vec<Violation> {
         Object::Deployment(d) => workloads::deployment(&d.spec, &spec, ctx, &mut v),
         Object::DaemonSet(d) => workloads::daemonset(&d.spec, &spec, ctx, &mut v),
         Object::Job(j) => workloads::job(&j.spec, &spec, ctx, &mut v),
+        Object::HorizontalPodAutoscaler(h) => autoscaling::spec(&h.spec, &spec, &mut v),
         Object::Service(s) => network::service(&s.spec, &spec, &mut v),
         Object::Endpoints(e) => network::endpoints(e, &mut v),
         Object::ConfigMap(c) => config::config_map(c, &mut v),
