@@ -153,6 +153,8 @@ fn help_lists_every_verb() {
         "diff",
         "completion",
         "logs",
+        "events",
+        "top",
         "rollout",
         "scale",
         "cordon",

@@ -439,8 +439,16 @@ pub struct GetArgs {
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
-    /// `NAME` or `pod/NAME`.
-    pub pod: String,
+    /// `NAME` or `pod/NAME`; or a workload (`deploy/NAME`, `rs/NAME`, `job/NAME`,
+    /// `ds/NAME`): every pod of it, each line prefixed with its pod and container.
+    #[arg(required_unless_present = "selector")]
+    pub pod: Option<String>,
+    /// Every pod with these labels (`app=web`), each line prefixed.
+    #[arg(short = 'l', long, conflicts_with = "pod")]
+    pub selector: Option<String>,
+    /// The most pods followed at once with -f (as kubectl's --max-log-requests).
+    #[arg(long, default_value_t = 10)]
+    pub max_log_requests: usize,
     /// The container (workload) in the pod; needed when it has more than one.
     #[arg(short, long)]
     pub container: Option<String>,

@@ -12,7 +12,7 @@ use skiff_proto::model::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, S
 use crate::store::StoreHandle;
 
 /// Namespaced resources a namespace's users work with, by API group.
-const WORKLOADS: [(&str, &[&str]); 5] = [
+const WORKLOADS: [(&str, &[&str]); 6] = [
     (
         "",
         &[
@@ -27,6 +27,7 @@ const WORKLOADS: [(&str, &[&str]); 5] = [
     ),
     ("apps", &["deployments", "replicasets", "daemonsets"]),
     ("batch", &["jobs"]),
+    ("autoscaling", &["horizontalpodautoscalers"]),
     ("networking.k8s.io", &["ingresses"]),
     ("gateway.networking.k8s.io", &["httproutes"]),
 ];
