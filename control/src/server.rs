@@ -225,7 +225,7 @@ pub async fn run(
     let logs = LogServiceServer::from_arc(guarded_logs.clone());
     let node_stats: Arc<dyn crate::usage::NodeStats> =
         Arc::new(crate::usage::Dialing::new(dialer.clone()));
-    let usage = MetricsServiceServer::new(
+    let guarded_usage = Arc::new(
         Guarded::new(
             Arc::new(crate::usage::api::MetricsApi {
                 store: store.clone(),
@@ -236,6 +236,7 @@ pub async fn run(
         )
         .measured(api_metrics.clone()),
     );
+    let usage = MetricsServiceServer::from_arc(guarded_usage.clone());
     let issuer = match &config.ca {
         Some(ca) => {
             Some(Arc::new(ca.token_issuer().map_err(|e| {
@@ -314,6 +315,7 @@ pub async fn run(
     let rest = crate::rest::router(Arc::new(crate::rest::Rest {
         objects: guarded,
         logs: guarded_logs,
+        usage: guarded_usage,
         auth: auth_api,
         authenticate: authenticate.clone(),
         server: advertise.clone(),

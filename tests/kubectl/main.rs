@@ -199,6 +199,25 @@ fn kubectl_reads_what_it_reads_from_kubernetes() {
     assert_eq!(json["spec"]["replicas"], 2);
     assert_eq!(json["kind"], "Deployment");
 
+    // `kubectl top` reads metrics.k8s.io, served from the agents' live figures.
+    let top = k.ok(&["top", "pods", "-l", "app=hello"]);
+    assert_eq!(
+        top.lines().filter(|l| l.starts_with("hello-")).count(),
+        2,
+        "{top}"
+    );
+    let top = k.ok(&["top", "nodes"]);
+    assert!(top.starts_with("NAME") && top.contains("CPU(%)"), "{top}");
+    let usage = k.ok(&["get", "--raw", "/apis/metrics.k8s.io/v1beta1/nodes"]);
+    let usage: serde_json::Value = serde_json::from_str(&usage).unwrap();
+    assert_eq!(usage["kind"], "NodeMetricsList", "{usage}");
+    assert!(
+        usage["items"][0]["usage"]["memory"]
+            .as_str()
+            .is_some_and(|m| m.ends_with("Ki")),
+        "{usage}"
+    );
+
     // Logs through the pod's node, by pod and by Deployment.
     let pod = rows[0].split_whitespace().next().unwrap();
     k.ok(&["logs", pod, "--tail", "5"]);

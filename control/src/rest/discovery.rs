@@ -15,6 +15,7 @@ use skiff_proto::object::Subresource;
 
 use super::reply::{Reply, bytes_reply, json_reply};
 use super::reviews::{REVIEWS, Review};
+use super::usage;
 use super::views::{self, VIEWS, View};
 
 /// The content type of aggregated discovery, which kubectl checks to tell the forms apart.
@@ -67,7 +68,8 @@ fn groups() -> Vec<&'static str> {
         .iter()
         .map(|k| k.group())
         .chain(REVIEWS.iter().map(|r| r.group))
-        .chain(VIEWS.iter().map(|v| v.group()));
+        .chain(VIEWS.iter().map(|v| v.group()))
+        .chain([usage::GROUP]);
     for g in all {
         if !g.is_empty() && !out.contains(&g) {
             out.push(g);
@@ -83,6 +85,7 @@ fn version_of(group: &str) -> &'static str {
         .map(|k| (k.group(), k.version()))
         .chain(REVIEWS.iter().map(|r| (r.group, r.version)))
         .chain(VIEWS.iter().map(|v| (v.group(), v.version())))
+        .chain([(usage::GROUP, usage::VERSION)])
         .find(|(g, _)| *g == group)
         .map_or("v1", |(_, v)| v)
 }
@@ -101,6 +104,15 @@ fn views_in(group: &str, version: &str) -> impl Iterator<Item = View> {
     VIEWS
         .into_iter()
         .filter(move |v| v.group() == group && v.version() == version)
+}
+
+/// The usage resources (`metrics.k8s.io`) of a group-version.
+fn usage_in(
+    group: &str,
+    version: &str,
+) -> impl Iterator<Item = (&'static str, &'static str, bool)> {
+    let here = group == usage::GROUP && version == usage::VERSION;
+    usage::RESOURCES.into_iter().filter(move |_| here)
 }
 
 fn in_group_version(group: &str, version: &str) -> impl Iterator<Item = Kind> {
@@ -210,6 +222,15 @@ pub fn resource_list(group: &str, version: &str) -> Reply {
             "verbs": ["create"],
         }));
     }
+    for (plural, kind, namespaced) in usage_in(group, version) {
+        resources.push(json!({
+            "name": plural,
+            "singularName": "",
+            "namespaced": namespaced,
+            "kind": kind,
+            "verbs": ["get", "list"],
+        }));
+    }
     for v in views_in(group, version) {
         let i = v.kind().info();
         resources.push(json!({
@@ -267,6 +288,15 @@ fn discovered(group: &str) -> Value {
             })
         })
         .chain(reviews)
+        .chain(usage_in(group, version).map(|(plural, kind, namespaced)| {
+            json!({
+                "resource": plural,
+                "responseKind": {"group": group, "version": version, "kind": kind},
+                "scope": if namespaced { "Namespaced" } else { "Cluster" },
+                "singularResource": "",
+                "verbs": ["get", "list"],
+            })
+        }))
         .chain(views_in(group, version).map(|v| {
             let i = v.kind().info();
             json!({

@@ -15,6 +15,7 @@
 //! - `logs`: `pods/NAME/log`; `scale`: `deployments/NAME/scale`; `subresources`:
 //!   `*/status` and `serviceaccounts/NAME/token`;
 //! - `reviews`: SelfSubjectAccessReview and SelfSubjectReview (`kubectl auth`);
+//! - `usage`: `metrics.k8s.io` PodMetrics and NodeMetrics (`kubectl top`);
 //! - `openapi`: `/openapi/v3`, the OpenAPI documents made from the model's schemas;
 //! - `tables`: server-side `Table`s for `kubectl get`;
 //! - `errors`: gRPC statuses → Kubernetes `Status` objects;
@@ -35,6 +36,7 @@ mod reviews;
 mod scale;
 mod subresources;
 mod tables;
+mod usage;
 mod views;
 mod watch;
 
@@ -57,6 +59,7 @@ use reply::{Reply, bytes_reply};
 pub struct Rest {
     pub objects: Arc<Guarded<ObjectApi>>,
     pub logs: Arc<Guarded<LogApi>>,
+    pub usage: Arc<Guarded<crate::usage::api::MetricsApi>>,
     pub auth: Arc<AuthApi>,
     pub authenticate: Authenticate,
     /// This member's address, as `/api` reports it.
@@ -202,6 +205,13 @@ async fn handle(State(rest): State<Arc<Rest>>, req: axum::extract::Request) -> R
     let origin = Origin::of_http(&req);
     if let Some(review) = reviews::at(&path) {
         let served = reviews::serve(&rest, who, review, &call, req.into_body());
+        return ORIGIN
+            .scope(origin, served)
+            .await
+            .unwrap_or_else(|s| failure(&s, &About::default()));
+    }
+    if let Some(at) = usage::at(&path) {
+        let served = usage::serve(&rest, who, at, &call);
         return ORIGIN
             .scope(origin, served)
             .await
