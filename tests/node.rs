@@ -255,8 +255,10 @@ fn skiff_logs_reads_a_pods_log_through_the_api_as_kubectl_does() {
     assert!(e.contains("is not on a node yet"), "{e}");
     let e = logs_error(s, &["hw", "--since", "soon"]);
     assert!(e.contains("--since \"soon\""), "{e}");
-    let e = logs_error(s, &["deployment/hw"]);
+    let e = logs_error(s, &["service/hw"]);
     assert!(e.contains("logs are read from pods"), "{e}");
+    let e = logs_error(s, &["deployment/hw"]);
+    assert!(e.contains("not found"), "{e}");
     c.agent.stop();
 }
 

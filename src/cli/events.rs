@@ -119,14 +119,7 @@ pub async fn run(a: &EventsArgs) -> Result<ExitCode, Failure> {
     let selector = a.about.as_deref().map(about_selector).transpose()?;
     let wanted = types(&a.types)?;
     let shown = |e: &Event| wanted.as_ref().is_none_or(|w| w.contains(&type_of(e)));
-    let ns = if a.all_namespaces {
-        String::new()
-    } else {
-        a.server
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".into())
-    };
+    let ns = a.server.namespace_or_all(a.all_namespaces);
     let mut api = client::connect(&client::server(&a.server)).await?;
     let list = api
         .list(ListRequest {

@@ -352,6 +352,17 @@ pub struct ServerArgs {
     pub namespace: Option<String>,
 }
 
+impl ServerArgs {
+    /// The namespace to read: empty for every one (`-A`), else `-n` or `default`.
+    pub fn namespace_or_all(&self, all: bool) -> String {
+        if all {
+            String::new()
+        } else {
+            self.namespace.clone().unwrap_or_else(|| "default".into())
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
     #[command(flatten)]

@@ -76,14 +76,7 @@ pub async fn run(a: &TopArgs) -> Result<ExitCode, Failure> {
             all_namespaces,
             containers,
         } => {
-            let namespace = if *all_namespaces {
-                String::new()
-            } else {
-                a.server
-                    .namespace
-                    .clone()
-                    .unwrap_or_else(|| "default".into())
-            };
+            let namespace = a.server.namespace_or_all(*all_namespaces);
             let r = api
                 .pod_metrics(PodMetricsRequest {
                     namespace: namespace.clone(),

@@ -363,7 +363,10 @@ mod tests {
                 .unwrap()
                 .len();
         }
-        assert_eq!(seen, Kind::ALL.len() + REVIEWS.len() + VIEWS.len());
+        assert_eq!(
+            seen,
+            Kind::ALL.len() + REVIEWS.len() + VIEWS.len() + usage::RESOURCES.len()
+        );
         let events = &discovered("events.k8s.io")["versions"][0];
         assert_eq!(events["version"], "v1");
         assert_eq!(events["resources"][0]["verbs"], json!(views::VERBS));

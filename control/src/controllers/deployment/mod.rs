@@ -159,17 +159,7 @@ impl Reconciler for DeploymentController {
                 let Object::ReplicaSet(rs) = w.object else {
                     return Ok(None);
                 };
-                self.client.event(
-                    COMPONENT,
-                    Kind::Deployment,
-                    &d.metadata,
-                    EventType::Normal,
-                    "ScalingReplicaSet",
-                    format!(
-                        "Scaled up replica set {} from 0 to {first}",
-                        rs.metadata.name
-                    ),
-                );
+                self.scaled(d, &rs.metadata.name, 0, first);
                 sets.push(Set {
                     rev: w.revision,
                     rs,
@@ -289,6 +279,19 @@ impl DeploymentController {
         Ok(out)
     }
 
+    /// The `ScalingReplicaSet` event of ReplicaSet `rs` going `from` → `to` replicas.
+    fn scaled(&self, d: &Deployment, rs: &str, from: i32, to: i32) {
+        let way = if to > from { "up" } else { "down" };
+        self.client.event(
+            COMPONENT,
+            Kind::Deployment,
+            &d.metadata,
+            EventType::Normal,
+            "ScalingReplicaSet",
+            format!("Scaled {way} replica set {rs} from {from} to {to}"),
+        );
+    }
+
     async fn scale(&self, d: &Deployment, set: &mut Set, replicas: i32) -> Result<bool, Status> {
         let from = set.rs.spec.replicas.unwrap_or(1);
         if from == replicas {
@@ -297,18 +300,7 @@ impl DeploymentController {
         let mut rs = set.rs.clone();
         rs.spec.replicas = Some(replicas);
         let w = self.client.update(&Object::ReplicaSet(rs), set.rev).await?;
-        let way = if replicas > from { "up" } else { "down" };
-        self.client.event(
-            COMPONENT,
-            Kind::Deployment,
-            &d.metadata,
-            EventType::Normal,
-            "ScalingReplicaSet",
-            format!(
-                "Scaled {way} replica set {} from {from} to {replicas}",
-                set.rs.metadata.name
-            ),
-        );
+        self.scaled(d, &set.rs.metadata.name, from, replicas);
         if let Object::ReplicaSet(rs) = w.object {
             set.rs = rs;
             set.rev = w.revision;
