@@ -61,10 +61,13 @@ impl Prometheus {
             http: Http::new(),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(&p.addr).is_err() {
+        // Listening comes before ready (the TSDB opens): its API answers 503 till then.
+        while std::net::TcpStream::connect(&p.addr).is_err()
+            || p.http.get(&p.addr, "localhost", "/-/ready").status != 200
+        {
             assert!(
                 Instant::now() < deadline,
-                "prometheus did not listen within 30 s"
+                "prometheus was not ready within 30 s"
             );
             std::thread::sleep(Duration::from_millis(100));
         }

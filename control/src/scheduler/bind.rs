@@ -143,19 +143,6 @@ fn event(
     crate::api::record_as(store.state(), &crate::api::About::of(about), &what, 1)
 }
 
-/// The binding of `pod` to `node` and its `Scheduled` event, as kube-scheduler records it.
-pub fn scheduled(store: &StoreHandle, pod: &Stored, node: &str) -> Option<Vec<Op>> {
-    let bind = binding(pod, node)?;
-    let mut ops = vec![bind];
-    let m = pod.object.metadata();
-    let message = format!("Successfully assigned {}/{} to {node}", m.namespace, m.name);
-    match event(store, &pod.object, EventType::Normal, "Scheduled", &message) {
-        Ok(op) => ops.push(op),
-        Err(e) => tracing::debug!(error = %e.message(), "recording Scheduled"),
-    }
-    Some(ops)
-}
-
 /// The event on a pod evicted to make room for `by` on `node`.
 pub fn preempted(store: &StoreHandle, victim: &Object, by: &Pod, node: &str) -> Option<Op> {
     let message = format!(

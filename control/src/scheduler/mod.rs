@@ -289,7 +289,7 @@ impl Scheduler {
             .filter_map(|(pod, p)| {
                 Some(bind::Write {
                     key: pod.key.clone(),
-                    ops: bind::scheduled(&self.store, &pod.pod, &p.node)?,
+                    ops: vec![bind::binding(&pod.pod, &p.node)?],
                 })
             })
             .collect();
@@ -302,6 +302,25 @@ impl Scheduler {
         for k in &bound.lost {
             self.snapshot.forget(k);
             self.queue.retry(k.clone());
+        }
+        // `Scheduled` events go in the background, as kube-scheduler's broadcaster sends
+        // them: the bindings' transactions stay as small as they were.
+        let written: HashSet<&String> = bound.written.iter().collect();
+        for (pod, p) in &plan.placements {
+            if written.contains(&pod.key) {
+                let m = pod.pod.object.metadata();
+                self.client.event(
+                    bind::COMPONENT,
+                    Kind::Pod,
+                    m,
+                    skiff_proto::model::event::EventType::Normal,
+                    "Scheduled",
+                    format!(
+                        "Successfully assigned {}/{} to {}",
+                        m.namespace, m.name, p.node
+                    ),
+                );
+            }
         }
         for k in &bound.written {
             self.queue.forget(k);

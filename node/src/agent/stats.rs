@@ -147,7 +147,7 @@ fn own_usage() -> (u64, u64) {
         .ok()
         .and_then(|s| {
             // Fields after the command (which may hold spaces) close with ')'.
-            let rest = &s[s.rfind(')')? + 2..];
+            let rest = s.get(s.rfind(')')? + 1..)?;
             let f: Vec<&str> = rest.split_whitespace().collect();
             // utime and stime are fields 14 and 15 of the whole line (11, 12 here).
             let user: u64 = f.get(11)?.parse().ok()?;
