@@ -54,6 +54,9 @@ impl About {
     }
 }
 
+/// The message prefix of events combined from similar ones (as Kubernetes writes it).
+pub const COMBINED: &str = "(combined from similar events): ";
+
 /// Where an event about `about` lives, and its name: the object's name and a digest of
 /// what happened, so a repeat finds the same event.
 pub fn event_key(about: &About, reason: &str, message: &str) -> (String, String) {
@@ -61,6 +64,12 @@ pub fn event_key(about: &About, reason: &str, message: &str) -> (String, String)
         about.namespace.clone()
     } else {
         "default".to_owned()
+    };
+    // Combined events are one event whatever their latest message.
+    let message = if message.starts_with(COMBINED) {
+        COMBINED
+    } else {
+        message
     };
     let what = format!(
         "{}\n{}\n{reason}\n{message}",
@@ -116,6 +125,9 @@ pub fn record_as(
         && let Object::Event(mut e) = s.object
     {
         e.count = Some(e.count.unwrap_or(1).saturating_add(n.max(1)));
+        if e.message.as_deref() != Some(what.message) {
+            e.message = Some(what.message.to_owned());
+        }
         e.last_timestamp = Some(now);
         return Ok(Op::Update {
             object: Object::Event(e),

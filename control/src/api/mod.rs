@@ -51,7 +51,8 @@ mod writes;
 
 pub use artifacts::{ArtifactApi, MAX_ARTIFACT_BYTES};
 pub use events::{
-    About, EVENT_TTL, What, event_key, expire as expire_events, record as record_event, record_as,
+    About, COMBINED, EVENT_TTL, What, event_key, expire as expire_events, record as record_event,
+    record_as,
 };
 pub use logs::LogApi;
 pub use namespaces::{ensure, ensure_default as ensure_default_namespace};

@@ -1,13 +1,15 @@
 //! Events from the controllers, as client-go's event recorder sends them: in the
 //! background, so a reconcile never waits for one, batched into one raft write for many,
 //! repeats within a batch merged into one count, and dropped (with a log line) when the
-//! store cannot take them: an event is a record, not state anything depends on.
+//! store cannot take them: an event is a record, not state anything depends on. Before
+//! that, `correlator` combines similar events and drops a source's spam about one object.
 
 use std::collections::HashMap;
 
 use skiff_proto::model::event::EventType;
 use tokio::sync::mpsc;
 
+use super::correlator::Correlator;
 use crate::api::{About, What, record_as};
 use crate::store::{Command, StoreHandle, WriteError};
 
@@ -62,15 +64,24 @@ impl Recorder {
 }
 
 async fn write(store: StoreHandle, mut rx: mpsc::Receiver<Pending>) {
+    let mut correlator = Correlator::default();
+    let mut admit = |mut p: Pending| {
+        let message = std::mem::take(&mut p.message);
+        let now = std::time::Instant::now();
+        p.message = correlator.admit(p.component, &p.about, p.type_, &p.reason, message, now)?;
+        Some(p)
+    };
     while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
+        let mut batch: Vec<Pending> = admit(first).into_iter().collect();
         while batch.len() < BATCH {
             match rx.try_recv() {
-                Ok(p) => batch.push(p),
+                Ok(p) => batch.extend(admit(p)),
                 Err(_) => break,
             }
         }
-        commit(&store, merge(batch)).await;
+        if !batch.is_empty() {
+            commit(&store, merge(batch)).await;
+        }
     }
 }
 
