@@ -386,7 +386,7 @@ fn leader_work(
                 ..Default::default()
             },
         ));
-        crate::controllers::start(&mut tasks, &cache, &client, config.clone());
+        crate::controllers::start(&mut tasks, &cache, &client, config.clone(), nodes.clone());
         tasks.spawn(crate::autoscaler::hpa::run(
             cache.clone(),
             client.with_cache(&cache),

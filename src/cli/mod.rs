@@ -18,13 +18,15 @@
 //! - `artifacts`: local Wasm component files in manifests, uploaded and named by digest.
 //! - `apply`, `get`, `delete`, `describe`, `diff`, `logs`: the client verbs; `table`: kubectl-like tables for `get`.
 //! - `edit`: naming one object and changing it with compare-and-swap, for `scale`,
-//!   `rollout` (status, history, undo, pause, resume, restart) and `nodes` (cordon,
+//!   `rollout` (status, history, undo, pause, resume, restart, and a canary's promote
+//!   and abort in `canary`) and `nodes` (cordon,
 //!   uncordon, drain).
 
 mod apply;
 mod artifacts;
 mod auth;
 mod build;
+mod canary;
 mod client;
 mod control;
 mod delete;

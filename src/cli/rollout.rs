@@ -6,6 +6,8 @@
 //!   (the previous revision by default); the controller rolls to it.
 //! - `pause`/`resume` set `spec.paused`; `restart` stamps the template so every pod is
 //!   replaced.
+//! - `promote [--full]` and `abort` move a Canary Deployment's canary (see `canary`);
+//!   `status` shows its step and exits 1 when it was aborted.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -72,6 +74,20 @@ pub enum Action {
         target: String,
         name: Option<String>,
     },
+    /// Let a Canary Deployment's canary go past its current pause (--full: through every
+    /// remaining step at once).
+    Promote {
+        target: String,
+        name: Option<String>,
+        #[arg(long)]
+        full: bool,
+    },
+    /// Abort a Canary Deployment's canary: all traffic and replicas back to the stable
+    /// revision.
+    Abort {
+        target: String,
+        name: Option<String>,
+    },
 }
 
 const REVISION: &str = "deployment.kubernetes.io/revision";
@@ -86,7 +102,9 @@ pub async fn run(a: &RolloutArgs) -> Result<ExitCode, Failure> {
         | Action::Undo { target, name, .. }
         | Action::Pause { target, name }
         | Action::Resume { target, name }
-        | Action::Restart { target, name } => (target, name),
+        | Action::Restart { target, name }
+        | Action::Promote { target, name, .. }
+        | Action::Abort { target, name } => (target, name),
     };
     let t = Target::parse(t, name.as_deref(), a.server.namespace.as_deref())?;
     if !matches!(a.action, Action::Status { .. }) {
@@ -99,6 +117,8 @@ pub async fn run(a: &RolloutArgs) -> Result<ExitCode, Failure> {
         Action::Undo { to_revision, .. } => undo(&mut api, &t, *to_revision).await,
         Action::Pause { .. } => set_paused(&mut api, &t, true).await,
         Action::Resume { .. } => set_paused(&mut api, &t, false).await,
+        Action::Promote { full, .. } => super::canary::promote(&mut api, &t, *full).await,
+        Action::Abort { .. } => super::canary::abort(&mut api, &t).await,
         Action::Restart { .. } => {
             let now = Time::now().to_string();
             t.modify(&mut api, |o| {
@@ -190,6 +210,9 @@ fn deployment_progress(d: &Deployment) -> Result<(String, bool), Failure> {
             s.available_replicas,
             d.spec.replicas.unwrap_or(1)
         )));
+    }
+    if let Some(canary) = super::canary::progress(d) {
+        return canary;
     }
     let want = d.spec.replicas.unwrap_or(1);
     let counts = format!(

@@ -28,9 +28,12 @@ pub mod runner;
 
 pub use metrics::ControllerMetrics;
 
+use std::sync::Arc;
+
 use crate::machinery::cache::Cache;
 use crate::machinery::client::Client;
 use crate::machinery::leader::Tasks;
+use crate::usage::NodeStats;
 
 /// How the controllers run.
 #[derive(Debug, Clone, Default)]
@@ -41,8 +44,15 @@ pub struct Config {
     pub metrics: ControllerMetrics,
 }
 
-/// Starts every controller, each with its number of workers.
-pub fn start(tasks: &mut Tasks, cache: &Cache, client: &Client, config: Config) {
+/// Starts every controller, each with its number of workers; `nodes` answers for the
+/// agents (canary analysis reads the routers' figures through it).
+pub fn start(
+    tasks: &mut Tasks,
+    cache: &Cache,
+    client: &Client,
+    config: Config,
+    nodes: Arc<dyn NodeStats>,
+) {
     let client = client.with_cache(cache);
     let (c, k, m) = (cache, &client, &config.metrics);
     tasks.spawn(runner::run(
@@ -58,6 +68,7 @@ pub fn start(tasks: &mut Tasks, cache: &Cache, client: &Client, config: Config) 
         deployment::DeploymentController {
             cache: c.clone(),
             client: k.clone(),
+            analyst: Arc::new(deployment::analysis::Analyst::new(nodes)),
         },
         c.clone(),
         2,

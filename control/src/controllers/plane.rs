@@ -25,6 +25,21 @@ use crate::machinery::client::Client;
 use crate::machinery::leader::Tasks;
 use crate::store::runtime_tests::Cluster;
 
+/// The stand-in kubelet serves no figures (canary analysis is tested with real agents).
+struct NoAgents;
+
+#[tonic::async_trait]
+impl crate::usage::NodeStats for NoAgents {
+    async fn stats(
+        &self,
+        _: &skiff_proto::model::Node,
+    ) -> Result<skiff_proto::grpc::node::StatsResponse, tonic::Status> {
+        Err(tonic::Status::unavailable(
+            "the test plane's kubelet serves no figures",
+        ))
+    }
+}
+
 pub struct Plane {
     _cluster: Cluster,
     pub api: Arc<ObjectApi>,
@@ -56,7 +71,7 @@ impl Plane {
             client.clone(),
             crate::scheduler::Config::default(),
         ));
-        super::start(&mut tasks, &cache, &client, config);
+        super::start(&mut tasks, &cache, &client, config, Arc::new(NoAgents));
         let live = Arc::new(Mutex::new(HashSet::new()));
         tasks.spawn(kubelet(
             cache.clone(),

@@ -5,6 +5,7 @@
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
 use skiff_proto::model::ManagedFields;
+use skiff_proto::stored::Side;
 use skiff_proto::{Object, stored};
 
 /// One operation of a transaction.
@@ -83,6 +84,10 @@ const FORMAT_V1: u8 = 1;
 /// objects that have them, as JSON (`[[op index, entries], ...]`): they are not in the
 /// archive (see `skiff_proto::stored`), and commands without them keep format 1.
 const FORMAT_V2: u8 = 2;
+/// As format 2, with each object's fields kept beside its archive as a whole
+/// (`[[op index, side], ...]`, see `skiff_proto::stored::Side`), for commands writing an
+/// object that has fields only it carries.
+const FORMAT_V3: u8 = 3;
 
 impl Op {
     fn object_mut(&mut self) -> Option<&mut Object> {
@@ -99,6 +104,23 @@ impl Command {
         let body = rkyv::to_bytes::<rancor::Error>(self)
             .map(|b| b.to_vec())
             .unwrap_or_default();
+        let sides: Vec<(usize, Side)> = self
+            .ops
+            .iter()
+            .enumerate()
+            .filter_map(|(i, op)| match op {
+                Op::Create(o) | Op::Update { object: o, .. } => Some((i, Side::of(o)?)),
+                _ => None,
+            })
+            .collect();
+        if !sides.is_empty() {
+            let json = serde_json::to_vec(&sides).unwrap_or_default();
+            let mut out = stored::join_v2(&body, &json).unwrap_or_default();
+            if let Some(tag) = out.first_mut() {
+                *tag = FORMAT_V3;
+            }
+            return out;
+        }
         let managed: Vec<(usize, &ManagedFields)> = self
             .ops
             .iter()
@@ -141,6 +163,22 @@ impl Command {
                         ))
                     })?;
                     o.metadata_mut().managed_fields = entries;
+                }
+                Ok(c)
+            }
+            FORMAT_V3 => {
+                let (archived, json) = stored::split_v2(body)
+                    .ok_or_else(|| Rejection::Malformed("a command is cut short".into()))?;
+                let mut c = archive(archived)?;
+                let sides: Vec<(usize, Side)> = serde_json::from_slice(json)
+                    .map_err(|e| Rejection::Malformed(format!("side fields: {e}")))?;
+                for (i, side) in sides {
+                    let o = c.ops.get_mut(i).and_then(Op::object_mut).ok_or_else(|| {
+                        Rejection::Malformed(format!(
+                            "side fields for operation {i}, which writes no object"
+                        ))
+                    })?;
+                    side.put(o);
                 }
                 Ok(c)
             }
@@ -207,5 +245,39 @@ mod tests {
             "commands without them keep format 1"
         );
         assert!(Command::decode(&bytes[..bytes.len() - 3]).is_err());
+    }
+
+    #[test]
+    fn a_canary_travels_beside_the_archive() {
+        use skiff_proto::model::Deployment;
+        use skiff_proto::model::canary::{CanaryStatus, CanaryStrategy};
+        let mut d = Deployment::default();
+        d.metadata.name = "web".into();
+        d.spec.strategy = Some(skiff_proto::model::DeploymentStrategy {
+            canary: Some(Box::new(CanaryStrategy {
+                stable_service: "a".into(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        });
+        d.status = Some(skiff_proto::model::DeploymentStatus {
+            canary: Some(Box::new(CanaryStatus {
+                weight: 20,
+                ..Default::default()
+            })),
+            ..Default::default()
+        });
+        let c = Command {
+            ops: vec![
+                Op::Check {
+                    key: "x".into(),
+                    expected: None,
+                },
+                Op::Create(Object::Deployment(d)),
+            ],
+        };
+        let bytes = c.encode();
+        assert_eq!(bytes[0], FORMAT_V3);
+        assert_eq!(Command::decode(&bytes).unwrap(), c);
     }
 }

@@ -28,6 +28,8 @@
 //!   any, plus `x-echo-body-bytes`, the number of body bytes echoed; the `trailer` header
 //!   declares them (the request's `trailer` value plus `x-echo-body-bytes`), as HTTP/1.1
 //!   servers send only declared trailers.
+//!   With the env var `ECHO_FAIL_PERCENT=P` (0..=100), an echo request is answered
+//!   `500 failing on purpose` with probability P% instead (a bad release for canary tests).
 //!
 //! Build it with `cargo xtask guests` from the repository root; it lands in
 //! `examples/target/wasm32-wasip2/release/echo.wasm`.
@@ -81,6 +83,11 @@ impl Guest for Echo {
 }
 
 fn echo(request: &IncomingRequest, target: &str, response_out: ResponseOutparam) {
+    let fail_percent = env_var("ECHO_FAIL_PERCENT").parse::<u64>().unwrap_or(0);
+    if fail_percent > 0 && wasip2::random::random::get_random_u64() % 100 < fail_percent {
+        send_text(response_out, 500, "failing on purpose\n");
+        return;
+    }
     let scheme = match request.scheme() {
         Some(Scheme::Http) => "http".to_owned(),
         Some(Scheme::Https) => "https".to_owned(),

@@ -3,6 +3,7 @@
 
 use skiff_proto_macros::model;
 
+use super::canary::{CanaryStatus, CanaryStrategy};
 use super::condition::Condition;
 use super::meta::ObjectMeta;
 use super::pod::PodTemplateSpec;
@@ -45,6 +46,12 @@ pub struct DeploymentStrategy {
     pub type_: Option<DeploymentStrategyType>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rolling_update: Option<RollingUpdate>,
+    /// Required with `type: Canary`, and only then. Stored beside the archive (see
+    /// `stored`), so Deployments stored before it read as they did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[rkyv(with = rkyv::with::Skip)]
+    #[cfg_attr(test, proptest(value = "None"))]
+    pub canary: Option<Box<CanaryStrategy>>,
 }
 
 #[model]
@@ -52,6 +59,8 @@ pub enum DeploymentStrategyType {
     #[default]
     RollingUpdate,
     Recreate,
+    // Skiff's (Argo Rollouts'): traffic shifted by steps behind an HTTPRoute, analysed.
+    Canary,
 }
 
 /// How far a rolling update may go above (`maxSurge`) or below (`maxUnavailable`) the
@@ -82,6 +91,12 @@ pub struct DeploymentStatus {
     pub conditions: Vec<Condition>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub collision_count: Option<i32>,
+    /// Where the canary strategy stands (Canary Deployments only). Stored beside the
+    /// archive, as `spec.strategy.canary` is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[rkyv(with = rkyv::with::Skip)]
+    #[cfg_attr(test, proptest(value = "None"))]
+    pub canary: Option<Box<CanaryStatus>>,
 }
 
 /// The annotation a node's activator writes on a Deployment it scales up from zero: when

@@ -5,6 +5,7 @@
 
 pub mod autoscaling;
 pub mod bootstrap;
+pub mod canary;
 pub mod condition;
 pub mod configmap;
 pub mod container;

@@ -47,7 +47,10 @@ fn a_kinds_schema_says_what_kubectl_explain_reads() {
     );
     let strategy = s.resolve(at(s, root, &["spec", "strategy", "type"]));
     assert_eq!(strategy["type"], "string", "{strategy}");
-    assert_eq!(strategy["enum"], json!(["RollingUpdate", "Recreate"]));
+    assert_eq!(
+        strategy["enum"],
+        json!(["RollingUpdate", "Recreate", "Canary"])
+    );
     let surge = at(s, root, &["spec", "strategy", "rollingUpdate", "maxSurge"]);
     assert_eq!(surge["x-kubernetes-int-or-string"], true);
     assert_eq!(

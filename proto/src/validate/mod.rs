@@ -3,6 +3,7 @@
 //! all violations are collected, not just the first.
 
 mod autoscaling;
+mod canary;
 pub mod cidr;
 mod config;
 mod meta;

@@ -134,11 +134,12 @@ pub fn deployment(spec: &DeploymentSpec, at: &FieldPath, ctx: &Context<'_>, v: &
     if let Some(s) = &spec.strategy {
         let sat = at.field("strategy");
         match (s.type_.unwrap_or_default(), &s.rolling_update) {
-            (DeploymentStrategyType::Recreate, Some(_)) => v.add_hint(
-                sat.field("rollingUpdate"),
-                "rollingUpdate is only for type RollingUpdate",
-                "remove it, or use type RollingUpdate",
-            ),
+            (DeploymentStrategyType::Recreate | DeploymentStrategyType::Canary, Some(_)) => v
+                .add_hint(
+                    sat.field("rollingUpdate"),
+                    "rollingUpdate is only for type RollingUpdate",
+                    "remove it, or use type RollingUpdate",
+                ),
             (DeploymentStrategyType::RollingUpdate, Some(ru)) => {
                 let (no_surge, no_unavailable) = rolling_update(ru, &sat.field("rollingUpdate"), v);
                 if no_surge && no_unavailable {
@@ -146,6 +147,22 @@ pub fn deployment(spec: &DeploymentSpec, at: &FieldPath, ctx: &Context<'_>, v: &
                 }
             }
             _ => {}
+        }
+        match (s.type_.unwrap_or_default(), &s.canary) {
+            (DeploymentStrategyType::Canary, Some(c)) => {
+                super::canary::strategy(c, &sat.field("canary"), v);
+            }
+            (DeploymentStrategyType::Canary, None) => v.add_hint(
+                sat.field("canary"),
+                "type Canary needs a canary section",
+                "name stableService, canaryService and httpRoute, and list the steps",
+            ),
+            (_, Some(_)) => v.add_hint(
+                sat.field("canary"),
+                "canary is only for type Canary",
+                "remove it, or set type: Canary",
+            ),
+            (_, None) => {}
         }
     }
     for (value, field) in [

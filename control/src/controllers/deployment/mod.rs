@@ -5,15 +5,23 @@
 //!   `replicas - maxUnavailable` pods stay available (`rollout`);
 //! - `Recreate`: old ReplicaSets to zero, wait for their pods to go, then the new one;
 //! - paused: only the replica count follows `replicas`, the template does not roll;
+//! - `Canary`: the new revision walks the strategy's steps of traffic weights and pauses
+//!   behind an HTTPRoute, analysed on the routers' figures (`canary` decides, `analysis`
+//!   reads and judges, `shift` writes Services and route, `progress` ties them together);
 //! - then revision bookkeeping (`history`) and the status (`status`).
 //!
 //! Rolling back is a client's act, as in `kubectl rollout undo`: it writes an old
 //! revision's template into the Deployment, which makes that ReplicaSet current again.
 
+pub mod analysis;
+pub mod canary;
 pub mod history;
+mod progress;
 pub mod rollout;
+pub mod shift;
 pub mod status;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use skiff_proto::model::deployment::DeploymentStrategyType;
@@ -36,6 +44,8 @@ const COMPONENT: &str = "deployment-controller";
 pub struct DeploymentController {
     pub cache: Cache,
     pub client: Client,
+    /// Canaries' traffic readings.
+    pub analyst: Arc<analysis::Analyst>,
 }
 
 /// A ReplicaSet of the Deployment, with its revision in the store.
@@ -105,6 +115,10 @@ impl Reconciler for DeploymentController {
         )
         .map_err(|e| Status::invalid_argument(format!("{k}: spec.strategy.rollingUpdate: {e}")))?;
         let recreate = strategy.type_ == Some(DeploymentStrategyType::Recreate);
+        let canary = strategy
+            .canary
+            .as_ref()
+            .filter(|_| strategy.type_ == Some(DeploymentStrategyType::Canary));
         let unavailable = if recreate { want } else { unavailable };
 
         // The current revision: the ReplicaSet with the Deployment's template.
@@ -145,6 +159,13 @@ impl Reconciler for DeploymentController {
                 };
                 let first = if d.spec.paused == Some(true) {
                     0
+                } else if canary.is_some() {
+                    // The canary's steps scale it; the first revision takes all at once.
+                    if sets.iter().any(|s| s.rs.spec.replicas.unwrap_or(1) > 0) {
+                        0
+                    } else {
+                        want
+                    }
                 } else if recreate {
                     if sets.iter().any(|s| s.active > 0) {
                         0
@@ -172,7 +193,14 @@ impl Reconciler for DeploymentController {
             }
         };
 
-        if !moved {
+        let mut trial = None;
+        if let Some(c) = canary
+            && d.spec.paused != Some(true)
+        {
+            let o = self.canary(k, d, c, &mut sets, new_idx).await?;
+            moved |= o.moved;
+            trial = Some((o.status, o.requeue));
+        } else if !moved {
             moved = self
                 .step(d, &mut sets, new_idx, want, surge, unavailable, recreate)
                 .await?;
@@ -208,7 +236,10 @@ impl Reconciler for DeploymentController {
                 .await?
                 .revision;
         }
-        let next = status::next(d, &tally, &new_name, moved, want - unavailable, now);
+        let mut next = status::next(d, &tally, &new_name, moved, want - unavailable, now);
+        if let Some((c, _)) = &trial {
+            status::canary(&mut next, c.clone(), now);
+        }
         if d.status.as_ref() != Some(&next) {
             let mut updated = d.clone();
             updated.status = Some(next);
@@ -216,7 +247,12 @@ impl Reconciler for DeploymentController {
                 .update_status(&Object::Deployment(updated), at)
                 .await?;
         }
-        Ok(status::until_deadline(d, &tally, now).map(|s| Duration::from_secs(s + 1)))
+        let deadline = status::until_deadline(d, &tally, now).map(|s| Duration::from_secs(s + 1));
+        let trial = trial.and_then(|(_, r)| r);
+        Ok(match (deadline, trial) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
     }
 }
 

@@ -2,6 +2,7 @@
 //! conditions, with the progress deadline (`ProgressDeadlineExceeded` when a rollout
 //! has made no progress for `progressDeadlineSeconds`).
 
+use skiff_proto::model::canary::{CanaryPhase, CanaryStatus};
 use skiff_proto::model::values::Time;
 use skiff_proto::model::{Condition, ConditionStatus, Deployment, DeploymentStatus};
 
@@ -22,6 +23,8 @@ pub const DEADLINE_EXCEEDED: &str = "ProgressDeadlineExceeded";
 pub const COMPLETE: &str = "NewReplicaSetAvailable";
 pub const PAUSED: &str = "DeploymentPaused";
 pub const UPDATED: &str = "ReplicaSetUpdated";
+pub const CANARY_PAUSED: &str = "RolloutPaused";
+pub const CANARY_ABORTED: &str = "RolloutAborted";
 
 /// Whether the rollout is done: every replica updated and available, none old left.
 pub fn complete(d: &Deployment, t: &Tally) -> bool {
@@ -167,7 +170,47 @@ pub fn next(
         unavailable_replicas: (d.spec.replicas.unwrap_or(1) - t.available).max(0),
         conditions,
         collision_count: prev.collision_count,
+        canary: prev.canary.clone(),
     }
+}
+
+/// Puts a canary's standing into `next`, with the `Progressing` condition Argo Rollouts
+/// reports for it: Unknown while paused (a pause is not a stall), False once aborted.
+pub fn canary(next: &mut DeploymentStatus, c: CanaryStatus, now: Time) {
+    let held = |r: Option<&str>| matches!(r, Some(CANARY_PAUSED | CANARY_ABORTED));
+    let condition = match c.phase {
+        CanaryPhase::Paused => Some(condition(
+            PROGRESSING,
+            ConditionStatus::Unknown,
+            CANARY_PAUSED,
+            format!("Rollout is paused at step {}", c.current_step),
+        )),
+        CanaryPhase::Aborted => Some(condition(
+            PROGRESSING,
+            ConditionStatus::False,
+            CANARY_ABORTED,
+            c.message
+                .clone()
+                .unwrap_or_else(|| "Rollout aborted".into()),
+        )),
+        _ if next
+            .conditions
+            .iter()
+            .any(|o| o.type_ == PROGRESSING && held(o.reason.as_deref())) =>
+        {
+            Some(condition(
+                PROGRESSING,
+                ConditionStatus::True,
+                UPDATED,
+                "The canary is progressing.".into(),
+            ))
+        }
+        _ => None,
+    };
+    if let Some(cond) = condition {
+        set(&mut next.conditions, cond, now, false);
+    }
+    next.canary = Some(Box::new(c));
 }
 
 /// Seconds left before the deadline falls, while a rollout is under way.
