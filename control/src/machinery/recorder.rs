@@ -3,8 +3,14 @@
 //! repeats within a batch merged into one count, and dropped (with a log line) when the
 //! store cannot take them: an event is a record, not state anything depends on. Before
 //! that, `correlator` combines similar events and drops a source's spam about one object.
+//!
+//! Writes are paced (as client-go's are by its client's QPS): at most [`RATE`] events a
+//! second after a burst of [`BURST`], with at most [`BACKLOG`] waiting (client-go's
+//! `maxQueuedEvents`), so a burst of ten thousand pods being scheduled does not double the
+//! store's writes while it lasts; the events beyond the backlog are dropped.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use skiff_proto::model::event::EventType;
 use tokio::sync::mpsc;
@@ -14,7 +20,10 @@ use crate::api::{About, What, record_as};
 use crate::store::{Command, StoreHandle, WriteError};
 
 /// Events waiting at most; more are dropped until the writer catches up.
-const BACKLOG: usize = 10_000;
+const BACKLOG: usize = 1_000;
+/// Events written per second at most, after a burst.
+const RATE: f64 = 200.0;
+const BURST: f64 = 200.0;
 /// Events in one write at most.
 const BATCH: usize = 256;
 
@@ -67,21 +76,33 @@ async fn write(store: StoreHandle, mut rx: mpsc::Receiver<Pending>) {
     let mut correlator = Correlator::default();
     let mut admit = |mut p: Pending| {
         let message = std::mem::take(&mut p.message);
-        let now = std::time::Instant::now();
+        let now = Instant::now();
         p.message = correlator.admit(p.component, &p.about, p.type_, &p.reason, message, now)?;
         Some(p)
     };
+    let mut tokens = BURST;
+    let mut at = Instant::now();
     while let Some(first) = rx.recv().await {
-        let mut batch: Vec<Pending> = admit(first).into_iter().collect();
-        while batch.len() < BATCH {
+        let Some(first) = admit(first) else {
+            continue;
+        };
+        tokens = (tokens + at.elapsed().as_secs_f64() * RATE).min(BURST);
+        at = Instant::now();
+        if tokens < 1.0 {
+            tokio::time::sleep(Duration::from_secs_f64((1.0 - tokens) / RATE)).await;
+            tokens = 1.0;
+            at = Instant::now();
+        }
+        let room = (tokens as usize).clamp(1, BATCH);
+        let mut batch = vec![first];
+        while batch.len() < room {
             match rx.try_recv() {
                 Ok(p) => batch.extend(admit(p)),
                 Err(_) => break,
             }
         }
-        if !batch.is_empty() {
-            commit(&store, merge(batch)).await;
-        }
+        tokens -= batch.len() as f64;
+        commit(&store, merge(batch)).await;
     }
 }
 
