@@ -150,27 +150,24 @@ fn verb(v: &str) -> &'static str {
 /// A group, resource or subresource as a label: one of the names Skiff serves, or
 /// `other` (what a client sends cannot add series).
 fn word(w: &str) -> &'static str {
-    if w.is_empty() {
-        return "";
-    }
-    for k in skiff_proto::Kind::ALL {
-        if k.resource() == w {
-            return k.resource();
-        }
-        if k.group() == w {
-            return k.group();
-        }
-    }
-    match w {
-        "status" => "status",
-        "log" => "log",
-        "scale" => "scale",
-        "binding" => "binding",
-        "eviction" => "eviction",
-        "artifacts" => "artifacts",
-        "token" => "token",
-        _ => "other",
-    }
+    static WORDS: std::sync::LazyLock<std::collections::HashSet<&'static str>> =
+        std::sync::LazyLock::new(|| {
+            skiff_proto::Kind::ALL
+                .iter()
+                .flat_map(|k| [k.resource(), k.group()])
+                .chain([
+                    "",
+                    "status",
+                    "log",
+                    "scale",
+                    "binding",
+                    "eviction",
+                    "artifacts",
+                    "token",
+                ])
+                .collect()
+        });
+    WORDS.get(w).copied().unwrap_or("other")
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use skiff_pki::Identity;
 use tokio::sync::mpsc;
-use tonic::{Code, Status};
+use tonic::Status;
 
 use super::attributes::Attributes;
 
@@ -128,23 +128,6 @@ struct ResponseStatus<'a> {
     message: &'a str,
 }
 
-/// The HTTP status Kubernetes would answer with for a gRPC code.
-fn http_code(c: Code) -> u16 {
-    match c {
-        Code::Ok => 200,
-        Code::InvalidArgument | Code::FailedPrecondition => 400,
-        Code::Unauthenticated => 401,
-        Code::PermissionDenied => 403,
-        Code::NotFound => 404,
-        Code::AlreadyExists | Code::Aborted => 409,
-        Code::OutOfRange => 410,
-        Code::ResourceExhausted => 429,
-        Code::Unavailable => 503,
-        Code::DeadlineExceeded => 504,
-        _ => 500,
-    }
-}
-
 impl Audit {
     /// Audit events appended to `path` (created with its folder).
     pub fn to_file(path: &Path) -> std::io::Result<Audit> {
@@ -179,7 +162,7 @@ impl Audit {
         };
         let (code, message) = match outcome {
             Ok(()) => (200, ""),
-            Err(s) => (http_code(s.code()), s.message()),
+            Err(s) => (crate::rest::code_and_reason(s.code()).0, s.message()),
         };
         let mut annotations = std::collections::BTreeMap::new();
         if let Some((allowed, reason)) = decision {
