@@ -59,6 +59,16 @@ impl NodeCluster {
         extra: &[&str],
     ) -> Result<NodeCluster> {
         let control = Cluster::skiff_members(bin, parent, members)?;
+        Self::with_control(control, pods, instances, extra).await
+    }
+
+    /// An agent (with `extra` flags) for members already started.
+    pub async fn with_control(
+        control: Cluster,
+        pods: u32,
+        instances: u32,
+        extra: &[&str],
+    ) -> Result<NodeCluster> {
         let api = control.api[0].clone();
         let data = control.dir().join("node");
         let creds = crate::pki::node(NODE, &control.dir().join("node-credentials"))?;

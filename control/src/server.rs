@@ -391,6 +391,9 @@ fn leader_work(
             cache.clone(),
             client.with_cache(&cache),
             nodes.clone(),
+            config
+                .hpa_sync_period
+                .unwrap_or(crate::autoscaler::hpa::TICK),
         ));
         tasks
     }

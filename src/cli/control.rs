@@ -84,6 +84,10 @@ pub struct ControlArgs {
     /// controllers) at http://ADDR/metrics over plain HTTP; off when not given.
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<SocketAddr>,
+    /// How often HorizontalPodAutoscalers are evaluated (Kubernetes'
+    /// --horizontal-pod-autoscaler-sync-period, whose default there is 15s).
+    #[arg(long, value_name = "DURATION", default_value = "1s")]
+    pub hpa_sync_period: humantime::Duration,
 }
 
 /// Aborts a background task when dropped.
@@ -179,6 +183,7 @@ pub fn run_member(a: ControlArgs) -> Result<ExitCode> {
             )
             .map_err(|e| anyhow::anyhow!("--cluster-cidr: {e}"))?,
             metrics: Default::default(),
+            hpa_sync_period: Some((*a.hpa_sync_period).max(Duration::from_millis(100))),
         },
         tls,
         ca,

@@ -5,9 +5,13 @@
 //!     connection each): requests/s, p50 and p99 per round, medians and the ratios;
 //! (b) scale from zero: the first request to a Deployment at zero replicas whose
 //!     artifact is on the node, against a warm request on the same connection: the added
-//!     latency, p50 and p99 over many wake-ups.
+//!     latency, p50 and p99 over many wake-ups;
+//! (c) with `--baseline PATH`: this build's router against another build's (e.g. the
+//!     commit before a change), both serving (a)'s component the same way, rounds
+//!     alternated: the change's cost in requests/s and latency.
 //!
-//! `cargo run --release -p skiff-benches --bin routing -- [--quick] [--skiff target/release/skiff]`
+//! `cargo run --release -p skiff-benches --bin routing -- [--quick] [--skiff target/release/skiff]
+//!  [--part a|b|c|all] [--baseline OTHER_SKIFF]`
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -24,7 +28,8 @@ use skiff_benches::setup::{Systems, loadavg, skiff_binary, workspace};
 #[derive(Debug, Parser)]
 #[command(about = "Skiff's router against wasmtime serve; scale from zero")]
 struct Args {
-    /// Which parts: a (throughput), b (scale from zero), or all.
+    /// Which parts: a (throughput), b (scale from zero), c (against --baseline), or all
+    /// (c only with --baseline).
     #[arg(long, default_value = "all")]
     part: String,
     /// (a) rounds per system, alternating which goes first.
@@ -46,6 +51,9 @@ struct Args {
     /// user runs it).
     #[arg(long, allow_hyphen_values = true, num_args = 1..)]
     wasmtime_options: Vec<String>,
+    /// (c) Another build's `skiff` to compare this one's router with.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
     /// A smoke run.
     #[arg(long)]
     quick: bool,
@@ -76,32 +84,11 @@ async fn main() -> Result<()> {
         a.wasmtime_options,
         loadavg()
     );
-    let mut c = NodeCluster::start(&skiff, dir.path(), 110, 256).await?;
-    let api = c.api().to_owned();
-    let node = skiff_cli(&skiff, &api, &["get", "node", "bench", "-o", "json"])?;
-    let node: serde_json::Value = serde_json::from_str(&node)?;
-    let port = &node["status"]["daemonEndpoints"]["routerEndpoint"]["port"];
-    let ingress = format!("127.0.0.1:{port}");
-    let manifests = dir.path().join("apps.yaml");
-    let image = component.display().to_string();
-    std::fs::write(
-        &manifests,
-        format!(
-            "{}---\n{}",
-            app("hello", &image, 1, "hello.bench", false),
-            app("lazy", &image, 0, "lazy.bench", true)
-        ),
-    )?;
-    skiff_cli(
-        &skiff,
-        &api,
-        &["apply", "-f", &manifests.display().to_string()],
-    )?;
-    until("hello is ready", 60, || {
-        ready_endpoints(&skiff, &api, "hello") == 1
-    })
-    .await?;
-    ready(&ingress, "hello.bench", &mut c.agent).await?;
+    let Serving {
+        mut c,
+        api,
+        ingress,
+    } = serving(&skiff, &component, dir.path(), true).await?;
 
     if a.part == "all" || a.part == "a" {
         let wasmtime = wasmtime_cli(a.wasmtime.clone(), &ws)?;
@@ -181,6 +168,86 @@ async fn main() -> Result<()> {
             ms(percentile(&added, 0.99))
         );
     }
+    if let Some(baseline) = a
+        .baseline
+        .as_ref()
+        .filter(|_| a.part == "all" || a.part == "c")
+    {
+        let other = tempfile::tempdir_in(&a.systems.dir)?;
+        let mut b = serving(baseline, &component, other.path(), false).await?;
+        let make = |addr: &str| -> Result<Vec<Get>> {
+            (0..a.connections)
+                .map(|_| Get::new(addr, "hello.bench", "/"))
+                .collect()
+        };
+        let (this, that) = (make(&ingress)?, make(&b.ingress)?);
+        println!("(c) this build against {}", baseline.display());
+        let (s, o, _) = alternate(
+            ("this build", &this),
+            ("baseline", &that),
+            a.rounds,
+            a.seconds,
+            || {
+                c.agent.check_running()?;
+                b.c.agent.check_running()
+            },
+        )
+        .await?;
+        println!(
+            "  ratio this/baseline: throughput {:.3}x, p50 {:.2}x, p99 {:.2}x",
+            s.rps / o.rps.max(1e-9),
+            s.p50 / o.p50.max(1e-9),
+            s.p99 / o.p99.max(1e-9)
+        );
+    }
     c.agent.check_running()?;
     Ok(())
+}
+
+/// A one-node cluster of `skiff` serving `component` as `hello.bench` (and, with `lazy`,
+/// a Deployment at zero as `lazy.bench`), ready.
+struct Serving {
+    c: NodeCluster,
+    api: String,
+    ingress: String,
+}
+
+async fn serving(
+    skiff: &std::path::Path,
+    component: &std::path::Path,
+    dir: &std::path::Path,
+    lazy: bool,
+) -> Result<Serving> {
+    let mut c = NodeCluster::start(skiff, dir, 110, 256).await?;
+    let api = c.api().to_owned();
+    let node = skiff_cli(skiff, &api, &["get", "node", "bench", "-o", "json"])?;
+    let node: serde_json::Value = serde_json::from_str(&node)?;
+    let port = &node["status"]["daemonEndpoints"]["routerEndpoint"]["port"];
+    let ingress = format!("127.0.0.1:{port}");
+    let manifests = dir.join("apps.yaml");
+    let image = component.display().to_string();
+    std::fs::write(
+        &manifests,
+        format!(
+            "{}---\n{}",
+            app("hello", &image, 1, "hello.bench", false),
+            if lazy {
+                app("lazy", &image, 0, "lazy.bench", true)
+            } else {
+                String::new()
+            }
+        ),
+    )?;
+    skiff_cli(
+        skiff,
+        &api,
+        &["apply", "-f", &manifests.display().to_string()],
+    )?;
+    until("hello is ready", 60, || {
+        ready_endpoints(skiff, &api, "hello") == 1
+    })
+    .await?;
+    ready(&ingress, "hello.bench", &mut c.agent).await?;
+
+    Ok(Serving { c, api, ingress })
 }

@@ -1,5 +1,5 @@
-//! The HorizontalPodAutoscaler controller, on the leader: every tick (1 s, not
-//! Kubernetes' 15 s: the figures are live), it reads the rates of the pods of every HPA's
+//! The HorizontalPodAutoscaler controller, on the leader: every tick (1 s by default,
+//! `--hpa-sync-period`; not Kubernetes' 15 s: the figures are live), it reads the rates of the pods of every HPA's
 //! target from their nodes, asks each metric what it wants, lets `behavior` decide how
 //! far to go, writes the target's `spec.replicas`, and reports status and conditions as
 //! Kubernetes' HPA does (`AbleToScale`, `ScalingActive`, `ScalingLimited`), with a
@@ -29,7 +29,7 @@ use crate::usage::NodeStats;
 /// The component its events name (Kubernetes').
 const COMPONENT: &str = "horizontal-pod-autoscaler";
 
-/// How often every HPA is looked at.
+/// How often every HPA is looked at, unless the member is told otherwise.
 pub const TICK: Duration = Duration::from_secs(1);
 
 /// What one HPA remembers between rounds.
@@ -46,10 +46,10 @@ struct Tracked {
 const FIGURES_EVERY: Duration = Duration::from_secs(15);
 
 /// Runs the HPAs of `cache` until the task is dropped.
-pub async fn run(cache: Cache, client: Client, nodes: Arc<dyn NodeStats>) {
+pub async fn run(cache: Cache, client: Client, nodes: Arc<dyn NodeStats>, every: Duration) {
     let mut observer = Observer::new(nodes);
     let mut tracked: HashMap<String, Tracked> = HashMap::new();
-    let mut tick = tokio::time::interval(TICK);
+    let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;

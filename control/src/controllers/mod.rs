@@ -42,6 +42,8 @@ pub struct Config {
     pub cluster_cidr: node_ipam::ClusterCidr,
     /// Where their series go (the member's registry).
     pub metrics: ControllerMetrics,
+    /// How often HPAs are evaluated (default [`crate::autoscaler::hpa::TICK`]).
+    pub hpa_sync_period: Option<std::time::Duration>,
 }
 
 /// Starts every controller, each with its number of workers; `nodes` answers for the

@@ -43,11 +43,15 @@ pub struct TrafficSnapshot {
     pub buckets: Vec<u64>,
 }
 
-/// Nanoseconds since the first reading in this process.
-fn now_ns() -> i64 {
+/// Nanoseconds from the first reading in this process to `at`.
+fn ns(at: Instant) -> i64 {
     static BASE: OnceLock<Instant> = OnceLock::new();
     let base = *BASE.get_or_init(Instant::now);
-    i64::try_from(base.elapsed().as_nanos()).unwrap_or(i64::MAX)
+    i64::try_from(at.saturating_duration_since(base).as_nanos()).unwrap_or(i64::MAX)
+}
+
+fn now_ns() -> i64 {
+    ns(Instant::now())
 }
 
 impl Traffic {
@@ -66,8 +70,9 @@ impl Traffic {
 
     /// A request begins; the guard ends it (as an error when dropped unanswered).
     pub fn begin(&self) -> InFlight<'_> {
+        // One clock reading at each end serves the integral and the latency.
         let at = Instant::now();
-        self.busy.fetch_sub(now_ns(), Ordering::Relaxed);
+        self.busy.fetch_sub(ns(at), Ordering::Relaxed);
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         InFlight {
             traffic: self,
@@ -94,14 +99,16 @@ impl Traffic {
         }
     }
 
-    /// Out of flight, counted or not.
-    fn land(&self) {
+    /// Out of flight at `now`, counted or not.
+    fn land(&self, now: Instant) {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.busy.fetch_add(now_ns(), Ordering::Relaxed);
+        self.busy.fetch_add(ns(now), Ordering::Relaxed);
     }
 
-    fn end(&self, took: Duration, error: bool) {
-        self.land();
+    fn end(&self, since: Instant, error: bool) {
+        let now = Instant::now();
+        self.land(now);
+        let took = now.saturating_duration_since(since);
         self.requests.fetch_add(1, Ordering::Relaxed);
         if error {
             self.errors.fetch_add(1, Ordering::Relaxed);
@@ -128,21 +135,21 @@ impl InFlight<'_> {
     /// The response head went out with `status` (a 5xx counts as an error).
     pub fn answered(mut self, status: u16) {
         self.ended = true;
-        self.traffic.end(self.at.elapsed(), status >= 500);
+        self.traffic.end(self.at, status >= 500);
     }
 
     /// Nothing reached the pod (it was gone, or not listening yet): not a request it
     /// answered.
     pub fn not_sent(mut self) {
         self.ended = true;
-        self.traffic.land();
+        self.traffic.land(Instant::now());
     }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         if !self.ended {
-            self.traffic.end(self.at.elapsed(), true);
+            self.traffic.end(self.at, true);
         }
     }
 }
@@ -202,8 +209,13 @@ mod tests {
         for _ in 0..2 {
             t.in_flight.fetch_add(1, Ordering::Relaxed);
         }
-        t.end(Duration::from_millis(7), false);
-        t.end(Duration::from_secs(60), true);
+        let ago = |d| {
+            Instant::now()
+                .checked_sub(d)
+                .expect("the clock is past a minute")
+        };
+        t.end(ago(Duration::from_millis(7)), false);
+        t.end(ago(Duration::from_secs(60)), true);
         let s = t.snapshot();
         assert_eq!(s.buckets[1], 1);
         assert_eq!(s.buckets[LATENCY_BOUNDS_MS.len()], 1);
