@@ -12,6 +12,7 @@
 //!   stopping it gracefully.
 //! - `settings`: a container's limits, security context and grace period, from the spec.
 //! - `status`: a pod's status, derived from its containers' states as the kubelet does.
+//! - `states`: the waiting and terminated states of a container's run.
 //! - `backoff`: restart back-off (`CrashLoopBackOff`).
 //! - `events`: a pod's events (`Pulled`, `Started`, `BackOff`, `Unhealthy`, ...).
 //! - `filters`: the router's HttpFilter loader (components from the Wasm runtime).
@@ -39,6 +40,7 @@ mod probe;
 mod register;
 mod serve;
 mod settings;
+mod states;
 mod stats;
 mod status;
 mod worker;

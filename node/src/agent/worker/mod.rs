@@ -11,22 +11,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use skiff_proto::model::container::Container;
-use skiff_proto::model::pod::{
-    ContainerState, Pod, RestartPolicy, StateRunning, StateTerminated, StateWaiting,
-};
+use skiff_proto::model::pod::{ContainerState, Pod, RestartPolicy, StateRunning};
 use skiff_proto::model::values::Time;
 use tokio::sync::{Mutex, watch};
+
+mod report;
+
+use report::{AbortOnDrop, report, report_usage, set, write_status};
 
 use super::backoff::Backoff;
 use super::events::PodEvents;
 use super::settings::{grace, limits, security};
+use super::states::{config_error, create_error, not_started, terminated, waiting};
 use super::status::PodState;
 use super::{Shared, given, probe};
 use crate::logs::{self, LogFile};
 use crate::metrics::{Listed, PodEntry};
-use crate::runtime::{
-    NotStarted, Outcome, PodRef, Pull, Running, Sandbox, StartSpec, Usage, WorkloadRuntime,
-};
+use crate::runtime::{PodRef, Pull, Running, Sandbox, StartSpec, Usage, WorkloadRuntime};
 
 /// A pod worker's stop signal: `Some(grace)` once its pod is going away.
 pub type Stop = watch::Receiver<Option<Duration>>;
@@ -206,71 +207,11 @@ async fn sandbox(
     }
 }
 
-/// Reports the pod's usage every `usage_interval` while it changes.
-async fn report_usage(cx: Arc<PodCtx>) {
-    let mut tick = tokio::time::interval(cx.shared.usage_interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // The first sample is one interval in: a starting pod has used nothing worth a write.
-    tick.tick().await;
-    loop {
-        tick.tick().await;
-        let changed = {
-            let mut s = cx.state.lock().await;
-            cx.sandbox.sample(&s.usage);
-            s.sample()
-        };
-        if changed {
-            report(&cx).await;
-        }
-    }
-}
-
-/// Aborts a task when dropped (the pod's worker ended or was aborted).
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// Which status entry a container owns.
 #[derive(Debug, Clone, Copy)]
 pub enum Slot {
     Init(usize),
     Main(usize),
-}
-
-/// Sends the pod's status. The state stays locked until the status is written, so
-/// reports from the containers and the usage sampler reach the API in the order they
-/// were computed: an older status never overwrites a newer one.
-async fn report(cx: &PodCtx) {
-    write_status(cx, cx.state.lock().await).await;
-}
-
-/// Writes the status of the state `s` holds locked.
-async fn write_status(cx: &PodCtx, mut s: tokio::sync::MutexGuard<'_, PodState>) {
-    let status = s.status();
-    cx.listed.entry.set_phase(status.phase);
-    cx.reported.store(true, Ordering::Release);
-    if let Err(e) = cx.shared.report(&cx.pod, &status).await {
-        tracing::warn!(pod = %cx.pod.metadata.name, error = %e, "reporting pod status");
-    }
-}
-
-async fn set(cx: &PodCtx, slot: Slot, s: ContainerState) {
-    cx.state.lock().await.set(slot, s);
-    report(cx).await;
-}
-
-fn waiting(reason: &str, message: String) -> ContainerState {
-    ContainerState {
-        waiting: Some(StateWaiting {
-            reason: Some(reason.into()),
-            message: Some(message),
-        }),
-        ..Default::default()
-    }
 }
 
 /// Starts the log of a new run of container `c`.
@@ -304,33 +245,6 @@ async fn start_spec(cx: &PodCtx, c: &Container) -> Result<StartSpec, ContainerSt
         outbound: Some(cx.shared.router.outbound(&cx.pod.metadata.namespace)),
         grants: given.grants,
     })
-}
-
-fn terminated(o: &Outcome, started: Time) -> ContainerState {
-    ContainerState {
-        terminated: Some(StateTerminated {
-            exit_code: o.exit_code,
-            signal: None,
-            reason: Some(o.reason.as_str().into()),
-            message: o.message.clone(),
-            started_at: Some(started),
-            finished_at: Some(Time::now()),
-        }),
-        ..Default::default()
-    }
-}
-
-fn create_error(why: String) -> ContainerState {
-    waiting("CreateContainerError", why)
-}
-
-/// A ConfigMap, Secret or field the container needs is missing or wrong.
-fn config_error(why: String) -> ContainerState {
-    waiting("CreateContainerConfigError", why)
-}
-
-fn not_started(n: NotStarted) -> ContainerState {
-    waiting(n.reason, n.message)
 }
 
 /// How a container's runs came to an end.
@@ -590,5 +504,4 @@ async fn run_container(
 }
 
 #[cfg(test)]
-#[path = "worker_tests.rs"]
 mod tests;
