@@ -150,43 +150,36 @@ impl Command {
             .ok_or_else(|| Rejection::Malformed("empty".into()))?;
         match tag {
             FORMAT_V1 => archive(body),
-            FORMAT_V2 => {
-                let (archived, json) = stored::split_v2(body)
-                    .ok_or_else(|| Rejection::Malformed("a command is cut short".into()))?;
-                let mut c = archive(archived)?;
-                let managed: Vec<(usize, ManagedFields)> = serde_json::from_slice(json)
-                    .map_err(|e| Rejection::Malformed(format!("managed fields: {e}")))?;
-                for (i, entries) in managed {
-                    let o = c.ops.get_mut(i).and_then(Op::object_mut).ok_or_else(|| {
-                        Rejection::Malformed(format!(
-                            "managed fields for operation {i}, which writes no object"
-                        ))
-                    })?;
-                    o.metadata_mut().managed_fields = entries;
-                }
-                Ok(c)
-            }
-            FORMAT_V3 => {
-                let (archived, json) = stored::split_v2(body)
-                    .ok_or_else(|| Rejection::Malformed("a command is cut short".into()))?;
-                let mut c = archive(archived)?;
-                let sides: Vec<(usize, Side)> = serde_json::from_slice(json)
-                    .map_err(|e| Rejection::Malformed(format!("side fields: {e}")))?;
-                for (i, side) in sides {
-                    let o = c.ops.get_mut(i).and_then(Op::object_mut).ok_or_else(|| {
-                        Rejection::Malformed(format!(
-                            "side fields for operation {i}, which writes no object"
-                        ))
-                    })?;
-                    side.put(o);
-                }
-                Ok(c)
-            }
+            FORMAT_V2 => beside(body, "managed fields", |o, entries: ManagedFields| {
+                o.metadata_mut().managed_fields = entries;
+            }),
+            FORMAT_V3 => beside(body, "side fields", |o, side: Side| side.put(o)),
             _ => Err(Rejection::Malformed(format!(
                 "unknown command format {tag}"
             ))),
         }
     }
+}
+
+/// A command in format 2's framing whose JSON is `[[op index, T], ...]`, each `T` put
+/// into its operation's object by `put`.
+fn beside<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    what: &str,
+    put: impl Fn(&mut Object, T),
+) -> Result<Command, Rejection> {
+    let (archived, json) = stored::split_v2(body)
+        .ok_or_else(|| Rejection::Malformed("a command is cut short".into()))?;
+    let mut c = archive(archived)?;
+    let items: Vec<(usize, T)> =
+        serde_json::from_slice(json).map_err(|e| Rejection::Malformed(format!("{what}: {e}")))?;
+    for (i, item) in items {
+        let o = c.ops.get_mut(i).and_then(Op::object_mut).ok_or_else(|| {
+            Rejection::Malformed(format!("{what} for operation {i}, which writes no object"))
+        })?;
+        put(o, item);
+    }
+    Ok(c)
 }
 
 fn archive(body: &[u8]) -> Result<Command, Rejection> {
