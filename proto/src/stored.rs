@@ -58,6 +58,18 @@ impl Side {
         })
     }
 
+    /// `o`'s fields kept beside the archive in format 3, whichever it has: a command in
+    /// format 3 carries every object's this way (their managed fields included).
+    pub fn all(o: &Object) -> Option<Side> {
+        Side::of(o).or_else(|| {
+            let managed = &o.metadata().managed_fields;
+            (!managed.is_empty()).then(|| Side {
+                managed_fields: managed.clone(),
+                ..Default::default()
+            })
+        })
+    }
+
     /// Puts the fields back into `o` (decoded from the archive without them).
     pub fn put(self, o: &mut Object) {
         if !self.managed_fields.is_empty() {

@@ -104,16 +104,17 @@ impl Command {
         let body = rkyv::to_bytes::<rancor::Error>(self)
             .map(|b| b.to_vec())
             .unwrap_or_default();
-        let sides: Vec<(usize, Side)> = self
-            .ops
-            .iter()
-            .enumerate()
-            .filter_map(|(i, op)| match op {
-                Op::Create(o) | Op::Update { object: o, .. } => Some((i, Side::of(o)?)),
+        let objects = || {
+            self.ops.iter().enumerate().filter_map(|(i, op)| match op {
+                Op::Create(o) | Op::Update { object: o, .. } => Some((i, o)),
                 _ => None,
             })
-            .collect();
-        if !sides.is_empty() {
+        };
+        if objects().any(|(_, o)| Side::of(o).is_some()) {
+            // Every object's fields beside the archive, managed fields included.
+            let sides: Vec<(usize, Side)> = objects()
+                .filter_map(|(i, o)| Some((i, Side::all(o)?)))
+                .collect();
             let json = serde_json::to_vec(&sides).unwrap_or_default();
             let mut out = stored::join_v2(&body, &json).unwrap_or_default();
             if let Some(tag) = out.first_mut() {
@@ -195,17 +196,19 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn managed_fields_travel_with_the_command() {
-        let plain = Object::ConfigMap(ConfigMap {
+    fn plain_config_map() -> Object {
+        Object::ConfigMap(ConfigMap {
             metadata: ObjectMeta {
                 name: "c".into(),
                 namespace: "n".into(),
                 ..Default::default()
             },
             ..Default::default()
-        });
-        let mut owned = plain.clone();
+        })
+    }
+
+    fn owned_config_map() -> Object {
+        let mut owned = plain_config_map();
         owned.metadata_mut().managed_fields =
             ManagedFields::from_entries(&[skiff_proto::model::ManagedFieldsEntry {
                 manager: "kubectl".into(),
@@ -213,6 +216,13 @@ mod tests {
                 fields_v1: serde_json::json!({"f:data": {"f:k": {}}}),
                 ..Default::default()
             }]);
+        owned
+    }
+
+    #[test]
+    fn managed_fields_travel_with_the_command() {
+        let plain = plain_config_map();
+        let owned = owned_config_map();
         let c = Command {
             ops: vec![
                 Op::Check {
@@ -267,6 +277,11 @@ mod tests {
                     expected: None,
                 },
                 Op::Create(Object::Deployment(d)),
+                // Another object's managed fields travel in format 3 too.
+                Op::Update {
+                    object: owned_config_map(),
+                    expected: Some(2),
+                },
             ],
         };
         let bytes = c.encode();
