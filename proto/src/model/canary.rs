@@ -121,6 +121,14 @@ pub struct CanaryStatus {
     /// Failed analysis checks of this canary so far.
     #[serde(default)]
     pub failed_checks: i32,
+    /// Passed analysis checks of this canary so far: with an analysis, a canary that has
+    /// traffic leaves a timed pause, or is promoted, only after one (Argo Rollouts holds
+    /// on an inconclusive analysis too).
+    #[serde(default)]
+    pub passed_checks: i32,
+    /// A digest of the steps it is walking: changed steps start the canary again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps_hash: Option<String>,
     /// The last analysis, or why the canary was aborted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

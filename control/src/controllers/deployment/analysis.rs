@@ -157,7 +157,13 @@ impl Analyst {
                         .filter(|p| uids.contains(&p.uid))
                         .filter_map(|p| Some((p.uid, p.http?))),
                 ),
-                Err(e) => tracing::debug!(error = %e.message(), "no canary figures from a node"),
+                Err(e) => {
+                    // Without a node's pods this interval would be short of them and the
+                    // next one would count their traffic twice: no verdict, and the last
+                    // reading stays.
+                    tracing::debug!(error = %e.message(), "no canary figures from a node");
+                    return None;
+                }
             }
         }
         let now = Reading {

@@ -47,11 +47,16 @@ pub struct Plan {
     /// When to look again (a pause ending, the next analysis).
     pub requeue: Option<Duration>,
     pub event: Option<(EventType, &'static str, String)>,
+    /// Annotations (`promote`, `abort`) used up or stale, to remove: an old one must not
+    /// act on a later canary of the same revision.
+    pub clear: Vec<&'static str>,
 }
 
 /// What the plan is made from.
 pub struct Input<'a> {
     pub strategy: &'a CanaryStrategy,
+    /// A digest of `strategy.steps`.
+    pub steps_hash: &'a str,
     pub status: Option<&'a CanaryStatus>,
     pub promote: Option<&'a str>,
     pub abort: Option<&'a str>,
@@ -120,20 +125,24 @@ pub fn plan(i: Input<'_>) -> Plan {
                 step_started_at: None,
                 weight: 0,
                 phase: CanaryPhase::Healthy,
-                failed_checks: 0,
                 message: prev.message.filter(|_| prev.phase == CanaryPhase::Healthy),
+                ..Default::default()
             },
             requeue: None,
             event: None,
+            clear: clear(&i, None, 0),
         };
     };
     let stable = &i.sets[stable_idx];
-    let mut st = if prev.canary_hash.as_ref() == Some(&new.hash) {
+    let same = prev.canary_hash.as_ref() == Some(&new.hash)
+        && prev.steps_hash.as_deref() == Some(i.steps_hash);
+    let mut st = if same {
         prev
     } else {
         CanaryStatus {
             canary_hash: Some(new.hash.clone()),
             step_started_at: Some(i.now),
+            steps_hash: Some(i.steps_hash.to_owned()),
             ..Default::default()
         }
     };
@@ -156,7 +165,7 @@ pub fn plan(i: Input<'_>) -> Plan {
         abort(&mut st, "Rollout aborted by skiff rollout abort".into());
     }
     if st.phase != CanaryPhase::Aborted {
-        match i.verdict {
+        match i.verdict.clone() {
             Some(Verdict::Failed(why)) => {
                 st.failed_checks += 1;
                 let limit = i
@@ -173,13 +182,18 @@ pub fn plan(i: Input<'_>) -> Plan {
                     st.message = Some(format!("analysis check failed: {why}"));
                 }
             }
-            Some(Verdict::Passed(m) | Verdict::Inconclusive(m)) => st.message = Some(m),
+            Some(Verdict::Passed(m)) => {
+                st.passed_checks += 1;
+                st.message = Some(m);
+            }
+            Some(Verdict::Inconclusive(m)) => st.message = Some(m),
             None => {}
         }
     }
     if st.phase == CanaryPhase::Aborted {
         scale(i.new_idx, 0);
         st.weight = 0;
+        let clear = clear(&i, Some(&new.hash), st.current_step);
         return Plan {
             scales,
             stable_hash: stable.hash.clone(),
@@ -188,18 +202,26 @@ pub fn plan(i: Input<'_>) -> Plan {
             status: st,
             requeue: None,
             event,
+            clear,
         };
     }
-    if i.promote == Some(format!("{}:full", new.hash).as_str()) {
+    let full = i.promote == Some(format!("{}:full", new.hash).as_str());
+    if full {
         st.current_step = n_steps;
     }
+    // With an analysis, traffic on the canary must have passed a check before a timed
+    // pause ends or the canary is promoted (a manual promote needs none).
+    let judged = i.strategy.analysis.is_none() || st.weight == 0 || st.passed_checks > 0;
+    let was_promoting = st.phase == CanaryPhase::Promoting;
+    let mut promoted_now = full;
     let mut requeue = None;
     let started = |st: &CanaryStatus| st.step_started_at.unwrap_or(i.now);
     let advance = |st: &mut CanaryStatus| {
         st.current_step += 1;
         st.step_started_at = Some(i.now);
     };
-    let mut canary_spec = new.spec;
+    // A pause keeps the canary at its weight's share of the replicas, whatever they are now.
+    let mut canary_spec = replicas_for(i.want, st.weight);
     st.phase = CanaryPhase::Progressing;
     while let Some(step) = usize::try_from(st.current_step)
         .ok()
@@ -222,7 +244,8 @@ pub fn plan(i: Input<'_>) -> Plan {
             .and_then(|d| parse_duration(d).ok());
         let waited =
             Duration::from_secs(i.now.unix_seconds.saturating_sub(started(&st).unix_seconds));
-        if promoted || wait.is_some_and(|w| waited >= w) {
+        if promoted || (judged && wait.is_some_and(|w| waited >= w)) {
+            promoted_now |= promoted;
             advance(&mut st);
             continue;
         }
@@ -231,7 +254,10 @@ pub fn plan(i: Input<'_>) -> Plan {
         break;
     }
     let mut stable_hash = stable.hash.clone();
-    if st.current_step >= n_steps {
+    if st.current_step >= n_steps && !(was_promoting || judged || promoted_now) {
+        // Every step done, but the analysis has not passed the canary yet.
+        st.phase = CanaryPhase::Paused;
+    } else if st.current_step >= n_steps {
         st.phase = CanaryPhase::Promoting;
         canary_spec = i.want;
         if new.available >= i.want {
@@ -256,7 +282,9 @@ pub fn plan(i: Input<'_>) -> Plan {
         let every = Duration::from_secs(u64::try_from(a.interval_seconds()).unwrap_or(5));
         requeue = Some(requeue.map_or(every, |r: Duration| r.min(every)));
     }
+    let clear = clear(&i, st.canary_hash.as_deref(), st.current_step);
     Plan {
+        clear,
         scales,
         canary_hash: if st.phase == CanaryPhase::Healthy {
             stable_hash.clone()
@@ -269,6 +297,21 @@ pub fn plan(i: Input<'_>) -> Plan {
         requeue,
         event,
     }
+}
+
+/// The `promote`/`abort` annotations to remove after this look: an abort is used at once
+/// (the status keeps it), a promote once it no longer names canary `hash`'s current `step`.
+fn clear(i: &Input<'_>, hash: Option<&str>, step: i32) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if i.abort.is_some() {
+        out.push(ABORT_ANNOTATION);
+    }
+    if let Some(p) = i.promote
+        && hash.is_none_or(|h| p != format!("{h}:{step}"))
+    {
+        out.push(PROMOTE_ANNOTATION);
+    }
+    out
 }
 
 #[cfg(test)]

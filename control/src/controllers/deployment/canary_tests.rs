@@ -40,6 +40,8 @@ fn at(s: u64) -> Time {
 
 struct Run {
     strategy: CanaryStrategy,
+    steps_hash: String,
+    want: i32,
     status: Option<CanaryStatus>,
     promote: Option<String>,
     abort: Option<String>,
@@ -49,6 +51,8 @@ impl Run {
     fn new() -> Run {
         Run {
             strategy: strategy(),
+            steps_hash: "s1".into(),
+            want: 10,
             status: None,
             promote: None,
             abort: None,
@@ -59,12 +63,13 @@ impl Run {
     fn step(&mut self, sets: &[SetView], now: u64, verdict: Option<Verdict>) -> Plan {
         let p = plan(Input {
             strategy: &self.strategy,
+            steps_hash: &self.steps_hash,
             status: self.status.as_ref(),
             promote: self.promote.as_deref(),
             abort: self.abort.as_deref(),
             sets,
             new_idx: sets.len() - 1,
-            want: 10,
+            want: self.want,
             now: at(now),
             verdict,
         });
@@ -96,7 +101,14 @@ fn a_new_revision_walks_the_steps_and_becomes_stable() {
     assert_eq!((p.weight, p.status.current_step), (20, 1));
     assert_eq!(p.status.phase, CanaryPhase::Paused);
     assert!(p.requeue.is_some_and(|d| d <= Duration::from_secs(10)));
+    // The pause has passed, but not the analysis: it holds until a check passes.
     let p = r.step(&[set("a", 1, 10, 10), set("b", 2, 2, 2)], 12, None);
+    assert_eq!(
+        (p.status.phase, p.status.current_step),
+        (CanaryPhase::Paused, 1)
+    );
+    let passed = Some(Verdict::Passed("99.9% of 100 requests succeeded".into()));
+    let p = r.step(&[set("a", 1, 10, 10), set("b", 2, 2, 2)], 12, passed);
     assert_eq!(p.scales, [(1, 5)]);
     assert_eq!(p.status.current_step, 2);
     let p = r.step(&[set("a", 1, 10, 10), set("b", 2, 5, 5)], 13, None);
@@ -111,6 +123,9 @@ fn a_new_revision_walks_the_steps_and_becomes_stable() {
     let p = r.step(&[set("a", 1, 10, 10), set("b", 2, 5, 5)], 10_001, None);
     assert_eq!(p.status.phase, CanaryPhase::Promoting);
     assert_eq!((p.scales.clone(), p.weight), (vec![(1, 10)], 50));
+    // Used up: the annotation goes, so a later canary of b is not promoted by it.
+    assert_eq!(p.clear, [PROMOTE_ANNOTATION]);
+    r.promote = None;
     // Every replica available: b is stable; the next look retires a.
     let p = r.step(&[set("a", 1, 10, 10), set("b", 2, 10, 10)], 10_002, None);
     assert_eq!((p.stable_hash.as_str(), p.weight), ("b", 0));
@@ -180,4 +195,34 @@ fn weights_take_a_share_of_replicas_rounded_up() {
     assert_eq!(replicas_for(10, 25), 3);
     assert_eq!(replicas_for(3, 100), 3);
     assert_eq!(replicas_for(0, 50), 0);
+}
+
+#[test]
+fn a_pause_keeps_the_weights_share_of_replicas_as_they_change() {
+    let mut r = Run::new();
+    r.step(&[set("a", 1, 10, 10)], 0, None);
+    r.step(&[set("a", 1, 10, 10), set("b", 2, 2, 2)], 1, None);
+    r.want = 100;
+    let p = r.step(&[set("a", 1, 10, 10), set("b", 2, 2, 2)], 2, None);
+    assert_eq!(p.status.phase, CanaryPhase::Paused);
+    assert_eq!(p.scales, [(0, 100), (1, 20)]);
+}
+
+#[test]
+fn changed_steps_start_the_canary_again_and_stale_annotations_go() {
+    let mut r = Run::new();
+    r.step(&[set("a", 1, 10, 10)], 0, None);
+    let sets = [set("a", 1, 10, 10), set("b", 2, 2, 2)];
+    assert_eq!(r.step(&sets, 1, None).status.current_step, 1);
+    r.steps_hash = "s2".into();
+    let p = r.step(&sets, 2, None);
+    assert_eq!(p.status.steps_hash.as_deref(), Some("s2"));
+    assert_eq!(p.status.current_step, 1, "walked again from step 0: {p:?}");
+    assert_eq!(p.status.step_started_at, Some(at(2)));
+    // A promote of another revision or step, and any abort, are removed.
+    r.promote = Some("x:1".into());
+    r.abort = Some("x".into());
+    let p = r.step(&sets, 3, None);
+    assert_ne!(p.status.phase, CanaryPhase::Aborted);
+    assert_eq!(p.clear, [ABORT_ANNOTATION, PROMOTE_ANNOTATION]);
 }

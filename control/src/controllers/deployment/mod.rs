@@ -24,6 +24,7 @@ pub mod status;
 use std::sync::Arc;
 use std::time::Duration;
 
+use skiff_proto::model::canary::CanaryPhase;
 use skiff_proto::model::deployment::DeploymentStrategyType;
 use skiff_proto::model::event::EventType;
 use skiff_proto::model::values::Time;
@@ -92,6 +93,22 @@ impl Reconciler for DeploymentController {
                     )
                 })
                 .collect(),
+            // A canary's Services and route, changed by someone else, are set again.
+            Kind::Service | Kind::HttpRoute => {
+                let Some(o) = c.latest() else {
+                    return Vec::new();
+                };
+                let m = o.metadata();
+                cache
+                    .list(Kind::Deployment, Some(&m.namespace))
+                    .into_iter()
+                    .filter(|s| {
+                        matches!(&s.object, Object::Deployment(d)
+                            if shift::names_object(d, c.kind, &m.name))
+                    })
+                    .map(|s| crate::store::key::of(&s.object))
+                    .collect()
+            }
             _ => Vec::new(),
         }
     }
@@ -180,7 +197,9 @@ impl Reconciler for DeploymentController {
                 let Object::ReplicaSet(rs) = w.object else {
                     return Ok(None);
                 };
-                self.scaled(d, &rs.metadata.name, 0, first);
+                if first > 0 {
+                    self.scaled(d, &rs.metadata.name, 0, first);
+                }
                 sets.push(Set {
                     rev: w.revision,
                     rs,
@@ -199,11 +218,20 @@ impl Reconciler for DeploymentController {
         {
             let o = self.canary(k, d, c, &mut sets, new_idx).await?;
             moved |= o.moved;
-            trial = Some((o.status, o.requeue));
+            trial = Some((o.status, o.requeue, o.clear));
         } else if !moved {
             moved = self
                 .step(d, &mut sets, new_idx, want, surge, unavailable, recreate)
                 .await?;
+        }
+        // No longer a canary: its Services select every revision again.
+        let released = canary.is_none() && d.status.as_ref().is_some_and(|s| s.canary.is_some());
+        if released {
+            let hashes: Vec<String> = sets
+                .iter()
+                .filter_map(|s| s.rs.metadata.labels.get(history::TEMPLATE_HASH).cloned())
+                .collect();
+            shift::release(&self.cache, &self.client, d, &hashes).await?;
         }
         self.clean_up(d, &sets, new_idx).await?;
 
@@ -224,12 +252,14 @@ impl Reconciler for DeploymentController {
         // (`kubectl rollout undo` replaces the annotations it expects there).
         let mut at = s.revision;
         let revision = history::revision_of(&sets[new_idx].rs).to_string();
-        if d.metadata.annotations.get(history::REVISION) != Some(&revision) {
+        let clear = trial.as_ref().map_or(&[][..], |t| &t.2[..]);
+        if d.metadata.annotations.get(history::REVISION) != Some(&revision) || !clear.is_empty() {
             let mut stamped = d.clone();
-            stamped
-                .metadata
-                .annotations
-                .insert(history::REVISION.into(), revision);
+            let a = &mut stamped.metadata.annotations;
+            a.insert(history::REVISION.into(), revision);
+            for key in clear {
+                a.remove(*key);
+            }
             at = self
                 .client
                 .update(&Object::Deployment(stamped), at)
@@ -237,8 +267,12 @@ impl Reconciler for DeploymentController {
                 .revision;
         }
         let mut next = status::next(d, &tally, &new_name, moved, want - unavailable, now);
-        if let Some((c, _)) = &trial {
-            status::canary(&mut next, c.clone(), now);
+        let prev_conditions = d.status.as_ref().map_or(&[][..], |s| &s.conditions[..]);
+        if let Some((c, _, _)) = &trial {
+            status::canary(&mut next, prev_conditions, c.clone(), now);
+        }
+        if released {
+            next.canary = None;
         }
         if d.status.as_ref() != Some(&next) {
             let mut updated = d.clone();
@@ -247,8 +281,14 @@ impl Reconciler for DeploymentController {
                 .update_status(&Object::Deployment(updated), at)
                 .await?;
         }
-        let deadline = status::until_deadline(d, &tally, now).map(|s| Duration::from_secs(s + 1));
-        let trial = trial.and_then(|(_, r)| r);
+        // A paused or aborted canary is not stalled: no deadline to look at.
+        let held = trial
+            .as_ref()
+            .is_some_and(|(c, _, _)| matches!(c.phase, CanaryPhase::Paused | CanaryPhase::Aborted));
+        let deadline = status::until_deadline(d, &tally, now)
+            .filter(|_| !held)
+            .map(|s| Duration::from_secs(s + 1));
+        let trial = trial.and_then(|(_, r, _)| r);
         Ok(match (deadline, trial) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

@@ -19,6 +19,8 @@ pub struct Outcome {
     pub moved: bool,
     pub status: CanaryStatus,
     pub requeue: Option<Duration>,
+    /// Annotations to remove from the Deployment.
+    pub clear: Vec<&'static str>,
 }
 
 impl DeploymentController {
@@ -41,6 +43,7 @@ impl DeploymentController {
                 moved: false,
                 status,
                 requeue: Some(Duration::from_secs(5)),
+                clear: Vec::new(),
             });
         }
         let views: Vec<SetView> = sets
@@ -62,8 +65,11 @@ impl DeploymentController {
             .analyse(key, c, prev, &views[new_idx].hash, &sets[new_idx])
             .await;
         let (promote, abort) = canary::requests(d);
+        let steps = serde_json::to_vec(&c.steps).unwrap_or_default();
+        let steps_hash = crate::store::blobs::sha256_hex(&steps);
         let plan = canary::plan(Input {
             strategy: c,
+            steps_hash: &steps_hash[..16],
             status: prev,
             promote,
             abort,
@@ -104,6 +110,7 @@ impl DeploymentController {
             moved,
             status: plan.status,
             requeue: plan.requeue,
+            clear: plan.clear,
         })
     }
 

@@ -54,9 +54,11 @@ fn names_both(r: &HttpRoute, rule: &skiff_proto::model::HttpRouteRule, c: &Canar
     has(&c.stable_service) && has(&c.canary_service)
 }
 
-/// Pins the Services to revisions `stable` and `canary`, then gives the canary `weight`
-/// percent of the route (its pods are available before the plan raises it, and the
-/// plan lowers it in the same look that scales them down).
+/// Gives the canary `weight` percent of the route, then pins the Services to revisions
+/// `stable` and `canary`. The weight goes first: a Service is re-pinned only when the
+/// canary's weight is 0 (a new canary, a promotion), so no traffic is sent to a Service
+/// whose new revision has no pods yet; the plan raises the weight only once the canary's
+/// pods are available.
 pub async fn apply(
     cache: &Cache,
     client: &Client,
@@ -67,8 +69,19 @@ pub async fn apply(
     weight: i32,
 ) -> Result<(), Status> {
     let ns = &d.metadata.namespace;
+    weigh(cache, client, ns, c, weight).await?;
     pin(cache, client, ns, &c.stable_service, stable).await?;
-    pin(cache, client, ns, &c.canary_service, canary).await?;
+    pin(cache, client, ns, &c.canary_service, canary).await
+}
+
+/// The route's weights: `weight` to the canary Service, the rest to the stable one.
+async fn weigh(
+    cache: &Cache,
+    client: &Client,
+    ns: &str,
+    c: &CanaryStrategy,
+    weight: i32,
+) -> Result<(), Status> {
     let Some(s) = cache.get(Kind::HttpRoute, ns, &c.http_route) else {
         return Ok(());
     };
@@ -94,6 +107,46 @@ pub async fn apply(
             .await?;
     }
     Ok(())
+}
+
+/// Unpins the Services of a Deployment that is no longer a canary (its strategy changed):
+/// every Service in its namespace pinned to one of its revisions `hashes` selects all of
+/// its pods again, so a RollingUpdate does not leave a Service on a revision scaled away.
+pub async fn release(
+    cache: &Cache,
+    client: &Client,
+    d: &Deployment,
+    hashes: &[String],
+) -> Result<(), Status> {
+    for s in cache.list(Kind::Service, Some(&d.metadata.namespace)) {
+        let Object::Service(svc) = &s.object else {
+            continue;
+        };
+        if !svc
+            .spec
+            .selector
+            .get(TEMPLATE_HASH)
+            .is_some_and(|h| hashes.contains(h))
+        {
+            continue;
+        }
+        let mut freed = svc.clone();
+        freed.spec.selector.remove(TEMPLATE_HASH);
+        client.update(&Object::Service(freed), s.revision).await?;
+    }
+    Ok(())
+}
+
+/// Whether `d`'s canary strategy names the Service or HTTPRoute `kind`/`name`.
+pub fn names_object(d: &Deployment, kind: Kind, name: &str) -> bool {
+    let Some(c) = d.spec.strategy.as_ref().and_then(|s| s.canary.as_ref()) else {
+        return false;
+    };
+    match kind {
+        Kind::Service => c.stable_service == name || c.canary_service == name,
+        Kind::HttpRoute => c.http_route == name,
+        _ => false,
+    }
 }
 
 /// Service `name`'s selector with `pod-template-hash: hash`.

@@ -176,14 +176,14 @@ pub fn next(
 
 /// Puts a canary's standing into `next`, with the `Progressing` condition Argo Rollouts
 /// reports for it: Unknown while paused (a pause is not a stall), False once aborted.
-pub fn canary(next: &mut DeploymentStatus, c: CanaryStatus, now: Time) {
+pub fn canary(next: &mut DeploymentStatus, prev: &[Condition], c: CanaryStatus, now: Time) {
     let held = |r: Option<&str>| matches!(r, Some(CANARY_PAUSED | CANARY_ABORTED));
     let condition = match c.phase {
         CanaryPhase::Paused => Some(condition(
             PROGRESSING,
             ConditionStatus::Unknown,
             CANARY_PAUSED,
-            format!("Rollout is paused at step {}", c.current_step),
+            format!("Rollout is paused at step {}", c.current_step + 1),
         )),
         CanaryPhase::Aborted => Some(condition(
             PROGRESSING,
@@ -208,6 +208,14 @@ pub fn canary(next: &mut DeploymentStatus, c: CanaryStatus, now: Time) {
         _ => None,
     };
     if let Some(cond) = condition {
+        // Compared with what was written, not with what `next` made of it meanwhile.
+        if let Some(p) = prev
+            .iter()
+            .find(|o| o.type_ == PROGRESSING && o.reason == cond.reason)
+        {
+            next.conditions.retain(|o| o.type_ != PROGRESSING);
+            next.conditions.push(p.clone());
+        }
         set(&mut next.conditions, cond, now, false);
     }
     next.canary = Some(Box::new(c));
