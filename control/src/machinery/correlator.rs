@@ -2,13 +2,14 @@
 //! that creates ten thousand pods writes a handful of events about its ReplicaSet, not ten
 //! thousand:
 //! - **aggregation**: events that differ only in their message (same source, object, type
-//!   and reason) are, after 10 distinct messages within 10 minutes, written as one event
-//!   "(combined from similar events): <latest message>" whose count rises;
+//!   and reason) are, from the 10th distinct message with no gap of 10 minutes, written as
+//!   one event "(combined from similar events): <latest message>" whose count rises;
 //! - **spam filter**: each source may write about each object in bursts of 25 events,
-//!   refilled at one per 5 minutes; more are dropped.
+//!   refilled at one per 5 minutes; more are dropped. Unlike client-go, Normal and Warning
+//!   events have a bucket each, so a burst of routine events cannot silence a warning.
 //!
-//! Both tables are bounded (4,096 keys, as client-go's LRU caches); when full, entries that
-//! no longer affect anything (a refilled bucket, an expired window) go first, then all.
+//! Both tables are bounded (4,096 keys, as client-go's LRU caches); when one is full, the
+//! quarter used longest ago goes.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -42,6 +43,18 @@ struct Bucket {
     at: Instant,
 }
 
+/// Drops the quarter of `table` used longest ago (`at` gives an entry's last use).
+fn evict<K: Clone + Eq + std::hash::Hash, V>(
+    table: &mut HashMap<K, V>,
+    at: impl Fn(&V) -> Instant,
+) {
+    let mut ages: Vec<(Instant, K)> = table.iter().map(|(k, v)| (at(v), k.clone())).collect();
+    ages.sort_unstable_by_key(|(t, _)| *t);
+    for (_, k) in ages.into_iter().take(MAX_KEYS / 4) {
+        table.remove(&k);
+    }
+}
+
 impl Bucket {
     fn refilled(&self, now: Instant) -> f64 {
         (self.tokens + now.saturating_duration_since(self.at).as_secs_f64() * REFILL).min(BURST)
@@ -50,13 +63,13 @@ impl Bucket {
 
 struct Similar {
     messages: HashSet<String>,
-    since: Instant,
+    last: Instant,
 }
 
 /// Decides, per event, whether to write it and with which message.
 #[derive(Default)]
 pub struct Correlator {
-    buckets: HashMap<ObjectKey, Bucket>,
+    buckets: HashMap<(ObjectKey, bool), Bucket>,
     /// Similar events, keyed by object, whether they are warnings, and reason.
     similar: HashMap<(ObjectKey, bool, String), Similar>,
 }
@@ -79,52 +92,51 @@ impl Correlator {
             about.name.clone(),
             about.uid.clone(),
         );
-        let message = self.aggregate(object.clone(), type_, reason, message, now);
-        self.take_token(object, now).then_some(message)
+        let warning = type_ == EventType::Warning;
+        let message = self.aggregate(object.clone(), warning, reason, message, now);
+        self.take_token((object, warning), now).then_some(message)
     }
 
     fn aggregate(
         &mut self,
         object: ObjectKey,
-        type_: EventType,
+        warning: bool,
         reason: &str,
         message: String,
         now: Instant,
     ) -> String {
         if self.similar.len() >= MAX_KEYS {
-            self.similar
-                .retain(|_, s| now.saturating_duration_since(s.since) < SIMILAR_WINDOW);
-            if self.similar.len() >= MAX_KEYS {
-                self.similar.clear();
-            }
+            evict(&mut self.similar, |s| s.last);
         }
         let s = self
             .similar
-            .entry((object, type_ == EventType::Warning, reason.to_owned()))
+            .entry((object, warning, reason.to_owned()))
             .or_insert_with(|| Similar {
                 messages: HashSet::new(),
-                since: now,
+                last: now,
             });
-        if now.saturating_duration_since(s.since) >= SIMILAR_WINDOW {
+        // The window slides: it is the gap since the last similar event that counts.
+        if now.saturating_duration_since(s.last) > SIMILAR_WINDOW {
             s.messages.clear();
-            s.since = now;
         }
+        s.last = now;
+        s.messages.insert(message.clone());
         if s.messages.len() < MAX_SIMILAR {
-            s.messages.insert(message.clone());
+            return message;
         }
-        if s.messages.len() >= MAX_SIMILAR && !s.messages.contains(&message) {
-            format!("{COMBINED}{message}")
-        } else {
-            message
+        // As client-go does: one message out, so the set stays at its bound.
+        if let Some(any) = s.messages.iter().next().cloned() {
+            s.messages.remove(&any);
         }
+        format!("{COMBINED}{message}")
     }
 
-    fn take_token(&mut self, object: ObjectKey, now: Instant) -> bool {
+    fn take_token(&mut self, object: (ObjectKey, bool), now: Instant) -> bool {
         if self.buckets.len() >= MAX_KEYS {
             // A bucket refilled to the brim is the same as no bucket.
             self.buckets.retain(|_, b| b.refilled(now) < BURST);
             if self.buckets.len() >= MAX_KEYS {
-                self.buckets.clear();
+                evict(&mut self.buckets, |b| b.at);
             }
         }
         let b = self.buckets.entry(object).or_insert(Bucket {
@@ -169,26 +181,55 @@ mod tests {
     }
 
     #[test]
-    fn similar_events_are_combined_after_ten_messages() {
+    fn similar_events_are_combined_from_the_tenth_message() {
         let mut c = Correlator::default();
         let t = Instant::now();
         let out: Vec<String> = (0..12)
             .filter_map(|i| admit(&mut c, "a", &format!("Created pod: p{i}"), t))
             .collect();
-        assert_eq!(out[9], "Created pod: p9");
-        assert_eq!(out[10], format!("{COMBINED}Created pod: p10"));
+        assert_eq!(out[8], "Created pod: p8");
+        assert_eq!(out[9], format!("{COMBINED}Created pod: p9"));
         assert_eq!(out[11], format!("{COMBINED}Created pod: p11"));
-        // A message seen before keeps its own event (its count rises).
-        assert_eq!(
-            admit(&mut c, "a", "Created pod: p3", t).unwrap(),
-            "Created pod: p3"
-        );
-        // After the window, messages are counted afresh.
-        let later = t + SIMILAR_WINDOW;
+        // The window slides from the last similar event; after a gap, afresh.
+        let later = t + SIMILAR_WINDOW + Duration::from_secs(1);
         assert_eq!(
             admit(&mut c, "a", "Created pod: q", later).unwrap(),
             "Created pod: q"
         );
+    }
+
+    #[test]
+    fn warnings_have_their_own_burst() {
+        let mut c = Correlator::default();
+        let t = Instant::now();
+        for i in 0..30 {
+            admit(&mut c, "a", &format!("m{i}"), t);
+        }
+        let a = about("a");
+        let warned = c.admit("rs", &a, EventType::Warning, "Failed", "why".into(), t);
+        assert_eq!(warned.as_deref(), Some("why"));
+    }
+
+    #[test]
+    fn a_full_table_forgets_the_least_recently_used_first() {
+        let mut c = Correlator::default();
+        let t = Instant::now();
+        // A hot object spends its burst, then many others come.
+        for i in 0..30 {
+            admit(&mut c, "hot", &format!("m{i}"), t);
+        }
+        for i in 0..MAX_KEYS {
+            admit(&mut c, "hot", "again", t + Duration::from_millis(i as u64));
+            admit(
+                &mut c,
+                &format!("o{i}"),
+                "m",
+                t + Duration::from_millis(i as u64),
+            );
+        }
+        assert!(c.buckets.len() <= MAX_KEYS);
+        // Still remembered, still spent.
+        assert!(admit(&mut c, "hot", "m", t + Duration::from_secs(5)).is_none());
     }
 
     #[test]

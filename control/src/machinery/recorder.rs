@@ -4,8 +4,9 @@
 //! store cannot take them: an event is a record, not state anything depends on. Before
 //! that, `correlator` combines similar events and drops a source's spam about one object.
 //!
-//! Writes are paced (as client-go's are by its client's QPS): at most [`RATE`] events a
-//! second after a burst of [`BURST`], with at most [`BACKLOG`] waiting (client-go's
+//! Writes are paced, as a Kubernetes component's are by its client's rate limit
+//! (kube-scheduler's: 50 requests a second): here at most [`RATE`] events a second after a
+//! burst of [`BURST`] (Skiff's choice), with at most [`BACKLOG`] waiting (client-go's
 //! `maxQueuedEvents`), so a burst of ten thousand pods being scheduled does not double the
 //! store's writes while it lasts; the events beyond the backlog are dropped.
 
@@ -89,8 +90,10 @@ async fn write(store: StoreHandle, mut rx: mpsc::Receiver<Pending>) {
         tokens = (tokens + at.elapsed().as_secs_f64() * RATE).min(BURST);
         at = Instant::now();
         if tokens < 1.0 {
-            tokio::time::sleep(Duration::from_secs_f64((1.0 - tokens) / RATE)).await;
-            tokens = 1.0;
+            // At least 50 ms: while paced, a write carries ten events, not one.
+            let wait = ((1.0 - tokens) / RATE).max(0.05);
+            tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+            tokens = (tokens + wait * RATE).min(BURST);
             at = Instant::now();
         }
         let room = (tokens as usize).clamp(1, BATCH);
