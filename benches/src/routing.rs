@@ -234,6 +234,14 @@ spec:
     )
 }
 
+/// The ingress address of the bench's node (its router's port, from the Node's status).
+pub fn node_ingress(bin: &Path, api: &str) -> Result<String> {
+    let node = skiff_cli(bin, api, &["get", "node", crate::pods::NODE, "-o", "json"])?;
+    let node: serde_json::Value = serde_json::from_str(&node)?;
+    let port = &node["status"]["daemonEndpoints"]["routerEndpoint"]["port"];
+    Ok(format!("127.0.0.1:{port}"))
+}
+
 /// Runs the `skiff` client verb `args` against `api` as the bench's admin: its stdout.
 pub fn skiff_cli(bin: &Path, api: &str, args: &[&str]) -> Result<String> {
     let out = Command::new(bin)

@@ -33,7 +33,7 @@ use clap::Parser;
 use skiff_benches::cluster::Cluster;
 use skiff_benches::pods::NodeCluster;
 use skiff_benches::report::percentile;
-use skiff_benches::routing::{Get, ready_endpoints, skiff_cli};
+use skiff_benches::routing::{Get, node_ingress, ready_endpoints, skiff_cli};
 use skiff_benches::setup::{Systems, loadavg, skiff_binary, workspace};
 
 #[derive(Debug, Parser)]
@@ -95,7 +95,7 @@ async fn main() -> Result<()> {
         std::fs::create_dir_all(&parent)?;
         let control = Cluster::skiff_with(&skiff, &parent, 1, &["--hpa-sync-period", sync])?;
         let cluster = NodeCluster::with_control(control, 110, 256, &[]).await?;
-        let ingress = ingress(&skiff, cluster.api())?;
+        let ingress = node_ingress(&skiff, cluster.api())?;
         let manifest = parent.join("web.yaml");
         std::fs::write(&manifest, web(&echo, window, min))?;
         skiff_cli(
@@ -244,13 +244,6 @@ fn asked(skiff: &Path, api: &str) -> i64 {
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|d| d["spec"]["replicas"].as_i64())
         .unwrap_or(-1)
-}
-
-fn ingress(skiff: &Path, api: &str) -> Result<String> {
-    let node = skiff_cli(skiff, api, &["get", "node", "bench", "-o", "json"])?;
-    let node: serde_json::Value = serde_json::from_str(&node)?;
-    let port = &node["status"]["daemonEndpoints"]["routerEndpoint"]["port"];
-    Ok(format!("127.0.0.1:{port}"))
 }
 
 fn secs(d: Option<Duration>) -> String {

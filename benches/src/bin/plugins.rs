@@ -206,12 +206,7 @@ async fn main() -> Result<()> {
     println!("plugins: {} s rounds, load {}", a.seconds, loadavg());
     let mut c = NodeCluster::start(&skiff, dir.path(), 110, 256).await?;
     let api = c.api().to_owned();
-    let node = skiff_cli(&skiff, &api, &["get", "node", "bench", "-o", "json"])?;
-    let node: serde_json::Value = serde_json::from_str(&node)?;
-    let ingress = format!(
-        "127.0.0.1:{}",
-        node["status"]["daemonEndpoints"]["routerEndpoint"]["port"]
-    );
+    let ingress = skiff_benches::routing::node_ingress(&skiff, &api)?;
     let file = dir.path().join("plugins.yaml");
     std::fs::write(&file, manifests(&hello, &filter, &policy))?;
     skiff_cli(&skiff, &api, &["apply", "-f", &file.display().to_string()])?;

@@ -21,7 +21,8 @@ use clap::Parser;
 use skiff_benches::pods::NodeCluster;
 use skiff_benches::report::{ms, percentile};
 use skiff_benches::routing::{
-    Get, alternate, app, ready, ready_endpoints, skiff_cli, until, wasmtime_cli, wasmtime_serve,
+    Get, alternate, app, node_ingress, ready, ready_endpoints, skiff_cli, until, wasmtime_cli,
+    wasmtime_serve,
 };
 use skiff_benches::setup::{Systems, loadavg, skiff_binary, workspace};
 
@@ -220,10 +221,7 @@ async fn serving(
 ) -> Result<Serving> {
     let mut c = NodeCluster::start(skiff, dir, 110, 256).await?;
     let api = c.api().to_owned();
-    let node = skiff_cli(skiff, &api, &["get", "node", "bench", "-o", "json"])?;
-    let node: serde_json::Value = serde_json::from_str(&node)?;
-    let port = &node["status"]["daemonEndpoints"]["routerEndpoint"]["port"];
-    let ingress = format!("127.0.0.1:{port}");
+    let ingress = node_ingress(skiff, &api)?;
     let manifests = dir.join("apps.yaml");
     let image = component.display().to_string();
     std::fs::write(

@@ -69,10 +69,7 @@ async fn main() -> Result<()> {
     );
     let mut c = NodeCluster::start(&skiff, dir.path(), 110, 256).await?;
     let api = c.api().to_owned();
-    let node = skiff_cli(&skiff, &api, &["get", "node", "bench", "-o", "json"])?;
-    let node: serde_json::Value = serde_json::from_str(&node)?;
-    let port = &node["status"]["daemonEndpoints"]["routerEndpoint"]["port"];
-    let ingress = format!("127.0.0.1:{port}");
+    let ingress = skiff_benches::routing::node_ingress(&skiff, &api)?;
     let manifests = dir.path().join("apps.yaml");
     std::fs::write(
         &manifests,

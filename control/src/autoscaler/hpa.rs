@@ -5,7 +5,7 @@
 //! Kubernetes' HPA does (`AbleToScale`, `ScalingActive`, `ScalingLimited`), with a
 //! `SuccessfulRescale` event for each change.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,7 +13,7 @@ use skiff_proto::model::autoscaling::{HorizontalPodAutoscaler, HorizontalPodAuto
 use skiff_proto::model::deployment::ACTIVATED_ANNOTATION;
 use skiff_proto::model::event::EventType;
 use skiff_proto::model::values::Time;
-use skiff_proto::model::{Condition, ConditionStatus, Node, Pod};
+use skiff_proto::model::{Condition, ConditionStatus, Pod};
 use skiff_proto::{Kind, Object};
 use tonic::Status;
 
@@ -68,18 +68,13 @@ pub async fn run(cache: Cache, client: Client, nodes: Arc<dyn NodeStats>, every:
                 (s, t)
             })
             .collect();
-        let names: BTreeSet<String> = targets
-            .iter()
-            .filter_map(|(_, t)| t.as_ref())
-            .flat_map(|t| t.pods.iter().filter_map(|p| p.spec.node_name.clone()))
-            .collect();
-        let nodes: Vec<Node> = names
-            .iter()
-            .filter_map(|n| match &cache.get(Kind::Node, "", n)?.object {
-                Object::Node(n) => Some(n.clone()),
-                _ => None,
-            })
-            .collect();
+        let nodes = crate::usage::nodes_of(
+            &cache,
+            targets
+                .iter()
+                .filter_map(|(_, t)| t.as_ref())
+                .flat_map(|t| t.pods.iter()),
+        );
         let rates = observer.observe(&nodes).await;
         for (s, t) in targets {
             let key = crate::store::key::of(&s.object);

@@ -90,3 +90,23 @@ impl NodeStats for Dialing {
         }
     }
 }
+
+/// The Nodes (from `cache`) that `pods` are bound to, each once, by name.
+pub fn nodes_of<'a>(
+    cache: &crate::machinery::cache::Cache,
+    pods: impl IntoIterator<Item = &'a skiff_proto::model::Pod>,
+) -> Vec<Node> {
+    let names: std::collections::BTreeSet<&str> = pods
+        .into_iter()
+        .filter_map(|p| p.spec.node_name.as_deref())
+        .collect();
+    names
+        .into_iter()
+        .filter_map(
+            |n| match &cache.get(skiff_proto::Kind::Node, "", n)?.object {
+                skiff_proto::Object::Node(n) => Some(n.clone()),
+                _ => None,
+            },
+        )
+        .collect()
+}

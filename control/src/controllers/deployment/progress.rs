@@ -139,20 +139,7 @@ impl DeploymentController {
             .filter(pods::is_active)
             .collect();
         let uids: Vec<String> = pods.iter().filter_map(|p| p.metadata.uid.clone()).collect();
-        let mut names: Vec<&str> = pods
-            .iter()
-            .filter_map(|p| p.spec.node_name.as_deref())
-            .collect();
-        names.sort_unstable();
-        names.dedup();
-        let nodes: Vec<_> = names
-            .iter()
-            .filter_map(|n| self.cache.get(Kind::Node, "", n))
-            .filter_map(|s| match &s.object {
-                skiff_proto::Object::Node(n) => Some(n.clone()),
-                _ => None,
-            })
-            .collect();
+        let nodes = crate::usage::nodes_of(&self.cache, &pods);
         let every = Duration::from_secs(u64::try_from(a.interval_seconds()).unwrap_or(5));
         // A little early is on time: requeues land just before the interval ends.
         let due = every.saturating_sub(Duration::from_millis(250));
