@@ -335,7 +335,8 @@ pub async fn run(
         .into_axum_router()
         .layer(axum::middleware::map_request(crate::auth::audit::layer))
         .merge(rest)
-        .fallback(crate::rest::not_found);
+        .fallback(crate::rest::not_found)
+        .layer(axum::middleware::from_fn(idempotency));
     let serve = tonic::transport::Server::builder()
         .accept_http1(true)
         .add_routes(app.into())
@@ -490,4 +491,17 @@ async fn join(
         "could not join through {} within {JOIN_PATIENCE:?}; last answer: {last}",
         through.join(", ")
     )))
+}
+
+/// Serves a request under the idempotency key its client sent (see
+/// `store::request_key`), gRPC and REST alike.
+async fn idempotency(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let key = req
+        .headers()
+        .get(crate::store::IDEMPOTENCY_HEADER)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    crate::store::with_request_key(key, next.run(req)).await
 }

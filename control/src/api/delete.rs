@@ -431,7 +431,7 @@ impl ObjectApi {
         }
         let rev = self
             .store
-            .propose(Command { ops })
+            .propose_keyed(Command { ops }, crate::store::request_key())
             .await
             .map_err(status::write)?;
         self.store.wait_applied(rev).await.map_err(status::write)?;

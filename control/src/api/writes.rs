@@ -188,9 +188,12 @@ impl ObjectApi {
         };
         let rev = self
             .store
-            .propose(Command {
-                ops: guards.into_iter().chain([op]).collect(),
-            })
+            .propose_keyed(
+                Command {
+                    ops: guards.into_iter().chain([op]).collect(),
+                },
+                crate::store::request_key(),
+            )
             .await
             .map_err(status::write)?;
         // Read-your-writes on this member, even for serializable reads.

@@ -44,7 +44,7 @@ pub struct Command {
 }
 
 /// Why a command was not applied (deterministic: every member reaches the same verdict).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum Rejection {
     #[error("{0} already exists")]
     AlreadyExists(String),

@@ -21,7 +21,7 @@ use super::log::{DiskLog, LogWrite};
 use super::metrics::StoreMetrics;
 pub use super::proposal::{Applied, ProposalId};
 use super::snapshot;
-use super::state::StateMachine;
+use super::state::{StateMachine, ToApply};
 use super::syncer::Syncer;
 use crate::Error;
 use crate::cluster::{self, AddressBook};
@@ -209,8 +209,19 @@ impl Member {
     /// Proposes a command; its outcome comes back in a later [`Output::applied`]. Fails
     /// when this member is not the leader.
     pub fn propose(&mut self, id: ProposalId, cmd: &Command) -> Result<(), Error> {
+        self.propose_encoded(id, None, cmd.encode())
+    }
+
+    /// Proposes an encoded command under an idempotency key (see `dedup`): proposing it
+    /// again under the same key applies it once.
+    pub fn propose_encoded(
+        &mut self,
+        id: ProposalId,
+        key: Option<u128>,
+        data: Vec<u8>,
+    ) -> Result<(), Error> {
         self.raw
-            .propose(id.encode(), cmd.encode())
+            .propose(id.encode_with(key), data)
             .map_err(|e| Error::Log(e.to_string()))
     }
 
@@ -389,9 +400,14 @@ impl Member {
                 .take_while(|e| e.get_entry_type() == EntryType::EntryNormal)
                 .count();
             let results = if normal > 0 {
-                let batch: Vec<(u64, u64, &[u8])> = rest[..normal]
+                let batch: Vec<ToApply<'_>> = rest[..normal]
                     .iter()
-                    .map(|e| (e.index, e.term, &e.data[..]))
+                    .map(|e| ToApply {
+                        index: e.index,
+                        term: e.term,
+                        data: &e.data[..],
+                        key: ProposalId::key(&e.context),
+                    })
                     .collect();
                 self.state.apply_batch(&batch)?
             } else {

@@ -11,6 +11,8 @@
 //!   as their entries apply.
 //! - `command`: [`Command`], the transaction a raft entry carries, and why one is rejected.
 //! - `conf`: conf-change entries in either raft-rs encoding; membership of a configuration.
+//! - `dedup`: proposals applied under an idempotency key, so one proposed twice (a retry,
+//!   a re-proposal after a leader change) applies once.
 //! - `key`: `Kind/namespace/name` keys and the ranges that list a kind.
 //! - `state`: [`StateMachine`], objects with revisions and the applied index, advanced
 //!   together; synced now and then, replayed from the log after a crash.
@@ -39,6 +41,7 @@ mod apply;
 pub mod blobs;
 mod command;
 mod conf;
+mod dedup;
 mod frame;
 mod history;
 pub mod key;
@@ -59,6 +62,8 @@ pub mod transform;
 mod wal;
 
 #[cfg(test)]
+mod dedup_tests;
+#[cfg(test)]
 pub(crate) mod runtime_tests;
 #[cfg(test)]
 mod sim_tests;
@@ -67,6 +72,7 @@ mod state_tests;
 
 pub use command::{Command, Op, Rejection};
 pub use conf::in_conf;
+pub use dedup::{HEADER as IDEMPOTENCY_HEADER, request_key, with_request_key};
 pub use history::{Event, EventType};
 pub use member::{Applied, Early, Member, Output, ProposalId, Tuning};
 pub use metrics::StoreMetrics;

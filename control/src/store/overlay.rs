@@ -18,6 +18,7 @@ use std::sync::{Arc, RwLockReadGuard};
 use raft::prelude::SnapshotMetadata;
 use redb::{AccessGuard, ReadOnlyTable, ReadTransaction, ReadableDatabase};
 
+use super::dedup::{self, Recent, Seen};
 use super::frame;
 use super::state::{APPLIED, EVENTS, STATE_META, StateMachine};
 use crate::Error;
@@ -33,16 +34,19 @@ pub(super) struct Layer {
     pub records: BTreeMap<At, Option<Vec<u8>>>,
     /// The applied position these changes bring the state to.
     pub meta: Option<SnapshotMetadata>,
+    /// Proposals applied under an idempotency key (see `dedup`).
+    pub proposals: Vec<Seen>,
 }
 
 impl Layer {
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty() && self.meta.is_none()
+        self.records.is_empty() && self.meta.is_none() && self.proposals.is_empty()
     }
 
     /// Adds `newer` on top of this layer.
     pub fn absorb(&mut self, newer: Layer) {
         self.records.extend(newer.records);
+        self.proposals.extend(newer.proposals);
         if newer.meta.is_some() {
             self.meta = newer.meta;
         }
@@ -62,6 +66,8 @@ pub(super) struct Overlay {
     pub changed: std::collections::HashMap<String, u64>,
     /// The applied index this overlay started from (open, or a snapshot's install).
     pub base: u64,
+    /// Proposals applied within the idempotency window (see `dedup`).
+    pub recent: Recent,
 }
 
 impl Overlay {
@@ -118,6 +124,12 @@ impl StateMachine {
     pub(super) fn buffer(&self, batch: Layer, index: BTreeMap<String, Option<At>>) {
         let mut o = self.overlay.write().unwrap_or_else(|p| p.into_inner());
         let meta = batch.meta.clone();
+        for seen in &batch.proposals {
+            o.recent.insert(seen.clone());
+        }
+        if let Some(m) = &meta {
+            o.recent.forget_before(m.index);
+        }
         o.active.absorb(batch);
         if let Some(m) = &meta {
             for k in index.keys() {
@@ -199,6 +211,7 @@ impl StateMachine {
                 let mut t = txn.open_table(STATE_META).map_err(|e| self.err(e))?;
                 t.insert(APPLIED, frame::seal_message(meta).as_slice())
                     .map_err(|e| self.err(e))?;
+                dedup::write(&txn, &layer.proposals, meta.index).map_err(|e| self.err(e))?;
             }
         }
         txn.commit().map_err(|e| self.err(e))

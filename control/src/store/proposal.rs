@@ -12,10 +12,23 @@ pub struct ProposalId {
 
 impl ProposalId {
     pub(super) fn encode(self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(16);
+        self.encode_with(None)
+    }
+
+    /// The entry context: this id, then the idempotency key if there is one.
+    pub(super) fn encode_with(self, key: Option<u128>) -> Vec<u8> {
+        let mut v = Vec::with_capacity(32);
         v.extend_from_slice(&self.member.to_le_bytes());
         v.extend_from_slice(&self.seq.to_le_bytes());
+        if let Some(k) = key {
+            v.extend_from_slice(&k.to_le_bytes());
+        }
         v
+    }
+
+    /// The idempotency key in an entry context (see `dedup`).
+    pub(super) fn key(b: &[u8]) -> Option<u128> {
+        Some(u128::from_le_bytes(b.get(16..32)?.try_into().ok()?))
     }
 
     pub(super) fn decode(b: &[u8]) -> Option<Self> {

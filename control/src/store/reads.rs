@@ -75,12 +75,13 @@ impl Reads {
         true
     }
 
-    /// Fails every read (a new term: the leader that would answer is gone).
-    pub fn fail_all(&mut self, e: impl Fn() -> WriteError) {
-        let served = self.in_flight.take().map(|(_, _, s)| s).unwrap_or_default();
-        for (_, reply) in served.into_iter().chain(self.waiting.drain(..)) {
-            let _ = reply.send(Err(e()));
+    /// Puts the reads in flight back to wait for the next ReadIndex (a new term: the
+    /// leader that would answer is gone).
+    pub fn requeue(&mut self) {
+        if let Some((_, _, served)) = self.in_flight.take() {
+            self.waiting.extend(served);
         }
+        self.waiting.retain(|(_, r)| !r.is_closed());
     }
 
     /// Fails the reads that have waited longer than `limit`.

@@ -2,6 +2,12 @@
 //! messages and proposals from an inbox (draining many per round, so one fsync covers a
 //! batch of proposals), sends what it produces through a [`Transport`], and answers callers
 //! when their proposals apply or their reads may proceed.
+//!
+//! Writes ride through elections: a proposal made while no leader is known waits for one
+//! (bounded by the caller, who may give up, and by [`ANSWER_WITHIN_TICKS`]), and proposals
+//! in flight when the term changes are proposed again under the same idempotency key (see
+//! `dedup`), so each applies once and its caller hears the outcome rather than "unknown".
+//! Linearizable reads wait for a leader the same way.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -65,7 +71,12 @@ pub struct Status {
 
 enum Input {
     Raft(Message),
-    Propose(Command, oneshot::Sender<Result<u64, WriteError>>),
+    /// A command, with the caller's idempotency key if it gave one.
+    Propose(
+        Command,
+        Option<u128>,
+        oneshot::Sender<Result<u64, WriteError>>,
+    ),
     ConfChange(ConfChangeV2, oneshot::Sender<Result<u64, WriteError>>),
     ReadIndex(oneshot::Sender<Result<u64, WriteError>>),
     Status(oneshot::Sender<Status>),
@@ -101,6 +112,9 @@ const KEEP_EVENTS: u64 = 100_000;
 /// 50 ms) was dropped (a forwarded proposal lost with a leader, a conf change refused):
 /// its caller hears so instead of waiting on.
 const ANSWER_WITHIN_TICKS: u32 = 200;
+/// A proposal not applied within this many ticks (2 s at the default 50 ms) is proposed
+/// again under its key: a proposal forwarded to the leader may be lost on the way.
+const REPROPOSE_AFTER_TICKS: u32 = 40;
 
 /// Starts the event loop for `member`. The task ends when every handle is dropped, or with
 /// the storage error that stopped it.
@@ -124,6 +138,24 @@ pub fn spawn(
 
 type Reply = oneshot::Sender<Result<u64, WriteError>>;
 
+/// A caller waiting for its proposal to apply.
+struct Pending {
+    /// When the caller asked.
+    since: Instant,
+    /// When it was last handed to raft.
+    proposed: Instant,
+    reply: Reply,
+    /// The key and encoded command, to propose again; `None` for a conf change.
+    again: Option<(u128, Vec<u8>)>,
+}
+
+/// Proposals waiting for a leader (by proposal sequence) and those raft took.
+#[derive(Default)]
+struct Proposals {
+    waiting: Vec<(u64, Pending)>,
+    pending: HashMap<u64, Pending>,
+}
+
 async fn run(
     mut m: Member,
     mut inbox: mpsc::Receiver<Input>,
@@ -134,7 +166,9 @@ async fn run(
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut seq = 0u64;
-    let mut pending: HashMap<u64, (Instant, Reply)> = HashMap::new();
+    // With `seq`, keys this run's proposals: a restarted member never reuses one.
+    let nonce = u128::from(fastrand::u64(..)) << 64;
+    let mut props = Proposals::default();
     let metrics = m.metrics().clone();
     let mut leader = m.leader();
     let mut reads = Reads::default();
@@ -158,7 +192,8 @@ async fn run(
                 m.tick();
                 ticks += 1;
                 if ticks.is_multiple_of(20) {
-                    expire(&mut pending, &mut reads, tick * ANSWER_WITHIN_TICKS);
+                    expire(&mut props, &mut reads, tick * ANSWER_WITHIN_TICKS);
+                    props.stale(tick * REPROPOSE_AFTER_TICKS);
                 }
             }
             input = inbox.recv() => {
@@ -171,7 +206,7 @@ async fn run(
                     if matches!(input, Input::Removed) {
                         return Err(Error::Removed { id: m.id() });
                     }
-                    handle(&mut m, input, seq, &mut pending, &mut reads);
+                    handle(&mut m, input, seq, nonce, &mut props, &mut reads);
                     if taken < BATCH {
                         next = inbox.try_recv().ok();
                     }
@@ -179,13 +214,16 @@ async fn run(
             }
         }
         again = false;
-        read_ctx += 1;
-        if let Some(ctx) = reads.issue(read_ctx) {
-            m.read_index(ctx);
+        if m.leader().is_some() {
+            props.propose_waiting(&mut m);
+            read_ctx += 1;
+            if let Some(ctx) = reads.issue(read_ctx) {
+                m.read_index(ctx);
+            }
         }
         let out = m.ready_with(&mut |e| match e {
             Early::Messages(msgs) => transport.send(msgs),
-            Early::Applied(done) => answer(&mut pending, &metrics, done),
+            Early::Applied(done) => answer(&mut props.pending, &metrics, done),
         })?;
         if out.membership_changed {
             transport.set_peers(&m.state().members()?);
@@ -193,18 +231,19 @@ async fn run(
         if !out.messages.is_empty() {
             transport.send(out.messages);
         }
-        answer(&mut pending, &metrics, out.applied);
+        answer(&mut props.pending, &metrics, out.applied);
         for (ctx, index) in out.read_states {
             // The reads that arrived meanwhile go out in the next round, straight away.
             again |= reads.answered(&ctx, index) && !reads.is_empty();
         }
         if m.term() != term {
-            // Entries proposed under the old leader may be overwritten: say so rather than wait.
+            // Entries proposed under the old leader may be overwritten: propose them again
+            // (their keys keep any that did commit from applying twice), and ask the new
+            // leader for the reads.
             term = m.term();
-            for (_, (_, reply)) in pending.drain() {
-                let _ = reply.send(Err(WriteError::Unknown));
-            }
-            reads.fail_all(|| WriteError::NoLeader);
+            props.term_changed();
+            reads.requeue();
+            again = m.leader().is_some();
         }
         let now = m.state().applied().0;
         applied.send_replace(now);
@@ -237,80 +276,145 @@ async fn run(
 }
 
 /// Answers the callers whose proposals were applied.
-fn answer(
-    pending: &mut HashMap<u64, (Instant, Reply)>,
-    metrics: &StoreMetrics,
-    done: Vec<Applied>,
-) {
+fn answer(pending: &mut HashMap<u64, Pending>, metrics: &StoreMetrics, done: Vec<Applied>) {
     for a in done {
-        if let Some((started, reply)) = pending.remove(&a.id.seq) {
+        if let Some(p) = pending.remove(&a.id.seq) {
             metrics
                 .proposal_seconds
-                .observe(started.elapsed().as_secs_f64());
-            let _ = reply.send(a.result.map_err(WriteError::from));
+                .observe(p.since.elapsed().as_secs_f64());
+            let _ = p.reply.send(a.result.map_err(WriteError::from));
         }
     }
 }
 
 /// Answers the callers raft will not answer any more (see [`ANSWER_WITHIN_TICKS`]).
-fn expire(pending: &mut HashMap<u64, (Instant, Reply)>, reads: &mut Reads, limit: Duration) {
-    let stale: Vec<u64> = pending
+fn expire(props: &mut Proposals, reads: &mut Reads, limit: Duration) {
+    let stale: Vec<u64> = props
+        .pending
         .iter()
-        .filter(|(_, (at, _))| at.elapsed() > limit)
+        .filter(|(_, p)| p.since.elapsed() > limit)
         .map(|(k, _)| *k)
         .collect();
     for k in stale {
-        if let Some((_, reply)) = pending.remove(&k) {
-            let _ = reply.send(Err(WriteError::Unknown));
+        if let Some(p) = props.pending.remove(&k) {
+            let _ = p.reply.send(Err(WriteError::Unknown));
         }
     }
+    // Waiting callers that gave up are forgotten; those that waited too long hear why.
+    props.waiting.retain(|(_, p)| !p.reply.is_closed());
+    let (old, young) = std::mem::take(&mut props.waiting)
+        .into_iter()
+        .partition(|(_, p)| p.since.elapsed() > limit);
+    props.waiting = young;
+    for (_, p) in old {
+        let _ = p.reply.send(Err(WriteError::NoLeader));
+    }
     reads.expire(limit);
+}
+
+impl Proposals {
+    /// Hands raft the proposals that wait for a leader (one is known); those raft drops
+    /// (a leadership transfer under way) wait on.
+    fn propose_waiting(&mut self, m: &mut Member) {
+        for (seq, mut p) in std::mem::take(&mut self.waiting) {
+            let id = ProposalId {
+                member: m.id(),
+                seq,
+            };
+            let Some((key, data)) = &p.again else {
+                let _ = p.reply.send(Err(WriteError::Unknown));
+                continue;
+            };
+            if m.propose_encoded(id, Some(*key), data.clone()).is_ok() {
+                p.proposed = Instant::now();
+                self.pending.insert(seq, p);
+            } else {
+                self.waiting.push((seq, p));
+            }
+        }
+    }
+
+    /// The term changed: what raft took may be lost, so commands are proposed again (a
+    /// conf change cannot be: its caller hears the outcome is unknown).
+    fn term_changed(&mut self) {
+        for (seq, p) in self.pending.drain() {
+            if p.again.is_some() {
+                self.waiting.push((seq, p));
+            } else {
+                let _ = p.reply.send(Err(WriteError::Unknown));
+            }
+        }
+    }
+
+    /// Proposals raft took more than `after` ago and has not applied are proposed again.
+    fn stale(&mut self, after: Duration) {
+        let old: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.again.is_some() && p.proposed.elapsed() > after)
+            .map(|(k, _)| *k)
+            .collect();
+        for seq in old {
+            if let Some(p) = self.pending.remove(&seq) {
+                self.waiting.push((seq, p));
+            }
+        }
+    }
 }
 
 fn handle(
     m: &mut Member,
     input: Input,
     seq: u64,
-    pending: &mut HashMap<u64, (Instant, Reply)>,
+    nonce: u128,
+    props: &mut Proposals,
     reads: &mut Reads,
 ) {
     let id = ProposalId {
         member: m.id(),
         seq,
     };
+    let now = Instant::now();
     match input {
         Input::Raft(msg) => {
             // Messages from stale or removed peers are refused; raft retries what matters.
             let _ = m.step(msg);
         }
-        Input::Propose(cmd, reply) => match m.leader() {
-            None => {
-                let _ = reply.send(Err(WriteError::NoLeader));
+        Input::Propose(cmd, key, reply) => {
+            let key = key.unwrap_or(nonce | u128::from(seq));
+            let data = cmd.encode();
+            let proposed =
+                m.leader().is_some() && m.propose_encoded(id, Some(key), data.clone()).is_ok();
+            let p = Pending {
+                since: now,
+                proposed: now,
+                reply,
+                again: Some((key, data)),
+            };
+            if proposed {
+                props.pending.insert(seq, p);
+            } else {
+                props.waiting.push((seq, p));
             }
-            Some(_) => match m.propose(id, &cmd) {
-                Ok(()) => {
-                    pending.insert(seq, (Instant::now(), reply));
-                }
-                Err(_) => {
-                    let _ = reply.send(Err(WriteError::NoLeader));
-                }
-            },
-        },
+        }
         Input::ConfChange(cc, reply) => match m.propose_conf_change(id, cc) {
             Ok(()) => {
-                pending.insert(seq, (Instant::now(), reply));
+                props.pending.insert(
+                    seq,
+                    Pending {
+                        since: now,
+                        proposed: now,
+                        reply,
+                        again: None,
+                    },
+                );
             }
             Err(_) => {
                 let _ = reply.send(Err(WriteError::NoLeader));
             }
         },
-        Input::ReadIndex(reply) => {
-            if m.leader().is_none() {
-                let _ = reply.send(Err(WriteError::NoLeader));
-            } else {
-                reads.push(reply);
-            }
-        }
+        // Issued once a leader is known (see `run`).
+        Input::ReadIndex(reply) => reads.push(reply),
         Input::Status(reply) => {
             let _ = reply.send(Status {
                 id: m.id(),
@@ -371,7 +475,18 @@ impl StoreHandle {
     /// Proposes a command through raft (any member: followers forward to the leader) and
     /// returns the revision it applied at, once applied here. Its objects go in their
     /// stored form (see `transform`).
-    pub async fn propose(&self, mut cmd: Command) -> Result<u64, WriteError> {
+    pub async fn propose(&self, cmd: Command) -> Result<u64, WriteError> {
+        self.propose_keyed(cmd, None).await
+    }
+
+    /// As [`StoreHandle::propose`], under the caller's idempotency key (see `dedup`): a
+    /// command proposed again under a key that applied within the window is answered with
+    /// that outcome and changes nothing.
+    pub async fn propose_keyed(
+        &self,
+        mut cmd: Command,
+        key: Option<u128>,
+    ) -> Result<u64, WriteError> {
         let t = self.state.transform();
         for attempt in 0.. {
             match seal_all(&*t, &mut cmd) {
@@ -383,7 +498,7 @@ impl StoreHandle {
                     let keys = Command {
                         ops: vec![Op::Create(first)],
                     };
-                    match self.ask(|tx| Input::Propose(keys, tx)).await {
+                    match self.ask(|tx| Input::Propose(keys, None, tx)).await {
                         Ok(_) | Err(WriteError::Rejected(Rejection::AlreadyExists(_))) => {}
                         Err(e) => return Err(e),
                     }
@@ -391,7 +506,7 @@ impl StoreHandle {
                 Err(e) => return Err(WriteError::Rejected(Rejection::Malformed(e.to_string()))),
             }
         }
-        self.ask(|tx| Input::Propose(cmd, tx)).await
+        self.ask(|tx| Input::Propose(cmd, key, tx)).await
     }
 
     /// Proposes a membership change.

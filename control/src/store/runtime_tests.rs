@@ -269,3 +269,44 @@ fn book(ids: &[u64]) -> crate::cluster::AddressBook {
         .map(|&id| (id, format!("127.0.0.1:{}", 7000 + id)))
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_to_followers_ride_through_a_leader_failover() {
+    let mut c = Cluster::start(3);
+    let old = c.leader().await;
+    let followers: Vec<StoreHandle> = c
+        .ids()
+        .into_iter()
+        .filter(|&id| id != old)
+        .filter_map(|id| c.handle(id))
+        .collect();
+    let mut writers = Vec::new();
+    for w in 0..4usize {
+        let h = followers[w % followers.len()].clone();
+        writers.push(tokio::spawn(async move {
+            let mut names = Vec::new();
+            for i in 0..80u64 {
+                let name = format!("w{w}-{i:03}");
+                // A client with a 5 s deadline, as etcd's clients are given in its tests.
+                let r = tokio::time::timeout(Duration::from_secs(5), h.propose(create(&name)))
+                    .await
+                    .unwrap_or_else(|_| panic!("{name}: no answer within 5 s"));
+                assert!(r.is_ok(), "{name}: {r:?}");
+                names.push(name);
+                tokio::time::sleep(Duration::from_millis(3)).await;
+            }
+            names
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    c.kill(old).await;
+    let mut acked = BTreeSet::new();
+    for w in writers {
+        acked.extend(w.await.unwrap());
+    }
+    assert_ne!(c.leader().await, old);
+    for h in &followers {
+        h.linearizable().await.unwrap();
+        assert_eq!(names(h), acked, "member {}: every write, once", h.id());
+    }
+}

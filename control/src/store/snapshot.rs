@@ -5,8 +5,9 @@
 //! Layout of `Snapshot.data`, all integers little-endian, inside one `frame`:
 //! `objects:u64 (key_len:u32 key rec_len:u32 rec)*  members:u64 (id:u64 len:u32 addr)*
 //! removed:u64 (id:u64 index:u64)*  chunks:u64 (len:u32 data)*  artifacts:u64 (len:u32
-//! manifest)*`; each object `rec` is itself checksummed, each chunk is checked against
-//! its digest, each artifact against its chunks.
+//! manifest)*  [proposals:u64 (key:u128 index:u64 len:u32 verdict)*]`; each object `rec`
+//! is itself checksummed, each chunk is checked against its digest, each artifact against
+//! its chunks. The remembered proposals (see `dedup`) are absent from older snapshots.
 
 use std::collections::BTreeMap;
 
@@ -14,6 +15,7 @@ use raft::prelude::Snapshot;
 use redb::{ReadableTable, ReadableTableMetadata};
 
 use super::blobs::Manifest;
+use super::dedup::{self, PROPOSALS, Recent, Seen};
 use super::frame;
 use super::history::{EventType, encode_event};
 use super::overlay::Overlay;
@@ -79,6 +81,12 @@ pub fn export(sm: &StateMachine) -> Result<Snapshot, Error> {
         put(&mut body, m.digest.as_bytes());
         put(&mut body, m.encode().as_bytes());
     }
+    body.extend_from_slice(&(view.overlay.recent.len() as u64).to_le_bytes());
+    for (key, index, verdict) in view.overlay.recent.iter() {
+        body.extend_from_slice(&key.to_le_bytes());
+        body.extend_from_slice(&index.to_le_bytes());
+        put(&mut body, &dedup::encode(verdict));
+    }
     let mut snap = Snapshot::default();
     snap.set_metadata(meta);
     snap.data = frame::seal(&body).into();
@@ -104,6 +112,10 @@ impl<'a> Reader<'a> {
         Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
     }
 
+    fn u128(&mut self) -> Option<u128> {
+        Some(u128::from_le_bytes(self.take(16)?.try_into().ok()?))
+    }
+
     fn part(&mut self) -> Option<&'a [u8]> {
         let len = u32::from_le_bytes(self.take(4)?.try_into().ok()?);
         self.take(len as usize)
@@ -117,6 +129,7 @@ struct Contents<'a> {
     removed: Vec<(u64, u64)>,
     chunks: Vec<&'a [u8]>,
     manifests: Vec<Manifest>,
+    proposals: Vec<Seen>,
 }
 
 fn parse(body: &[u8]) -> Result<Contents<'_>, &'static str> {
@@ -151,6 +164,16 @@ fn parse(body: &[u8]) -> Result<Contents<'_>, &'static str> {
             std::str::from_utf8(r.part().ok_or(SHORT)?).map_err(|_| "a manifest is not UTF-8")?;
         manifests.push(Manifest::decode(digest, text).ok_or("a manifest does not decode")?);
     }
+    let mut proposals = Vec::new();
+    if !r.body.is_empty() {
+        for _ in 0..r.u64().ok_or(SHORT)? {
+            let key = r.u128().ok_or(SHORT)?;
+            let index = r.u64().ok_or(SHORT)?;
+            let verdict = dedup::decode(r.part().ok_or(SHORT)?)
+                .map_err(|_| "a remembered proposal's verdict does not decode")?;
+            proposals.push((key, index, verdict));
+        }
+    }
     if !r.body.is_empty() {
         return Err("trailing bytes");
     }
@@ -160,6 +183,7 @@ fn parse(body: &[u8]) -> Result<Contents<'_>, &'static str> {
         removed,
         chunks,
         manifests,
+        proposals,
     })
 }
 
@@ -173,6 +197,7 @@ pub fn restore(sm: &StateMachine, snap: &Snapshot) -> Result<(), Error> {
         removed,
         chunks,
         manifests,
+        proposals,
     } = parse(body).map_err(|reason| Error::Corrupt {
         path: sm.path.clone(),
         what: what(),
@@ -226,6 +251,10 @@ pub fn restore(sm: &StateMachine, snap: &Snapshot) -> Result<(), Error> {
         for (id, index) in &removed {
             t.insert(id, index).map_err(|e| sm.err(e))?;
         }
+        let mut t = txn.open_table(PROPOSALS).map_err(|e| sm.err(e))?;
+        t.retain(|_, _| false).map_err(|e| sm.err(e))?;
+        drop(t);
+        dedup::write(&txn, &proposals, meta.index).map_err(|e| sm.err(e))?;
         let mut m = txn.open_table(STATE_META).map_err(|e| sm.err(e))?;
         m.insert(APPLIED, frame::seal_message(&meta).as_slice())
             .map_err(|e| sm.err(e))?;
@@ -235,9 +264,15 @@ pub fn restore(sm: &StateMachine, snap: &Snapshot) -> Result<(), Error> {
     // Readers see the old state (buffered changes included) or the new one, nothing between.
     let mut overlay = sm.overlay.write().unwrap_or_else(|p| p.into_inner());
     txn.commit().map_err(|e| sm.err(e))?;
+    let mut recent = Recent::default();
+    for seen in proposals {
+        recent.insert(seen);
+    }
+    recent.forget_before(meta.index);
     *overlay = Overlay {
         index,
         base: meta.index,
+        recent,
         ..Overlay::default()
     };
     sm.reset_applied(meta);

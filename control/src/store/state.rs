@@ -7,6 +7,7 @@
 //! After a crash the raft log replays the entries applied since, so every entry is applied
 //! exactly once.
 
+use std::collections::HashMap;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
@@ -23,6 +24,7 @@ use skiff_proto::{Kind, Object};
 use super::apply::{Batch, Reader};
 use super::blobs::Blobs;
 use super::command::{Command, Rejection};
+use super::dedup::{self, PROPOSALS};
 use super::log::SnapshotSource;
 use super::overlay::{At, Overlay};
 use super::roster::{MEMBERS, REMOVED};
@@ -37,6 +39,16 @@ pub(super) const STATE_META: TableDefinition<&str, &[u8]> = TableDefinition::new
 pub(super) const APPLIED: &str = "applied";
 /// Events at or below this revision are gone; a watch from there must list again.
 pub(super) const COMPACTED: &str = "compacted";
+
+/// A committed normal entry to apply.
+#[derive(Debug, Clone, Copy)]
+pub struct ToApply<'a> {
+    pub index: u64,
+    pub term: u64,
+    pub data: &'a [u8],
+    /// The proposal's idempotency key (see `dedup`), if it has one.
+    pub key: Option<u128>,
+}
 
 /// An object and the revision of its last write.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,6 +106,7 @@ impl StateMachine {
             txn.open_table(EVENTS).map_err(|e| err(e.into()))?;
             txn.open_table(MEMBERS).map_err(|e| err(e.into()))?;
             txn.open_table(REMOVED).map_err(|e| err(e.into()))?;
+            txn.open_table(PROPOSALS).map_err(|e| err(e.into()))?;
             let meta = txn.open_table(STATE_META).map_err(|e| err(e.into()))?;
             if let Some(r) = meta.get(APPLIED).map_err(|e| err(e.into()))? {
                 applied.meta = frame::open_message(path, &|| "applied index".into(), r.value())?;
@@ -117,15 +130,20 @@ impl StateMachine {
             blobs: Blobs::open(&path.with_extension("artifacts"))?,
             transform: Arc::new(RwLock::new(Arc::new(Plain))),
         };
-        let index = {
+        let (index, recent) = {
             let txn = sm.db.begin_read().map_err(|e| sm.err(e))?;
             let events = txn.open_table(EVENTS).map_err(|e| sm.err(e))?;
-            sm.rebuild_index(&events)?
+            let proposals = txn.open_table(PROPOSALS).map_err(|e| sm.err(e))?;
+            let recent = dedup::load(&proposals, sm.applied().0)
+                .map_err(|e| sm.err(e))?
+                .map_err(|reason| sm.corrupt("remembered proposals".into(), reason))?;
+            (sm.rebuild_index(&events)?, recent)
         };
         {
             let mut o = sm.overlay.write().unwrap_or_else(|p| p.into_inner());
             o.index = index;
             o.base = sm.applied().0;
+            o.recent = recent;
         }
         Ok(sm)
     }
@@ -205,18 +223,29 @@ impl StateMachine {
         term: u64,
         data: &[u8],
     ) -> Result<Result<u64, Rejection>, Error> {
-        let mut verdicts = self.apply_batch(&[(index, term, data)])?;
+        let mut verdicts = self.apply_batch(&[ToApply {
+            index,
+            term,
+            data,
+            key: None,
+        }])?;
         Ok(verdicts.pop().unwrap_or(Ok(index)))
     }
 
-    /// Applies consecutive normal entries `(index, term, data)` and returns each one's
-    /// verdict, in order. The changes go to the overlay (see `overlay`): the database gets
-    /// them with the next [`StateMachine::sync`].
+    /// Applies consecutive normal entries and returns each one's verdict, in order. The
+    /// changes go to the overlay (see `overlay`): the database gets them with the next
+    /// [`StateMachine::sync`]. An entry whose key applied within the window (see `dedup`)
+    /// changes nothing and gets the verdict it had then.
     pub fn apply_batch(
         &self,
-        entries: &[(u64, u64, &[u8])],
+        entries: &[ToApply<'_>],
     ) -> Result<Vec<Result<u64, Rejection>>, Error> {
-        let Some(&(last, last_term, _)) = entries.last() else {
+        let Some(&ToApply {
+            index: last,
+            term: last_term,
+            ..
+        }) = entries.last()
+        else {
             return Ok(Vec::new());
         };
         let compacted = self
@@ -234,16 +263,35 @@ impl StateMachine {
                 events: &events,
                 compacted,
             };
-            for &(index, _, data) in entries {
+            let mut keys: HashMap<u128, Result<u64, Rejection>> = HashMap::new();
+            for &ToApply {
+                index, data, key, ..
+            } in entries
+            {
+                if let Some(k) = key
+                    && let Some(v) = keys
+                        .get(&k)
+                        .cloned()
+                        .or_else(|| view.overlay.recent.get(k, index))
+                {
+                    verdicts.push(v);
+                    continue;
+                }
                 // An empty entry (each new leader appends one) carries no command.
-                verdicts.push(if data.is_empty() {
+                let verdict = if data.is_empty() {
                     Ok(index)
                 } else {
                     match Command::decode(data) {
                         Ok(cmd) => self.apply_command(&reader, &mut batch, index, &cmd)?,
                         Err(rejection) => Err(rejection),
                     }
-                });
+                };
+                if let Some(k) = key {
+                    keys.insert(k, verdict.clone());
+                    let v = verdict.as_ref().err().map(|r| Box::new(r.clone()));
+                    batch.layer.proposals.push((k, index, v));
+                }
+                verdicts.push(verdict);
             }
         }
         batch.layer.meta = Some(self.next_position(last, last_term, None));
