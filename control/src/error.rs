@@ -33,6 +33,15 @@ pub enum Error {
         "revision {requested} is compacted (history starts after {compacted}): list again, then watch from the list's revision"
     )]
     Compacted { requested: u64, compacted: u64 },
+    /// The data was written by a newer build, in a format this one cannot read.
+    #[error(
+        "{path} was written by a newer Skiff (store format {found}; this build reads formats up to {supported}): run that version or a newer one, or restore a snapshot into a new data directory"
+    )]
+    NewerFormat {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
     /// The member cannot start as configured (flags, data directory, listen address).
     #[error("{0}")]
     Config(String),

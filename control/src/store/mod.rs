@@ -13,6 +13,7 @@
 //! - `conf`: conf-change entries in either raft-rs encoding; membership of a configuration.
 //! - `dedup`: proposals applied under an idempotency key, so one proposed twice (a retry,
 //!   a re-proposal after a leader change) applies once.
+//! - `format`: the on-disk format's version, and migrations from older ones.
 //! - `key`: `Kind/namespace/name` keys and the ranges that list a kind.
 //! - `state`: [`StateMachine`], objects with revisions and the applied index, advanced
 //!   together; synced now and then, replayed from the log after a crash.
@@ -42,6 +43,7 @@ pub mod blobs;
 mod command;
 mod conf;
 mod dedup;
+mod format;
 mod frame;
 mod history;
 pub mod key;
@@ -64,6 +66,8 @@ mod wal;
 #[cfg(test)]
 mod dedup_tests;
 #[cfg(test)]
+mod format_tests;
+#[cfg(test)]
 pub(crate) mod runtime_tests;
 #[cfg(test)]
 mod sim_tests;
@@ -73,6 +77,7 @@ mod state_tests;
 pub use command::{Command, Op, Rejection};
 pub use conf::in_conf;
 pub use dedup::{HEADER as IDEMPOTENCY_HEADER, request_key, with_request_key};
+pub use format::CURRENT as STORE_FORMAT;
 pub use history::{Event, EventType};
 pub use member::{Applied, Early, Member, Output, ProposalId, Tuning};
 pub use metrics::StoreMetrics;

@@ -3,11 +3,12 @@
 //! that is too far behind for the log (the transport streams it in chunks).
 //!
 //! Layout of `Snapshot.data`, all integers little-endian, inside one `frame`:
-//! `objects:u64 (key_len:u32 key rec_len:u32 rec)*  members:u64 (id:u64 len:u32 addr)*
-//! removed:u64 (id:u64 index:u64)*  chunks:u64 (len:u32 data)*  artifacts:u64 (len:u32
-//! manifest)*  [proposals:u64 (key:u128 index:u64 len:u32 verdict)*]`; each object `rec`
-//! is itself checksummed, each chunk is checked against its digest, each artifact against
-//! its chunks. The remembered proposals (see `dedup`) are absent from older snapshots.
+//! `"SKSN" format:u32  objects:u64 (key_len:u32 key rec_len:u32 rec)*  members:u64 (id:u64
+//! len:u32 addr)*  removed:u64 (id:u64 index:u64)*  chunks:u64 (len:u32 data)*
+//! artifacts:u64 (len:u32 manifest)*  proposals:u64 (key:u128 index:u64 len:u32 verdict)*`;
+//! each object `rec` is itself checksummed, each chunk is checked against its digest, each
+//! artifact against its chunks. `format` is the store's (see `format`); a format-1
+//! snapshot has neither the magic and version nor the remembered proposals.
 
 use std::collections::BTreeMap;
 
@@ -16,11 +17,11 @@ use redb::{ReadableTable, ReadableTableMetadata};
 
 use super::blobs::Manifest;
 use super::dedup::{self, PROPOSALS, Recent, Seen};
-use super::frame;
 use super::history::{EventType, encode_event};
 use super::overlay::Overlay;
 use super::roster::{MEMBERS, REMOVED};
 use super::state::{APPLIED, COMPACTED, EVENTS, STATE_META, StateMachine};
+use super::{format, frame};
 use crate::Error;
 
 /// The state as of the last applied entry: the key index, the records it points at and
@@ -34,6 +35,8 @@ pub fn export(sm: &StateMachine) -> Result<Snapshot, Error> {
         .meta
         .clone();
     let mut body = Vec::new();
+    body.extend_from_slice(MAGIC);
+    body.extend_from_slice(&format::CURRENT.to_le_bytes());
     let put = |body: &mut Vec<u8>, part: &[u8]| {
         body.extend_from_slice(&(part.len() as u32).to_le_bytes());
         body.extend_from_slice(part);
@@ -93,6 +96,9 @@ pub fn export(sm: &StateMachine) -> Result<Snapshot, Error> {
     Ok(snap)
 }
 
+/// What a snapshot body starts with, before its format version (from format 2 on).
+const MAGIC: &[u8; 4] = b"SKSN";
+
 /// Reads a snapshot body front to back, failing on anything short.
 struct Reader<'a> {
     body: &'a [u8],
@@ -132,9 +138,32 @@ struct Contents<'a> {
     proposals: Vec<Seen>,
 }
 
-fn parse(body: &[u8]) -> Result<Contents<'_>, &'static str> {
+/// Why a snapshot body could not be read.
+enum Unreadable {
+    Damaged(&'static str),
+    Newer(u32),
+}
+
+impl From<&'static str> for Unreadable {
+    fn from(s: &'static str) -> Self {
+        Unreadable::Damaged(s)
+    }
+}
+
+fn parse(body: &[u8]) -> Result<Contents<'_>, Unreadable> {
     const SHORT: &str = "truncated";
     let mut r = Reader { body };
+    let version = match body.strip_prefix(MAGIC) {
+        Some(_) => {
+            r.take(MAGIC.len());
+            let v = r.take(4).ok_or(SHORT)?;
+            u32::from_le_bytes(v.try_into().map_err(|_| SHORT)?)
+        }
+        None => 1,
+    };
+    if version > format::CURRENT {
+        return Err(Unreadable::Newer(version));
+    }
     let mut objects = Vec::new();
     for _ in 0..r.u64().ok_or(SHORT)? {
         let k = r.part().ok_or(SHORT)?;
@@ -165,7 +194,7 @@ fn parse(body: &[u8]) -> Result<Contents<'_>, &'static str> {
         manifests.push(Manifest::decode(digest, text).ok_or("a manifest does not decode")?);
     }
     let mut proposals = Vec::new();
-    if !r.body.is_empty() {
+    if version >= 2 {
         for _ in 0..r.u64().ok_or(SHORT)? {
             let key = r.u128().ok_or(SHORT)?;
             let index = r.u64().ok_or(SHORT)?;
@@ -175,7 +204,7 @@ fn parse(body: &[u8]) -> Result<Contents<'_>, &'static str> {
         }
     }
     if !r.body.is_empty() {
-        return Err("trailing bytes");
+        return Err("trailing bytes".into());
     }
     Ok(Contents {
         objects,
@@ -198,10 +227,17 @@ pub fn restore(sm: &StateMachine, snap: &Snapshot) -> Result<(), Error> {
         chunks,
         manifests,
         proposals,
-    } = parse(body).map_err(|reason| Error::Corrupt {
-        path: sm.path.clone(),
-        what: what(),
-        reason: reason.to_owned(),
+    } = parse(body).map_err(|e| match e {
+        Unreadable::Damaged(reason) => Error::Corrupt {
+            path: sm.path.clone(),
+            what: what(),
+            reason: reason.to_owned(),
+        },
+        Unreadable::Newer(found) => Error::NewerFormat {
+            path: sm.path.clone(),
+            found,
+            supported: format::CURRENT,
+        },
     })?;
     let meta = snap.get_metadata().clone();
     // Each object becomes the record of its revision; objects written by one transaction

@@ -99,6 +99,7 @@ pub struct StateMachine {
 
 impl StateMachine {
     pub fn open(db: Arc<Database>, path: &Path) -> Result<Self, Error> {
+        super::format::upgrade(&db, path)?;
         let err = |e: redb::Error| Error::storage(path, e);
         let txn = db.begin_write().map_err(|e| err(e.into()))?;
         let mut applied = Applied::default();
