@@ -146,6 +146,9 @@ pub async fn run(
             None
         }
     };
+    if member.state().adopt_address(config.id, &advertise)? {
+        tracing::info!(id = config.id, address = %advertise, "a restored cluster: this member's address recorded");
+    }
     let sealer = Arc::new(crate::encryption::Sealer::new(kek));
     member.state().set_transform(sealer.clone())?;
     let conf = member.state().conf_state();

@@ -6,6 +6,7 @@
 //! - `dev`: `skiff dev`, a control-plane member and a node agent in one process.
 //! - `node`: `skiff node` (run a node agent).
 //! - `control`: `skiff control` (run a member) and `skiff members` (list them).
+//! - `snapshot`: `skiff snapshot save|restore`, backups of the store.
 //! - `auth`: `skiff auth whoami|can-i` and `skiff create token`.
 //! - `secrets`: `skiff secrets rotate-key`.
 //! - `join`: joining with a token, renewing through the control plane, `skiff token`.
@@ -52,6 +53,7 @@ mod routes;
 mod run;
 mod scale;
 mod secrets;
+mod snapshot;
 mod table;
 mod top;
 mod validate;
@@ -105,6 +107,8 @@ pub enum Command {
     Token(join::TokenArgs),
     /// List the control-plane members (id, address, role, term, applied index), or remove one.
     Members(MembersArgs),
+    /// Save a running cluster's state to a file, or prepare a new cluster from one.
+    Snapshot(snapshot::SnapshotArgs),
     /// Check manifests offline: print every error found (exit 1) or "N objects valid".
     Validate(ValidateArgs),
     /// Create or update objects from manifests (server-side apply: the fields the files set
@@ -505,6 +509,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Deploy(a) => client::run_verb(deploy::run(&a)),
         Command::Control(a) => control::run_member(a),
         Command::Members(a) => control::members(&a),
+        Command::Snapshot(a) => snapshot::run(&a),
         Command::Node(a) => node::run(*a),
         Command::Pki(a) => pki::run(&a),
         Command::Token(a) => client::run_verb(join::run(&a)),

@@ -9,8 +9,8 @@ use skiff_proto::grpc::raft::membership_client::MembershipClient;
 use skiff_proto::grpc::raft::membership_server::Membership;
 use skiff_proto::grpc::raft::raft_transport_server::RaftTransport;
 use skiff_proto::grpc::raft::{
-    JoinRequest, JoinResponse, Member, MembersRequest, MembersResponse, RaftAck, RaftBatch,
-    RemoveMemberRequest, RemoveMemberResponse, Role, SnapshotChunk,
+    BackupChunk, JoinRequest, JoinResponse, Member, MembersRequest, MembersResponse, RaftAck,
+    RaftBatch, RemoveMemberRequest, RemoveMemberResponse, Role, SaveSnapshotRequest, SnapshotChunk,
 };
 use tonic::{Request, Response, Status, Streaming};
 
@@ -179,8 +179,41 @@ impl MembershipService {
     }
 }
 
+/// A backup file, in chunks.
+type BackupStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<BackupChunk, Status>> + Send>>;
+
+/// Chunks of a backup file on the wire.
+const BACKUP_CHUNK: usize = 1 << 20;
+
 #[tonic::async_trait]
 impl Membership for MembershipService {
+    type SaveSnapshotStream = BackupStream;
+
+    /// The state as of a linearizable read, as a backup file (members and admins only:
+    /// it holds every object, Secrets sealed).
+    async fn save_snapshot(&self, request: Request<SaveSnapshotRequest>) -> Reply<BackupStream> {
+        let id = crate::auth::caller(request.extensions())?;
+        if !crate::auth::is_member_or_admin(id) {
+            return Err(crate::auth::forbidden(id, "save snapshots of the store"));
+        }
+        self.store.linearizable().await.map_err(unavailable)?;
+        let state = self.store.state().clone();
+        let file = tokio::task::spawn_blocking(move || {
+            use crate::store::SnapshotSource as _;
+            state.snapshot().map(|s| crate::store::backup::encode(&s))
+        })
+        .await
+        .map_err(|e| Status::internal(format!("taking the snapshot: {e}")))?
+        .map_err(|e| Status::internal(format!("taking the snapshot: {e}")))?;
+        tracing::info!(bytes = file.len(), "snapshot saved for a client");
+        let chunks: Vec<Result<BackupChunk, Status>> = file
+            .chunks(BACKUP_CHUNK)
+            .map(|c| Ok(BackupChunk { data: c.to_vec() }))
+            .collect();
+        Ok(Response::new(Box::pin(futures_util::stream::iter(chunks))))
+    }
+
     /// Runs the join on the leader (forwarding there from any other member).
     async fn join(&self, request: Request<JoinRequest>) -> Reply<JoinResponse> {
         let id = crate::auth::caller(request.extensions())?;

@@ -7,6 +7,7 @@
 //!   generations), one `fdatasync` per write.
 //! - `log`: [`DiskLog`], raft-rs' `Storage` (entries, hard state, configuration,
 //!   truncation point) in memory and in the `wal`, fsync'd before a write returns.
+//! - `backup`: a member's state as one checksummed file, and a new data directory from it.
 //! - `blobs`: uploaded artifacts (chunks and manifests, content-addressed files), written
 //!   as their entries apply.
 //! - `command`: [`Command`], the transaction a raft entry carries, and why one is rejected.
@@ -39,6 +40,7 @@
 //!   (propose, linearizable reads, status) and a [`Transport`] seam for raft messages.
 
 mod apply;
+pub mod backup;
 pub mod blobs;
 mod command;
 mod conf;
