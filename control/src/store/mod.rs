@@ -66,6 +66,8 @@ pub mod transform;
 mod wal;
 
 #[cfg(test)]
+mod chaos;
+#[cfg(test)]
 mod dedup_tests;
 #[cfg(test)]
 mod format_tests;
