@@ -149,7 +149,16 @@ impl DiskLog {
     /// Opens the log kept in the directory `dir` (created if missing), checking every
     /// record.
     pub fn open(dir: &Path, snapshots: Arc<dyn SnapshotSource>) -> Result<Self, Error> {
-        let (wal, records) = Wal::open(dir)?;
+        Self::open_on(Arc::new(super::disk::Local), dir, snapshots)
+    }
+
+    /// As [`DiskLog::open`], on `disk`.
+    pub fn open_on(
+        disk: Arc<dyn super::disk::Disk>,
+        dir: &Path,
+        snapshots: Arc<dyn SnapshotSource>,
+    ) -> Result<Self, Error> {
+        let (wal, records) = Wal::open(disk, dir)?;
         let path = wal.path().to_path_buf();
         let mut inner = Inner {
             wal,

@@ -89,10 +89,21 @@ impl Member {
         founders: &AddressBook,
         tuning: &Tuning,
     ) -> Result<Self, Error> {
-        let db = super::open_database(path)?;
+        Self::open_on(Arc::new(super::disk::Local), id, path, founders, tuning)
+    }
+
+    /// As [`Member::open`], with its files on `disk`.
+    pub fn open_on(
+        disk: Arc<dyn super::Disk>,
+        id: u64,
+        path: &Path,
+        founders: &AddressBook,
+        tuning: &Tuning,
+    ) -> Result<Self, Error> {
+        let db = super::open_database_on(&*disk, path)?;
         let state = StateMachine::open(db, path)?;
         let metrics = StoreMetrics::default();
-        let mut log = DiskLog::open(&path.with_extension("wal"), Arc::new(state.clone()))?;
+        let mut log = DiskLog::open_on(disk, &path.with_extension("wal"), Arc::new(state.clone()))?;
         log.observe_fsync(metrics.fsync_seconds.clone());
         super::recovery::prepare(id, &state, &log, founders)?;
         let applied = state.applied().0;

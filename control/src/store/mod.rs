@@ -2,6 +2,8 @@
 //! machine (a redb database) per member.
 //!
 //! # Layout
+//! - `disk`: [`Disk`], the seam under the log and the database (the machine's files, or a
+//!   layer that loses unsynced writes in the chaos tests).
 //! - `frame`: checksummed records, so damage is detected and reported with the file.
 //! - `wal`: the raft log's append-only file (checksummed records, torn-tail recovery,
 //!   generations), one `fdatasync` per write.
@@ -45,6 +47,7 @@ pub mod blobs;
 mod command;
 mod conf;
 mod dedup;
+pub mod disk;
 mod format;
 mod frame;
 mod history;
@@ -81,6 +84,7 @@ mod state_tests;
 pub use command::{Command, Op, Rejection};
 pub use conf::in_conf;
 pub use dedup::{HEADER as IDEMPOTENCY_HEADER, request_key, with_request_key};
+pub use disk::Disk;
 pub use format::CURRENT as STORE_FORMAT;
 pub use history::{Event, EventType};
 pub use member::{Applied, Early, Member, Output, ProposalId, Tuning};
@@ -101,7 +105,12 @@ use crate::Error;
 
 /// Opens (or creates) a member's database file.
 pub fn open_database(path: &Path) -> Result<Arc<redb::Database>, Error> {
-    redb::Database::create(path)
+    open_database_on(&disk::Local, path)
+}
+
+/// Opens (or creates) a member's database file on `disk`.
+pub fn open_database_on(disk: &dyn Disk, path: &Path) -> Result<Arc<redb::Database>, Error> {
+    disk.database(path)
         .map(Arc::new)
         .map_err(|e| Error::storage(path, e))
 }

@@ -19,13 +19,14 @@
 //! cut off with a warning. A record that fails its checksum with more data after it is
 //! damage, reported with the file and offset, never skipped.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write as _;
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use protobuf::Message as _;
 use raft::prelude::{ConfState, Entry, HardState};
 
+use super::disk::{Disk, LogFile};
 use crate::Error;
 
 /// Bytes before a record's body: length, checksum, kind.
@@ -59,9 +60,10 @@ pub enum Record {
 
 /// The write-ahead file of one member.
 pub struct Wal {
+    disk: Arc<dyn Disk>,
     dir: PathBuf,
     path: PathBuf,
-    file: File,
+    file: Box<dyn LogFile>,
     generation: u64,
     /// Bytes in the file.
     size: u64,
@@ -82,8 +84,9 @@ fn file_name(generation: u64) -> String {
 }
 
 impl Wal {
-    /// Opens the log in `dir` (created if missing) and returns its records, in order.
-    pub fn open(dir: &Path) -> Result<(Wal, Vec<Record>), Error> {
+    /// Opens the log in `dir` (created if missing) on `disk` and returns its records, in
+    /// order.
+    pub fn open(disk: Arc<dyn Disk>, dir: &Path) -> Result<(Wal, Vec<Record>), Error> {
         fs::create_dir_all(dir).map_err(|e| io(dir, "creating", e))?;
         let mut generations = Vec::new();
         for item in fs::read_dir(dir).map_err(|e| io(dir, "listing", e))? {
@@ -106,11 +109,7 @@ impl Wal {
         };
         let (records, valid) = decode_all(&path, &data)?;
         let created = !path.exists();
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| io(&path, "opening", e))?;
+        let mut file = disk.append(&path).map_err(|e| io(&path, "opening", e))?;
         if created {
             // The new file's name (and the directory's, if it is new too) must survive a
             // power loss as well as its contents.
@@ -126,11 +125,11 @@ impl Wal {
                 dropped = data.len() - valid,
                 "raft log ends in a torn record (a crash during a write); cutting it off"
             );
-            file.set_len(valid as u64)
-                .and_then(|()| file.sync_all())
+            file.truncate(valid as u64)
                 .map_err(|e| io(&path, "truncating", e))?;
         }
         let wal = Wal {
+            disk,
             dir: dir.to_path_buf(),
             path,
             file,
@@ -191,15 +190,13 @@ impl Wal {
     pub fn commit(&mut self, sync: bool) -> Result<(), Error> {
         if !self.buffer.is_empty() {
             self.file
-                .write_all(&self.buffer)
+                .append(&self.buffer)
                 .map_err(|e| io(&self.path, "appending to", e))?;
             self.size += self.buffer.len() as u64;
             self.buffer.clear();
         }
         if sync {
-            self.file
-                .sync_data()
-                .map_err(|e| io(&self.path, "syncing", e))?;
+            self.file.sync().map_err(|e| io(&self.path, "syncing", e))?;
         }
         Ok(())
     }
@@ -212,8 +209,10 @@ impl Wal {
         let next = self.generation + 1;
         let path = self.dir.join(file_name(next));
         let tmp = path.with_extension("tmp");
-        let written = File::create(&tmp)
-            .and_then(|mut f| f.write_all(&self.buffer).and_then(|()| f.sync_all()))
+        let written = self
+            .disk
+            .append(&tmp)
+            .and_then(|mut f| f.append(&self.buffer).and_then(|()| f.sync()))
             .map_err(|e| io(&tmp, "writing", e));
         if let Err(e) = written {
             self.buffer.clear();
@@ -221,9 +220,9 @@ impl Wal {
         }
         fs::rename(&tmp, &path).map_err(|e| io(&path, "renaming into", e))?;
         sync_dir(&self.dir)?;
-        let file = OpenOptions::new()
-            .append(true)
-            .open(&path)
+        let file = self
+            .disk
+            .append(&path)
             .map_err(|e| io(&path, "opening", e))?;
         let old = std::mem::replace(&mut self.path, path);
         self.file = file;

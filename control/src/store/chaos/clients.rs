@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use skiff_proto::manifest::{Source, decode_one};
 use skiff_proto::{Kind, Object};
 
+use super::cluster::Up;
 use super::model::{Call, History, Op, Ret};
 use crate::Error;
 use crate::store::{Command, Op as StoreOp, Rejection, StoreHandle, WriteError, key};
@@ -19,14 +20,14 @@ pub const DEADLINE: Duration = Duration::from_secs(5);
 
 /// What clients share: the members up, the history, fresh ids and values.
 pub struct Shared {
-    pub up: Arc<Mutex<HashMap<u64, StoreHandle>>>,
+    pub up: Arc<Mutex<HashMap<u64, Up>>>,
     pub history: Mutex<History>,
     pub next_client: AtomicU64,
     pub next_value: AtomicU64,
 }
 
 impl Shared {
-    fn pick(&self, rng: &mut fastrand::Rng) -> Option<StoreHandle> {
+    fn pick(&self, rng: &mut fastrand::Rng) -> Option<Up> {
         let up = self.up.lock().unwrap();
         let mut ids: Vec<&u64> = up.keys().collect();
         ids.sort();
@@ -113,14 +114,16 @@ async fn call(h: &StoreHandle, name: &str, op: &Op, rev: Option<u64>) -> Option<
 /// Records `op` on `name` by `client` through `h`; returns whether it was answered.
 async fn recorded(
     s: &Shared,
-    h: &StoreHandle,
+    h: &Up,
     client: u64,
     name: &str,
     op: Op,
     rev: Option<u64>,
 ) -> Option<Ret> {
     let invoked = Instant::now();
-    let ret = call(h, name, &op, rev).await;
+    let ret = call(&h.handle, name, &op, rev)
+        .await
+        .filter(|_| h.powered.load(Ordering::SeqCst));
     let returned = ret.clone().map(|r| (Instant::now(), r));
     s.history.lock().unwrap().record(
         name,
@@ -154,8 +157,12 @@ pub async fn client(s: Arc<Shared>, seed: u64, keys: usize, until: Instant) -> u
             65..85 => {
                 // Read, then swap on what was read.
                 let invoked = Instant::now();
-                let got = tokio::time::timeout(DEADLINE, read(&h, &name)).await.ok();
-                let got = got.and_then(Result::ok);
+                let got = tokio::time::timeout(DEADLINE, read(&h.handle, &name))
+                    .await
+                    .ok();
+                let got = got
+                    .and_then(Result::ok)
+                    .filter(|_| h.powered.load(Ordering::SeqCst));
                 let returned = got.map(|v| (Instant::now(), Ret::Value(v.map(|(v, _)| v))));
                 let answered = returned.is_some();
                 s.history.lock().unwrap().record(
@@ -207,7 +214,7 @@ pub async fn watcher(s: Arc<Shared>, id: u64, stop: Arc<AtomicBool>) -> Seen {
     let mut last = 0u64;
     loop {
         let stopping = stop.load(Ordering::Relaxed);
-        let h = s.up.lock().unwrap().get(&id).cloned();
+        let h = s.up.lock().unwrap().get(&id).map(|u| u.handle.clone());
         if let Some(h) = h {
             match h.state().events_since(last) {
                 Ok(events) => {

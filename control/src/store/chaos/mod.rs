@@ -1,5 +1,6 @@
 //! The chaos harness: 3 or 5 members on real disks under a seeded schedule of faults
-//! (kill -9 and restart of any member or the leader, partitions, dropped, duplicated and
+//! (kill -9 and restart of any member or the leader, power loss of one member or of all
+//! at once, which takes back every unsynced write, partitions, dropped, duplicated and
 //! delayed messages), while clients read, create, put, compare-and-swap and delete, and
 //! watchers follow every member's history. Afterwards every fault heals and:
 //! - each key's history must be linearizable (see `model` and `wgl`), final
@@ -16,6 +17,7 @@
 
 mod clients;
 mod cluster;
+mod lazy;
 mod model;
 mod net;
 mod wgl;
@@ -28,7 +30,7 @@ use skiff_proto::Kind;
 
 use clients::{Seen, Shared};
 use cluster::Cluster;
-use model::{Call, Op, Ret, Shown};
+use model::{Call, Op, Ret, Shown, Verdict};
 use net::Faults;
 
 /// One run's shape.
@@ -81,6 +83,10 @@ pub async fn run(cfg: Config) -> Result<Report, String> {
         .collect();
     let mut report = Report::default();
     while Instant::now() < until {
+        cluster.reap().await;
+        if !cluster.crashed.is_empty() {
+            break;
+        }
         let note = fault(&mut cluster, &mut rng).await;
         report
             .faults
@@ -88,6 +94,15 @@ pub async fn run(cfg: Config) -> Result<Report, String> {
     }
     for w in workers {
         report.answered += w.await.map_err(|e| format!("a client panicked: {e}"))?;
+    }
+    cluster.reap().await;
+    if !cluster.crashed.is_empty() {
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        return Err(format!(
+            "seed {seed}: {}\nfaults (from the start):\n{}",
+            cluster.crashed.join("\n"),
+            report.faults.join("\n")
+        ));
     }
     // Everything heals; every member comes back and catches up.
     cluster.net.heal();
@@ -137,10 +152,21 @@ pub async fn run(cfg: Config) -> Result<Report, String> {
     }
     let history = std::mem::take(&mut *shared.history.lock().unwrap());
     report.calls = history.calls();
-    if let Some((key, calls)) = history.violation() {
+    if let Some((key, verdict)) = history.violation() {
+        // The whole history of the key, for a closer look.
+        let whole = std::env::temp_dir().join(format!("skiff-chaos-{seed}-{key}.txt"));
+        let all = history.by_key.get(&key).map(|c| Shown(c).to_string());
+        let _ = std::fs::write(&whole, all.unwrap_or_default());
+        let what = match verdict {
+            Verdict::Fails(calls) => format!(
+                "is not linearizable; a minimal failing history:\n{}",
+                Shown(&calls)
+            ),
+            Verdict::GaveUp => "could not be checked: the checker gave up on it\n".into(),
+        };
         return Err(format!(
-            "seed {seed}: the history of {key} is not linearizable; a minimal failing history:\n{}faults:\n{}",
-            Shown(&calls),
+            "seed {seed}: the history of {key} {what}(all of it: {})\nfaults (from the start):\n{}",
+            whole.display(),
             report.faults.join("\n")
         ));
     }
@@ -165,7 +191,27 @@ async fn fault(c: &mut Cluster, rng: &mut fastrand::Rng) -> String {
             c.restart(id).await;
             format!("kill -9 member {id}, restart after {lasting:?}")
         }
-        25..50 => {
+        25..35 => {
+            let id = match c.leader().await {
+                Some(l) if rng.bool() => l,
+                _ => pick(rng),
+            };
+            c.power_loss(id).await;
+            tokio::time::sleep(lasting).await;
+            c.restart(id).await;
+            format!("power loss of member {id}, back after {lasting:?}")
+        }
+        35..40 => {
+            for &id in &ids {
+                c.power_loss(id).await;
+            }
+            tokio::time::sleep(lasting).await;
+            for &id in &ids {
+                c.restart(id).await;
+            }
+            format!("power loss of every member, back after {lasting:?}")
+        }
+        40..60 => {
             let leader = c.leader().await;
             let side = match leader {
                 Some(l) if rng.bool() => vec![l],
@@ -176,7 +222,7 @@ async fn fault(c: &mut Cluster, rng: &mut fastrand::Rng) -> String {
             c.net.heal();
             format!("partition {side:?} from the rest for {lasting:?} (leader {leader:?})")
         }
-        50..65 if ids.len() >= 5 => {
+        60..70 if ids.len() >= 5 => {
             // A minority of two on one side, the majority on the other.
             let mut side = vec![pick(rng)];
             while side.len() < 2 {
@@ -190,7 +236,7 @@ async fn fault(c: &mut Cluster, rng: &mut fastrand::Rng) -> String {
             c.net.heal();
             format!("partition {side:?} from the rest for {lasting:?}")
         }
-        50..80 => {
+        60..85 => {
             let f = Faults {
                 drop: rng.u16(50..300),
                 duplicate: rng.u16(0..100),

@@ -26,6 +26,8 @@ pub struct Faults {
 
 pub struct FaultyNet {
     handles: Mutex<HashMap<u64, StoreHandle>>,
+    /// Members whose messages go nowhere (their power went).
+    silent: Mutex<BTreeSet<u64>>,
     faults: Mutex<Faults>,
     rng: Mutex<fastrand::Rng>,
 }
@@ -34,13 +36,20 @@ impl FaultyNet {
     pub fn new(seed: u64) -> Self {
         FaultyNet {
             handles: Mutex::default(),
+            silent: Mutex::default(),
             faults: Mutex::default(),
             rng: Mutex::new(fastrand::Rng::with_seed(seed)),
         }
     }
 
     pub fn attach(&self, h: StoreHandle) {
+        self.silent.lock().unwrap().remove(&h.id());
         self.handles.lock().unwrap().insert(h.id(), h);
+    }
+
+    /// Drops every message from member `id` until it is attached again.
+    pub fn silence(&self, id: u64) {
+        self.silent.lock().unwrap().insert(id);
     }
 
     pub fn detach(&self, id: u64) {
@@ -70,10 +79,14 @@ impl FaultyNet {
 impl Transport for FaultyNet {
     fn send(&self, msgs: Vec<Message>) {
         let faults = self.faults.lock().unwrap().clone();
+        let silent = self.silent.lock().unwrap().clone();
         let handles = self.handles.lock().unwrap();
         let mut rng = self.rng.lock().unwrap();
         for m in msgs {
-            if faults.cut.contains(&(m.from, m.to)) || rng.u16(0..1000) < faults.drop {
+            if silent.contains(&m.from)
+                || faults.cut.contains(&(m.from, m.to))
+                || rng.u16(0..1000) < faults.drop
+            {
                 continue;
             }
             let Some(h) = handles.get(&m.to).cloned() else {

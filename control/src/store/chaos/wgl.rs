@@ -25,8 +25,13 @@ struct Node {
     ret: usize,
 }
 
-/// Whether `calls` are linearizable against [`Register`].
-pub fn linearizable(calls: &[Call]) -> bool {
+/// How many steps a search may take before it gives up (a few seconds).
+pub const BUDGET: u64 = 4_000_000;
+
+/// Whether `calls` are linearizable against [`Register`]; `None` when the search gave up
+/// after `budget` steps (a failing history with many calls of unknown outcome can take
+/// exponential time).
+pub fn linearizable(calls: &[Call], mut budget: u64) -> Option<bool> {
     // Events: (time order key, is_return, op); returns before calls at the same instant.
     let mut events: Vec<(std::time::Instant, u8, usize)> = Vec::new();
     let end = calls
@@ -104,10 +109,11 @@ pub fn linearizable(calls: &[Call]) -> bool {
     let mut state = Register::default();
     let mut entry = nodes[0].next;
     while nodes[0].next != tail {
+        budget = budget.checked_sub(1)?;
         if entry == tail {
             // Nothing left to try at this level.
             let Some((c, s)) = stack.pop() else {
-                return false;
+                return Some(false);
             };
             state = s;
             linearized[nodes[c].op / 64] &= !(1 << (nodes[c].op % 64));
@@ -137,7 +143,7 @@ pub fn linearizable(calls: &[Call]) -> bool {
         } else {
             // A return whose call is not linearized: undo the last choice.
             let Some((c, s)) = stack.pop() else {
-                return false;
+                return Some(false);
             };
             state = s;
             linearized[nodes[c].op / 64] &= !(1 << (nodes[c].op % 64));
@@ -145,5 +151,5 @@ pub fn linearizable(calls: &[Call]) -> bool {
             entry = nodes[c].next;
         }
     }
-    true
+    Some(true)
 }
