@@ -194,6 +194,12 @@ impl Cluster {
     /// Starts `etcd --name nN ...` for N = 1, 2, 3 with etcd's defaults otherwise (fsync on,
     /// 100 ms heartbeat, 1 s election timeout, snapshot every 100,000 entries).
     pub fn etcd(bin: &Path, parent: &Path) -> Result<Cluster> {
+        Self::etcd_timed(bin, parent, None)
+    }
+
+    /// As [`Cluster::etcd`]; with `election_ms`, that election timeout (and a heartbeat a
+    /// fifth of it), to compare failovers with Skiff's timing.
+    pub fn etcd_timed(bin: &Path, parent: &Path, election_ms: Option<u32>) -> Result<Cluster> {
         let dir = temp_dir(parent, "skiff-bench-etcd-")?;
         let ports = free_ports(6)?;
         let (client, peer) = ports.split_at(3);
@@ -209,7 +215,7 @@ impl Cluster {
             let name = format!("n{}", i + 1);
             let client_url = format!("http://{}", api[i]);
             let peer_url = format!("http://127.0.0.1:{}", peer[i]);
-            let args = vec![
+            let mut args = vec![
                 "--name".to_string(),
                 name.clone(),
                 "--data-dir".into(),
@@ -229,6 +235,14 @@ impl Cluster {
                 "--initial-cluster-token".into(),
                 "skiff-bench".into(),
             ];
+            if let Some(ms) = election_ms {
+                args.extend([
+                    "--election-timeout".into(),
+                    ms.to_string(),
+                    "--heartbeat-interval".into(),
+                    (ms / 5).to_string(),
+                ]);
+            }
             let log = dir.path().join(format!("{name}.log"));
             members.push(Proc::new(format!("etcd member {name}"), bin, args, log));
         }

@@ -23,8 +23,8 @@ pub const PROBE_EVERY: Duration = Duration::from_millis(5);
 /// had forwarded to the dead leader may hang until their deadline, so this allows for a
 /// whole [`PROBE_TIMEOUT`] of them: otherwise the client would stop sending new writes.
 const MAX_IN_FLIGHT: usize = 4096;
-/// Deadline of each probe write.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Deadline of each probe write (etcd's clients are given 5 s in its robustness tests).
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A run with no acknowledged write this long after the kill counts as failed.
 pub const GIVE_UP: Duration = Duration::from_secs(30);
 
@@ -35,7 +35,8 @@ pub struct Run {
     pub pid: u32,
     /// Kill -> first acknowledged write sent after it; `None` if none within [`GIVE_UP`].
     pub time: Option<Duration>,
-    /// Writes that failed between the kill and that acknowledgement.
+    /// Writes in flight at the kill or sent before that acknowledgement that failed
+    /// (their callers saw an error or no answer within [`PROBE_TIMEOUT`]).
     pub errors: u64,
     /// The first such error.
     pub first_error: Option<String>,
@@ -162,14 +163,27 @@ pub async fn once<S: System>(cluster: &mut Cluster, run: usize) -> Result<Run> {
     cluster.members[leader].kill()?;
     let (mut errors, mut first_error, mut time) = (0, None, None);
     let deadline = tokio::time::Instant::from_std(killed_at + GIVE_UP);
-    while let Ok(Some(e)) = tokio::time::timeout_at(deadline, events.recv()).await {
+    // Every write sent before the recovery counts, those in flight at the kill too: their
+    // outcomes arrive within a deadline of it.
+    let mut recovered: Option<Instant> = None;
+    loop {
+        let until = match recovered {
+            Some(at) => {
+                tokio::time::Instant::from_std(at + PROBE_TIMEOUT + Duration::from_millis(500))
+            }
+            None => deadline,
+        };
+        let Ok(Some(e)) = tokio::time::timeout_at(until, events.recv()).await else {
+            break;
+        };
+        let before = |sent: Instant| recovered.is_none_or(|r| sent < r);
         match e {
-            Event::Ack { sent, at } if sent >= killed_at => {
+            Event::Ack { sent, at } if sent >= killed_at && recovered.is_none() => {
                 time = Some(at - killed_at);
-                break;
+                recovered = Some(sent);
             }
             Event::Ack { .. } => {}
-            Event::Err { sent, why } if sent >= killed_at => {
+            Event::Err { sent, why } if before(sent) => {
                 errors += 1;
                 first_error.get_or_insert(why);
             }

@@ -150,14 +150,21 @@ pub fn failover_summary(times: &[Option<Duration>]) -> Option<(f64, f64)> {
     Some((median(&ok), ok.iter().copied().fold(0.0, f64::max)))
 }
 
-pub fn print_failover(rows: &[(&str, Vec<Option<Duration>>)]) {
+/// One failover run: the time to the next acknowledged write (`None`: none), and the
+/// writes that failed meanwhile.
+pub type FailoverRun = (Option<Duration>, u64);
+
+pub fn print_failover(rows: &[(&str, Vec<FailoverRun>)]) {
     println!();
     println!("failover: kill -9 of the leader -> the next acknowledged write");
     println!(
-        "  {:<6}  {:>5}  {:>10}  {:>10}  {:>7}  all (ms)",
-        "system", "runs", "median ms", "max ms", "failed"
+        "  {:<10}  {:>5}  {:>10}  {:>10}  {:>7}  {:>14}  all (ms)",
+        "system", "runs", "median ms", "max ms", "failed", "errors per run"
     );
-    for (name, times) in rows {
+    for (name, runs) in rows {
+        let times: Vec<Option<Duration>> = runs.iter().map(|r| r.0).collect();
+        let errors: Vec<String> = runs.iter().map(|r| r.1.to_string()).collect();
+        let times = &times;
         let all = times
             .iter()
             .map(|t| t.map_or("-".to_string(), |d| format!("{:.0}", ms(d))))
@@ -168,22 +175,29 @@ pub fn print_failover(rows: &[(&str, Vec<Option<Duration>>)]) {
             (format!("{a:.0}"), format!("{b:.0}"))
         });
         println!(
-            "  {:<6}  {:>5}  {:>10}  {:>10}  {:>7}  {all}",
+            "  {:<10}  {:>5}  {:>10}  {:>10}  {:>7}  {:>14}  {all}",
             name,
             times.len(),
             med,
             max,
-            failed
+            failed,
+            errors.join(" ")
         );
     }
-    if let [(_, s), (_, e)] = rows
-        && let (Some((sm, sx)), Some((em, ex))) = (failover_summary(s), failover_summary(e))
-    {
-        println!(
-            "  skiff/etcd: median {:.2}, max {:.2} (below 1 = Skiff recovers sooner)",
-            sm / em,
-            sx / ex
-        );
+    let skiff = rows
+        .first()
+        .map(|r| r.1.iter().map(|x| x.0).collect::<Vec<_>>());
+    for (name, e) in rows.iter().skip(1) {
+        let e: Vec<Option<Duration>> = e.iter().map(|x| x.0).collect();
+        if let Some(s) = &skiff
+            && let (Some((sm, sx)), Some((em, ex))) = (failover_summary(s), failover_summary(&e))
+        {
+            println!(
+                "  skiff/{name}: median {:.2}, max {:.2} (below 1 = Skiff recovers sooner)",
+                sm / em,
+                sx / ex
+            );
+        }
     }
 }
 
