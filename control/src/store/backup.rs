@@ -118,12 +118,7 @@ impl StateMachine {
     /// Makes `id` the only member, with no address yet and no removed ids (a restore).
     fn found_alone(&self, id: u64) -> Result<(), Error> {
         let _one = self.flushes.lock().unwrap_or_else(|p| p.into_inner());
-        let mut meta = self
-            .applied
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .meta
-            .clone();
+        let mut meta = self.applied_meta();
         meta.set_conf_state(ConfState {
             voters: vec![id],
             ..Default::default()

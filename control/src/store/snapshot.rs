@@ -28,12 +28,7 @@ use crate::Error;
 /// the roster, read under one view.
 pub fn export(sm: &StateMachine) -> Result<Snapshot, Error> {
     let view = sm.view()?;
-    let meta = sm
-        .applied
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .meta
-        .clone();
+    let meta = sm.applied_meta();
     let mut body = Vec::new();
     body.extend_from_slice(MAGIC);
     body.extend_from_slice(&format::CURRENT.to_le_bytes());

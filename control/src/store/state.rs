@@ -325,14 +325,18 @@ impl StateMachine {
         Ok(())
     }
 
-    /// The applied position after entry `index` (and configuration `cs`, if it changed).
-    fn next_position(&self, index: u64, term: u64, cs: Option<&ConfState>) -> SnapshotMetadata {
-        let mut meta = self
-            .applied
+    /// The position (index, term, configuration) of the last applied entry.
+    pub(super) fn applied_meta(&self) -> SnapshotMetadata {
+        self.applied
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .meta
-            .clone();
+            .clone()
+    }
+
+    /// The applied position after entry `index` (and configuration `cs`, if it changed).
+    fn next_position(&self, index: u64, term: u64, cs: Option<&ConfState>) -> SnapshotMetadata {
+        let mut meta = self.applied_meta();
         meta.index = index;
         meta.term = term;
         if let Some(cs) = cs {

@@ -182,20 +182,14 @@ async fn fault(c: &mut Cluster, rng: &mut fastrand::Rng) -> String {
     let lasting = Duration::from_millis(rng.u64(300..1500));
     let note = match rng.u8(0..100) {
         0..25 => {
-            let id = match c.leader().await {
-                Some(l) if rng.bool() => l,
-                _ => pick(rng),
-            };
+            let id = leader_or_any(c, rng, &ids).await;
             c.kill(id).await;
             tokio::time::sleep(lasting).await;
             c.restart(id).await;
             format!("kill -9 member {id}, restart after {lasting:?}")
         }
         25..35 => {
-            let id = match c.leader().await {
-                Some(l) if rng.bool() => l,
-                _ => pick(rng),
-            };
+            let id = leader_or_any(c, rng, &ids).await;
             c.power_loss(id).await;
             tokio::time::sleep(lasting).await;
             c.restart(id).await;
@@ -217,9 +211,7 @@ async fn fault(c: &mut Cluster, rng: &mut fastrand::Rng) -> String {
                 Some(l) if rng.bool() => vec![l],
                 _ => vec![pick(rng)],
             };
-            c.net.partition(&side, &ids);
-            tokio::time::sleep(lasting).await;
-            c.net.heal();
+            partition(c, &side, lasting).await;
             format!("partition {side:?} from the rest for {lasting:?} (leader {leader:?})")
         }
         60..70 if ids.len() >= 5 => {
@@ -231,9 +223,7 @@ async fn fault(c: &mut Cluster, rng: &mut fastrand::Rng) -> String {
                     side.push(id);
                 }
             }
-            c.net.partition(&side, &ids);
-            tokio::time::sleep(lasting).await;
-            c.net.heal();
+            partition(c, &side, lasting).await;
             format!("partition {side:?} from the rest for {lasting:?}")
         }
         60..85 => {
@@ -260,6 +250,21 @@ async fn fault(c: &mut Cluster, rng: &mut fastrand::Rng) -> String {
     };
     tokio::time::sleep(Duration::from_millis(rng.u64(50..400))).await;
     note
+}
+
+/// The leader half the time (when there is one), else any member.
+async fn leader_or_any(c: &Cluster, rng: &mut fastrand::Rng, ids: &[u64]) -> u64 {
+    match c.leader().await {
+        Some(l) if rng.bool() => l,
+        _ => ids[rng.usize(..ids.len())],
+    }
+}
+
+/// Cuts `side` off from the other members for `lasting`, then heals.
+async fn partition(c: &Cluster, side: &[u64], lasting: Duration) {
+    c.net.partition(side, &c.ids);
+    tokio::time::sleep(lasting).await;
+    c.net.heal();
 }
 
 /// Waits until there is a leader and every member has applied its commit index; returns

@@ -28,6 +28,20 @@ struct Node {
 /// How many steps a search may take before it gives up (a few seconds).
 pub const BUDGET: u64 = 4_000_000;
 
+/// Takes node `i` out of the list (it keeps its links, to come back).
+fn unlink(nodes: &mut [Node], i: usize) {
+    let (p, n) = (nodes[i].prev, nodes[i].next);
+    nodes[p].next = n;
+    nodes[n].prev = p;
+}
+
+/// Puts node `i` back where it was.
+fn relink(nodes: &mut [Node], i: usize) {
+    let (p, n) = (nodes[i].prev, nodes[i].next);
+    nodes[p].next = i;
+    nodes[n].prev = i;
+}
+
 /// Whether `calls` are linearizable against [`Register`]; `None` when the search gave up
 /// after `budget` steps (a failing history with many calls of unknown outcome can take
 /// exponential time).
@@ -84,23 +98,16 @@ pub fn linearizable(calls: &[Call], mut budget: u64) -> Option<bool> {
             node.ret = ret_node[node.op];
         }
     }
+    // A call and its return leave the list together, and come back in reverse order.
     let lift = |nodes: &mut Vec<Node>, c: usize| {
         let r = nodes[c].ret;
-        let (cp, cn) = (nodes[c].prev, nodes[c].next);
-        nodes[cp].next = cn;
-        nodes[cn].prev = cp;
-        let (rp, rn) = (nodes[r].prev, nodes[r].next);
-        nodes[rp].next = rn;
-        nodes[rn].prev = rp;
+        unlink(nodes, c);
+        unlink(nodes, r);
     };
     let unlift = |nodes: &mut Vec<Node>, c: usize| {
         let r = nodes[c].ret;
-        let (rp, rn) = (nodes[r].prev, nodes[r].next);
-        nodes[rp].next = r;
-        nodes[rn].prev = r;
-        let (cp, cn) = (nodes[c].prev, nodes[c].next);
-        nodes[cp].next = c;
-        nodes[cn].prev = c;
+        relink(nodes, r);
+        relink(nodes, c);
     };
     let words = calls.len().div_ceil(64);
     let mut linearized = vec![0u64; words];
