@@ -429,9 +429,20 @@ impl ObjectApi {
                 why,
             )?);
         }
+        // The client's key applies to this removal (named by the first object it deletes).
+        let what = ops
+            .iter()
+            .find_map(|o| match o {
+                Op::Delete { key, .. } => Some(format!("delete {key}")),
+                _ => None,
+            })
+            .unwrap_or_default();
         let rev = self
             .store
-            .propose_keyed(Command { ops }, crate::store::request_key())
+            .propose_keyed(
+                Command { ops },
+                crate::store::request_key(&super::policies::key_scope(&what)),
+            )
             .await
             .map_err(status::write)?;
         self.store.wait_applied(rev).await.map_err(status::write)?;

@@ -26,6 +26,12 @@ tokio::task_local! {
     pub static WRITER: String;
 }
 
+/// Where a client's idempotency key applies: who writes (as authenticated) and what.
+pub fn key_scope(what: &str) -> String {
+    let who = WRITER.try_with(Clone::clone).unwrap_or_default();
+    format!("{who}\0{what}")
+}
+
 /// The policies read last, with the change stamp of their kind then.
 pub type PolicyCache = std::sync::Mutex<Option<(u64, Arc<Vec<WasmAdmissionPolicy>>)>>;
 

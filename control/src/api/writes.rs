@@ -192,7 +192,7 @@ impl ObjectApi {
                 Command {
                     ops: guards.into_iter().chain([op]).collect(),
                 },
-                crate::store::request_key(),
+                crate::store::request_key(&super::policies::key_scope(&k)),
             )
             .await
             .map_err(status::write)?;

@@ -162,13 +162,15 @@ pub async fn with_request_key<F: std::future::Future>(key: Option<String>, f: F)
     }
 }
 
-/// The key for the request's next write (its first write, its second...), when the
-/// request carries one: the same on a retry that makes the same writes in the same order.
-pub fn request_key() -> Option<u128> {
+/// The key for the request's next write (its first write, its second...) in `scope`
+/// (who writes what: two callers, or two objects, under one client key do not meet),
+/// when the request carries one: the same on a retry that makes the same writes in the
+/// same order.
+pub fn request_key(scope: &str) -> Option<u128> {
     REQUEST
         .try_with(|r| {
             let n = r.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            client_key(&r.key, n)
+            client_key(&format!("{scope}\0{}", r.key), n)
         })
         .ok()
 }
@@ -233,14 +235,26 @@ mod tests {
     #[tokio::test]
     async fn a_request_s_writes_are_keyed_in_order() {
         assert_eq!(
-            request_key(),
+            request_key("u"),
             None,
             "no key outside a request that sent one"
         );
-        let keys =
-            with_request_key(Some("k".into()), async { [request_key(), request_key()] }).await;
-        assert_eq!(keys, [Some(client_key("k", 0)), Some(client_key("k", 1))]);
+        let keys = with_request_key(Some("k".into()), async {
+            [request_key("u"), request_key("u"), request_key("v")]
+        })
+        .await;
+        assert_eq!(
+            keys,
+            [
+                Some(client_key("u\0k", 0)),
+                Some(client_key("u\0k", 1)),
+                Some(client_key("v\0k", 2))
+            ]
+        );
         assert_ne!(client_key("k", 0), client_key("k", 1));
-        assert_eq!(with_request_key(None, async { request_key() }).await, None);
+        assert_eq!(
+            with_request_key(None, async { request_key("u") }).await,
+            None
+        );
     }
 }

@@ -448,6 +448,7 @@ impl Member {
             if let Some(id) = ProposalId::decode(&e.context).filter(|id| id.member == self.id) {
                 out.applied.push(Applied {
                     id,
+                    key: ProposalId::key(&e.context),
                     index: e.index,
                     result,
                 });

@@ -42,6 +42,8 @@ impl ProposalId {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Applied {
     pub id: ProposalId,
+    /// The idempotency key the entry carried.
+    pub key: Option<u128>,
     pub index: u64,
     pub result: Result<u64, Rejection>,
 }

@@ -44,9 +44,10 @@ pub enum WriteError {
     /// No leader is known right now; retry shortly.
     #[error("no leader right now; retry")]
     NoLeader,
-    /// Leadership changed while the write was in flight: it may or may not have applied.
+    /// The write may or may not have applied (raft took it, and then did not answer in
+    /// time, or a conf change was in flight when the leader changed).
     #[error(
-        "leadership changed while the write was in flight; its outcome is unknown, read and retry"
+        "the write's outcome is unknown (the leader changed, or it was not applied in time); read and retry"
     )]
     Unknown,
     /// The store stopped (shutdown or a storage failure).
@@ -147,6 +148,8 @@ struct Pending {
     reply: Reply,
     /// The key and encoded command, to propose again; `None` for a conf change.
     again: Option<(u128, Vec<u8>)>,
+    /// Raft took it at least once: it may have applied.
+    taken: bool,
 }
 
 /// Proposals waiting for a leader (by proposal sequence) and those raft took.
@@ -193,7 +196,7 @@ async fn run(
                 ticks += 1;
                 if ticks.is_multiple_of(20) {
                     expire(&mut props, &mut reads, tick * ANSWER_WITHIN_TICKS);
-                    props.stale(tick * REPROPOSE_AFTER_TICKS);
+                    props.stale(tick * REPROPOSE_AFTER_TICKS, m.role() == StateRole::Leader);
                 }
             }
             input = inbox.recv() => {
@@ -278,7 +281,12 @@ async fn run(
 /// Answers the callers whose proposals were applied.
 fn answer(pending: &mut HashMap<u64, Pending>, metrics: &StoreMetrics, done: Vec<Applied>) {
     for a in done {
-        if let Some(p) = pending.remove(&a.id.seq) {
+        // An entry of an earlier run of this member (sequence numbers start again) is
+        // not this caller's: its key differs.
+        let theirs = |p: &Pending| p.again.as_ref().is_none_or(|(k, _)| a.key == Some(*k));
+        if pending.get(&a.id.seq).is_some_and(theirs)
+            && let Some(p) = pending.remove(&a.id.seq)
+        {
             metrics
                 .proposal_seconds
                 .observe(p.since.elapsed().as_secs_f64());
@@ -307,7 +315,12 @@ fn expire(props: &mut Proposals, reads: &mut Reads, limit: Duration) {
         .partition(|(_, p)| p.since.elapsed() > limit);
     props.waiting = young;
     for (_, p) in old {
-        let _ = p.reply.send(Err(WriteError::NoLeader));
+        // One raft took may have applied: say so.
+        let e = match p.taken {
+            true => WriteError::Unknown,
+            false => WriteError::NoLeader,
+        };
+        let _ = p.reply.send(Err(e));
     }
     reads.expire(limit);
 }
@@ -317,6 +330,10 @@ impl Proposals {
     /// (a leadership transfer under way) wait on.
     fn propose_waiting(&mut self, m: &mut Member) {
         for (seq, mut p) in std::mem::take(&mut self.waiting) {
+            if p.reply.is_closed() {
+                // Its caller gave up before it could be proposed (again).
+                continue;
+            }
             let id = ProposalId {
                 member: m.id(),
                 seq,
@@ -327,6 +344,7 @@ impl Proposals {
             };
             if m.propose_encoded(id, Some(*key), data.clone()).is_ok() {
                 p.proposed = Instant::now();
+                p.taken = true;
                 self.pending.insert(seq, p);
             } else {
                 self.waiting.push((seq, p));
@@ -346,8 +364,14 @@ impl Proposals {
         }
     }
 
-    /// Proposals raft took more than `after` ago and has not applied are proposed again.
-    fn stale(&mut self, after: Duration) {
+    /// Proposals raft took more than `after` ago and has not applied are proposed again
+    /// (a follower's, forwarded to the leader, may have been lost on the way; the leader's
+    /// own are in its log: it waits). Callers that gave up are forgotten.
+    fn stale(&mut self, after: Duration, leading: bool) {
+        self.pending.retain(|_, p| !p.reply.is_closed());
+        if leading {
+            return;
+        }
         let old: Vec<u64> = self
             .pending
             .iter()
@@ -390,6 +414,7 @@ fn handle(
                 proposed: now,
                 reply,
                 again: Some((key, data)),
+                taken: proposed,
             };
             if proposed {
                 props.pending.insert(seq, p);
@@ -406,6 +431,7 @@ fn handle(
                         proposed: now,
                         reply,
                         again: None,
+                        taken: true,
                     },
                 );
             }

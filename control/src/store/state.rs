@@ -264,7 +264,8 @@ impl StateMachine {
                 events: &events,
                 compacted,
             };
-            let mut keys: HashMap<u128, Result<u64, Rejection>> = HashMap::new();
+            // Keys applied earlier in this batch: (index, verdict), within the window too.
+            let mut keys: HashMap<u128, (u64, Result<u64, Rejection>)> = HashMap::new();
             for &ToApply {
                 index, data, key, ..
             } in entries
@@ -272,7 +273,8 @@ impl StateMachine {
                 if let Some(k) = key
                     && let Some(v) = keys
                         .get(&k)
-                        .cloned()
+                        .filter(|(at, _)| at + dedup::WINDOW > index)
+                        .map(|(_, v)| v.clone())
                         .or_else(|| view.overlay.recent.get(k, index))
                 {
                     verdicts.push(v);
@@ -288,7 +290,7 @@ impl StateMachine {
                     }
                 };
                 if let Some(k) = key {
-                    keys.insert(k, verdict.clone());
+                    keys.insert(k, (index, verdict.clone()));
                     let v = verdict.as_ref().err().map(|r| Box::new(r.clone()));
                     batch.layer.proposals.push((k, index, v));
                 }

@@ -209,6 +209,15 @@ impl Wal {
         let next = self.generation + 1;
         let path = self.dir.join(file_name(next));
         let tmp = path.with_extension("tmp");
+        // What a failed rewrite left there must not become part of the next generation.
+        match fs::remove_file(&tmp) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                self.buffer.clear();
+                return Err(io(&tmp, "removing", e));
+            }
+        }
         let written = self
             .disk
             .append(&tmp)

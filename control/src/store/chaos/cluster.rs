@@ -105,8 +105,19 @@ impl Cluster {
         }
     }
 
-    /// Stops member `id` as a crash would: its task and every handle to its data go.
+    /// Stops member `id` as a crash would: its task and every handle to its data go, and
+    /// nothing it does on its way out reaches the disk (redb makes its last commits durable
+    /// when it is dropped; a killed process does not), while what it wrote stays, as in
+    /// the page cache.
     pub async fn kill(&mut self, id: u64) {
+        // Nothing it sends or answers from now on counts, and it writes nothing more.
+        self.net.silence(id);
+        if let Some(up) = self.up.lock().unwrap().get(&id) {
+            up.powered.store(false, Ordering::SeqCst);
+        }
+        if let Some(d) = self.disks.get(&id) {
+            d.power_off();
+        }
         self.net.detach(id);
         self.up.lock().unwrap().remove(&id);
         if let Some(task) = self.tasks.remove(&id) {
@@ -126,17 +137,16 @@ impl Cluster {
     /// Stops member `id` as a power loss would: what it wrote since its last sync of
     /// each file is gone too.
     pub async fn power_loss(&mut self, id: u64) {
-        // Nothing it sends or answers from now on counts.
-        self.net.silence(id);
-        if let Some(up) = self.up.lock().unwrap().get(&id) {
-            up.powered.store(false, Ordering::SeqCst);
-        }
-        if let Some(d) = self.disks.get(&id) {
-            d.power_off();
-        }
         self.kill(id).await;
         if let Some(d) = self.disks.get(&id) {
             d.power_loss().expect("the lazy disk rolls back");
+        }
+    }
+
+    /// Makes member `id`'s disk slow (every sync takes `by` longer), or fast again.
+    pub fn slow_disk(&self, id: u64, by: Duration) {
+        if let Some(d) = self.disks.get(&id) {
+            d.slow_down(by);
         }
     }
 

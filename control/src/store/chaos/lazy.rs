@@ -14,7 +14,7 @@ use std::io::{self, Write as _};
 use std::os::unix::fs::FileExt as _;
 use std::path::Path;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use redb::StorageBackend;
@@ -41,9 +41,18 @@ pub struct LazyDisk {
     /// Databases open now: one file is opened by one database at a time (redb locks its
     /// file for that, but not a file behind a backend of ours).
     open: Arc<Mutex<HashSet<PathBuf>>>,
+    /// Added to every sync, in microseconds: a slow disk.
+    slow: Arc<AtomicU64>,
 }
 
 impl LazyDisk {
+    /// Makes every sync take `by` longer (zero: as fast as the disk is).
+    pub fn slow_down(&self, by: std::time::Duration) {
+        self.slow.store(
+            by.as_micros().try_into().unwrap_or(u64::MAX),
+            Ordering::SeqCst,
+        );
+    }
     /// Cuts the power: the member's files take nothing more. Stop the member next, then
     /// [`LazyDisk::power_loss`].
     pub fn power_off(&self) {
@@ -75,6 +84,15 @@ struct Appended {
     file: File,
     durable: Mutex<u64>,
     off: AtomicBool,
+    slow: Arc<AtomicU64>,
+}
+
+/// Waits as a slow disk would before a sync.
+fn lag(slow: &AtomicU64) {
+    let us = slow.load(Ordering::SeqCst);
+    if us > 0 {
+        std::thread::sleep(std::time::Duration::from_micros(us));
+    }
 }
 
 impl Forget for Appended {
@@ -101,6 +119,7 @@ impl LogFile for LazyLog {
         if self.0.off.load(Ordering::SeqCst) {
             return Ok(());
         }
+        lag(&self.0.slow);
         self.0.file.sync_data()?;
         *self.0.durable.lock().unwrap() = self.0.file.metadata()?.len();
         Ok(())
@@ -123,6 +142,7 @@ struct Paged {
     file: File,
     undo: Mutex<Undo>,
     off: AtomicBool,
+    slow: Arc<AtomicU64>,
 }
 
 #[derive(Debug, Default)]
@@ -206,6 +226,7 @@ impl StorageBackend for Backend {
         if self.0.off.load(Ordering::SeqCst) {
             return Ok(());
         }
+        lag(&self.0.slow);
         self.0.file.sync_data().map_err(err)?;
         u.durable_len = self.0.file.metadata().map_err(err)?.len();
         u.old.clear();
@@ -240,6 +261,7 @@ impl Disk for LazyDisk {
             file,
             durable,
             off: AtomicBool::new(false),
+            slow: self.slow.clone(),
         });
         self.hold(&a.file, a.clone())?;
         Ok(Box::new(LazyLog(a)))
@@ -271,6 +293,7 @@ impl Disk for LazyDisk {
                 old: Vec::new(),
             }),
             off: AtomicBool::new(false),
+            slow: self.slow.clone(),
         });
         self.hold(&paged.file, paged.clone())
             .map_err(|e| redb::DatabaseError::Storage(redb::StorageError::Io(e)))?;

@@ -1,7 +1,7 @@
 //! The chaos harness: 3 or 5 members on real disks under a seeded schedule of faults
 //! (kill -9 and restart of any member or the leader, power loss of one member or of all
-//! at once, which takes back every unsynced write, partitions, dropped, duplicated and
-//! delayed messages), while clients read, create, put, compare-and-swap and delete, and
+//! at once, which takes back every unsynced write, a slow disk, partitions, dropped,
+//! duplicated and delayed messages), while clients read, create, put, compare-and-swap and delete, and
 //! watchers follow every member's history. Afterwards every fault heals and:
 //! - each key's history must be linearizable (see `model` and `wgl`), final
 //!   reads included, so an acknowledged write that was lost fails it;
@@ -111,9 +111,21 @@ pub async fn run(cfg: Config) -> Result<Report, String> {
             cluster.restart(id).await;
         }
     }
-    let caught_up = settle(&cluster)
+    // Settled twice at the same index: no write of a caller that gave up is still being
+    // proposed again.
+    let mut caught_up = settle(&cluster)
         .await
         .map_err(|e| format!("seed {seed}: {e}"))?;
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let again = settle(&cluster)
+            .await
+            .map_err(|e| format!("seed {seed}: {e}"))?;
+        if again == caught_up {
+            break;
+        }
+        caught_up = again;
+    }
     // Final reads through every member: an acknowledged write that is gone fails the
     // check, as does any member that answers differently.
     {
@@ -243,6 +255,14 @@ async fn fault(c: &mut Cluster, rng: &mut fastrand::Rng) -> String {
             c.net.heal();
             said
         }
+        85..92 => {
+            let id = leader_or_any(c, rng, &ids).await;
+            let by = Duration::from_millis(rng.u64(20..200));
+            c.slow_disk(id, by);
+            tokio::time::sleep(lasting).await;
+            c.slow_disk(id, Duration::ZERO);
+            format!("member {id}'s disk syncs {by:?} slower for {lasting:?}")
+        }
         _ => {
             tokio::time::sleep(lasting).await;
             format!("quiet for {lasting:?}")
@@ -298,11 +318,27 @@ async fn settle(c: &Cluster) -> Result<u64, String> {
 /// every member holds the same objects. Returns how many events were watched.
 fn check_watches(c: &Cluster, seen: &[Seen], index: u64) -> Result<usize, String> {
     let first = c.ids[0];
-    let h = c.handle(first).ok_or("member 1 is down")?;
-    let truth: Vec<(u64, String)> = h
-        .state()
-        .events_since(0)
-        .map_err(|e| format!("reading member {first}'s history: {e}"))?
+    // The history as the member that kept the most of it has it (one that installed a
+    // snapshot has none before it).
+    let mut kept: Option<(u64, Vec<super::Event>)> = None;
+    for id in &c.ids {
+        let h = c.handle(*id).ok_or(format!("member {id} is down"))?;
+        let (from, events) = match h.state().events_since(0) {
+            Ok(e) => (0, e),
+            Err(crate::Error::Compacted { compacted, .. }) => {
+                match h.state().events_since(compacted) {
+                    Ok(e) => (compacted, e),
+                    Err(e) => return Err(format!("reading member {id}'s history: {e}")),
+                }
+            }
+            Err(e) => return Err(format!("reading member {id}'s history: {e}")),
+        };
+        if kept.as_ref().is_none_or(|(f, _)| from < *f) {
+            kept = Some((from, events));
+        }
+    }
+    let (from, events) = kept.ok_or("no member")?;
+    let truth: Vec<(u64, String)> = events
         .into_iter()
         .filter(|e| e.key.starts_with("ConfigMap/") && e.revision <= index)
         .map(|e| (e.revision, e.key))
@@ -315,7 +351,7 @@ fn check_watches(c: &Cluster, seen: &[Seen], index: u64) -> Result<usize, String
             .iter()
             .filter(|(rev, _)| *rev <= s.events.last().map_or(0, |e| e.0) && !skipped(*rev))
             .collect();
-        let got: Vec<&(u64, String)> = s.events.iter().collect();
+        let got: Vec<&(u64, String)> = s.events.iter().filter(|(rev, _)| *rev > from).collect();
         if got != want {
             let at = got.iter().zip(&want).position(|(a, b)| a != b);
             return Err(format!(
