@@ -435,9 +435,18 @@ fn a_failed_connect_is_retried_on_another_endpoint_when_safe() {
         .as_str()
         .unwrap()
         .to_owned();
-    // Endpoints written by hand (a Service without a selector): the pod's own address
-    // and one where nothing listens.
+    // Endpoints written by hand (a Service without a selector): the pod's own address,
+    // one where nothing listens, and one that takes each connection and closes it
+    // unanswered (as a pod does when it stops mid-request).
     let dead = support::free_port();
+    let closer = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closing = closer.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in closer.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let _ = std::io::Read::read(&mut conn, &mut [0; 1024]);
+        }
+    });
     c.apply(
         "pair.yaml",
         &format!(
@@ -455,6 +464,8 @@ subsets:
   ports: [{{port: {dead}}}]
 - addresses: [{{ip: {live}}}]
   ports: [{{port: 8080}}]
+- addresses: [{{ip: 127.0.0.1}}]
+  ports: [{{port: {closing}}}]
 "
         ),
     );
@@ -462,7 +473,7 @@ subsets:
     eventually("the router knows pair", || {
         http.get(&addr, "pair.default.svc", "/").status == 200
     });
-    // GETs never fail: a refused connect goes to the other endpoint.
+    // GETs never fail: a refused connect or a dropped request goes to another endpoint.
     let names = http.many(&addr, "pair.default.svc", "/", 200, 4);
     assert!(names.iter().all(|n| n == "one"), "{names:?}");
     // A POST with a body is not sent twice: some fail with 502, none reach a wrong place.
@@ -475,5 +486,8 @@ subsets:
             other => panic!("{other}: {}", r.text()),
         }
     }
-    assert!(failed > 0, "two endpoints, one dead: some POSTs picked it");
+    assert!(
+        failed > 0,
+        "three endpoints, two failing: some POSTs picked them"
+    );
 }

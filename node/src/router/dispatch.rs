@@ -135,6 +135,14 @@ impl Router {
                     req = back;
                     last = why;
                 }
+                // The endpoint took the request and failed before answering (a pod
+                // stopping drops its connections): an idempotent request without a body
+                // may go to another endpoint, as nginx's `proxy_next_upstream error`.
+                Err(Failure::Failed(why)) if spare.is_some() => {
+                    tracing::debug!(endpoint = %ep.label, %why, "failed; trying another endpoint");
+                    tried.push(ep.addr);
+                    last = why;
+                }
                 Err(Failure::Failed(why)) => {
                     return Ok(answer(
                         StatusCode::BAD_GATEWAY,
@@ -151,7 +159,7 @@ impl Router {
         Ok(answer(
             StatusCode::BAD_GATEWAY,
             format!(
-                "service {}: no endpoint could be reached (tried {}; last: {last})",
+                "service {}: no endpoint answered (tried {}; last: {last})",
                 backend.service,
                 tried.len()
             ),

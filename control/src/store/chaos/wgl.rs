@@ -117,8 +117,9 @@ pub fn linearizable(calls: &[Call], mut budget: u64) -> Option<bool> {
     let mut entry = nodes[0].next;
     while nodes[0].next != tail {
         budget = budget.checked_sub(1)?;
-        if entry == tail {
-            // Nothing left to try at this level.
+        // Nothing left to try at this level, or a return whose call is not linearized:
+        // undo the last choice.
+        if entry == tail || !nodes[entry].is_call {
             let Some((c, s)) = stack.pop() else {
                 return Some(false);
             };
@@ -129,34 +130,23 @@ pub fn linearizable(calls: &[Call], mut budget: u64) -> Option<bool> {
             continue;
         }
         let node = nodes[entry];
-        if node.is_call {
-            let call = &calls[node.op];
-            let mut next = state.clone();
-            let out = next.invoke(&call.op);
-            let fits = call.returned.as_ref().is_none_or(|(_, ret)| *ret == out);
-            if fits {
-                let mut lin = linearized.clone();
-                lin[node.op / 64] |= 1 << (node.op % 64);
-                if seen.insert((lin.clone(), next.clone())) {
-                    stack.push((entry, state));
-                    state = next;
-                    linearized = lin;
-                    lift(&mut nodes, entry);
-                    entry = nodes[0].next;
-                    continue;
-                }
+        let call = &calls[node.op];
+        let mut next = state.clone();
+        let out = next.invoke(&call.op);
+        let fits = call.returned.as_ref().is_none_or(|(_, ret)| *ret == out);
+        if fits {
+            let mut lin = linearized.clone();
+            lin[node.op / 64] |= 1 << (node.op % 64);
+            if seen.insert((lin.clone(), next.clone())) {
+                stack.push((entry, state));
+                state = next;
+                linearized = lin;
+                lift(&mut nodes, entry);
+                entry = nodes[0].next;
+                continue;
             }
-            entry = node.next;
-        } else {
-            // A return whose call is not linearized: undo the last choice.
-            let Some((c, s)) = stack.pop() else {
-                return Some(false);
-            };
-            state = s;
-            linearized[nodes[c].op / 64] &= !(1 << (nodes[c].op % 64));
-            unlift(&mut nodes, c);
-            entry = nodes[c].next;
         }
+        entry = node.next;
     }
     Some(true)
 }
