@@ -53,6 +53,9 @@ pub enum Error {
     /// The caller broke an invariant of the raft log (a gap, or overwriting compacted entries).
     #[error("raft log: {0}")]
     Log(String),
+    /// A peer's raft message contradicts this member's log; it was not stepped.
+    #[error("refused a raft message: {0}")]
+    Refused(String),
 }
 
 impl Error {

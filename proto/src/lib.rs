@@ -26,9 +26,12 @@
 //! - [`stored`]: the rkyv stored form, validated on read.
 //! - [`grpc`]: messages and services generated from `proto/*.proto`: the client API, the
 //!   node protocol and the raft transport.
+//! - `fuzzing` (tests and the `fuzzing` feature): what the fuzz targets in `fuzz/` run.
 
 pub mod artifact;
 mod error;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod grpc;
 mod kinds;
 pub mod lists;

@@ -58,6 +58,14 @@ fn quote(word: &str) -> String {
     }
 }
 
+/// `cargo` (the one running xtask), in `root`.
+pub fn cargo(root: &std::path::Path) -> Command {
+    let program = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cargo = Command::new(program);
+    cargo.current_dir(root);
+    cargo
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,10 +11,12 @@
 //!   nextest over the workspace.
 //! - `wasm_tests`: the guest SDK's unit tests, built for wasm and run by `skiff run`.
 //! - `clients`: the real Kubernetes clients the tests drive (kubectl, pinned, from PyPI).
+//! - `fuzz`: the fuzz targets in `fuzz/`, each for a bounded time (cargo-fuzz, libFuzzer).
 //! - `cmd`: runs child processes, echoing each command line so a log shows what ran.
 
 mod clients;
 mod cmd;
+mod fuzz;
 mod guests;
 mod system;
 mod test;
@@ -44,6 +46,18 @@ enum Command {
     },
     /// Builds the guest components in examples/ for wasm32-wasip2.
     Guests,
+    /// Runs the fuzz targets in fuzz/ (all, or those named) for a bounded time each.
+    Fuzz {
+        /// Targets to run (manifest, stored, raft_frames); all when none is named.
+        targets: Vec<String>,
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Keep new inputs in fuzz/corpus/ (minimize with `cargo fuzz cmin` before a
+        /// commit) instead of a scratch folder.
+        #[arg(long)]
+        keep: bool,
+    },
     /// Builds the guests and copies the hello component to examples/hello/dist/, which
     /// the `skiff` binary ships for `skiff dev` (run it after changing the SDK or hello).
     Ship,
@@ -71,6 +85,18 @@ fn run() -> Result<()> {
     match cli.command {
         Command::Test { nextest_args } => test::run(&root, &nextest_args),
         Command::Guests => guests::build(&root).map(|_| ()),
+        Command::Fuzz {
+            targets,
+            seconds,
+            keep,
+        } => {
+            let named: Vec<&str> = targets.iter().map(String::as_str).collect();
+            let targets = match named.is_empty() {
+                true => &fuzz::TARGETS[..],
+                false => &named[..],
+            };
+            fuzz::run(&root, targets, seconds, keep)
+        }
         Command::Ship => guests::ship(&root),
         Command::WasmTests { skiff } => {
             let skiff = skiff.unwrap_or_else(|| root.join("target/debug/skiff"));

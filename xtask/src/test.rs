@@ -11,13 +11,17 @@
 //!    --workspace` (or `cargo test --workspace` where nextest cannot be had).
 //! 4. The guest SDK's unit tests again, inside wasm, run by the `skiff` binary the tests
 //!    built (see `wasm_tests`).
+//! 5. Every fuzz target for 30 s (see `fuzz`).
 
 use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use crate::{clients, cmd, guests, system, wasm_tests};
+use crate::{clients, cmd, fuzz, guests, system, wasm_tests};
+
+/// How long each fuzz target runs in a test run.
+const FUZZ_SECONDS: u64 = 30;
 
 /// How the workspace's tests are run.
 enum Runner {
@@ -58,6 +62,7 @@ pub fn run(root: &Path, nextest_args: &[String]) -> Result<()> {
         .env("SKIFF_PYTHONPATH", &python_client);
     cmd::run(&mut tests).context("the workspace's tests failed")?;
     wasm_tests::run(root, &target.join("debug").join("skiff"))?;
+    fuzz::run(root, &fuzz::TARGETS, FUZZ_SECONDS, false)?;
     eprintln!("xtask: all tests passed");
     Ok(())
 }
@@ -92,8 +97,5 @@ fn has_nextest(root: &Path) -> bool {
 
 /// The cargo that runs xtask (so the same toolchain builds the tests), in the workspace root.
 fn cargo(root: &Path) -> Command {
-    let program = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cargo = Command::new(program);
-    cargo.current_dir(root);
-    cargo
+    cmd::cargo(root)
 }

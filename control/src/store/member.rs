@@ -212,8 +212,10 @@ impl Member {
         self.raw.tick();
     }
 
-    /// Delivers a message from another member.
+    /// Delivers a message from another member. One that contradicts this member's log
+    /// (see [`super::inbound`]) is refused, not stepped.
     pub fn step(&mut self, msg: Message) -> Result<(), Error> {
+        super::inbound::check(&msg, self.id, self).map_err(Error::Refused)?;
         self.raw.step(msg).map_err(|e| Error::Log(e.to_string()))
     }
 
@@ -506,5 +508,11 @@ impl Drop for Member {
                 "syncing the state machine on the way out: {e}"
             );
         }
+    }
+}
+
+impl super::inbound::LogView for Member {
+    fn last_index(&self) -> u64 {
+        self.raw.raft.raft_log.last_index()
     }
 }

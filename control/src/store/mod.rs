@@ -32,6 +32,9 @@
 //! - `proposal`: [`ProposalId`] in a raft entry's context, and [`Applied`], its outcome.
 //! - `member`: [`Member`], raft-rs' `RawNode` over the log and state machine, driven like
 //!   its `five_mem_node` example; synchronous, so tests drive it deterministically.
+//! - `inbound`: peers' raft messages that contradict the member's log, refused before
+//!   raft-rs (which trusts its peers) stops on them.
+//! - `fuzzing` (tests and the `fuzzing` feature): what the `raft_frames` fuzz target runs.
 //! - `recovery`: founding a cluster, and repairing the log after a crash between its
 //!   writes and the state machine's, before raft starts.
 //! - `reads`: linearizable reads batched onto one raft ReadIndex at a time, re-issued when
@@ -50,7 +53,10 @@ mod dedup;
 pub mod disk;
 mod format;
 mod frame;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 mod history;
+mod inbound;
 pub mod key;
 mod log;
 mod member;

@@ -402,7 +402,10 @@ fn handle(
     match input {
         Input::Raft(msg) => {
             // Messages from stale or removed peers are refused; raft retries what matters.
-            let _ = m.step(msg);
+            // One that contradicts this member's log is worth a line.
+            if let Err(crate::Error::Refused(why)) = m.step(msg) {
+                tracing::warn!(%why, "refused a raft message");
+            }
         }
         Input::Propose(cmd, key, reply) => {
             let key = key.unwrap_or(nonce | u128::from(seq));
