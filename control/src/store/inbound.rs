@@ -12,6 +12,8 @@ use raft::prelude::{Message, MessageType};
 /// The parts of this member's log a check reads.
 pub trait LogView {
     fn last_index(&self) -> u64;
+    /// Whether this member is the leader now.
+    fn leads(&self) -> bool;
 }
 
 /// Why `msg` may not be stepped, if it may not.
@@ -53,6 +55,13 @@ pub fn check(msg: &Message, me: u64, log: &dyn LogView) -> Result<(), String> {
             log.last_index()
         )),
         MessageType::MsgAppend => consecutive(msg),
+        // A follower forwards a transfer request to its leader, term and all, and raft-rs
+        // stops when it forwards one that came with a term: only the leader takes one
+        // from a peer.
+        MessageType::MsgTransferLeader if !log.leads() => Err(format!(
+            "a leadership transfer request from member {} reached a member that does not lead",
+            msg.from
+        )),
         _ => Ok(()),
     }
 }
@@ -102,6 +111,30 @@ mod tests {
         fn last_index(&self) -> u64 {
             self.0
         }
+
+        fn leads(&self) -> bool {
+            false
+        }
+    }
+
+    struct Leads;
+
+    impl LogView for Leads {
+        fn last_index(&self) -> u64 {
+            0
+        }
+
+        fn leads(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn only_the_leader_takes_a_transfer_request_from_a_peer() {
+        let m = msg(MessageType::MsgTransferLeader, 1);
+        assert!(check(&m, 1, &Leads).is_ok());
+        let why = check(&m, 1, &Ends(0)).unwrap_err();
+        assert!(why.contains("does not lead"), "{why}");
     }
 
     fn msg(t: MessageType, to: u64) -> Message {

@@ -515,4 +515,8 @@ impl super::inbound::LogView for Member {
     fn last_index(&self) -> u64 {
         self.raw.raft.raft_log.last_index()
     }
+
+    fn leads(&self) -> bool {
+        self.role() == StateRole::Leader
+    }
 }

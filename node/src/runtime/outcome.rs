@@ -20,6 +20,9 @@ pub enum Reason {
     Trapped,
     /// Past its deadline.
     DeadlineExceeded,
+    /// Started by an earlier agent and not to be found since (the kubelet's word for a
+    /// container it cannot locate).
+    Lost,
 }
 
 impl Reason {
@@ -30,6 +33,7 @@ impl Reason {
             Reason::OomKilled => "OOMKilled",
             Reason::Trapped => "Trapped",
             Reason::DeadlineExceeded => "DeadlineExceeded",
+            Reason::Lost => "ContainerStatusUnknown",
         }
     }
 }

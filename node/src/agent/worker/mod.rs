@@ -3,7 +3,9 @@
 //! started by that runtime), each restarted as the pod's restart policy says (with
 //! back-off), and the pod's status reported at every change. When the pod goes away its
 //! runs are stopped gracefully (its grace period, then killed) and its sandbox removed;
-//! when the agent goes away the worker is dropped and its runs left as they are.
+//! when the agent goes away the worker is dropped and its runs left as they are; the next
+//! agent adopts them, or, where they ended with it, does not start again what must not run
+//! twice (`lost`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,6 +17,7 @@ use skiff_proto::model::pod::{ContainerState, Pod, RestartPolicy, StateRunning};
 use skiff_proto::model::values::Time;
 use tokio::sync::{Mutex, watch};
 
+mod lost;
 mod report;
 
 use report::{AbortOnDrop, report, report_usage, set, write_status};
@@ -265,6 +268,8 @@ struct Launched {
     /// For a new run, the `Pulled` event's message: the start's events are recorded once
     /// its status is written, so their writes do not hold that one up.
     pulled: Option<String>,
+    /// An earlier agent's run that is not started again (see `lost`).
+    lost: bool,
 }
 
 impl Launched {
@@ -281,13 +286,28 @@ impl Launched {
 
 /// A run of the container: one an earlier agent left (the first time round), or a new
 /// one; `Err` is the waiting state that says why there is none.
-async fn launch(cx: &PodCtx, c: &Container, adopt: bool) -> Result<Launched, ContainerState> {
+async fn launch(
+    cx: &PodCtx,
+    c: &Container,
+    slot: Slot,
+    adopt: bool,
+) -> Result<Launched, ContainerState> {
     if adopt && let Some(run) = cx.sandbox.adopt(&c.name).await {
         tracing::info!(pod = %cx.pod.metadata.name, container = %c.name, "adopted a run an earlier agent started");
         return Ok(Launched {
             run,
             started: Time::now(),
             pulled: None,
+            lost: false,
+        });
+    }
+    if adopt && let Some(outcome) = lost::run(&cx.pod, slot, &c.name) {
+        tracing::warn!(pod = %cx.pod.metadata.name, container = %c.name, reason = outcome.reason.as_str(), "not starting again a run an earlier agent started");
+        return Ok(Launched {
+            run: Box::new(lost::Ended(outcome)),
+            started: Time::now(),
+            pulled: None,
+            lost: true,
         });
     }
     let pull = Pull {
@@ -347,6 +367,7 @@ async fn launch(cx: &PodCtx, c: &Container, adopt: bool) -> Result<Launched, Con
         run,
         started,
         pulled: Some(pulled),
+        lost: false,
     })
 }
 
@@ -364,7 +385,7 @@ async fn run_container(
     let mut adopt = true;
     loop {
         let launched = tokio::select! {
-            l = launch(cx, c, std::mem::take(&mut adopt)) => l,
+            l = launch(cx, c, slot, std::mem::take(&mut adopt)) => l,
             _ = stopping(&mut stop) => return Ended::Stopped,
         };
         let launched = match launched {
@@ -398,17 +419,21 @@ async fn run_container(
             tracing::info!(pod = %pod.metadata.name, container = %c.name, %addr, "serving");
             state.lock().await.pod_ip = Some(addr.ip().to_string());
         }
-        let running = ContainerState {
-            running: Some(StateRunning {
-                started_at: Some(started),
-            }),
-            ..Default::default()
-        };
-        set(cx, slot, running).await;
-        if launched.pulled.is_some() {
-            cx.shared.metrics.started(cx.runtime_name);
+        // A lost run ends at once, without having run here.
+        if !launched.lost {
+            let running = ContainerState {
+                running: Some(StateRunning {
+                    started_at: Some(started),
+                }),
+                ..Default::default()
+            };
+            set(cx, slot, running).await;
+            if launched.pulled.is_some() {
+                tracing::info!(pod = %pod.metadata.name, container = %c.name, "container started");
+                cx.shared.metrics.started(cx.runtime_name);
+            }
+            launched.record_events(cx, c);
         }
-        launched.record_events(cx, c);
         let mut run = launched.run;
         let began = Instant::now();
         let target = probe::Target {

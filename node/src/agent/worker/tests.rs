@@ -257,6 +257,55 @@ async fn a_run_left_by_an_earlier_agent_is_adopted_not_started_again() {
     assert_eq!(f.last().phase, PodPhase::Succeeded);
 }
 
+/// A pod whose status says an earlier agent was running `c0` (and nothing to adopt).
+fn ran_before(policy: RestartPolicy) -> Pod {
+    use skiff_proto::model::pod::ContainerStatus;
+    let mut p = pod(&["exit:0"], policy);
+    let mut status = PodStatus::default();
+    status.container_statuses.push(ContainerStatus {
+        name: "c0".into(),
+        state: ContainerState {
+            running: Some(StateRunning::default()),
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    p.status = Some(status);
+    p
+}
+
+#[tokio::test]
+async fn a_run_lost_with_an_earlier_agent_is_not_started_again_under_never() {
+    let f = fixture();
+    let (_stop, rx) = watch::channel(None);
+    run_pod(f.shared.clone(), ran_before(RestartPolicy::Never), rx).await;
+    // Nothing to adopt, and not started: a Job's pod does not run twice.
+    assert_eq!(f.fake.journal.entries(), ["sandbox uid-1", "remove uid-1"]);
+    let last = f.last();
+    assert_eq!(last.phase, PodPhase::Failed);
+    let t = last.container_statuses[0].state.terminated.clone().unwrap();
+    assert_eq!(t.exit_code, 137);
+    assert_eq!(t.reason.as_deref(), Some("ContainerStatusUnknown"));
+}
+
+#[tokio::test]
+async fn a_run_lost_with_an_earlier_agent_starts_again_where_its_policy_restarts_it() {
+    let f = fixture();
+    let (_stop, rx) = watch::channel(None);
+    let task = tokio::spawn(run_pod(
+        f.shared.clone(),
+        ran_before(RestartPolicy::OnFailure),
+        rx,
+    ));
+    f.until("the new run ended", |s| s.phase == PodPhase::Succeeded)
+        .await;
+    task.await.unwrap();
+    assert_eq!(
+        f.fake.journal.entries(),
+        ["sandbox uid-1", "start c0", "remove uid-1"]
+    );
+}
+
 #[tokio::test]
 async fn a_pod_for_a_runtime_the_node_lacks_waits_and_says_which() {
     let f = fixture();

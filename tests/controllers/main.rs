@@ -1,8 +1,12 @@
 //! The scheduler and the controllers with real node agents: one control-plane member and
 //! several `skiff node` processes running the example Wasm guests. Rollouts and
-//! rollbacks, a killed agent's pods moving, Jobs, DaemonSets, cordon and drain.
+//! rollbacks, a killed agent's pods moving, Jobs, DaemonSets, cordon and drain; agents
+//! killed and restarted all through a rollout and a Job (`agent_chaos`).
 
+#[path = "../support/mod.rs"]
 mod support;
+
+mod agent_chaos;
 
 use std::collections::BTreeMap;
 use std::path::Path;
