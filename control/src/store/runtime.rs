@@ -86,6 +86,19 @@ enum Input {
     ReportUnreachable(u64),
     /// A peer said this member was removed from the cluster.
     Removed,
+    /// A fault the chaos tests inject into the member's clock.
+    #[cfg(test)]
+    Clock(ClockFault),
+}
+
+/// What can happen to a member's sense of time: its timer jumps ahead (ticks at once, as
+/// after a suspended VM resumes), or its loop stalls (a paused process: no ticks, no
+/// messages) and then runs on with what queued up meanwhile.
+#[cfg(test)]
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ClockFault {
+    Jump(u32),
+    Stall(Duration),
 }
 
 /// A handle on a running store member; cheap to clone.
@@ -208,6 +221,14 @@ async fn run(
                     seq += 1;
                     if matches!(input, Input::Removed) {
                         return Err(Error::Removed { id: m.id() });
+                    }
+                    #[cfg(test)]
+                    if let Input::Clock(f) = input {
+                        match f {
+                            ClockFault::Jump(n) => (0..n).for_each(|_| m.tick()),
+                            ClockFault::Stall(d) => tokio::time::sleep(d).await,
+                        }
+                        continue;
                     }
                     handle(&mut m, input, seq, nonce, &mut props, &mut reads);
                     if taken < BATCH {
@@ -460,6 +481,8 @@ fn handle(
         Input::ReportSnapshot(to, delivered) => m.report_snapshot(to, delivered),
         Input::ReportUnreachable(to) => m.report_unreachable(to),
         Input::Removed => {}
+        #[cfg(test)]
+        Input::Clock(_) => {}
     }
 }
 
@@ -568,6 +591,12 @@ impl StoreHandle {
     /// Asks for leadership to move to member `to` (see [`Member::transfer_leader`]).
     pub async fn transfer_leader(&self, to: u64) -> Result<(), WriteError> {
         self.send(Input::TransferLeader(to)).await
+    }
+
+    /// Injects a clock fault (the chaos tests).
+    #[cfg(test)]
+    pub(crate) async fn clock(&self, f: ClockFault) -> Result<(), WriteError> {
+        self.send(Input::Clock(f)).await
     }
 
     /// Reports whether a snapshot sent to `to` arrived (from the transport).

@@ -1,8 +1,9 @@
 //! The chaos harness: 3 or 5 members on real disks under a seeded schedule of faults
 //! (kill -9 and restart of any member or the leader, power loss of one member or of all
 //! at once, which takes back every unsynced write, a slow disk, partitions, dropped,
-//! duplicated and delayed messages), while clients read, create, put, compare-and-swap and delete, and
-//! watchers follow every member's history. Afterwards every fault heals and:
+//! duplicated and delayed messages, a member's clock jumping ahead or its loop stalling
+//! as a paused process does), while clients read, create, put, compare-and-swap and
+//! delete, and watchers follow every member's history. Afterwards every fault heals and:
 //! - each key's history must be linearizable (see `model` and `wgl`), final
 //!   reads included, so an acknowledged write that was lost fails it;
 //! - every watcher saw each change once, in revision order, without gaps;
@@ -32,6 +33,8 @@ use clients::{Seen, Shared};
 use cluster::Cluster;
 use model::{Call, Op, Ret, Shown, Verdict};
 use net::Faults;
+
+use super::runtime::ClockFault;
 
 /// One run's shape.
 #[derive(Debug, Clone)]
@@ -262,6 +265,21 @@ async fn fault(c: &mut Cluster, rng: &mut fastrand::Rng) -> String {
             tokio::time::sleep(lasting).await;
             c.slow_disk(id, Duration::ZERO);
             format!("member {id}'s disk syncs {by:?} slower for {lasting:?}")
+        }
+        92..97 => {
+            let id = leader_or_any(c, rng, &ids).await;
+            let Some(h) = c.handle(id) else {
+                return format!("member {id} is down: no clock fault");
+            };
+            if rng.bool() {
+                let ticks = rng.u32(10..60);
+                let _ = h.clock(ClockFault::Jump(ticks)).await;
+                format!("member {id}'s clock jumps {ticks} ticks ahead")
+            } else {
+                let _ = h.clock(ClockFault::Stall(lasting)).await;
+                tokio::time::sleep(lasting).await;
+                format!("member {id} stalls for {lasting:?}, then runs on")
+            }
         }
         _ => {
             tokio::time::sleep(lasting).await;
