@@ -175,12 +175,14 @@ async fn connections(addrs: &[String], conns: usize, plain: bool) -> Result<Vec<
 
 /// Opens `watchers` Skiff watch streams (over `conns` connections per address) on
 /// namespace `fan`, then creates `events` objects there one after another from one
-/// client; returns when every watcher got every event (or 30 s passed).
+/// client (named for `round`, so every round's writes are new); returns when every
+/// watcher got every event (or 30 s passed).
 pub async fn skiff_fanout(
     addrs: &[String],
     watchers: usize,
     conns: usize,
     events: usize,
+    round: usize,
 ) -> Result<Fanout> {
     let channels: Vec<_> = connections(addrs, conns, false)
         .await?
@@ -235,7 +237,7 @@ pub async fn skiff_fanout(
     let mut writer = channels[0].clone();
     let start = Instant::now();
     for e in 0..events {
-        let name = format!("fan-{e}");
+        let name = format!("fan-{round}-{e}");
         sent.lock().await.insert(name.clone(), Instant::now());
         writer
             .apply(ApplyRequest {
@@ -254,6 +256,7 @@ pub async fn etcd_fanout(
     watchers: usize,
     conns: usize,
     events: usize,
+    round: usize,
 ) -> Result<Fanout> {
     let channels = connections(addrs, conns, true).await?;
     let sent: Sent = Arc::default();
@@ -302,7 +305,7 @@ pub async fn etcd_fanout(
     let mut kv = KvClient::new(channels[0].clone());
     let start = Instant::now();
     for e in 0..events {
-        let name = format!("fan-{e}");
+        let name = format!("fan-{round}-{e}");
         sent.lock().await.insert(name.clone(), Instant::now());
         kv.put(pb::PutRequest {
             key: format!("/fan/{name}").into_bytes(),

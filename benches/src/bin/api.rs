@@ -42,7 +42,10 @@ struct Args {
     /// Writes every watcher must receive.
     #[arg(long, default_value_t = 100)]
     events: usize,
-    /// A short smoke run: 1 round of 1 s, 100 watchers, 20 events.
+    /// Fan-out rounds per system (alternating).
+    #[arg(long, default_value_t = 3)]
+    fanout_rounds: usize,
+    /// A short smoke run: 1 round of 1 s, 100 watchers, 20 events, 1 fan-out round.
     #[arg(long)]
     quick: bool,
     /// Measure as user `bench`, bound to the `edit` ClusterRole in the bench's namespaces
@@ -133,39 +136,77 @@ fn summarize(rounds: &[Round]) -> Summary {
     }
 }
 
-async fn measure<W: Writer>(clients: &[W], a: &Args, op: Op, system: &str) -> Vec<Round> {
+/// Warms both systems, then runs `a.rounds` rounds of each, alternating which goes
+/// first, so a change in the machine's load falls on both alike.
+async fn measure<S: Writer, E: Writer>(
+    skiff: &[S],
+    etcd: &[E],
+    a: &Args,
+    op: Op,
+) -> (Vec<Round>, Vec<Round>) {
     let secs = Duration::from_secs_f64(a.round_secs);
-    let _ = load::run(
-        clients,
-        secs / 5,
-        &format!("{op:?}-{system}-warm").to_lowercase(),
-    )
-    .await;
-    let mut rounds = Vec::new();
+    let _ = one(skiff, secs / 5, op, "skiff", None).await;
+    let _ = one(etcd, secs / 5, op, "etcd", None).await;
+    let (mut s, mut e) = (Vec::new(), Vec::new());
     for r in 0..a.rounds {
-        let round = load::run(
-            clients,
-            secs,
-            &format!("{op:?}-{system}-r{r}").to_lowercase(),
-        )
-        .await;
+        if r % 2 == 0 {
+            s.push(one(skiff, secs, op, "skiff", Some(r)).await);
+            e.push(one(etcd, secs, op, "etcd", Some(r)).await);
+        } else {
+            e.push(one(etcd, secs, op, "etcd", Some(r)).await);
+            s.push(one(skiff, secs, op, "skiff", Some(r)).await);
+        }
+    }
+    (s, e)
+}
+
+/// One round (`None`: the warm-up) of `op` on one system.
+async fn one<W: Writer>(
+    clients: &[W],
+    secs: Duration,
+    op: Op,
+    system: &str,
+    r: Option<usize>,
+) -> Round {
+    let label = match r {
+        Some(r) => format!("{op:?}-{system}-r{r}"),
+        None => format!("{op:?}-{system}-warm"),
+    };
+    let round = load::run(clients, secs, &label.to_lowercase()).await;
+    if let Some(r) = r {
         eprintln!(
             "  {system:<5} {op:?} round {r}: {:.0}/s, errors {}",
             round.writes_per_sec(),
             round.errors
         );
-        rounds.push(round);
     }
-    rounds
+    round
 }
 
-fn fanout_line(system: &str, f: &Fanout, expected: usize) {
+/// Every fan-out round of one system as one: deliveries summed, latencies pooled, the
+/// rate the median round's.
+fn pooled(rounds: &[Fanout]) -> (Fanout, f64) {
+    let mut all = Fanout::default();
+    for f in rounds {
+        all.delivered += f.delivered;
+        all.latencies.extend_from_slice(&f.latencies);
+        all.elapsed += f.elapsed;
+    }
+    let rates: Vec<f64> = rounds.iter().map(rate).collect();
+    (all, median(&rates))
+}
+
+fn rate(f: &Fanout) -> f64 {
+    f.delivered as f64 / f.elapsed.as_secs_f64().max(1e-9)
+}
+
+fn fanout_line(system: &str, f: &Fanout, per_sec: f64, expected: usize) {
     let mut lat = f.latencies.clone();
     lat.sort_unstable();
     println!(
         "  {system:<6} {:>9}/{expected:<9} {:>12.0} {:>9.2} {:>9.2}",
         f.delivered,
-        f.delivered as f64 / f.elapsed.as_secs_f64().max(1e-9),
+        per_sec,
         ms(percentile(&lat, 0.5)),
         ms(percentile(&lat, 0.99)),
     );
@@ -175,7 +216,13 @@ fn fanout_line(system: &str, f: &Fanout, expected: usize) {
 async fn main() -> Result<()> {
     let mut a = Args::parse();
     if a.quick {
-        (a.rounds, a.round_secs, a.watchers, a.events) = (1, 1.0, 100, 20);
+        (
+            a.rounds,
+            a.round_secs,
+            a.watchers,
+            a.events,
+            a.fanout_rounds,
+        ) = (1, 1.0, 100, 20, 1);
     }
     let bin = skiff_binary(a.systems.skiff.clone())?;
     if std::process::Command::new(&a.systems.etcd)
@@ -222,8 +269,8 @@ async fn main() -> Result<()> {
                 kv: KvClient::new(plain_channel(&etcd.api[i % 3]).await?),
             });
         }
-        let s = summarize(&measure(&s_clients, &a, op, "skiff").await);
-        let e = summarize(&measure(&e_clients, &a, op, "etcd").await);
+        let (s, e) = measure(&s_clients, &e_clients, &a, op).await;
+        let (s, e) = (summarize(&s), summarize(&e));
         for (name, x) in [("skiff", &s), ("etcd", &e)] {
             println!(
                 "  {:<7} {name:<6} {:>8.0} {:>9.2} {:>9.2} {:>8}",
@@ -248,25 +295,43 @@ async fn main() -> Result<()> {
     }
     let expected = a.watchers * a.events;
     println!(
-        "watch fan-out: {} watchers over {} connections, {} writes each must see",
-        a.watchers, a.watch_connections, a.events
+        "watch fan-out: {} watchers over {} connections, {} writes each must see, {} rounds each (alternating)",
+        a.watchers, a.watch_connections, a.events, a.fanout_rounds
     );
     println!(
         "  system delivered/expected  deliveries/s    p50 ms    p99 ms   (write start -> watcher receipt)"
     );
-    let s = api::skiff_fanout(&skiff.api, a.watchers, a.watch_connections, a.events).await?;
-    fanout_line("skiff", &s, expected);
-    let e = api::etcd_fanout(&etcd.api, a.watchers, a.watch_connections, a.events).await?;
-    fanout_line("etcd", &e, expected);
-    let rate = |f: &Fanout| f.delivered as f64 / f.elapsed.as_secs_f64().max(1e-9);
+    let (mut s, mut e) = (Vec::new(), Vec::new());
+    let (conns, events) = (a.watch_connections, a.events);
+    for r in 0..a.fanout_rounds {
+        let skiff_first = r % 2 == 0;
+        for system in [skiff_first, !skiff_first] {
+            let f = match system {
+                true => api::skiff_fanout(&skiff.api, a.watchers, conns, events, r).await?,
+                false => api::etcd_fanout(&etcd.api, a.watchers, conns, events, r).await?,
+            };
+            let name = if system { "skiff" } else { "etcd" };
+            eprintln!(
+                "  {name:<5} fan-out round {r}: {:.0} deliveries/s",
+                rate(&f)
+            );
+            match system {
+                true => s.push(f),
+                false => e.push(f),
+            }
+        }
+    }
+    let ((s, s_rate), (e, e_rate)) = (pooled(&s), pooled(&e));
+    fanout_line("skiff", &s, s_rate, expected * a.fanout_rounds);
+    fanout_line("etcd", &e, e_rate, expected * a.fanout_rounds);
     let p99 = |f: &Fanout| {
         let mut l = f.latencies.clone();
         l.sort_unstable();
         percentile(&l, 0.99).as_secs_f64()
     };
     println!(
-        "  skiff/etcd: deliveries/s {:.2}, p99 {:.2}",
-        rate(&s) / rate(&e).max(1e-9),
+        "  skiff/etcd: deliveries/s {:.2} (medians of rounds), p99 {:.2}",
+        s_rate / e_rate.max(1e-9),
         p99(&s) / p99(&e).max(1e-9)
     );
     Ok(())

@@ -21,8 +21,10 @@ pub struct Received {
 /// Delivers one frame to member 1 of a three-member cluster on a fresh store, as a peer's
 /// gRPC stream does: a `RaftBatch` whose messages are raft-rs messages, each stepped and
 /// followed by `ready` (persist, send, apply), as the transport's server and the store's
-/// loop do. The first byte is how many ticks pass first (so the member may be a follower,
-/// a candidate or a leader); the rest is the frame. It may not panic, whatever it is given.
+/// loop do. The first byte's low five bits are how many ticks pass first (so the member
+/// may be a follower, a candidate or a leader), its top bit makes the member one that is
+/// joining (an empty log, no configuration yet); the rest is the frame. It may not panic,
+/// whatever it is given.
 pub fn raft_frame(data: &[u8]) -> Received {
     let mut out = Received::default();
     let Some((&ticks, frame)) = data.split_first() else {
@@ -38,8 +40,11 @@ pub fn raft_frame(data: &[u8]) -> Received {
         false => tempfile::tempdir(),
     }
     .expect("a temporary folder");
-    let founders = cluster::parse_initial_cluster("1=127.0.0.1:1,2=127.0.0.1:2,3=127.0.0.1:3")
-        .expect("a fixed address book");
+    let founders = match ticks & 0x80 {
+        0 => cluster::parse_initial_cluster("1=127.0.0.1:1,2=127.0.0.1:2,3=127.0.0.1:3")
+            .expect("a fixed address book"),
+        _ => cluster::AddressBook::new(),
+    };
     let path = dir.path().join("store.redb");
     let mut m = Member::open(1, &path, &founders, &Tuning::default()).expect("a new member");
     for _ in 0..ticks % 32 {

@@ -519,4 +519,8 @@ impl super::inbound::LogView for Member {
     fn leads(&self) -> bool {
         self.role() == StateRole::Leader
     }
+
+    fn term(&self) -> u64 {
+        Member::term(self)
+    }
 }

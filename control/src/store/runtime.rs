@@ -423,9 +423,14 @@ fn handle(
     match input {
         Input::Raft(msg) => {
             // Messages from stale or removed peers are refused; raft retries what matters.
-            // One that contradicts this member's log is worth a line.
+            // One that contradicts this member's log is worth a line (the 1st, 2nd, 4th,
+            // 8th... so a peer that keeps sending them cannot flood the log).
             if let Err(crate::Error::Refused(why)) = m.step(msg) {
-                tracing::warn!(%why, "refused a raft message");
+                static REFUSED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                let n = REFUSED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                if n.is_power_of_two() {
+                    tracing::warn!(%why, refused = n, "refused a raft message");
+                }
             }
         }
         Input::Propose(cmd, key, reply) => {
