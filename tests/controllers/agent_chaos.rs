@@ -38,6 +38,20 @@ fn live(p: &Value) -> bool {
         && p["status"]["phase"] != "Failed"
 }
 
+/// The names of the Job's pods that `which` picks.
+fn job_pods(server: &str, which: impl Fn(&Value) -> bool) -> Vec<String> {
+    pods(server, "work")
+        .iter()
+        .filter(|p| which(p))
+        .map(|p| {
+            p["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect()
+}
+
 #[test]
 fn agents_killed_during_a_rollout_and_a_job_overshoot_nothing_and_run_nothing_twice() {
     let seed = std::env::var("SKIFF_AGENT_CHAOS_SEED")
@@ -75,19 +89,21 @@ fn agents_killed_during_a_rollout_and_a_job_overshoot_nothing_and_run_nothing_tw
     };
 
     let names: Vec<String> = f.agents.keys().cloned().collect();
+    // Rounds that killed an agent while a Job pod of its ran: there must be some.
+    let mut hits = 0;
     for round in 1..=6u32 {
-        let victim = names[rng.usize(..names.len())].clone();
-        let running: Vec<String> = pods(&f.server, "work")
+        // A node running a Job pod when there is one, else any.
+        let busy: Vec<String> = pods(&f.server, "work")
             .iter()
-            .filter(|p| p["spec"]["nodeName"] == victim.as_str() && live(p))
-            .map(|p| {
-                p["metadata"]["name"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned()
-            })
+            .filter(|p| live(p))
+            .filter_map(|p| p["spec"]["nodeName"].as_str().map(str::to_owned))
             .collect();
-        eprintln!("round {round}: killing {victim}, running Job pods {running:?}");
+        let victim = match busy.is_empty() {
+            true => names[rng.usize(..names.len())].clone(),
+            false => busy[rng.usize(..busy.len())].clone(),
+        };
+        hits += usize::from(!busy.is_empty());
+        eprintln!("round {round}: killing {victim}; nodes of live Job pods {busy:?}");
         f.agents.get_mut(&victim).unwrap().stop();
         if round % 3 == 1 {
             f.apply("web.yaml", &deployment(round + 1, &http));
@@ -96,6 +112,10 @@ fn agents_killed_during_a_rollout_and_a_job_overshoot_nothing_and_run_nothing_tw
         f.add(&victim);
         std::thread::sleep(Duration::from_millis(rng.u64(500..2000)));
     }
+    assert!(
+        hits > 0,
+        "seed {seed}: no agent was killed while a Job pod of its ran"
+    );
 
     let (ok, out) = f.skiff(&["rollout", "status", "deployment/web", "--timeout", "120"]);
     assert!(ok, "seed {seed}: {out}");
@@ -119,16 +139,7 @@ fn agents_killed_during_a_rollout_and_a_job_overshoot_nothing_and_run_nothing_tw
         job["status"]["succeeded"], COMPLETIONS,
         "seed {seed}: {job}"
     );
-    let succeeded: Vec<String> = pods(&f.server, "work")
-        .iter()
-        .filter(|p| p["status"]["phase"] == "Succeeded")
-        .map(|p| {
-            p["metadata"]["name"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned()
-        })
-        .collect();
+    let succeeded = job_pods(&f.server, |p| p["status"]["phase"] == "Succeeded");
     assert_eq!(succeeded.len(), COMPLETIONS, "seed {seed}: {succeeded:?}");
 
     // Each Job pod's container started once, by whichever agent: every agent's log line

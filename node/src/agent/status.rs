@@ -89,8 +89,8 @@ impl PodState {
 
     /// The container's new state; a state that ended becomes its `lastState` when the
     /// next one begins.
-    /// Takes the restart counts (and start time) the pod's status already has, written by
-    /// an earlier agent.
+    /// Takes the restart counts, runs started or ended (and start time) the pod's status
+    /// already has, written by an earlier agent.
     pub fn carry_over(&mut self, pod: &Pod) {
         let Some(status) = &pod.status else { return };
         for (mine, theirs) in [
@@ -101,6 +101,12 @@ impl PodState {
                 if let Some(t) = theirs.iter().find(|t| t.name == c.name) {
                     c.restart_count = t.restart_count;
                     c.last_state = t.last_state.clone();
+                    // A run it saw start or end stays on record until this agent decides
+                    // what becomes of it (adopts it, or not: see `worker::lost`), so a
+                    // report meanwhile does not erase it for the agent after this one.
+                    if t.state.running.is_some() || t.state.terminated.is_some() {
+                        c.state = t.state.clone();
+                    }
                 }
             }
         }

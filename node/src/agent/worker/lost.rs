@@ -7,30 +7,41 @@
 //! the run ends `ContainerStatusUnknown` with exit code 137, the pod fails, and its owner
 //! replaces it. A run the earlier agent saw end keeps the end it recorded.
 
-use skiff_proto::model::pod::{Pod, RestartPolicy};
+use skiff_proto::model::pod::{ContainerState, Pod, RestartPolicy, StateTerminated};
+use skiff_proto::model::values::Time;
 
 use super::Slot;
 use crate::runtime::{Outcome, Reason, Running};
 
-/// What the run of container `name` that an earlier agent started counts as, when the
-/// restart policy does not start it again after that; `None` to start it (again).
-pub(super) fn run(pod: &Pod, slot: Slot, name: &str) -> Option<Outcome> {
+/// What the run of container `name` that an earlier agent started counts as, and the
+/// state it ended in, when the restart policy does not start it again after that; `None`
+/// to start it (again).
+pub(super) fn run(pod: &Pod, slot: Slot, name: &str) -> Option<(Outcome, ContainerState)> {
     let status = pod.status.as_ref()?;
     let (earlier, init) = match slot {
         Slot::Init(_) => (&status.init_container_statuses, true),
         Slot::Main(_) => (&status.container_statuses, false),
     };
     let state = &earlier.iter().find(|c| c.name == name)?.state;
-    let outcome = match (&state.terminated, &state.running) {
-        (Some(t), _) => Outcome {
-            message: t.message.clone(),
-            ..Outcome::exited(t.exit_code)
-        },
-        (None, Some(_)) => Outcome::ended(
-            Reason::Lost,
-            137,
-            "The container could not be located: the node agent that ran it stopped while it ran",
-        ),
+    let (outcome, ended) = match (&state.terminated, &state.running) {
+        // Ended while that agent watched: as it recorded.
+        (Some(t), _) => (Outcome::exited(t.exit_code), state.clone()),
+        (None, Some(r)) => {
+            let why = "The container could not be located: the node agent that ran it stopped while it ran";
+            let o = Outcome::ended(Reason::Lost, 137, why);
+            let ended = ContainerState {
+                terminated: Some(StateTerminated {
+                    exit_code: o.exit_code,
+                    signal: None,
+                    reason: Some(o.reason.as_str().into()),
+                    message: o.message.clone(),
+                    started_at: r.started_at,
+                    finished_at: Some(Time::now()),
+                }),
+                ..Default::default()
+            };
+            (o, ended)
+        }
         (None, None) => return None,
     };
     let ok = outcome.exit_code == 0;
@@ -40,7 +51,7 @@ pub(super) fn run(pod: &Pod, slot: Slot, name: &str) -> Option<Outcome> {
         RestartPolicy::OnFailure => !ok,
         RestartPolicy::Never => false,
     };
-    (!again).then_some(outcome)
+    (!again).then_some((outcome, ended))
 }
 
 /// A run that ended before this agent: its outcome at once.

@@ -268,8 +268,9 @@ struct Launched {
     /// For a new run, the `Pulled` event's message: the start's events are recorded once
     /// its status is written, so their writes do not hold that one up.
     pulled: Option<String>,
-    /// An earlier agent's run that is not started again (see `lost`).
-    lost: bool,
+    /// An earlier agent's run that is not started again (see `lost`): the state it
+    /// ended in.
+    lost: Option<ContainerState>,
 }
 
 impl Launched {
@@ -298,16 +299,16 @@ async fn launch(
             run,
             started: Time::now(),
             pulled: None,
-            lost: false,
+            lost: None,
         });
     }
-    if adopt && let Some(outcome) = lost::run(&cx.pod, slot, &c.name) {
+    if adopt && let Some((outcome, ended)) = lost::run(&cx.pod, slot, &c.name) {
         tracing::warn!(pod = %cx.pod.metadata.name, container = %c.name, reason = outcome.reason.as_str(), "not starting again a run an earlier agent started");
         return Ok(Launched {
             run: Box::new(lost::Ended(outcome)),
             started: Time::now(),
             pulled: None,
-            lost: true,
+            lost: Some(ended),
         });
     }
     let pull = Pull {
@@ -367,7 +368,7 @@ async fn launch(
         run,
         started,
         pulled: Some(pulled),
-        lost: false,
+        lost: None,
     })
 }
 
@@ -420,7 +421,7 @@ async fn run_container(
             state.lock().await.pod_ip = Some(addr.ip().to_string());
         }
         // A lost run ends at once, without having run here.
-        if !launched.lost {
+        if launched.lost.is_none() {
             let running = ContainerState {
                 running: Some(StateRunning {
                     started_at: Some(started),
@@ -434,6 +435,7 @@ async fn run_container(
             }
             launched.record_events(cx, c);
         }
+        let ended = launched.lost;
         let mut run = launched.run;
         let began = Instant::now();
         let target = probe::Target {
@@ -486,7 +488,9 @@ async fn run_container(
                 ),
             );
         }
-        set(cx, slot, terminated(&outcome, started)).await;
+        // A lost run keeps the end its agent recorded (or the one `lost` gives it).
+        let end = ended.unwrap_or_else(|| terminated(&outcome, started));
+        set(cx, slot, end).await;
         let ok = outcome.exit_code == 0;
         if stopped {
             return Ended::Stopped;
