@@ -3,6 +3,7 @@
 //! records when each pod was first seen and when it was first seen bound.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -161,17 +162,35 @@ impl Seen {
     }
 }
 
-/// The simulated agents: each bound pod is marked Running, `clients` at a time.
+/// What the simulated agents' status writes came to.
+#[derive(Default)]
+pub struct Acks {
+    pub ok: AtomicU64,
+    pub failed: AtomicU64,
+    pub first_error: Mutex<Option<String>>,
+}
+
+impl Acks {
+    /// Writes answered, either way.
+    pub fn landed(&self) -> u64 {
+        self.ok.load(Ordering::Relaxed) + self.failed.load(Ordering::Relaxed)
+    }
+}
+
+/// The simulated agents: each bound pod is marked Running, `clients` at a time; every
+/// write's outcome is counted.
 pub fn acknowledge(
     channels: Vec<Channel>,
     mut bound: mpsc::UnboundedReceiver<String>,
     clients: usize,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+) -> (tokio::task::JoinHandle<()>, Arc<Acks>) {
+    let acks = Arc::new(Acks::default());
+    let counted = acks.clone();
+    let task = tokio::spawn(async move {
         let (tx, rx) = async_channel(clients * 4);
         for i in 0..clients.max(1) {
             let mut c = ObjectServiceClient::new(channels[i % channels.len()].clone());
-            let rx = rx.clone();
+            let (rx, acks) = (rx.clone(), counted.clone());
             tokio::spawn(async move {
                 loop {
                     let next = rx.lock().await.recv().await;
@@ -181,7 +200,7 @@ pub fn acknowledge(
                         "conditions": [{"type": "Ready", "status": "True"}],
                         "containerStatuses": [{"name": "main", "ready": true, "state": {"running": {}}}],
                     });
-                    let _ = c
+                    let written = c
                         .update_status(UpdateStatusRequest {
                             key: Some(ObjectKey {
                                 kind: "Pod".into(),
@@ -192,6 +211,15 @@ pub fn acknowledge(
                             status_json: status.to_string().into_bytes(),
                         })
                         .await;
+                    match written {
+                        Ok(_) => acks.ok.fetch_add(1, Ordering::Relaxed),
+                        Err(e) => {
+                            let mut first =
+                                acks.first_error.lock().unwrap_or_else(|p| p.into_inner());
+                            first.get_or_insert_with(|| e.to_string());
+                            acks.failed.fetch_add(1, Ordering::Relaxed)
+                        }
+                    };
                 }
             });
         }
@@ -200,7 +228,8 @@ pub fn acknowledge(
                 return;
             }
         }
-    })
+    });
+    (task, acks)
 }
 
 type Shared = Arc<tokio::sync::Mutex<mpsc::Receiver<String>>>;

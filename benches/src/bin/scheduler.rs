@@ -3,8 +3,10 @@
 //!     register, heartbeat every 10 s and mark their pods Running), and a ReplicaSet of
 //!     M replicas applied at once: pods bound per second (first pod created → last pod
 //!     bound) and each pod's created → bound latency, p50/p99, over several rounds.
-//!     Anchor: kube-scheduler's own CI thresholds, 680–1,100 pods/s at 5,000 nodes
-//!     (`test/integration/scheduler_perf`); goal ≥ 5,000 pods/s.
+//!     The simulated nodes' status writes are counted, and a round ends when they have
+//!     landed. No same-run anchor: kube-scheduler's CI thresholds (680–1,100 pods/s at
+//!     5,000 nodes, `test/integration/scheduler_perf`) are pass/fail floors measured on
+//!     other machines, shown for scale only; goal ≥ 5,000 pods/s.
 //! (b) apply → Running of a 1-replica Wasm Deployment on a real agent (3 members):
 //!     Deployment → ReplicaSet → Pod → binding → agent start → status, p50/p99; goal
 //!     p99 < 50 ms.
@@ -144,7 +146,7 @@ async fn throughput(a: &Args, bin: &std::path::Path) -> Result<Vec<Round>> {
     let _beat = sched::heartbeat(channels[0].clone(), names, Duration::from_secs(10));
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let seen = Seen::watch(channels[1].clone(), tx).await?;
-    let _ack = (!a.no_ack).then(|| sched::acknowledge(channels.clone(), rx, 16));
+    let ack = (!a.no_ack).then(|| sched::acknowledge(channels.clone(), rx, 16));
     let mut api = ObjectServiceClient::new(channels[2].clone());
     let mut rounds = Vec::new();
     for round in 0..a.rounds {
@@ -203,6 +205,29 @@ async fn throughput(a: &Args, bin: &std::path::Path) -> Result<Vec<Round>> {
             ms(r.p99)
         );
         rounds.push(r);
+        // The round ends when every simulated node's status write for it has landed.
+        if let Some((_, acks)) = &ack {
+            let want = (round as u64 + 1) * a.pods as u64;
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while acks.landed() < want && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let (ok, failed) = (
+                acks.ok.load(std::sync::atomic::Ordering::Relaxed),
+                acks.failed.load(std::sync::atomic::Ordering::Relaxed),
+            );
+            println!(
+                "(a) round {}: nodes' status writes so far: {ok} succeeded, {failed} failed, {} not answered within 120 s{}",
+                round + 1,
+                want.saturating_sub(ok + failed),
+                acks.first_error
+                    .lock()
+                    .ok()
+                    .and_then(|e| e.clone())
+                    .map(|e| format!(" (first error: {e})"))
+                    .unwrap_or_default()
+            );
+        }
         delete(&mut api, "ReplicaSet", &name).await?;
         tokio::time::sleep(Duration::from_secs(3)).await;
     }
@@ -272,7 +297,7 @@ async fn main() -> Result<()> {
             ms(worst_p99)
         );
         println!(
-            "(a) against kube-scheduler's CI thresholds (680–1,100 pods/s at 5,000 nodes): {:.1}× to {:.1}×",
+            "(a) for scale only (not a same-run anchor): kube-scheduler's CI pass/fail floors, 680–1,100 pods/s at 5,000 nodes measured elsewhere, are {:.1}× to {:.1}× below this",
             median / 1100.0,
             median / 680.0
         );
