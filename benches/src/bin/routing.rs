@@ -5,7 +5,8 @@
 //!     connection each): requests/s, p50 and p99 per round, medians and the ratios;
 //! (b) scale from zero: the first request to a Deployment at zero replicas whose
 //!     artifact is on the node, against a warm request on the same connection: the added
-//!     latency, p50 and p99 over many wake-ups;
+//!     latency (signed), p50 and p99 over many wake-ups; then cold, where nothing was
+//!     prepared (a component the node has never seen, fetched and compiled on the way);
 //! (c) with `--baseline PATH`: this build's router against another build's (e.g. the
 //!     commit before a change), both serving (a)'s component the same way, rounds
 //!     alternated: the change's cost in requests/s and latency.
@@ -19,7 +20,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use clap::Parser;
 use skiff_benches::pods::NodeCluster;
-use skiff_benches::report::{ms, percentile};
+use skiff_benches::report::ms;
 use skiff_benches::routing::{
     Get, alternate, app, node_ingress, ready, ready_endpoints, skiff_cli, until, wasmtime_cli,
     wasmtime_serve,
@@ -42,9 +43,12 @@ struct Args {
     /// (a) concurrent clients, each with its own connection.
     #[arg(long, default_value_t = 32)]
     connections: usize,
-    /// (b) wake-ups measured.
+    /// (b) wake-ups measured with the artifact on the node.
     #[arg(long, default_value_t = 30)]
     wakeups: usize,
+    /// (b) cold wake-ups: each a new component, fetched and compiled on the first request.
+    #[arg(long, default_value_t = 10)]
+    cold: usize,
     /// The `wasmtime` CLI (default: installed into target/bench-tools).
     #[arg(long)]
     wasmtime: Option<PathBuf>,
@@ -66,7 +70,7 @@ struct Args {
 async fn main() -> Result<()> {
     let mut a = Args::parse();
     if a.quick {
-        (a.rounds, a.seconds, a.wakeups) = (2, 2, 5);
+        (a.rounds, a.seconds, a.wakeups, a.cold) = (2, 2, 5, 2);
     }
     let skiff = skiff_binary(a.systems.skiff.clone())?;
     let ws = workspace();
@@ -127,6 +131,7 @@ async fn main() -> Result<()> {
     if a.part == "all" || a.part == "b" {
         println!("(b) scale from zero: first request to a Deployment at zero vs a warm request");
         let warm = Get::new(&ingress, "hello.bench", "/")?;
+        // Warm: `lazy` serves hello's component, which the node has fetched and compiled.
         let lazy = warm.with_host("lazy.bench")?;
         let mut added = Vec::new();
         for i in 0..a.wakeups {
@@ -134,23 +139,15 @@ async fn main() -> Result<()> {
                 ready_endpoints(&skiff, &api, "lazy") == 0
             })
             .await?;
-            // The router sees the change within a few ms; leave it a margin.
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            let mut w = Vec::new();
-            for _ in 0..5 {
-                w.push(warm.once().await.map_err(anyhow::Error::msg)?);
-            }
-            w.sort();
-            let first = lazy.once().await.map_err(anyhow::Error::msg)?;
-            let extra = first.saturating_sub(w[2]);
+            let (first, median) = wake(&warm, &lazy).await?;
             if i < 3 || a.quick {
                 println!(
                     "  wake {i}: first {:.3} ms, warm {:.3} ms",
                     ms(first),
-                    ms(w[2])
+                    ms(median)
                 );
             }
-            added.push(extra);
+            added.push(signed_ms(first, median));
             until("lazy is running", 60, || {
                 ready_endpoints(&skiff, &api, "lazy") == 1
             })
@@ -161,13 +158,38 @@ async fn main() -> Result<()> {
                 &["scale", "deployment/lazy", "--replicas", "0"],
             )?;
         }
-        added.sort();
-        println!(
-            "  added latency of the first request over {} wake-ups: p50 {:.3} ms, p99 {:.3} ms (goal < 1 ms)",
-            added.len(),
-            ms(percentile(&added, 0.5)),
-            ms(percentile(&added, 0.99))
-        );
+        report_added("artifact on the node", &added, "goal < 1 ms");
+        // Cold: nothing prepared. Each wake-up is a new Deployment at zero whose component
+        // the node has never seen (hello's, with a custom section of its own, so a new
+        // digest): its first request waits for the fetch and the compile as well.
+        let bytes = std::fs::read(&component)?;
+        let mut cold = Vec::new();
+        for i in 0..a.cold {
+            let name = format!("cold-{i}");
+            let path = dir.path().join(format!("{name}.wasm"));
+            std::fs::write(&path, with_custom_section(&bytes, &name))?;
+            let manifest = dir.path().join(format!("{name}.yaml"));
+            let host = format!("{name}.bench");
+            std::fs::write(
+                &manifest,
+                app(&name, &path.display().to_string(), 0, &host, true),
+            )?;
+            skiff_cli(
+                &skiff,
+                &api,
+                &["apply", "-f", &manifest.display().to_string()],
+            )?;
+            let (first, median) = wake(&warm, &warm.with_host(&host)?).await?;
+            if i < 3 || a.quick {
+                println!(
+                    "  cold {i}: first {:.3} ms, warm {:.3} ms",
+                    ms(first),
+                    ms(median)
+                );
+            }
+            cold.push(signed_ms(first, median));
+        }
+        report_added("nothing prepared (fetch and compile)", &cold, "no goal");
     }
     if let Some(baseline) = a
         .baseline
@@ -203,6 +225,70 @@ async fn main() -> Result<()> {
     }
     c.agent.check_running()?;
     Ok(())
+}
+
+/// Waits for the router to take the latest change, then times five warm requests and
+/// the first request to `target`: that request's time and the warm median.
+async fn wake(warm: &Get, target: &Get) -> Result<(Duration, Duration)> {
+    // The router sees a change within a few ms; leave it a margin.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut w = Vec::new();
+    for _ in 0..5 {
+        w.push(warm.once().await.map_err(anyhow::Error::msg)?);
+    }
+    w.sort();
+    let first = target.once().await.map_err(anyhow::Error::msg)?;
+    Ok((first, w[2]))
+}
+
+/// `a - b` in milliseconds, negative when the first request was the quicker.
+fn signed_ms(a: Duration, b: Duration) -> f64 {
+    ms(a) - ms(b)
+}
+
+/// The added latency's median and p99 (signed: a first request quicker than the warm
+/// median counts below zero, not as zero).
+fn report_added(case: &str, added: &[f64], goal: &str) {
+    let mut sorted = added.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+        sorted.get(i).copied().unwrap_or(f64::NAN)
+    };
+    println!(
+        "  {case}: added latency of the first request over {} wake-ups: p50 {:+.3} ms, p99 {:+.3} ms, min {:+.3} ms ({goal})",
+        sorted.len(),
+        at(0.5),
+        at(0.99),
+        at(0.0)
+    );
+}
+
+/// `component` with a custom section named `skiff-bench` holding `tag` appended: the
+/// same program under a new digest.
+fn with_custom_section(component: &[u8], tag: &str) -> Vec<u8> {
+    let name = b"skiff-bench";
+    let mut body = leb128(name.len() as u64);
+    body.extend_from_slice(name);
+    body.extend_from_slice(tag.as_bytes());
+    let mut out = component.to_vec();
+    out.push(0); // the custom section's id
+    out.extend(leb128(body.len() as u64));
+    out.extend(body);
+    out
+}
+
+fn leb128(mut n: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return out;
+        }
+        out.push(byte | 0x80);
+    }
 }
 
 /// A one-node cluster of `skiff` serving `component` as `hello.bench` (and, with `lazy`,
