@@ -19,6 +19,7 @@ mod support;
 
 mod backup;
 mod failover;
+mod partition;
 
 use support::{Members, client, config_map};
 

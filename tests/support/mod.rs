@@ -59,7 +59,24 @@ impl Members {
     /// Founds a cluster of `n`, member `id` started with `extra(id)` flags too.
     pub fn start_each(n: usize, extra: impl Fn(u64) -> Vec<String>) -> Self {
         let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
-        let cluster = ports
+        Self::found(ports.clone(), &ports, extra)
+    }
+
+    /// Founds a cluster whose members reach each other at `fronts` (a proxy in front of
+    /// each, say) rather than where they listen.
+    pub fn start_behind(fronts: &[u16]) -> Self {
+        let ports: Vec<u16> = fronts.iter().map(|_| free_port()).collect();
+        Self::found(ports, fronts, |id| {
+            vec![
+                "--advertise".into(),
+                format!("127.0.0.1:{}", fronts[id as usize - 1]),
+            ]
+        })
+    }
+
+    fn found(ports: Vec<u16>, reached: &[u16], extra: impl Fn(u64) -> Vec<String>) -> Self {
+        let n = ports.len();
+        let cluster = reached
             .iter()
             .enumerate()
             .map(|(i, p)| format!("{}=127.0.0.1:{p}", i + 1))
