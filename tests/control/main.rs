@@ -1,6 +1,8 @@
 //! Three real `skiff control` processes on loopback: they elect a leader, survive a SIGKILL
-//! of it, and the killed member restarts from its data directory and catches up. Every
-//! process is killed when the test ends, pass or fail.
+//! of it, and the killed member restarts from its data directory and catches up; writes
+//! ride through failovers (`failover`) and a one-way partition made by TCP proxies
+//! (`partition`); backups (`backup`). Every process is killed when the test ends, pass or
+//! fail.
 
 use std::path::Path;
 
