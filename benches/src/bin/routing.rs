@@ -139,15 +139,7 @@ async fn main() -> Result<()> {
                 ready_endpoints(&skiff, &api, "lazy") == 0
             })
             .await?;
-            let (first, median) = wake(&warm, &lazy).await?;
-            if i < 3 || a.quick {
-                println!(
-                    "  wake {i}: first {:.3} ms, warm {:.3} ms",
-                    ms(first),
-                    ms(median)
-                );
-            }
-            added.push(signed_ms(first, median));
+            added.push(wake(&warm, &lazy, &format!("wake {i}"), i < 3 || a.quick).await?);
             until("lazy is running", 60, || {
                 ready_endpoints(&skiff, &api, "lazy") == 1
             })
@@ -179,15 +171,8 @@ async fn main() -> Result<()> {
                 &api,
                 &["apply", "-f", &manifest.display().to_string()],
             )?;
-            let (first, median) = wake(&warm, &warm.with_host(&host)?).await?;
-            if i < 3 || a.quick {
-                println!(
-                    "  cold {i}: first {:.3} ms, warm {:.3} ms",
-                    ms(first),
-                    ms(median)
-                );
-            }
-            cold.push(signed_ms(first, median));
+            let target = warm.with_host(&host)?;
+            cold.push(wake(&warm, &target, &format!("cold {i}"), i < 3 || a.quick).await?);
         }
         report_added("nothing prepared (fetch and compile)", &cold, "no goal");
     }
@@ -228,8 +213,9 @@ async fn main() -> Result<()> {
 }
 
 /// Waits for the router to take the latest change, then times five warm requests and
-/// the first request to `target`: that request's time and the warm median.
-async fn wake(warm: &Get, target: &Get) -> Result<(Duration, Duration)> {
+/// the first request to `target`: how much longer that request took than the warm
+/// median, in ms (signed), printed as `label` says when `show`.
+async fn wake(warm: &Get, target: &Get, label: &str, show: bool) -> Result<f64> {
     // The router sees a change within a few ms; leave it a margin.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut w = Vec::new();
@@ -238,12 +224,15 @@ async fn wake(warm: &Get, target: &Get) -> Result<(Duration, Duration)> {
     }
     w.sort();
     let first = target.once().await.map_err(anyhow::Error::msg)?;
-    Ok((first, w[2]))
-}
-
-/// `a - b` in milliseconds, negative when the first request was the quicker.
-fn signed_ms(a: Duration, b: Duration) -> f64 {
-    ms(a) - ms(b)
+    if show {
+        println!(
+            "  {label}: first {:.3} ms, warm {:.3} ms",
+            ms(first),
+            ms(w[2])
+        );
+    }
+    // Negative when the first request was the quicker.
+    Ok(ms(first) - ms(w[2]))
 }
 
 /// The added latency's median and p99 (signed: a first request quicker than the warm
