@@ -159,13 +159,14 @@ pub struct Fanout {
 type Sent = Arc<Mutex<std::collections::HashMap<String, Instant>>>;
 
 /// `conns` connections (at least one), spread round-robin over `addrs`.
-/// (Skiff's over TLS with the bench's admin certificate; etcd's plaintext, with `plain`.)
-async fn connections(addrs: &[String], conns: usize, plain: bool) -> Result<Vec<Channel>> {
+/// (Skiff's over TLS with the bench's admin certificate; with `etcd`, etcd's, see
+/// [`crate::etcd::channel`].)
+async fn connections(addrs: &[String], conns: usize, etcd: bool) -> Result<Vec<Channel>> {
     let mut out = Vec::new();
     for i in 0..conns.max(1) {
         let addr = &addrs[i % addrs.len()];
-        out.push(if plain {
-            crate::plain_channel(addr).await?
+        out.push(if etcd {
+            crate::etcd::channel(addr).await?
         } else {
             crate::channel(addr).await?
         });

@@ -117,6 +117,22 @@ pub struct Cluster {
 }
 
 /// `n` distinct free ports on 127.0.0.1 (held together while choosing, then released).
+/// etcd's flags for mutual TLS on client and peer links with the credentials in `pki`.
+fn etcd_tls_flags(pki: &Path) -> Vec<String> {
+    use skiff_pki::credentials::{CA_FILE, CERT_FILE, KEY_FILE};
+    let file = |f: &str| pki.join(f).display().to_string();
+    let mut flags = Vec::new();
+    for side in ["", "peer-"] {
+        flags.extend([
+            format!("--{side}cert-file={}", file(CERT_FILE)),
+            format!("--{side}key-file={}", file(KEY_FILE)),
+            format!("--{side}trusted-ca-file={}", file(CA_FILE)),
+            format!("--{side}client-cert-auth"),
+        ]);
+    }
+    flags
+}
+
 pub fn free_ports(n: usize) -> Result<Vec<u16>> {
     let listeners = (0..n)
         .map(|_| TcpListener::bind("127.0.0.1:0"))
@@ -192,7 +208,8 @@ impl Cluster {
     }
 
     /// Starts `etcd --name nN ...` for N = 1, 2, 3 with etcd's defaults otherwise (fsync on,
-    /// 100 ms heartbeat, 1 s election timeout, snapshot every 100,000 entries).
+    /// 100 ms heartbeat, 1 s election timeout, snapshot every 100,000 entries), with mutual
+    /// TLS on client and peer links unless [`crate::etcd::plaintext`].
     pub fn etcd(bin: &Path, parent: &Path) -> Result<Cluster> {
         Self::etcd_timed(bin, parent, None)
     }
@@ -204,17 +221,25 @@ impl Cluster {
         let ports = free_ports(6)?;
         let (client, peer) = ports.split_at(3);
         let api: Vec<String> = client.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let (scheme, tls) = if crate::etcd::plaintext() {
+            ("http", Vec::new())
+        } else {
+            (
+                "https",
+                etcd_tls_flags(&crate::pki::etcd(&dir.path().join("pki"))?),
+            )
+        };
         let initial = peer
             .iter()
             .enumerate()
-            .map(|(i, p)| format!("n{}=http://127.0.0.1:{p}", i + 1))
+            .map(|(i, p)| format!("n{}={scheme}://127.0.0.1:{p}", i + 1))
             .collect::<Vec<_>>()
             .join(",");
         let mut members = Vec::new();
         for i in 0..3 {
             let name = format!("n{}", i + 1);
-            let client_url = format!("http://{}", api[i]);
-            let peer_url = format!("http://127.0.0.1:{}", peer[i]);
+            let client_url = format!("{scheme}://{}", api[i]);
+            let peer_url = format!("{scheme}://127.0.0.1:{}", peer[i]);
             let mut args = vec![
                 "--name".to_string(),
                 name.clone(),
@@ -235,6 +260,7 @@ impl Cluster {
                 "--initial-cluster-token".into(),
                 "skiff-bench".into(),
             ];
+            args.extend(tls.iter().cloned());
             if let Some(ms) = election_ms {
                 args.extend([
                     "--election-timeout".into(),

@@ -2,6 +2,7 @@
 //! `Maintenance.Status` for the leader. The messages are generated from
 //! `proto/etcd_kv.proto`, a wire-compatible slice of etcd's `rpc.proto`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -22,6 +23,31 @@ use pb::{PutRequest, StatusRequest, StatusResponse};
 
 /// etcd, driven through its v3 API.
 pub struct Etcd;
+
+static PLAINTEXT: AtomicBool = AtomicBool::new(false);
+
+/// From now on etcd clusters start, and are dialled, without TLS (`true`) or with mutual
+/// TLS on client and peer links (`false`, the default).
+pub fn set_plaintext(plaintext: bool) {
+    PLAINTEXT.store(plaintext, Ordering::Relaxed);
+}
+
+/// Whether etcd runs without TLS (see [`set_plaintext`]).
+pub fn plaintext() -> bool {
+    PLAINTEXT.load(Ordering::Relaxed)
+}
+
+/// A gRPC channel to the etcd member at `addr`: plaintext, or TLS as the bench's admin
+/// (etcd's serving certificate names the control plane, see [`crate::pki::etcd`]).
+pub async fn channel(addr: &str) -> Result<Channel> {
+    if plaintext() {
+        return crate::plain_channel(addr).await;
+    }
+    crate::pki::admin_dialer()?
+        .member(addr)
+        .await
+        .with_context(|| format!("connecting to etcd at {addr} over TLS"))
+}
 
 #[derive(Clone)]
 pub struct EtcdWriter {
@@ -45,7 +71,7 @@ impl Writer for EtcdWriter {
 /// `Maintenance.Status` from the member at `addr`, within a second.
 pub async fn status(addr: &str) -> Result<StatusResponse> {
     let ask = async {
-        let mut c = MaintenanceClient::new(crate::plain_channel(addr).await?);
+        let mut c = MaintenanceClient::new(channel(addr).await?);
         let r = c
             .status(StatusRequest {})
             .await
@@ -67,7 +93,7 @@ impl System for Etcd {
 
     async fn connect(addr: &str) -> Result<EtcdWriter> {
         Ok(EtcdWriter {
-            kv: KvClient::new(crate::plain_channel(addr).await?),
+            kv: KvClient::new(channel(addr).await?),
         })
     }
 

@@ -45,6 +45,15 @@ fn issue_with(ca: &Ca, role: Role, out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Serving and peer credentials for etcd members, written to `out` (`ca.crt`, `tls.crt`,
+/// `tls.key`): a member's certificate (client and server use, the control plane's DNS
+/// name and 127.0.0.1), so the bench's clients check etcd as they check Skiff.
+pub fn etcd(out: &Path) -> Result<PathBuf> {
+    let ca = Ca::load(dir()?)?;
+    issue_with(&ca, Role::Member { id: 0 }, out)?;
+    Ok(out.to_owned())
+}
+
 /// The admin's credentials folder.
 pub fn admin() -> Result<PathBuf> {
     Ok(dir()?.join("admin"))

@@ -24,6 +24,28 @@ pub struct Systems {
     /// real disk: on tmpfs fsync is free.
     #[arg(long, default_value_os_t = std::env::temp_dir())]
     pub dir: PathBuf,
+    /// Run etcd without TLS, as the benches did before 2026-12-07. By default etcd runs
+    /// with mutual TLS on its client and peer links (certificates from the bench CA), as
+    /// Skiff always does, so both sides pay for encryption.
+    #[arg(long)]
+    pub etcd_plaintext: bool,
+}
+
+impl Systems {
+    /// Applies the flags that hold for the whole run (how etcd is started and dialled);
+    /// call once, before starting anything.
+    pub fn apply(&self) {
+        crate::etcd::set_plaintext(self.etcd_plaintext);
+    }
+
+    /// How etcd's links are secured, for the run's header.
+    pub fn etcd_security(&self) -> &'static str {
+        if self.etcd_plaintext {
+            "etcd in plaintext (--etcd-plaintext), Skiff with mutual TLS"
+        } else {
+            "mutual TLS on client and peer links for etcd and Skiff alike"
+        }
+    }
 }
 use crate::{System, Writer};
 

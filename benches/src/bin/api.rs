@@ -17,7 +17,7 @@ use skiff_benches::load::{self, Round};
 use skiff_benches::report::{median, ms, percentile};
 use skiff_benches::setup::{Systems, loadavg, skiff_binary, wait_ready};
 use skiff_benches::skiff::Skiff;
-use skiff_benches::{Writer, channel, plain_channel};
+use skiff_benches::{Writer, channel};
 use skiff_proto::grpc::api::ApplyRequest;
 use skiff_proto::grpc::api::object_service_client::ObjectServiceClient;
 
@@ -60,7 +60,7 @@ struct Args {
 /// Objects gets and lists read, written once before the measurements.
 async fn preload(skiff: &Cluster, etcd: &Cluster) -> Result<()> {
     let mut s = ObjectServiceClient::new(channel(&skiff.api[0]).await?);
-    let mut e = KvClient::new(plain_channel(&etcd.api[0]).await?);
+    let mut e = KvClient::new(skiff_benches::etcd::channel(&etcd.api[0]).await?);
     let sets = [
         ("get", "default", "/get/", api::GET_OBJECTS),
         ("list", "list", "/list/", api::LIST_OBJECTS),
@@ -225,6 +225,7 @@ async fn main() -> Result<()> {
         ) = (1, 1.0, 100, 20, 1);
     }
     let bin = skiff_binary(a.systems.skiff.clone())?;
+    a.systems.apply();
     if std::process::Command::new(&a.systems.etcd)
         .arg("--version")
         .output()
@@ -255,6 +256,7 @@ async fn main() -> Result<()> {
         },
         loadavg()
     );
+    println!("  links: {}", a.systems.etcd_security());
     println!("  op      system   ops/s     p50 ms    p99 ms   errors   | skiff/etcd ops/s  p99");
     for op in [Op::Apply, Op::Get, Op::List] {
         let mut s_clients = Vec::new();
@@ -266,7 +268,7 @@ async fn main() -> Result<()> {
             });
             e_clients.push(EtcdOp {
                 op,
-                kv: KvClient::new(plain_channel(&etcd.api[i % 3]).await?),
+                kv: KvClient::new(skiff_benches::etcd::channel(&etcd.api[i % 3]).await?),
             });
         }
         let (s, e) = measure(&s_clients, &e_clients, &a, op).await;

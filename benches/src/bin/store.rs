@@ -147,6 +147,7 @@ async fn bench(mut a: Args) -> Result<()> {
         format!("built by the bench from this workspace, git {git}")
     };
     let skiff_bin = skiff_binary(a.systems.skiff.take())?;
+    a.systems.apply();
 
     let mut skiff_cluster = Cluster::skiff(&skiff_bin, &a.systems.dir)?;
     let fs = cluster::filesystem_type(skiff_cluster.dir()).unwrap_or_else(|| "unknown".into());
@@ -171,6 +172,7 @@ async fn bench(mut a: Args) -> Result<()> {
             a.systems.etcd.display(),
             first_line(&a.systems.etcd, &["--version"], None)
         );
+        println!("  links: {}", a.systems.etcd_security());
     }
     println!("  data:  {} ({fs})", a.systems.dir.display());
     if fs == "tmpfs" || fs == "ramfs" {
