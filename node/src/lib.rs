@@ -19,6 +19,8 @@
 //! - [`agent`]: the node agent: registration, heartbeat, the pods bound to this node.
 //! - [`metrics`]: the agent's series: pods by phase, starts, pulls, compile times, and
 //!   each pod's usage and traffic.
+//! - `fuzzing` (tests and the `fuzzing` feature): what the `router` fuzz target in `fuzz/`
+//!   runs.
 //! - [`cluster`]: the connection to the control plane ([`cluster::ControlPlane`]), which the
 //!   agent and the router share.
 //! - `error`: [`Error`], the crate's one error vocabulary; each variant names the stage
@@ -26,6 +28,8 @@
 
 pub mod agent;
 pub mod cluster;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod logs;
 pub mod metrics;
 pub mod oci;

@@ -16,7 +16,7 @@ use anyhow::{Context, Result, bail};
 use crate::cmd::{self, cargo};
 
 /// Every target, as named in `fuzz/Cargo.toml`.
-pub const TARGETS: [&str; 3] = ["manifest", "stored", "raft_frames"];
+pub const TARGETS: [&str; 4] = ["manifest", "stored", "raft_frames", "router"];
 
 /// The cargo-fuzz release the runs are made with, installed when missing.
 const CARGO_FUZZ: &str = "0.13.2";

@@ -34,7 +34,8 @@ pub async fn serve_pods(router: Arc<Router>, listener: TcpListener) {
     serve_as(router, listener, true).await
 }
 
-async fn serve_as(router: Arc<Router>, listener: TcpListener, pods: bool) {
+/// The HTTP server settings of the ingress and pod listeners, with `router`'s limits.
+pub(crate) fn ingress_builder(router: &Router) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // hyper answers 431 itself when a request head outgrows its read buffer.
     builder
@@ -47,7 +48,29 @@ async fn serve_as(router: Arc<Router>, listener: TcpListener, pods: bool) {
     builder
         .http2()
         .max_header_list_size(u32::try_from(router.limits.max_header_bytes).unwrap_or(u32::MAX));
-    let builder = Arc::new(builder);
+    builder
+}
+
+/// Serves one connection of the ingress or pod listener (`from`) until it ends.
+pub(crate) async fn serve_connection<I>(
+    router: Arc<Router>,
+    builder: &auto::Builder<TokioExecutor>,
+    io: I,
+    from: From,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let router = router.clone();
+        async move { Ok::<_, Infallible>(ingress(&router, req, from).await) }
+    });
+    if let Err(e) = builder.serve_connection(TokioIo::new(io), service).await {
+        tracing::debug!(error = %e, "ingress connection");
+    }
+}
+
+async fn serve_as(router: Arc<Router>, listener: TcpListener, pods: bool) {
+    let builder = Arc::new(ingress_builder(&router));
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
@@ -65,23 +88,14 @@ async fn serve_as(router: Arc<Router>, listener: TcpListener, pods: bool) {
             } else {
                 From::Ingress
             };
-            let service = hyper::service::service_fn(move |req| {
-                let router = router.clone();
-                async move { Ok::<_, Infallible>(ingress(&router, req, from).await) }
-            });
-            if let Err(e) = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!(error = %e, "ingress connection");
-            }
+            serve_connection(router, &builder, stream, from).await;
         });
     }
 }
 
 /// Who sent a request, by the listener it came in on.
 #[derive(Debug, Clone, Copy)]
-enum From {
+pub(crate) enum From {
     /// The ingress: anyone.
     Ingress,
     /// A pod of this node, at this address.

@@ -28,7 +28,7 @@ mod balance;
 mod dispatch;
 pub mod dns;
 mod filters;
-mod listen;
+pub(crate) mod listen;
 mod locals;
 mod metrics;
 mod outbound;
