@@ -300,11 +300,21 @@ impl ObjectApi {
         how: &Writer,
     ) -> Result<ApplyResponse, Status> {
         let pinned = config["metadata"].get("resourceVersion").is_some();
+        // The first plan is made from this member's copy, as Kubernetes' apiserver plans
+        // from its cache: the write carries what it was planned from (the revision it
+        // updates, or that the object is absent, and its guards) and the store checks that
+        // in the log's order, so a copy that lags costs a retry, never a wrong write. Only
+        // success is taken from such a plan: any refusal, and "unchanged", are confirmed
+        // from a linearizable read first. Dry runs and pinned applies, which have no retry
+        // to fall back on, read linearizably from the start.
+        let mut fresh = how.dry_run || pinned;
         // Another writer may get in between the read and the write: plan again from what
         // it wrote, as Kubernetes' apiserver retries its guaranteed updates.
         for _ in 0..APPLY_ATTEMPTS {
-            self.read_barrier(ReadConsistency::Linearizable as i32)
-                .await?;
+            if fresh {
+                self.read_barrier(ReadConsistency::Linearizable as i32)
+                    .await?;
+            }
             let current = self.store.state().get(k).map_err(status::store)?;
             let (mut desired, merged, now) = self.merged(config, current.as_ref(), how)?;
             let result = as_json(&desired)?;
@@ -318,6 +328,22 @@ impl ObjectApi {
                 Plan::Update { .. } => ApplyOutcome::Configured,
                 Plan::Unchanged(_) => ApplyOutcome::Unchanged,
             };
+            if let Plan::Unchanged(s) = &plan
+                && !fresh
+            {
+                // Unchanged holds if no later write reached the object.
+                self.read_barrier(ReadConsistency::Linearizable as i32)
+                    .await?;
+                let now = self.store.state().get(k).map_err(status::store)?;
+                if now.is_some_and(|n| n.revision == s.revision) {
+                    return Ok(ApplyResponse {
+                        object: Some(envelope(&s.object, s.revision)?),
+                        outcome: outcome as i32,
+                    });
+                }
+                fresh = true;
+                continue;
+            }
             let written = if how.dry_run {
                 self.check(current.as_ref(), plan).await.map(|o| (o, 0))
             } else {
@@ -330,6 +356,7 @@ impl ObjectApi {
                         outcome: outcome as i32,
                     });
                 }
+                Err(_) if !fresh => fresh = true,
                 Err(e) if lost_race(&e) && !pinned => {}
                 Err(e) => return Err(e),
             }
