@@ -259,15 +259,22 @@ impl ObjectApi {
 
     /// What applying `config` (see [`configuration`]) to the object at `k` makes of it,
     /// as this member has it now: merged and admitted, ownership not yet checked. For the
-    /// checks that look at the object as it would be (RBAC escalation, Pod Security).
+    /// checks that look at the object as it would be (RBAC escalation, Pod Security), and
+    /// [`ObjectApi::apply_object`]'s first plan.
     pub(crate) fn apply_preview(
         &self,
         config: &Value,
         k: &str,
         how: &Writer,
-    ) -> Result<Object, Status> {
+    ) -> Result<Preview, Status> {
         let current = self.store.state().get(k).map_err(status::store)?;
-        Ok(self.merged(config, current.as_ref(), how)?.0)
+        let (desired, merged, now) = self.merged(config, current.as_ref(), how)?;
+        Ok(Preview {
+            current,
+            desired,
+            merged,
+            now,
+        })
     }
 
     /// `config` merged into `current` and admitted, with what settling its ownership needs.
@@ -293,11 +300,14 @@ impl ObjectApi {
     /// [`configuration`]) to the object at `k`: the fields it sets become its manager's,
     /// merged into the object as stored; a field another manager owns that it would
     /// change is a conflict unless forced.
+    /// `preview`, made from this member's copy (see [`ObjectApi::apply_preview`]), saves
+    /// the first attempt its merge.
     pub(crate) async fn apply_object(
         &self,
         config: &Value,
         k: &str,
         how: &Writer,
+        preview: Option<Preview>,
     ) -> Result<ApplyResponse, Status> {
         let pinned = config["metadata"].get("resourceVersion").is_some();
         // The first plan is made from this member's copy, as Kubernetes' apiserver plans
@@ -308,6 +318,7 @@ impl ObjectApi {
         // from a linearizable read first. Dry runs and pinned applies, which have no retry
         // to fall back on, read linearizably from the start.
         let mut fresh = how.dry_run || pinned;
+        let mut preview = preview.filter(|_| !fresh);
         // Another writer may get in between the read and the write: plan again from what
         // it wrote, as Kubernetes' apiserver retries its guaranteed updates.
         for _ in 0..APPLY_ATTEMPTS {
@@ -315,8 +326,15 @@ impl ObjectApi {
                 self.read_barrier(ReadConsistency::Linearizable as i32)
                     .await?;
             }
-            let current = self.store.state().get(k).map_err(status::store)?;
-            let (mut desired, merged, now) = self.merged(config, current.as_ref(), how)?;
+            let Preview {
+                current,
+                mut desired,
+                merged,
+                now,
+            } = match preview.take() {
+                Some(p) => p,
+                None => self.apply_preview(config, k, how)?,
+            };
             let result = as_json(&desired)?;
             let by = applier(config, how);
             let entries =
@@ -364,6 +382,27 @@ impl ObjectApi {
         Err(Status::aborted(format!(
             "{k} kept changing while it was applied ({APPLY_ATTEMPTS} attempts); apply again"
         )))
+    }
+}
+
+/// An apply planned from one read of its object: the object as it was read (`None`:
+/// absent), and what the configuration makes of it.
+pub(crate) struct Preview {
+    current: Option<Stored>,
+    desired: Object,
+    merged: managed::Merged,
+    now: Option<Value>,
+}
+
+impl Preview {
+    /// The object as the apply would leave it (ownership not yet checked).
+    pub(crate) fn object(&self) -> &Object {
+        &self.desired
+    }
+
+    /// Whether the object existed when it was read.
+    pub(crate) fn exists(&self) -> bool {
+        self.current.is_some()
     }
 }
 
@@ -483,7 +522,9 @@ impl ObjectService for ObjectApi {
         let r = r.into_inner();
         let (config, k) = configuration(&r.manifest)?;
         let how = writer(r.field_manager, r.dry_run, r.force);
-        Ok(Response::new(self.apply_object(&config, &k, &how).await?))
+        Ok(Response::new(
+            self.apply_object(&config, &k, &how, None).await?,
+        ))
     }
 
     async fn get(&self, r: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {

@@ -19,7 +19,6 @@ use super::authorizer::{Authorizer, forbidden};
 use super::{escalation, node, requester};
 use crate::api::metrics::{ApiMetrics, Call};
 use crate::api::objects::{WatchStream, configuration, decode, kind, writer};
-use crate::api::status;
 use crate::api::{ArtifactApi, LogApi, ObjectApi};
 use crate::store::key;
 use crate::usage::api::MetricsApi;
@@ -216,22 +215,24 @@ impl ObjectService for Guarded<ObjectApi> {
         let r = r.into_inner();
         let (config, k) = configuration(&r.manifest)?;
         let how = writer(r.field_manager.clone(), r.dry_run, r.force);
-        // The checks see the object as the apply would leave it.
-        let o = self.inner.apply_preview(&config, &k, &how)?;
+        // The checks see the object as the apply would leave it, and the apply starts
+        // from the same plan.
+        let preview = self.inner.apply_preview(&config, &k, &how)?;
         // Apply creates what is missing and patches what exists: it needs the right verb.
-        let exists = self
-            .inner
-            .store
-            .state()
-            .get(&k)
-            .map_err(status::store)?
-            .is_some();
-        let v = if exists { verb::PATCH } else { verb::CREATE };
-        let extra = self.audited_violations(&o);
-        self.run(&who, &from, &attrs_of(v, &o), &extra, async {
-            self.admits(&who, &o).await?;
-            let warnings = self.inner.pod_security_warnings(&o)?;
-            let applied = self.inner.apply_object(&config, &k, &how).await?;
+        let v = if preview.exists() {
+            verb::PATCH
+        } else {
+            verb::CREATE
+        };
+        let attrs = attrs_of(v, preview.object());
+        let extra = self.audited_violations(preview.object());
+        self.run(&who, &from, &attrs, &extra, async {
+            self.admits(&who, preview.object()).await?;
+            let warnings = self.inner.pod_security_warnings(preview.object())?;
+            let applied = self
+                .inner
+                .apply_object(&config, &k, &how, Some(preview))
+                .await?;
             Ok(warned(Response::new(applied), warnings))
         })
         .await
