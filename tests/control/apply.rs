@@ -24,8 +24,8 @@ async fn applies_through_alternating_members_see_every_earlier_write() {
     let mut last = 0;
     const ROUNDS: usize = 100;
     for round in 0..ROUNDS {
-        // Each round's value is written through one member and, at once, written again
-        // and then set back through the next ones, which may not have applied it yet.
+        // Member a writes `old` then `new`; at once member b sets `old` back and member c
+        // writes `old` again, each perhaps before it applied what came before.
         let (a, b, c) = (round % 3, (round + 1) % 3, (round + 2) % 3);
         let (new, old) = (format!("r{round}"), format!("r{round}-old"));
         let apply = |i: usize, value: &str| {
@@ -86,4 +86,49 @@ async fn applies_through_alternating_members_see_every_earlier_write() {
         "{}",
         String::from_utf8_lossy(&got.json)
     );
+}
+
+/// Field ownership read from a copy that lags: a conflict found there is confirmed from a
+/// linearizable read before it is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflict_seen_on_a_lagging_copy_is_confirmed_first() {
+    let m = Members::start(3);
+    m.leader(1);
+    let mut clients = Vec::new();
+    for port in &m.ports {
+        clients.push(client(*port).await);
+    }
+    for round in 0..150usize {
+        let name = format!("owned-{round}");
+        let (a, b) = (round % 3, (round + 1) % 3);
+        let apply = |i: usize, manager: &str, value: &str, force: bool| {
+            let mut c = clients[i].clone();
+            let (manifest, manager) = (config(&name, value), manager.to_owned());
+            async move {
+                c.apply(ApplyRequest {
+                    manifest,
+                    field_manager: manager.clone(),
+                    force,
+                    ..Default::default()
+                })
+                .await
+                .map(|r| r.into_inner())
+                .map_err(|e| format!("{manager} through member {}: {e}", i + 1))
+            }
+        };
+        apply(a, "one", "1", false).await.unwrap();
+        // `two` takes the field from `one`...
+        apply(a, "two", "2", true).await.unwrap();
+        // ... so `two` may change it without force, wherever it applies.
+        let r = apply(b, "two", "3", false)
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert_eq!(r.outcome, ApplyOutcome::Configured as i32, "round {round}");
+        let json = r.object.map(|o| o.json).unwrap_or_default();
+        assert!(
+            String::from_utf8_lossy(&json).contains("\"3\""),
+            "round {round}: {}",
+            String::from_utf8_lossy(&json)
+        );
+    }
 }

@@ -1,8 +1,8 @@
 //! Three real `skiff control` processes on loopback: they elect a leader, survive a SIGKILL
 //! of it, and the killed member restarts from its data directory and catches up; writes
 //! ride through failovers (`failover`) and a one-way partition made by TCP proxies
-//! (`partition`); backups (`backup`); server-side apply through members that lag (`apply`). Every process is killed when the test ends, pass or
-//! fail.
+//! (`partition`); backups (`backup`); server-side apply through members that lag
+//! (`apply`). Every process is killed when the test ends, pass or fail.
 
 use std::path::Path;
 

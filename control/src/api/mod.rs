@@ -10,6 +10,8 @@
 //! - `writes`: the write path the verbs share: plan, admission, commit, retry on a lost
 //!   race.
 //! - `apply`: server-side apply, replacement and the status subresource, as pure rules.
+//! - `applying`: server-side apply on the ObjectService: planned from this member's copy,
+//!   then from a linearizable read when the store refuses the write.
 //! - `managed`: field ownership (`managedFields`): what server-side apply sets, removes
 //!   and refuses as a conflict; what other writes take over.
 //! - `admission`: defaulting and immutable fields, before anything is proposed.
@@ -30,6 +32,7 @@
 
 mod admission;
 mod apply;
+mod applying;
 mod artifacts;
 mod batch;
 mod delete;

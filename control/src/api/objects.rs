@@ -19,7 +19,7 @@ use super::pages::Continue;
 use super::watch::{self, Filter, Hub};
 use super::writes::{APPLY_ATTEMPTS, lost_race, status_object};
 use super::{admission, managed, status};
-use crate::store::{StoreHandle, Stored, key};
+use crate::store::{StoreHandle, key};
 
 /// The largest manifest a write accepts.
 pub const MAX_OBJECT_BYTES: usize = 1 << 20;
@@ -143,7 +143,7 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    fn manager(&self) -> &str {
+    pub(super) fn manager(&self) -> &str {
         if self.manager.is_empty() {
             "skiff"
         } else {
@@ -154,7 +154,7 @@ impl Writer {
 
 /// Who owns which fields of a stored object. They are the server's own writing, so one
 /// that does not parse is a fault of this store, not of the client.
-fn owners(o: &Object) -> Result<Vec<ManagedFieldsEntry>, Status> {
+pub(super) fn owners(o: &Object) -> Result<Vec<ManagedFieldsEntry>, Status> {
     o.metadata().managed_fields.entries().map_err(|e| {
         Status::internal(format!(
             "the managed fields of {} do not read: {e}",
@@ -165,7 +165,7 @@ fn owners(o: &Object) -> Result<Vec<ManagedFieldsEntry>, Status> {
 
 /// An object as JSON, as field ownership reads it (no resourceVersion: it is the
 /// write's, not a field).
-fn as_json(o: &Object) -> Result<serde_json::Value, Status> {
+pub(super) fn as_json(o: &Object) -> Result<serde_json::Value, Status> {
     let mut v = serde_json::to_value(o).map_err(|e| Status::internal(e.to_string()))?;
     if let Some(m) = v
         .get_mut("metadata")
@@ -178,7 +178,7 @@ fn as_json(o: &Object) -> Result<serde_json::Value, Status> {
 }
 
 /// Server-side apply refused: the fields other managers own, as Kubernetes words it.
-fn conflicts(found: &[managed::Conflict]) -> Status {
+pub(super) fn conflicts(found: &[managed::Conflict]) -> Status {
     let list: Vec<String> = found
         .iter()
         .map(|c| format!("{}: {}", managed::conflict_message(c), c.field))
@@ -255,164 +255,6 @@ impl ObjectApi {
             return self.check(Some(&current), plan).await;
         }
         Ok(self.commit(Some(&current), plan).await?.0)
-    }
-
-    /// What applying `config` (see [`configuration`]) to the object at `k` makes of it,
-    /// as this member has it now: merged and admitted, ownership not yet checked. For the
-    /// checks that look at the object as it would be (RBAC escalation, Pod Security), and
-    /// [`ObjectApi::apply_object`]'s first plan.
-    pub(crate) fn apply_preview(
-        &self,
-        config: &Value,
-        k: &str,
-        how: &Writer,
-    ) -> Result<Preview, Status> {
-        let current = self.store.state().get(k).map_err(status::store)?;
-        let (desired, merged, now) = self.merged(config, current.as_ref(), how)?;
-        Ok(Preview {
-            current,
-            desired,
-            merged,
-            now,
-        })
-    }
-
-    /// `config` merged into `current` and admitted, with what settling its ownership needs.
-    fn merged(
-        &self,
-        config: &Value,
-        current: Option<&Stored>,
-        how: &Writer,
-    ) -> Result<(Object, managed::Merged, Option<Value>), Status> {
-        let by = applier(config, how);
-        let now = current.map(|c| as_json(&c.object)).transpose()?;
-        let owned = current.map(|c| owners(&c.object)).transpose()?;
-        let merged = managed::merge(now.as_ref(), owned.as_deref().unwrap_or(&[]), config, &by);
-        let mut o = admit(decode_raw(merged.object.to_string().as_bytes())?)?;
-        // A resourceVersion pins the write to a revision only when the client gave one.
-        o.metadata_mut().resource_version = config["metadata"]["resourceVersion"]
-            .as_str()
-            .and_then(|v| v.parse().ok());
-        Ok((o, merged, now))
-    }
-
-    /// Server-side apply of `config` (the configuration as the client wrote it, see
-    /// [`configuration`]) to the object at `k`: the fields it sets become its manager's,
-    /// merged into the object as stored; a field another manager owns that it would
-    /// change is a conflict unless forced.
-    /// `preview`, made from this member's copy (see [`ObjectApi::apply_preview`]), saves
-    /// the first attempt its merge.
-    pub(crate) async fn apply_object(
-        &self,
-        config: &Value,
-        k: &str,
-        how: &Writer,
-        preview: Option<Preview>,
-    ) -> Result<ApplyResponse, Status> {
-        let pinned = config["metadata"].get("resourceVersion").is_some();
-        // The first plan is made from this member's copy, as Kubernetes' apiserver plans
-        // from its cache: the write carries what it was planned from (the revision it
-        // updates, or that the object is absent, and its guards) and the store checks that
-        // in the log's order, so a copy that lags costs a retry, never a wrong write. Only
-        // success is taken from such a plan: any refusal, and "unchanged", are confirmed
-        // from a linearizable read first. Dry runs and pinned applies, which have no retry
-        // to fall back on, read linearizably from the start.
-        let mut fresh = how.dry_run || pinned;
-        let mut preview = preview.filter(|_| !fresh);
-        // Another writer may get in between the read and the write: plan again from what
-        // it wrote, as Kubernetes' apiserver retries its guaranteed updates.
-        for _ in 0..APPLY_ATTEMPTS {
-            if fresh {
-                self.read_barrier(ReadConsistency::Linearizable as i32)
-                    .await?;
-            }
-            let Preview {
-                current,
-                mut desired,
-                merged,
-                now,
-            } = match preview.take() {
-                Some(p) => p,
-                None => self.apply_preview(config, k, how)?,
-            };
-            let result = as_json(&desired)?;
-            let by = applier(config, how);
-            let entries =
-                managed::finish(merged, now.as_ref(), &result, &by).map_err(|c| conflicts(&c))?;
-            desired.metadata_mut().managed_fields = ManagedFields::from_entries(&entries);
-            let plan = plan::apply(current.as_ref(), desired, &Time::now());
-            let outcome = match &plan {
-                Plan::Create(_) => ApplyOutcome::Created,
-                Plan::Update { .. } => ApplyOutcome::Configured,
-                Plan::Unchanged(_) => ApplyOutcome::Unchanged,
-            };
-            if let Plan::Unchanged(s) = &plan
-                && !fresh
-            {
-                // Unchanged holds if no later write reached the object.
-                self.read_barrier(ReadConsistency::Linearizable as i32)
-                    .await?;
-                let now = self.store.state().get(k).map_err(status::store)?;
-                if now.is_some_and(|n| n.revision == s.revision) {
-                    return Ok(ApplyResponse {
-                        object: Some(envelope(&s.object, s.revision)?),
-                        outcome: outcome as i32,
-                    });
-                }
-                fresh = true;
-                continue;
-            }
-            let written = if how.dry_run {
-                self.check(current.as_ref(), plan).await.map(|o| (o, 0))
-            } else {
-                self.commit(current.as_ref(), plan).await
-            };
-            match written {
-                Ok((object, _)) => {
-                    return Ok(ApplyResponse {
-                        object: Some(object),
-                        outcome: outcome as i32,
-                    });
-                }
-                Err(_) if !fresh => fresh = true,
-                Err(e) if lost_race(&e) && !pinned => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Err(Status::aborted(format!(
-            "{k} kept changing while it was applied ({APPLY_ATTEMPTS} attempts); apply again"
-        )))
-    }
-}
-
-/// An apply planned from one read of its object: the object as it was read (`None`:
-/// absent), and what the configuration makes of it.
-pub(crate) struct Preview {
-    current: Option<Stored>,
-    desired: Object,
-    merged: managed::Merged,
-    now: Option<Value>,
-}
-
-impl Preview {
-    /// The object as the apply would leave it (ownership not yet checked).
-    pub(crate) fn object(&self) -> &Object {
-        &self.desired
-    }
-
-    /// Whether the object existed when it was read.
-    pub(crate) fn exists(&self) -> bool {
-        self.current.is_some()
-    }
-}
-
-/// Who applies `config`, as ownership reads it.
-fn applier<'a>(config: &'a Value, how: &'a Writer) -> managed::Applier<'a> {
-    managed::Applier {
-        manager: how.manager(),
-        api_version: config["apiVersion"].as_str().unwrap_or_default(),
-        force: how.force,
-        now: Time::now(),
     }
 }
 

@@ -12,7 +12,8 @@ use super::quota::{QUOTA_ATTEMPTS, lost_quota_race};
 use super::{admission, status};
 use crate::store::{Command, Op, Stored};
 
-/// How often apply plans again after losing a race with another writer.
+/// How often apply plans again from a linearizable read after losing a race with another
+/// writer (besides its first plan, from the member's own copy).
 pub const APPLY_ATTEMPTS: usize = 5;
 
 /// Whether a write failed only because another writer got in first.
