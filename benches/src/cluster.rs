@@ -116,7 +116,6 @@ pub struct Cluster {
     dir: tempfile::TempDir,
 }
 
-/// `n` distinct free ports on 127.0.0.1 (held together while choosing, then released).
 /// etcd's flags for mutual TLS on client and peer links with the credentials in `pki`.
 fn etcd_tls_flags(pki: &Path) -> Vec<String> {
     use skiff_pki::credentials::{CA_FILE, CERT_FILE, KEY_FILE};
@@ -133,6 +132,7 @@ fn etcd_tls_flags(pki: &Path) -> Vec<String> {
     flags
 }
 
+/// `n` distinct free ports on 127.0.0.1 (held together while choosing, then released).
 pub fn free_ports(n: usize) -> Result<Vec<u16>> {
     let listeners = (0..n)
         .map(|_| TcpListener::bind("127.0.0.1:0"))

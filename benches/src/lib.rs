@@ -99,8 +99,8 @@ pub async fn channel(addr: &str) -> anyhow::Result<tonic::transport::Channel> {
         .with_context(|| format!("connecting to {addr}"))
 }
 
-/// Connects one plaintext gRPC channel to `addr` (etcd, which the benches run as its
-/// defaults do: without TLS; see each bench's notes).
+/// Connects one plaintext gRPC channel to `addr` (etcd, when a bench runs it without TLS:
+/// `--etcd-plaintext`).
 pub async fn plain_channel(addr: &str) -> anyhow::Result<tonic::transport::Channel> {
     use anyhow::Context;
     tonic::transport::Endpoint::from_shared(format!("http://{addr}"))

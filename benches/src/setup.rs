@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::cluster::Cluster;
+use crate::{System, Writer};
 
 /// The flags every bench takes for the systems it starts.
 #[derive(Debug, clap::Args)]
@@ -47,7 +48,6 @@ impl Systems {
         }
     }
 }
-use crate::{System, Writer};
 
 /// The 1, 5 and 15 minute load averages, to tell a quiet machine from a busy one.
 pub fn loadavg() -> String {
