@@ -3,7 +3,9 @@
 //! was behind) or when the plan says "unchanged", so every apply's answer holds for the
 //! latest write whichever member took the one before.
 
+use skiff_proto::grpc::api::object_service_client::ObjectServiceClient;
 use skiff_proto::grpc::api::{ApplyOutcome, ApplyRequest, GetRequest};
+use tonic::transport::Channel;
 
 use super::{key, support};
 use support::{Members, client};
@@ -13,14 +15,20 @@ fn config(name: &str, value: &str) -> Vec<u8> {
         .into_bytes()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn applies_through_alternating_members_see_every_earlier_write() {
+/// Three members with a leader, and a client of each.
+async fn three_members() -> (Members, Vec<ObjectServiceClient<Channel>>) {
     let m = Members::start(3);
     m.leader(1);
     let mut clients = Vec::new();
     for port in &m.ports {
         clients.push(client(*port).await);
     }
+    (m, clients)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applies_through_alternating_members_see_every_earlier_write() {
+    let (_m, mut clients) = three_members().await;
     let mut last = 0;
     const ROUNDS: usize = 100;
     for round in 0..ROUNDS {
@@ -92,12 +100,7 @@ async fn applies_through_alternating_members_see_every_earlier_write() {
 /// linearizable read before it is answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_conflict_seen_on_a_lagging_copy_is_confirmed_first() {
-    let m = Members::start(3);
-    m.leader(1);
-    let mut clients = Vec::new();
-    for port in &m.ports {
-        clients.push(client(*port).await);
-    }
+    let (_m, clients) = three_members().await;
     for round in 0..150usize {
         let name = format!("owned-{round}");
         let (a, b) = (round % 3, (round + 1) % 3);
