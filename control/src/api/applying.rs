@@ -62,9 +62,10 @@ impl ObjectApi {
     }
 
     /// Server-side apply of `config` (the configuration as the client wrote it, see
-    /// [`configuration`](super::objects::configuration)) to the object at `k`: the fields it sets become its manager's,
-    /// merged into the object as stored; a field another manager owns that it would
-    /// change is a conflict unless forced.
+    /// [`configuration`](super::objects::configuration)) to the object at `k`: the fields
+    /// it sets become its manager's, merged into the object as stored; a field another
+    /// manager owns that it would change is a conflict unless forced.
+    ///
     /// `preview`, made from this member's copy (see [`ObjectApi::apply_preview`]), saves
     /// the first attempt its merge.
     pub(crate) async fn apply_object(
