@@ -15,6 +15,8 @@
 //! - [`api`]: the object API (create, update, get, list, watch, delete) on every member.
 //! - [`rest`]: the same API at Kubernetes' REST paths (discovery, tables, watch streams,
 //!   `Status` errors), beside gRPC on the same port, for kubectl and client libraries.
+//! - [`ui`]: the web dashboard at `/ui/` (its page, compiled in, and its logins); it
+//!   reads the cluster through the REST API as the logged-in user.
 //! - [`machinery`]: the informer cache, work queues, the in-process API client and
 //!   leader-only running that the scheduler and controllers share.
 //! - [`scheduler`]: binds pending pods to nodes (filters, scores, batched bindings).
@@ -41,6 +43,7 @@ pub mod rest;
 pub mod scheduler;
 pub mod server;
 pub mod store;
+pub mod ui;
 pub mod usage;
 
 pub use error::Error;

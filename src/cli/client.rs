@@ -181,13 +181,19 @@ pub fn dialer(t: &Target) -> Result<skiff_pki::Dialer, Failure> {
 
 /// A connection to the member at `t` (any of its services), or why there is none.
 pub async fn channel(t: &Target) -> Result<Conn, Failure> {
+    let bearer = bearer(t)?;
+    Ok(Conn::new(raw_channel(t).await?, bearer))
+}
+
+/// A connection to the member at `t` that adds no token: for plain HTTP requests, which
+/// carry `authorization` themselves.
+pub async fn raw_channel(t: &Target) -> Result<Channel, Failure> {
     let addr = &t.addr;
     if addr.parse::<std::net::SocketAddr>().is_err() && !addr.contains(':') {
         return Err(Failure::User(format!(
             "--server {addr:?} is not an address: give HOST:PORT"
         )));
     }
-    let bearer = bearer(t)?;
     let dialled = match (&t.token, &t.credentials) {
         // A token authenticates; the folder need only hold the CA to check the server.
         (Some(_), Some(dir)) if !dir.join("tls.crt").exists() => {
@@ -203,7 +209,7 @@ pub async fn channel(t: &Target) -> Result<Conn, Failure> {
         }
         _ => dialer(t)?.member(addr).await,
     };
-    dialled.map(|ch| Conn::new(ch, bearer)).map_err(|e| {
+    dialled.map_err(|e| {
         let why = source_text(&e);
         if why.contains("certificate") || why.contains("CertificateRequired") {
             return Failure::User(format!(

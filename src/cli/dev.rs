@@ -338,6 +338,10 @@ pub fn run(a: DevArgs) -> Result<ExitCode> {
             kubeconfig.display()
         );
         println!("  metrics http://{metrics}/metrics (for Prometheus)");
+        match super::dashboard::login_url(&target).await {
+            Ok(url) => println!("  web UI  {url} (logs a browser in as the admin, once; `skiff dashboard` prints another)"),
+            Err(client::Failure::User(why) | client::Failure::Unreachable(why)) => println!("  web UI  not available: {why}"),
+        }
         match apply_example(&target).await? {
             Some(name) => {
                 let ready = endpoints(&mut client_api, &name).await;

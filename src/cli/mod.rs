@@ -30,6 +30,7 @@ mod build;
 mod canary;
 mod client;
 mod control;
+mod dashboard;
 mod delete;
 mod deploy;
 mod describe;
@@ -145,6 +146,9 @@ pub enum Command {
     Create(auth::CreateArgs),
     /// Secrets at rest: `rotate-key`.
     Secrets(secrets::SecretsArgs),
+    /// Print a link that logs a browser into the web dashboard as you (once, within 5
+    /// minutes).
+    Dashboard(dashboard::DashboardArgs),
     /// Mark a node unschedulable: no new pods go there.
     Cordon(nodes::NodeVerbArgs),
     /// Make a cordoned node schedulable again.
@@ -530,6 +534,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Top(a) => client::run_verb(top::run(&a)),
         Command::Rollout(a) => client::run_verb(rollout::run(&a)),
         Command::Scale(a) => client::run_verb(scale::run(&a)),
+        Command::Dashboard(a) => client::run_verb(dashboard::run(&a)),
         Command::Cordon(a) => client::run_verb(nodes::cordon(&a, true)),
         Command::Uncordon(a) => client::run_verb(nodes::cordon(&a, false)),
         Command::Drain(a) => client::run_verb(nodes::drain(&a)),

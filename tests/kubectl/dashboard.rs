@@ -1,0 +1,95 @@
+//! The web dashboard in headless Chromium (through chromedriver, as `cargo xtask test`
+//! installs them): the link `skiff dashboard` prints logs the browser in, the overview
+//! shows the cluster, lists follow it live, the link works once, and no page logs a
+//! console error. Screenshots are left in `target/tmp/dashboard/` for a reviewer.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::support::node::skiff;
+use super::support::routing::{Cluster, echo};
+use super::support::webdriver::Browser;
+
+fn artifacts() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard")
+}
+
+/// The rows of the table `css` that name `what`.
+fn rows_naming(b: &Browser, css: &str, what: &str) -> usize {
+    let v = b.run(
+        "return [...document.querySelectorAll(arguments[0] + ' tbody tr')].filter((r) => r.innerText.includes(arguments[1])).length;",
+        json!([css, what]),
+    );
+    v.as_u64().unwrap_or(0) as usize
+}
+
+#[test]
+fn the_dashboard_logs_in_once_and_follows_the_cluster_live() {
+    let c = Cluster::start(&["n1"], &[]);
+    c.apply("web", &echo("web", "web", 1, ""));
+    c.ready("web", 1);
+    let out = skiff(&c.server, &["dashboard"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(
+        url.starts_with(&format!("https://{}/ui/#login=", c.server)),
+        "{url}"
+    );
+
+    let b = Browser::start();
+    b.goto(&url);
+    let wait = Duration::from_secs(30);
+    b.wait_text("#who", wait, |t| t.contains("admin"));
+    b.wait_text("#deployments", wait, |t| {
+        t.contains("web") && t.contains("1/1")
+    });
+    b.wait_text("#nodes", wait, |t| t.contains("n1") && t.contains("Ready"));
+    let address = b.run("return location.href;", json!([]));
+    assert!(
+        !address.as_str().unwrap_or_default().contains("login="),
+        "the code leaves the address bar once used: {address}"
+    );
+    b.screenshot(&artifacts().join("overview.png"));
+
+    // A list follows its watch: pods appear without a reload.
+    b.run("location.hash = '#/pods?namespace=default';", json!([]));
+    b.wait_text("#pods", wait, |t| t.contains("web-"));
+    assert_eq!(rows_naming(&b, "#pods", "web-"), 1);
+    let scaled = skiff(&c.server, &["scale", "deployment/web", "--replicas", "3"]);
+    assert!(scaled.status.success(), "{scaled:?}");
+    let deadline = std::time::Instant::now() + wait;
+    while rows_naming(&b, "#pods", "web-") != 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pod list did not show 3 web pods within 30 s: {:?}",
+            b.text("#pods")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    b.screenshot(&artifacts().join("pods.png"));
+
+    // Every page so far ran without a console error.
+    for page in ["#/", "#/deployments", "#/nodes", "#/events", "#/pods"] {
+        b.run("location.hash = arguments[0];", json!([page]));
+        b.wait_text("main h1", wait, |t| !t.is_empty() && t != "Not found");
+    }
+    let errors: Vec<_> = b
+        .console()
+        .into_iter()
+        .filter(|e| e["level"] == "SEVERE")
+        .collect();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+
+    // The link is spent: a browser without the session is shown why, and logs in no more.
+    b.run("localStorage.clear();", json!([]));
+    b.goto(&url);
+    let shown = b.wait_text("main", wait, |t| t.contains("used already"));
+    assert!(shown.contains("skiff dashboard"), "{shown}");
+    assert!(b.text("#deployments").is_none());
+}

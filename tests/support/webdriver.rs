@@ -1,0 +1,199 @@
+//! Headless Chromium through chromedriver, spoken to in W3C WebDriver (JSON over HTTP):
+//! the handful of commands the dashboard tests use (open a page, run a script in it, take
+//! a screenshot, read the browser's console). Written here rather than taken from a crate:
+//! fantoccini and thirtyfour bring the `webdriver` crate, whose dependency tree (an older
+//! `http`, ICU segmentation) costs CI minutes for eight endpoints.
+//!
+//! chromedriver and the browser are killed when the [`Browser`] is dropped, pass or fail.
+
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use super::http::{Http, body, request};
+
+/// chromedriver with one browser session.
+pub struct Browser {
+    driver: Child,
+    addr: String,
+    session: String,
+    http: Http,
+    _profile: tempfile::TempDir,
+}
+
+fn command_path(env: &str, name: &str) -> PathBuf {
+    match std::env::var_os(env) {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(format!("/usr/bin/{name}")),
+    }
+}
+
+impl Browser {
+    /// Starts chromedriver on a free port and opens a headless Chromium session that
+    /// accepts the cluster's self-signed certificate and keeps its console log.
+    pub fn start() -> Browser {
+        let driver_bin = command_path("SKIFF_CHROMEDRIVER", "chromedriver");
+        let chromium = command_path("SKIFF_CHROMIUM", "chromium");
+        for p in [&driver_bin, &chromium] {
+            assert!(
+                p.exists(),
+                "{} is missing: `cargo xtask test` installs chromium and chromium-driver",
+                p.display()
+            );
+        }
+        let port = super::free_port();
+        // Its own process group, so the browser it starts goes with it whatever happens.
+        let driver = Command::new(&driver_bin)
+            .process_group(0)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", driver_bin.display()));
+        let addr = format!("127.0.0.1:{port}");
+        let profile = tempfile::tempdir().unwrap();
+        let mut b = Browser {
+            driver,
+            addr,
+            session: String::new(),
+            http: Http::new(),
+            _profile: profile,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(&b.addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not listen within 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let caps = json!({
+            "capabilities": { "alwaysMatch": {
+                "browserName": "chrome",
+                "acceptInsecureCerts": true,
+                "goog:loggingPrefs": { "browser": "ALL" },
+                "goog:chromeOptions": {
+                    "binary": chromium,
+                    "args": [
+                        "--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                        "--disable-gpu", "--no-first-run", "--window-size=1280,900",
+                        format!("--user-data-dir={}", b._profile.path().display()),
+                    ],
+                },
+            }}
+        });
+        let r = b.raw("POST", "/session", caps);
+        b.session = r["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no WebDriver session: {r}"))
+            .to_owned();
+        b
+    }
+
+    fn raw(&self, method: &str, path: &str, payload: Value) -> Value {
+        let payload = match method {
+            "GET" | "DELETE" => bytes::Bytes::new(),
+            _ => bytes::Bytes::from(payload.to_string()),
+        };
+        let mut req = request(method, &self.addr, &self.addr, path, body(payload));
+        req.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("application/json"),
+        );
+        let reply = self.http.send(req);
+        let v: Value = serde_json::from_slice(&reply.body)
+            .unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}: {}", reply.text()));
+        assert_eq!(reply.status, 200, "WebDriver {method} {path}: {v}");
+        v["value"].clone()
+    }
+
+    fn cmd(&self, method: &str, path: &str, payload: Value) -> Value {
+        self.raw(method, &format!("/session/{}{path}", self.session), payload)
+    }
+
+    /// Opens `url` and waits for it to load.
+    pub fn goto(&self, url: &str) {
+        self.cmd("POST", "/url", json!({ "url": url }));
+    }
+
+    /// Runs `script` (a function body; `arguments` holds `args`) in the page.
+    pub fn run(&self, script: &str, args: Value) -> Value {
+        self.cmd(
+            "POST",
+            "/execute/sync",
+            json!({ "script": script, "args": args }),
+        )
+    }
+
+    /// The text of the first element `css` selects, or None.
+    pub fn text(&self, css: &str) -> Option<String> {
+        let v = self.run(
+            "const e = document.querySelector(arguments[0]); return e ? e.innerText : null;",
+            json!([css]),
+        );
+        v.as_str().map(str::to_owned)
+    }
+
+    /// Waits (up to `within`) until the text of `css` satisfies `ok`; returns it.
+    pub fn wait_text(&self, css: &str, within: Duration, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let t = self.text(css);
+            if let Some(t) = &t
+                && ok(t)
+            {
+                return t.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css} did not show what was awaited within {within:?}; it shows {t:?}; the page: {:?}",
+                self.text("body")
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Saves a PNG of the window to `path`.
+    pub fn screenshot(&self, path: &Path) {
+        let v = self.cmd("GET", "/screenshot", Value::Null);
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().expect("a base64 screenshot"))
+            .expect("valid base64");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::write(path, png).unwrap();
+    }
+
+    /// The console messages since the last call, as chromedriver reports them
+    /// (`{level, message}`).
+    pub fn console(&self) -> Vec<Value> {
+        let v = self.cmd("POST", "/se/log", json!({ "type": "browser" }));
+        v.as_array().cloned().unwrap_or_default()
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            let path = format!("/session/{}", self.session);
+            let req = request(
+                "DELETE",
+                &self.addr,
+                &self.addr,
+                &path,
+                body(bytes::Bytes::new()),
+            );
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.http.send(req)));
+        }
+        // chromedriver, the browser and its helpers share the driver's process group.
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
