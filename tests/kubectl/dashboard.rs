@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::support::node::skiff;
+use skiff_pki::Role;
+
+use super::support::node::{skiff, wait_for};
+use super::support::pki::issue;
 use super::support::routing::{Cluster, echo};
 use super::support::webdriver::Browser;
 
@@ -23,6 +26,19 @@ fn rows_naming(b: &Browser, css: &str, what: &str) -> usize {
         json!([css, what]),
     );
     v.as_u64().unwrap_or(0) as usize
+}
+
+/// Clicks Scale on the row of `name` (`namespace/name`), asks for `n` and confirms.
+fn scale_from_page(b: &Browser, name: &str, n: u32) {
+    b.run(
+        "document.querySelector(`button.scale[data-name=\"${arguments[0]}\"]`).click();",
+        json!([name]),
+    );
+    b.run(
+        "const i = document.getElementById('replicas'); i.value = String(arguments[0]); i.form.requestSubmit();",
+        json!([n]),
+    );
+    b.run("document.getElementById('confirm').click();", json!([]));
 }
 
 #[test]
@@ -85,6 +101,62 @@ fn the_dashboard_logs_in_once_and_follows_the_cluster_live() {
         .filter(|e| e["level"] == "SEVERE")
         .collect();
     assert!(errors.is_empty(), "console errors: {errors:?}");
+
+    // Scaling from the page (asked, then confirmed) changes the API.
+    b.run("location.hash = '#/deployments';", json!([]));
+    b.wait_text("#deployments", wait, |t| t.contains("web"));
+    scale_from_page(&b, "default/web", 2);
+    b.wait_text("#action", wait, |t| t.contains("scaled to 2"));
+    wait_for(&c.server, &["deployment", "web"], |d| {
+        d["spec"]["replicas"] == 2
+    });
+    let errors: Vec<_> = b
+        .console()
+        .into_iter()
+        .filter(|e| e["level"] == "SEVERE")
+        .collect();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+
+    // A read-only user sees the same page, and is refused (and told why) when scaling.
+    let creds = tempfile::tempdir().unwrap();
+    let viewer = issue(
+        Role::User {
+            name: "viewer".into(),
+            groups: vec![],
+        },
+        Duration::from_secs(3600),
+        &creds.path().join("viewer"),
+    );
+    c.apply(
+        "viewer",
+        "apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: viewer-views}
+subjects: [{kind: User, name: viewer}]
+roleRef: {kind: ClusterRole, name: view, apiGroup: rbac.authorization.k8s.io}
+",
+    );
+    let out = skiff(
+        &c.server,
+        &["dashboard", "--credentials", viewer.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let viewer_url = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    b.run("localStorage.clear();", json!([]));
+    b.goto(&viewer_url);
+    b.wait_text("#who", wait, |t| t.contains("viewer"));
+    b.run("location.hash = '#/deployments';", json!([]));
+    b.wait_text("#deployments", wait, |t| {
+        t.contains("web") && t.contains("2/2")
+    });
+    scale_from_page(&b, "default/web", 5);
+    let refused = b.wait_text("#action", wait, |t| t.contains("Forbidden"));
+    assert!(refused.contains("viewer"), "{refused}");
+    let d = wait_for(&c.server, &["deployment", "web"], |_| true);
+    assert_eq!(
+        d["spec"]["replicas"], 2,
+        "the refused scale changed nothing"
+    );
 
     // The link is spent: a browser without the session is shown why, and logs in no more.
     b.run("localStorage.clear();", json!([]));

@@ -171,7 +171,8 @@ function nodeRow(n) {
 
 const NODE_HEADS = ["Node", "Status", "Scheduling", "CPU allocatable / capacity", "Memory allocatable / capacity", "Age"];
 
-function deploymentRow(d) {
+// `act(d)`, when given, adds a Scale button to each row.
+function deploymentRow(d, act) {
   const want = (d.spec && d.spec.replicas) ?? 1;
   const ready = (d.status && d.status.readyReplicas) || 0;
   return el("tr", {},
@@ -179,10 +180,54 @@ function deploymentRow(d) {
     el("td", {}, d.metadata.name),
     el("td", { class: ready >= want ? "ok" : "bad" }, `${ready}/${want}`),
     el("td", {}, (d.status && d.status.updatedReplicas) || 0),
-    el("td", {}, age(d.metadata.creationTimestamp)));
+    el("td", {}, age(d.metadata.creationTimestamp)),
+    act ? el("td", {}, el("button", { type: "button", class: "scale", "data-name": `${d.metadata.namespace}/${d.metadata.name}`,
+      "aria-label": `Scale ${d.metadata.namespace}/${d.metadata.name}`, onclick: () => act(d) }, "Scale…")) : null);
 }
 
 const DEPLOYMENT_HEADS = ["Namespace", "Deployment", "Ready", "Up to date", "Age"];
+
+// The panel where an action is set up, confirmed and reported; it lives outside the
+// live table, which re-renders on every change.
+function actionPanel() {
+  const panel = el("section", { id: "action", "aria-live": "polite" });
+  const close = () => panel.replaceChildren();
+  // Asks for a replica count, then for confirmation, then PATCHes the scale subresource.
+  const scale = (d) => {
+    const ns = d.metadata.namespace;
+    const name = d.metadata.name;
+    const now = (d.spec && d.spec.replicas) ?? 1;
+    const input = el("input", { id: "replicas", type: "number", min: "0", value: String(now), "aria-label": "Replicas" });
+    const ask = el("form", { onsubmit: (ev) => {
+      ev.preventDefault();
+      const n = Number(input.value);
+      if (!Number.isInteger(n) || n < 0) {
+        panel.replaceChildren(ask, errorBox(new Error("Replicas must be a whole number, 0 or more.")));
+        return;
+      }
+      const go = el("button", { type: "button", id: "confirm", onclick: async () => {
+        go.disabled = true;
+        try {
+          await api(`/apis/apps/v1/namespaces/${encodeURIComponent(ns)}/deployments/${encodeURIComponent(name)}/scale`, {
+            method: "PATCH",
+            headers: { "content-type": "application/merge-patch+json" },
+            body: JSON.stringify({ spec: { replicas: n } }),
+          });
+          panel.replaceChildren(el("p", { class: "ok", role: "status" }, `${ns}/${name} scaled to ${n}.`));
+        } catch (e) {
+          panel.replaceChildren(errorBox(e));
+        }
+      } }, "Confirm");
+      panel.replaceChildren(el("p", {}, `Scale ${ns}/${name} from ${now} to ${n} replicas?`), go, " ",
+        el("button", { type: "button", onclick: close }, "Cancel"));
+      go.focus();
+    } }, el("label", {}, `Replicas for ${ns}/${name}`, input), " ", el("button", { type: "submit" }, "Scale"), " ",
+      el("button", { type: "button", onclick: close }, "Cancel"));
+    panel.replaceChildren(el("h2", {}, "Scale"), ask);
+    input.focus();
+  };
+  return { node: panel, scale };
+}
 
 function eventRow(e) {
   const what = e.involvedObject || e.regarding || {};
@@ -207,7 +252,7 @@ function overview() {
   const failures = el("div");
   const parts = [
     section("Nodes", "nodes", NODE_HEADS, "No nodes have joined.", "/api/v1/nodes", (ns) => ns.sort(byName).map(nodeRow), failures),
-    section("Deployments", "deployments", DEPLOYMENT_HEADS, "No deployments.", "/apis/apps/v1/deployments", (ds) => ds.sort(byName).map(deploymentRow), failures),
+    section("Deployments", "deployments", DEPLOYMENT_HEADS, "No deployments.", "/apis/apps/v1/deployments", (ds) => ds.sort(byName).map((d) => deploymentRow(d)), failures),
     section("Recent warnings", "warnings", EVENT_HEADS, "No warnings.", "/api/v1/events?fieldSelector=type%3DWarning",
       (es) => es.sort(newestFirst).slice(0, 20).map(eventRow), failures),
   ];
@@ -215,7 +260,7 @@ function overview() {
   return () => parts.forEach((p) => p.stop());
 }
 
-function listView(title, id, heads, empty, basePath, nsPath, rows) {
+function listView(title, id, heads, empty, basePath, nsPath, rows, extra) {
   const params = new URLSearchParams(location.hash.split("?")[1] || "");
   const ns = params.get("namespace") || "";
   const labels = params.get("labels") || "";
@@ -232,7 +277,7 @@ function listView(title, id, heads, empty, basePath, nsPath, rows) {
     if (lbInput.value.trim()) q.set("labels", lbInput.value.trim());
     location.hash = `#/${id}${q.toString() ? "?" + q : ""}`;
   } }, el("label", {}, "Namespace", nsInput), el("label", {}, "Labels", lbInput), el("button", { type: "submit" }, "Filter"));
-  main.replaceChildren(el("h1", {}, title), filters, failures, t.node);
+  main.replaceChildren(el("h1", {}, title), filters, extra || "", failures, t.node);
   return follow(path, (items) => t.render(rows(items)), (e) => failures.replaceChildren(errorBox(e)));
 }
 
@@ -253,8 +298,12 @@ const VIEWS = {
   "": overview,
   pods: () => listView("Pods", "pods", ["Namespace", "Pod", "Status", "Restarts", "Node", "Age"], "No pods.",
     "/api/v1/pods", (ns) => `/api/v1/namespaces/${encodeURIComponent(ns)}/pods`, (ps) => ps.sort(byName).map(podRow)),
-  deployments: () => listView("Deployments", "deployments", DEPLOYMENT_HEADS, "No deployments.",
-    "/apis/apps/v1/deployments", (ns) => `/apis/apps/v1/namespaces/${encodeURIComponent(ns)}/deployments`, (ds) => ds.sort(byName).map(deploymentRow)),
+  deployments: () => {
+    const actions = actionPanel();
+    return listView("Deployments", "deployments", [...DEPLOYMENT_HEADS, "Actions"], "No deployments.",
+      "/apis/apps/v1/deployments", (ns) => `/apis/apps/v1/namespaces/${encodeURIComponent(ns)}/deployments`,
+      (ds) => ds.sort(byName).map((d) => deploymentRow(d, actions.scale)), actions.node);
+  },
   nodes: () => listView("Nodes", "nodes", NODE_HEADS, "No nodes have joined.", "/api/v1/nodes", () => "/api/v1/nodes", (ns) => ns.sort(byName).map(nodeRow)),
   events: () => listView("Events", "events", EVENT_HEADS, "No events.",
     "/api/v1/events", (ns) => `/api/v1/namespaces/${encodeURIComponent(ns)}/events`, (es) => es.sort(newestFirst).map(eventRow)),
