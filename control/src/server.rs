@@ -338,7 +338,10 @@ pub async fn run(
         .into_axum_router()
         .layer(axum::middleware::map_request(crate::auth::audit::layer))
         .merge(rest)
-        .merge(crate::ui::router(authenticate.clone()))
+        .merge(crate::ui::router(crate::ui::Ui {
+            authenticate: authenticate.clone(),
+            store: store.clone(),
+        }))
         .fallback(crate::rest::not_found)
         .layer(axum::middleware::from_fn(idempotency));
     let serve = tonic::transport::Server::builder()

@@ -1,7 +1,8 @@
 //! The web dashboard in headless Chromium (through chromedriver, as `cargo xtask test`
 //! installs them): the link `skiff dashboard` prints logs the browser in, the overview
 //! shows the cluster, lists follow it live, the link works once, and no page logs a
-//! console error. Screenshots are left in `target/tmp/dashboard/` for a reviewer.
+//! console error; owner links lead from a Deployment to its pods, a pod's page follows its
+//! log, and a Secret's values stay hidden until asked for. Screenshots are left in `target/tmp/dashboard/` for a reviewer.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use serde_json::json;
 
 use skiff_pki::Role;
 
-use super::support::node::{skiff, wait_for};
+use super::support::node::{guest, skiff, wait_for};
 use super::support::pki::issue;
 use super::support::routing::{Cluster, echo};
 use super::support::webdriver::Browser;
@@ -26,6 +27,22 @@ fn rows_naming(b: &Browser, css: &str, what: &str) -> usize {
         json!([css, what]),
     );
     v.as_u64().unwrap_or(0) as usize
+}
+
+/// A pod that logs a line, sleeps 10 s, and logs another.
+fn napper() -> String {
+    format!(
+        "apiVersion: v1
+kind: Pod
+metadata: {{name: napper}}
+spec:
+  runtimeClassName: wasm
+  restartPolicy: Never
+  containers:
+  - {{name: main, image: {}, args: ['10']}}
+",
+        guest("sleep.wasm").display()
+    )
 }
 
 /// Clicks Scale on the row of `name` (`namespace/name`), asks for `n` and confirms.
@@ -71,6 +88,7 @@ fn the_dashboard_logs_in_once_and_follows_the_cluster_live() {
         !address.as_str().unwrap_or_default().contains("login="),
         "the code leaves the address bar once used: {address}"
     );
+    b.wait_text("#members", wait, |t| t.contains("leader"));
     b.screenshot(&artifacts().join("overview.png"));
 
     // A list follows its watch: pods appear without a reload.
@@ -90,8 +108,65 @@ fn the_dashboard_logs_in_once_and_follows_the_cluster_live() {
     }
     b.screenshot(&artifacts().join("pods.png"));
 
+    // Owner links, down from the Deployment: its ReplicaSet, then that one's pods.
+    b.run("location.hash = '#/deployments/default/web';", json!([]));
+    b.wait_text("#owned", wait, |t| t.contains("web-"));
+    b.run(
+        "document.querySelector('#owned tbody a').click();",
+        json!([]),
+    );
+    b.wait_text("#detail h1", wait, |t| {
+        t.starts_with("ReplicaSet default/web-")
+    });
+    b.wait_text("#owners", wait, |t| t.contains("deployment/web"));
+    b.wait_text("#owned", wait, |t| t.matches("web-").count() == 3);
+
+    // A pod's page: its node, its YAML, and its log followed as lines arrive.
+    c.apply("napper", &napper());
+    wait_for(&c.server, &["pod", "napper"], |p| {
+        p["status"]["phase"] == "Running"
+    });
+    b.run("location.hash = '#/pods/default/napper';", json!([]));
+    let first = b.wait_text("#logs", wait, |t| t.contains("sleeping 10 s"));
+    assert!(
+        !first.contains("awake"),
+        "the pod had finished before its page opened: {first}"
+    );
+    b.wait_text("#facts", wait, |t| t.contains("node/n1"));
+    b.wait_text("#yaml", wait, |t| {
+        t.contains("kind: Pod") && t.contains("name: napper")
+    });
+    b.screenshot(&artifacts().join("pod.png"));
+    b.wait_text("#logs", wait, |t| t.contains("sleeping 10 s\nawake"));
+
+    // A Secret's values show only when asked for.
+    c.apply(
+        "secret",
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: s1}\ndata: {password: aHVudGVyMg==}\n",
+    );
+    b.run("location.hash = '#/secrets/default/s1';", json!([]));
+    let hidden = b.wait_text("#yaml", wait, |t| t.contains("password:"));
+    assert!(!hidden.contains("aHVudGVyMg=="), "{hidden}");
+    b.run("document.getElementById('reveal').click();", json!([]));
+    b.wait_text("#yaml", wait, |t| t.contains("aHVudGVyMg=="));
+
     // Every page so far ran without a console error.
-    for page in ["#/", "#/deployments", "#/nodes", "#/events", "#/pods"] {
+    for page in [
+        "#/",
+        "#/deployments",
+        "#/replicasets",
+        "#/jobs",
+        "#/daemonsets",
+        "#/services",
+        "#/ingresses",
+        "#/httproutes",
+        "#/configmaps",
+        "#/secrets",
+        "#/nodes",
+        "#/events",
+        "#/nodes/n1",
+        "#/pods",
+    ] {
         b.run("location.hash = arguments[0];", json!([page]));
         b.wait_text("main h1", wait, |t| !t.is_empty() && t != "Not found");
     }

@@ -11,6 +11,6 @@ mod client;
 mod server;
 
 pub use client::{GrpcTransport, MAX_MESSAGE, PeerEvent};
-pub use server::{MembershipService, RaftService};
+pub use server::{MembershipService, RaftService, members_now};
 
 pub use crate::cluster::{AddressBook, parse_initial_cluster};

@@ -143,40 +143,45 @@ async fn client_for(
 
 impl MembershipService {
     async fn members_now(&self) -> Result<Vec<Member>, Status> {
-        let s = self.store.status().await.map_err(unavailable)?;
-        let book = self
-            .store
-            .state()
-            .members()
-            .map_err(|e| Status::internal(e.to_string()))?;
-        Ok(book
-            .into_iter()
-            .map(|(id, address)| {
-                let me = id == s.id;
-                let role = if me {
-                    match s.role {
-                        _ if s.conf.learners.contains(&id) => Role::Learner,
-                        StateRole::Leader => Role::Leader,
-                        StateRole::Follower => Role::Follower,
-                        StateRole::Candidate | StateRole::PreCandidate => Role::Candidate,
-                    }
-                } else if s.leader == Some(id) {
-                    Role::Leader
-                } else if s.conf.learners.contains(&id) {
-                    Role::Learner
-                } else {
-                    Role::Follower
-                };
-                Member {
-                    id,
-                    address,
-                    role: role as i32,
-                    term: if me { s.term } else { 0 },
-                    applied_index: if me { s.applied } else { 0 },
-                }
-            })
-            .collect())
+        members_now(&self.store).await
     }
+}
+
+/// The members as `store`'s member sees them: roles from its raft view, and its own term
+/// and applied index (`skiff members`, the dashboard).
+pub async fn members_now(store: &StoreHandle) -> Result<Vec<Member>, Status> {
+    let s = store.status().await.map_err(unavailable)?;
+    let book = store
+        .state()
+        .members()
+        .map_err(|e| Status::internal(e.to_string()))?;
+    Ok(book
+        .into_iter()
+        .map(|(id, address)| {
+            let me = id == s.id;
+            let role = if me {
+                match s.role {
+                    _ if s.conf.learners.contains(&id) => Role::Learner,
+                    StateRole::Leader => Role::Leader,
+                    StateRole::Follower => Role::Follower,
+                    StateRole::Candidate | StateRole::PreCandidate => Role::Candidate,
+                }
+            } else if s.leader == Some(id) {
+                Role::Leader
+            } else if s.conf.learners.contains(&id) {
+                Role::Learner
+            } else {
+                Role::Follower
+            };
+            Member {
+                id,
+                address,
+                role: role as i32,
+                term: if me { s.term } else { 0 },
+                applied_index: if me { s.applied } else { 0 },
+            }
+        })
+        .collect())
 }
 
 /// A backup file, in chunks.

@@ -1,7 +1,7 @@
 //! The dashboard's files, compiled into the binary from `assets/`.
 
 /// The files, by name, with their content types.
-const FILES: &[(&str, &str, &[u8])] = &[
+pub(super) const FILES: &[(&str, &str, &[u8])] = &[
     (
         "index.html",
         "text/html; charset=utf-8",
@@ -11,6 +11,31 @@ const FILES: &[(&str, &str, &[u8])] = &[
         "app.js",
         "text/javascript; charset=utf-8",
         include_bytes!("assets/app.js"),
+    ),
+    (
+        "api.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("assets/api.js"),
+    ),
+    (
+        "dom.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("assets/dom.js"),
+    ),
+    (
+        "kinds.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("assets/kinds.js"),
+    ),
+    (
+        "views.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("assets/views.js"),
+    ),
+    (
+        "detail.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("assets/detail.js"),
     ),
     (
         "icon.svg",

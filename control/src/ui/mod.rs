@@ -10,7 +10,8 @@
 //! Routes: `GET /ui/` (the page) and `/ui/assets/*`; `POST /ui/login-codes` (an
 //! authenticated caller gets a code that logs a browser in as them: `skiff dashboard`);
 //! `POST /ui/sessions` (a code, once, for a session token) and `DELETE /ui/sessions`
-//! (log out). Every response forbids framing, sniffing and scripts from elsewhere.
+//! (log out); `GET /ui/members` (the control-plane members, as `skiff members` shows them).
+//! Every response forbids framing, sniffing and scripts from elsewhere.
 
 mod assets;
 pub mod sessions;
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use skiff_pki::transport::PeerInfo;
 
 use crate::auth::Authenticate;
+use crate::store::StoreHandle;
 use sessions::{CODE_TTL, LoginError, SESSION_TTL, TOKEN_PREFIX};
 
 /// The page's scripts, styles and calls all come from the member itself.
@@ -31,8 +33,15 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 /// The largest body `POST /ui/sessions` reads.
 const MAX_BODY: usize = 4096;
 
+/// What the routes read: who is calling, and this member's raft view.
+#[derive(Clone)]
+pub struct Ui {
+    pub authenticate: Authenticate,
+    pub store: StoreHandle,
+}
+
 /// The routes under `/ui`.
-pub fn router(authenticate: Authenticate) -> Router {
+pub fn router(ui: Ui) -> Router {
     Router::new()
         .route("/ui", get(|| async { redirect("/ui/") }))
         .route("/ui/", get(|| async { asset("index.html") }))
@@ -42,8 +51,9 @@ pub fn router(authenticate: Authenticate) -> Router {
         )
         .route("/ui/login-codes", post(login_code))
         .route("/ui/sessions", post(open_session).delete(end_session))
+        .route("/ui/members", get(members))
         .layer(axum::middleware::map_response(harden))
-        .with_state(authenticate)
+        .with_state(ui)
 }
 
 async fn harden(mut r: Response) -> Response {
@@ -124,24 +134,25 @@ struct LoginCode {
 }
 
 /// A login code for whoever asks (certificate or token): it opens a session as them.
-async fn login_code(State(auth): State<Authenticate>, req: Request) -> Response {
+async fn login_code(
+    State(Ui {
+        authenticate: auth, ..
+    }): State<Ui>,
+    req: Request,
+) -> Response {
     let cert = req
         .extensions()
         .get::<PeerInfo>()
-        .and_then(|p| p.identity.clone());
-    if cert.is_none() && bearer(&req).is_some_and(|t| t.starts_with(TOKEN_PREFIX)) {
+        .is_some_and(|p| p.identity.is_some());
+    if !cert && bearer(&req).is_some_and(|t| t.starts_with(TOKEN_PREFIX)) {
         return failure(
             StatusCode::FORBIDDEN,
             "a dashboard session cannot make login codes (that would outlive it): use your certificate or token, as `skiff dashboard` does".into(),
         );
     }
-    let header = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(|v| v.as_bytes());
-    let who = match auth.identify(cert, header) {
+    let who = match caller(&auth, &req) {
         Ok(who) => who,
-        Err(s) => return failure(StatusCode::UNAUTHORIZED, s.message().to_owned()),
+        Err(s) => return unauthenticated(&s),
     };
     match auth.ui_sessions().mint_code(who) {
         Ok(code) => json(
@@ -154,6 +165,78 @@ async fn login_code(State(auth): State<Authenticate>, req: Request) -> Response 
         ),
         Err(e) => login_failure(e),
     }
+}
+
+/// Who sent `req`, as the API would say (certificate, token or dashboard session).
+fn caller(auth: &Authenticate, req: &Request) -> Result<skiff_pki::Identity, tonic::Status> {
+    let cert = req
+        .extensions()
+        .get::<PeerInfo>()
+        .and_then(|p| p.identity.clone());
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    auth.identify(cert, header)
+}
+
+fn unauthenticated(s: &tonic::Status) -> Response {
+    failure(StatusCode::UNAUTHORIZED, s.message().to_owned())
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MemberView {
+    id: u64,
+    address: String,
+    role: &'static str,
+    /// This member's own figures; the others' are known to them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    term: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    applied: Option<u64>,
+    /// On the leader: how many committed entries the member has yet to take.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    behind: Option<u64>,
+}
+
+/// The control-plane members as this member sees them (`skiff members`, for anyone
+/// authenticated, as there).
+async fn members(State(ui): State<Ui>, req: Request) -> Response {
+    if let Err(s) = caller(&ui.authenticate, &req) {
+        return unauthenticated(&s);
+    }
+    let (list, status) = match (
+        crate::peer::members_now(&ui.store).await,
+        ui.store.status().await,
+    ) {
+        (Ok(l), Ok(s)) => (l, s),
+        (Err(e), _) => return failure(StatusCode::SERVICE_UNAVAILABLE, e.message().to_owned()),
+        (_, Err(e)) => return failure(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    };
+    let view: Vec<MemberView> = list
+        .into_iter()
+        .map(|m| {
+            let me = m.id == status.id;
+            MemberView {
+                id: m.id,
+                role: m.role().as_str_name(),
+                address: m.address,
+                term: me.then_some(status.term),
+                applied: me.then_some(status.applied),
+                behind: status
+                    .matched
+                    .get(&m.id)
+                    .map(|&at| status.commit.saturating_sub(at)),
+            }
+        })
+        .collect();
+    let body = serde_json::json!({
+        "servedBy": status.id,
+        "leader": status.leader,
+        "members": view,
+    });
+    json(StatusCode::OK, &body)
 }
 
 #[derive(Deserialize)]
@@ -171,7 +254,12 @@ struct Session {
 }
 
 /// A login code, once, for a session token.
-async fn open_session(State(auth): State<Authenticate>, req: Request) -> Response {
+async fn open_session(
+    State(Ui {
+        authenticate: auth, ..
+    }): State<Ui>,
+    req: Request,
+) -> Response {
     let body = match axum::body::to_bytes(req.into_body(), MAX_BODY).await {
         Ok(b) => b,
         Err(_) => {
@@ -200,7 +288,12 @@ async fn open_session(State(auth): State<Authenticate>, req: Request) -> Respons
 }
 
 /// Logs the session in the `authorization` header out.
-async fn end_session(State(auth): State<Authenticate>, req: Request) -> Response {
+async fn end_session(
+    State(Ui {
+        authenticate: auth, ..
+    }): State<Ui>,
+    req: Request,
+) -> Response {
     match bearer(&req) {
         Some(t) if auth.ui_sessions().end(t) => StatusCode::NO_CONTENT.into_response(),
         _ => failure(
@@ -222,6 +315,16 @@ mod tests {
         for name in ["app.js", "app.css", "icon.svg"] {
             assert!(page.contains(&format!("/ui/assets/{name}")), "{name}");
             assert!(assets::get(name).is_some(), "{name}");
+        }
+        // Every module a script imports is served too.
+        for (name, _, body) in assets::FILES {
+            let Ok(text) = std::str::from_utf8(body) else {
+                continue;
+            };
+            for import in text.split("from \"./").skip(1) {
+                let file = import.split('"').next().unwrap();
+                assert!(assets::get(file).is_some(), "{name} imports {file}");
+            }
         }
         assert!(assets::get("../mod.rs").is_none());
         assert!(assets::get("missing.js").is_none());

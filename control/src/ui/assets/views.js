@@ -1,0 +1,142 @@
+// The pages: the overview, a list per kind, and an object's detail page. Each returns a
+// function that stops its watches when the page is left.
+
+import { api, follow } from "./api.js";
+import { byName, el, errorBox, table } from "./dom.js";
+import { KINDS, collection, heads, row, seen } from "./kinds.js";
+import { detail } from "./detail.js";
+
+const main = () => document.getElementById("main");
+
+// A section following `path` into a table of `kind`'s rows.
+function section(title, id, kind, path, pick, failures, empty) {
+  const t = table(id, heads(kind), empty);
+  const stop = follow(path, (items) => t.render(pick(items).map((o) => row(kind, o))), (e) => failures.replaceChildren(errorBox(e)));
+  return { node: el("section", { "aria-labelledby": `${id}-h` }, el("h2", { id: `${id}-h` }, title), t.node), stop };
+}
+
+// The control-plane members as the serving member sees them, polled: raft's view is not
+// an object with a watch.
+function members(failures) {
+  const t = table("members", ["Member", "Address", "Role", "Term", "Applied", "Behind the leader"], "No members known.");
+  let timer = 0;
+  let stopped = false;
+  const load = async () => {
+    try {
+      const m = await (await api("/ui/members")).json();
+      t.render(m.members.map((x) => el("tr", {},
+        el("td", {}, x.id === m.servedBy ? `${x.id} (serving this page)` : x.id),
+        el("td", {}, x.address),
+        el("td", { class: x.role === "LEADER" ? "ok" : "" }, x.role.toLowerCase()),
+        el("td", {}, x.term ?? ""),
+        el("td", {}, x.applied ?? ""),
+        el("td", {}, x.behind ?? ""))));
+    } catch (e) {
+      failures.replaceChildren(errorBox(e));
+    }
+    if (!stopped) timer = setTimeout(load, 2000);
+  };
+  load();
+  const node = el("section", { "aria-labelledby": "members-h" }, el("h2", { id: "members-h" }, "Control plane"), t.node);
+  return { node, stop: () => { stopped = true; clearTimeout(timer); } };
+}
+
+export function overview() {
+  const failures = el("div");
+  const warnings = Object.assign({}, KINDS.events, { sort: undefined });
+  const parts = [
+    members(failures),
+    section("Nodes", "nodes", KINDS.nodes, "/api/v1/nodes", (ns) => ns.sort(byName), failures, "No nodes have joined."),
+    section("Deployments", "deployments", KINDS.deployments, "/apis/apps/v1/deployments", (ds) => ds.sort(byName), failures, "No deployments."),
+    section("Recent warnings", "warnings", warnings, "/api/v1/events?fieldSelector=type%3DWarning",
+      (es) => es.sort((a, b) => seen(b) - seen(a)).slice(0, 20), failures, "No warnings."),
+  ];
+  main().replaceChildren(el("h1", {}, "Overview"), failures, ...parts.map((p) => p.node));
+  return () => parts.forEach((p) => p.stop());
+}
+
+// The panel where an action is set up, confirmed and reported; it lives outside the live
+// table, which re-renders on every change.
+function actionPanel(kind) {
+  const panel = el("section", { id: "action", "aria-live": "polite" });
+  const close = () => panel.replaceChildren();
+  // Asks for a replica count, then for confirmation, then PATCHes the scale subresource.
+  const scale = (o) => {
+    const ns = o.metadata.namespace;
+    const name = o.metadata.name;
+    const now = (o.spec && o.spec.replicas) ?? 1;
+    const input = el("input", { id: "replicas", type: "number", min: "0", value: String(now), "aria-label": "Replicas" });
+    const ask = el("form", { onsubmit: (ev) => {
+      ev.preventDefault();
+      const n = Number(input.value);
+      if (!Number.isInteger(n) || n < 0) {
+        panel.replaceChildren(ask, errorBox(new Error("Replicas must be a whole number, 0 or more.")));
+        return;
+      }
+      const go = el("button", { type: "button", id: "confirm", onclick: async () => {
+        go.disabled = true;
+        try {
+          await api(`${collection(kind, ns)}/${encodeURIComponent(name)}/scale`, {
+            method: "PATCH",
+            headers: { "content-type": "application/merge-patch+json" },
+            body: JSON.stringify({ spec: { replicas: n } }),
+          });
+          panel.replaceChildren(el("p", { class: "ok", role: "status" }, `${ns}/${name} scaled to ${n}.`));
+        } catch (e) {
+          panel.replaceChildren(errorBox(e));
+        }
+      } }, "Confirm");
+      panel.replaceChildren(el("p", {}, `Scale ${ns}/${name} from ${now} to ${n} replicas?`), go, " ",
+        el("button", { type: "button", onclick: close }, "Cancel"));
+      go.focus();
+    } }, el("label", {}, `Replicas for ${ns}/${name}`, input), " ", el("button", { type: "submit" }, "Scale"), " ",
+      el("button", { type: "button", onclick: close }, "Cancel"));
+    panel.replaceChildren(el("h2", {}, "Scale"), ask);
+    input.focus();
+  };
+  return { node: panel, scale };
+}
+
+// A kind's list, filtered by namespace and label selector (kept in the address).
+export function list(kind, query) {
+  const ns = query.get("namespace") || "";
+  const labels = query.get("labels") || "";
+  const failures = el("div");
+  const actions = kind.scalable ? actionPanel(kind) : null;
+  const extra = actions ? ["Actions"] : [];
+  const t = table(kind.plural, heads(kind, extra), `No ${kind.plural}.`);
+  let path = collection(kind, ns);
+  if (labels) path += `?labelSelector=${encodeURIComponent(labels)}`;
+  const nsInput = el("input", { name: "namespace", value: ns, placeholder: "all namespaces", "aria-label": "Namespace" });
+  const lbInput = el("input", { name: "labels", value: labels, placeholder: "app=web", "aria-label": "Label selector" });
+  const filters = el("form", { class: "filters", role: "search", onsubmit: (ev) => {
+    ev.preventDefault();
+    const q = new URLSearchParams();
+    if (nsInput.value.trim()) q.set("namespace", nsInput.value.trim());
+    if (lbInput.value.trim()) q.set("labels", lbInput.value.trim());
+    location.hash = `#/${kind.plural}${q.toString() ? "?" + q : ""}`;
+  } }, kind.namespaced ? el("label", {}, "Namespace", nsInput) : null, el("label", {}, "Labels", lbInput),
+  el("button", { type: "submit" }, "Filter"));
+  const scaleButton = (o) => {
+    const name = `${o.metadata.namespace}/${o.metadata.name}`;
+    return el("button", { type: "button", class: "scale", "data-name": name, "aria-label": `Scale ${name}`, onclick: () => actions.scale(o) }, "Scale…");
+  };
+  const sort = kind.sort || byName;
+  main().replaceChildren(el("h1", {}, kind.kind === "Event" ? "Events" : `${kind.kind}s`), filters, actions ? actions.node : null, failures, t.node);
+  return follow(path, (items) => t.render(items.sort(sort).map((o) => row(kind, o, actions ? [scaleButton(o)] : []))),
+    (e) => failures.replaceChildren(errorBox(e)));
+}
+
+// `#/` → overview; `#/PLURAL?…` → a list; `#/PLURAL/NS/NAME` or `#/PLURAL/NAME` → detail.
+export function page(hash) {
+  const [where, q] = hash.replace(/^#\/?/, "").split("?");
+  const query = new URLSearchParams(q || "");
+  const parts = where.split("/").filter(Boolean).map(decodeURIComponent);
+  if (!parts.length) return overview();
+  const kind = KINDS[parts[0]];
+  if (!kind) return null;
+  if (parts.length === 1) return list(kind, query);
+  if (kind.namespaced && parts.length === 3) return detail(kind, parts[1], parts[2]);
+  if (!kind.namespaced && parts.length === 2) return detail(kind, "", parts[1]);
+  return null;
+}
