@@ -316,7 +316,7 @@ pub async fn run(
     // gRPC and the Kubernetes REST API share the port (HTTP/2 and HTTP/1.1); each gRPC
     // service authenticates its calls, the REST API its requests, the same way.
     let rest = crate::rest::router(Arc::new(crate::rest::Rest {
-        objects: guarded,
+        objects: guarded.clone(),
         logs: guarded_logs,
         usage: guarded_usage,
         auth: auth_api,
@@ -341,6 +341,7 @@ pub async fn run(
         .merge(crate::ui::router(crate::ui::Ui {
             authenticate: authenticate.clone(),
             store: store.clone(),
+            objects: guarded,
         }))
         .fallback(crate::rest::not_found)
         .layer(axum::middleware::from_fn(idempotency));

@@ -150,6 +150,31 @@ fn the_dashboard_logs_in_once_and_follows_the_cluster_live() {
     b.run("document.getElementById('reveal').click();", json!([]));
     b.wait_text("#yaml", wait, |t| t.contains("aHVudGVyMg=="));
 
+    // A pasted manifest with a mistake is refused with the problem at its line; fixed,
+    // it is applied.
+    b.run("location.hash = '#/apply';", json!([]));
+    let bad = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: pasted\n  lables: {a: b}\n";
+    b.run(
+        "document.getElementById('manifest').value = arguments[0]; document.getElementById('check').click();",
+        json!([bad]),
+    );
+    let problems = b.wait_text("#problems", wait, |t| t.contains("lables"));
+    assert!(problems.contains("line 5"), "{problems}");
+    b.wait_text("#annotated", wait, |t| t.contains("lables"));
+    let fixed = bad.replace("lables", "labels");
+    b.run(
+        "document.getElementById('manifest').value = arguments[0]; document.getElementById('apply').click();",
+        json!([fixed]),
+    );
+    b.run(
+        "document.getElementById('confirm-apply').click();",
+        json!([]),
+    );
+    b.wait_text("#applied", wait, |t| t.contains("configmap/pasted created"));
+    wait_for(&c.server, &["configmap", "pasted"], |m| {
+        m["metadata"]["labels"]["a"] == "b"
+    });
+
     // Every page so far ran without a console error.
     for page in [
         "#/",
@@ -165,6 +190,7 @@ fn the_dashboard_logs_in_once_and_follows_the_cluster_live() {
         "#/nodes",
         "#/events",
         "#/nodes/n1",
+        "#/apply",
         "#/pods",
     ] {
         b.run("location.hash = arguments[0];", json!([page]));

@@ -5,14 +5,17 @@
 //!
 //! - `assets`: the page, its script and its style, compiled into the binary (no build
 //!   step, no CDN), each with its content type;
-//! - `sessions`: one-time login codes and the sessions they open.
+//! - `sessions`: one-time login codes and the sessions they open;
+//! - `apply`: manifests pasted into the page, checked, then applied as the user.
 //!
 //! Routes: `GET /ui/` (the page) and `/ui/assets/*`; `POST /ui/login-codes` (an
 //! authenticated caller gets a code that logs a browser in as them: `skiff dashboard`);
 //! `POST /ui/sessions` (a code, once, for a session token) and `DELETE /ui/sessions`
-//! (log out); `GET /ui/members` (the control-plane members, as `skiff members` shows them).
+//! (log out); `GET /ui/members` (the control-plane members, as `skiff members` shows them);
+//! `POST /ui/apply` (pasted manifests: every problem at its line, or each one applied).
 //! Every response forbids framing, sniffing and scripts from elsewhere.
 
+mod apply;
 mod assets;
 pub mod sessions;
 
@@ -24,7 +27,11 @@ use http::{HeaderValue, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use skiff_pki::transport::PeerInfo;
 
-use crate::auth::Authenticate;
+use std::sync::Arc;
+
+use crate::api::ObjectApi;
+use crate::auth::audit::Origin;
+use crate::auth::{Authenticate, Guarded};
 use crate::store::StoreHandle;
 use sessions::{CODE_TTL, LoginError, SESSION_TTL, TOKEN_PREFIX};
 
@@ -32,12 +39,17 @@ use sessions::{CODE_TTL, LoginError, SESSION_TTL, TOKEN_PREFIX};
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 /// The largest body `POST /ui/sessions` reads.
 const MAX_BODY: usize = 4096;
+/// The largest paste `POST /ui/apply` takes (the API's own limit on a manifest is larger;
+/// this is about what a person pastes).
+const MAX_PASTE: usize = 1 << 20;
 
 /// What the routes read: who is calling, and this member's raft view.
 #[derive(Clone)]
 pub struct Ui {
     pub authenticate: Authenticate,
     pub store: StoreHandle,
+    /// The API as the logged-in user may use it (pasted manifests go through it).
+    pub objects: Arc<Guarded<ObjectApi>>,
 }
 
 /// The routes under `/ui`.
@@ -52,6 +64,7 @@ pub fn router(ui: Ui) -> Router {
         .route("/ui/login-codes", post(login_code))
         .route("/ui/sessions", post(open_session).delete(end_session))
         .route("/ui/members", get(members))
+        .route("/ui/apply", post(apply_pasted))
         .layer(axum::middleware::map_response(harden))
         .with_state(ui)
 }
@@ -237,6 +250,31 @@ async fn members(State(ui): State<Ui>, req: Request) -> Response {
         "members": view,
     });
     json(StatusCode::OK, &body)
+}
+
+/// Manifests pasted into the page: `{"manifest": "...", "dryRun": false}`.
+async fn apply_pasted(State(ui): State<Ui>, req: Request) -> Response {
+    let who = match caller(&ui.authenticate, &req) {
+        Ok(who) => who,
+        Err(s) => return unauthenticated(&s),
+    };
+    let origin = Origin::of_http(&req);
+    let body = match axum::body::to_bytes(req.into_body(), MAX_PASTE).await {
+        Ok(b) => b,
+        Err(_) => {
+            let why = format!("paste at most {} KiB of manifests at once", MAX_PASTE >> 10);
+            return failure(StatusCode::PAYLOAD_TOO_LARGE, why);
+        }
+    };
+    let Ok(pasted) = serde_json::from_slice::<apply::Pasted>(&body) else {
+        let why = "the body must be JSON: {\"manifest\": \"...\", \"dryRun\": false}".to_owned();
+        return failure(StatusCode::BAD_REQUEST, why);
+    };
+    // Problems in what was pasted are the answer to a check, not a failed request.
+    json(
+        StatusCode::OK,
+        &apply::apply(&ui, &who, &origin, &pasted).await,
+    )
 }
 
 #[derive(Deserialize)]

@@ -7,7 +7,8 @@
 // - `dom.js`: elements, tables, formats (ages, bytes, YAML);
 // - `kinds.js`: the kinds shown, their paths and columns;
 // - `views.js`: the overview, the lists and their actions;
-// - `detail.js`: an object's page (owners, owned, conditions, events, YAML, logs).
+// - `detail.js`: an object's page (owners, owned, conditions, events, YAML, logs);
+// - `paste.js`: the Apply page (pasted manifests, problems at their lines).
 
 import { Unauthorized, api, setToken, token, whenUnauthorized } from "./api.js";
 import { el } from "./dom.js";

@@ -5,6 +5,7 @@ import { api, follow } from "./api.js";
 import { byName, el, errorBox, table } from "./dom.js";
 import { KINDS, collection, heads, row, seen } from "./kinds.js";
 import { detail } from "./detail.js";
+import { applyPage } from "./paste.js";
 
 const main = () => document.getElementById("main");
 
@@ -133,6 +134,7 @@ export function page(hash) {
   const query = new URLSearchParams(q || "");
   const parts = where.split("/").filter(Boolean).map(decodeURIComponent);
   if (!parts.length) return overview();
+  if (parts[0] === "apply" && parts.length === 1) return applyPage();
   const kind = KINDS[parts[0]];
   if (!kind) return null;
   if (parts.length === 1) return list(kind, query);
