@@ -266,3 +266,81 @@ roleRef: {kind: ClusterRole, name: view, apiGroup: rbac.authorization.k8s.io}
     assert!(shown.contains("skiff dashboard"), "{shown}");
     assert!(b.text("#deployments").is_none());
 }
+
+/// Clicks the action `label` on an object's page and confirms it; returns what it says.
+fn act(b: &Browser, label: &str, outcome: &str) -> String {
+    let id = format!("do-{}", label.to_lowercase());
+    b.wait_text(&format!("#{id}"), Duration::from_secs(30), |t| t == label);
+    b.run(
+        "document.getElementById(arguments[0]).click(); document.getElementById('confirm').click();",
+        json!([id]),
+    );
+    b.wait_text("#action", Duration::from_secs(30), |t| t.contains(outcome))
+}
+
+#[test]
+fn the_dashboard_restarts_undoes_cordons_drains_and_deletes() {
+    let c = Cluster::start(&["n1"], &[]);
+    c.apply("web", &echo("web", "web", 2, ""));
+    c.ready("web", 2);
+    let out = skiff(&c.server, &["dashboard"]);
+    assert!(out.status.success(), "{out:?}");
+    let url = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let b = Browser::start();
+    b.goto(&url);
+    let wait = Duration::from_secs(30);
+    b.wait_text("#who", wait, |t| t.contains("admin"));
+
+    // Restart: a new revision; undo: back to the first one's template.
+    b.run("location.hash = '#/deployments/default/web';", json!([]));
+    act(&b, "Restart", "restarted");
+    let restarted = "kubectl.kubernetes.io/restartedAt";
+    wait_for(&c.server, &["deployment", "web"], |d| {
+        d["spec"]["template"]["metadata"]["annotations"][restarted].is_string()
+    });
+    b.wait_text("#owned", wait, |t| {
+        t.lines().filter(|l| l.contains("web-")).count() == 2
+    });
+    let undone = act(&b, "Undo", "rolled back");
+    assert!(undone.contains("revision 1"), "{undone}");
+    wait_for(&c.server, &["deployment", "web"], |d| {
+        d["spec"]["template"]["metadata"]["annotations"][restarted].is_null()
+    });
+
+    // Cordon, uncordon, and drain the node.
+    b.run("location.hash = '#/nodes/n1';", json!([]));
+    act(&b, "Cordon", "cordoned");
+    wait_for(&c.server, &["node", "n1"], |n| {
+        n["spec"]["unschedulable"] == true
+    });
+    act(&b, "Uncordon", "uncordoned");
+    wait_for(&c.server, &["node", "n1"], |n| {
+        n["spec"]["unschedulable"] != true
+    });
+    let drained = act(&b, "Drain", "drained");
+    assert!(drained.contains("2 pod(s) deleted"), "{drained}");
+    wait_for(&c.server, &["node", "n1"], |n| {
+        n["spec"]["unschedulable"] == true
+    });
+
+    // Delete: the Deployment goes.
+    b.run("location.hash = '#/deployments/default/web';", json!([]));
+    act(&b, "Delete", "deleted");
+    let deadline = std::time::Instant::now() + wait;
+    while skiff(&c.server, &["get", "deployment", "web"])
+        .status
+        .success()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "deployment/web still there after 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let errors: Vec<_> = b
+        .console()
+        .into_iter()
+        .filter(|e| e["level"] == "SEVERE")
+        .collect();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+}

@@ -38,6 +38,11 @@ pub(super) const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("assets/detail.js"),
     ),
     (
+        "actions.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("assets/actions.js"),
+    ),
+    (
         "paste.js",
         "text/javascript; charset=utf-8",
         include_bytes!("assets/paste.js"),

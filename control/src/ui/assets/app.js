@@ -8,6 +8,7 @@
 // - `kinds.js`: the kinds shown, their paths and columns;
 // - `views.js`: the overview, the lists and their actions;
 // - `detail.js`: an object's page (owners, owned, conditions, events, YAML, logs);
+// - `actions.js`: what can be done to an object (delete, restart, undo, cordon, drain);
 // - `paste.js`: the Apply page (pasted manifests, problems at their lines).
 
 import { Unauthorized, api, setToken, token, whenUnauthorized } from "./api.js";
@@ -65,11 +66,12 @@ function showLogin(why) {
     start();
   } }, el("p", {}, el("label", { for: "token" }, "Or paste a bearer token (a ServiceAccount's, from `skiff create token`):")),
   input, el("p", {}, el("button", { type: "submit" }, "Log in")));
-  main.replaceChildren(
+  main.replaceChildren(...[
     el("h1", {}, "Log in"),
-    why ? el("p", { class: "error", role: "alert" }, why) : null,
+    why && el("p", { class: "error", role: "alert" }, why),
     el("p", {}, "Run ", el("code", {}, "skiff dashboard"), " and open the link it prints: it logs this browser in as you, once."),
-    form);
+    form,
+  ].filter(Boolean));
 }
 
 async function start() {

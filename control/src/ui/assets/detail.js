@@ -1,10 +1,11 @@
-// An object's page: what owns it and what it owns (Deployment → ReplicaSets → Pods →
+// An object's page: its actions (see actions.js), what owns it and what it owns (Deployment → ReplicaSets → Pods →
 // Node), its conditions, its events, its YAML (a Secret's values hidden until asked), and
 // a pod's logs, streamed. Everything follows a watch.
 
 import { api, follow, lines } from "./api.js";
 import { age, byName, el, errorBox, table, yaml } from "./dom.js";
-import { KINDS, collection, heads, href, kindOf, row, seen } from "./kinds.js";
+import { actions } from "./actions.js";
+import { KINDS, collection, heads, href, kindOf, objectPath, row, seen } from "./kinds.js";
 
 // What each kind's objects own, by kind.
 const OWNS = { Deployment: "replicasets", ReplicaSet: "pods", Job: "pods", DaemonSet: "pods" };
@@ -79,14 +80,17 @@ export function detail(kind, ns, name) {
   const owned = ownedKind ? table("owned", heads(ownedKind), `No ${ownedKind.plural}.`) : null;
   const stops = [];
   let extra = null;
+  const acts = kind.kind === "Event" ? null : actions(kind, objectPath(kind, ns, name), () => current);
   const fail = (e) => failures.replaceChildren(errorBox(e));
-  const objectPath = `${collection(kind, ns)}?fieldSelector=${encodeURIComponent(`metadata.name=${name}`)}`;
-  stops.push(follow(objectPath, ([o]) => {
+  const selected = `${collection(kind, ns)}?fieldSelector=${encodeURIComponent(`metadata.name=${name}`)}`;
+  stops.push(follow(selected, ([o]) => {
     if (!o) {
       failures.replaceChildren(errorBox(new Error(`${title} does not exist (any more).`)));
       return;
     }
+    const first = !current;
     current = o;
+    if (first && acts) acts.render();
     const owners = (o.metadata.ownerReferences || []).map((r) => link(r.kind, o.metadata.namespace, r.name));
     const node = o.spec && o.spec.nodeName;
     const labels = Object.entries(o.metadata.labels || {}).map(([k, v]) => `${k}=${v}`).join(", ");
@@ -118,7 +122,7 @@ export function detail(kind, ns, name) {
   stops.push(follow(eventsPath, (es) => events.render(es.sort((a, b) => seen(b) - seen(a)).map((e) => row(KINDS.events, e))), fail));
   const logsSlot = el("div");
   const main = el("div", { id: "detail" },
-    el("h1", {}, title), failures, facts,
+    el("h1", {}, title), acts ? acts.node : null, failures, facts,
     owned ? el("section", {}, el("h2", {}, `${ownedKind.kind}s`), owned.node) : null,
     el("section", {}, el("h2", {}, "Conditions"), conditions.node),
     el("section", {}, el("h2", {}, "Events"), events.node),

@@ -123,7 +123,8 @@ export function list(kind, query) {
     return el("button", { type: "button", class: "scale", "data-name": name, "aria-label": `Scale ${name}`, onclick: () => actions.scale(o) }, "Scale…");
   };
   const sort = kind.sort || byName;
-  main().replaceChildren(el("h1", {}, kind.kind === "Event" ? "Events" : `${kind.kind}s`), filters, actions ? actions.node : null, failures, t.node);
+  const title = el("h1", {}, kind.kind === "Event" ? "Events" : `${kind.kind}s`);
+  main().replaceChildren(...[title, filters, actions && actions.node, failures, t.node].filter(Boolean));
   return follow(path, (items) => t.render(items.sort(sort).map((o) => row(kind, o, actions ? [scaleButton(o)] : []))),
     (e) => failures.replaceChildren(errorBox(e)));
 }
