@@ -89,6 +89,13 @@ fn the_dashboard_logs_in_once_and_follows_the_cluster_live() {
         "the code leaves the address bar once used: {address}"
     );
     b.wait_text("#members", wait, |t| t.contains("leader"));
+    // Usage, charted: the node's row has a figure and a line.
+    b.wait_text("#usage", wait, |t| t.contains("n1") && t.contains("Mi"));
+    let lines = b.run(
+        "return document.querySelectorAll('#usage svg polyline').length;",
+        json!([]),
+    );
+    assert_eq!(lines, json!(2), "a CPU and a memory chart for n1");
     b.screenshot(&artifacts().join("overview.png"));
 
     // A list follows its watch: pods appear without a reload.
@@ -111,6 +118,7 @@ fn the_dashboard_logs_in_once_and_follows_the_cluster_live() {
     // Owner links, down from the Deployment: its ReplicaSet, then that one's pods.
     b.run("location.hash = '#/deployments/default/web';", json!([]));
     b.wait_text("#owned", wait, |t| t.contains("web-"));
+    b.wait_text("#rollout", wait, |t| t.contains("Ready: 3/3"));
     b.run(
         "document.querySelector('#owned tbody a').click();",
         json!([]),
@@ -133,6 +141,7 @@ fn the_dashboard_logs_in_once_and_follows_the_cluster_live() {
         "the pod had finished before its page opened: {first}"
     );
     b.wait_text("#facts", wait, |t| t.contains("node/n1"));
+    b.wait_text("#pod-usage", wait, |t| t.contains("napper"));
     b.wait_text("#yaml", wait, |t| {
         t.contains("kind: Pod") && t.contains("name: napper")
     });

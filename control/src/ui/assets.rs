@@ -43,6 +43,11 @@ pub(super) const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("assets/actions.js"),
     ),
     (
+        "charts.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("assets/charts.js"),
+    ),
+    (
         "paste.js",
         "text/javascript; charset=utf-8",
         include_bytes!("assets/paste.js"),

@@ -9,6 +9,7 @@
 // - `views.js`: the overview, the lists and their actions;
 // - `detail.js`: an object's page (owners, owned, conditions, events, YAML, logs);
 // - `actions.js`: what can be done to an object (delete, restart, undo, cordon, drain);
+// - `charts.js`: CPU and memory over the last minutes, a rollout's progress;
 // - `paste.js`: the Apply page (pasted manifests, problems at their lines).
 
 import { Unauthorized, api, setToken, token, whenUnauthorized } from "./api.js";

@@ -5,6 +5,7 @@
 import { api, follow, lines } from "./api.js";
 import { age, byName, el, errorBox, table, yaml } from "./dom.js";
 import { actions } from "./actions.js";
+import { USAGE_HEADS, rollout, sample, usageRows } from "./charts.js";
 import { KINDS, collection, heads, href, kindOf, objectPath, row, seen } from "./kinds.js";
 
 // What each kind's objects own, by kind.
@@ -107,8 +108,13 @@ export function detail(kind, ns, name) {
     if (kind.kind === "Pod" && !extra) {
       extra = logs(o, failures);
       stops.push(extra.stop);
-      logsSlot.replaceChildren(extra.node);
+      const u = table("pod-usage", ["Pod", ...USAGE_HEADS.slice(1)], "No figures yet (the node reports them every few seconds).");
+      const path = `/apis/metrics.k8s.io/v1beta1/namespaces/${encodeURIComponent(ns)}/pods/${encodeURIComponent(name)}`;
+      // A pod that just started has no figures yet: that is not an error to show.
+      stops.push(sample(path, (h) => u.render(usageRows(h))));
+      logsSlot.replaceChildren(el("section", {}, el("h2", {}, "Usage"), u.node), extra.node);
     }
+    if (kind.kind === "Deployment") rolloutSlot.replaceChildren(el("h2", {}, "Rollout"), rollout(o));
     if (owned && !owned.following) {
       owned.following = true;
       const uid = o.metadata.uid;
@@ -121,8 +127,9 @@ export function detail(kind, ns, name) {
   const eventsPath = `${ns ? `/api/v1/namespaces/${encodeURIComponent(ns)}/events` : "/api/v1/events"}?fieldSelector=${encodeURIComponent(involved)}`;
   stops.push(follow(eventsPath, (es) => events.render(es.sort((a, b) => seen(b) - seen(a)).map((e) => row(KINDS.events, e))), fail));
   const logsSlot = el("div");
+  const rolloutSlot = el("section");
   const main = el("div", { id: "detail" },
-    el("h1", {}, title), acts ? acts.node : null, failures, facts,
+    el("h1", {}, title), acts ? acts.node : null, failures, facts, rolloutSlot,
     owned ? el("section", {}, el("h2", {}, `${ownedKind.kind}s`), owned.node) : null,
     el("section", {}, el("h2", {}, "Conditions"), conditions.node),
     el("section", {}, el("h2", {}, "Events"), events.node),

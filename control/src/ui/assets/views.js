@@ -6,6 +6,7 @@ import { byName, el, errorBox, table } from "./dom.js";
 import { KINDS, collection, heads, row, seen } from "./kinds.js";
 import { detail } from "./detail.js";
 import { applyPage } from "./paste.js";
+import { USAGE_HEADS, sample, usageRows } from "./charts.js";
 
 const main = () => document.getElementById("main");
 
@@ -42,12 +43,20 @@ function members(failures) {
   return { node, stop: () => { stopped = true; clearTimeout(timer); } };
 }
 
+// What each node uses now and over the last minutes.
+function usage(failures) {
+  const t = table("usage", ["Node", ...USAGE_HEADS.slice(1)], "No figures yet (nodes report them every few seconds).");
+  const stop = sample("/apis/metrics.k8s.io/v1beta1/nodes", (h) => t.render(usageRows(h)), (e) => failures.replaceChildren(errorBox(e)));
+  return { node: el("section", { "aria-labelledby": "usage-h" }, el("h2", { id: "usage-h" }, "Node usage"), t.node), stop };
+}
+
 export function overview() {
   const failures = el("div");
   const warnings = Object.assign({}, KINDS.events, { sort: undefined });
   const parts = [
     members(failures),
     section("Nodes", "nodes", KINDS.nodes, "/api/v1/nodes", (ns) => ns.sort(byName), failures, "No nodes have joined."),
+    usage(failures),
     section("Deployments", "deployments", KINDS.deployments, "/apis/apps/v1/deployments", (ds) => ds.sort(byName), failures, "No deployments."),
     section("Recent warnings", "warnings", warnings, "/api/v1/events?fieldSelector=type%3DWarning",
       (es) => es.sort((a, b) => seen(b) - seen(a)).slice(0, 20), failures, "No warnings."),

@@ -1,0 +1,92 @@
+// Charts where people look rather than read: CPU and memory over the last minutes, sampled
+// from metrics.k8s.io (what `kubectl top` reads) while the page is open, drawn as inline
+// SVG; and a rollout's progress as bars.
+
+import { api } from "./api.js";
+import { bytes, el } from "./dom.js";
+
+const SVG = "http://www.w3.org/2000/svg";
+/// Samples kept per series: 5 minutes at one every 5 s.
+const KEEP = 60;
+
+// A Kubernetes quantity as a number: CPU in cores ("250m", "12345n"), memory in bytes.
+export function quantity(q) {
+  const m = /^([0-9.]+)([a-zA-Z]*)$/.exec(q || "");
+  if (!m) return 0;
+  const scale = { n: 1e-9, u: 1e-6, m: 1e-3, "": 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4 };
+  return Number(m[1]) * (scale[m[2]] ?? 1);
+}
+
+export const cores = (c) => (c < 1 ? `${Math.round(c * 1000)}m` : `${Math.round(c * 100) / 100}`);
+
+// A sparkline of `values` (newest last), scaled to its own maximum.
+export function sparkline(values, label, w = 160, h = 32) {
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
+  svg.setAttribute("width", w);
+  svg.setAttribute("height", h);
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", label);
+  const max = Math.max(...values, 1e-12);
+  const pts = (values.length === 1 ? [values[0], values[0]] : values).map((v, i, all) =>
+    `${((i / Math.max(1, all.length - 1)) * (w - 2) + 1).toFixed(1)},${(h - 1 - (v / max) * (h - 2)).toFixed(1)}`);
+  const line = document.createElementNS(SVG, "polyline");
+  line.setAttribute("points", pts.join(" "));
+  line.setAttribute("fill", "none");
+  line.setAttribute("stroke", "currentColor");
+  line.setAttribute("stroke-width", "1.5");
+  svg.append(line);
+  return svg;
+}
+
+// Polls `path` (a metrics.k8s.io list or object) every `every` ms, keeping each item's
+// CPU (cores) and memory (bytes) history; `changed(histories)` after each sample.
+export function sample(path, changed, failed, every = 5000) {
+  const history = new Map();
+  let timer = 0;
+  let stopped = false;
+  const tick = async () => {
+    try {
+      const body = await (await api(path)).json();
+      for (const item of body.items || [body]) {
+        const use = item.usage || (item.containers || []).reduce((sum, c) => ({
+          cpu: `${quantity(sum.cpu) + quantity(c.usage.cpu)}`,
+          memory: `${quantity(sum.memory) + quantity(c.usage.memory)}`,
+        }), { cpu: "0", memory: "0" });
+        const key = item.metadata.namespace ? `${item.metadata.namespace}/${item.metadata.name}` : item.metadata.name;
+        const h = history.get(key) || [];
+        h.push({ cpu: quantity(use.cpu), memory: quantity(use.memory) });
+        if (h.length > KEEP) h.shift();
+        history.set(key, h);
+      }
+      changed(history);
+    } catch (e) {
+      if (failed) failed(e);
+    }
+    if (!stopped) timer = setTimeout(tick, every);
+  };
+  tick();
+  return () => { stopped = true; clearTimeout(timer); };
+}
+
+// Table rows for `history`: name, CPU now and over time, memory now and over time.
+export function usageRows(history) {
+  return [...history.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([name, h]) => {
+    const now = h[h.length - 1];
+    return el("tr", {},
+      el("td", {}, name),
+      el("td", {}, cores(now.cpu)), el("td", { class: "chart" }, sparkline(h.map((x) => x.cpu), `CPU of ${name}, last ${h.length} samples`)),
+      el("td", {}, bytes(String(Math.round(now.memory)))), el("td", { class: "chart" }, sparkline(h.map((x) => x.memory), `Memory of ${name}, last ${h.length} samples`)));
+  });
+}
+
+export const USAGE_HEADS = ["", "CPU", "CPU, last minutes", "Memory", "Memory, last minutes"];
+
+// A Deployment's rollout: how many pods run the newest template, and how many are ready.
+export function rollout(d) {
+  const want = (d.spec && d.spec.replicas) ?? 1;
+  const st = d.status || {};
+  const bar = (label, n, id) => el("div", { class: "bar" }, el("label", { for: id }, `${label}: ${n}/${want}`),
+    el("progress", { id, max: String(Math.max(want, 1)), value: String(Math.min(n, Math.max(want, 1))) }));
+  return el("div", { id: "rollout" }, bar("Up to date", st.updatedReplicas || 0, "rollout-updated"), bar("Ready", st.readyReplicas || 0, "rollout-ready"));
+}
