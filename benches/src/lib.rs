@@ -26,6 +26,10 @@
 //!   against `runc run -d` of the same bundle, beside Wasm pod start in the same run; the
 //!   agent's and each shim's memory per running container.
 //!
+//! - `dashboard`: the web dashboard's overview in headless Chromium with 100 nodes and
+//!   1,000 pods (first meaningful paint, bytes fetched), and the API's apply p99 with and
+//!   without a page following the writes.
+//!
 //! # Modules
 //! - [`pki`]: the benches' cluster CA and admin credential (Skiff is always TLS).
 //! - [`api`]: the `api` bench's operations for both systems, and the watch fan-out.
@@ -46,6 +50,7 @@
 //!   pushing images to a registry; the tests use it too.
 //! - [`report`]: percentiles, medians and table printing.
 //! - [`setup`]: the `skiff` binary, waiting for a ready cluster, the machine's load.
+//! - [`webdriver`]: headless Chromium through chromedriver (the dashboard's tests and bench).
 
 pub mod api;
 pub mod cluster;
@@ -61,6 +66,7 @@ pub mod routing;
 pub mod sched;
 pub mod setup;
 pub mod skiff;
+pub mod webdriver;
 
 /// One client connection of the benchmark, to one member.
 pub trait Writer: Clone + Send + Sync + 'static {

@@ -14,7 +14,7 @@ use skiff_pki::Role;
 use super::support::node::{guest, skiff, wait_for};
 use super::support::pki::issue;
 use super::support::routing::{Cluster, echo};
-use super::support::webdriver::Browser;
+use skiff_benches::webdriver::Browser;
 
 fn artifacts() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard")
@@ -29,7 +29,7 @@ fn rows_naming(b: &Browser, css: &str, what: &str) -> usize {
     v.as_u64().unwrap_or(0) as usize
 }
 
-/// A pod that logs a line, sleeps 10 s, and logs another.
+/// A pod that logs a line, sleeps 30 s, and logs another.
 fn napper() -> String {
     format!(
         "apiVersion: v1
@@ -39,7 +39,7 @@ spec:
   runtimeClassName: wasm
   restartPolicy: Never
   containers:
-  - {{name: main, image: {}, args: ['10']}}
+  - {{name: main, image: {}, args: ['30']}}
 ",
         guest("sleep.wasm").display()
     )
@@ -76,9 +76,8 @@ fn the_dashboard_logs_in_once_and_follows_the_cluster_live() {
     );
 
     let b = Browser::start();
-    b.goto(&url);
     let wait = Duration::from_secs(30);
-    b.wait_text("#who", wait, |t| t.contains("admin"));
+    log_in(&b, &url, "admin");
     b.wait_text("#deployments", wait, |t| {
         t.contains("web") && t.contains("1/1")
     });
@@ -135,7 +134,7 @@ fn the_dashboard_logs_in_once_and_follows_the_cluster_live() {
         p["status"]["phase"] == "Running"
     });
     b.run("location.hash = '#/pods/default/napper';", json!([]));
-    let first = b.wait_text("#logs", wait, |t| t.contains("sleeping 10 s"));
+    let first = b.wait_text("#logs", wait, |t| t.contains("sleeping 30 s"));
     assert!(
         !first.contains("awake"),
         "the pod had finished before its page opened: {first}"
@@ -146,7 +145,7 @@ fn the_dashboard_logs_in_once_and_follows_the_cluster_live() {
         t.contains("kind: Pod") && t.contains("name: napper")
     });
     b.screenshot(&artifacts().join("pod.png"));
-    b.wait_text("#logs", wait, |t| t.contains("sleeping 10 s\nawake"));
+    b.wait_text("#logs", wait, |t| t.contains("sleeping 30 s\nawake"));
 
     // A Secret's values show only when asked for.
     c.apply(
@@ -185,25 +184,29 @@ fn the_dashboard_logs_in_once_and_follows_the_cluster_live() {
     });
 
     // Every page so far ran without a console error.
-    for page in [
-        "#/",
-        "#/deployments",
-        "#/replicasets",
-        "#/jobs",
-        "#/daemonsets",
-        "#/services",
-        "#/ingresses",
-        "#/httproutes",
-        "#/configmaps",
-        "#/secrets",
-        "#/nodes",
-        "#/events",
-        "#/nodes/n1",
-        "#/apply",
-        "#/pods",
+    for (page, title, arrived) in [
+        ("#/", "Overview", "#nodes tbody a"),
+        ("#/deployments", "Deployments", "#deployments-count"),
+        ("#/replicasets", "ReplicaSets", "#replicasets-count"),
+        ("#/jobs", "Jobs", "#jobs-count"),
+        ("#/daemonsets", "DaemonSets", "#daemonsets-count"),
+        ("#/services", "Services", "#services-count"),
+        ("#/ingresses", "Ingresses", "#ingresses-count"),
+        ("#/httproutes", "HTTPRoutes", "#httproutes-count"),
+        ("#/configmaps", "ConfigMaps", "#configmaps-count"),
+        ("#/secrets", "Secrets", "#secrets-count"),
+        ("#/nodes", "Nodes", "#nodes-count"),
+        ("#/events", "Events", "#events-count"),
+        ("#/nodes/n1", "Node n1", "#yaml"),
+        ("#/apply", "Apply manifests", "#manifest"),
+        ("#/pods", "Pods", "#pods-count"),
     ] {
         b.run("location.hash = arguments[0];", json!([page]));
-        b.wait_text("main h1", wait, |t| !t.is_empty() && t != "Not found");
+        b.wait_text("main h1", wait, |t| t == title);
+        // What it lists arrived, and nothing failed.
+        b.wait_text(arrived, wait, |t| !t.is_empty() || arrived == "#manifest");
+        let failed = b.text("main .error");
+        assert!(failed.is_none(), "{page}: {failed:?}");
     }
     let errors: Vec<_> = b
         .console()
@@ -226,6 +229,31 @@ fn the_dashboard_logs_in_once_and_follows_the_cluster_live() {
         .filter(|e| e["level"] == "SEVERE")
         .collect();
     assert!(errors.is_empty(), "console errors: {errors:?}");
+
+    // At a phone's width the overview still fits: tables scroll inside their own boxes.
+    b.resize(390, 844);
+    b.run("performance.clearMarks(); location.hash = '#/';", json!([]));
+    b.wait_text("#deployments", wait, |t| t.contains("web"));
+    b.wait_text("#usage", wait, |t| t.contains("n1"));
+    let deadline = std::time::Instant::now() + wait;
+    while b.run(
+        "return performance.getEntriesByName('skiff:overview-ready').length;",
+        json!([]),
+    ) != json!(1)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the overview did not finish drawing"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let overflow = b.run(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+        json!([]),
+    );
+    assert_eq!(overflow, json!(0), "the page is wider than a phone");
+    b.screenshot(&artifacts().join("overview-phone.png"));
+    b.resize(1280, 900);
 
     // A read-only user sees the same page, and is refused (and told why) when scaling.
     let creds = tempfile::tempdir().unwrap();
@@ -253,8 +281,7 @@ roleRef: {kind: ClusterRole, name: view, apiGroup: rbac.authorization.k8s.io}
     assert!(out.status.success(), "{out:?}");
     let viewer_url = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     b.run("localStorage.clear();", json!([]));
-    b.goto(&viewer_url);
-    b.wait_text("#who", wait, |t| t.contains("viewer"));
+    log_in(&b, &viewer_url, "viewer");
     b.run("location.hash = '#/deployments';", json!([]));
     b.wait_text("#deployments", wait, |t| {
         t.contains("web") && t.contains("2/2")
@@ -274,6 +301,17 @@ roleRef: {kind: ClusterRole, name: view, apiGroup: rbac.authorization.k8s.io}
     let shown = b.wait_text("main", wait, |t| t.contains("used already"));
     assert!(shown.contains("skiff dashboard"), "{shown}");
     assert!(b.text("#deployments").is_none());
+}
+
+/// Opens a login link and continues as `user`, whom the page names first.
+fn log_in(b: &Browser, url: &str, user: &str) {
+    b.goto(url);
+    let said = b.wait_text("main", Duration::from_secs(30), |t| {
+        t.contains("This link logged")
+    });
+    assert!(said.contains(&format!("as {user}")), "{said}");
+    b.run("document.getElementById('continue').click();", json!([]));
+    b.wait_text("main h1", Duration::from_secs(30), |t| t == "Overview");
 }
 
 /// Clicks the action `label` on an object's page and confirms it; returns what it says.
@@ -296,9 +334,8 @@ fn the_dashboard_restarts_undoes_cordons_drains_and_deletes() {
     assert!(out.status.success(), "{out:?}");
     let url = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     let b = Browser::start();
-    b.goto(&url);
     let wait = Duration::from_secs(30);
-    b.wait_text("#who", wait, |t| t.contains("admin"));
+    log_in(&b, &url, "admin");
 
     // Restart: a new revision; undo: back to the first one's template.
     b.run("location.hash = '#/deployments/default/web';", json!([]));
@@ -326,6 +363,11 @@ fn the_dashboard_restarts_undoes_cordons_drains_and_deletes() {
     wait_for(&c.server, &["node", "n1"], |n| {
         n["spec"]["unschedulable"] != true
     });
+    // Drain once the undo's rollout has settled: two pods on n1, none going.
+    c.ready("web", 2);
+    b.run("location.hash = '#/pods?namespace=default';", json!([]));
+    b.wait_text("#pods-count", wait, |t| t == "2 in all.");
+    b.run("location.hash = '#/nodes/n1';", json!([]));
     let drained = act(&b, "Drain", "drained");
     assert!(drained.contains("2 pod(s) deleted"), "{drained}");
     wait_for(&c.server, &["node", "n1"], |n| {

@@ -11,7 +11,6 @@ pub mod pki;
 pub mod prometheus;
 pub mod registry;
 pub mod routing;
-pub mod webdriver;
 
 use std::net::TcpListener;
 use std::process::{Child, Stdio};

@@ -178,6 +178,21 @@ impl Authenticate {
     }
 }
 
+impl Authenticate {
+    /// Who an HTTP request (the REST API, the dashboard) is from, as [`Self::identify`].
+    pub fn identify_http<B>(&self, req: &http::Request<B>) -> Result<Identity, Status> {
+        let cert = req
+            .extensions()
+            .get::<PeerInfo>()
+            .and_then(|p| p.identity.clone());
+        let header = req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .map(|v| v.as_bytes());
+        self.identify(cert, header)
+    }
+}
+
 impl tonic::service::Interceptor for Authenticate {
     fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
         let cert = req
@@ -185,6 +200,13 @@ impl tonic::service::Interceptor for Authenticate {
             .get::<PeerInfo>()
             .and_then(|p| p.identity.clone());
         let header = req.metadata().get("authorization").map(|v| v.as_bytes());
+        // A dashboard session is for the page's REST calls, not for gRPC (certificates,
+        // raft, membership): a leaked browser token opens no more than the page could.
+        if cert.is_none() && bearer(header)?.is_some_and(|t| t.starts_with(TOKEN_PREFIX)) {
+            return Err(unauthenticated(
+                "dashboard sessions work on the REST API only: use a certificate or a ServiceAccount token",
+            ));
+        }
         let id = self.identify(cert, header)?;
         req.extensions_mut().insert(id);
         Ok(req)

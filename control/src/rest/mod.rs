@@ -45,8 +45,6 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::routing::any;
-use skiff_pki::Identity;
-use skiff_pki::transport::PeerInfo;
 
 use crate::api::{LogApi, ObjectApi};
 use crate::auth::audit::{ORIGIN, Origin};
@@ -142,19 +140,6 @@ pub async fn not_found(req: axum::extract::Request) -> Reply {
     )
 }
 
-/// Who sent `req`: its client certificate, else its bearer token.
-fn caller(rest: &Rest, req: &axum::extract::Request) -> Result<Identity, tonic::Status> {
-    let cert = req
-        .extensions()
-        .get::<PeerInfo>()
-        .and_then(|p| p.identity.clone());
-    let header = req
-        .headers()
-        .get(http::header::AUTHORIZATION)
-        .map(|v| v.as_bytes());
-    rest.authenticate.identify(cert, header)
-}
-
 async fn handle(State(rest): State<Arc<Rest>>, req: axum::extract::Request) -> Reply {
     let path = req.uri().path().to_owned();
     // Health and version are public, as in Kubernetes (`system:public-info-viewer`).
@@ -163,7 +148,7 @@ async fn handle(State(rest): State<Arc<Rest>>, req: axum::extract::Request) -> R
         "/version" => return discovery::version(),
         _ => {}
     }
-    let who = match caller(&rest, &req) {
+    let who = match rest.authenticate.identify_http(&req) {
         Ok(id) => id,
         Err(s) => return failure(&s, &About::default()),
     };

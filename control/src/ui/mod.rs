@@ -33,7 +33,7 @@ use crate::api::ObjectApi;
 use crate::auth::audit::Origin;
 use crate::auth::{Authenticate, Guarded};
 use crate::store::StoreHandle;
-use sessions::{CODE_TTL, LoginError, SESSION_TTL, TOKEN_PREFIX};
+use sessions::{CODE_TTL, LoginError, SESSION_TTL};
 
 /// The page's scripts, styles and calls all come from the member itself.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
@@ -146,7 +146,10 @@ struct LoginCode {
     expires_in_seconds: u64,
 }
 
-/// A login code for whoever asks (certificate or token): it opens a session as them.
+/// A login code for a person who asks with their client certificate: it opens a session as
+/// them. Tokens do not make codes: a ServiceAccount's token can be pasted into the page
+/// itself (and stays revocable, as each call checks it), and a session must not outlive
+/// the credential it came from. Nodes and members are not people.
 async fn login_code(
     State(Ui {
         authenticate: auth, ..
@@ -156,14 +159,23 @@ async fn login_code(
     let cert = req
         .extensions()
         .get::<PeerInfo>()
-        .is_some_and(|p| p.identity.is_some());
-    if !cert && bearer(&req).is_some_and(|t| t.starts_with(TOKEN_PREFIX)) {
+        .and_then(|p| p.identity.clone());
+    let Some(cert) = cert else {
         return failure(
             StatusCode::FORBIDDEN,
-            "a dashboard session cannot make login codes (that would outlive it): use your certificate or token, as `skiff dashboard` does".into(),
+            "login links are made for client certificates (as `skiff dashboard` sends them); with a ServiceAccount token, paste the token into the page instead".into(),
+        );
+    };
+    if cert.member_id().is_some() || cert.in_group(skiff_pki::identity::NODES) {
+        return failure(
+            StatusCode::FORBIDDEN,
+            format!(
+                "{} is a node or member, not a person: log in with a user's certificate",
+                cert.user
+            ),
         );
     }
-    let who = match caller(&auth, &req) {
+    let who = match auth.identify_http(&req) {
         Ok(who) => who,
         Err(s) => return unauthenticated(&s),
     };
@@ -180,17 +192,14 @@ async fn login_code(
     }
 }
 
-/// Who sent `req`, as the API would say (certificate, token or dashboard session).
-fn caller(auth: &Authenticate, req: &Request) -> Result<skiff_pki::Identity, tonic::Status> {
-    let cert = req
-        .extensions()
-        .get::<PeerInfo>()
-        .and_then(|p| p.identity.clone());
-    let header = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(|v| v.as_bytes());
-    auth.identify(cert, header)
+fn missing_type(req: &Request) -> Option<Response> {
+    match req.headers().contains_key(header::CONTENT_TYPE) {
+        true => None,
+        false => Some(failure(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send JSON with content-type: application/json".into(),
+        )),
+    }
 }
 
 fn unauthenticated(s: &tonic::Status) -> Response {
@@ -216,7 +225,7 @@ struct MemberView {
 /// The control-plane members as this member sees them (`skiff members`, for anyone
 /// authenticated, as there).
 async fn members(State(ui): State<Ui>, req: Request) -> Response {
-    if let Err(s) = caller(&ui.authenticate, &req) {
+    if let Err(s) = ui.authenticate.identify_http(&req) {
         return unauthenticated(&s);
     }
     let (list, status) = match (
@@ -253,8 +262,27 @@ async fn members(State(ui): State<Ui>, req: Request) -> Response {
 }
 
 /// Manifests pasted into the page: `{"manifest": "...", "dryRun": false}`.
+/// Refuses a body that is not declared JSON: a cross-site form cannot send that without a
+/// CORS preflight, which this server never grants.
+fn not_json(req: &Request) -> Option<Response> {
+    let t = req.headers().get(header::CONTENT_TYPE)?.to_str().ok()?;
+    if t.split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+    {
+        return None;
+    }
+    Some(failure(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        format!("send JSON (content-type: application/json), not {t:?}"),
+    ))
+}
+
 async fn apply_pasted(State(ui): State<Ui>, req: Request) -> Response {
-    let who = match caller(&ui.authenticate, &req) {
+    if let Some(r) = not_json(&req).or_else(|| missing_type(&req)) {
+        return r;
+    }
+    let who = match ui.authenticate.identify_http(&req) {
         Ok(who) => who,
         Err(s) => return unauthenticated(&s),
     };
@@ -298,6 +326,9 @@ async fn open_session(
     }): State<Ui>,
     req: Request,
 ) -> Response {
+    if let Some(r) = not_json(&req).or_else(|| missing_type(&req)) {
+        return r;
+    }
     let body = match axum::body::to_bytes(req.into_body(), MAX_BODY).await {
         Ok(b) => b,
         Err(_) => {

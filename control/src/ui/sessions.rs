@@ -22,6 +22,9 @@ pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 /// Outstanding codes and live sessions, each, per member: a bound on what callers can make
 /// the member remember.
 const MAX_ENTRIES: usize = 10_000;
+/// Outstanding codes and live sessions per user: past it, the user's oldest goes, so no
+/// one user can fill the tables for everyone.
+const MAX_PER_USER: usize = 20;
 
 /// Why a code or session was not made or not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,11 +47,13 @@ struct Entry {
     until: Instant,
 }
 
+type Table = HashMap<[u8; 32], Entry>;
+
 /// Login codes and sessions, keyed by the SHA-256 of their secret.
 #[derive(Default)]
 pub struct Sessions {
-    codes: Mutex<HashMap<[u8; 32], Entry>>,
-    sessions: Mutex<HashMap<[u8; 32], Entry>>,
+    codes: Mutex<Table>,
+    sessions: Mutex<Table>,
 }
 
 fn hash(secret: &str) -> [u8; 32] {
@@ -66,20 +71,26 @@ fn secret() -> Result<String, LoginError> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// Adds `who` under a new secret, after dropping what expired.
+/// Adds `who` under a new secret, after dropping what expired (and `who`'s oldest entry
+/// when they hold [`MAX_PER_USER`]).
 fn remember(
-    table: &Mutex<HashMap<[u8; 32], Entry>>,
+    t: &mut Table,
     who: Identity,
     ttl: Duration,
     prefix: &str,
 ) -> Result<String, LoginError> {
     let now = Instant::now();
-    let s = format!("{prefix}{}", secret()?);
-    let mut t = table.lock().unwrap_or_else(|p| p.into_inner());
     t.retain(|_, e| e.until > now);
+    let theirs = t.iter().filter(|(_, e)| e.who.user == who.user);
+    if theirs.clone().count() >= MAX_PER_USER
+        && let Some(oldest) = theirs.min_by_key(|(_, e)| e.until).map(|(k, _)| *k)
+    {
+        t.remove(&oldest);
+    }
     if t.len() >= MAX_ENTRIES {
         return Err(LoginError::Full);
     }
+    let s = format!("{prefix}{}", secret()?);
     t.insert(
         hash(&s),
         Entry {
@@ -90,37 +101,47 @@ fn remember(
     Ok(s)
 }
 
+fn lock(t: &Mutex<Table>) -> std::sync::MutexGuard<'_, Table> {
+    t.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl Sessions {
     /// A one-time code that logs the browser in as `who`.
     pub fn mint_code(&self, who: Identity) -> Result<String, LoginError> {
-        remember(&self.codes, who, CODE_TTL, "")
+        remember(&mut lock(&self.codes), who, CODE_TTL, "")
     }
 
-    /// Trades `code` (once) for a session token, and says whose it is.
+    /// Trades `code` (once) for a session token, and says whose it is. A code that could
+    /// not be traded (the table is full) stays usable.
     pub fn redeem(&self, code: &str) -> Result<(String, Identity), LoginError> {
-        let entry = self
-            .codes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&hash(code.trim()))
+        let key = hash(code.trim());
+        let mut codes = lock(&self.codes);
+        let who = codes
+            .get(&key)
             .filter(|e| e.until > Instant::now())
+            .map(|e| e.who.clone())
             .ok_or(LoginError::BadCode)?;
-        let token = remember(&self.sessions, entry.who.clone(), SESSION_TTL, TOKEN_PREFIX)?;
-        Ok((token, entry.who))
+        let token = remember(
+            &mut lock(&self.sessions),
+            who.clone(),
+            SESSION_TTL,
+            TOKEN_PREFIX,
+        )?;
+        codes.remove(&key);
+        Ok((token, who))
     }
 
     /// Who the session `token` belongs to, while it lasts.
     pub fn identify(&self, token: &str) -> Option<Identity> {
-        let t = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        t.get(&hash(token))
+        lock(&self.sessions)
+            .get(&hash(token))
             .filter(|e| e.until > Instant::now())
             .map(|e| e.who.clone())
     }
 
     /// Ends the session `token` (logging out); false if there was none.
     pub fn end(&self, token: &str) -> bool {
-        let mut t = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        t.remove(&hash(token)).is_some()
+        lock(&self.sessions).remove(&hash(token)).is_some()
     }
 }
 
@@ -163,10 +184,31 @@ mod tests {
     }
 
     #[test]
+    fn one_user_holds_at_most_their_share_and_loses_their_oldest() {
+        let s = Sessions::default();
+        let first = s.mint_code(alice()).unwrap();
+        for _ in 1..MAX_PER_USER {
+            s.mint_code(alice()).unwrap();
+        }
+        let newest = s.mint_code(alice()).unwrap();
+        assert_eq!(s.codes.lock().unwrap().len(), MAX_PER_USER);
+        assert_eq!(
+            s.redeem(&first),
+            Err(LoginError::BadCode),
+            "the oldest went"
+        );
+        assert!(s.redeem(&newest).is_ok());
+    }
+
+    #[test]
     fn the_tables_are_bounded() {
         let s = Sessions::default();
-        for _ in 0..MAX_ENTRIES {
-            s.mint_code(alice()).unwrap();
+        for i in 0..MAX_ENTRIES {
+            let who = Identity {
+                user: format!("user-{i}"),
+                groups: vec![],
+            };
+            s.mint_code(who).unwrap();
         }
         assert_eq!(s.mint_code(alice()), Err(LoginError::Full));
         // Expired entries make room again.

@@ -16,31 +16,39 @@ const json = (method, body, type = "application/json") => ({
 });
 const merge = (body) => json("PATCH", body, "application/merge-patch+json");
 
+const revision = (rs) => Number((rs.metadata.annotations || {})[REVISION] || 0);
+
 // Writes `template` (a ReplicaSet's) back into the Deployment at `path`.
 async function undo(path, d) {
   const sets = (await (await api(`${collection({ base: "/apis/apps/v1", plural: "replicasets", namespaced: true }, d.metadata.namespace)}`)).json()).items
     .filter((r) => (r.metadata.ownerReferences || []).some((o) => o.uid === d.metadata.uid))
-    .sort((a, b) => Number(a.metadata.annotations[REVISION] || 0) - Number(b.metadata.annotations[REVISION] || 0));
+    .sort((a, b) => revision(a) - revision(b));
   if (sets.length < 2) throw new Error(`${d.metadata.name} has no earlier revision to go back to.`);
   const template = JSON.parse(JSON.stringify(sets[sets.length - 2].spec.template));
   if (template.metadata && template.metadata.labels) delete template.metadata.labels["pod-template-hash"];
   const now = await (await api(path)).json();
   now.spec.template = template;
   await api(path, json("PUT", now));
-  return `rolled back to revision ${sets[sets.length - 2].metadata.annotations[REVISION]}`;
+  return `rolled back to revision ${revision(sets[sets.length - 2])}`;
 }
 
 async function drain(path, node) {
   await api(path, merge({ spec: { unschedulable: true } }));
   const pods = (await (await api(`/api/v1/pods?fieldSelector=${encodeURIComponent(`spec.nodeName=${node}`)}`)).json()).items;
   const owner = (p) => (p.metadata.ownerReferences || []).find((o) => o.controller) || null;
-  const bare = pods.filter((p) => !owner(p));
+  const bare = pods.filter((p) => !owner(p) && !["Succeeded", "Failed"].includes(p.status && p.status.phase));
   if (bare.length) {
     throw new Error(`cordoned, but not drained: no controller would recreate ${bare.map((p) => `${p.metadata.namespace}/${p.metadata.name}`).join(", ")} (skiff drain --force deletes them anyway)`);
   }
-  const moving = pods.filter((p) => owner(p).kind !== "DaemonSet");
+  // Pods going or gone already need nothing; DaemonSet pods stay, as with --ignore-daemonsets.
+  const moving = pods.filter((p) => owner(p).kind !== "DaemonSet" && !p.metadata.deletionTimestamp
+    && !["Succeeded", "Failed"].includes(p.status && p.status.phase));
   for (const p of moving) {
-    await api(`/api/v1/namespaces/${encodeURIComponent(p.metadata.namespace)}/pods/${encodeURIComponent(p.metadata.name)}`, { method: "DELETE" });
+    try {
+      await api(`/api/v1/namespaces/${encodeURIComponent(p.metadata.namespace)}/pods/${encodeURIComponent(p.metadata.name)}`, { method: "DELETE" });
+    } catch (e) {
+      if (e.code !== 404) throw e;
+    }
   }
   return `cordoned and drained: ${moving.length} pod(s) deleted, to run elsewhere`;
 }

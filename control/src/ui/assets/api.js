@@ -14,6 +14,9 @@ export function setToken(t) {
 
 export class Unauthorized extends Error {}
 
+// The least time between two redraws of a followed list.
+const REDRAW_MS = 250;
+
 // Set by the app: what to do when the session ends mid-way.
 let onUnauthorized = () => {};
 export function whenUnauthorized(f) {
@@ -28,7 +31,7 @@ export async function api(path, init = {}) {
   if (!r.ok) {
     const s = await r.json().catch(() => ({}));
     const e = new Error(s.message || `${init.method || "GET"} ${path}: HTTP ${r.status}`);
-    e.status = s;
+    e.code = r.status;
     throw e;
   }
   return r;
@@ -38,25 +41,51 @@ export async function api(path, init = {}) {
 export async function lines(r, line) {
   const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
   let buf = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buf += value;
-    let nl;
-    while ((nl = buf.indexOf("\n")) >= 0) {
-      line(buf.slice(0, nl));
-      buf = buf.slice(nl + 1);
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += value;
+      let nl;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        line(buf.slice(0, nl));
+        buf = buf.slice(nl + 1);
+      }
+      line(null); // a chunk ended: a good moment to redraw
     }
-    line(null); // a chunk ended: a good moment to redraw
+    if (buf) line(buf);
+  } finally {
+    // Whatever stopped the reading, the stream (and the server's watch) ends with it.
+    reader.cancel().catch(() => {});
   }
-  if (buf) line(buf);
 }
 
 // Lists `path`, then follows its watch; calls `changed(items)` with every new state, and
 // `failed(error)` when a list or watch fails (it lists again, backing off). Returns a
 // function that stops it.
-export function follow(path, changed, failed) {
+export function follow(path, onChange, failed, recovered = () => {}) {
   const abort = new AbortController();
+  // Redraws at most every REDRAW_MS: a list that changes thousands of times a second
+  // must not keep the browser (often on the same machine as the cluster) busy drawing.
+  let pending = null;
+  let last = 0;
+  const changed = (items) => {
+    const wait = last + REDRAW_MS - Date.now();
+    if (wait <= 0 && !pending) {
+      last = Date.now();
+      onChange(items);
+      return;
+    }
+    if (!pending) {
+      setTimeout(() => {
+        last = Date.now();
+        const now = pending;
+        pending = null;
+        if (!abort.signal.aborted) onChange(now);
+      }, Math.max(wait, 0));
+    }
+    pending = items;
+  };
   const items = new Map();
   const key = (o) => `${o.metadata.namespace || ""}/${o.metadata.name}`;
   const sep = path.includes("?") ? "&" : "?";
@@ -67,7 +96,7 @@ export function follow(path, changed, failed) {
         items.clear();
         for (const o of list.items || []) items.set(key(o), o);
         changed([...items.values()]);
-        attempt = 0;
+        recovered();
         const rv = encodeURIComponent(list.metadata.resourceVersion);
         const r = await api(`${path}${sep}watch=1&allowWatchBookmarks=true&resourceVersion=${rv}`, { signal: abort.signal });
         let dirty = false;
@@ -84,11 +113,16 @@ export function follow(path, changed, failed) {
           if (ev.type === "DELETED") items.delete(key(ev.object));
           else items.set(key(ev.object), ev.object);
           dirty = true;
+          // Only a watch that delivers resets the back-off: one refused at once must not
+          // make the page list again and again.
+          attempt = 0;
         });
       } catch (e) {
         if (abort.signal.aborted) return;
         if (e instanceof Unauthorized) return onUnauthorized();
         if (failed) failed(e);
+        // Not allowed, or not there: asking again soon will not change that.
+        if (e.code === 403 || e.code === 404) attempt = Math.max(attempt, 5);
       }
       // The watch ended (a member restarted, history compacted): list again.
       await new Promise((ok) => setTimeout(ok, Math.min(5000, 250 * 2 ** attempt)));

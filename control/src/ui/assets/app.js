@@ -28,6 +28,7 @@ async function logIn(code) {
   const body = await r.json().catch(() => ({}));
   if (!r.ok) throw new Error(body.message || `logging in failed (HTTP ${r.status})`);
   setToken(body.token);
+  return body;
 }
 
 async function logOut() {
@@ -80,7 +81,17 @@ async function start() {
   if (m) {
     history.replaceState(null, "", "/ui/#/");
     try {
-      await logIn(m[1]);
+      const s = await logIn(m[1]);
+      // Say whose session the link opened, and wait for a click: a link someone else
+      // made must not switch this browser to their account unnoticed.
+      document.getElementById("who").textContent = `Logged in as ${s.user}`;
+      document.getElementById("logout").hidden = false;
+      const go = el("button", { type: "button", id: "continue", onclick: () => start() }, `Continue as ${s.user}`);
+      main.replaceChildren(el("h1", {}, "Logged in"),
+        el("p", {}, `This link logged the browser in as ${s.user} (groups: ${s.groups.join(", ") || "none"}).`),
+        el("p", {}, go, " ", el("button", { type: "button", onclick: logOut }, "That is not me: log out")));
+      go.focus();
+      return;
     } catch (e) {
       return showLogin(e.message);
     }
@@ -102,7 +113,10 @@ async function start() {
   route();
 }
 
-whenUnauthorized(() => showLogin("Your session ended: log in again."));
+whenUnauthorized(() => {
+  setToken(null);
+  showLogin("Your session ended: log in again.");
+});
 document.getElementById("logout").addEventListener("click", logOut);
 window.addEventListener("hashchange", () => {
   if (/^#login=/.test(location.hash)) start();

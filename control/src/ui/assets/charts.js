@@ -49,13 +49,15 @@ export function sample(path, changed, failed, every = 5000) {
     try {
       const body = await (await api(path)).json();
       for (const item of body.items || [body]) {
-        const use = item.usage || (item.containers || []).reduce((sum, c) => ({
-          cpu: `${quantity(sum.cpu) + quantity(c.usage.cpu)}`,
-          memory: `${quantity(sum.memory) + quantity(c.usage.memory)}`,
-        }), { cpu: "0", memory: "0" });
+        const use = item.usage
+          ? { cpu: quantity(item.usage.cpu), memory: quantity(item.usage.memory) }
+          : (item.containers || []).reduce((sum, c) => ({
+            cpu: sum.cpu + quantity((c.usage || {}).cpu),
+            memory: sum.memory + quantity((c.usage || {}).memory),
+          }), { cpu: 0, memory: 0 });
         const key = item.metadata.namespace ? `${item.metadata.namespace}/${item.metadata.name}` : item.metadata.name;
         const h = history.get(key) || [];
-        h.push({ cpu: quantity(use.cpu), memory: quantity(use.memory) });
+        h.push(use);
         if (h.length > KEEP) h.shift();
         history.set(key, h);
       }

@@ -8,6 +8,10 @@ import { actions } from "./actions.js";
 import { USAGE_HEADS, rollout, sample, usageRows } from "./charts.js";
 import { KINDS, collection, heads, href, kindOf, objectPath, row, seen } from "./kinds.js";
 
+const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
+// Log lines a page keeps (the oldest go first).
+const MAX_LOG_LINES = 5000;
+
 // What each kind's objects own, by kind.
 const OWNS = { Deployment: "replicasets", ReplicaSet: "pods", Job: "pods", DaemonSet: "pods" };
 
@@ -22,6 +26,9 @@ function shown(o, reveal) {
   const copy = JSON.parse(JSON.stringify(o));
   if (copy.metadata) delete copy.metadata.managedFields;
   if (o.kind === "Secret" && !reveal) {
+    const notes = copy.metadata && copy.metadata.annotations;
+    // kubectl's client-side apply keeps the whole Secret here, values and all.
+    if (notes && notes[LAST_APPLIED]) notes[LAST_APPLIED] = "(hidden: the last applied Secret, values included)";
     for (const field of ["data", "stringData"]) {
       for (const k of Object.keys(copy[field] || {})) copy[field][k] = `(hidden: ${String(copy[field][k]).length} characters)`;
     }
@@ -47,7 +54,9 @@ function logs(pod, failures) {
     try {
       const r = await api(path, { signal: abort.signal, headers: { accept: "text/plain" } });
       await lines(r, (line) => {
-        if (line !== null) out.append(`${line}\n`);
+        if (line === null) return;
+        out.append(`${line}\n`);
+        while (out.childNodes.length > MAX_LOG_LINES) out.firstChild.remove();
       });
     } catch (e) {
       if (!abort.signal.aborted) failures.replaceChildren(errorBox(e));
@@ -81,6 +90,9 @@ export function detail(kind, ns, name) {
   const owned = ownedKind ? table("owned", heads(ownedKind), `No ${ownedKind.plural}.`) : null;
   const stops = [];
   let extra = null;
+  let stopUsage = null;
+  const logsSlot = el("div");
+  const rolloutSlot = el("section");
   const acts = kind.kind === "Event" ? null : actions(kind, objectPath(kind, ns, name), () => current);
   const fail = (e) => failures.replaceChildren(errorBox(e));
   const selected = `${collection(kind, ns)}?fieldSelector=${encodeURIComponent(`metadata.name=${name}`)}`;
@@ -91,6 +103,7 @@ export function detail(kind, ns, name) {
     }
     const first = !current;
     current = o;
+    failures.replaceChildren();
     if (first && acts) acts.render();
     const owners = (o.metadata.ownerReferences || []).map((r) => link(r.kind, o.metadata.namespace, r.name));
     const node = o.spec && o.spec.nodeName;
@@ -111,8 +124,14 @@ export function detail(kind, ns, name) {
       const u = table("pod-usage", ["Pod", ...USAGE_HEADS.slice(1)], "No figures yet (the node reports them every few seconds).");
       const path = `/apis/metrics.k8s.io/v1beta1/namespaces/${encodeURIComponent(ns)}/pods/${encodeURIComponent(name)}`;
       // A pod that just started has no figures yet: that is not an error to show.
-      stops.push(sample(path, (h) => u.render(usageRows(h))));
+      stopUsage = sample(path, (h) => u.render(usageRows(h)));
+      stops.push(() => stopUsage && stopUsage());
       logsSlot.replaceChildren(el("section", {}, el("h2", {}, "Usage"), u.node), extra.node);
+    }
+    // A pod that has finished has no figures any more.
+    if (stopUsage && ["Succeeded", "Failed"].includes(o.status && o.status.phase)) {
+      stopUsage();
+      stopUsage = null;
     }
     if (kind.kind === "Deployment") rolloutSlot.replaceChildren(el("h2", {}, "Rollout"), rollout(o));
     if (owned && !owned.following) {
@@ -126,8 +145,6 @@ export function detail(kind, ns, name) {
   const involved = `involvedObject.name=${name},involvedObject.kind=${kind.kind}`;
   const eventsPath = `${ns ? `/api/v1/namespaces/${encodeURIComponent(ns)}/events` : "/api/v1/events"}?fieldSelector=${encodeURIComponent(involved)}`;
   stops.push(follow(eventsPath, (es) => events.render(es.sort((a, b) => seen(b) - seen(a)).map((e) => row(KINDS.events, e))), fail));
-  const logsSlot = el("div");
-  const rolloutSlot = el("section");
   const main = el("div", { id: "detail" },
     el("h1", {}, title), acts ? acts.node : null, failures, facts, rolloutSlot,
     owned ? el("section", {}, el("h2", {}, `${ownedKind.kind}s`), owned.node) : null,

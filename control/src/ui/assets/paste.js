@@ -1,19 +1,16 @@
 // The Apply page: manifests pasted in, checked on the server (every problem shown at its
 // line, with the field and a hint), then applied as the logged-in user once confirmed.
 
-import { Unauthorized, token } from "./api.js";
+import { api } from "./api.js";
 import { el, errorBox } from "./dom.js";
 
 async function send(manifest, dryRun) {
-  const r = await fetch("/ui/apply", {
+  const r = await api("/ui/apply", {
     method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${token()}` },
+    headers: { "content-type": "application/json" },
     body: JSON.stringify({ manifest, dryRun }),
   });
-  if (r.status === 401) throw new Unauthorized("the session ended");
-  const body = await r.json().catch(() => ({}));
-  if (!r.ok) throw new Error(body.message || `applying failed (HTTP ${r.status})`);
-  return body;
+  return r.json();
 }
 
 function where(p) {

@@ -5,6 +5,7 @@
 //! `http`, ICU segmentation) costs CI minutes for eight endpoints.
 //!
 //! chromedriver and the browser are killed when the [`Browser`] is dropped, pass or fail.
+//! Shared by the dashboard's tests (`tests/kubectl/dashboard.rs`) and its benchmark.
 
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -14,7 +15,64 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use super::http::{Http, body, request};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+/// A blocking HTTP/1.1 client for chromedriver's JSON, on its own runtime.
+struct Http {
+    rt: tokio::runtime::Runtime,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl Http {
+    fn new() -> Http {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime for the WebDriver client");
+        let client = {
+            let _guard = rt.enter();
+            Client::builder(TokioExecutor::new()).build_http()
+        };
+        Http { rt, client }
+    }
+
+    /// `method http://addr/path` with `payload`: the status and the body.
+    fn send(&self, method: &str, addr: &str, path: &str, payload: Bytes) -> (u16, Bytes) {
+        let req = hyper::Request::builder()
+            .method(method)
+            .uri(format!("http://{addr}{path}"))
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(payload))
+            .expect("a WebDriver request");
+        self.rt.block_on(async {
+            let resp = tokio::time::timeout(Duration::from_secs(60), self.client.request(req))
+                .await
+                .unwrap_or_else(|_| {
+                    panic!("chromedriver did not answer {method} {path} within 60 s")
+                })
+                .unwrap_or_else(|e| panic!("chromedriver {method} {path}: {e}"));
+            let status = resp.status().as_u16();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .unwrap_or_else(|e| panic!("chromedriver {method} {path}: {e}"))
+                .to_bytes();
+            (status, body)
+        })
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
 
 /// chromedriver with one browser session.
 pub struct Browser {
@@ -45,7 +103,7 @@ impl Browser {
                 p.display()
             );
         }
-        let port = super::free_port();
+        let port = free_port();
         // Its own process group, so the browser it starts goes with it whatever happens.
         let driver = Command::new(&driver_bin)
             .process_group(0)
@@ -96,18 +154,17 @@ impl Browser {
 
     fn raw(&self, method: &str, path: &str, payload: Value) -> Value {
         let payload = match method {
-            "GET" | "DELETE" => bytes::Bytes::new(),
-            _ => bytes::Bytes::from(payload.to_string()),
+            "GET" | "DELETE" => Bytes::new(),
+            _ => Bytes::from(payload.to_string()),
         };
-        let mut req = request(method, &self.addr, &self.addr, path, body(payload));
-        req.headers_mut().insert(
-            hyper::header::CONTENT_TYPE,
-            hyper::header::HeaderValue::from_static("application/json"),
-        );
-        let reply = self.http.send(req);
-        let v: Value = serde_json::from_slice(&reply.body)
-            .unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}: {}", reply.text()));
-        assert_eq!(reply.status, 200, "WebDriver {method} {path}: {v}");
+        let (status, body) = self.http.send(method, &self.addr, path, payload);
+        let v: Value = serde_json::from_slice(&body).unwrap_or_else(|e| {
+            panic!(
+                "WebDriver {method} {path}: {e}: {}",
+                String::from_utf8_lossy(&body)
+            )
+        });
+        assert_eq!(status, 200, "WebDriver {method} {path}: {v}");
         v["value"].clone()
     }
 
@@ -157,6 +214,15 @@ impl Browser {
         }
     }
 
+    /// Sets the window's size in CSS pixels (a phone's width, say).
+    pub fn resize(&self, width: u32, height: u32) {
+        self.cmd(
+            "POST",
+            "/window/rect",
+            json!({ "width": width, "height": height }),
+        );
+    }
+
     /// Saves a PNG of the window to `path`.
     pub fn screenshot(&self, path: &Path) {
         let v = self.cmd("GET", "/screenshot", Value::Null);
@@ -181,14 +247,9 @@ impl Drop for Browser {
     fn drop(&mut self) {
         if !self.session.is_empty() {
             let path = format!("/session/{}", self.session);
-            let req = request(
-                "DELETE",
-                &self.addr,
-                &self.addr,
-                &path,
-                body(bytes::Bytes::new()),
-            );
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.http.send(req)));
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.http.send("DELETE", &self.addr, &path, Bytes::new())
+            }));
         }
         // chromedriver, the browser and its helpers share the driver's process group.
         let group = format!("-{}", self.driver.id());
