@@ -58,11 +58,12 @@ fn scale_from_page(b: &Browser, name: &str, n: u32) {
     b.run("document.getElementById('confirm').click();", json!([]));
 }
 
-#[test]
-fn the_dashboard_logs_in_once_and_follows_the_cluster_live() {
+/// A one-node cluster serving Deployment `web` with `replicas` ready pods, and a login
+/// link for the admin from `skiff dashboard`.
+fn cluster_and_link(replicas: u32) -> (Cluster, String) {
     let c = Cluster::start(&["n1"], &[]);
-    c.apply("web", &echo("web", "web", 1, ""));
-    c.ready("web", 1);
+    c.apply("web", &echo("web", "web", replicas, ""));
+    c.ready("web", replicas as usize);
     let out = skiff(&c.server, &["dashboard"]);
     assert!(
         out.status.success(),
@@ -70,6 +71,12 @@ fn the_dashboard_logs_in_once_and_follows_the_cluster_live() {
         String::from_utf8_lossy(&out.stderr)
     );
     let url = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    (c, url)
+}
+
+#[test]
+fn the_dashboard_logs_in_once_and_follows_the_cluster_live() {
+    let (c, url) = cluster_and_link(1);
     assert!(
         url.starts_with(&format!("https://{}/ui/#login=", c.server)),
         "{url}"
@@ -327,12 +334,7 @@ fn act(b: &Browser, label: &str, outcome: &str) -> String {
 
 #[test]
 fn the_dashboard_restarts_undoes_cordons_drains_and_deletes() {
-    let c = Cluster::start(&["n1"], &[]);
-    c.apply("web", &echo("web", "web", 2, ""));
-    c.ready("web", 2);
-    let out = skiff(&c.server, &["dashboard"]);
-    assert!(out.status.success(), "{out:?}");
-    let url = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let (c, url) = cluster_and_link(2);
     let b = Browser::start();
     let wait = Duration::from_secs(30);
     log_in(&b, &url, "admin");
