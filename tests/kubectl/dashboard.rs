@@ -215,12 +215,7 @@ fn the_dashboard_logs_in_once_and_follows_the_cluster_live() {
         let failed = b.text("main .error");
         assert!(failed.is_none(), "{page}: {failed:?}");
     }
-    let errors: Vec<_> = b
-        .console()
-        .into_iter()
-        .filter(|e| e["level"] == "SEVERE")
-        .collect();
-    assert!(errors.is_empty(), "console errors: {errors:?}");
+    no_console_errors(&b);
 
     // Scaling from the page (asked, then confirmed) changes the API.
     b.run("location.hash = '#/deployments';", json!([]));
@@ -230,12 +225,7 @@ fn the_dashboard_logs_in_once_and_follows_the_cluster_live() {
     wait_for(&c.server, &["deployment", "web"], |d| {
         d["spec"]["replicas"] == 2
     });
-    let errors: Vec<_> = b
-        .console()
-        .into_iter()
-        .filter(|e| e["level"] == "SEVERE")
-        .collect();
-    assert!(errors.is_empty(), "console errors: {errors:?}");
+    no_console_errors(&b);
 
     // At a phone's width the overview still fits: tables scroll inside their own boxes.
     b.resize(390, 844);
@@ -308,6 +298,16 @@ roleRef: {kind: ClusterRole, name: view, apiGroup: rbac.authorization.k8s.io}
     let shown = b.wait_text("main", wait, |t| t.contains("used already"));
     assert!(shown.contains("skiff dashboard"), "{shown}");
     assert!(b.text("#deployments").is_none());
+}
+
+/// The browser's console logged no error since the last look.
+fn no_console_errors(b: &Browser) {
+    let errors: Vec<_> = b
+        .console()
+        .into_iter()
+        .filter(|e| e["level"] == "SEVERE")
+        .collect();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
 }
 
 /// Opens a login link and continues as `user`, whom the page names first.
@@ -390,10 +390,5 @@ fn the_dashboard_restarts_undoes_cordons_drains_and_deletes() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let errors: Vec<_> = b
-        .console()
-        .into_iter()
-        .filter(|e| e["level"] == "SEVERE")
-        .collect();
-    assert!(errors.is_empty(), "console errors: {errors:?}");
+    no_console_errors(&b);
 }

@@ -64,26 +64,24 @@ struct Args {
 /// them: what a browser must fetch and draw.
 async fn populate(cluster: &Cluster, nodes: usize, pods: usize) -> Result<()> {
     let mut api = skiff_benches::namespace_on(cluster, "bench").await?;
-    for i in 0..nodes {
+    let nodes = (0..nodes).map(|i| {
         let m = format!("apiVersion: v1\nkind: Node\nmetadata: {{name: node-{i:03}}}\n");
-        api.create(CreateRequest {
-            manifest: m.into_bytes(),
-            ..Default::default()
-        })
-        .await
-        .with_context(|| format!("creating node-{i:03}"))?;
-    }
-    for i in 0..pods {
+        (format!("node-{i:03}"), m)
+    });
+    let image = format!("sha256:{}", "0".repeat(64));
+    let pods = (0..pods).map(|i| {
         let m = format!(
-            "apiVersion: v1\nkind: Pod\nmetadata: {{name: pod-{i:04}, namespace: bench, labels: {{app: bench}}}}\nspec:\n  runtimeClassName: wasm\n  containers: [{{name: main, image: 'sha256:{}'}}]\n",
-            "0".repeat(64)
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: pod-{i:04}, namespace: bench, labels: {{app: bench}}}}\nspec:\n  runtimeClassName: wasm\n  containers: [{{name: main, image: '{image}'}}]\n"
         );
+        (format!("pod-{i:04}"), m)
+    });
+    for (name, m) in nodes.chain(pods) {
         api.create(CreateRequest {
             manifest: m.into_bytes(),
             ..Default::default()
         })
         .await
-        .with_context(|| format!("creating pod-{i:04}"))?;
+        .with_context(|| format!("creating {name}"))?;
     }
     Ok(())
 }

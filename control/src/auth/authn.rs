@@ -144,7 +144,7 @@ pub fn current_record(store: &StoreHandle, id: &str) -> Result<Option<(TokenReco
 }
 
 /// The token of an `authorization: Bearer TOKEN` header value; `None` when there is none.
-fn bearer(header: Option<&[u8]>) -> Result<Option<&str>, Status> {
+pub(crate) fn bearer(header: Option<&[u8]>) -> Result<Option<&str>, Status> {
     let Some(v) = header else {
         return Ok(None);
     };

@@ -36,6 +36,7 @@ mod service;
 
 pub use attributes::Attributes;
 pub use authn::Authenticate;
+pub(crate) use authn::bearer;
 pub use authorizer::{Authorizer, Decision, is_privileged};
 pub use certificates::CertificateApi;
 pub use guard::Guarded;

@@ -132,11 +132,6 @@ fn login_failure(e: LoginError) -> Response {
     failure(status, e.to_string())
 }
 
-fn bearer(req: &Request) -> Option<&str> {
-    let v = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    v.strip_prefix("Bearer ").map(str::trim)
-}
-
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct LoginCode {
@@ -363,7 +358,11 @@ async fn end_session(
     }): State<Ui>,
     req: Request,
 ) -> Response {
-    match bearer(&req) {
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    match crate::auth::bearer(header).ok().flatten() {
         Some(t) if auth.ui_sessions().end(t) => StatusCode::NO_CONTENT.into_response(),
         _ => failure(
             StatusCode::UNAUTHORIZED,
