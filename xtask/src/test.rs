@@ -32,7 +32,7 @@ enum Runner {
 
 pub fn run(root: &Path, nextest_args: &[String]) -> Result<()> {
     system::ensure(
-        "test machine (runc, containernetworking-plugins, iproute2, busybox-static, docker-registry, skopeo, apache2-utils, prometheus, python3-pip)",
+        "test machine (runc, containernetworking-plugins, iproute2, busybox-static, docker-registry, skopeo, apache2-utils, prometheus, python3-pip, chromium, chromium-driver)",
         system::test_host_missing,
     )?;
     let guests_dir = guests::build(root)?;
