@@ -490,4 +490,41 @@ subsets:
         failed > 0,
         "three endpoints, two failing: some POSTs picked them"
     );
+    // When every endpoint refuses (pods stopping before the Endpoints drop them), a GET
+    // is held and sent where the next table says.
+    let endpoints = |subsets: &str| {
+        format!("apiVersion: v1\nkind: Endpoints\nmetadata: {{name: pair}}\nsubsets:\n{subsets}")
+    };
+    c.apply(
+        "dead.yaml",
+        &endpoints(&format!(
+            "- addresses: [{{ip: 127.0.0.1}}]\n  ports: [{{port: {dead}}}]\n"
+        )),
+    );
+    eventually("the router has only the dead endpoint", || {
+        let r = http.send(request("POST", &addr, "pair.default.svc", "/", body("x")));
+        r.status == 502 && r.text().contains("no endpoint answered")
+    });
+    let held = {
+        let addr = addr.clone();
+        std::thread::spawn(move || Http::new().get(&addr, "pair.default.svc", "/held"))
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !held.is_finished(),
+        "the GET waits for a table with an endpoint"
+    );
+    c.apply(
+        "live.yaml",
+        &endpoints(&format!(
+            "- addresses: [{{ip: {live}}}]\n  ports: [{{port: 8080}}]\n"
+        )),
+    );
+    let r = held.join().unwrap();
+    assert_eq!(
+        (r.status, r.header("x-echo-name")),
+        (200, "one"),
+        "{}",
+        r.text()
+    );
 }

@@ -14,92 +14,93 @@ use super::{Body, Decision, Router, answer};
 
 impl Router {
     /// Sends `req` to an endpoint of the decision's backend. With none: wakes the
-    /// Deployment behind it, or holds the request until an endpoint is ready.
-    pub(super) async fn dispatch(&self, d: &Decision, req: Request<Body>) -> Response<Body> {
-        let req = match self.to_endpoints(&d.backend, req).await {
-            Ok(resp) => return resp,
-            Err(req) => *req,
-        };
-        if let (Some(w), Some(a)) = (&d.backend.wake, self.activator.get()) {
-            let ns = w.deployment.namespace.clone();
-            if let Some(handler) = w.instance(a, || self.outbound_for(&ns)).await {
-                let answered = handler.call(req).await;
-                w.record(a);
-                return match answered {
-                    Ok(r) => r,
-                    Err(e) => answer(
-                        StatusCode::BAD_GATEWAY,
-                        format!("{} (woken from zero): {e}", w.deployment),
-                    ),
-                };
-            }
-            w.record(a);
-        }
-        if d.backend.wake.is_none() {
-            return answer(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!(
-                    "service {} port {} has no ready endpoint",
-                    d.backend.service, d.backend.port
-                ),
-            );
-        }
-        self.hold(&d.backend, req).await
-    }
-
-    /// Waits (a bounded number of requests, for a bounded time) until the backend has an
-    /// endpoint, then sends `req` there.
-    async fn hold(&self, backend: &Backend, req: Request<Body>) -> Response<Body> {
-        let Ok(_turn) = self.held.try_acquire() else {
-            return answer(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!(
-                    "{} is starting and {} requests already wait for it",
-                    backend.service, self.limits.max_held
-                ),
-            );
-        };
-        let mut built = self.built.subscribe();
+    /// Deployment behind it, or holds the request until an endpoint is ready. When every
+    /// endpoint refused it (pods stopping before the table drops them), the request is
+    /// held too, and sent where the next table says.
+    pub(super) async fn dispatch(&self, d: &Decision, mut req: Request<Body>) -> Response<Body> {
+        let mut tables = self.built.subscribe();
         let deadline = tokio::time::Instant::now() + self.limits.hold_timeout;
+        let mut backend = d.backend.clone();
+        let mut turn = None;
         loop {
-            if let Some(b) = self.table().backend_of(&backend.service, backend.port)
-                && !b.endpoints.is_empty()
-            {
-                return match self.to_endpoints(&b, req).await {
-                    Ok(resp) => resp,
-                    Err(_) => answer(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        format!("{}: its endpoints went away", backend.service),
-                    ),
-                };
-            }
-            match tokio::time::timeout_at(deadline, built.changed()).await {
-                Ok(Ok(())) => {}
-                _ => {
+            let (status, why) = match self.to_endpoints(&backend, req).await {
+                Ok(resp) => return resp,
+                Err(Unsent::Refused(r, why)) => {
+                    req = *r;
+                    (StatusCode::BAD_GATEWAY, why)
+                }
+                Err(Unsent::NoEndpoint(r)) => {
+                    req = *r;
+                    let Some(w) = &backend.wake else {
+                        return answer(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            format!(
+                                "service {} port {} has no ready endpoint",
+                                backend.service, backend.port
+                            ),
+                        );
+                    };
+                    if let Some(a) = self.activator.get() {
+                        let ns = w.deployment.namespace.clone();
+                        if let Some(handler) = w.instance(a, || self.outbound_for(&ns)).await {
+                            let answered = handler.call(req).await;
+                            w.record(a);
+                            return answered.unwrap_or_else(|e| {
+                                answer(
+                                    StatusCode::BAD_GATEWAY,
+                                    format!("{} (woken from zero): {e}", w.deployment),
+                                )
+                            });
+                        }
+                        w.record(a);
+                    }
+                    let why = format!("{} had no ready endpoint", backend.service);
+                    (StatusCode::SERVICE_UNAVAILABLE, why)
+                }
+            };
+            // Held: a bounded number of requests, for a bounded time.
+            if turn.is_none() {
+                let Ok(t) = self.held.try_acquire() else {
                     return answer(
                         StatusCode::SERVICE_UNAVAILABLE,
                         format!(
-                            "{} had no ready endpoint within {:?}",
-                            backend.service, self.limits.hold_timeout
+                            "{why}, and {} requests already wait for it",
+                            self.limits.max_held
                         ),
                     );
+                };
+                turn = Some(t);
+            }
+            match tokio::time::timeout_at(deadline, tables.changed()).await {
+                Ok(Ok(())) => {}
+                _ => {
+                    let waited = self.limits.hold_timeout;
+                    return answer(status, format!("{why} (waited {waited:?})"));
                 }
             }
+            let Some(b) = self.table().backend_of(&backend.service, backend.port) else {
+                return answer(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("service {} is gone", backend.service),
+                );
+            };
+            backend = b;
         }
     }
 
     /// Sends `req` to one of `backend`'s endpoints; a failed connect is tried again on
     /// another endpoint when the request can be sent again. `Err` gives the request back
-    /// when there is no endpoint at all.
+    /// when there is no endpoint at all, or when every endpoint tried refused it.
     async fn to_endpoints(
         &self,
         backend: &Backend,
         req: Request<Body>,
-    ) -> Result<Response<Body>, Box<Request<Body>>> {
+    ) -> Result<Response<Body>, Unsent> {
         let mut tried: Vec<SocketAddr> = Vec::new();
         let mut req = Some(Box::new(req));
         let mut spare: Option<Spare> = None;
         let mut last = String::new();
+        let mut failed_after_sending = false;
         for attempt in 0..=self.limits.retries {
             let Some(ep) = backend.pick(&tried) else {
                 break;
@@ -140,6 +141,7 @@ impl Router {
                 // may go to another endpoint, as nginx's `proxy_next_upstream error`.
                 Err(Failure::Failed(why)) if spare.is_some() => {
                     tracing::debug!(endpoint = %ep.label, %why, "failed; trying another endpoint");
+                    failed_after_sending = true;
                     tried.push(ep.addr);
                     last = why;
                 }
@@ -154,7 +156,17 @@ impl Router {
         if tried.is_empty()
             && let Some(req) = req
         {
-            return Err(req);
+            return Err(Unsent::NoEndpoint(req));
+        }
+        if !failed_after_sending
+            && let Some(req) = req.or_else(|| spare.map(|s| Box::new(s.request())))
+        {
+            let why = format!(
+                "service {}: every endpoint refused the request (tried {}; last: {last})",
+                backend.service,
+                tried.len()
+            );
+            return Err(Unsent::Refused(req, why));
         }
         Ok(answer(
             StatusCode::BAD_GATEWAY,
@@ -226,6 +238,14 @@ impl Router {
         }
         r
     }
+}
+
+/// A request no endpoint took, given back.
+enum Unsent {
+    /// The backend has no endpoint.
+    NoEndpoint(Box<Request<Body>>),
+    /// Every endpoint tried refused it, as this says.
+    Refused(Box<Request<Body>>, String),
 }
 
 /// A 503 that tells the sending router nothing reached a workload, so it may try another
