@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use serde_json::{Value, json};
 use skiff_pki::Identity;
 use skiff_proto::grpc::api::object_service_server::ObjectService;
@@ -42,6 +42,9 @@ const BOOKMARK_EVERY: Duration = Duration::from_secs(60);
 /// The annotation of the bookmark that ends a watch-list's initial events.
 const INITIAL_EVENTS_END: &str = "k8s.io/initial-events-end";
 
+/// Events ready at once are sent as one chunk of at most about this many bytes.
+const CHUNK: usize = 64 * 1024;
+
 /// What one watch sends.
 struct Stream {
     kind: skiff_proto::Kind,
@@ -50,19 +53,30 @@ struct Stream {
     table: Option<Include>,
     /// Whether the table's column definitions were sent yet.
     headers_sent: bool,
+    /// Event lines not sent yet.
+    buf: Vec<u8>,
     tx: mpsc::Sender<Result<Bytes, Infallible>>,
 }
 
 impl Stream {
-    /// Sends one event; `false` once the client is gone.
-    async fn send(&mut self, type_: &str, e: &ObjectEnvelope) -> bool {
+    /// Adds one event to the next chunk. An object stored as JSON and shown as it is
+    /// goes in as its bytes, not parsed and written again.
+    fn push(&mut self, type_: &str, e: &ObjectEnvelope) {
         let object = match self.table {
+            None if self.view.is_none() => {
+                self.buf.extend_from_slice(b"{\"type\":\"");
+                self.buf.extend_from_slice(type_.as_bytes());
+                self.buf.extend_from_slice(b"\",\"object\":");
+                self.buf.extend_from_slice(&e.json);
+                self.buf.extend_from_slice(b"}\n");
+                return;
+            }
             None => match serde_json::from_slice::<Value>(&e.json) {
                 Ok(v) => shown(self.view, v),
-                Err(_) => return true,
+                Err(_) => return,
             },
             Some(include) => {
-                let Ok((o, v)) = decoded(e) else { return true };
+                let Ok((o, v)) = decoded(e) else { return };
                 let v = shown(self.view, v);
                 let row = tables::row(&o, &v, include, Time::now());
                 let t = tables::table(self.kind, vec![row], e.resource_version, !self.headers_sent);
@@ -70,13 +84,32 @@ impl Stream {
                 t
             }
         };
-        self.line(json!({"type": type_, "object": object})).await
+        self.push_line(&json!({"type": type_, "object": object}));
+    }
+
+    fn push_line(&mut self, event: &Value) {
+        // Writing a Value into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut self.buf, event);
+        self.buf.push(b'\n');
+    }
+
+    /// Whether the next chunk is full enough to send.
+    fn full(&self) -> bool {
+        self.buf.len() >= CHUNK
+    }
+
+    /// Sends the events added so far; `false` once the client is gone.
+    async fn flush(&mut self) -> bool {
+        if self.buf.is_empty() {
+            return true;
+        }
+        let chunk = Bytes::from(std::mem::take(&mut self.buf));
+        self.tx.send(Ok(chunk)).await.is_ok()
     }
 
     async fn line(&mut self, event: Value) -> bool {
-        let mut text = event.to_string();
-        text.push('\n');
-        self.tx.send(Ok(Bytes::from(text))).await.is_ok()
+        self.push_line(&event);
+        self.flush().await
     }
 
     /// A BOOKMARK at `revision`; `initial_end` marks the end of a watch-list's initial
@@ -130,6 +163,7 @@ pub async fn serve(rest: &Rest, who: Identity, at: &Objects, call: &Call) -> Res
         view: at.view,
         table,
         headers_sent: false,
+        buf: Vec::new(),
         tx,
     };
     let request = Watched {
@@ -227,9 +261,13 @@ impl Watched {
 
     async fn follow(&self, mut start: Start, out: &mut Stream) {
         for e in &start.initial {
-            if !out.send("ADDED", e).await {
+            out.push("ADDED", e);
+            if out.full() && !out.flush().await {
                 return;
             }
+        }
+        if !out.flush().await {
+            return;
         }
         let mut latest = start.revision;
         if self.watch_list && !out.bookmark(latest, true).await {
@@ -247,22 +285,40 @@ impl Watched {
                     continue;
                 }
             };
-            let Some(event) = event else { return };
-            let event = match event {
-                Ok(e) => e,
-                Err(s) => return out.error(&s).await,
-            };
-            let type_ = match WatchEventType::try_from(event.r#type) {
-                Ok(WatchEventType::Added) => "ADDED",
-                Ok(WatchEventType::Modified) => "MODIFIED",
-                Ok(WatchEventType::Deleted) => "DELETED",
-                _ => continue,
-            };
-            if let Some(e) = &event.object {
-                latest = latest.max(e.resource_version);
-                if !out.send(type_, e).await {
-                    return;
+            let Some(mut event) = event else { return };
+            // This event and those ready behind it go as one chunk.
+            loop {
+                let e = match event {
+                    Ok(e) => e,
+                    Err(s) => {
+                        out.flush().await;
+                        return out.error(&s).await;
+                    }
+                };
+                let type_ = match WatchEventType::try_from(e.r#type) {
+                    Ok(WatchEventType::Added) => Some("ADDED"),
+                    Ok(WatchEventType::Modified) => Some("MODIFIED"),
+                    Ok(WatchEventType::Deleted) => Some("DELETED"),
+                    _ => None,
+                };
+                if let (Some(type_), Some(o)) = (type_, &e.object) {
+                    latest = latest.max(o.resource_version);
+                    out.push(type_, o);
                 }
+                if out.full() {
+                    break;
+                }
+                match start.changes.next().now_or_never() {
+                    Some(Some(next)) => event = next,
+                    Some(None) => {
+                        out.flush().await;
+                        return;
+                    }
+                    None => break,
+                }
+            }
+            if !out.flush().await {
+                return;
             }
         }
     }
