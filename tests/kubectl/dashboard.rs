@@ -190,6 +190,45 @@ fn the_dashboard_logs_in_once_and_follows_the_cluster_live() {
         m["metadata"]["labels"]["a"] == "b"
     });
 
+    // A long list keeps and draws its first 500 objects (in the API's order), counts the
+    // rest as they change, and lists again when deletions empty its page.
+    let mut long = String::from("apiVersion: v1\nkind: Namespace\nmetadata: {name: long}\n");
+    for i in 0..520 {
+        let part = if i < 200 { "first" } else { "rest" };
+        long += &format!(
+            "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cm-{i:03}, namespace: long, labels: {{part: {part}}}}}\ndata: {{a: b}}\n"
+        );
+    }
+    c.apply("long", &long);
+    let rows = |b: &Browser| {
+        b.run(
+            "return [...document.querySelectorAll('#configmaps tbody tr')].map((r) => r.cells[1].innerText);",
+            json!([]),
+        )
+    };
+    b.run("location.hash = '#/configmaps?namespace=long';", json!([]));
+    b.wait_text("#configmaps-count", wait, |t| {
+        t.contains("Showing the first 500 of 520")
+    });
+    let shown = rows(&b);
+    assert_eq!(shown.as_array().map(Vec::len), Some(500), "{shown}");
+    assert_eq!(shown[499], "cm-499", "the API's order");
+    c.apply(
+        "zz",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: zz, namespace: long}\n",
+    );
+    b.wait_text("#configmaps-count", wait, |t| t.contains("of 521"));
+    assert_eq!(rows(&b).as_array().map(Vec::len), Some(500));
+    let out = skiff(
+        &c.server,
+        &["delete", "configmaps", "-n", "long", "-l", "part=first"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    b.wait_text("#configmaps-count", wait, |t| t == "321 in all.");
+    let shown = rows(&b);
+    assert_eq!(shown.as_array().map(Vec::len), Some(321), "{shown}");
+    assert_eq!((&shown[0], &shown[320]), (&json!("cm-200"), &json!("zz")));
+
     // Every page so far ran without a console error.
     for (page, title, arrived) in [
         ("#/", "Overview", "#nodes tbody a"),

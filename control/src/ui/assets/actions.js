@@ -26,9 +26,9 @@ async function undo(path, d) {
   if (sets.length < 2) throw new Error(`${d.metadata.name} has no earlier revision to go back to.`);
   const template = JSON.parse(JSON.stringify(sets[sets.length - 2].spec.template));
   if (template.metadata && template.metadata.labels) delete template.metadata.labels["pod-template-hash"];
-  const now = await (await api(path)).json();
-  now.spec.template = template;
-  await api(path, json("PUT", now));
+  // A patch, as kubectl sends it: the controllers writing the status meanwhile do not
+  // make it conflict, as a read-then-replace would.
+  await api(path, json("PATCH", [{ op: "replace", path: "/spec/template", value: template }], "application/json-patch+json"));
   return `rolled back to revision ${revision(sets[sets.length - 2])}`;
 }
 

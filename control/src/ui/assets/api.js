@@ -60,49 +60,84 @@ export async function lines(r, line) {
   }
 }
 
-// Lists `path`, then follows its watch; calls `changed(items)` with every new state, and
-// `failed(error)` when a list or watch fails (it lists again, backing off). Returns a
-// function that stops it.
-export function follow(path, onChange, failed, recovered = () => {}) {
+// Asked for again when a page of a long list has lost this share of its rows.
+const REFILL_BELOW = 0.75;
+
+class Refill extends Error {}
+
+// The key a list is ordered by (the API's: namespace, "/", name, compared as strings).
+const key = (o) => `${o.metadata.namespace || ""}/${o.metadata.name}`;
+const byKey = (a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
+
+// Lists `path`, then follows its watch; calls `onChange(items, info)` with every new
+// state, and `failed(error)` when a list or watch fails (it lists again, backing off).
+// Returns a function that stops it.
+//
+// With `limit`, only the first `limit` objects in the API's order are listed and kept
+// (`info.partial`): changes to objects past them only count (`info.total`; at least that
+// many when `info.exact` is false), so a list of
+// a million objects costs the browser what a page of it does. A page that loses a
+// quarter of its rows is listed again.
+export function follow(path, onChange, failed, recovered = () => {}, limit = 0) {
   const abort = new AbortController();
-  // Redraws at most every REDRAW_MS: a list that changes thousands of times a second
-  // must not keep the browser (often on the same machine as the cluster) busy drawing.
-  let pending = null;
-  let last = 0;
-  const changed = (items) => {
-    const wait = last + REDRAW_MS - Date.now();
-    if (wait <= 0 && !pending) {
-      last = Date.now();
-      onChange(items);
-      return;
-    }
-    if (!pending) {
-      setTimeout(() => {
-        last = Date.now();
-        const now = pending;
-        pending = null;
-        if (!abort.signal.aborted) onChange(now);
-      }, Math.max(wait, 0));
-    }
-    pending = items;
-  };
   const items = new Map();
-  const key = (o) => `${o.metadata.namespace || ""}/${o.metadata.name}`;
+  // For a long list: the key of the last object kept, and how many there are in all.
+  let partial = null;
+  const draw = () => {
+    let all = [...items.values()];
+    if (limit && all.length > limit) {
+      partial = partial || { bound: "", total: all.length, exact: true };
+      all.sort(byKey);
+      for (const o of all.slice(limit)) items.delete(key(o));
+      all = all.slice(0, limit);
+      partial.bound = key(all[all.length - 1]);
+    } else if (partial) {
+      all.sort(byKey);
+    }
+    onChange(all, { partial: !!partial, total: partial ? partial.total : all.length, exact: !partial || partial.exact });
+  };
+  // Redraws at most every REDRAW_MS, or ten times as long as a redraw takes: a list that
+  // changes thousands of times a second must not keep the browser (often on the same
+  // machine as the cluster) busy drawing.
+  let timer = 0;
+  let last = 0;
+  let spent = 0;
+  const changed = () => {
+    if (timer) return;
+    const wait = Math.max(0, last + Math.max(REDRAW_MS, 10 * spent) - performance.now());
+    timer = setTimeout(() => {
+      timer = 0;
+      if (abort.signal.aborted) return;
+      const start = performance.now();
+      draw();
+      last = performance.now();
+      spent = last - start;
+    }, wait);
+  };
   const sep = path.includes("?") ? "&" : "?";
   async function run() {
     for (let attempt = 0; !abort.signal.aborted; attempt++) {
       try {
-        const list = await (await api(path, { signal: abort.signal })).json();
+        const page = limit ? `${path}${sep}limit=${limit}` : path;
+        const list = await (await api(page, { signal: abort.signal })).json();
         items.clear();
         for (const o of list.items || []) items.set(key(o), o);
-        changed([...items.values()]);
+        partial = list.metadata.continue && items.size
+          ? {
+            bound: key(list.items[list.items.length - 1]),
+            total: items.size + (list.metadata.remainingItemCount || 0),
+            // A filtered list does not say how many the other pages hold.
+            exact: list.metadata.remainingItemCount !== undefined,
+          }
+          : null;
+        changed();
         recovered();
         const rv = encodeURIComponent(list.metadata.resourceVersion);
         const r = await api(`${path}${sep}watch=1&allowWatchBookmarks=true&resourceVersion=${rv}`, { signal: abort.signal });
         let dirty = false;
         await lines(r, (line) => {
           if (line === null) {
-            if (dirty) changed([...items.values()]);
+            if (dirty) changed();
             dirty = false;
             return;
           }
@@ -110,8 +145,13 @@ export function follow(path, onChange, failed, recovered = () => {}) {
           const ev = JSON.parse(line);
           if (ev.type === "ERROR") throw new Error((ev.object && ev.object.message) || "the watch failed");
           if (ev.type === "BOOKMARK") return;
-          if (ev.type === "DELETED") items.delete(key(ev.object));
-          else items.set(key(ev.object), ev.object);
+          const k = key(ev.object);
+          if (partial) partial.total += ev.type === "ADDED" ? 1 : ev.type === "DELETED" ? -1 : 0;
+          if (!partial || k <= partial.bound) {
+            if (ev.type === "DELETED") items.delete(k);
+            else items.set(k, ev.object);
+          }
+          if (partial && items.size < limit * REFILL_BELOW) throw new Refill();
           dirty = true;
           // Only a watch that delivers resets the back-off: one refused at once must not
           // make the page list again and again.
@@ -120,6 +160,10 @@ export function follow(path, onChange, failed, recovered = () => {}) {
       } catch (e) {
         if (abort.signal.aborted) return;
         if (e instanceof Unauthorized) return onUnauthorized();
+        if (e instanceof Refill) {
+          attempt = -1;
+          continue;
+        }
         if (failed) failed(e);
         // Not allowed, or not there: asking again soon will not change that.
         if (e.code === 403 || e.code === 404) attempt = Math.max(attempt, 5);
@@ -129,5 +173,8 @@ export function follow(path, onChange, failed, recovered = () => {}) {
     }
   }
   run();
-  return () => abort.abort();
+  return () => {
+    abort.abort();
+    clearTimeout(timer);
+  };
 }

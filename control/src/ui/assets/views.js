@@ -9,7 +9,7 @@ import { applyPage } from "./paste.js";
 import { USAGE_HEADS, sample, usageRows } from "./charts.js";
 
 const main = () => document.getElementById("main");
-// Rows a list draws; past that it says how many there are (the watch still follows all).
+// Rows a list keeps and draws; past that it says how many there are in all.
 const MAX_ROWS = 500;
 
 // A section following `path` into a table of `kind`'s rows; `shown()` after each render.
@@ -146,12 +146,13 @@ export function list(kind, query) {
   const note = el("p", { class: "muted", id: `${kind.plural}-count`, "aria-live": "polite" });
   const title = el("h1", {}, kind.kind.endsWith("s") ? `${kind.kind}es` : `${kind.kind}s`);
   main().replaceChildren(...[title, filters, actions && actions.node, failures, note, t.node].filter(Boolean));
-  return follow(path, (items) => {
-    note.textContent = items.length > MAX_ROWS
-      ? `Showing the first ${MAX_ROWS} of ${items.length}: narrow the list with a namespace or labels.`
-      : `${items.length} in all.`;
-    t.render(items.sort(sort).slice(0, MAX_ROWS).map((o) => row(kind, o, actions ? [scaleButton(o)] : [])));
-  }, (e) => failures.replaceChildren(errorBox(e)), () => failures.replaceChildren());
+  return follow(path, (items, { partial, total, exact }) => {
+    note.textContent = partial
+      ? `Showing the first ${items.length} of ${exact ? "" : "more than "}${total} by namespace and name: narrow the list with a namespace or labels.`
+      : `${total} in all.`;
+    if (!partial) items.sort(sort);
+    t.render(items.map((o) => row(kind, o, actions ? [scaleButton(o)] : [])));
+  }, (e) => failures.replaceChildren(errorBox(e)), () => failures.replaceChildren(), MAX_ROWS);
 }
 
 // `#/` → overview; `#/PLURAL?…` → a list; `#/PLURAL/NS/NAME` or `#/PLURAL/NAME` → detail.
