@@ -331,6 +331,26 @@ pub fn process_cpu_time(pid: u32) -> Option<Duration> {
     Some(Duration::from_secs_f64((user + system) / ticks))
 }
 
+/// User + system CPU time of the running processes in process group `group`.
+pub fn group_cpu_time(group: u32) -> Duration {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Duration::ZERO;
+    };
+    procs
+        .flatten()
+        .filter_map(|p| p.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            // After the command name: state, ppid, pgrp.
+            let rest = stat.rfind(')').map_or("", |i| &stat[i + 1..]);
+            rest.split_whitespace().nth(2) == Some(group.to_string().as_str())
+        })
+        .filter_map(process_cpu_time)
+        .sum()
+}
+
 /// Time process `pid`'s threads have spent on a CPU, from each thread's
 /// `/proc/PID/task/TID/schedstat` (nanoseconds, unlike `stat`'s clock ticks). Threads that
 /// ended are not counted.

@@ -243,6 +243,26 @@ impl Browser {
     }
 }
 
+impl Browser {
+    /// The process group of chromedriver, the browser and its helpers.
+    pub fn process_group(&self) -> u32 {
+        self.driver.id()
+    }
+
+    /// Runs the browser's processes (and those they start later) at `nice` priority.
+    pub fn renice(&self, nice: i32) {
+        let group = self.process_group().to_string();
+        let status = Command::new("renice")
+            .args(["-n", &nice.to_string(), "-g", &group])
+            .stdout(Stdio::null())
+            .status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "renice -n {nice} -g {group} failed"
+        );
+    }
+}
+
 impl Drop for Browser {
     fn drop(&mut self) {
         if !self.session.is_empty() {
