@@ -318,7 +318,7 @@ pub async fn run(
     let rest = crate::rest::router(Arc::new(crate::rest::Rest {
         objects: guarded.clone(),
         logs: guarded_logs,
-        usage: guarded_usage,
+        usage: guarded_usage.clone(),
         auth: auth_api,
         authenticate: authenticate.clone(),
         server: advertise.clone(),
@@ -342,6 +342,7 @@ pub async fn run(
             authenticate: authenticate.clone(),
             store: store.clone(),
             objects: guarded,
+            usage: guarded_usage,
         }))
         .fallback(crate::rest::not_found)
         .layer(axum::middleware::from_fn(idempotency));

@@ -161,7 +161,8 @@ fn addr(host: u8) -> SocketAddr {
     SocketAddr::from(([10, 0, 0, host], 8080))
 }
 
-fn node_tls() -> skiff_pki::Tls {
+/// A node certificate (node `n1`) from a CA made for the run.
+pub fn node_tls() -> skiff_pki::Tls {
     let ca = skiff_pki::Ca::create("fuzz").expect("a CA");
     let creds = ca
         .issue(&skiff_pki::Issue {

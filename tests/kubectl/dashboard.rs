@@ -11,7 +11,8 @@ use serde_json::json;
 
 use skiff_pki::Role;
 
-use super::support::node::{guest, skiff, wait_for};
+use super::support::http::Http;
+use super::support::node::{guest, ingress, skiff, wait_for};
 use super::support::pki::issue;
 use super::support::routing::{Cluster, echo};
 use skiff_benches::webdriver::Browser;
@@ -271,6 +272,37 @@ fn the_dashboard_logs_in_once_and_follows_the_cluster_live() {
     b.run("performance.clearMarks(); location.hash = '#/';", json!([]));
     b.wait_text("#deployments", wait, |t| t.contains("web"));
     b.wait_text("#usage", wait, |t| t.contains("n1"));
+    // Each route's request rate and latency, from two samples of the routers' counts
+    // while requests come in.
+    c.apply(
+        "route",
+        "apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: web}
+spec:
+  hostnames: [web.example.com]
+  rules: [{backendRefs: [{name: web, port: 80}]}]
+",
+    );
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (addr, stop) = (ingress(&c.server, "n1"), stop.clone());
+        std::thread::spawn(move || {
+            let http = Http::new();
+            let mut answered = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                answered += usize::from(http.get(&addr, "web.example.com", "/").status == 200);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            answered
+        })
+    };
+    let shown = b.wait_text("#routes", Duration::from_secs(60), |t| {
+        t.lines()
+            .any(|l| l.starts_with("httproute/default/web") && !l.contains("\t0.0\t"))
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(load.join().unwrap() > 0, "{shown}");
     let deadline = std::time::Instant::now() + wait;
     while b.run(
         "return performance.getEntriesByName('skiff:overview-ready').length;",

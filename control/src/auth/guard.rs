@@ -357,4 +357,16 @@ impl MetricsService for Guarded<MetricsApi> {
         self.run(&who, &from, &a, &[], self.inner.node_metrics(r))
             .await
     }
+
+    /// A route's figures are its pods' traffic: the right to read those (`kubectl top
+    /// pods`) reads them.
+    async fn route_metrics(
+        &self,
+        r: Request<RouteMetricsRequest>,
+    ) -> Result<Response<RouteMetricsResponse>, Status> {
+        let (who, from) = (requester(r.extensions())?.clone(), Origin::of(&r));
+        let a = Attributes::metrics(verb::LIST, "pods", &r.get_ref().namespace);
+        self.run(&who, &from, &a, &[], self.inner.route_metrics(r))
+            .await
+    }
 }

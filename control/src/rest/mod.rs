@@ -24,10 +24,10 @@
 mod bodies;
 mod collection;
 mod discovery;
-mod errors;
+pub(crate) mod errors;
 pub use errors::code_and_reason;
 mod logs;
-mod objects;
+pub(crate) mod objects;
 mod openapi;
 mod patch;
 mod paths;

@@ -33,6 +33,7 @@ use crate::api::ObjectApi;
 use crate::auth::audit::Origin;
 use crate::auth::{Authenticate, Guarded};
 use crate::store::StoreHandle;
+use crate::usage::api::MetricsApi;
 use sessions::{CODE_TTL, LoginError, SESSION_TTL};
 
 /// The page's scripts, styles and calls all come from the member itself.
@@ -50,6 +51,8 @@ pub struct Ui {
     pub store: StoreHandle,
     /// The API as the logged-in user may use it (pasted manifests go through it).
     pub objects: Arc<Guarded<ObjectApi>>,
+    /// The metrics API as the logged-in user may use it (route figures).
+    pub usage: Arc<Guarded<MetricsApi>>,
 }
 
 /// The routes under `/ui`.
@@ -64,6 +67,7 @@ pub fn router(ui: Ui) -> Router {
         .route("/ui/login-codes", post(login_code))
         .route("/ui/sessions", post(open_session).delete(end_session))
         .route("/ui/members", get(members))
+        .route("/ui/routes", get(routes))
         .route("/ui/apply", post(apply_pasted))
         .layer(axum::middleware::map_response(harden))
         .with_state(ui)
@@ -254,6 +258,54 @@ async fn members(State(ui): State<Ui>, req: Request) -> Response {
         "members": view,
     });
     json(StatusCode::OK, &body)
+}
+
+/// What each route was asked, summed over the nodes' routers
+/// (`?namespace=NS`: one namespace's), as the logged-in user may read it.
+async fn routes(State(ui): State<Ui>, req: Request) -> Response {
+    use skiff_proto::grpc::api::RouteMetricsRequest;
+    use skiff_proto::grpc::api::metrics_service_server::MetricsService;
+    let who = match ui.authenticate.identify_http(&req) {
+        Ok(who) => who,
+        Err(s) => return unauthenticated(&s),
+    };
+    let namespace = crate::rest::objects::query_map(req.uri().query())
+        .remove("namespace")
+        .unwrap_or_default();
+    let mut r = tonic::Request::new(RouteMetricsRequest { namespace });
+    r.extensions_mut().insert(who);
+    r.extensions_mut().insert(Origin::of_http(&req));
+    match ui.usage.route_metrics(r).await {
+        Ok(r) => {
+            let r = r.into_inner();
+            let routes: Vec<_> = r
+                .routes
+                .into_iter()
+                .map(|u| {
+                    serde_json::json!({
+                        "kind": u.kind,
+                        "namespace": u.namespace,
+                        "name": u.name,
+                        "requests": u.requests,
+                        "errors": u.errors,
+                        "latencyBuckets": u.latency_buckets,
+                        "latencyBoundsMillis": u.latency_bounds_millis,
+                    })
+                })
+                .collect();
+            let body = serde_json::json!({
+                "unixMillis": r.unix_millis,
+                "routes": routes,
+                "unreachable": r.unreachable,
+            });
+            json(StatusCode::OK, &body)
+        }
+        Err(s) => {
+            let (code, _) = crate::rest::errors::code_and_reason(s.code());
+            let code = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            failure(code, s.message().to_owned())
+        }
+    }
 }
 
 /// Manifests pasted into the page: `{"manifest": "...", "dryRun": false}`.

@@ -2,7 +2,7 @@
 //! run the pods asked about, all at once; a node that does not answer is named in
 //! `unreachable` rather than failing the whole answer.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use futures_util::future::join_all;
@@ -151,5 +151,87 @@ impl MetricsService for MetricsApi {
         }
         out.nodes.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(Response::new(out))
+    }
+
+    async fn route_metrics(
+        &self,
+        r: Request<RouteMetricsRequest>,
+    ) -> Result<Response<RouteMetricsResponse>, Status> {
+        let namespace = r.into_inner().namespace;
+        let nodes = self.nodes()?;
+        let mut out = RouteMetricsResponse::default();
+        let mut routes: BTreeMap<(String, String, String), RouteUsage> = BTreeMap::new();
+        for (node, answer) in nodes.iter().zip(self.ask(&nodes).await) {
+            let stats = match answer {
+                Ok(s) => s,
+                Err(e) => {
+                    out.unreachable
+                        .push(format!("{}: {}", node.metadata.name, e.message()));
+                    continue;
+                }
+            };
+            out.unix_millis = out.unix_millis.max(stats.unix_millis);
+            for s in stats.routes {
+                let (Some((kind, ns, name)), Some(http)) = (route_of(&s.route), s.http) else {
+                    continue;
+                };
+                if !namespace.is_empty() && ns != namespace {
+                    continue;
+                }
+                let sum = routes
+                    .entry((ns.to_owned(), kind.to_owned(), name.to_owned()))
+                    .or_insert_with(|| RouteUsage {
+                        kind: kind.to_owned(),
+                        namespace: ns.to_owned(),
+                        name: name.to_owned(),
+                        latency_bounds_millis: http.latency_bounds_millis.clone(),
+                        ..Default::default()
+                    });
+                sum.requests += http.requests;
+                sum.errors += http.errors;
+                // Every agent of this build counts in the same buckets; one that does not
+                // (another version) adds none rather than wrong ones.
+                if http.latency_bounds_millis == sum.latency_bounds_millis {
+                    let b = &mut sum.latency_buckets;
+                    b.resize(b.len().max(http.latency_buckets.len()), 0);
+                    for (s, n) in b.iter_mut().zip(&http.latency_buckets) {
+                        *s += n;
+                    }
+                }
+            }
+        }
+        out.routes = routes.into_values().collect();
+        Ok(Response::new(out))
+    }
+}
+
+/// `httproute/NS/NAME` or `ingress/NS/NAME` (a router's route label) as (kind, NS, NAME).
+fn route_of(label: &str) -> Option<(&'static str, &str, &str)> {
+    let (kind, rest) = label.split_once('/')?;
+    let (ns, name) = rest.split_once('/')?;
+    let kind = match kind {
+        "httproute" => "HTTPRoute",
+        "ingress" => "Ingress",
+        _ => return None,
+    };
+    Some((kind, ns, name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route_of;
+
+    #[test]
+    fn route_labels_name_their_kind_namespace_and_name() {
+        assert_eq!(
+            route_of("httproute/default/web"),
+            Some(("HTTPRoute", "default", "web"))
+        );
+        assert_eq!(
+            route_of("ingress/shop/front"),
+            Some(("Ingress", "shop", "front"))
+        );
+        assert_eq!(route_of("-"), None);
+        assert_eq!(route_of("service/default/web"), None);
     }
 }

@@ -173,7 +173,14 @@ pub async fn run(
     let cache = CompileCache::open(&config.data_dir.join("compiled"), host.engine())?;
     let mut config = config;
     let metrics = NodeMetrics::default();
-    let stats = Arc::new(stats::Stats::new(metrics.pods.clone()));
+    let locals = Arc::new(Locals::default());
+    let router = Router::new(
+        config.name.clone(),
+        locals.clone(),
+        config.router.clone(),
+        &config.tls,
+    );
+    let stats = Arc::new(stats::Stats::new(metrics.pods.clone(), router.clone()));
     let _sampler = AbortOnDrop(tokio::spawn(stats::sample(stats.clone())));
     let listener = bind(&mut config.listen, "listening for the agent's API on").await?;
     // Only the control plane's members call a node's agent (for logs).
@@ -202,13 +209,6 @@ pub async fn run(
         config.control.clone(),
         skiff_pki::Dialer::new(config.tls.clone()),
     ));
-    let locals = Arc::new(Locals::default());
-    let router = Router::new(
-        config.name.clone(),
-        locals.clone(),
-        config.router.clone(),
-        &config.tls,
-    );
     let _serve = AbortOnDrop(tokio::spawn(crate::router::serve(router.clone(), ingress)));
     let _peers = AbortOnDrop(tokio::spawn(crate::router::serve_peers(
         router.clone(),

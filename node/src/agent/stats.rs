@@ -6,10 +6,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use skiff_proto::grpc::node::{HttpStats, NodeStats, PodStats, StatsResponse};
+use skiff_proto::grpc::node::{HttpStats, NodeStats, PodStats, RouteStats, StatsResponse};
 
 use crate::metrics::{PodSample, Pods, phase_name};
-use crate::router::traffic::LATENCY_BOUNDS_MS;
+use crate::router::Router;
+use crate::router::traffic::{LATENCY_BOUNDS_MS, TrafficSnapshot};
 
 /// How often the CPU baseline moves: rates cover the last 5–10 s, as `kubectl top`'s
 /// cover the last scrape interval.
@@ -26,13 +27,15 @@ struct Baseline {
 /// The node's figures, and the baseline its rates are measured from.
 pub struct Stats {
     pods: Arc<Pods>,
+    router: Arc<Router>,
     baseline: Mutex<Option<Baseline>>,
 }
 
 impl Stats {
-    pub fn new(pods: Arc<Pods>) -> Stats {
+    pub fn new(pods: Arc<Pods>, router: Arc<Router>) -> Stats {
         Stats {
             pods,
+            router,
             baseline: Mutex::new(None),
         }
     }
@@ -98,15 +101,7 @@ impl Stats {
                     window_millis: if then.is_some() { window_millis } else { 0 },
                     cpu_nanos: cpu,
                     memory_bytes: p.usage.memory_bytes,
-                    http: p.traffic.as_ref().map(|t| HttpStats {
-                        requests: t.requests,
-                        errors: t.errors,
-                        in_flight: t.in_flight,
-                        busy_nanos: u64::try_from(t.busy_ns).unwrap_or(u64::MAX),
-                        latency_nanos: t.latency_ns,
-                        latency_buckets: t.buckets.clone(),
-                        latency_bounds_millis: LATENCY_BOUNDS_MS.to_vec(),
-                    }),
+                    http: p.traffic.as_ref().map(http),
                     phase: phase_name(p.phase).to_owned(),
                     namespace: p.namespace,
                     name: p.name,
@@ -118,11 +113,33 @@ impl Stats {
         let unix_millis = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let routes = self
+            .router
+            .route_traffic()
+            .into_iter()
+            .map(|(route, t)| RouteStats {
+                route,
+                http: Some(http(&t)),
+            })
+            .collect();
         StatsResponse {
             unix_millis,
             node: Some(node),
             pods,
+            routes,
         }
+    }
+}
+
+fn http(t: &TrafficSnapshot) -> HttpStats {
+    HttpStats {
+        requests: t.requests,
+        errors: t.errors,
+        in_flight: t.in_flight,
+        busy_nanos: u64::try_from(t.busy_ns).unwrap_or(u64::MAX),
+        latency_nanos: t.latency_ns,
+        latency_buckets: t.buckets.clone(),
+        latency_bounds_millis: LATENCY_BOUNDS_MS.to_vec(),
     }
 }
 
@@ -184,7 +201,13 @@ mod tests {
                 true,
             ),
         );
-        let stats = Stats::new(pods);
+        let router = crate::router::Router::new(
+            "n1".into(),
+            Arc::default(),
+            crate::router::RouterLimits::default(),
+            &crate::fuzzing::node_tls(),
+        );
+        let stats = Stats::new(pods, router);
         stats.sample();
         traffic.begin().answered(200);
         // Burn a little CPU so the process has some.
@@ -209,5 +232,7 @@ mod tests {
             http.latency_buckets.len(),
             http.latency_bounds_millis.len() + 1
         );
+        // No route asked yet: none reported.
+        assert!(a.routes.is_empty(), "{:?}", a.routes);
     }
 }

@@ -2,8 +2,8 @@
 //! Prometheus text format (`prometheus-client`), and its access log. An endpoint's series
 //! go when it leaves the table, so pods coming and going do not pile series up.
 
-use std::collections::HashSet;
-use std::sync::Mutex;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -29,6 +29,8 @@ struct EndpointLabels {
     endpoint: String,
 }
 
+use super::traffic::{Traffic, TrafficSnapshot};
+
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency() -> Histogram {
@@ -45,6 +47,8 @@ pub struct Metrics {
     endpoint_latency: Histograms<EndpointLabels>,
     /// The endpoints that have series.
     endpoints: Mutex<HashSet<EndpointLabels>>,
+    /// Each route's figures, as the node's stats report them.
+    routes: RwLock<HashMap<String, Arc<Traffic>>>,
 }
 
 impl Default for Metrics {
@@ -56,6 +60,7 @@ impl Default for Metrics {
             endpoint_requests: Family::default(),
             endpoint_latency: Histograms::new_with_constructor(latency as fn() -> _),
             endpoints: Mutex::default(),
+            routes: RwLock::default(),
         };
         let mut own = Registry::default();
         m.register(&mut own);
@@ -78,6 +83,34 @@ impl Metrics {
                 route: route.to_owned(),
             })
             .observe(took.as_secs_f64());
+        if route != "-" {
+            self.route(route).record(code, took);
+        }
+    }
+
+    fn route(&self, route: &str) -> Arc<Traffic> {
+        if let Some(t) = self
+            .routes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(route)
+        {
+            return t.clone();
+        }
+        let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
+        routes
+            .entry(route.to_owned())
+            .or_insert_with(|| Arc::new(Traffic::new("", route)))
+            .clone()
+    }
+
+    /// Each route's figures now (route label, counters).
+    pub fn routes(&self) -> Vec<(String, TrafficSnapshot)> {
+        let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
+        routes
+            .iter()
+            .map(|(r, t)| (r.clone(), t.snapshot()))
+            .collect()
     }
 
     /// One request an endpoint answered (`service` is `NAMESPACE/NAME`).
@@ -146,5 +179,26 @@ impl Metrics {
             tracing::warn!(error = %e, "encoding the router's metrics");
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_route_counts_its_requests_errors_and_latency() {
+        let m = Metrics::default();
+        m.request("httproute/default/web", 200, Duration::from_millis(3));
+        m.request("httproute/default/web", 502, Duration::from_millis(300));
+        // No route matched: not a route's figure.
+        m.request("-", 404, Duration::from_millis(1));
+        let routes = m.routes();
+        assert_eq!(routes.len(), 1, "{routes:?}");
+        let (route, t) = &routes[0];
+        assert_eq!(route, "httproute/default/web");
+        assert_eq!((t.requests, t.errors, t.in_flight), (2, 1, 0));
+        // 3 ms in the first bucket (≤ 5 ms), 300 ms in the ≤ 500 ms one.
+        assert_eq!((t.buckets[0], t.buckets[6]), (1, 1), "{:?}", t.buckets);
     }
 }

@@ -248,6 +248,11 @@ impl Router {
         self.metrics.encode()
     }
 
+    /// What each route was asked since the router started.
+    pub fn route_traffic(&self) -> Vec<(String, traffic::TrafficSnapshot)> {
+        self.metrics.routes()
+    }
+
     /// A call from a pod of this node's pod network, in `namespace` (when the pod is
     /// known): routed as an in-cluster call; nothing may name an endpoint.
     pub async fn from_pod(&self, req: Request<Body>, namespace: Option<&str>) -> Response<Body> {

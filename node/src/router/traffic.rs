@@ -108,7 +108,16 @@ impl Traffic {
     fn end(&self, since: Instant, error: bool) {
         let now = Instant::now();
         self.land(now);
-        let took = now.saturating_duration_since(since);
+        self.count(now.saturating_duration_since(since), error);
+    }
+
+    /// A request answered with `status` after `took`, not counted in flight (a route's
+    /// figures, told once the request is done).
+    pub fn record(&self, status: u16, took: Duration) {
+        self.count(took, status >= 500);
+    }
+
+    fn count(&self, took: Duration, error: bool) {
         self.requests.fetch_add(1, Ordering::Relaxed);
         if error {
             self.errors.fetch_add(1, Ordering::Relaxed);

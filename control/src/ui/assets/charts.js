@@ -1,6 +1,7 @@
 // Charts where people look rather than read: CPU and memory over the last minutes, sampled
-// from metrics.k8s.io (what `kubectl top` reads) while the page is open, drawn as inline
-// SVG; and a rollout's progress as bars.
+// from metrics.k8s.io (what `kubectl top` reads) while the page is open, and each route's
+// request rate and latency (from the routers' counts), drawn as inline SVG; and a
+// rollout's progress as bars.
 
 import { api } from "./api.js";
 import { bytes, el } from "./dom.js";
@@ -83,6 +84,71 @@ export function usageRows(history) {
 }
 
 export const USAGE_HEADS = ["", "CPU", "CPU, last minutes", "Memory", "Memory, last minutes"];
+
+// The latency under which a share `q` of `n` requests were answered, from per-bucket
+// counts (a bucket's upper bound; past the last bound, that bound).
+function quantile(buckets, bounds, n, q) {
+  let seen = 0;
+  for (let i = 0; i < buckets.length; i++) {
+    seen += buckets[i];
+    if (seen >= q * n) return bounds[Math.min(i, bounds.length - 1)];
+  }
+  return bounds[bounds.length - 1];
+}
+
+// Polls `/ui/routes` every `every` ms: each route's requests/s, errors and p50/p99
+// latency between two samples (summed over every node's router); `changed(histories)`
+// after each.
+export function sampleRoutes(changed, failed, every = 5000) {
+  const history = new Map();
+  const last = new Map();
+  let timer = 0;
+  let stopped = false;
+  const tick = async () => {
+    try {
+      const body = await (await api("/ui/routes")).json();
+      for (const r of body.routes) {
+        const key = `${r.kind.toLowerCase()}/${r.namespace}/${r.name}`;
+        const before = last.get(key);
+        last.set(key, { at: body.unixMillis, r });
+        if (!before || body.unixMillis <= before.at) continue;
+        const n = Math.max(0, r.requests - before.r.requests);
+        const buckets = r.latencyBuckets.map((b, i) => Math.max(0, b - (before.r.latencyBuckets[i] || 0)));
+        const h = history.get(key) || [];
+        h.push({
+          rate: n / ((body.unixMillis - before.at) / 1000),
+          errors: Math.max(0, r.errors - before.r.errors),
+          p50: n ? quantile(buckets, r.latencyBoundsMillis, n, 0.5) : 0,
+          p99: n ? quantile(buckets, r.latencyBoundsMillis, n, 0.99) : 0,
+        });
+        if (h.length > KEEP) h.shift();
+        history.set(key, h);
+      }
+      changed(history);
+    } catch (e) {
+      if (failed) failed(e);
+    }
+    if (!stopped) timer = setTimeout(tick, every);
+  };
+  tick();
+  return () => { stopped = true; clearTimeout(timer); };
+}
+
+// Table rows for routes' `history`: requests/s, errors, p50 and p99 now and over time.
+export function routeRows(history) {
+  return [...history.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([name, h]) => {
+    const now = h[h.length - 1];
+    const rate = now.rate < 10 ? now.rate.toFixed(1) : String(Math.round(now.rate));
+    return el("tr", {},
+      el("td", {}, name),
+      el("td", {}, rate), el("td", { class: "chart" }, sparkline(h.map((x) => x.rate), `Requests per second to ${name}, last ${h.length} samples`)),
+      el("td", { class: now.errors ? "bad" : "" }, String(now.errors)),
+      el("td", {}, `≤ ${now.p50} ms`),
+      el("td", {}, `≤ ${now.p99} ms`), el("td", { class: "chart" }, sparkline(h.map((x) => x.p99), `p99 latency of ${name}, last ${h.length} samples`)));
+  });
+}
+
+export const ROUTE_HEADS = ["Route", "Requests/s", "Requests/s, last minutes", "Errors", "p50", "p99", "p99, last minutes"];
 
 // A Deployment's rollout: how many pods run the newest template, and how many are ready.
 export function rollout(d) {

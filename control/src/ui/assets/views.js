@@ -6,7 +6,7 @@ import { byName, el, errorBox, table } from "./dom.js";
 import { KINDS, collection, heads, row, seen } from "./kinds.js";
 import { detail } from "./detail.js";
 import { applyPage } from "./paste.js";
-import { USAGE_HEADS, sample, usageRows } from "./charts.js";
+import { ROUTE_HEADS, USAGE_HEADS, routeRows, sample, sampleRoutes, usageRows } from "./charts.js";
 
 const main = () => document.getElementById("main");
 // Rows a list keeps and draws; past that it says how many there are in all.
@@ -55,6 +55,13 @@ function usage(failures) {
   return { node: el("section", { "aria-labelledby": "usage-h" }, el("h2", { id: "usage-h" }, "Node usage"), t.node), stop };
 }
 
+// Each route's request rate and latency over the last minutes.
+function routes(failures) {
+  const t = table("routes", ROUTE_HEADS, "No requests routed yet (figures come every 5 s).");
+  const stop = sampleRoutes((h) => t.render(routeRows(h)), (e) => failures.replaceChildren(errorBox(e)));
+  return { node: el("section", { "aria-labelledby": "routes-h" }, el("h2", { id: "routes-h" }, "Routes"), t.node), stop };
+}
+
 export function overview() {
   const failures = el("div");
   const warnings = Object.assign({}, KINDS.events, { sort: undefined });
@@ -68,6 +75,7 @@ export function overview() {
     members(failures),
     section("Nodes", "nodes", KINDS.nodes, "/api/v1/nodes", (ns) => ns.sort(byName), failures, "No nodes have joined.", shown("nodes")),
     usage(failures),
+    routes(failures),
     section("Deployments", "deployments", KINDS.deployments, "/apis/apps/v1/deployments", (ds) => ds.sort(byName), failures, "No deployments.", shown("deployments")),
     section("Recent warnings", "warnings", warnings, "/api/v1/events?fieldSelector=type%3DWarning",
       (es) => es.sort((a, b) => seen(b) - seen(a)).slice(0, 20), failures, "No warnings.", shown("warnings")),

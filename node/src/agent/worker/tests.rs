@@ -71,7 +71,7 @@ fn fixture() -> Fixture {
             "n".into(),
             Arc::new(Locals::default()),
             RouterLimits::default(),
-            &node_tls(),
+            &crate::fuzzing::node_tls(),
         ),
         gateways: Default::default(),
         usage_interval: Duration::from_secs(3600),
@@ -354,17 +354,4 @@ async fn an_image_that_cannot_be_pulled_is_a_waiting_reason_and_is_retried() {
         ["sandbox uid-1", "remove uid-1"],
         "the sandbox goes when the pod does, even with nothing started"
     );
-}
-
-/// A node certificate from a CA made for the test.
-fn node_tls() -> skiff_pki::Tls {
-    let ca = skiff_pki::Ca::create("test").unwrap();
-    let creds = ca
-        .issue(&skiff_pki::Issue {
-            role: skiff_pki::Role::Node { name: "n".into() },
-            addresses: Vec::new(),
-            valid_for: Duration::from_secs(3600),
-        })
-        .unwrap();
-    skiff_pki::Tls::new(&creds).unwrap()
 }
