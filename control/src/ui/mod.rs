@@ -12,7 +12,7 @@
 //! authenticated caller gets a code that logs a browser in as them: `skiff dashboard`);
 //! `POST /ui/sessions` (a code, once, for a session token) and `DELETE /ui/sessions`
 //! (log out); `GET /ui/members` (the control-plane members, as `skiff members` shows them);
-//! `POST /ui/apply` (pasted manifests: every problem at its line, or each one applied).
+//! `GET /ui/routes` (each route's counts, summed over the nodes' routers); `POST /ui/apply` (pasted manifests: every problem at its line, or each one applied).
 //! Every response forbids framing, sniffing and scripts from elsewhere.
 
 mod apply;
