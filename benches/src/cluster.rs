@@ -132,16 +132,49 @@ fn etcd_tls_flags(pki: &Path) -> Vec<String> {
     flags
 }
 
-/// `n` distinct free ports on 127.0.0.1 (held together while choosing, then released).
+/// `n` distinct free ports on 127.0.0.1 (held together while choosing, then released;
+/// see [`unused_listener`]).
 pub fn free_ports(n: usize) -> Result<Vec<u16>> {
     let listeners = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .map(|_| unused_listener())
         .collect::<std::io::Result<Vec<_>>>()
         .context("finding free ports on 127.0.0.1")?;
     listeners
         .iter()
         .map(|l| Ok(l.local_addr()?.port()))
         .collect()
+}
+
+/// A free port on 127.0.0.1 for a process about to be started on it (see
+/// [`unused_listener`]).
+pub fn unused_port() -> u16 {
+    unused_listener()
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on 127.0.0.1")
+}
+
+/// A listener on a random free port of 127.0.0.1 below the kernel's ephemeral range: a
+/// port that is released for another process to listen on is not taken meanwhile by
+/// the kernel's choices for port 0 or for outgoing connections (a browser's, a
+/// client's), which all come from that range. Random, so that tests running at once in
+/// other processes seldom pick the same; a port in use is skipped.
+pub fn unused_listener() -> std::io::Result<TcpListener> {
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let low = ephemeral.saturating_sub(20_000).max(10_000);
+    if low >= ephemeral {
+        return TcpListener::bind("127.0.0.1:0");
+    }
+    for _ in 0..1000 {
+        let port = fastrand::u16(low..ephemeral);
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
+            return Ok(l);
+        }
+    }
+    TcpListener::bind("127.0.0.1:0")
 }
 
 fn temp_dir(parent: &Path, prefix: &str) -> Result<tempfile::TempDir> {

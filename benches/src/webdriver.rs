@@ -67,13 +67,6 @@ impl Http {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
 /// chromedriver with one browser session.
 pub struct Browser {
     driver: Child,
@@ -103,7 +96,7 @@ impl Browser {
                 p.display()
             );
         }
-        let port = free_port();
+        let port = crate::cluster::unused_port();
         // Its own process group, so the browser it starts goes with it whatever happens.
         let driver = Command::new(&driver_bin)
             .process_group(0)

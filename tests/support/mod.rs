@@ -12,7 +12,6 @@ pub mod prometheus;
 pub mod registry;
 pub mod routing;
 
-use std::net::TcpListener;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -43,12 +42,10 @@ impl Drop for Members {
     }
 }
 
+/// A free port on 127.0.0.1 for a member or agent about to listen on it, outside the
+/// range the kernel takes other sockets' ports from (see `unused_listener`).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    skiff_benches::cluster::unused_port()
 }
 
 impl Members {
