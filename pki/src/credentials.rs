@@ -91,13 +91,17 @@ impl Credentials {
 
     /// The certificate's not-before and not-after times.
     fn validity(&self) -> Result<(SystemTime, SystemTime), Error> {
-        let der = first_cert(self.cert_pem.as_bytes())?;
-        let (_, cert) = x509_parser::parse_x509_certificate(&der)
-            .map_err(|e| Error::cert(format!("the certificate does not parse: {e}")))?;
-        let at = |t: i64| SystemTime::UNIX_EPOCH + Duration::from_secs(t.max(0) as u64);
-        let v = cert.validity();
-        Ok((at(v.not_before.timestamp()), at(v.not_after.timestamp())))
+        validity(&first_cert(self.cert_pem.as_bytes())?)
     }
+}
+
+/// A DER certificate's not-before and not-after times.
+pub fn validity(der: &[u8]) -> Result<(SystemTime, SystemTime), Error> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der)
+        .map_err(|e| Error::cert(format!("the certificate does not parse: {e}")))?;
+    let at = |t: i64| SystemTime::UNIX_EPOCH + Duration::from_secs(t.max(0) as u64);
+    let v = cert.validity();
+    Ok((at(v.not_before.timestamp()), at(v.not_after.timestamp())))
 }
 
 /// The first certificate of a PEM text, DER.

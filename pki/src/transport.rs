@@ -34,6 +34,8 @@ pub struct PeerInfo {
     /// From a verified client certificate; `None` when the server allowed a client
     /// without one.
     pub identity: Option<Identity>,
+    /// When that certificate stops being valid.
+    pub not_after: Option<std::time::SystemTime>,
 }
 
 /// The verified identity of a gRPC request's caller (from the [`PeerInfo`] the accept
@@ -141,13 +143,21 @@ impl TlsIncoming {
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_WITHIN, acceptor.accept(tcp)).await {
                         Ok(Ok(stream)) => {
-                            let identity = stream
+                            let leaf = stream
                                 .get_ref()
                                 .1
                                 .peer_certificates()
-                                .and_then(|c| c.first())
-                                .and_then(|leaf| Identity::from_certificate(leaf).ok());
-                            let peer = PeerInfo { remote, identity };
+                                .and_then(|c| c.first());
+                            let identity =
+                                leaf.and_then(|leaf| Identity::from_certificate(leaf).ok());
+                            let not_after = leaf
+                                .and_then(|leaf| crate::credentials::validity(leaf).ok())
+                                .map(|(_, to)| to);
+                            let peer = PeerInfo {
+                                remote,
+                                identity,
+                                not_after,
+                            };
                             let _ = tx.send(Ok(TlsConn { stream, peer })).await;
                         }
                         Ok(Err(e)) => tracing::debug!(%remote, error = %e, "TLS handshake refused"),

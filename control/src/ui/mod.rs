@@ -34,7 +34,7 @@ use crate::auth::audit::Origin;
 use crate::auth::{Authenticate, Guarded};
 use crate::store::StoreHandle;
 use crate::usage::api::MetricsApi;
-use sessions::{CODE_TTL, LoginError, SESSION_TTL};
+use sessions::LoginError;
 
 /// The page's scripts, styles and calls all come from the member itself.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
@@ -155,11 +155,9 @@ async fn login_code(
     }): State<Ui>,
     req: Request,
 ) -> Response {
-    let cert = req
-        .extensions()
-        .get::<PeerInfo>()
-        .and_then(|p| p.identity.clone());
-    let Some(cert) = cert else {
+    let peer = req.extensions().get::<PeerInfo>();
+    let not_after = peer.and_then(|p| p.not_after);
+    let Some(cert) = peer.and_then(|p| p.identity.clone()) else {
         return failure(
             StatusCode::FORBIDDEN,
             "login links are made for client certificates (as `skiff dashboard` sends them); with a ServiceAccount token, paste the token into the page instead".into(),
@@ -178,13 +176,13 @@ async fn login_code(
         Ok(who) => who,
         Err(s) => return unauthenticated(&s),
     };
-    match auth.ui_sessions().mint_code(who) {
-        Ok(code) => json(
+    match auth.ui_sessions().mint_code(who, not_after) {
+        Ok((code, lasts)) => json(
             StatusCode::OK,
             &LoginCode {
                 path: format!("/ui/#login={code}"),
                 code,
-                expires_in_seconds: CODE_TTL.as_secs(),
+                expires_in_seconds: lasts.as_secs(),
             },
         ),
         Err(e) => login_failure(e),
@@ -389,13 +387,13 @@ async fn open_session(
         return failure(StatusCode::BAD_REQUEST, why);
     };
     match auth.ui_sessions().redeem(&r.code) {
-        Ok((token, who)) => {
+        Ok((token, who, lasts)) => {
             tracing::info!(user = %who.user, "dashboard login");
             let s = Session {
                 token,
                 user: who.user,
                 groups: who.groups,
-                expires_in_seconds: SESSION_TTL.as_secs(),
+                expires_in_seconds: lasts.as_secs(),
             };
             json(StatusCode::CREATED, &s)
         }

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use ring::digest::{SHA256, digest};
 use ring::rand::{SecureRandom, SystemRandom};
@@ -45,6 +45,8 @@ pub enum LoginError {
 struct Entry {
     who: Identity,
     until: Instant,
+    /// When the credential it came from stops being valid: what it opens ends then too.
+    cap: Option<Instant>,
 }
 
 type Table = HashMap<[u8; 32], Entry>;
@@ -72,13 +74,14 @@ fn secret() -> Result<String, LoginError> {
 }
 
 /// Adds `who` under a new secret, after dropping what expired (and `who`'s oldest entry
-/// when they hold [`MAX_PER_USER`]).
+/// when they hold [`MAX_PER_USER`]): the secret, and how long it lasts.
 fn remember(
     t: &mut Table,
     who: Identity,
     ttl: Duration,
+    cap: Option<Instant>,
     prefix: &str,
-) -> Result<String, LoginError> {
+) -> Result<(String, Duration), LoginError> {
     let now = Instant::now();
     t.retain(|_, e| e.until > now);
     let theirs = t.iter().filter(|(_, e)| e.who.user == who.user);
@@ -91,14 +94,9 @@ fn remember(
         return Err(LoginError::Full);
     }
     let s = format!("{prefix}{}", secret()?);
-    t.insert(
-        hash(&s),
-        Entry {
-            who,
-            until: now + ttl,
-        },
-    );
-    Ok(s)
+    let until = cap.map_or(now + ttl, |c| c.min(now + ttl));
+    t.insert(hash(&s), Entry { who, until, cap });
+    Ok((s, until.saturating_duration_since(now)))
 }
 
 fn lock(t: &Mutex<Table>) -> std::sync::MutexGuard<'_, Table> {
@@ -106,29 +104,39 @@ fn lock(t: &Mutex<Table>) -> std::sync::MutexGuard<'_, Table> {
 }
 
 impl Sessions {
-    /// A one-time code that logs the browser in as `who`.
-    pub fn mint_code(&self, who: Identity) -> Result<String, LoginError> {
-        remember(&mut lock(&self.codes), who, CODE_TTL, "")
+    /// A one-time code that logs the browser in as `who`, whose credential is valid until
+    /// `not_after` (when known): neither the code nor its session outlives that.
+    pub fn mint_code(
+        &self,
+        who: Identity,
+        not_after: Option<SystemTime>,
+    ) -> Result<(String, Duration), LoginError> {
+        let cap = not_after.map(|t| {
+            let left = t.duration_since(SystemTime::now()).unwrap_or_default();
+            Instant::now() + left
+        });
+        remember(&mut lock(&self.codes), who, CODE_TTL, cap, "")
     }
 
-    /// Trades `code` (once) for a session token, and says whose it is. A code that could
-    /// not be traded (the table is full) stays usable.
-    pub fn redeem(&self, code: &str) -> Result<(String, Identity), LoginError> {
+    /// Trades `code` (once) for a session token, and says whose it is and how long it
+    /// lasts. A code that could not be traded (the table is full) stays usable.
+    pub fn redeem(&self, code: &str) -> Result<(String, Identity, Duration), LoginError> {
         let key = hash(code.trim());
         let mut codes = lock(&self.codes);
-        let who = codes
+        let (who, cap) = codes
             .get(&key)
             .filter(|e| e.until > Instant::now())
-            .map(|e| e.who.clone())
+            .map(|e| (e.who.clone(), e.cap))
             .ok_or(LoginError::BadCode)?;
-        let token = remember(
+        let (token, lasts) = remember(
             &mut lock(&self.sessions),
             who.clone(),
             SESSION_TTL,
+            cap,
             TOKEN_PREFIX,
         )?;
         codes.remove(&key);
-        Ok((token, who))
+        Ok((token, who, lasts))
     }
 
     /// Who the session `token` belongs to, while it lasts.
@@ -159,9 +167,10 @@ mod tests {
     #[test]
     fn a_code_works_once_and_its_session_names_the_caller() {
         let s = Sessions::default();
-        let code = s.mint_code(alice()).unwrap();
-        let (token, who) = s.redeem(&code).unwrap();
+        let (code, _) = s.mint_code(alice(), None).unwrap();
+        let (token, who, lasts) = s.redeem(&code).unwrap();
         assert_eq!(who, alice());
+        assert!(lasts > SESSION_TTL - Duration::from_secs(5), "{lasts:?}");
         assert!(token.starts_with(TOKEN_PREFIX));
         assert_eq!(s.identify(&token), Some(alice()));
         assert_eq!(s.redeem(&code), Err(LoginError::BadCode), "used twice");
@@ -176,7 +185,7 @@ mod tests {
         let s = Sessions::default();
         assert_eq!(s.redeem("nonsense"), Err(LoginError::BadCode));
         assert_eq!(s.identify("skiff-ui.nonsense"), None);
-        let code = s.mint_code(alice()).unwrap();
+        let (code, _) = s.mint_code(alice(), None).unwrap();
         s.codes.lock().unwrap().values_mut().for_each(|e| {
             e.until = Instant::now() - Duration::from_secs(1);
         });
@@ -184,13 +193,35 @@ mod tests {
     }
 
     #[test]
+    fn neither_a_code_nor_its_session_outlives_the_certificate() {
+        let s = Sessions::default();
+        let not_after = SystemTime::now() + Duration::from_secs(60);
+        let (code, lasts) = s.mint_code(alice(), Some(not_after)).unwrap();
+        assert!(lasts <= Duration::from_secs(60), "{lasts:?}");
+        let (token, _, lasts) = s.redeem(&code).unwrap();
+        assert!(lasts <= Duration::from_secs(60), "{lasts:?}");
+        assert_eq!(s.identify(&token), Some(alice()));
+        // The certificate expired: so did the session.
+        s.sessions.lock().unwrap().values_mut().for_each(|e| {
+            e.until = e.cap.unwrap_or(e.until) - Duration::from_secs(61);
+        });
+        assert_eq!(s.identify(&token), None);
+        // A certificate already expired makes nothing usable.
+        let (code, lasts) = s
+            .mint_code(alice(), Some(SystemTime::now() - Duration::from_secs(1)))
+            .unwrap();
+        assert_eq!(lasts, Duration::ZERO);
+        assert_eq!(s.redeem(&code), Err(LoginError::BadCode));
+    }
+
+    #[test]
     fn one_user_holds_at_most_their_share_and_loses_their_oldest() {
         let s = Sessions::default();
-        let first = s.mint_code(alice()).unwrap();
+        let (first, _) = s.mint_code(alice(), None).unwrap();
         for _ in 1..MAX_PER_USER {
-            s.mint_code(alice()).unwrap();
+            s.mint_code(alice(), None).unwrap();
         }
-        let newest = s.mint_code(alice()).unwrap();
+        let (newest, _) = s.mint_code(alice(), None).unwrap();
         assert_eq!(s.codes.lock().unwrap().len(), MAX_PER_USER);
         assert_eq!(
             s.redeem(&first),
@@ -208,13 +239,13 @@ mod tests {
                 user: format!("user-{i}"),
                 groups: vec![],
             };
-            s.mint_code(who).unwrap();
+            s.mint_code(who, None).unwrap();
         }
-        assert_eq!(s.mint_code(alice()), Err(LoginError::Full));
+        assert_eq!(s.mint_code(alice(), None), Err(LoginError::Full));
         // Expired entries make room again.
         s.codes.lock().unwrap().values_mut().for_each(|e| {
             e.until = Instant::now() - Duration::from_secs(1);
         });
-        assert!(s.mint_code(alice()).is_ok());
+        assert!(s.mint_code(alice(), None).is_ok());
     }
 }
