@@ -168,9 +168,16 @@ pub fn unused_listener() -> std::io::Result<TcpListener> {
     if low >= ephemeral {
         return TcpListener::bind("127.0.0.1:0");
     }
+    // Not one this process gave out before (it may not be listened on yet).
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
     for _ in 0..1000 {
         let port = fastrand::u16(low..ephemeral);
+        if given.contains(&port) {
+            continue;
+        }
         if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
+            given.push(port);
             return Ok(l);
         }
     }

@@ -24,10 +24,11 @@
 mod bodies;
 mod collection;
 mod discovery;
-pub(crate) mod errors;
+mod errors;
 pub use errors::code_and_reason;
+pub use objects::query_map;
 mod logs;
-pub(crate) mod objects;
+mod objects;
 mod openapi;
 mod patch;
 mod paths;

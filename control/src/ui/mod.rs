@@ -11,8 +11,9 @@
 //! Routes: `GET /ui/` (the page) and `/ui/assets/*`; `POST /ui/login-codes` (an
 //! authenticated caller gets a code that logs a browser in as them: `skiff dashboard`);
 //! `POST /ui/sessions` (a code, once, for a session token) and `DELETE /ui/sessions`
-//! (log out); `GET /ui/members` (the control-plane members, as `skiff members` shows them);
-//! `GET /ui/routes` (each route's counts, summed over the nodes' routers); `POST /ui/apply` (pasted manifests: every problem at its line, or each one applied).
+//! (log out); `GET /ui/members` (the control-plane members, as `skiff members` shows
+//! them); `GET /ui/routes` (each route's counts, summed over the nodes' routers);
+//! `POST /ui/apply` (pasted manifests: every problem at its line, or each one applied).
 //! Every response forbids framing, sniffing and scripts from elsewhere.
 
 mod apply;
@@ -267,7 +268,7 @@ async fn routes(State(ui): State<Ui>, req: Request) -> Response {
         Ok(who) => who,
         Err(s) => return unauthenticated(&s),
     };
-    let namespace = crate::rest::objects::query_map(req.uri().query())
+    let namespace = crate::rest::query_map(req.uri().query())
         .remove("namespace")
         .unwrap_or_default();
     let mut r = tonic::Request::new(RouteMetricsRequest { namespace });
@@ -299,7 +300,7 @@ async fn routes(State(ui): State<Ui>, req: Request) -> Response {
             json(StatusCode::OK, &body)
         }
         Err(s) => {
-            let (code, _) = crate::rest::errors::code_and_reason(s.code());
+            let (code, _) = crate::rest::code_and_reason(s.code());
             let code = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             failure(code, s.message().to_owned())
         }

@@ -1,6 +1,7 @@
 //! MetricsService: `skiff top`'s figures (and metrics.k8s.io's), read from the nodes that
-//! run the pods asked about, all at once; a node that does not answer is named in
-//! `unreachable` rather than failing the whole answer.
+//! run the pods asked about, all at once, and each route's counts summed over every node's
+//! router (the dashboard's charts); a node that does not answer is named in `unreachable`
+//! rather than failing the whole answer.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -41,9 +42,22 @@ impl MetricsApi {
             .collect())
     }
 
-    /// Each of `nodes`' figures, or why not.
-    async fn ask(&self, nodes: &[Node]) -> Vec<Result<StatsResponse, Status>> {
-        join_all(nodes.iter().map(|n| self.nodes.stats(n))).await
+    /// The figures of each of `nodes` that answers; why not for the others, in
+    /// `unreachable`.
+    async fn ask<'a>(
+        &self,
+        nodes: &'a [Node],
+        unreachable: &mut Vec<String>,
+    ) -> Vec<(&'a Node, StatsResponse)> {
+        let answers = join_all(nodes.iter().map(|n| self.nodes.stats(n))).await;
+        let mut out = Vec::new();
+        for (node, answer) in nodes.iter().zip(answers) {
+            match answer {
+                Ok(s) => out.push((node, s)),
+                Err(e) => unreachable.push(format!("{}: {}", node.metadata.name, e.message())),
+            }
+        }
+        out
     }
 }
 
@@ -78,15 +92,7 @@ impl MetricsService for MetricsApi {
             .filter(|n| on.contains(&n.metadata.name))
             .collect();
         let mut out = PodMetricsResponse::default();
-        for (node, answer) in nodes.iter().zip(self.ask(&nodes).await) {
-            let stats = match answer {
-                Ok(s) => s,
-                Err(e) => {
-                    out.unreachable
-                        .push(format!("{}: {}", node.metadata.name, e.message()));
-                    continue;
-                }
-            };
+        for (_, stats) in self.ask(&nodes, &mut out.unreachable).await {
             for p in stats.pods {
                 if !wanted.contains(&(p.namespace.clone(), p.name.clone())) {
                     continue;
@@ -124,15 +130,8 @@ impl MetricsService for MetricsApi {
             .filter(|n| sel.as_ref().is_none_or(|s| s.matches(&n.metadata.labels)))
             .collect();
         let mut out = NodeMetricsResponse::default();
-        for (node, answer) in nodes.iter().zip(self.ask(&nodes).await) {
+        for (node, stats) in self.ask(&nodes, &mut out.unreachable).await {
             let name = node.metadata.name.clone();
-            let stats = match answer {
-                Ok(s) => s,
-                Err(e) => {
-                    out.unreachable.push(format!("{name}: {}", e.message()));
-                    continue;
-                }
-            };
             let figures = stats.node.unwrap_or_default();
             let offers = node
                 .status
@@ -161,15 +160,7 @@ impl MetricsService for MetricsApi {
         let nodes = self.nodes()?;
         let mut out = RouteMetricsResponse::default();
         let mut routes: BTreeMap<(String, String, String), RouteUsage> = BTreeMap::new();
-        for (node, answer) in nodes.iter().zip(self.ask(&nodes).await) {
-            let stats = match answer {
-                Ok(s) => s,
-                Err(e) => {
-                    out.unreachable
-                        .push(format!("{}: {}", node.metadata.name, e.message()));
-                    continue;
-                }
-            };
+        for (_, stats) in self.ask(&nodes, &mut out.unreachable).await {
             out.unix_millis = out.unix_millis.max(stats.unix_millis);
             for s in stats.routes {
                 let (Some((kind, ns, name)), Some(http)) = (route_of(&s.route), s.http) else {
@@ -187,15 +178,15 @@ impl MetricsService for MetricsApi {
                         latency_bounds_millis: http.latency_bounds_millis.clone(),
                         ..Default::default()
                     });
-                sum.requests += http.requests;
-                sum.errors += http.errors;
+                sum.requests = sum.requests.saturating_add(http.requests);
+                sum.errors = sum.errors.saturating_add(http.errors);
                 // Every agent of this build counts in the same buckets; one that does not
                 // (another version) adds none rather than wrong ones.
                 if http.latency_bounds_millis == sum.latency_bounds_millis {
                     let b = &mut sum.latency_buckets;
                     b.resize(b.len().max(http.latency_buckets.len()), 0);
                     for (s, n) in b.iter_mut().zip(&http.latency_buckets) {
-                        *s += n;
+                        *s = s.saturating_add(*n);
                     }
                 }
             }

@@ -1,6 +1,7 @@
-//! The agent's `Stats` answer: what the node and each pod use and are asked now, read
-//! from the series the agent keeps ([`crate::metrics::Pods`], the router's traffic), with
-//! CPU as a rate over a short window that a sampler moves every [`WINDOW`].
+//! The agent's `Stats` answer: what the node and each pod use and are asked now, and what
+//! each route was asked, read from the series the agent keeps ([`crate::metrics::Pods`],
+//! the router's traffic), with CPU as a rate over a short window that a sampler moves
+//! every [`WINDOW`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

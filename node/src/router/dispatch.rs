@@ -1,9 +1,11 @@
 //! Sending a routed request on: to one of its backend's endpoints (another one after a
 //! failed connect, when the request can be sent again), to the instance that wakes a
-//! Deployment from zero, or held until an endpoint is ready; and requests another node's
-//! router sent here for a local pod.
+//! Deployment from zero, or held until an endpoint is ready (or, when every endpoint
+//! refused it, until the table gives others); and requests another node's router sent
+//! here for a local pod.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use hyper::{Request, Response, StatusCode};
@@ -16,46 +18,55 @@ impl Router {
     /// Sends `req` to an endpoint of the decision's backend. With none: wakes the
     /// Deployment behind it, or holds the request until an endpoint is ready. When every
     /// endpoint refused it (pods stopping before the table drops them), the request is
-    /// held too, and sent where the next table says.
+    /// held too, for at most [`REFUSED_HOLD`], and sent where the next table says.
     pub(super) async fn dispatch(&self, d: &Decision, mut req: Request<Body>) -> Response<Body> {
         let mut tables = self.built.subscribe();
-        let deadline = tokio::time::Instant::now() + self.limits.hold_timeout;
+        let start = tokio::time::Instant::now();
         let mut backend = d.backend.clone();
         let mut turn = None;
         loop {
-            let (status, why) = match self.to_endpoints(&backend, req).await {
+            let (status, why, wait) = match self.to_endpoints(&backend, req).await {
                 Ok(resp) => return resp,
                 Err(Unsent::Refused(r, why)) => {
                     req = *r;
-                    (StatusCode::BAD_GATEWAY, why)
+                    let wait = self.limits.hold_timeout.min(REFUSED_HOLD);
+                    (StatusCode::BAD_GATEWAY, why, wait)
                 }
                 Err(Unsent::NoEndpoint(r)) => {
                     req = *r;
-                    let Some(w) = &backend.wake else {
-                        return answer(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            format!(
-                                "service {} port {} has no ready endpoint",
-                                backend.service, backend.port
-                            ),
-                        );
-                    };
-                    if let Some(a) = self.activator.get() {
-                        let ns = w.deployment.namespace.clone();
-                        if let Some(handler) = w.instance(a, || self.outbound_for(&ns)).await {
-                            let answered = handler.call(req).await;
-                            w.record(a);
-                            return answered.unwrap_or_else(|e| {
-                                answer(
-                                    StatusCode::BAD_GATEWAY,
-                                    format!("{} (woken from zero): {e}", w.deployment),
-                                )
-                            });
+                    let why = format!(
+                        "service {} port {} has no ready endpoint",
+                        backend.service, backend.port
+                    );
+                    match &backend.wake {
+                        // Not held already (its endpoints refused): nothing will come.
+                        None if turn.is_none() => {
+                            return answer(StatusCode::SERVICE_UNAVAILABLE, why);
                         }
-                        w.record(a);
+                        None => {}
+                        Some(w) => {
+                            if let Some(a) = self.activator.get() {
+                                let ns = w.deployment.namespace.clone();
+                                let outbound = || self.outbound_for(&ns);
+                                if let Some(handler) = w.instance(a, outbound).await {
+                                    let answered = handler.call(req).await;
+                                    w.record(a);
+                                    return answered.unwrap_or_else(|e| {
+                                        answer(
+                                            StatusCode::BAD_GATEWAY,
+                                            format!("{} (woken from zero): {e}", w.deployment),
+                                        )
+                                    });
+                                }
+                                w.record(a);
+                            }
+                        }
                     }
-                    let why = format!("{} had no ready endpoint", backend.service);
-                    (StatusCode::SERVICE_UNAVAILABLE, why)
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        why,
+                        self.limits.hold_timeout,
+                    )
                 }
             };
             // Held: a bounded number of requests, for a bounded time.
@@ -71,20 +82,40 @@ impl Router {
                 };
                 turn = Some(t);
             }
+            match self.next_backend(&backend, &mut tables, start + wait).await {
+                Ok(Some(b)) => backend = b,
+                Ok(None) => {
+                    return answer(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("service {} is gone", backend.service),
+                    );
+                }
+                Err(()) => return answer(status, format!("{why} (waited {wait:?})")),
+            }
+        }
+    }
+
+    /// Waits until a table gives `backend`'s Service port other endpoints (or none, or a
+    /// Deployment to wake): `Ok(None)` when the port is gone, `Err` at `deadline`.
+    async fn next_backend(
+        &self,
+        backend: &Backend,
+        tables: &mut tokio::sync::watch::Receiver<u64>,
+        deadline: tokio::time::Instant,
+    ) -> Result<Option<Arc<Backend>>, ()> {
+        let addrs = |b: &Backend| b.endpoints.iter().map(|e| e.addr).collect::<Vec<_>>();
+        let before = (addrs(backend), backend.wake.is_some());
+        loop {
             match tokio::time::timeout_at(deadline, tables.changed()).await {
                 Ok(Ok(())) => {}
-                _ => {
-                    let waited = self.limits.hold_timeout;
-                    return answer(status, format!("{why} (waited {waited:?})"));
-                }
+                _ => return Err(()),
             }
             let Some(b) = self.table().backend_of(&backend.service, backend.port) else {
-                return answer(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!("service {} is gone", backend.service),
-                );
+                return Ok(None);
             };
-            backend = b;
+            if (addrs(&b), b.wake.is_some()) != before {
+                return Ok(Some(b));
+            }
         }
     }
 
@@ -101,7 +132,10 @@ impl Router {
         let mut spare: Option<Spare> = None;
         let mut last = String::new();
         let mut failed_after_sending = false;
-        for attempt in 0..=self.limits.retries {
+        // Requests sent and failed (within `retries`), and refused (nothing sent: cheap,
+        // and what endpoints of pods that stopped do, so up to MAX_REFUSED of them).
+        let (mut attempt, mut refused) = (0, 0);
+        while attempt <= self.limits.retries && refused < MAX_REFUSED {
             let Some(ep) = backend.pick(&tried) else {
                 break;
             };
@@ -132,6 +166,7 @@ impl Router {
                 }
                 Err(Failure::NotSent(why, back)) => {
                     tracing::debug!(endpoint = %ep.label, %why, "trying another endpoint");
+                    refused += 1;
                     tried.push(ep.addr);
                     req = back;
                     last = why;
@@ -142,6 +177,7 @@ impl Router {
                 Err(Failure::Failed(why)) if spare.is_some() => {
                     tracing::debug!(endpoint = %ep.label, %why, "failed; trying another endpoint");
                     failed_after_sending = true;
+                    attempt += 1;
                     tried.push(ep.addr);
                     last = why;
                 }
@@ -158,7 +194,9 @@ impl Router {
         {
             return Err(Unsent::NoEndpoint(req));
         }
+        // Held only when every endpoint was tried: one not tried may not refuse.
         if !failed_after_sending
+            && backend.pick(&tried).is_none()
             && let Some(req) = req.or_else(|| spare.map(|s| Box::new(s.request())))
         {
             let why = format!(
@@ -239,6 +277,13 @@ impl Router {
         r
     }
 }
+
+/// The most endpoints one request tries when they refuse it.
+const MAX_REFUSED: usize = 16;
+
+/// How long a request every endpoint refused waits for a table with other endpoints: a
+/// stopping pod leaves the table within a second or two; one that stays refuses for real.
+const REFUSED_HOLD: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A request no endpoint took, given back.
 enum Unsent {

@@ -1,5 +1,6 @@
 //! The router's counters and latency histograms, per route and per endpoint, in the
-//! Prometheus text format (`prometheus-client`), and its access log. An endpoint's series
+//! Prometheus text format (`prometheus-client`), each route's figures as the node's stats
+//! report them, and its access log. An endpoint's series
 //! go when it leaves the table, so pods coming and going do not pile series up.
 
 use std::collections::{HashMap, HashSet};
@@ -83,7 +84,9 @@ impl Metrics {
                 route: route.to_owned(),
             })
             .observe(took.as_secs_f64());
-        if route != "-" {
+        // The routes people define (not in-cluster calls by Service name, nor requests
+        // another node sent on).
+        if route.starts_with("httproute/") || route.starts_with("ingress/") {
             self.route(route).record(code, took);
         }
     }
@@ -193,6 +196,7 @@ mod tests {
         m.request("httproute/default/web", 502, Duration::from_millis(300));
         // No route matched: not a route's figure.
         m.request("-", 404, Duration::from_millis(1));
+        m.request("service/default/web", 200, Duration::from_millis(1));
         let routes = m.routes();
         assert_eq!(routes.len(), 1, "{routes:?}");
         let (route, t) = &routes[0];

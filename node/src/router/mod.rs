@@ -69,7 +69,9 @@ pub struct RouterLimits {
     pub max_header_bytes: usize,
     /// How long a request may wait for its response head, unless its route says (504).
     pub timeout: Duration,
-    /// Other endpoints tried after a failed connect (idempotent requests only).
+    /// Other endpoints tried after one took a request and failed before answering
+    /// (idempotent requests without a body only). Endpoints that refuse a request (nothing
+    /// sent) do not count: up to 16 of them are tried.
     pub retries: usize,
     /// Requests held at once, waiting for a Service woken from zero (more get 503).
     pub max_held: usize,

@@ -5,7 +5,8 @@
 //! answered, errors (5xx, or no answer), and latency to the response head.
 //!
 //! The autoscaler reads these live (through the agent's stats API), and the agent serves
-//! them as series per pod, removed when the pod goes.
+//! them as series per pod, removed when the pod goes. The router counts each route's
+//! requests in the same form ([`Traffic::record`]), for the dashboard's charts.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};

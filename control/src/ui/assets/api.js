@@ -91,6 +91,9 @@ export function follow(path, onChange, failed, recovered = () => {}, limit = 0) 
       for (const o of all.slice(limit)) items.delete(key(o));
       all = all.slice(0, limit);
       partial.bound = key(all[all.length - 1]);
+    } else if (partial && partial.exact && partial.total <= all.length) {
+      // Every object is here after all.
+      partial = null;
     } else if (partial) {
       all.sort(byKey);
     }

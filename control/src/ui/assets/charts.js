@@ -44,25 +44,29 @@ export function sparkline(values, label, w = 160, h = 32) {
 // CPU (cores) and memory (bytes) history; `changed(histories)` after each sample.
 export function sample(path, changed, failed, every = 5000) {
   const history = new Map();
+  return poll(path, (body) => {
+    for (const item of body.items || [body]) {
+      const use = item.usage
+        ? { cpu: quantity(item.usage.cpu), memory: quantity(item.usage.memory) }
+        : (item.containers || []).reduce((sum, c) => ({
+          cpu: sum.cpu + quantity((c.usage || {}).cpu),
+          memory: sum.memory + quantity((c.usage || {}).memory),
+        }), { cpu: 0, memory: 0 });
+      const key = item.metadata.namespace ? `${item.metadata.namespace}/${item.metadata.name}` : item.metadata.name;
+      keep(history, key, use);
+    }
+    changed(history);
+  }, failed, every);
+}
+
+// Calls `each(answer)` with `path`'s answer now and every `every` ms after, and
+// `failed(error)` when that fails; returns a function that stops it.
+export function poll(path, each, failed, every) {
   let timer = 0;
   let stopped = false;
   const tick = async () => {
     try {
-      const body = await (await api(path)).json();
-      for (const item of body.items || [body]) {
-        const use = item.usage
-          ? { cpu: quantity(item.usage.cpu), memory: quantity(item.usage.memory) }
-          : (item.containers || []).reduce((sum, c) => ({
-            cpu: sum.cpu + quantity((c.usage || {}).cpu),
-            memory: sum.memory + quantity((c.usage || {}).memory),
-          }), { cpu: 0, memory: 0 });
-        const key = item.metadata.namespace ? `${item.metadata.namespace}/${item.metadata.name}` : item.metadata.name;
-        const h = history.get(key) || [];
-        h.push(use);
-        if (h.length > KEEP) h.shift();
-        history.set(key, h);
-      }
-      changed(history);
+      each(await (await api(path)).json());
     } catch (e) {
       if (failed) failed(e);
     }
@@ -70,6 +74,14 @@ export function sample(path, changed, failed, every = 5000) {
   };
   tick();
   return () => { stopped = true; clearTimeout(timer); };
+}
+
+// Adds `value` to `key`'s history in `history`, keeping the last KEEP.
+function keep(history, key, value) {
+  const h = history.get(key) || [];
+  h.push(value);
+  if (h.length > KEEP) h.shift();
+  history.set(key, h);
 }
 
 // Table rows for `history`: name, CPU now and over time, memory now and over time.
@@ -85,53 +97,49 @@ export function usageRows(history) {
 
 export const USAGE_HEADS = ["", "CPU", "CPU, last minutes", "Memory", "Memory, last minutes"];
 
-// The latency under which a share `q` of `n` requests were answered, from per-bucket
-// counts (a bucket's upper bound; past the last bound, that bound).
+// The latency (ms) under which a share `q` of `n` requests were answered, from per-bucket
+// counts: a bucket's upper bound; past the last bound, Infinity.
 function quantile(buckets, bounds, n, q) {
   let seen = 0;
   for (let i = 0; i < buckets.length; i++) {
     seen += buckets[i];
-    if (seen >= q * n) return bounds[Math.min(i, bounds.length - 1)];
+    if (seen >= q * n) return i < bounds.length ? bounds[i] : Infinity;
   }
-  return bounds[bounds.length - 1];
+  return Infinity;
 }
+
+// A latency from `quantile` as the table shows it.
+const latency = (ms, bounds) => (ms === Infinity ? `> ${bounds[bounds.length - 1]} ms` : `≤ ${ms} ms`);
 
 // Polls `/ui/routes` every `every` ms: each route's requests/s, errors and p50/p99
 // latency between two samples (summed over every node's router); `changed(histories)`
 // after each.
 export function sampleRoutes(changed, failed, every = 5000) {
   const history = new Map();
-  const last = new Map();
-  let timer = 0;
-  let stopped = false;
-  const tick = async () => {
-    try {
-      const body = await (await api("/ui/routes")).json();
-      for (const r of body.routes) {
-        const key = `${r.kind.toLowerCase()}/${r.namespace}/${r.name}`;
-        const before = last.get(key);
-        last.set(key, { at: body.unixMillis, r });
-        if (!before || body.unixMillis <= before.at) continue;
-        const n = Math.max(0, r.requests - before.r.requests);
-        const buckets = r.latencyBuckets.map((b, i) => Math.max(0, b - (before.r.latencyBuckets[i] || 0)));
-        const h = history.get(key) || [];
-        h.push({
-          rate: n / ((body.unixMillis - before.at) / 1000),
-          errors: Math.max(0, r.errors - before.r.errors),
-          p50: n ? quantile(buckets, r.latencyBoundsMillis, n, 0.5) : 0,
-          p99: n ? quantile(buckets, r.latencyBoundsMillis, n, 0.99) : 0,
-        });
-        if (h.length > KEEP) h.shift();
-        history.set(key, h);
-      }
-      changed(history);
-    } catch (e) {
-      if (failed) failed(e);
+  let last = new Map();
+  let unreachable = "";
+  return poll("/ui/routes", (body) => {
+    // Sums over other nodes than last time are no base to count from.
+    const now = (body.unreachable || []).map((u) => u.split(":")[0]).sort().join(" ");
+    if (now !== unreachable) last = new Map();
+    unreachable = now;
+    for (const r of body.routes) {
+      const key = `${r.kind.toLowerCase()}/${r.namespace}/${r.name}`;
+      const before = last.get(key);
+      last.set(key, { at: body.unixMillis, r });
+      if (!before || body.unixMillis <= before.at) continue;
+      const n = Math.max(0, r.requests - before.r.requests);
+      const buckets = r.latencyBuckets.map((b, i) => Math.max(0, b - (before.r.latencyBuckets[i] || 0)));
+      keep(history, key, {
+        rate: n / ((body.unixMillis - before.at) / 1000),
+        errors: Math.max(0, r.errors - before.r.errors),
+        p50: n ? quantile(buckets, r.latencyBoundsMillis, n, 0.5) : 0,
+        p99: n ? quantile(buckets, r.latencyBoundsMillis, n, 0.99) : 0,
+        bounds: r.latencyBoundsMillis,
+      });
     }
-    if (!stopped) timer = setTimeout(tick, every);
-  };
-  tick();
-  return () => { stopped = true; clearTimeout(timer); };
+    changed(history);
+  }, failed, every);
 }
 
 // Table rows for routes' `history`: requests/s, errors, p50 and p99 now and over time.
@@ -143,8 +151,9 @@ export function routeRows(history) {
       el("td", {}, name),
       el("td", {}, rate), el("td", { class: "chart" }, sparkline(h.map((x) => x.rate), `Requests per second to ${name}, last ${h.length} samples`)),
       el("td", { class: now.errors ? "bad" : "" }, String(now.errors)),
-      el("td", {}, `≤ ${now.p50} ms`),
-      el("td", {}, `≤ ${now.p99} ms`), el("td", { class: "chart" }, sparkline(h.map((x) => x.p99), `p99 latency of ${name}, last ${h.length} samples`)));
+      el("td", {}, latency(now.p50, now.bounds)),
+      el("td", {}, latency(now.p99, now.bounds)),
+      el("td", { class: "chart" }, sparkline(h.map((x) => Math.min(x.p99, 2 * x.bounds[x.bounds.length - 1])), `p99 latency of ${name}, last ${h.length} samples`)));
   });
 }
 

@@ -6,7 +6,7 @@ import { byName, el, errorBox, table } from "./dom.js";
 import { KINDS, collection, heads, row, seen } from "./kinds.js";
 import { detail } from "./detail.js";
 import { applyPage } from "./paste.js";
-import { ROUTE_HEADS, USAGE_HEADS, routeRows, sample, sampleRoutes, usageRows } from "./charts.js";
+import { ROUTE_HEADS, USAGE_HEADS, poll, routeRows, sample, sampleRoutes, usageRows } from "./charts.js";
 
 const main = () => document.getElementById("main");
 // Rows a list keeps and draws; past that it says how many there are in all.
@@ -26,26 +26,15 @@ function section(title, id, kind, path, pick, failures, empty, shown = () => {})
 // an object with a watch.
 function members(failures) {
   const t = table("members", ["Member", "Address", "Role", "Term", "Applied", "Behind the leader"], "No members known.");
-  let timer = 0;
-  let stopped = false;
-  const load = async () => {
-    try {
-      const m = await (await api("/ui/members")).json();
-      t.render(m.members.map((x) => el("tr", {},
-        el("td", {}, x.id === m.servedBy ? `${x.id} (serving this page)` : x.id),
-        el("td", {}, x.address),
-        el("td", { class: x.role === "LEADER" ? "ok" : "" }, x.role.toLowerCase()),
-        el("td", {}, x.term ?? ""),
-        el("td", {}, x.applied ?? ""),
-        el("td", {}, x.behind ?? ""))));
-    } catch (e) {
-      failures.replaceChildren(errorBox(e));
-    }
-    if (!stopped) timer = setTimeout(load, 2000);
-  };
-  load();
+  const stop = poll("/ui/members", (m) => t.render(m.members.map((x) => el("tr", {},
+    el("td", {}, x.id === m.servedBy ? `${x.id} (serving this page)` : x.id),
+    el("td", {}, x.address),
+    el("td", { class: x.role === "LEADER" ? "ok" : "" }, x.role.toLowerCase()),
+    el("td", {}, x.term ?? ""),
+    el("td", {}, x.applied ?? ""),
+    el("td", {}, x.behind ?? "")))), (e) => failures.replaceChildren(errorBox(e)), 2000);
   const node = el("section", { "aria-labelledby": "members-h" }, el("h2", { id: "members-h" }, "Control plane"), t.node);
-  return { node, stop: () => { stopped = true; clearTimeout(timer); } };
+  return { node, stop };
 }
 
 // What each node uses now and over the last minutes.
