@@ -1,11 +1,16 @@
-//! Headless Chromium through chromedriver, spoken to in W3C WebDriver (JSON over HTTP):
-//! the handful of commands the dashboard tests use (open a page, run a script in it, take
-//! a screenshot, read the browser's console). Written here rather than taken from a crate:
-//! fantoccini and thirtyfour bring the `webdriver` crate, whose dependency tree (an older
-//! `http`, ICU segmentation) costs CI minutes for eight endpoints.
+//! Headless Chromium (through chromedriver) or Firefox (through geckodriver), spoken to in
+//! W3C WebDriver (JSON over HTTP): the handful of commands the dashboard tests use (open a
+//! page, run a script in it, take a screenshot, read the browser's console). Written here
+//! rather than taken from a crate: fantoccini and thirtyfour bring the `webdriver` crate,
+//! whose dependency tree (an older `http`, ICU segmentation) costs CI minutes for eight
+//! endpoints.
 //!
-//! chromedriver and the browser are killed when the [`Browser`] is dropped, pass or fail.
+//! Chromium's console comes from chromedriver's log endpoint; Firefox's, which geckodriver
+//! does not offer that way, from WebDriver BiDi's `log.entryAdded` events (see `bidi`).
+//! The driver and its browser are killed when the [`Browser`] is dropped, pass or fail.
 //! Shared by the dashboard's tests (`tests/kubectl/dashboard.rs`) and its benchmark.
+
+mod bidi;
 
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -21,7 +26,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-/// A blocking HTTP/1.1 client for chromedriver's JSON, on its own runtime.
+/// A blocking HTTP/1.1 client for the WebDriver server's JSON, on its own runtime.
 struct Http {
     rt: tokio::runtime::Runtime,
     client: Client<HttpConnector, Full<Bytes>>,
@@ -52,97 +57,177 @@ impl Http {
             let resp = tokio::time::timeout(Duration::from_secs(60), self.client.request(req))
                 .await
                 .unwrap_or_else(|_| {
-                    panic!("chromedriver did not answer {method} {path} within 60 s")
+                    panic!("the WebDriver server did not answer {method} {path} within 60 s")
                 })
-                .unwrap_or_else(|e| panic!("chromedriver {method} {path}: {e}"));
+                .unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}"));
             let status = resp.status().as_u16();
             let body = resp
                 .into_body()
                 .collect()
                 .await
-                .unwrap_or_else(|e| panic!("chromedriver {method} {path}: {e}"))
+                .unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}"))
                 .to_bytes();
             (status, body)
         })
     }
 }
 
-/// chromedriver with one browser session.
+/// Which browser a [`Browser`] drives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// Debian's `chromium`, through `chromium-driver`'s chromedriver.
+    Chromium,
+    /// Debian's `firefox-esr`, through geckodriver (`cargo xtask test` builds it from
+    /// crates.io and exports it as `SKIFF_GECKODRIVER`).
+    Firefox,
+}
+
+/// One line of the browser's console.
+#[derive(Clone, Debug)]
+pub struct ConsoleEntry {
+    /// BiDi's levels: `error`, `warn`, `info` or `debug` (Chromium's are mapped onto them).
+    pub level: String,
+    pub text: String,
+}
+
+/// Where the console comes from.
+enum Console {
+    /// chromedriver's `/se/log`.
+    ChromeLog,
+    /// BiDi `log.entryAdded` events, gathered by a thread.
+    Bidi(bidi::Log),
+}
+
+/// A WebDriver server with one browser session.
 pub struct Browser {
+    engine: Engine,
     driver: Child,
     addr: String,
     session: String,
     http: Http,
+    console: Console,
     _profile: tempfile::TempDir,
 }
 
-fn command_path(env: &str, name: &str) -> PathBuf {
+fn command_path(env: &str, default: &str) -> PathBuf {
     match std::env::var_os(env) {
         Some(p) => PathBuf::from(p),
-        None => PathBuf::from(format!("/usr/bin/{name}")),
+        None => PathBuf::from(default),
     }
 }
 
 impl Browser {
-    /// Starts chromedriver on a free port and opens a headless Chromium session that
-    /// accepts the cluster's self-signed certificate and keeps its console log.
+    /// Headless Chromium: see [`Browser::start_in`].
     pub fn start() -> Browser {
-        let driver_bin = command_path("SKIFF_CHROMEDRIVER", "chromedriver");
-        let chromium = command_path("SKIFF_CHROMIUM", "chromium");
-        for p in [&driver_bin, &chromium] {
+        Browser::start_in(Engine::Chromium)
+    }
+
+    /// Starts the engine's WebDriver server on a free port and opens a headless session that
+    /// accepts the cluster's self-signed certificate and keeps its console log, in a
+    /// 1280×900 window.
+    pub fn start_in(engine: Engine) -> Browser {
+        let (driver_bin, browser_bin) = match engine {
+            Engine::Chromium => (
+                command_path("SKIFF_CHROMEDRIVER", "/usr/bin/chromedriver"),
+                command_path("SKIFF_CHROMIUM", "/usr/bin/chromium"),
+            ),
+            Engine::Firefox => (
+                command_path("SKIFF_GECKODRIVER", "/usr/bin/geckodriver"),
+                command_path("SKIFF_FIREFOX", "/usr/bin/firefox-esr"),
+            ),
+        };
+        for p in [&driver_bin, &browser_bin] {
             assert!(
                 p.exists(),
-                "{} is missing: `cargo xtask test` installs chromium and chromium-driver",
+                "{} is missing: `cargo xtask test` installs chromium, chromium-driver and firefox-esr, builds geckodriver and exports it as SKIFF_GECKODRIVER",
                 p.display()
             );
         }
         let port = crate::cluster::unused_port();
+        let profile = tempfile::tempdir().unwrap();
         // Its own process group, so the browser it starts goes with it whatever happens.
-        let driver = Command::new(&driver_bin)
+        let mut command = Command::new(&driver_bin);
+        command
             .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::null());
+        if engine == Engine::Firefox {
+            // geckodriver makes the Firefox profile under TMPDIR: in ours, removed with it.
+            // Its BiDi WebSocket would take port 9222 for every session: one each instead.
+            command.env("TMPDIR", profile.path()).arg(format!(
+                "--websocket-port={}",
+                crate::cluster::unused_port()
+            ));
+        }
+        let driver = command
             .spawn()
             .unwrap_or_else(|e| panic!("starting {}: {e}", driver_bin.display()));
         let addr = format!("127.0.0.1:{port}");
-        let profile = tempfile::tempdir().unwrap();
         let mut b = Browser {
+            engine,
             driver,
             addr,
             session: String::new(),
             http: Http::new(),
+            console: Console::ChromeLog,
             _profile: profile,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(&b.addr).is_err() {
             assert!(
                 Instant::now() < deadline,
-                "chromedriver did not listen within 20 s"
+                "{} did not listen within 20 s",
+                driver_bin.display()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        let caps = json!({
-            "capabilities": { "alwaysMatch": {
+        let caps = match engine {
+            Engine::Chromium => json!({
                 "browserName": "chrome",
                 "acceptInsecureCerts": true,
                 "goog:loggingPrefs": { "browser": "ALL" },
                 "goog:chromeOptions": {
-                    "binary": chromium,
+                    "binary": browser_bin,
                     "args": [
                         "--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
                         "--disable-gpu", "--no-first-run", "--window-size=1280,900",
                         format!("--user-data-dir={}", b._profile.path().display()),
                     ],
                 },
-            }}
-        });
-        let r = b.raw("POST", "/session", caps);
+            }),
+            Engine::Firefox => json!({
+                "browserName": "firefox",
+                "acceptInsecureCerts": true,
+                "webSocketUrl": true,
+                "moz:firefoxOptions": {
+                    "binary": browser_bin,
+                    "args": ["-headless"],
+                },
+            }),
+        };
+        let r = b.raw(
+            "POST",
+            "/session",
+            json!({ "capabilities": { "alwaysMatch": caps } }),
+        );
         b.session = r["sessionId"]
             .as_str()
             .unwrap_or_else(|| panic!("no WebDriver session: {r}"))
             .to_owned();
+        if engine == Engine::Firefox {
+            let url = r["capabilities"]["webSocketUrl"]
+                .as_str()
+                .unwrap_or_else(|| panic!("geckodriver gave no BiDi WebSocket: {r}"));
+            b.console = Console::Bidi(bidi::Log::subscribe(url));
+            b.resize(1280, 900);
+        }
         b
+    }
+
+    /// The browser this session drives.
+    pub fn engine(&self) -> Engine {
+        self.engine
     }
 
     fn raw(&self, method: &str, path: &str, payload: Value) -> Value {
@@ -228,16 +313,33 @@ impl Browser {
         std::fs::write(path, png).unwrap();
     }
 
-    /// The console messages since the last call, as chromedriver reports them
-    /// (`{level, message}`).
-    pub fn console(&self) -> Vec<Value> {
-        let v = self.cmd("POST", "/se/log", json!({ "type": "browser" }));
-        v.as_array().cloned().unwrap_or_default()
+    /// The console messages since the last call.
+    pub fn console(&self) -> Vec<ConsoleEntry> {
+        match &self.console {
+            Console::Bidi(log) => log.take(),
+            Console::ChromeLog => {
+                let v = self.cmd("POST", "/se/log", json!({ "type": "browser" }));
+                let entries = v.as_array().cloned().unwrap_or_default();
+                entries
+                    .iter()
+                    .map(|e| ConsoleEntry {
+                        level: match e["level"].as_str().unwrap_or_default() {
+                            "SEVERE" => "error",
+                            "WARNING" => "warn",
+                            "INFO" => "info",
+                            _ => "debug",
+                        }
+                        .to_owned(),
+                        text: e["message"].as_str().unwrap_or_default().to_owned(),
+                    })
+                    .collect()
+            }
+        }
     }
 }
 
 impl Browser {
-    /// The process group of chromedriver, the browser and its helpers.
+    /// The process group of the WebDriver server, the browser and its helpers.
     pub fn process_group(&self) -> u32 {
         self.driver.id()
     }
@@ -264,10 +366,13 @@ impl Drop for Browser {
                 self.http.send("DELETE", &self.addr, &path, Bytes::new())
             }));
         }
-        // chromedriver, the browser and its helpers share the driver's process group.
+        // The driver, the browser and its helpers share the driver's process group.
         let group = format!("-{}", self.driver.id());
         let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+        if let Console::Bidi(log) = &mut self.console {
+            log.stop();
+        }
     }
 }

@@ -1,8 +1,9 @@
-//! The web dashboard in headless Chromium (through chromedriver, as `cargo xtask test`
-//! installs them): the link `skiff dashboard` prints logs the browser in, the overview
+//! The web dashboard in headless Chromium and Firefox (through chromedriver and
+//! geckodriver, as `cargo xtask test` installs them), each test once in each: the link `skiff dashboard` prints logs the browser in, the overview
 //! shows the cluster, lists follow it live, the link works once, and no page logs a
 //! console error; owner links lead from a Deployment to its pods, a pod's page follows its
-//! log, and a Secret's values stay hidden until asked for. Screenshots are left in `target/tmp/dashboard/` for a reviewer.
+//! log, and a Secret's values stay hidden until asked for. Screenshots are left in
+//! `target/tmp/dashboard/<browser>/` for a reviewer.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,10 +16,14 @@ use super::support::http::Http;
 use super::support::node::{guest, ingress, skiff, wait_for};
 use super::support::pki::issue;
 use super::support::routing::{Cluster, echo};
-use skiff_benches::webdriver::Browser;
+use skiff_benches::webdriver::{Browser, Engine};
 
-fn artifacts() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard")
+/// Where a browser's screenshots go: `target/tmp/dashboard/<engine>/`.
+fn artifacts(b: &Browser) -> PathBuf {
+    let engine = format!("{:?}", b.engine()).to_lowercase();
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("dashboard")
+        .join(engine)
 }
 
 /// The rows of the table `css` that name `what`.
@@ -76,16 +81,26 @@ fn cluster_and_link(replicas: u32) -> (Cluster, String) {
 }
 
 #[test]
-fn the_dashboard_logs_in_once_and_follows_the_cluster_live() {
+fn the_dashboard_logs_in_once_and_follows_the_cluster_live_in_chromium() {
+    logs_in_once_and_follows_the_cluster_live(Engine::Chromium);
+}
+
+#[test]
+fn the_dashboard_logs_in_once_and_follows_the_cluster_live_in_firefox() {
+    logs_in_once_and_follows_the_cluster_live(Engine::Firefox);
+}
+
+fn logs_in_once_and_follows_the_cluster_live(engine: Engine) {
     let (c, url) = cluster_and_link(1);
     assert!(
         url.starts_with(&format!("https://{}/ui/#login=", c.server)),
         "{url}"
     );
 
-    let b = Browser::start();
+    let b = Browser::start_in(engine);
     let wait = Duration::from_secs(30);
     log_in(&b, &url, "admin");
+    console_is_read(&b);
     b.wait_text("#deployments", wait, |t| {
         t.contains("web") && t.contains("1/1")
     });
@@ -103,7 +118,7 @@ fn the_dashboard_logs_in_once_and_follows_the_cluster_live() {
         json!([]),
     );
     assert_eq!(lines, json!(2), "a CPU and a memory chart for n1");
-    b.screenshot(&artifacts().join("overview.png"));
+    b.screenshot(&artifacts(&b).join("overview.png"));
 
     // A list follows its watch: pods appear without a reload.
     b.run("location.hash = '#/pods?namespace=default';", json!([]));
@@ -120,7 +135,7 @@ fn the_dashboard_logs_in_once_and_follows_the_cluster_live() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    b.screenshot(&artifacts().join("pods.png"));
+    b.screenshot(&artifacts(&b).join("pods.png"));
 
     // Owner links, down from the Deployment: its ReplicaSet, then that one's pods.
     b.run("location.hash = '#/deployments/default/web';", json!([]));
@@ -152,7 +167,7 @@ fn the_dashboard_logs_in_once_and_follows_the_cluster_live() {
     b.wait_text("#yaml", wait, |t| {
         t.contains("kind: Pod") && t.contains("name: napper")
     });
-    b.screenshot(&artifacts().join("pod.png"));
+    b.screenshot(&artifacts(&b).join("pod.png"));
     b.wait_text("#logs", wait, |t| t.contains("sleeping 30 s\nawake"));
 
     // A Secret's values show only when asked for.
@@ -320,7 +335,7 @@ spec:
         json!([]),
     );
     assert_eq!(overflow, json!(0), "the page is wider than a phone");
-    b.screenshot(&artifacts().join("overview-phone.png"));
+    b.screenshot(&artifacts(&b).join("overview-phone.png"));
     b.resize(1280, 900);
 
     // A read-only user sees the same page, and is refused (and told why) when scaling.
@@ -371,12 +386,35 @@ roleRef: {kind: ClusterRole, name: view, apiGroup: rbac.authorization.k8s.io}
     assert!(b.text("#deployments").is_none());
 }
 
+/// The console is really read: an error the page logs and one it throws come back, and
+/// are then forgotten.
+fn console_is_read(b: &Browser) {
+    b.run(
+        "console.error('skiff probe: logged'); setTimeout(() => { throw new Error('skiff probe: thrown'); });",
+        json!([]),
+    );
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !["logged", "thrown"].iter().all(|w| {
+        seen.iter()
+            .any(|t: &String| t.contains(&format!("skiff probe: {w}")))
+    }) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the probe's two errors did not reach the console within 10 s: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        let errors = b.console().into_iter().filter(|e| e.level == "error");
+        seen.extend(errors.map(|e| e.text));
+    }
+}
+
 /// The browser's console logged no error since the last look.
 fn no_console_errors(b: &Browser) {
     let errors: Vec<_> = b
         .console()
         .into_iter()
-        .filter(|e| e["level"] == "SEVERE")
+        .filter(|e| e.level == "error")
         .collect();
     assert!(errors.is_empty(), "console errors: {errors:?}");
 }
@@ -404,9 +442,18 @@ fn act(b: &Browser, label: &str, outcome: &str) -> String {
 }
 
 #[test]
-fn the_dashboard_restarts_undoes_cordons_drains_and_deletes() {
+fn the_dashboard_restarts_undoes_cordons_drains_and_deletes_in_chromium() {
+    restarts_undoes_cordons_drains_and_deletes(Engine::Chromium);
+}
+
+#[test]
+fn the_dashboard_restarts_undoes_cordons_drains_and_deletes_in_firefox() {
+    restarts_undoes_cordons_drains_and_deletes(Engine::Firefox);
+}
+
+fn restarts_undoes_cordons_drains_and_deletes(engine: Engine) {
     let (c, url) = cluster_and_link(2);
-    let b = Browser::start();
+    let b = Browser::start_in(engine);
     let wait = Duration::from_secs(30);
     log_in(&b, &url, "admin");
 

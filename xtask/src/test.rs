@@ -5,8 +5,8 @@
 //!    installed if missing. The container tests need root (network namespaces, mounts,
 //!    cgroups): CI runs this as root.
 //! 2. The guests: built into components (see `guests`), their folder exported to the tests
-//!    as `SKIFF_GUESTS_DIR`; kubectl and the Python client (see `clients`), exported as
-//!    `SKIFF_KUBECTL` and `SKIFF_PYTHONPATH`.
+//!    as `SKIFF_GUESTS_DIR`; kubectl, the Python client and geckodriver (see `clients`),
+//!    exported as `SKIFF_KUBECTL`, `SKIFF_PYTHONPATH` and `SKIFF_GECKODRIVER`.
 //! 3. The tests: the doc tests (which nextest does not run), then `cargo nextest run
 //!    --workspace` (or `cargo test --workspace` where nextest cannot be had).
 //! 4. The guest SDK's unit tests again, inside wasm, run by the `skiff` binary the tests
@@ -32,7 +32,7 @@ enum Runner {
 
 pub fn run(root: &Path, nextest_args: &[String]) -> Result<()> {
     system::ensure(
-        "test machine (runc, containernetworking-plugins, iproute2, busybox-static, docker-registry, skopeo, apache2-utils, prometheus, python3-pip, chromium, chromium-driver)",
+        "test machine (runc, containernetworking-plugins, iproute2, busybox-static, docker-registry, skopeo, apache2-utils, prometheus, python3-pip, chromium, chromium-driver, firefox-esr)",
         system::test_host_missing,
     )?;
     let guests_dir = guests::build(root)?;
@@ -40,6 +40,7 @@ pub fn run(root: &Path, nextest_args: &[String]) -> Result<()> {
         .map_or_else(|| root.join("target"), std::path::PathBuf::from);
     let kubectl = clients::kubectl(&target)?;
     let python_client = clients::python_client(&target)?;
+    let geckodriver = clients::geckodriver(root, &target)?;
 
     // Doc tests first: nextest does not run them, they are cheap (they link against the
     // libraries the tests need anyway), and this way the log closes on nextest's summary,
@@ -59,7 +60,8 @@ pub fn run(root: &Path, nextest_args: &[String]) -> Result<()> {
         .args(nextest_args)
         .env("SKIFF_GUESTS_DIR", &guests_dir)
         .env("SKIFF_KUBECTL", &kubectl)
-        .env("SKIFF_PYTHONPATH", &python_client);
+        .env("SKIFF_PYTHONPATH", &python_client)
+        .env("SKIFF_GECKODRIVER", &geckodriver);
     cmd::run(&mut tests).context("the workspace's tests failed")?;
     wasm_tests::run(root, &target.join("debug").join("skiff"))?;
     fuzz::run(root, &fuzz::TARGETS, FUZZ_SECONDS, false)?;
