@@ -72,6 +72,14 @@ impl Http {
     }
 }
 
+/// WebDriver's codes for keys that type no character (for [`Browser::press`]).
+pub mod key {
+    pub const TAB: char = '\u{E004}';
+    pub const ENTER: char = '\u{E007}';
+    pub const ESCAPE: char = '\u{E00C}';
+    pub const CONTROL: char = '\u{E009}';
+}
+
 /// Which browser a [`Browser`] drives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
@@ -290,6 +298,37 @@ impl Browser {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Presses and releases each key of `keys` in turn, as a keyboard would, into whatever
+    /// has the focus (WebDriver actions). Keys without a character are [`key`]'s.
+    pub fn press(&self, keys: &str) {
+        let mut actions = Vec::new();
+        for k in keys.chars() {
+            actions.push(json!({ "type": "keyDown", "value": k.to_string() }));
+            actions.push(json!({ "type": "keyUp", "value": k.to_string() }));
+        }
+        self.keyboard(actions);
+    }
+
+    /// Presses `combo` together (Control and A, say), then lets go in reverse.
+    pub fn chord(&self, combo: &[char]) {
+        let down = combo
+            .iter()
+            .map(|k| json!({ "type": "keyDown", "value": k.to_string() }));
+        let up = combo
+            .iter()
+            .rev()
+            .map(|k| json!({ "type": "keyUp", "value": k.to_string() }));
+        self.keyboard(down.chain(up).collect());
+    }
+
+    fn keyboard(&self, actions: Vec<Value>) {
+        self.cmd(
+            "POST",
+            "/actions",
+            json!({ "actions": [{ "type": "key", "id": "keyboard", "actions": actions }] }),
+        );
     }
 
     /// Sets the window's size in CSS pixels (a phone's width, say).

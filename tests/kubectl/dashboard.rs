@@ -1,7 +1,7 @@
 //! The web dashboard in headless Chromium and Firefox (through chromedriver and
 //! geckodriver, as `cargo xtask test` installs them), each test once in each: the link `skiff dashboard` prints logs the browser in, the overview
 //! shows the cluster, lists follow it live, the link works once, and no page logs a
-//! console error; owner links lead from a Deployment to its pods, a pod's page follows its
+//! console error, a Deployment scales with the keyboard alone; owner links lead from a Deployment to its pods, a pod's page follows its
 //! log, and a Secret's values stay hidden until asked for. Screenshots are left in
 //! `target/tmp/dashboard/<browser>/` for a reviewer.
 
@@ -16,7 +16,7 @@ use super::support::http::Http;
 use super::support::node::{guest, ingress, skiff, wait_for};
 use super::support::pki::issue;
 use super::support::routing::{Cluster, echo};
-use skiff_benches::webdriver::{Browser, Engine};
+use skiff_benches::webdriver::{Browser, Engine, key};
 
 /// Where a browser's screenshots go: `target/tmp/dashboard/<engine>/`.
 fn artifacts(b: &Browser) -> PathBuf {
@@ -62,6 +62,61 @@ fn scale_from_page(b: &Browser, name: &str, n: u32) {
         json!([n]),
     );
     b.run("document.getElementById('confirm').click();", json!([]));
+}
+
+/// Presses Tab until the element `css` selects has the focus.
+fn tab_to(b: &Browser, css: &str) {
+    for _ in 0..60 {
+        let there = b.run(
+            "return document.activeElement.matches(arguments[0]);",
+            json!([css]),
+        );
+        if there == json!(true) {
+            return;
+        }
+        b.press(&key::TAB.to_string());
+    }
+    let at = b.run("return document.activeElement.outerHTML;", json!([]));
+    panic!("60 Tabs did not reach {css}; the focus is on {at}");
+}
+
+/// Waits until the focus is on what `css` selects.
+fn focus_on(b: &Browser, css: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while b.run(
+        "return document.activeElement.matches(arguments[0]);",
+        json!([css]),
+    ) != json!(true)
+    {
+        let at = b.run("return document.activeElement.outerHTML;", json!([]));
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the focus is not on {css} but on {at}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Scales `name` (`namespace/name`) to `n` from the Deployments list with the keyboard
+/// alone: Tab to its Scale button, Enter, the count, Enter to ask; Escape cancels and gives
+/// the focus back to the button; then again, and Enter confirms.
+fn scale_by_keyboard(b: &Browser, name: &str, n: u32) {
+    let button = format!("button.scale[data-name=\"{name}\"]");
+    tab_to(b, &button);
+    for confirm in [false, true] {
+        b.press(&key::ENTER.to_string());
+        focus_on(b, "#replicas");
+        b.chord(&[key::CONTROL, 'a']);
+        b.press(&format!("{n}{}", key::ENTER));
+        focus_on(b, "#confirm");
+        if confirm {
+            b.press(&key::ENTER.to_string());
+        } else {
+            b.press(&key::ESCAPE.to_string());
+            focus_on(b, &button);
+            assert_eq!(b.text("#action").as_deref(), Some(""), "Escape cancels");
+        }
+    }
 }
 
 /// A one-node cluster serving Deployment `web` with `replicas` ready pods, and a login
@@ -272,10 +327,10 @@ fn logs_in_once_and_follows_the_cluster_live(engine: Engine) {
     }
     no_console_errors(&b);
 
-    // Scaling from the page (asked, then confirmed) changes the API.
+    // Scaling from the page (asked, then confirmed) changes the API; with the keyboard alone.
     b.run("location.hash = '#/deployments';", json!([]));
     b.wait_text("#deployments", wait, |t| t.contains("web"));
-    scale_from_page(&b, "default/web", 2);
+    scale_by_keyboard(&b, "default/web", 2);
     b.wait_text("#action", wait, |t| t.contains("scaled to 2"));
     wait_for(&c.server, &["deployment", "web"], |d| {
         d["spec"]["replicas"] == 2

@@ -5,7 +5,7 @@
 // DaemonSet pods, and refusing, as `skiff drain` without --force, if others are there).
 
 import { api } from "./api.js";
-import { el, errorBox } from "./dom.js";
+import { confirmPanel, el, errorBox } from "./dom.js";
 import { collection } from "./kinds.js";
 
 const RESTARTED_AT = "kubectl.kubernetes.io/restartedAt";
@@ -84,13 +84,14 @@ function offered(kind, path, o) {
 
 // The action bar and the panel its confirmations and outcomes show in.
 export function actions(kind, path, current) {
-  const panel = el("div", { id: "action", "aria-live": "polite" });
+  const { panel, openedBy } = confirmPanel("div", { id: "action", "aria-live": "polite" });
   const bar = el("div", { class: "actions", role: "toolbar", "aria-label": "Actions" });
   const render = () => {
     const o = current();
     if (!o) return;
     bar.replaceChildren(...offered(kind, path, o).map(([label, question, run]) => el("button", {
       type: "button", id: `do-${label.toLowerCase()}`, onclick: () => {
+        openedBy(() => document.getElementById(`do-${label.toLowerCase()}`));
         const go = el("button", { type: "button", id: "confirm", onclick: async () => {
           go.disabled = true;
           try {

@@ -16,16 +16,44 @@ export function el(tag, attrs = {}, ...children) {
   return e;
 }
 
-// A table whose body `render(rows)` replaces; `empty` shows when there are none.
+// What a link or button in a table is, so the focus can follow it through a redraw.
+function focusKey(e) {
+  if (e.dataset && e.dataset.name) return `${e.tagName}.${e.className}|${e.dataset.name}`;
+  const href = e.getAttribute && e.getAttribute("href");
+  return href ? `${e.tagName}|${href}` : null;
+}
+
+// A table whose body `render(rows)` replaces; `empty` shows when there are none. A link or
+// button that had the keyboard's focus has it again after the redraw.
 export function table(id, heads, empty) {
   const body = el("tbody");
   const head = el("thead", {}, el("tr", {}, heads.map((h) => el("th", { scope: "col" }, h))));
   const render = (rows) => {
+    const active = document.activeElement;
+    const key = active && body.contains(active) ? focusKey(active) : null;
     const none = el("tr", {}, el("td", { colspan: heads.length, class: "muted" }, empty));
     body.replaceChildren(...(rows.length ? rows : [none]));
+    if (!key) return;
+    const again = [...body.querySelectorAll("a, button")].find((e) => focusKey(e) === key);
+    if (again) again.focus({ preventScroll: true });
   };
   render([]);
   return { node: el("div", { class: "scroll" }, el("table", { id }, head, body)), render };
+}
+
+// The panel where an action is confirmed. Escape inside it empties it and gives the focus
+// back to what `openedBy`'s function finds then (the button that opened it, which a live
+// table or bar may have drawn anew meanwhile).
+export function confirmPanel(tag, attrs) {
+  let opener = () => null;
+  const panel = el(tag, { ...attrs, onkeydown: (ev) => {
+    if (ev.key !== "Escape" || !panel.firstChild) return;
+    ev.preventDefault();
+    panel.replaceChildren();
+    const back = opener();
+    if (back) back.focus();
+  } });
+  return { panel, openedBy: (find) => { opener = find; } };
 }
 
 export function errorBox(e) {

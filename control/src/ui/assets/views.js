@@ -2,7 +2,7 @@
 // function that stops its watches when the page is left.
 
 import { api, follow } from "./api.js";
-import { byName, el, errorBox, table } from "./dom.js";
+import { byName, confirmPanel, el, errorBox, table } from "./dom.js";
 import { KINDS, collection, heads, row, seen } from "./kinds.js";
 import { detail } from "./detail.js";
 import { applyPage } from "./paste.js";
@@ -76,13 +76,14 @@ export function overview() {
 // The panel where an action is set up, confirmed and reported; it lives outside the live
 // table, which re-renders on every change.
 function actionPanel(kind) {
-  const panel = el("section", { id: "action", "aria-live": "polite" });
+  const { panel, openedBy } = confirmPanel("section", { id: "action", "aria-live": "polite" });
   const close = () => panel.replaceChildren();
   // Asks for a replica count, then for confirmation, then PATCHes the scale subresource.
   const scale = (o) => {
     const ns = o.metadata.namespace;
     const name = o.metadata.name;
     const now = (o.spec && o.spec.replicas) ?? 1;
+    openedBy(() => document.querySelector(`button.scale[data-name="${CSS.escape(`${ns}/${name}`)}"]`));
     const input = el("input", { id: "replicas", type: "number", min: "0", value: String(now), "aria-label": "Replicas" });
     const ask = el("form", { onsubmit: (ev) => {
       ev.preventDefault();
