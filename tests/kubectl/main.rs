@@ -374,6 +374,86 @@ fn kubectl_reads_what_it_reads_from_kubernetes() {
     );
 }
 
+/// kubectl as a user `name` bound to a Role of `rules` (YAML) in `default`.
+fn kubectl_as(c: &Cluster, dir: &Path, name: &str, rules: &str) -> Kubectl {
+    let creds = support::pki::issue(
+        skiff_pki::Role::User {
+            name: name.into(),
+            groups: vec![],
+        },
+        std::time::Duration::from_secs(3600),
+        &dir.join(name),
+    );
+    let config = dir.join(format!("{name}.kubeconfig"));
+    let out = skiff(
+        &c.server,
+        &[
+            "config",
+            "--credentials",
+            creds.to_str().unwrap(),
+            "--output",
+            config.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    c.apply(
+        name,
+        &format!(
+            "apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: {name}}}
+rules: {rules}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: {name}}}
+subjects: [{{kind: User, name: {name}}}]
+roleRef: {{kind: Role, name: {name}, apiGroup: rbac.authorization.k8s.io}}
+"
+        ),
+    );
+    Kubectl {
+        config,
+        cache: dir.join(format!("{name}-cache")),
+    }
+}
+
+/// The scale subresource is authorised on `deployments/scale`, as in Kubernetes: a user
+/// who may only scale scales and changes nothing else; one who may update the Deployment
+/// but not its scale cannot scale it. `hello` is at 3 replicas, and stays there.
+fn scaling_is_its_own_right(c: &Cluster, dir: &tempfile::TempDir, k: &Kubectl) {
+    let scaler = kubectl_as(
+        c,
+        dir.path(),
+        "scaler",
+        "[{apiGroups: [apps], resources: [deployments], verbs: [get]},
+  {apiGroups: [apps], resources: [deployments/scale], verbs: [get, patch, update]}]",
+    );
+    let editor = kubectl_as(
+        c,
+        dir.path(),
+        "editor",
+        "[{apiGroups: [apps], resources: [deployments], verbs: [get, update, patch]}]",
+    );
+    let scaled = scaler.ok(&["scale", "deployment", "hello", "--replicas=4"]);
+    assert!(scaled.contains("deployment.apps/hello scaled"), "{scaled}");
+    let labelled = scaler.run(&["label", "deployment", "hello", "x=y"]);
+    let err = String::from_utf8_lossy(&labelled.stderr);
+    assert!(
+        !labelled.status.success() && err.contains("Forbidden"),
+        "{err}"
+    );
+    let refused = editor.run(&["scale", "deployment", "hello", "--replicas=3"]);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && err.contains("deployments/scale"),
+        "{err}"
+    );
+    let replicas = k.ok(&["get", "deploy", "hello", "-o", "jsonpath={.spec.replicas}"]);
+    assert_eq!(replicas, "4", "the refused scale changed nothing");
+    k.ok(&["scale", "deployment", "hello", "--replicas=3"]);
+}
+
 #[test]
 fn kubectl_writes_through_the_same_admission_as_skiff() {
     let (c, dir, k) = setup();
@@ -457,6 +537,7 @@ fn kubectl_writes_through_the_same_admission_as_skiff() {
     assert!(scaled.contains("deployment.apps/hello scaled"), "{scaled}");
     let replicas = k.ok(&["get", "deploy", "hello", "-o", "jsonpath={.spec.replicas}"]);
     assert_eq!(replicas, "3");
+    scaling_is_its_own_right(&c, &dir, &k);
     let restarted = k.ok(&["rollout", "restart", "deployment/hello"]);
     assert!(restarted.contains("restarted"), "{restarted}");
     let status = k.ok(&["rollout", "status", "deployment/hello", "--timeout=60s"]);

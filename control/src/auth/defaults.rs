@@ -25,7 +25,16 @@ const WORKLOADS: [(&str, &[&str]); 6] = [
             "events",
         ],
     ),
-    ("apps", &["deployments", "replicasets", "daemonsets"]),
+    (
+        "apps",
+        &[
+            "deployments",
+            "deployments/scale",
+            "replicasets",
+            "replicasets/scale",
+            "daemonsets",
+        ],
+    ),
     ("batch", &["jobs"]),
     ("autoscaling", &["horizontalpodautoscalers"]),
     ("networking.k8s.io", &["ingresses"]),

@@ -156,6 +156,35 @@ impl Guarded<ObjectApi> {
         Ok(())
     }
 
+    /// A call on the scale subresource of `key`'s object, authorised as `verb` on
+    /// `RESOURCE/scale` and audited. Kubernetes' rule: a role may scale what it may not
+    /// otherwise change, and the right to update a Deployment is not the right to scale it.
+    /// `body` works on the unguarded API; its write goes through [`Self::admitted_update`].
+    pub(crate) async fn on_scale<R>(
+        &self,
+        who: &Identity,
+        from: &Origin,
+        verb: &str,
+        key: &Option<ObjectKey>,
+        body: impl std::future::Future<Output = Result<R, Status>>,
+    ) -> Result<R, Status> {
+        let a = attrs_at(verb, key)?.subresource("scale");
+        self.run(who, from, &a, &[], body).await
+    }
+
+    /// An update the caller authorised already (a scale): what `update` checks beyond the
+    /// authorizer (escalation, a node's activation-only writes), then the write.
+    pub(crate) async fn admitted_update(
+        &self,
+        who: &Identity,
+        o: Object,
+        expected: Option<u64>,
+        how: &crate::api::objects::Writer,
+    ) -> Result<ObjectEnvelope, Status> {
+        self.admits(who, &o).await?;
+        self.inner.update_object(o, expected, how).await
+    }
+
     /// Pod Security's `audit` level: what it would refuse in `o`, for the audit log.
     fn audited_violations(&self, o: &Object) -> Vec<(&'static str, String)> {
         match self.inner.pod_security_violations(o, POD_SECURITY_AUDIT) {
