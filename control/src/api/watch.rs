@@ -190,16 +190,20 @@ async fn read(store: StoreHandle, tx: broadcast::Sender<Arc<Batch>>) {
 }
 
 /// Sends what `filter` lets through of `changes` past `last`, moving `last` on; false
-/// once the client has gone.
-async fn deliver<'a>(
-    changes: impl Iterator<Item = (&'a Event, Result<ObjectEnvelope, Status>)>,
+/// once the client has gone. `event` says what a change is; `envelope` makes what is sent
+/// of it, only for a change the filter lets through.
+async fn deliver<'a, T: 'a>(
+    changes: impl Iterator<Item = &'a T>,
+    event: impl Fn(&T) -> &Event,
+    envelope: impl Fn(&T) -> Result<ObjectEnvelope, Status>,
     filter: &mut Filter,
     last: &mut u64,
     tx: &mpsc::Sender<Result<WatchEvent, Status>>,
 ) -> bool {
     // Every change of one revision (one transaction) passes, or none.
     let floor = *last;
-    for (e, env) in changes {
+    for c in changes {
+        let e = event(c);
         if e.revision <= floor {
             continue;
         }
@@ -207,7 +211,7 @@ async fn deliver<'a>(
         let Some(t) = filter.classify(e) else {
             continue;
         };
-        let ev = env.map(|object| WatchEvent {
+        let ev = envelope(c).map(|object| WatchEvent {
             r#type: t as i32,
             object: Some(object),
             revision: e.revision,
@@ -242,8 +246,8 @@ pub async fn follow(
                 }
             };
             let at = events.last().map(|e| e.revision);
-            let own = events.iter().map(|e| (e, envelope(&e.object, e.revision)));
-            if !deliver(own, &mut filter, &mut last, &tx).await {
+            let own = |e: &Event| envelope(&e.object, e.revision);
+            if !deliver(events.iter(), |e| e, own, &mut filter, &mut last, &tx).await {
                 return;
             }
             last = last.max(at.unwrap_or(last));
@@ -258,8 +262,9 @@ pub async fn follow(
             // A gap (the hub skipped, or fell behind): read it from the history.
             Ok(b) if b.from > last => caught_up = false,
             Ok(b) => {
-                let changes = b.changes.iter().map(|c| (&c.event, c.envelope.clone()));
-                if !deliver(changes, &mut filter, &mut last, &tx).await {
+                let changes = b.changes.iter();
+                let envelope = |c: &Shared| c.envelope.clone();
+                if !deliver(changes, |c| &c.event, envelope, &mut filter, &mut last, &tx).await {
                     return;
                 }
                 last = last.max(b.to);

@@ -10,8 +10,8 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures_util::{FutureExt, StreamExt};
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use skiff_pki::Identity;
 use skiff_proto::grpc::api::object_service_server::ObjectService;
@@ -45,6 +45,12 @@ const INITIAL_EVENTS_END: &str = "k8s.io/initial-events-end";
 /// Events ready at once are sent as one chunk of at most about this many bytes.
 const CHUNK: usize = 64 * 1024;
 
+/// A busy watch (one whose last chunk went less than this long before its next event)
+/// gathers events until this long after that chunk before it sends the next: at most
+/// `1 / LINGER` chunks a second, each one TLS record and write, instead of one per raft
+/// round. An event after a quiet spell goes out at once.
+const LINGER: Duration = Duration::from_millis(5);
+
 /// What one watch sends.
 struct Stream {
     kind: skiff_proto::Kind,
@@ -53,9 +59,12 @@ struct Stream {
     table: Option<Include>,
     /// Whether the table's column definitions were sent yet.
     headers_sent: bool,
-    /// Event lines not sent yet.
-    buf: Vec<u8>,
+    /// Event lines not sent yet (its allocation is reused once a chunk sent from it
+    /// is dropped).
+    buf: BytesMut,
     tx: mpsc::Sender<Result<Bytes, Infallible>>,
+    /// When the last chunk was sent.
+    sent: tokio::time::Instant,
 }
 
 impl Stream {
@@ -88,9 +97,9 @@ impl Stream {
     }
 
     fn push_line(&mut self, event: &Value) {
-        // Writing a Value into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut self.buf, event);
-        self.buf.push(b'\n');
+        // Writing a Value into memory cannot fail.
+        let _ = serde_json::to_writer((&mut self.buf).writer(), event);
+        self.buf.put_u8(b'\n');
     }
 
     /// Whether the next chunk is full enough to send.
@@ -103,7 +112,8 @@ impl Stream {
         if self.buf.is_empty() {
             return true;
         }
-        let chunk = Bytes::from(std::mem::take(&mut self.buf));
+        let chunk = self.buf.split().freeze();
+        self.sent = tokio::time::Instant::now();
         self.tx.send(Ok(chunk)).await.is_ok()
     }
 
@@ -163,8 +173,9 @@ pub async fn serve(rest: &Rest, who: Identity, at: &Objects, call: &Call) -> Res
         view: at.view,
         table,
         headers_sent: false,
-        buf: Vec::new(),
+        buf: BytesMut::new(),
         tx,
+        sent: tokio::time::Instant::now() - LINGER,
     };
     let request = Watched {
         objects: rest.objects.clone(),
@@ -286,7 +297,14 @@ impl Watched {
                 }
             };
             let Some(mut event) = event else { return };
-            // This event and those ready behind it go as one chunk.
+            // This event and those ready behind it go as one chunk; on a busy watch, with
+            // those that come until `LINGER` after the last chunk.
+            let now = tokio::time::Instant::now();
+            let gather_until = if now < out.sent + LINGER {
+                out.sent + LINGER
+            } else {
+                now
+            };
             loop {
                 let e = match event {
                     Ok(e) => e,
@@ -308,13 +326,14 @@ impl Watched {
                 if out.full() {
                     break;
                 }
-                match start.changes.next().now_or_never() {
-                    Some(Some(next)) => event = next,
-                    Some(None) => {
+                // A deadline passed already still takes an event that is ready.
+                match tokio::time::timeout_at(gather_until, start.changes.next()).await {
+                    Ok(Some(next)) => event = next,
+                    Ok(None) => {
                         out.flush().await;
                         return;
                     }
-                    None => break,
+                    Err(_) => break,
                 }
             }
             if !out.flush().await {
