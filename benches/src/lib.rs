@@ -50,7 +50,10 @@
 //!   pushing images to a registry; the tests use it too.
 //! - [`report`]: percentiles, medians and table printing.
 //! - [`setup`]: the `skiff` binary, waiting for a ready cluster, the machine's load.
-//! - [`webdriver`]: headless Chromium through chromedriver (the dashboard's tests and bench).
+//! - [`webdriver`]: headless Chromium or Firefox through their WebDriver servers (the
+//!   dashboard's tests and bench).
+//! - [`watches`]: a REST watch followed as a page follows it, minus the page (the
+//!   dashboard bench).
 
 pub mod api;
 pub mod cluster;
@@ -66,6 +69,7 @@ pub mod routing;
 pub mod sched;
 pub mod setup;
 pub mod skiff;
+pub mod watches;
 pub mod webdriver;
 
 /// One client connection of the benchmark, to one member.

@@ -174,6 +174,14 @@ fn logs_in_once_and_follows_the_cluster_live(engine: Engine) {
     );
     assert_eq!(lines, json!(2), "a CPU and a memory chart for n1");
     b.screenshot(&artifacts(&b).join("overview.png"));
+    // Ages count on between redraws (an hour-old one, shown as it is drawn: "?").
+    b.run(
+        "const t = document.createElement('time'); t.id = 'probe-age'; t.className = 'age'; \
+         t.setAttribute('datetime', new Date(Date.now() - 3600e3).toISOString()); \
+         t.textContent = '?'; document.body.append(t);",
+        json!([]),
+    );
+    b.wait_text("#probe-age", Duration::from_secs(10), |t| t == "60m");
 
     // A list follows its watch: pods appear without a reload.
     b.run("location.hash = '#/pods?namespace=default';", json!([]));

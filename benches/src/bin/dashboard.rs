@@ -12,7 +12,10 @@
 //!   follows every one of those writes over its watch); with the member's and the
 //!   browser's CPU per write. The browser runs at `--browser-nice` (19) meanwhile: on
 //!   this 2-core machine it shares the member's cores, where a user's browser would run
-//!   on their own machine. Goal: p99 within 5 % of the rounds with no list open.
+//!   on their own machine. A fourth side ("watch") follows the ConfigMaps page's list
+//!   and watch with a bare client (the same requests over HTTP/2, the bytes counted and
+//!   dropped) while the browser shows the "none" page: the API's own cost of that page.
+//!   Goal: p99 within 5 % of the rounds with no list open.
 //!
 //! `cargo run --release -p skiff-benches --bin dashboard -- --skiff target/release/skiff`
 //! (needs `chromium` and `chromedriver`, as `cargo xtask test` installs them).
@@ -29,7 +32,11 @@ use skiff_benches::load::{self, Round};
 use skiff_benches::report::{ms, percentile};
 use skiff_benches::setup::{loadavg, skiff_binary};
 use skiff_benches::skiff::Skiff;
+use skiff_benches::watches::Follower;
 use skiff_benches::webdriver::Browser;
+
+/// The collection the ConfigMaps page lists and watches.
+const CONFIGMAPS: &str = "/api/v1/namespaces/default/configmaps";
 use skiff_proto::grpc::api::CreateRequest;
 
 #[derive(Debug, Parser)]
@@ -210,10 +217,14 @@ fn main() -> Result<()> {
     // the ConfigMaps list open (it follows every write).
     b.renice(a.browser_nice);
     let writers = rt.block_on(load::connect::<Skiff>(&cluster.api, a.clients))?;
+    // The page open, and whether a bare client follows the ConfigMaps list's watch
+    // meanwhile (the list's cost to the API without the browser's own CPU on its cores).
+    let none = "#/nodes/node-000";
     let pages = [
-        ("none", "#/nodes/node-000"),
-        ("overview", "#/"),
-        ("configmaps", "#/configmaps?namespace=default"),
+        ("none", none, false),
+        ("overview", "#/", false),
+        ("configmaps", "#/configmaps?namespace=default", false),
+        ("watch", none, true),
     ];
     let mut sides: Vec<Side> = pages.iter().map(|_| Side::default()).collect();
     rt.block_on(load::run(&writers, Duration::from_secs(1), "warm"));
@@ -222,6 +233,10 @@ fn main() -> Result<()> {
         for i in 0..pages.len() {
             let i = (i + r) % pages.len();
             b.run("location.hash = arguments[0];", json!([pages[i].1]));
+            let follower = match pages[i].2 {
+                true => Some(rt.block_on(Follower::start(&addr, CONFIGMAPS, 500))?),
+                false => None,
+            };
             std::thread::sleep(Duration::from_millis(500));
             let (member, browser) = (cluster.cpu_time(), group_cpu_time(b.process_group()));
             let res = rt.block_on(load::run(
@@ -232,6 +247,10 @@ fn main() -> Result<()> {
             if res.errors > 0 {
                 bail!("{} writes failed: {:?}", res.errors, res.first_error);
             }
+            if follower.as_ref().is_some_and(|f| !f.running()) {
+                bail!("the followed watch of {CONFIGMAPS} ended during the round");
+            }
+            drop(follower);
             let side = &mut sides[i];
             side.member += cluster.cpu_time().saturating_sub(member);
             side.browser += group_cpu_time(b.process_group()).saturating_sub(browser);
@@ -254,7 +273,7 @@ fn main() -> Result<()> {
         "  page          writes/s    p50 ms    p99 ms   p99/none   member µs/write   browser µs/write"
     );
     let none = sides[0].summary();
-    for (side, (name, _)) in sides.iter().zip(pages) {
+    for (side, (name, _, _)) in sides.iter().zip(pages) {
         let (rate, p50, p99, member, browser) = side.summary();
         println!(
             "  {name:<12}  {rate:>8.0}  {:>8.2}  {:>8.2}   {:>8.3}   {member:>15.0}   {browser:>16.0}",
@@ -263,6 +282,9 @@ fn main() -> Result<()> {
             ms(p99) / ms(none.2).max(1e-9),
         );
     }
+    println!(
+        "  (\"watch\": the ConfigMaps list's list and watch followed by a bare client, the browser on the \"none\" page)"
+    );
     println!("  goal: p99/none <= 1.05; the ConfigMaps list said at the end: {shown}");
     println!("  load average at the end: {}", loadavg());
     Ok(())

@@ -50,6 +50,8 @@ pub struct Metrics {
     endpoints: Mutex<HashSet<EndpointLabels>>,
     /// Each route's figures, as the node's stats report them.
     routes: RwLock<HashMap<String, Arc<Traffic>>>,
+    /// The series of defined routes (HTTPRoutes and Ingresses), to drop with the route.
+    route_series: Mutex<HashSet<RouteCode>>,
 }
 
 impl Default for Metrics {
@@ -62,6 +64,7 @@ impl Default for Metrics {
             endpoint_latency: Histograms::new_with_constructor(latency as fn() -> _),
             endpoints: Mutex::default(),
             routes: RwLock::default(),
+            route_series: Mutex::default(),
         };
         let mut own = Registry::default();
         m.register(&mut own);
@@ -73,12 +76,12 @@ impl Default for Metrics {
 impl Metrics {
     /// One answered request on `route` (`-` when none matched).
     pub fn request(&self, route: &str, code: u16, took: Duration) {
-        self.requests
-            .get_or_create(&RouteCode {
-                route: route.to_owned(),
-                code,
-            })
-            .inc();
+        let series = RouteCode {
+            route: route.to_owned(),
+            code,
+        };
+        let new = self.requests.get(&series).is_none();
+        self.requests.get_or_create(&series).inc();
         self.route_latency
             .get_or_create(&RouteLabel {
                 route: route.to_owned(),
@@ -88,6 +91,12 @@ impl Metrics {
         // another node sent on).
         if route.starts_with("httproute/") || route.starts_with("ingress/") {
             self.route(route).record(code, took);
+            if new {
+                self.route_series
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(series);
+            }
         }
     }
 
@@ -149,6 +158,25 @@ impl Metrics {
         });
     }
 
+    /// Drops the figures of defined routes not in `current` (a deleted HTTPRoute or
+    /// Ingress).
+    /// Their Prometheus series go too.
+    pub fn keep_routes(&self, current: &HashSet<Arc<str>>) {
+        let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
+        routes.retain(|r, _| current.contains(r.as_str()));
+        let mut series = self.route_series.lock().unwrap_or_else(|p| p.into_inner());
+        series.retain(|s| {
+            let keep = current.contains(s.route.as_str());
+            if !keep {
+                self.requests.remove(s);
+                self.route_latency.remove(&RouteLabel {
+                    route: s.route.clone(),
+                });
+            }
+            keep
+        });
+    }
+
     /// Registers the router's series in `registry` too (the node's `/metrics`).
     pub fn register(&self, registry: &mut Registry) {
         let r = registry.sub_registry_with_prefix("skiff_router");
@@ -204,5 +232,22 @@ mod tests {
         assert_eq!((t.requests, t.errors, t.in_flight), (2, 1, 0));
         // 3 ms in the first bucket (≤ 5 ms), 300 ms in the ≤ 500 ms one.
         assert_eq!((t.buckets[0], t.buckets[6]), (1, 1), "{:?}", t.buckets);
+    }
+
+    #[test]
+    fn a_deleted_route_takes_its_figures_and_series_with_it() {
+        let m = Metrics::default();
+        m.request("httproute/default/old", 200, Duration::from_millis(3));
+        m.request("httproute/default/kept", 200, Duration::from_millis(3));
+        m.request("service/default/web", 200, Duration::from_millis(1));
+        let kept: Arc<str> = Arc::from("httproute/default/kept");
+        m.keep_routes(&HashSet::from([kept]));
+        let routes: Vec<String> = m.routes().into_iter().map(|(r, _)| r).collect();
+        assert_eq!(routes, ["httproute/default/kept"]);
+        let text = m.encode();
+        assert!(!text.contains("httproute/default/old"), "{text}");
+        assert!(text.contains("httproute/default/kept"), "{text}");
+        // In-cluster calls by Service name are not routes anyone deletes.
+        assert!(text.contains("service/default/web"), "{text}");
     }
 }

@@ -236,6 +236,7 @@ impl Router {
     /// Puts `t` in use.
     pub fn set_table(&self, t: Table) {
         self.metrics.keep_endpoints(&t.endpoint_labels());
+        self.metrics.keep_routes(&t.route_labels());
         *self.table.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(t);
         self.built.send_modify(|n| *n += 1);
     }

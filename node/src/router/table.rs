@@ -324,6 +324,18 @@ impl Table {
             .collect()
     }
 
+    /// The label of every route in the table (`httproute/NAMESPACE/NAME`, ...).
+    pub fn route_labels(&self) -> std::collections::HashSet<Arc<str>> {
+        let wild = self.wildcard.iter().flat_map(|(_, rules)| rules);
+        self.exact
+            .values()
+            .flatten()
+            .chain(wild)
+            .chain(&self.any)
+            .map(|r| r.route.clone())
+            .collect()
+    }
+
     pub fn is_local_endpoint(&self, addr: SocketAddr) -> bool {
         self.endpoints
             .iter()

@@ -45,12 +45,10 @@ export async function lines(r, line) {
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
-      buf += value;
-      let nl;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        line(buf.slice(0, nl));
-        buf = buf.slice(nl + 1);
-      }
+      // A chunk holds many lines: split it once rather than cutting a line at a time.
+      const parts = (buf + value).split("\n");
+      buf = parts.pop();
+      for (const l of parts) line(l);
       line(null); // a chunk ended: a good moment to redraw
     }
     if (buf) line(buf);
@@ -70,8 +68,9 @@ const key = (o) => `${o.metadata.namespace || ""}/${o.metadata.name}`;
 const byKey = (a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
 
 // Lists `path`, then follows its watch; calls `onChange(items, info)` with every new
-// state, and `failed(error)` when a list or watch fails (it lists again, backing off).
-// Returns a function that stops it.
+// state (`info.rows` false when only the count past a partial list changed: the items are
+// those of the last call), and `failed(error)` when a list or watch fails (it lists again,
+// backing off). Returns a function that stops it.
 //
 // With `limit`, only the first `limit` objects in the API's order are listed and kept
 // (`info.partial`): changes to objects past them only count (`info.total`; at least that
@@ -83,7 +82,14 @@ export function follow(path, onChange, failed, recovered = () => {}, limit = 0) 
   const items = new Map();
   // For a long list: the key of the last object kept, and how many there are in all.
   let partial = null;
+  // Whether the kept objects changed since the last draw (not only the count past them),
+  // and what that draw showed.
+  let rows = true;
+  let shown = [];
   const draw = () => {
+    const info = () => ({ partial: !!partial, total: partial ? partial.total : shown.length, exact: !partial || partial.exact });
+    if (!rows) return onChange(shown, { ...info(), rows: false });
+    rows = false;
     let all = [...items.values()];
     if (limit && all.length > limit) {
       partial = partial || { bound: "", total: all.length, exact: true };
@@ -97,7 +103,8 @@ export function follow(path, onChange, failed, recovered = () => {}, limit = 0) 
     } else if (partial) {
       all.sort(byKey);
     }
-    onChange(all, { partial: !!partial, total: partial ? partial.total : all.length, exact: !partial || partial.exact });
+    shown = all;
+    onChange(all, { ...info(), rows: true });
   };
   // Redraws at most every REDRAW_MS, or ten times as long as a redraw takes: a list that
   // changes thousands of times a second must not keep the browser (often on the same
@@ -125,6 +132,7 @@ export function follow(path, onChange, failed, recovered = () => {}, limit = 0) 
         const list = await (await api(page, { signal: abort.signal })).json();
         items.clear();
         for (const o of list.items || []) items.set(key(o), o);
+        rows = true;
         partial = list.metadata.continue && items.size
           ? {
             bound: key(list.items[list.items.length - 1]),
@@ -153,7 +161,10 @@ export function follow(path, onChange, failed, recovered = () => {}, limit = 0) 
           if (!partial || k <= partial.bound) {
             if (ev.type === "DELETED") items.delete(k);
             else items.set(k, ev.object);
+            rows = true;
           }
+          // Every object is here after all: the draw makes the list whole.
+          if (partial && partial.exact && partial.total <= items.size) rows = true;
           if (partial && items.size < limit * REFILL_BELOW) throw new Refill();
           dirty = true;
           // Only a watch that delivers resets the back-off: one refused at once must not

@@ -13,7 +13,7 @@
 // - `paste.js`: the Apply page (pasted manifests, problems at their lines).
 
 import { Unauthorized, api, setToken, token, whenUnauthorized } from "./api.js";
-import { el } from "./dom.js";
+import { el, tickAges } from "./dom.js";
 import { page } from "./views.js";
 
 const main = document.getElementById("main");
@@ -118,6 +118,8 @@ whenUnauthorized(() => {
   showLogin("Your session ended: log in again.");
 });
 document.getElementById("logout").addEventListener("click", logOut);
+// Ages count on between redraws.
+setInterval(tickAges, 5000);
 window.addEventListener("hashchange", () => {
   if (/^#login=/.test(location.hash)) start();
   else if (token()) route();

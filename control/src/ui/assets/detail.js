@@ -3,7 +3,7 @@
 // a pod's logs, streamed. Everything follows a watch.
 
 import { api, follow, lines } from "./api.js";
-import { age, byName, el, errorBox, table, yaml } from "./dom.js";
+import { ageOf, byName, el, errorBox, table, yaml } from "./dom.js";
 import { actions } from "./actions.js";
 import { USAGE_HEADS, rollout, sample, usageRows } from "./charts.js";
 import { KINDS, collection, heads, href, kindOf, objectPath, row, seen } from "./kinds.js";
@@ -109,14 +109,14 @@ export function detail(kind, ns, name) {
     const node = o.spec && o.spec.nodeName;
     const labels = Object.entries(o.metadata.labels || {}).map(([k, v]) => `${k}=${v}`).join(", ");
     facts.replaceChildren(...[
-      el("dt", {}, "Created"), el("dd", {}, `${age(o.metadata.creationTimestamp)} ago`),
+      el("dt", {}, "Created"), el("dd", {}, ageOf(o.metadata.creationTimestamp, " ago")),
       el("dt", {}, "Labels"), el("dd", {}, labels || "none"),
       owners.length ? [el("dt", {}, "Owned by"), el("dd", { id: "owners" }, owners)] : [],
       node ? [el("dt", {}, "Node"), el("dd", {}, link("Node", "", node))] : [],
     ].flat());
     conditions.render(((o.status && o.status.conditions) || []).map((c) => el("tr", {},
       el("td", {}, c.type), el("td", { class: c.status === "True" ? "ok" : "" }, c.status), el("td", {}, c.reason || ""),
-      el("td", {}, c.message || ""), el("td", {}, age(c.lastTransitionTime)))));
+      el("td", {}, c.message || ""), el("td", {}, ageOf(c.lastTransitionTime)))));
     yamlBox.textContent = shown(o, reveal);
     if (kind.kind === "Pod" && !extra) {
       extra = logs(o, failures);

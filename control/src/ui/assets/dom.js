@@ -60,6 +60,20 @@ export function errorBox(e) {
   return el("p", { class: "error", role: "alert" }, e.message || String(e));
 }
 
+// An age that keeps counting: `tickAges` sets its text again every few seconds.
+export function ageOf(ts, suffix = "") {
+  if (!ts) return "";
+  return el("time", { class: "age", datetime: ts, "data-suffix": suffix }, age(ts) + suffix);
+}
+
+// Brings every shown age up to date.
+export function tickAges() {
+  for (const t of document.querySelectorAll("time.age")) {
+    const now = age(t.getAttribute("datetime")) + (t.dataset.suffix || "");
+    if (t.textContent !== now) t.textContent = now;
+  }
+}
+
 export function age(ts) {
   if (!ts) return "";
   const s = Math.max(0, (Date.now() - Date.parse(ts)) / 1000);

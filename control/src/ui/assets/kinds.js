@@ -2,7 +2,7 @@
 // list. Names link to detail pages (`#/PLURAL/NAMESPACE/NAME`, `#/PLURAL/NAME` for
 // cluster-scoped kinds).
 
-import { age, bytes, condition, el } from "./dom.js";
+import { ageOf, bytes, condition, el } from "./dom.js";
 
 const core = (plural) => ({ base: "/api/v1", plural });
 const group = (gv, plural) => ({ base: `/apis/${gv}`, plural });
@@ -132,7 +132,7 @@ export function row(kind, o, extra = []) {
     kind.namespaced ? el("td", {}, o.metadata.namespace) : null,
     el("td", {}, el("a", { href: href(kind, o) }, o.metadata.name)),
     ...kind.cells(o).map((c) => el("td", {}, c)),
-    el("td", {}, age(o.metadata.creationTimestamp)),
+    el("td", {}, ageOf(o.metadata.creationTimestamp)),
     ...extra.map((c) => el("td", {}, c)),
   ];
   return el("tr", {}, cells);

@@ -144,10 +144,12 @@ export function list(kind, query) {
   const note = el("p", { class: "muted", id: `${kind.plural}-count`, "aria-live": "polite" });
   const title = el("h1", {}, kind.kind.endsWith("s") ? `${kind.kind}es` : `${kind.kind}s`);
   main().replaceChildren(...[title, filters, actions && actions.node, failures, note, t.node].filter(Boolean));
-  return follow(path, (items, { partial, total, exact }) => {
+  return follow(path, (items, { partial, total, exact, rows }) => {
     note.textContent = partial
       ? `Showing the first ${items.length} of ${exact ? "" : "more than "}${total} by namespace and name: narrow the list with a namespace or labels.`
       : `${total} in all.`;
+    // Only the count past the page changed: the rows stand.
+    if (!rows) return;
     if (!partial) items.sort(sort);
     t.render(items.map((o) => row(kind, o, actions ? [scaleButton(o)] : [])));
   }, (e) => failures.replaceChildren(errorBox(e)), () => failures.replaceChildren(), MAX_ROWS);
