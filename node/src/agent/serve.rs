@@ -87,7 +87,8 @@ impl NodeService for NodeApi {
         let q = query(&r.query.unwrap_or_default(), SystemTime::now())?;
         let rx = logs::read(logs::container_dir(&pod_dir, container), q, self.logs).map_err(
             |e| match e {
-                Error::LogNotFound { what } => Status::not_found(format!(
+                // Kubernetes answers 400 (BadRequest) for a run that is not there.
+                Error::LogNotFound { what } => Status::invalid_argument(format!(
                     "container {container} of pod {}/{}: {what}",
                     r.namespace, r.pod
                 )),

@@ -36,37 +36,41 @@ function shown(o, reveal) {
   return yaml(copy).replace(/^\n/, "");
 }
 
-function logs(pod, failures) {
+function logs(pod) {
   const containers = ((pod.spec && pod.spec.containers) || []).map((c) => c.name);
   const pick = el("select", { id: "log-container", "aria-label": "Container" }, containers.map((c) => el("option", { value: c }, c)));
   const followBox = el("input", { type: "checkbox", id: "log-follow", checked: true });
   const previousBox = el("input", { type: "checkbox", id: "log-previous" });
   const out = el("pre", { id: "logs", tabindex: "0", "aria-label": "Log lines" });
+  // Why the last choice shows no lines (no previous run, say); cleared by the next one.
+  const refused = el("div", { id: "log-error" });
   let abort = new AbortController();
   const start = async () => {
     abort.abort();
-    abort = new AbortController();
+    // This reading's own: a newer one replaces `abort`, and this one's end is then no error.
+    const mine = (abort = new AbortController());
     out.textContent = "";
+    refused.replaceChildren();
     const q = new URLSearchParams({ container: pick.value, tailLines: "500" });
     if (followBox.checked && !previousBox.checked) q.set("follow", "true");
     if (previousBox.checked) q.set("previous", "true");
     const path = `/api/v1/namespaces/${encodeURIComponent(pod.metadata.namespace)}/pods/${encodeURIComponent(pod.metadata.name)}/log?${q}`;
     try {
-      const r = await api(path, { signal: abort.signal, headers: { accept: "text/plain" } });
+      const r = await api(path, { signal: mine.signal, headers: { accept: "text/plain" } });
       await lines(r, (line) => {
-        if (line === null) return;
+        if (line === null || mine.signal.aborted) return;
         out.append(`${line}\n`);
         while (out.childNodes.length > MAX_LOG_LINES) out.firstChild.remove();
       });
     } catch (e) {
-      if (!abort.signal.aborted) failures.replaceChildren(errorBox(e));
+      if (!mine.signal.aborted) refused.replaceChildren(errorBox(e));
     }
   };
   for (const c of [pick, followBox, previousBox]) c.addEventListener("change", start);
   start();
   const node = el("section", { "aria-labelledby": "logs-h" }, el("h2", { id: "logs-h" }, "Logs"),
     el("form", { class: "filters" }, el("label", {}, "Container", pick), el("label", {}, followBox, "Follow"),
-      el("label", {}, previousBox, "Previous run")), out);
+      el("label", {}, previousBox, "Previous run")), refused, out);
   return { node, stop: () => abort.abort() };
 }
 
@@ -119,7 +123,7 @@ export function detail(kind, ns, name) {
       el("td", {}, c.message || ""), el("td", {}, ageOf(c.lastTransitionTime)))));
     yamlBox.textContent = shown(o, reveal);
     if (kind.kind === "Pod" && !extra) {
-      extra = logs(o, failures);
+      extra = logs(o);
       stops.push(extra.stop);
       const u = table("pod-usage", ["Pod", ...USAGE_HEADS.slice(1)], "No figures yet (the node reports them every few seconds).");
       const path = `/apis/metrics.k8s.io/v1beta1/namespaces/${encodeURIComponent(ns)}/pods/${encodeURIComponent(name)}`;
