@@ -352,6 +352,12 @@ impl Cluster {
 
 /// User + system CPU time of process `pid`, from /proc/PID/stat.
 pub fn process_cpu_time(pid: u32) -> Option<Duration> {
+    stat_cpu_times(pid).map(|(own, _)| own)
+}
+
+/// Process `pid`'s own user + system CPU time, and that of its children that ended and
+/// were waited for (`cutime` + `cstime`), from /proc/PID/stat.
+fn stat_cpu_times(pid: u32) -> Option<(Duration, Duration)> {
     static TICKS: OnceLock<f64> = OnceLock::new();
     let ticks = *TICKS.get_or_init(|| {
         Command::new("getconf")
@@ -363,15 +369,20 @@ pub fn process_cpu_time(pid: u32) -> Option<Duration> {
     });
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may hold spaces): state is field 3, utime 14,
-    // stime 15.
+    // stime 15, cutime 16, cstime 17.
     let rest = &stat[stat.rfind(')')? + 1..];
     let f: Vec<&str> = rest.split_whitespace().collect();
-    let user: f64 = f.get(11)?.parse().ok()?;
-    let system: f64 = f.get(12)?.parse().ok()?;
-    Some(Duration::from_secs_f64((user + system) / ticks))
+    let field = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok());
+    let own = field(11)? + field(12)?;
+    let children = field(13)? + field(14)?;
+    Some((
+        Duration::from_secs_f64(own / ticks),
+        Duration::from_secs_f64(children / ticks),
+    ))
 }
 
-/// User + system CPU time of the running processes in process group `group`.
+/// User + system CPU time of the processes in process group `group`, with that of the
+/// children they waited for (a browser's renderers that came and went, say).
 pub fn group_cpu_time(group: u32) -> Duration {
     let Ok(procs) = std::fs::read_dir("/proc") else {
         return Duration::ZERO;
@@ -387,7 +398,8 @@ pub fn group_cpu_time(group: u32) -> Duration {
             let rest = stat.rfind(')').map_or("", |i| &stat[i + 1..]);
             rest.split_whitespace().nth(2) == Some(group.to_string().as_str())
         })
-        .filter_map(process_cpu_time)
+        .filter_map(stat_cpu_times)
+        .map(|(own, children)| own + children)
         .sum()
 }
 

@@ -99,9 +99,13 @@ impl Credentials {
 pub fn validity(der: &[u8]) -> Result<(SystemTime, SystemTime), Error> {
     let (_, cert) = x509_parser::parse_x509_certificate(der)
         .map_err(|e| Error::cert(format!("the certificate does not parse: {e}")))?;
-    let at = |t: i64| SystemTime::UNIX_EPOCH + Duration::from_secs(t.max(0) as u64);
     let v = cert.validity();
     Ok((at(v.not_before.timestamp()), at(v.not_after.timestamp())))
+}
+
+/// A certificate time (seconds since the epoch) as a `SystemTime`; before 1970 is 1970.
+pub(crate) fn at(t: i64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(t.max(0) as u64)
 }
 
 /// The first certificate of a PEM text, DER.

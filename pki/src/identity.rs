@@ -46,8 +46,15 @@ impl Identity {
 
     /// Who the leaf certificate (DER) names. Its chain was verified by the TLS layer.
     pub fn from_certificate(der: &[u8]) -> Result<Identity, Error> {
+        Identity::from_leaf(der).map(|(who, _)| who)
+    }
+
+    /// Who the leaf certificate (DER) names, and when it expires (its NotAfter), from one
+    /// parse: what the TLS accept loop keeps of each client.
+    pub fn from_leaf(der: &[u8]) -> Result<(Identity, std::time::SystemTime), Error> {
         let (_, cert) = X509Certificate::from_der(der)
             .map_err(|e| Error::cert(format!("the peer's certificate does not parse: {e}")))?;
+        let not_after = crate::credentials::at(cert.validity().not_after.timestamp());
         let subject = cert.subject();
         let user = subject
             .iter_common_name()
@@ -59,7 +66,7 @@ impl Identity {
             .iter_organization()
             .filter_map(|o| o.as_str().ok().map(str::to_owned))
             .collect();
-        Ok(Identity { user, groups })
+        Ok((Identity { user, groups }, not_after))
     }
 }
 

@@ -148,11 +148,11 @@ impl TlsIncoming {
                                 .1
                                 .peer_certificates()
                                 .and_then(|c| c.first());
-                            let identity =
-                                leaf.and_then(|leaf| Identity::from_certificate(leaf).ok());
-                            let not_after = leaf
-                                .and_then(|leaf| crate::credentials::validity(leaf).ok())
-                                .map(|(_, to)| to);
+                            let (identity, not_after) =
+                                match leaf.and_then(|leaf| Identity::from_leaf(leaf).ok()) {
+                                    Some((who, to)) => (Some(who), Some(to)),
+                                    None => (None, None),
+                                };
                             let peer = PeerInfo {
                                 remote,
                                 identity,

@@ -166,6 +166,21 @@ fn logs_in_once_and_follows_the_cluster_live(engine: Engine) {
         "the code leaves the address bar once used: {address}"
     );
     b.wait_text("#members", wait, |t| t.contains("leader"));
+    // A warning shows among the recent ones as it happens.
+    c.apply(
+        "warning",
+        "apiVersion: v1
+kind: Event
+metadata: {name: drill}
+involvedObject: {kind: Deployment, name: web, namespace: default}
+type: Warning
+reason: Drill
+message: only a drill
+",
+    );
+    b.wait_text("#warnings", wait, |t| {
+        t.contains("Drill") && t.contains("only a drill")
+    });
     // Usage, charted: the node's row has a figure and a line.
     b.wait_text("#usage", wait, |t| t.contains("n1") && t.contains("Mi"));
     let lines = b.run(

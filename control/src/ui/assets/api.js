@@ -77,7 +77,11 @@ const byKey = (a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
 // many when `info.exact` is false), so a list of
 // a million objects costs the browser what a page of it does. A page that loses a
 // quarter of its rows is listed again.
-export function follow(path, onChange, failed, recovered = () => {}, limit = 0) {
+//
+// With `limit` and `recent` (an object's time), the first `limit` objects listed are kept,
+// then every one the watch brings, and past `limit` the oldest go: what a "recent" list
+// needs, without the whole collection.
+export function follow(path, onChange, failed, recovered = () => {}, limit = 0, recent = null) {
   const abort = new AbortController();
   const items = new Map();
   // For a long list: the key of the last object kept, and how many there are in all.
@@ -91,7 +95,11 @@ export function follow(path, onChange, failed, recovered = () => {}, limit = 0) 
     if (!rows) return onChange(shown, { ...info(), rows: false });
     rows = false;
     let all = [...items.values()];
-    if (limit && all.length > limit) {
+    if (recent && all.length > limit) {
+      all.sort((a, b) => recent(b) - recent(a));
+      for (const o of all.slice(limit)) items.delete(key(o));
+      all = all.slice(0, limit);
+    } else if (limit && all.length > limit) {
       partial = partial || { bound: "", total: all.length, exact: true };
       all.sort(byKey);
       for (const o of all.slice(limit)) items.delete(key(o));
@@ -133,7 +141,7 @@ export function follow(path, onChange, failed, recovered = () => {}, limit = 0) 
         items.clear();
         for (const o of list.items || []) items.set(key(o), o);
         rows = true;
-        partial = list.metadata.continue && items.size
+        partial = !recent && list.metadata.continue && items.size
           ? {
             bound: key(list.items[list.items.length - 1]),
             total: items.size + (list.metadata.remainingItemCount || 0),

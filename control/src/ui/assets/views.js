@@ -13,12 +13,13 @@ const main = () => document.getElementById("main");
 const MAX_ROWS = 500;
 
 // A section following `path` into a table of `kind`'s rows; `shown()` after each render.
-function section(title, id, kind, path, pick, failures, empty, shown = () => {}) {
+// With `recent`, it keeps only the MAX_ROWS newest objects (see `follow`).
+function section(title, id, kind, path, pick, failures, empty, shown = () => {}, recent = null) {
   const t = table(id, heads(kind), empty);
   const stop = follow(path, (items) => {
     t.render(pick(items).map((o) => row(kind, o)));
     shown();
-  }, (e) => failures.replaceChildren(errorBox(e)), () => failures.replaceChildren());
+  }, (e) => failures.replaceChildren(errorBox(e)), () => failures.replaceChildren(), recent ? MAX_ROWS : 0, recent);
   return { node: el("section", { "aria-labelledby": `${id}-h` }, el("h2", { id: `${id}-h` }, title), t.node), stop };
 }
 
@@ -67,7 +68,7 @@ export function overview() {
     routes(failures),
     section("Deployments", "deployments", KINDS.deployments, "/apis/apps/v1/deployments", (ds) => ds.sort(byName), failures, "No deployments.", shown("deployments")),
     section("Recent warnings", "warnings", warnings, "/api/v1/events?fieldSelector=type%3DWarning",
-      (es) => es.sort((a, b) => seen(b) - seen(a)).slice(0, 20), failures, "No warnings.", shown("warnings")),
+      (es) => es.sort((a, b) => seen(b) - seen(a)).slice(0, 20), failures, "No warnings.", shown("warnings"), seen),
   ];
   main().replaceChildren(el("h1", {}, "Overview"), failures, ...parts.map((p) => p.node));
   return () => parts.forEach((p) => p.stop());
