@@ -279,7 +279,7 @@ pub async fn run(
     // leader's job). Both stop with the member.
     let chores = [
         tokio::spawn(crate::api::ensure_default_namespace(store.clone())),
-        tokio::spawn(crate::auth::defaults::ensure(store.clone())),
+        tokio::spawn(crate::auth::defaults::ensure(store.clone(), api.clone())),
         tokio::spawn(crate::api::refresh_quotas(
             api.clone(),
             Duration::from_secs(2),

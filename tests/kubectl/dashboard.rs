@@ -197,6 +197,7 @@ message: only a drill
         json!([]),
     );
     b.wait_text("#probe-age", Duration::from_secs(10), |t| t == "60m");
+    b.run("document.getElementById('probe-age').remove();", json!([]));
 
     // A list follows its watch: pods appear without a reload.
     b.run("location.hash = '#/pods?namespace=default';", json!([]));

@@ -224,6 +224,15 @@ fn kubectl_reads_what_it_reads_from_kubernetes() {
     let pod = rows[0].split_whitespace().next().unwrap();
     k.ok(&["logs", pod, "--tail", "5"]);
     k.ok(&["logs", "deploy/hello"]);
+    // No run before this one: BadRequest, with the reason.
+    let none = k.run(&["logs", pod, "--previous"]);
+    let err = String::from_utf8_lossy(&none.stderr);
+    assert!(
+        !none.status.success()
+            && err.contains("Error from server (BadRequest)")
+            && err.contains("previous terminated container not found"),
+        "{err}"
+    );
     // Following keeps the stream open until the client goes.
     let mut follow = k
         .command(&["logs", "-f", pod])

@@ -158,7 +158,8 @@ impl Guarded<ObjectApi> {
 
     /// A call on the scale subresource of `key`'s object, authorised as `verb` on
     /// `RESOURCE/scale` and audited. Kubernetes' rule: a role may scale what it may not
-    /// otherwise change, and the right to update a Deployment is not the right to scale it.
+    /// otherwise change (a role that may update the whole object can still set its
+    /// replicas that way, but not through this endpoint).
     /// `body` works on the unguarded API; its write goes through [`Self::admitted_update`].
     pub(crate) async fn on_scale<R>(
         &self,

@@ -30,10 +30,31 @@ pub fn unsupported_body(content_type: &str) -> Status {
     ))
 }
 
+/// The metadata key that marks an invalid argument as a 400 (see [`bad_request`]).
+const BAD_REQUEST: &str = "x-skiff-bad-request";
+
+/// A request that cannot be served as asked, though nothing in it is an invalid field (no
+/// previous run to read, say): 400 BadRequest, as Kubernetes answers it.
+pub fn bad_request(message: impl Into<String>) -> Status {
+    let mut s = Status::invalid_argument(message);
+    s.metadata_mut().insert(
+        BAD_REQUEST,
+        tonic::metadata::MetadataValue::from_static("1"),
+    );
+    s
+}
+
+fn is_bad_request(s: &Status) -> bool {
+    s.code() == Code::InvalidArgument && s.metadata().contains_key(BAD_REQUEST)
+}
+
 /// The HTTP code and Kubernetes reason of a status.
 fn of(s: &Status) -> (u16, &'static str) {
     if s.code() == Code::Unimplemented && s.message().starts_with(UNSUPPORTED_BODY) {
         return (415, "UnsupportedMediaType");
+    }
+    if is_bad_request(s) {
+        return (400, "BadRequest");
     }
     code_and_reason(s.code())
 }
@@ -85,7 +106,7 @@ pub fn status_json(s: &Status, about: &About) -> (u16, Value) {
     // kubectl prints an Invalid object's causes, not its message: one per field at
     // fault when the API said which, else the message as one.
     let mut message = message;
-    if s.code() == Code::InvalidArgument {
+    if s.code() == Code::InvalidArgument && !is_bad_request(s) {
         let fields = ErrorDetails::decode(s.details())
             .map(|d| d.errors)
             .unwrap_or_default();

@@ -39,8 +39,13 @@ pub async fn serve(rest: &Rest, who: Identity, at: &Objects, call: &Call) -> Res
         tail_lines: number(call, "tailLines")?,
         timestamps: call.flag("timestamps"),
     };
+    // No such run (none before this one, say) is a 400, as in Kubernetes.
     let chunks = LogService::logs(&*rest.logs, as_caller(&who, request))
-        .await?
+        .await
+        .map_err(|s| match s.code() {
+            tonic::Code::InvalidArgument => super::errors::bad_request(s.message()),
+            _ => s,
+        })?
         .into_inner();
     // A failure after the first bytes can only end the body.
     let body = chunks

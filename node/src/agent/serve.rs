@@ -87,7 +87,8 @@ impl NodeService for NodeApi {
         let q = query(&r.query.unwrap_or_default(), SystemTime::now())?;
         let rx = logs::read(logs::container_dir(&pod_dir, container), q, self.logs).map_err(
             |e| match e {
-                // Kubernetes answers 400 (BadRequest) for a run that is not there.
+                // Not the pod's absence: a run that is not there (the REST API answers 400,
+                // BadRequest, as Kubernetes does).
                 Error::LogNotFound { what } => Status::invalid_argument(format!(
                     "container {container} of pod {}/{}: {what}",
                     r.namespace, r.pod

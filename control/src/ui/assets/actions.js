@@ -84,7 +84,7 @@ function offered(kind, path, o) {
 
 // The action bar and the panel its confirmations and outcomes show in.
 export function actions(kind, path, current) {
-  const { panel, openedBy } = confirmPanel("div", { id: "action", "aria-live": "polite" });
+  const { panel, openedBy, dismiss } = confirmPanel("div", { id: "action", "aria-live": "polite" });
   const bar = el("div", { class: "actions", role: "toolbar", "aria-label": "Actions" });
   const render = () => {
     const o = current();
@@ -101,7 +101,7 @@ export function actions(kind, path, current) {
             panel.replaceChildren(errorBox(e));
           }
         } }, `Confirm: ${label}`);
-        panel.replaceChildren(el("p", {}, question), go, " ", el("button", { type: "button", onclick: () => panel.replaceChildren() }, "Cancel"));
+        panel.replaceChildren(el("p", {}, question), go, " ", el("button", { type: "button", onclick: dismiss }, "Cancel"));
         go.focus();
       },
     }, label)));

@@ -78,9 +78,9 @@ const byKey = (a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
 // a million objects costs the browser what a page of it does. A page that loses a
 // quarter of its rows is listed again.
 //
-// With `limit` and `recent` (an object's time), the first `limit` objects listed are kept,
-// then every one the watch brings, and past `limit` the oldest go: what a "recent" list
-// needs, without the whole collection.
+// With `limit` and `recent` (an object's time), the `limit` newest objects are kept: the
+// whole list is read (the API orders by name, not time), then every object the watch
+// brings, and past `limit` the oldest go.
 export function follow(path, onChange, failed, recovered = () => {}, limit = 0, recent = null) {
   const abort = new AbortController();
   const items = new Map();
@@ -136,7 +136,8 @@ export function follow(path, onChange, failed, recovered = () => {}, limit = 0, 
   async function run() {
     for (let attempt = 0; !abort.signal.aborted; attempt++) {
       try {
-        const page = limit ? `${path}${sep}limit=${limit}` : path;
+        // A recent list reads every object once (the API orders by name, not time).
+        const page = limit && !recent ? `${path}${sep}limit=${limit}` : path;
         const list = await (await api(page, { signal: abort.signal })).json();
         items.clear();
         for (const o of list.items || []) items.set(key(o), o);

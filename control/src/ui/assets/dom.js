@@ -41,19 +41,23 @@ export function table(id, heads, empty) {
   return { node: el("div", { class: "scroll" }, el("table", { id }, head, body)), render };
 }
 
-// The panel where an action is confirmed. Escape inside it empties it and gives the focus
-// back to what `openedBy`'s function finds then (the button that opened it, which a live
+// The panel where an action is confirmed. Escape inside it (or `dismiss`, for a Cancel
+// button) empties it and gives the focus back to what `openedBy`'s function finds then (the button that opened it, which a live
 // table or bar may have drawn anew meanwhile).
 export function confirmPanel(tag, attrs) {
   let opener = () => null;
-  const panel = el(tag, { ...attrs, onkeydown: (ev) => {
-    if (ev.key !== "Escape" || !panel.firstChild) return;
-    ev.preventDefault();
+  // Empties the panel and gives the focus back (Escape, or a Cancel button).
+  const dismiss = () => {
     panel.replaceChildren();
     const back = opener();
     if (back) back.focus();
+  };
+  const panel = el(tag, { ...attrs, onkeydown: (ev) => {
+    if (ev.key !== "Escape" || !panel.firstChild) return;
+    ev.preventDefault();
+    dismiss();
   } });
-  return { panel, openedBy: (find) => { opener = find; } };
+  return { panel, openedBy: (find) => { opener = find; }, dismiss };
 }
 
 export function errorBox(e) {

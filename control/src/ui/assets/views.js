@@ -13,7 +13,7 @@ const main = () => document.getElementById("main");
 const MAX_ROWS = 500;
 
 // A section following `path` into a table of `kind`'s rows; `shown()` after each render.
-// With `recent`, it keeps only the MAX_ROWS newest objects (see `follow`).
+// With `recent`, it keeps only the MAX_ROWS newest objects in memory (see `follow`).
 function section(title, id, kind, path, pick, failures, empty, shown = () => {}, recent = null) {
   const t = table(id, heads(kind), empty);
   const stop = follow(path, (items) => {
@@ -77,8 +77,7 @@ export function overview() {
 // The panel where an action is set up, confirmed and reported; it lives outside the live
 // table, which re-renders on every change.
 function actionPanel(kind) {
-  const { panel, openedBy } = confirmPanel("section", { id: "action", "aria-live": "polite" });
-  const close = () => panel.replaceChildren();
+  const { panel, openedBy, dismiss: close } = confirmPanel("section", { id: "action", "aria-live": "polite" });
   // Asks for a replica count, then for confirmation, then PATCHes the scale subresource.
   const scale = (o) => {
     const ns = o.metadata.namespace;
