@@ -137,6 +137,7 @@ pub async fn run(a: &TopArgs) -> Result<ExitCode, Failure> {
             let r = api
                 .node_metrics(NodeMetricsRequest {
                     label_selector: selector.clone().unwrap_or_default(),
+                    with_requests: false,
                 })
                 .await
                 .map_err(|s| refused("reading node metrics", &s))?

@@ -188,6 +188,11 @@ message: only a drill
         json!([]),
     );
     assert_eq!(lines, json!(2), "a CPU and a memory chart for n1");
+    // What n1 runs (web's one Wasm pod), and what its pods request (nothing) of what it
+    // offers.
+    b.wait_text("#usage", wait, |t| {
+        t.contains("1 Wasm, 0 containers") && t.contains("0m / ")
+    });
     b.screenshot(&artifacts(&b).join("overview.png"));
     // Ages count on between redraws (an hour-old one, shown as it is drawn: "?").
     b.run(

@@ -132,6 +132,7 @@ pub async fn serve(rest: &Rest, who: Identity, at: At, call: &Call) -> Result<Re
                 &who,
                 NodeMetricsRequest {
                     label_selector: selector,
+                    with_requests: false,
                 },
             ),
         )

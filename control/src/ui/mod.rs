@@ -12,13 +12,15 @@
 //! authenticated caller gets a code that logs a browser in as them: `skiff dashboard`);
 //! `POST /ui/sessions` (a code, once, for a session token) and `DELETE /ui/sessions`
 //! (log out); `GET /ui/members` (the control-plane members, as `skiff members` shows
-//! them); `GET /ui/routes` (each route's counts, summed over the nodes' routers);
+//! them); `GET /ui/routes` (each route's counts, summed over the nodes' routers) and
+//! `GET /ui/nodes` (each node's usage, running pods and requests), both in `usage`;
 //! `POST /ui/apply` (pasted manifests: every problem at its line, or each one applied).
 //! Every response forbids framing, sniffing and scripts from elsewhere.
 
 mod apply;
 mod assets;
 pub mod sessions;
+mod usage;
 
 use axum::Router;
 use axum::extract::{Path, Request, State};
@@ -68,7 +70,8 @@ pub fn router(ui: Ui) -> Router {
         .route("/ui/login-codes", post(login_code))
         .route("/ui/sessions", post(open_session).delete(end_session))
         .route("/ui/members", get(members))
-        .route("/ui/routes", get(routes))
+        .route("/ui/routes", get(usage::routes))
+        .route("/ui/nodes", get(usage::nodes))
         .route("/ui/apply", post(apply_pasted))
         .layer(axum::middleware::map_response(harden))
         .with_state(ui)
@@ -117,11 +120,11 @@ fn asset(name: &str) -> Response {
 }
 
 /// An error as `{"message": ...}`, the field a Kubernetes `Status` carries it in.
-fn failure(status: StatusCode, message: String) -> Response {
+pub(super) fn failure(status: StatusCode, message: String) -> Response {
     json(status, &serde_json::json!({ "message": message }))
 }
 
-fn json(status: StatusCode, body: &impl Serialize) -> Response {
+pub(super) fn json(status: StatusCode, body: &impl Serialize) -> Response {
     match serde_json::to_vec(body) {
         Ok(b) => (status, [(header::CONTENT_TYPE, "application/json")], b).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
@@ -200,7 +203,7 @@ fn missing_type(req: &Request) -> Option<Response> {
     }
 }
 
-fn unauthenticated(s: &tonic::Status) -> Response {
+pub(super) fn unauthenticated(s: &tonic::Status) -> Response {
     failure(StatusCode::UNAUTHORIZED, s.message().to_owned())
 }
 
@@ -257,54 +260,6 @@ async fn members(State(ui): State<Ui>, req: Request) -> Response {
         "members": view,
     });
     json(StatusCode::OK, &body)
-}
-
-/// What each route was asked, summed over the nodes' routers
-/// (`?namespace=NS`: one namespace's), as the logged-in user may read it.
-async fn routes(State(ui): State<Ui>, req: Request) -> Response {
-    use skiff_proto::grpc::api::RouteMetricsRequest;
-    use skiff_proto::grpc::api::metrics_service_server::MetricsService;
-    let who = match ui.authenticate.identify_http(&req) {
-        Ok(who) => who,
-        Err(s) => return unauthenticated(&s),
-    };
-    let namespace = crate::rest::query_map(req.uri().query())
-        .remove("namespace")
-        .unwrap_or_default();
-    let mut r = tonic::Request::new(RouteMetricsRequest { namespace });
-    r.extensions_mut().insert(who);
-    r.extensions_mut().insert(Origin::of_http(&req));
-    match ui.usage.route_metrics(r).await {
-        Ok(r) => {
-            let r = r.into_inner();
-            let routes: Vec<_> = r
-                .routes
-                .into_iter()
-                .map(|u| {
-                    serde_json::json!({
-                        "kind": u.kind,
-                        "namespace": u.namespace,
-                        "name": u.name,
-                        "requests": u.requests,
-                        "errors": u.errors,
-                        "latencyBuckets": u.latency_buckets,
-                        "latencyBoundsMillis": u.latency_bounds_millis,
-                    })
-                })
-                .collect();
-            let body = serde_json::json!({
-                "unixMillis": r.unix_millis,
-                "routes": routes,
-                "unreachable": r.unreachable,
-            });
-            json(StatusCode::OK, &body)
-        }
-        Err(s) => {
-            let (code, _) = crate::rest::code_and_reason(s.code());
-            let code = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            failure(code, s.message().to_owned())
-        }
-    }
 }
 
 /// Manifests pasted into the page: `{"manifest": "...", "dryRun": false}`.

@@ -11,6 +11,7 @@ use skiff_proto::grpc::api::metrics_service_server::MetricsService;
 use skiff_proto::grpc::api::*;
 use skiff_proto::grpc::node::StatsResponse;
 use skiff_proto::model::Node;
+use skiff_proto::model::pod::PodPhase;
 use skiff_proto::{Kind, Object};
 use tonic::{Request, Response, Status};
 
@@ -40,6 +41,37 @@ impl MetricsApi {
                 _ => None,
             })
             .collect())
+    }
+
+    /// What the pods placed on each node and not finished request: CPU millicores and
+    /// memory bytes, by node name (as `kubectl describe node` sums them).
+    fn requested(&self) -> Result<BTreeMap<String, (u64, u64)>, Status> {
+        let (pods, _) = self
+            .store
+            .state()
+            .list(Kind::Pod, None, None)
+            .map_err(status::store)?;
+        let mut out: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        for s in pods {
+            let Object::Pod(p) = s.object else { continue };
+            let finished = p
+                .status
+                .as_ref()
+                .is_some_and(|st| matches!(st.phase, PodPhase::Succeeded | PodPhase::Failed));
+            let Some(node) = p.spec.node_name.as_ref().filter(|n| !n.is_empty()) else {
+                continue;
+            };
+            if finished {
+                continue;
+            }
+            let r = Resources::of_pod(&p.spec);
+            let sum = out.entry(node.clone()).or_default();
+            sum.0 = sum
+                .0
+                .saturating_add(u64::try_from(r.milli_cpu).unwrap_or(0));
+            sum.1 = sum.1.saturating_add(u64::try_from(r.memory).unwrap_or(0));
+        }
+        Ok(out)
     }
 
     /// The figures of each of `nodes` that answers; why not for the others, in
@@ -123,7 +155,13 @@ impl MetricsService for MetricsApi {
         &self,
         r: Request<NodeMetricsRequest>,
     ) -> Result<Response<NodeMetricsResponse>, Status> {
+        let with_requests = r.get_ref().with_requests;
         let sel = selector(&r.get_ref().label_selector)?;
+        let requested = if with_requests {
+            self.requested()?
+        } else {
+            BTreeMap::new()
+        };
         let nodes: Vec<Node> = self
             .nodes()?
             .into_iter()
@@ -146,6 +184,10 @@ impl MetricsService for MetricsApi {
                 memory_bytes: figures.memory_bytes,
                 allocatable_cpu_millicores: u64::try_from(offers.milli_cpu).unwrap_or(0),
                 allocatable_memory_bytes: u64::try_from(offers.memory).unwrap_or(0),
+                wasm_pods: figures.wasm_pods,
+                container_pods: figures.container_pods,
+                requested_cpu_millicores: requested.get(&node.metadata.name).map_or(0, |r| r.0),
+                requested_memory_bytes: requested.get(&node.metadata.name).map_or(0, |r| r.1),
             });
         }
         out.nodes.sort_by(|a, b| a.name.cmp(&b.name));

@@ -12,6 +12,7 @@ use skiff_proto::grpc::node::{HttpStats, NodeStats, PodStats, RouteStats, StatsR
 use crate::metrics::{PodSample, Pods, phase_name};
 use crate::router::Router;
 use crate::router::traffic::{LATENCY_BOUNDS_MS, TrafficSnapshot};
+use skiff_proto::model::pod::PodPhase;
 
 /// How often the CPU baseline moves: rates cover the last 5–10 s, as `kubectl top`'s
 /// cover the last scrape interval.
@@ -86,11 +87,14 @@ impl Stats {
             }
         };
         let window_millis = window.map_or(0, |w| u32::try_from(w.as_millis()).unwrap_or(u32::MAX));
+        let (wasm_pods, container_pods) = running(&pods);
         let node = NodeStats {
             cpu_nanos: node_cpu,
             cpu_millicores: rate(node_cpu, base.as_ref().map(|b| b.node_cpu)),
             window_millis,
             memory_bytes: memory,
+            wasm_pods,
+            container_pods,
         };
         let pods = pods
             .into_iter()
@@ -130,6 +134,24 @@ impl Stats {
             routes,
         }
     }
+}
+
+/// The running pods among `pods` (one sample per pod or per container): Wasm pods and
+/// container pods.
+fn running(pods: &[PodSample]) -> (u32, u32) {
+    let mut seen = std::collections::HashSet::new();
+    let (mut wasm, mut containers) = (0u32, 0u32);
+    for p in pods {
+        if p.phase != PodPhase::Running || !seen.insert(p.uid.as_str()) {
+            continue;
+        }
+        if p.in_process {
+            wasm = wasm.saturating_add(1);
+        } else {
+            containers = containers.saturating_add(1);
+        }
+    }
+    (wasm, containers)
 }
 
 fn http(t: &TrafficSnapshot) -> HttpStats {

@@ -41,9 +41,11 @@ export function sparkline(values, label, w = 160, h = 32) {
 }
 
 // Polls `path` (a metrics.k8s.io list or object) every `every` ms, keeping each item's
-// CPU (cores) and memory (bytes) history; `changed(histories)` after each sample.
+// CPU (cores) and memory (bytes) history; `changed(histories, latest)` after each sample
+// (`latest`: each item as last read, by the same key).
 export function sample(path, changed, failed, every = 5000) {
   const history = new Map();
+  const latest = new Map();
   return poll(path, (body) => {
     for (const item of body.items || [body]) {
       const use = item.usage
@@ -54,8 +56,9 @@ export function sample(path, changed, failed, every = 5000) {
         }), { cpu: 0, memory: 0 });
       const key = item.metadata.namespace ? `${item.metadata.namespace}/${item.metadata.name}` : item.metadata.name;
       keep(history, key, use);
+      latest.set(key, item);
     }
-    changed(history);
+    changed(history, latest);
   }, failed, every);
 }
 
@@ -84,12 +87,13 @@ function keep(history, key, value) {
   history.set(key, h);
 }
 
-// Table rows for `history`: name, CPU now and over time, memory now and over time.
-export function usageRows(history) {
+// Table rows for `history`: name, the cells `more(name)` gives, CPU now and over time,
+// memory now and over time.
+export function usageRows(history, more = () => []) {
   return [...history.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([name, h]) => {
     const now = h[h.length - 1];
     return el("tr", {},
-      el("td", {}, name),
+      el("td", {}, name), ...more(name).map((c) => el("td", {}, c)),
       el("td", {}, cores(now.cpu)), el("td", { class: "chart" }, sparkline(h.map((x) => x.cpu), `CPU of ${name}, last ${h.length} samples`)),
       el("td", {}, bytes(String(Math.round(now.memory)))), el("td", { class: "chart" }, sparkline(h.map((x) => x.memory), `Memory of ${name}, last ${h.length} samples`)));
   });

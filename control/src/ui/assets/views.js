@@ -2,11 +2,11 @@
 // function that stops its watches when the page is left.
 
 import { api, follow } from "./api.js";
-import { byName, confirmPanel, el, errorBox, table } from "./dom.js";
+import { byName, bytes, confirmPanel, el, errorBox, table } from "./dom.js";
 import { KINDS, collection, heads, row, seen } from "./kinds.js";
 import { detail } from "./detail.js";
 import { applyPage } from "./paste.js";
-import { ROUTE_HEADS, USAGE_HEADS, poll, routeRows, sample, sampleRoutes, usageRows } from "./charts.js";
+import { ROUTE_HEADS, USAGE_HEADS, cores, poll, quantity, routeRows, sample, sampleRoutes, usageRows } from "./charts.js";
 
 const main = () => document.getElementById("main");
 // Rows a list keeps and draws; past that it says how many there are in all.
@@ -38,10 +38,23 @@ function members(failures) {
   return { node, stop };
 }
 
-// What each node uses now and over the last minutes.
+// What each node runs and uses now, and its usage over the last minutes; what its pods
+// request of what it offers.
 function usage(failures) {
-  const t = table("usage", ["Node", ...USAGE_HEADS.slice(1)], "No figures yet (nodes report them every few seconds).");
-  const stop = sample("/apis/metrics.k8s.io/v1beta1/nodes", (h) => t.render(usageRows(h)), (e) => failures.replaceChildren(errorBox(e)));
+  const heads = ["Node", "Pods running", "CPU requested / allocatable", "Memory requested / allocatable", ...USAGE_HEADS.slice(1)];
+  const t = table("usage", heads, "No figures yet (nodes report them every few seconds).");
+  const more = (latest) => (name) => {
+    const n = latest.get(name) || {};
+    const pods = n.pods || {};
+    const req = n.requested || {};
+    const offers = n.allocatable || {};
+    return [
+      `${pods.wasm ?? 0} Wasm, ${pods.containers ?? 0} containers`,
+      `${cores(quantity(req.cpu))} / ${cores(quantity(offers.cpu))}`,
+      `${bytes(req.memory)} / ${bytes(offers.memory)}`,
+    ];
+  };
+  const stop = sample("/ui/nodes", (h, latest) => t.render(usageRows(h, more(latest))), (e) => failures.replaceChildren(errorBox(e)));
   return { node: el("section", { "aria-labelledby": "usage-h" }, el("h2", { id: "usage-h" }, "Node usage"), t.node), stop };
 }
 
