@@ -384,6 +384,14 @@ impl MetricsService for Guarded<MetricsApi> {
     ) -> Result<Response<NodeMetricsResponse>, Status> {
         let (who, from) = (requester(r.extensions())?.clone(), Origin::of(&r));
         let a = Attributes::metrics(verb::LIST, "nodes", "");
+        // The sums of pods' requests are read from every pod: only for a caller who may
+        // list them all (as `kubectl describe node` needs); others get the usage alone.
+        let mut r = r;
+        if r.get_ref().with_requests {
+            let pods = Attributes::kind(verb::LIST, Kind::Pod, "", "");
+            let allowed = self.authz.decide(&who, &pods).is_ok_and(|d| d.allowed);
+            r.get_mut().with_requests = allowed;
+        }
         self.run(&who, &from, &a, &[], self.inner.node_metrics(r))
             .await
     }

@@ -89,7 +89,8 @@ pub(super) async fn routes(State(ui): State<Ui>, req: Request) -> Response {
 
 /// Each node's usage as metrics.k8s.io's NodeMetrics give it (`metadata.name`,
 /// `usage.cpu`, `usage.memory`), with its running pods (`pods.wasm`, `pods.containers`)
-/// and what its pods request beside what it offers (`requested`, `allocatable`).
+/// and what its pods request beside what it offers (`requested`, for a caller who may
+/// list every pod; `allocatable`).
 pub(super) async fn nodes(State(ui): State<Ui>, req: Request) -> Response {
     let body = NodeMetricsRequest {
         label_selector: String::new(),
@@ -101,26 +102,31 @@ pub(super) async fn nodes(State(ui): State<Ui>, req: Request) -> Response {
         body,
         |r| async move { usage.node_metrics(r).await },
         |r| {
+            let with_requests = r.with_requests;
             let items: Vec<_> = r
                 .nodes
                 .into_iter()
                 .map(|n| {
-                    json!({
+                    let mut item = json!({
                         "metadata": { "name": n.name },
                         "usage": {
                             "cpu": format!("{}m", n.cpu_millicores),
                             "memory": n.memory_bytes.to_string(),
                         },
                         "pods": { "wasm": n.wasm_pods, "containers": n.container_pods },
-                        "requested": {
-                            "cpu": format!("{}m", n.requested_cpu_millicores),
-                            "memory": n.requested_memory_bytes.to_string(),
-                        },
                         "allocatable": {
                             "cpu": format!("{}m", n.allocatable_cpu_millicores),
                             "memory": n.allocatable_memory_bytes.to_string(),
                         },
-                    })
+                    });
+                    // Only for a caller who may list every pod.
+                    if with_requests {
+                        item["requested"] = json!({
+                            "cpu": format!("{}m", n.requested_cpu_millicores),
+                            "memory": n.requested_memory_bytes.to_string(),
+                        });
+                    }
+                    item
                 })
                 .collect();
             json!({ "items": items, "unreachable": r.unreachable })

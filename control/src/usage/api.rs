@@ -167,7 +167,10 @@ impl MetricsService for MetricsApi {
             .into_iter()
             .filter(|n| sel.as_ref().is_none_or(|s| s.matches(&n.metadata.labels)))
             .collect();
-        let mut out = NodeMetricsResponse::default();
+        let mut out = NodeMetricsResponse {
+            with_requests,
+            ..Default::default()
+        };
         for (node, stats) in self.ask(&nodes, &mut out.unreachable).await {
             let name = node.metadata.name.clone();
             let figures = stats.node.unwrap_or_default();

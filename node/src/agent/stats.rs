@@ -136,13 +136,11 @@ impl Stats {
     }
 }
 
-/// The running pods among `pods` (one sample per pod or per container): Wasm pods and
-/// container pods.
+/// The running pods among `pods` (one sample each): Wasm pods and container pods.
 fn running(pods: &[PodSample]) -> (u32, u32) {
-    let mut seen = std::collections::HashSet::new();
     let (mut wasm, mut containers) = (0u32, 0u32);
     for p in pods {
-        if p.phase != PodPhase::Running || !seen.insert(p.uid.as_str()) {
+        if p.phase != PodPhase::Running {
             continue;
         }
         if p.in_process {

@@ -47,6 +47,7 @@ export function sample(path, changed, failed, every = 5000) {
   const history = new Map();
   const latest = new Map();
   return poll(path, (body) => {
+    const seen = new Set();
     for (const item of body.items || [body]) {
       const use = item.usage
         ? { cpu: quantity(item.usage.cpu), memory: quantity(item.usage.memory) }
@@ -57,6 +58,16 @@ export function sample(path, changed, failed, every = 5000) {
       const key = item.metadata.namespace ? `${item.metadata.namespace}/${item.metadata.name}` : item.metadata.name;
       keep(history, key, use);
       latest.set(key, item);
+      seen.add(key);
+    }
+    // A node or pod that left the answer (gone, or not answering) leaves the table.
+    if (body.items) {
+      for (const key of [...history.keys()]) {
+        if (!seen.has(key)) {
+          history.delete(key);
+          latest.delete(key);
+        }
+      }
     }
     changed(history, latest);
   }, failed, every);

@@ -46,11 +46,13 @@ function usage(failures) {
   const more = (latest) => (name) => {
     const n = latest.get(name) || {};
     const pods = n.pods || {};
-    const req = n.requested || {};
+    // Requests come only for those who may list every pod.
+    const req = n.requested || { cpu: "?", memory: "?" };
     const offers = n.allocatable || {};
+    const cpu = (q) => (q === "?" ? q : cores(quantity(q)));
     return [
       `${pods.wasm ?? 0} Wasm, ${pods.containers ?? 0} containers`,
-      `${cores(quantity(req.cpu))} / ${cores(quantity(offers.cpu))}`,
+      `${cpu(req.cpu)} / ${cpu(offers.cpu)}`,
       `${bytes(req.memory)} / ${bytes(offers.memory)}`,
     ];
   };
