@@ -117,9 +117,13 @@ fn imports(dir: &Path) -> bool {
 }
 
 fn runs(bin: &Path) -> bool {
+    says_version(bin, &["version", "--client"], KUBECTL_VERSION)
+}
+
+/// Whether `bin` is there and `bin ARGS` prints `version`.
+fn says_version(bin: &Path, args: &[&str], version: &str) -> bool {
     bin.is_file()
-        && cmd::probe(Command::new(bin).args(["version", "--client"]))
-            .is_some_and(|out| out.contains(KUBECTL_VERSION))
+        && cmd::probe(Command::new(bin).args(args)).is_some_and(|out| out.contains(version))
 }
 
 /// The geckodriver the dashboard's Firefox tests run.
@@ -131,11 +135,7 @@ pub fn geckodriver(root: &Path, target: &Path) -> Result<PathBuf> {
         .join("tools")
         .join(format!("geckodriver-{GECKODRIVER_VERSION}"));
     let bin = dir.join("bin").join("geckodriver");
-    let version = |bin: &Path| {
-        bin.is_file()
-            && cmd::probe(Command::new(bin).arg("--version"))
-                .is_some_and(|out| out.contains(GECKODRIVER_VERSION))
-    };
+    let version = |bin: &Path| says_version(bin, &["--version"], GECKODRIVER_VERSION);
     if version(&bin) {
         return Ok(bin);
     }
